@@ -1,0 +1,422 @@
+//! `remediator.yaml` at the root of the config repository: read once, validated into a
+//! [`Config`], and never re-checked by the stages that take it. Reads that one file.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::model::RiskLevel;
+
+/// The configuration file's name, at the repository root.
+pub const FILE_NAME: &str = "remediator.yaml";
+
+/// What is wrong with the configuration, naming the file, line and key.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file exists but cannot be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML, or has an unknown key or a value of the wrong type.
+    #[error("{}:{line}: {message}", file.display())]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is of the right type but not allowed.
+    #[error("{}:{line}: `{key}`: {message}", file.display())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The key, as a path (`environments[1].paths`).
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// Result of loading the configuration.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Field manager name used for server-side apply.
+    pub field_manager: String,
+    /// gitignore-style patterns of repository paths to leave out of the index.
+    pub excludes: Vec<String>,
+    /// Environments, in the order written; the first whose paths match a file owns it.
+    pub environments: Vec<Environment>,
+    /// Where pull requests go.
+    pub forge: Forge,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            field_manager: "remediator".to_owned(),
+            excludes: vec![],
+            environments: vec![],
+            forge: Forge::None,
+        }
+    }
+}
+
+/// One environment: a part of the repository applied to one cluster.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Name (`prod`).
+    pub name: String,
+    /// Path globs, relative to the repository root.
+    pub paths: Vec<String>,
+    /// kubeconfig context of the cluster.
+    pub context: Option<String>,
+    /// The highest risk this environment accepts without escalation.
+    pub risk_tolerance: RiskLevel,
+    globs: GlobSet,
+}
+
+impl Environment {
+    /// Whether `path` (relative to the repository root) belongs to this environment.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.globs.is_match(path)
+    }
+}
+
+/// Where pull requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forge {
+    /// Nowhere: print proposals only.
+    None,
+    /// Branches in the local repository.
+    Local,
+    /// GitHub or GitHub Enterprise.
+    GitHub {
+        /// `owner/name`.
+        repository: String,
+        /// Branch pull requests target.
+        base_branch: String,
+        /// API base URL; GitHub's own when not given.
+        api_url: Option<String>,
+    },
+}
+
+impl Config {
+    /// Reads `remediator.yaml` from the repository root; the defaults when there is none.
+    pub fn load(repo: &Path) -> Result<Self> {
+        let file = repo.join(FILE_NAME);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Self::parse(Path::new(FILE_NAME), &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(Error::Read { file, source }),
+        }
+    }
+
+    /// Parses and validates the text of a configuration file (`file` names it in errors).
+    pub fn parse(file: &Path, text: &str) -> Result<Self> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map_or(1, |l| l.line() as usize);
+            let message = e.to_string();
+            let message = message.lines().next().unwrap_or_default();
+            let message = message.strip_prefix("error: ").unwrap_or(message);
+            let message = match message.split_once(": ") {
+                Some((prefix, rest)) if prefix.starts_with("line ") => rest,
+                _ => message,
+            };
+            Error::Parse {
+                file: file.to_owned(),
+                line,
+                message: message.to_owned(),
+            }
+        })?;
+        raw.validate(file)
+    }
+
+    /// The environment a repository path belongs to.
+    pub fn environment_for(&self, path: &Path) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.contains(path))
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    field_manager: Option<Spanned<String>>,
+    #[serde(default)]
+    excludes: Vec<Spanned<String>>,
+    #[serde(default)]
+    environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    forge: Option<RawForge>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEnvironment {
+    name: Spanned<String>,
+    paths: Vec<Spanned<String>>,
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default = "default_tolerance")]
+    risk_tolerance: RiskLevel,
+}
+
+fn default_tolerance() -> RiskLevel {
+    RiskLevel::Medium
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawForge {
+    #[serde(rename = "type")]
+    kind: Spanned<ForgeKind>,
+    #[serde(default)]
+    repository: Option<Spanned<String>>,
+    #[serde(default)]
+    base_branch: Option<String>,
+    #[serde(default)]
+    api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ForgeKind {
+    None,
+    Local,
+    GitHub,
+}
+
+impl RawConfig {
+    fn validate(self, file: &Path) -> Result<Config> {
+        let invalid = |line: u64, key: &str, message: String| Error::Invalid {
+            file: file.to_owned(),
+            line: line as usize,
+            key: key.to_owned(),
+            message,
+        };
+        let field_manager = match self.field_manager {
+            None => "remediator".to_owned(),
+            Some(fm) => {
+                let ok = !fm.value.is_empty() && fm.value.len() <= 128;
+                if !ok {
+                    let message = "must be 1 to 128 characters, as the API server requires".into();
+                    return Err(invalid(fm.referenced.line(), "fieldManager", message));
+                }
+                fm.value
+            }
+        };
+        let mut excludes = Vec::new();
+        for (i, pattern) in self.excludes.into_iter().enumerate() {
+            if let Err(e) = Glob::new(pattern.value.trim_start_matches('!')) {
+                return Err(invalid(
+                    pattern.referenced.line(),
+                    &format!("excludes[{i}]"),
+                    e.kind().to_string(),
+                ));
+            }
+            excludes.push(pattern.value);
+        }
+        let mut environments: Vec<Environment> = Vec::new();
+        for (i, env) in self.environments.into_iter().enumerate() {
+            let key = format!("environments[{i}]");
+            let (name, line) = (env.name.value, env.name.referenced.line());
+            let label = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !label {
+                let message =
+                    format!("`{name}` must be lowercase letters, digits and `-`, at most 63");
+                return Err(invalid(line, &format!("{key}.name"), message));
+            }
+            if environments.iter().any(|e| e.name == name) {
+                return Err(invalid(
+                    line,
+                    &format!("{key}.name"),
+                    format!("`{name}` is used twice"),
+                ));
+            }
+            if env.paths.is_empty() {
+                return Err(invalid(
+                    line,
+                    &format!("{key}.paths"),
+                    "needs at least one glob".into(),
+                ));
+            }
+            let mut globs = GlobSetBuilder::new();
+            for (j, path) in env.paths.iter().enumerate() {
+                let glob = Glob::new(&path.value).map_err(|e| {
+                    invalid(
+                        path.referenced.line(),
+                        &format!("{key}.paths[{j}]"),
+                        e.kind().to_string(),
+                    )
+                })?;
+                globs.add(glob);
+            }
+            let globs = globs
+                .build()
+                .map_err(|e| invalid(line, &format!("{key}.paths"), e.to_string()))?;
+            environments.push(Environment {
+                name,
+                paths: env.paths.into_iter().map(|p| p.value).collect(),
+                context: env.context,
+                risk_tolerance: env.risk_tolerance,
+                globs,
+            });
+        }
+        let forge = match self.forge {
+            None => Forge::None,
+            Some(forge) => match forge.kind.value {
+                ForgeKind::None => Forge::None,
+                ForgeKind::Local => Forge::Local,
+                ForgeKind::GitHub => {
+                    let line = forge.kind.referenced.line();
+                    let repository = forge.repository.ok_or_else(|| {
+                        invalid(
+                            line,
+                            "forge.repository",
+                            "is required for `type: github` (owner/name)".into(),
+                        )
+                    })?;
+                    let parts: Vec<&str> = repository.value.split('/').collect();
+                    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+                        let message = format!("`{}` must be owner/name", repository.value);
+                        return Err(invalid(
+                            repository.referenced.line(),
+                            "forge.repository",
+                            message,
+                        ));
+                    }
+                    Forge::GitHub {
+                        repository: repository.value,
+                        base_branch: forge.base_branch.unwrap_or_else(|| "main".to_owned()),
+                        api_url: forge.api_url,
+                    }
+                }
+            },
+        };
+        Ok(Config {
+            field_manager,
+            excludes,
+            environments,
+            forge,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("remediator.yaml"), text)
+    }
+
+    const FULL: &str = "\
+fieldManager: remediator-prod
+excludes: [\"charts/**\"]
+environments:
+  - name: dev
+    paths: [\"clusters/dev/**\"]
+    context: kind-dev
+    riskTolerance: high
+  - name: prod
+    paths: [\"clusters/prod/**\", \"apps/**\"]
+forge:
+  type: github
+  repository: acme/platform-config
+";
+
+    #[test]
+    fn reads_a_full_config() {
+        let config = parse(FULL).unwrap();
+        assert_eq!(config.field_manager, "remediator-prod");
+        assert_eq!(config.environments[0].risk_tolerance, RiskLevel::High);
+        assert_eq!(config.environments[1].risk_tolerance, RiskLevel::Medium);
+        let env = config
+            .environment_for(Path::new("clusters/prod/api/deploy.yaml"))
+            .unwrap();
+        assert_eq!(env.name, "prod");
+        assert!(config.environment_for(Path::new("other/x.yaml")).is_none());
+        assert_eq!(
+            config.forge,
+            Forge::GitHub {
+                repository: "acme/platform-config".into(),
+                base_branch: "main".into(),
+                api_url: None
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let config = parse("{}\n").unwrap();
+        assert_eq!(config.field_manager, "remediator");
+        assert_eq!(config.forge, Forge::None);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let err =
+            parse("environments:\n  - name: dev\n    paths: [a]\n    contxt: x\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("remediator.yaml:4:"), "{text}");
+        assert!(text.contains("contxt"), "{text}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_line() {
+        let cases = [
+            (
+                "environments:\n  - name: Prod\n    paths: [a]\n",
+                2,
+                "environments[0].name",
+            ),
+            (
+                "environments:\n  - name: a\n    paths: [x]\n  - name: a\n    paths: [y]\n",
+                4,
+                "environments[1].name",
+            ),
+            (
+                "environments:\n  - name: a\n    paths: [\"a/[\"]\n",
+                3,
+                "environments[0].paths[0]",
+            ),
+            ("forge:\n  type: github\n", 2, "forge.repository"),
+            (
+                "forge:\n  type: github\n  repository: nope\n",
+                3,
+                "forge.repository",
+            ),
+            ("fieldManager: \"\"\n", 1, "fieldManager"),
+        ];
+        for (text, line, key) in cases {
+            match parse(text).unwrap_err() {
+                Error::Invalid {
+                    line: l, key: k, ..
+                } => assert_eq!((l, k.as_str()), (line, key), "{text}"),
+                other => panic!("{text}: {other}"),
+            }
+        }
+        let err = parse("environments:\n  - name: a\n    paths: [x]\n    riskTolerance: extreme\n")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("remediator.yaml:4:"), "{err}");
+    }
+}

@@ -1,0 +1,17 @@
+//! remediator turns Kubernetes problems into reviewed Git pull requests, and merged pull requests
+//! back into a healthy cluster.
+//!
+//! Data flows one way; only the boundaries (`cluster`, `forge`, `git`) talk to the outside world:
+//!
+//! ```text
+//! cluster snapshot / alert ──► detect ──► remedy ──► manifests (edit + diff) ──► assess (Rego risk)
+//!         ──► cluster dry-run ──► forge (branch, PR)            … review and merge …
+//! merged commit ──► gate (approvals) ──► cluster apply (staged SSA) ──► verify (health) ──► rollback (revert)
+//! ```
+//!
+//! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns) and
+//! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs).
+
+pub mod config;
+pub mod manifests;
+pub mod model;

@@ -1,0 +1,369 @@
+//! The `remediator` command line. Builds the real clients and hands each command to the library;
+//! the only place that uses `anyhow`.
+//!
+//! Exit codes: 0 ok, 1 not found or no change, 2 bad input.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use remediator::config::Config;
+use remediator::manifests::edit::{Edit, EditOp};
+use remediator::manifests::path::FieldPath;
+use remediator::manifests::{self, IndexOptions, RepoIndex, diff};
+use remediator::model::RefQuery;
+
+#[derive(Parser)]
+#[command(
+    name = "remediator",
+    version,
+    about = "Kubernetes problems in, reviewed pull requests out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every object the config repository declares, with file and line.
+    Index {
+        /// The config repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Show where an object is declared (KIND/NAMESPACE/NAME, or KIND/NAME).
+    Locate {
+        /// The config repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The object.
+        object: RefQuery,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Edit an object's declaration in place and print the diff; writes only with --write.
+    Set {
+        /// The config repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The object (KIND/NAMESPACE/NAME, or KIND/NAME).
+        object: RefQuery,
+        /// Fields to set: PATH=VALUE, VALUE read as YAML (`3` is a number, `"3"` a string).
+        #[arg(value_name = "PATH=VALUE")]
+        assignments: Vec<String>,
+        /// Items to append to a list: PATH=VALUE.
+        #[arg(long, value_name = "PATH=VALUE")]
+        append: Vec<String>,
+        /// Fields to remove.
+        #[arg(long, value_name = "PATH")]
+        remove: Vec<String>,
+        /// The declaring file, when the object is declared in several.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Write the change to the file.
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// How a command ended, when it did not fail.
+enum Outcome {
+    Ok,
+    NothingFound,
+    BadInput,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::NothingFound) => ExitCode::from(1),
+        Ok(Outcome::BadInput) => ExitCode::from(2),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", describe(&err));
+            let not_found = err.downcast_ref::<manifests::Error>().is_some_and(|e| {
+                matches!(e, manifests::Error::NotDeclared { .. })
+                    || matches!(
+                        e,
+                        manifests::Error::Edit {
+                            source: manifests::edit::EditError::NotFound { .. },
+                            ..
+                        }
+                    )
+            });
+            ExitCode::from(if not_found { 1 } else { 2 })
+        }
+    }
+}
+
+/// The error and its causes, each cause left out when the message before already says it.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Output piped into `head` that stopped reading is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Index { repo, output } => index(&repo, output),
+        Command::Locate {
+            repo,
+            object,
+            output,
+        } => locate(&repo, &object, output),
+        Command::Set {
+            repo,
+            object,
+            assignments,
+            append,
+            remove,
+            file,
+            write,
+        } => {
+            let mut edits = Vec::new();
+            for a in &assignments {
+                let (path, value) = assignment(a)?;
+                edits.push(Edit {
+                    path,
+                    op: EditOp::Set(value),
+                });
+            }
+            for a in &append {
+                let (path, value) = assignment(a)?;
+                edits.push(Edit {
+                    path,
+                    op: EditOp::Append(value),
+                });
+            }
+            for p in &remove {
+                edits.push(Edit {
+                    path: p.parse()?,
+                    op: EditOp::Remove,
+                });
+            }
+            anyhow::ensure!(
+                !edits.is_empty(),
+                "nothing to change: give PATH=VALUE, --append or --remove"
+            );
+            set(&repo, &object, file.as_deref(), &edits, write)
+        }
+    }
+}
+
+fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
+    let config = Config::load(repo)?;
+    let options = IndexOptions {
+        excludes: config.excludes.clone(),
+        threads: 0,
+    };
+    let index = RepoIndex::build(repo, &options)
+        .with_context(|| format!("cannot index {}", repo.display()))?;
+    Ok((config, index))
+}
+
+fn report_errors(index: &RepoIndex) -> Outcome {
+    for error in &index.errors {
+        eprintln!("error: {error}");
+    }
+    if index.errors.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::BadInput
+    }
+}
+
+fn index(repo: &Path, output: Output) -> anyhow::Result<Outcome> {
+    let (config, index) = load(repo)?;
+    let mut out = std::io::stdout().lock();
+    let environment = |o| {
+        config
+            .environment_for(index.placement(o))
+            .map(|e| e.name.clone())
+    };
+    match output {
+        Output::Json => {
+            let objects: Vec<Value> = index
+                .objects
+                .iter()
+                .map(|o| {
+                    let location = &index.declaration(o).location;
+                    json!({
+                        "apiVersion": o.id.api_version(),
+                        "kind": o.id.kind,
+                        "namespace": o.id.namespace,
+                        "name": o.id.name,
+                        "file": location.file,
+                        "line": location.line,
+                        "document": location.document,
+                        "item": location.item,
+                        "unit": index.unit(o).path,
+                        "environment": environment(o),
+                    })
+                })
+                .collect();
+            let report = json!({
+                "objects": objects,
+                "kustomizations": index.kustomizations.iter().map(|k| &k.location.file).collect::<Vec<_>>(),
+                "patches": index.patches,
+                "others": index.others,
+                "errors": index.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Output::Text => {
+            let width = index
+                .objects
+                .iter()
+                .map(|o| o.id.to_string().len())
+                .max()
+                .unwrap_or(0);
+            for o in &index.objects {
+                let location = &index.declaration(o).location;
+                let unit = index.unit(o);
+                let mut tags = vec![format!("unit {}", display_dir(&unit.path))];
+                tags.extend(environment(o).map(|e| format!("env {e}")));
+                writeln!(
+                    out,
+                    "{:width$}  {}  ({})",
+                    o.id.to_string(),
+                    location,
+                    tags.join(", ")
+                )?;
+            }
+            let builds = index
+                .units
+                .iter()
+                .filter(|u| u.kustomization.is_some())
+                .count();
+            writeln!(
+                out,
+                "{} objects in {} files ({} kustomize builds, {} directories); {} other YAML files; {} errors",
+                index.objects.len(),
+                index.files.len(),
+                builds,
+                index.units.len() - builds,
+                index.others.len(),
+                index.errors.len()
+            )?;
+        }
+    }
+    Ok(report_errors(&index))
+}
+
+fn display_dir(path: &Path) -> String {
+    if path.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn locate(repo: &Path, query: &RefQuery, output: Output) -> anyhow::Result<Outcome> {
+    let (_, index) = load(repo)?;
+    let found = index.find(query);
+    let mut out = std::io::stdout().lock();
+    for o in &found {
+        let location = &index.declaration(o).location;
+        match output {
+            Output::Text => writeln!(out, "{}  {}", o.id, location)?,
+            Output::Json => writeln!(
+                out,
+                "{}",
+                json!({"object": o.id.to_string(), "file": location.file, "line": location.line,
+                       "document": location.document, "item": location.item,
+                       "span": [location.span.start, location.span.end], "unit": index.unit(o).path})
+            )?,
+        }
+    }
+    if found.is_empty() {
+        eprintln!("{query}: not declared in {}", repo.display());
+        return Ok(Outcome::NothingFound);
+    }
+    Ok(Outcome::Ok)
+}
+
+fn set(
+    repo: &Path,
+    query: &RefQuery,
+    file: Option<&Path>,
+    edits: &[Edit],
+    write: bool,
+) -> anyhow::Result<Outcome> {
+    let (_, index) = load(repo)?;
+    let change = manifests::edit_object(&index, query, file, edits)?;
+    if change.is_empty() {
+        eprintln!("{query}: already as asked; nothing to change");
+        return Ok(Outcome::NothingFound);
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!(
+        "{}",
+        diff::unified(&change.path, &change.old, &change.new, color)
+    );
+    if write {
+        let path = repo.join(&change.path);
+        let tmp = path.with_extension("remediator-tmp");
+        std::fs::write(&tmp, &change.new)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        eprintln!("wrote {}", change.path.display());
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `PATH=VALUE`, the value read as YAML; text that is not YAML stays a string.
+fn assignment(text: &str) -> anyhow::Result<(FieldPath, Value)> {
+    let (path, value) =
+        split_assignment(text).with_context(|| format!("`{text}` is not PATH=VALUE"))?;
+    let value =
+        serde_saphyr::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((path.parse()?, value))
+}
+
+/// Splits at the first `=` outside brackets, so `containers[name=app].image=x` works.
+fn split_assignment(text: &str) -> Option<(&str, &str)> {
+    let mut depth = 0i32;
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            '=' if depth == 0 => return Some((&text[..i], &text[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}

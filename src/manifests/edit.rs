@@ -1,0 +1,553 @@
+//! Lossless edits of one object in a YAML file: set a scalar (keeping its quoting), insert a
+//! missing key or mapping, append a list item, remove a key. Only the lines that carry the change
+//! move; comments, key order, quoting, indentation, flow collections, line endings and document
+//! separators stay as they were.
+//!
+//! Every edit is checked: the edited text must parse, and must equal the old document with the
+//! edit applied to its value, every other document unchanged. Pure: text in, text out.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::str::FromStr;
+
+use serde_json::Value;
+use yaml_edit::{AsYaml, Mapping, ScalarStyle, ScalarValue, Sequence, YamlFile, YamlNode};
+
+use super::Location;
+use super::path::{FieldPath, Segment, scalar_text, select_position, step, step_mut};
+use super::source::{ParsedFile, parse_text};
+
+/// What an edit does at its path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EditOp {
+    /// Set the value, creating missing mappings on the way.
+    Set(Value),
+    /// Append an item to the sequence at the path, creating it when missing.
+    Append(Value),
+    /// Remove the key or item at the path.
+    Remove,
+}
+
+/// One change to one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    /// Where, from the object's root.
+    pub path: FieldPath,
+    /// What.
+    pub op: EditOp,
+}
+
+impl Edit {
+    /// `path = value`.
+    pub fn set(path: FieldPath, value: impl Into<Value>) -> Self {
+        Self {
+            path,
+            op: EditOp::Set(value.into()),
+        }
+    }
+}
+
+/// Why an edit could not be made. The caller adds the object and file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EditError {
+    /// The document or List item the location names is not in the text.
+    #[error("document {0} is not in the file any more; re-index the repository")]
+    MissingDocument(usize),
+    /// A step of the path does not exist and cannot be created.
+    #[error("`{at}` does not exist: {reason}")]
+    NotFound {
+        /// The path up to the missing step.
+        at: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// A step of the path has the wrong type.
+    #[error("`{at}` is {found}, not {expected}")]
+    WrongType {
+        /// The path up to that step.
+        at: String,
+        /// What the path needs there.
+        expected: &'static str,
+        /// What is there.
+        found: &'static str,
+    },
+    /// The path goes through an alias, which would change every place the anchor is used.
+    #[error("`{at}` is an alias (`*name`); edit the anchored value instead")]
+    Alias {
+        /// The path up to the alias.
+        at: String,
+    },
+    /// The edited text did not check out; the file is left as it was.
+    #[error("the edited file does not check out ({0}); nothing was changed")]
+    Verify(String),
+}
+
+/// Applies `edits` to the object at `location` in `text` and returns the new text. Either every
+/// edit is made and verified, or an error says which one failed and `text` is untouched.
+pub fn apply(text: &str, location: &Location, edits: &[Edit]) -> Result<String, EditError> {
+    let before = parse_text(&location.file, text);
+    let mut expected = document_value(&before, location)?.clone();
+    let mut current = text.to_owned();
+    for edit in edits {
+        let (next, intended) = apply_one(&current, location, edit)?;
+        apply_to_value(&mut expected, &edit.path, &intended);
+        current = next;
+    }
+    verify(
+        &before,
+        &parse_text(&location.file, &current),
+        location,
+        &expected,
+    )?;
+    Ok(current)
+}
+
+/// One edit on the text; also returns the op as it was made (a number written into a quoted
+/// string field stays a string).
+fn apply_one(text: &str, location: &Location, edit: &Edit) -> Result<(String, EditOp), EditError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let file = YamlFile::from_str(text).map_err(|e| EditError::Verify(e.to_string()))?;
+        let root = object_root(&file, location)?;
+        let intended = match &edit.op {
+            EditOp::Set(value) => set(&root, &edit.path, value)?,
+            EditOp::Append(value) => append(&root, &edit.path, value)?,
+            EditOp::Remove => remove(&root, &edit.path)?,
+        };
+        Ok((file.to_string(), intended))
+    }))
+    .unwrap_or_else(|_| {
+        Err(EditError::Verify(
+            "the YAML editor failed on this file".to_owned(),
+        ))
+    })
+}
+
+fn object_root(file: &YamlFile, location: &Location) -> Result<Mapping, EditError> {
+    let missing = || EditError::MissingDocument(location.document + 1);
+    let doc = file
+        .documents()
+        .nth(location.document)
+        .ok_or_else(missing)?;
+    let root = doc.as_mapping().ok_or_else(missing)?;
+    match location.item {
+        None => Ok(root),
+        Some(item) => {
+            let items = root.get_sequence("items").ok_or_else(missing)?;
+            let node = items.get(item).ok_or_else(missing)?;
+            node.as_mapping().cloned().ok_or_else(missing)
+        }
+    }
+}
+
+/// A node reached by a path: a mapping, a sequence or a leaf.
+enum Node {
+    Mapping(Mapping),
+    Sequence(Sequence),
+    Leaf(YamlNode),
+}
+
+fn node(value: YamlNode, at: &str) -> Result<Node, EditError> {
+    match value {
+        YamlNode::Mapping(m) => Ok(Node::Mapping(m)),
+        YamlNode::Sequence(s) => Ok(Node::Sequence(s)),
+        YamlNode::Alias(_) => Err(EditError::Alias { at: at.to_owned() }),
+        YamlNode::TaggedNode(t) => match (t.as_mapping(), t.as_sequence()) {
+            (Some(m), _) => Ok(Node::Mapping(m)),
+            (_, Some(s)) => Ok(Node::Sequence(s)),
+            _ => Ok(Node::Leaf(YamlNode::TaggedNode(t))),
+        },
+        leaf => Ok(Node::Leaf(leaf)),
+    }
+}
+
+fn kind_of(node: &Node) -> &'static str {
+    match node {
+        Node::Mapping(_) => "a mapping",
+        Node::Sequence(_) => "a sequence",
+        Node::Leaf(_) => "a scalar",
+    }
+}
+
+/// Follows `segments` from `root`; returns how many steps exist and the node reached.
+fn walk(root: &Mapping, segments: &[Segment]) -> Result<(usize, Node), EditError> {
+    let mut current = Node::Mapping(root.clone());
+    for (depth, segment) in segments.iter().enumerate() {
+        let at = prefix(segments, depth + 1);
+        let next = match (&current, segment) {
+            (Node::Mapping(m), Segment::Key(key)) => m.get(key.as_str()),
+            (Node::Sequence(s), Segment::Index(_) | Segment::Select { .. }) => {
+                sequence_position(s, segment).and_then(|i| s.get(i))
+            }
+            (other, Segment::Key(_)) => {
+                return Err(wrong(&segments[..depth], "a mapping", kind_of(other)));
+            }
+            (other, _) => return Err(wrong(&segments[..depth], "a sequence", kind_of(other))),
+        };
+        match next {
+            Some(value) => current = node(value, &at)?,
+            None => return Ok((depth, current)),
+        }
+    }
+    Ok((segments.len(), current))
+}
+
+fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditError> {
+    let (parent_path, last) = path.split_last();
+    let (depth, parent) = walk(root, parent_path)?;
+    if depth < parent_path.len() {
+        // Create the missing mappings: every remaining step must be a key.
+        let missing = &path.segments[depth..];
+        let Node::Mapping(mapping) = parent else {
+            return Err(wrong(
+                &path.segments[..depth],
+                "a mapping",
+                kind_of(&parent),
+            ));
+        };
+        let Some(keys) = missing.iter().map(as_key).collect::<Option<Vec<_>>>() else {
+            return Err(not_found(&path.segments, depth, missing));
+        };
+        let nested = keys[1..].iter().rev().fold(value.clone(), |acc, key| {
+            Value::Object([(key.to_string(), acc)].into_iter().collect())
+        });
+        mapping.set(keys[0], &*to_yaml(&nested, None));
+        return Ok(EditOp::Set(value.clone()));
+    }
+    match (parent, last) {
+        (Node::Mapping(m), Segment::Key(key)) => {
+            let existing = m
+                .get(key.as_str())
+                .map(|v| node(v, &path.to_string()))
+                .transpose()?;
+            let style = match &existing {
+                Some(Node::Leaf(YamlNode::Scalar(s))) => Some(ScalarValue::from_scalar(s).style()),
+                _ => None,
+            };
+            let value = keep_string_type(value, style);
+            m.set(key.as_str(), &*to_yaml(&value, style));
+            Ok(EditOp::Set(value))
+        }
+        (Node::Sequence(s), segment @ (Segment::Index(_) | Segment::Select { .. })) => {
+            let at = path.to_string();
+            let position = sequence_position(&s, segment).ok_or_else(|| {
+                not_found(
+                    &path.segments,
+                    parent_path.len(),
+                    std::slice::from_ref(segment),
+                )
+            })?;
+            let style = match s.get(position).map(|v| node(v, &at)).transpose()? {
+                Some(Node::Leaf(YamlNode::Scalar(sc))) => {
+                    Some(ScalarValue::from_scalar(&sc).style())
+                }
+                _ => None,
+            };
+            let value = keep_string_type(value, style);
+            s.set(position, &*to_yaml(&value, style));
+            Ok(EditOp::Set(value))
+        }
+        (other, Segment::Key(_)) => Err(wrong(parent_path, "a mapping", kind_of(&other))),
+        (other, _) => Err(wrong(parent_path, "a sequence", kind_of(&other))),
+    }
+}
+
+fn append(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditError> {
+    let (depth, target) = walk(root, &path.segments)?;
+    if depth < path.segments.len() {
+        set(root, path, &Value::Array(vec![value.clone()]))?;
+        return Ok(EditOp::Append(value.clone()));
+    }
+    match target {
+        Node::Sequence(s) => {
+            s.push(&*to_yaml(value, None));
+            Ok(EditOp::Append(value.clone()))
+        }
+        other => Err(wrong(&path.segments, "a sequence", kind_of(&other))),
+    }
+}
+
+fn remove(root: &Mapping, path: &FieldPath) -> Result<EditOp, EditError> {
+    let (parent_path, last) = path.split_last();
+    let (depth, parent) = walk(root, parent_path)?;
+    let gone = || {
+        not_found(
+            &path.segments,
+            parent_path.len(),
+            std::slice::from_ref(last),
+        )
+    };
+    if depth < parent_path.len() {
+        return Err(not_found(&path.segments, depth, &path.segments[depth..]));
+    }
+    match (parent, last) {
+        (Node::Mapping(m), Segment::Key(key)) => {
+            m.remove(key.as_str()).ok_or_else(gone)?;
+        }
+        (Node::Sequence(s), segment) => {
+            let position = sequence_position(&s, segment).ok_or_else(gone)?;
+            s.remove(position).ok_or_else(gone)?;
+        }
+        (other, _) => return Err(wrong(parent_path, "a mapping", kind_of(&other))),
+    }
+    Ok(EditOp::Remove)
+}
+
+/// Position of the item `segment` names in a sequence node.
+fn sequence_position(sequence: &Sequence, segment: &Segment) -> Option<usize> {
+    let items: Vec<Value> = sequence
+        .values()
+        .map(|item| item_key_value(&item, segment))
+        .collect();
+    select_position(&items, segment)
+}
+
+/// Just enough of an item to match a `Select`: `{key: scalar}`.
+fn item_key_value(item: &YamlNode, segment: &Segment) -> Value {
+    let Segment::Select { key, .. } = segment else {
+        return Value::Null;
+    };
+    let scalar = item.as_mapping().and_then(|m| m.get(key.as_str()));
+    match scalar.as_ref().and_then(YamlNode::as_scalar) {
+        Some(s) => Value::Object(
+            [(key.clone(), Value::String(s.as_string()))]
+                .into_iter()
+                .collect(),
+        ),
+        None => Value::Null,
+    }
+}
+
+/// A number or boolean written where a quoted string stood stays a string: the field is a string
+/// field (an env value, an annotation), and a bare `2` there would be rejected.
+fn keep_string_type(value: &Value, style: Option<ScalarStyle>) -> Value {
+    let quoted = matches!(
+        style,
+        Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted)
+    );
+    match value {
+        Value::Number(_) | Value::Bool(_) if quoted => Value::String(scalar_text(value)),
+        other => other.clone(),
+    }
+}
+
+/// The yaml-edit value for `value`: a scalar in `style` when one is given (the style of the
+/// scalar it replaces) and can hold it, or a block collection.
+fn to_yaml(value: &Value, style: Option<ScalarStyle>) -> Box<dyn AsYaml> {
+    match value {
+        Value::Object(_) | Value::Array(_) => {
+            let text = super::emit::block(value);
+            let doc = yaml_edit::Document::from_str(&text).expect("emitted YAML parses");
+            match (doc.as_mapping(), doc.as_sequence()) {
+                (Some(m), _) => Box::new(m),
+                (_, Some(s)) => Box::new(s),
+                _ => Box::new(ScalarValue::null()),
+            }
+        }
+        Value::String(s) => {
+            let needs = super::emit::needs_quotes(s);
+            let style = match style {
+                Some(ScalarStyle::SingleQuoted) if !s.contains('\n') => ScalarStyle::SingleQuoted,
+                Some(ScalarStyle::DoubleQuoted) => ScalarStyle::DoubleQuoted,
+                _ if needs => ScalarStyle::DoubleQuoted,
+                _ => ScalarStyle::Plain,
+            };
+            Box::new(ScalarValue::with_style(s.clone(), style))
+        }
+        Value::Null => Box::new(ScalarValue::null()),
+        other => Box::new(ScalarValue::parse(other.to_string())),
+    }
+}
+
+/// Applies an edit to a parsed value, as the text edit should have.
+fn apply_to_value(root: &mut Value, path: &FieldPath, op: &EditOp) {
+    let (parent_path, last) = path.split_last();
+    let mut current = root;
+    for segment in parent_path {
+        if step(current, segment).is_none() {
+            if let (Segment::Key(key), Some(map)) = (segment, current.as_object_mut()) {
+                map.insert(key.clone(), Value::Object(Default::default()));
+            }
+        }
+        match step_mut(current, segment) {
+            Some(next) => current = next,
+            None => return,
+        }
+    }
+    match (op, last) {
+        (EditOp::Set(value), Segment::Key(key)) => {
+            if let Some(map) = current.as_object_mut() {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+        (EditOp::Set(value), segment) => {
+            if let Some(item) = step_mut(current, segment) {
+                *item = value.clone();
+            }
+        }
+        (EditOp::Append(value), segment) => {
+            if let Some(map) = current.as_object_mut() {
+                if let (Segment::Key(key), None) =
+                    (segment, step(&Value::Object(map.clone()), segment))
+                {
+                    map.insert(key.clone(), Value::Array(vec![]));
+                }
+            }
+            if let Some(Value::Array(items)) = step_mut(current, segment) {
+                items.push(value.clone());
+            }
+        }
+        (EditOp::Remove, Segment::Key(key)) => {
+            if let Some(map) = current.as_object_mut() {
+                map.remove(key);
+            }
+        }
+        (EditOp::Remove, segment) => {
+            if let Some(position) = current.as_array().and_then(|a| select_position(a, segment)) {
+                current.as_array_mut().map(|a| a.remove(position));
+            }
+        }
+    }
+}
+
+fn document_value<'p>(parsed: &'p ParsedFile, location: &Location) -> Result<&'p Value, EditError> {
+    let missing = || EditError::MissingDocument(location.document + 1);
+    let doc = parsed
+        .documents
+        .iter()
+        .find(|d| d.document == location.document)
+        .ok_or_else(missing)?;
+    match location.item {
+        None => Ok(&doc.value),
+        Some(item) => doc.value["items"].get(item).ok_or_else(missing),
+    }
+}
+
+/// The edited file parses, the edited object is exactly the expected value, and every other
+/// document is unchanged.
+fn verify(
+    before: &ParsedFile,
+    after: &ParsedFile,
+    location: &Location,
+    expected: &Value,
+) -> Result<(), EditError> {
+    if let Some(error) = after.errors.iter().find(|_| before.errors.is_empty()) {
+        return Err(EditError::Verify(error.to_string()));
+    }
+    if after.documents.len() != before.documents.len() {
+        return Err(EditError::Verify(
+            "the number of documents changed".to_owned(),
+        ));
+    }
+    let actual = document_value(after, location)?;
+    if actual != expected {
+        let field = first_difference(expected, actual, String::new());
+        return Err(EditError::Verify(format!(
+            "`{field}` does not read back as intended"
+        )));
+    }
+    for (old, new) in before.documents.iter().zip(&after.documents) {
+        if old.document != location.document && old.value != new.value {
+            return Err(EditError::Verify(format!(
+                "document {} changed too",
+                old.document + 1
+            )));
+        }
+    }
+    if let (Some(item), Some(old), Some(new)) = (
+        location.item,
+        document_value(
+            before,
+            &Location {
+                item: None,
+                ..location.clone()
+            },
+        )
+        .ok(),
+        document_value(
+            after,
+            &Location {
+                item: None,
+                ..location.clone()
+            },
+        )
+        .ok(),
+    ) {
+        let others = |v: &Value| {
+            let mut v = v.clone();
+            v["items"].as_array_mut().map(|a| a.remove(item));
+            v
+        };
+        if others(old) != others(new) {
+            return Err(EditError::Verify(
+                "another item of the List changed too".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first path where two values differ, for the verification message.
+fn first_difference(a: &Value, b: &Value, at: String) -> String {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = x.keys().chain(y.keys());
+            for key in keys {
+                if x.get(key) != y.get(key) {
+                    let at = if at.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{at}.{key}")
+                    };
+                    return match (x.get(key), y.get(key)) {
+                        (Some(x), Some(y)) => first_difference(x, y, at),
+                        _ => at,
+                    };
+                }
+            }
+            at
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            let i = x.iter().zip(y).position(|(x, y)| x != y).unwrap_or(0);
+            first_difference(&x[i], &y[i], format!("{at}[{i}]"))
+        }
+        _ => at,
+    }
+}
+
+fn as_key(segment: &Segment) -> Option<&str> {
+    match segment {
+        Segment::Key(key) => Some(key),
+        _ => None,
+    }
+}
+
+fn prefix(segments: &[Segment], len: usize) -> String {
+    FieldPath {
+        segments: segments[..len].to_vec(),
+    }
+    .to_string()
+}
+
+fn wrong(segments: &[Segment], expected: &'static str, found: &'static str) -> EditError {
+    let at = if segments.is_empty() {
+        "(the object)".to_owned()
+    } else {
+        prefix(segments, segments.len())
+    };
+    EditError::WrongType {
+        at,
+        expected,
+        found,
+    }
+}
+
+fn not_found(segments: &[Segment], depth: usize, missing: &[Segment]) -> EditError {
+    let reason = match &missing[0] {
+        Segment::Select { key, value } => format!("no item has {key}={value}"),
+        Segment::Index(i) => format!("there is no item {i}"),
+        Segment::Key(key) => format!("there is no key `{key}`"),
+    };
+    EditError::NotFound {
+        at: prefix(segments, depth + 1),
+        reason,
+    }
+}

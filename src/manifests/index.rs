@@ -1,0 +1,785 @@
+//! The repository index: every Kubernetes object the config repository declares, with the file,
+//! document, line and byte span that declares it.
+//!
+//! Objects are grouped in *units*, what one tool would apply together: each kustomize build (a
+//! kustomization no other kustomization includes, with everything it reaches), and each directory
+//! of plain manifests outside any build. Namespaces are defaulted as kustomize does (the outermost
+//! `namespace:` wins), duplicates are errors within a unit, and the same base reached from two
+//! overlays is listed once per overlay. Reads the files under the root; writes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::kustomize::{FILE_NAMES, Kustomization};
+use super::scope::is_cluster_scoped;
+use super::source::{ParsedDocument, ParsedFile, parse_file};
+use super::{Error, Result};
+use crate::model::{ObjectRef, RefQuery};
+
+/// How to build an index.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    /// gitignore-style patterns of paths to leave out, relative to the root.
+    pub excludes: Vec<String>,
+    /// Threads that parse files; 0 uses every core.
+    pub threads: usize,
+}
+
+/// Where a declaration sits in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// File, relative to the repository root, with `/` separators.
+    pub file: PathBuf,
+    /// 0-based document within the file, empty documents included.
+    pub document: usize,
+    /// 0-based item within a `kind: List` document.
+    pub item: Option<usize>,
+    /// 1-based line where the object starts.
+    pub line: usize,
+    /// Byte span of the object in the file.
+    pub span: Range<usize>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One object as the repository declares it.
+#[derive(Debug, Clone)]
+pub struct Declaration {
+    /// The object, with the namespace written in the file (`None` when there is none).
+    pub id: ObjectRef,
+    /// Where it is declared.
+    pub location: Location,
+    /// The declared object.
+    pub value: Value,
+}
+
+/// What one tool applies together.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Unit {
+    /// The kustomization's directory, or the directory of plain manifests.
+    pub path: PathBuf,
+    /// The kustomization file, for a kustomize build.
+    pub kustomization: Option<PathBuf>,
+}
+
+/// An object as it lands in the cluster: a declaration seen through the unit that applies it.
+#[derive(Debug, Clone)]
+pub struct IndexedObject {
+    /// The object, its namespace as it will be applied.
+    pub id: ObjectRef,
+    /// Index into [`RepoIndex::declarations`].
+    pub declaration: usize,
+    /// Index into [`RepoIndex::units`].
+    pub unit: usize,
+}
+
+/// A kustomization file.
+#[derive(Debug, Clone)]
+pub struct KustomizationFile {
+    /// Where it is.
+    pub location: Location,
+    /// Its directory, relative to the root.
+    pub dir: PathBuf,
+    /// What it says.
+    pub kustomization: Kustomization,
+}
+
+/// Every object of a config repository, and what could not be read.
+#[derive(Debug, Default)]
+pub struct RepoIndex {
+    /// The repository root.
+    pub root: PathBuf,
+    /// Every YAML file read, relative to the root.
+    pub files: Vec<PathBuf>,
+    /// Every object declaration, in file order.
+    pub declarations: Vec<Declaration>,
+    /// Every object per unit, sorted by file and line.
+    pub objects: Vec<IndexedObject>,
+    /// The units, sorted by path.
+    pub units: Vec<Unit>,
+    /// The kustomization files.
+    pub kustomizations: Vec<KustomizationFile>,
+    /// Files that kustomizations use as patches.
+    pub patches: Vec<PathBuf>,
+    /// YAML files that hold no Kubernetes object (Helm values, CI files).
+    pub others: Vec<PathBuf>,
+    /// Everything that could not be read; the rest is still indexed.
+    pub errors: Vec<Error>,
+}
+
+impl RepoIndex {
+    /// Reads and indexes every `.yaml`/`.yml` file under `root`, honouring `.gitignore` files and
+    /// `options.excludes`. Fails only when the root cannot be listed; a bad file is an entry of
+    /// [`RepoIndex::errors`].
+    pub fn build(root: &Path, options: &IndexOptions) -> Result<Self> {
+        let files = walk(root, &options.excludes)?;
+        let parsed = parse_all(root, &files, options.threads);
+        Ok(Self::from_parsed(root, parsed))
+    }
+
+    /// Indexes files already parsed, given with paths relative to the root.
+    pub fn from_parsed(root: &Path, parsed: Vec<(PathBuf, ParsedFile)>) -> Self {
+        let mut index = RepoIndex {
+            root: root.to_owned(),
+            ..Default::default()
+        };
+        let mut docs = Vec::new();
+        for (file, parsed) in parsed {
+            index.errors.extend(parsed.errors);
+            index.files.push(file.clone());
+            docs.push((file, parsed.documents));
+        }
+        index.read_kustomizations(&docs);
+        let patches: HashSet<PathBuf> = index.patches.iter().cloned().collect();
+        let cluster_kinds = crd_cluster_kinds(&docs);
+        for (file, documents) in &docs {
+            if !patches.contains(file) {
+                index.read_objects(file, documents);
+            }
+        }
+        index.assign_units(&cluster_kinds);
+        index
+    }
+
+    /// The objects `query` names.
+    pub fn find(&self, query: &RefQuery) -> Vec<&IndexedObject> {
+        self.objects
+            .iter()
+            .filter(|o| o.id.matches(query))
+            .collect()
+    }
+
+    /// The declaration behind an indexed object.
+    pub fn declaration(&self, object: &IndexedObject) -> &Declaration {
+        &self.declarations[object.declaration]
+    }
+
+    /// The unit an indexed object belongs to.
+    pub fn unit(&self, object: &IndexedObject) -> &Unit {
+        &self.units[object.unit]
+    }
+
+    /// The file that decides which environment an object is applied in: the kustomization of
+    /// its build, or its own file outside any build. A base shared by two overlays belongs to
+    /// each overlay's environment, not to the base's directory.
+    pub fn placement(&self, object: &IndexedObject) -> &Path {
+        let unit = self.unit(object);
+        unit.kustomization
+            .as_deref()
+            .unwrap_or(&self.declaration(object).location.file)
+    }
+
+    fn read_kustomizations(&mut self, docs: &[(PathBuf, Vec<ParsedDocument>)]) {
+        for (file, documents) in docs {
+            let Some(doc) = documents.first() else {
+                continue;
+            };
+            if !Kustomization::is_kustomization(file, &doc.value) {
+                continue;
+            }
+            let location = document_location(file, doc);
+            match Kustomization::from_value(&doc.value) {
+                Ok(kustomization) => {
+                    let dir = parent(file);
+                    for patch in kustomization.patch_files() {
+                        if let Some(path) = join_relative(&dir, patch) {
+                            self.patches.push(path);
+                        }
+                    }
+                    self.kustomizations.push(KustomizationFile {
+                        location,
+                        dir,
+                        kustomization,
+                    });
+                }
+                Err(message) => {
+                    self.errors.push(Error::Kustomization {
+                        file: file.clone(),
+                        line: doc.line,
+                        message,
+                    });
+                }
+            }
+        }
+        self.patches.sort();
+        self.patches.dedup();
+    }
+
+    fn read_objects(&mut self, file: &Path, documents: &[ParsedDocument]) {
+        if documents
+            .iter()
+            .any(|d| Kustomization::is_kustomization(file, &d.value))
+        {
+            return;
+        }
+        let before = self.declarations.len();
+        let mut foreign = false;
+        for doc in documents {
+            let Value::Object(map) = &doc.value else {
+                let message = format!(
+                    "document {} is {}, not a mapping; a Kubernetes manifest is a mapping with apiVersion and kind",
+                    doc.document + 1,
+                    describe(&doc.value)
+                );
+                self.errors.push(Error::NotAnObject {
+                    file: file.to_owned(),
+                    line: doc.line,
+                    message,
+                });
+                continue;
+            };
+            if !map.contains_key("apiVersion") || !map.contains_key("kind") {
+                foreign = true;
+                continue;
+            }
+            let location = document_location(file, doc);
+            if map.get("kind").and_then(Value::as_str) == Some("List") && map.contains_key("items")
+            {
+                self.read_list(file, doc, &location);
+            } else {
+                self.push_declaration(&doc.value, location);
+            }
+        }
+        if foreign && self.declarations.len() == before {
+            self.others.push(file.to_owned());
+        }
+    }
+
+    fn read_list(&mut self, file: &Path, doc: &ParsedDocument, location: &Location) {
+        let items = doc.value["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            let (line, span) = doc
+                .items
+                .get(i)
+                .cloned()
+                .unwrap_or((doc.line, doc.span.clone()));
+            let location = Location {
+                item: Some(i),
+                line,
+                span,
+                ..location.clone()
+            };
+            if item.get("apiVersion").is_none() || item.get("kind").is_none() {
+                let message = format!("item {} of the List has no apiVersion or kind", i + 1);
+                self.errors.push(Error::NotAnObject {
+                    file: file.to_owned(),
+                    line,
+                    message,
+                });
+                continue;
+            }
+            self.push_declaration(item, location);
+        }
+    }
+
+    fn push_declaration(&mut self, value: &Value, location: Location) {
+        match declared_id(value) {
+            Ok(id) => self.declarations.push(Declaration {
+                id,
+                location,
+                value: value.clone(),
+            }),
+            Err(message) => self.errors.push(Error::NotAnObject {
+                file: location.file.clone(),
+                line: location.line,
+                message,
+            }),
+        }
+    }
+
+    fn assign_units(&mut self, cluster_kinds: &[String]) {
+        let mut by_file: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        for (i, decl) in self.declarations.iter().enumerate() {
+            by_file
+                .entry(decl.location.file.as_path())
+                .or_default()
+                .push(i);
+        }
+        let builds = BuildGraph::new(&self.kustomizations, &self.files);
+        self.errors.extend(builds.errors);
+        let mut members: BTreeMap<Unit, Vec<(usize, Option<String>)>> = BTreeMap::new();
+        let mut reached: HashSet<&Path> = HashSet::new();
+        let kustomization_files: HashMap<&Path, &Path> = self
+            .kustomizations
+            .iter()
+            .map(|k| (k.dir.as_path(), k.location.file.as_path()))
+            .collect();
+        for (root, files) in &builds.reach {
+            let file = kustomization_files
+                .get(root.as_path())
+                .map(|f| f.to_path_buf());
+            let unit = Unit {
+                path: root.clone(),
+                kustomization: file,
+            };
+            for (file, namespace) in files {
+                reached.insert(file.as_path());
+                for &decl in by_file.get(file.as_path()).into_iter().flatten() {
+                    members
+                        .entry(unit.clone())
+                        .or_default()
+                        .push((decl, namespace.clone()));
+                }
+            }
+        }
+        for (file, decls) in &by_file {
+            if !reached.contains(file) {
+                let unit = Unit {
+                    path: parent(file),
+                    kustomization: None,
+                };
+                members
+                    .entry(unit)
+                    .or_default()
+                    .extend(decls.iter().map(|&d| (d, None)));
+            }
+        }
+        for (unit_index, (unit, decls)) in members.into_iter().enumerate() {
+            self.add_unit_objects(unit_index, &unit, decls, cluster_kinds);
+            self.units.push(unit);
+        }
+        let decls = &self.declarations;
+        self.objects.sort_by(|a, b| {
+            let (la, lb) = (
+                &decls[a.declaration].location,
+                &decls[b.declaration].location,
+            );
+            (&la.file, la.line, a.unit).cmp(&(&lb.file, lb.line, b.unit))
+        });
+    }
+
+    fn add_unit_objects(
+        &mut self,
+        unit_index: usize,
+        unit: &Unit,
+        decls: Vec<(usize, Option<String>)>,
+        cluster_kinds: &[String],
+    ) {
+        let mut seen: HashMap<ObjectRef, usize> = HashMap::new();
+        for (decl, build_namespace) in decls {
+            let declared = &self.declarations[decl];
+            let namespace = if is_cluster_scoped(&declared.id.kind, cluster_kinds) {
+                None
+            } else {
+                let declared_ns = declared.id.namespace.clone();
+                Some(
+                    build_namespace
+                        .or(declared_ns)
+                        .unwrap_or_else(|| "default".to_owned()),
+                )
+            };
+            let id = declared.id.with_namespace(namespace.as_deref());
+            if let Some(&first) = seen.get(&id) {
+                let first = &self.declarations[first].location;
+                if first != &declared.location {
+                    self.errors.push(Error::Duplicate {
+                        object: id.to_string(),
+                        unit: unit.path.clone(),
+                        file: declared.location.file.clone(),
+                        line: declared.location.line,
+                        other_file: first.file.clone(),
+                        other_line: first.line,
+                    });
+                }
+                continue;
+            }
+            seen.insert(id.clone(), decl);
+            self.objects.push(IndexedObject {
+                id,
+                declaration: decl,
+                unit: unit_index,
+            });
+        }
+    }
+}
+
+/// Which files each kustomize build reaches, with the namespace the build gives them.
+struct BuildGraph {
+    /// Root kustomization directory → (file, namespace) pairs.
+    reach: BTreeMap<PathBuf, Vec<(PathBuf, Option<String>)>>,
+    errors: Vec<Error>,
+}
+
+impl BuildGraph {
+    fn new(kustomizations: &[KustomizationFile], files: &[PathBuf]) -> Self {
+        let by_dir: HashMap<&Path, &KustomizationFile> = kustomizations
+            .iter()
+            .map(|k| (k.dir.as_path(), k))
+            .collect();
+        let file_set: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let mut graph = BuildGraph {
+            reach: BTreeMap::new(),
+            errors: vec![],
+        };
+        let mut included: HashSet<PathBuf> = HashSet::new();
+        let mut children: HashMap<&Path, Vec<Child>> = HashMap::new();
+        for k in kustomizations {
+            let mut list = Vec::new();
+            for resource in k.kustomization.local_resources() {
+                let Some(path) = join_relative(&k.dir, resource) else {
+                    continue;
+                };
+                if file_set.contains(path.as_path()) {
+                    list.push(Child::File(path));
+                } else if by_dir.contains_key(path.as_path()) {
+                    included.insert(path.clone());
+                    list.push(Child::Build(path));
+                } else if !is_skipped_resource(&path) {
+                    let message = format!(
+                        "resource `{resource}` is neither a YAML file nor a directory with a kustomization in this repository"
+                    );
+                    graph.errors.push(Error::Kustomization {
+                        file: k.location.file.clone(),
+                        line: k.location.line,
+                        message,
+                    });
+                }
+            }
+            children.insert(k.dir.as_path(), list);
+        }
+        for k in kustomizations.iter().filter(|k| !included.contains(&k.dir)) {
+            let mut reached = Vec::new();
+            let mut visiting = HashSet::new();
+            collect(
+                &k.dir,
+                None,
+                &by_dir,
+                &children,
+                &mut visiting,
+                &mut reached,
+            );
+            graph.reach.insert(k.dir.clone(), reached);
+        }
+        graph
+    }
+}
+
+enum Child {
+    File(PathBuf),
+    Build(PathBuf),
+}
+
+fn collect(
+    dir: &Path,
+    outer_namespace: Option<&str>,
+    by_dir: &HashMap<&Path, &KustomizationFile>,
+    children: &HashMap<&Path, Vec<Child>>,
+    visiting: &mut HashSet<PathBuf>,
+    reached: &mut Vec<(PathBuf, Option<String>)>,
+) {
+    if !visiting.insert(dir.to_owned()) {
+        return;
+    }
+    let own = by_dir
+        .get(dir)
+        .and_then(|k| k.kustomization.namespace.as_deref());
+    let namespace = outer_namespace.or(own);
+    for child in children.get(dir).into_iter().flatten() {
+        match child {
+            Child::File(file) => reached.push((file.clone(), namespace.map(str::to_owned))),
+            Child::Build(sub) => collect(sub, namespace, by_dir, children, visiting, reached),
+        }
+    }
+    visiting.remove(dir);
+}
+
+/// Resources that are not YAML (a kustomization may list JSON or generated files); they are not
+/// the index's business, so a missing one is not reported.
+fn is_skipped_resource(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e != "yaml" && e != "yml")
+}
+
+/// The object identity of a declared manifest, or what is missing.
+fn declared_id(value: &Value) -> std::result::Result<ObjectRef, String> {
+    let field = |name: &str| value.get(name).and_then(Value::as_str);
+    let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
+        return Err("apiVersion and kind must be strings".to_owned());
+    };
+    let metadata = value.get("metadata");
+    let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str);
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Err(format!("{kind} has no metadata.name"));
+    };
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    Ok(ObjectRef::new(
+        api_version,
+        kind,
+        namespace.filter(|n| !n.is_empty()),
+        name,
+    ))
+}
+
+/// Kinds that the repository's own CRDs declare cluster-scoped.
+fn crd_cluster_kinds(docs: &[(PathBuf, Vec<ParsedDocument>)]) -> Vec<String> {
+    let crds = docs.iter().flat_map(|(_, d)| d).map(|d| &d.value);
+    crds.filter(|v| v["kind"] == "CustomResourceDefinition" && v["spec"]["scope"] == "Cluster")
+        .filter_map(|v| v["spec"]["names"]["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn document_location(file: &Path, doc: &ParsedDocument) -> Location {
+    Location {
+        file: file.to_owned(),
+        document: doc.document,
+        item: None,
+        line: doc.line,
+        span: doc.span.clone(),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => "a scalar",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn parent(file: &Path) -> PathBuf {
+    file.parent().map(Path::to_owned).unwrap_or_default()
+}
+
+/// `dir/relative` with `.` and `..` resolved; `None` when it leaves the repository.
+fn join_relative(dir: &Path, relative: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in dir.join(relative).components() {
+        match component {
+            Component::Normal(c) => out.push(c),
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// YAML files under `root`, relative and sorted.
+fn walk(root: &Path, excludes: &[String]) -> Result<Vec<PathBuf>> {
+    let walk_error = |source| Error::Walk {
+        dir: root.to_owned(),
+        source,
+    };
+    let mut ignore = ignore::gitignore::GitignoreBuilder::new(root);
+    for pattern in excludes {
+        ignore.add_line(None, pattern).map_err(walk_error)?;
+    }
+    let ignore = ignore.build().map_err(walk_error)?;
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .require_git(false)
+        .git_global(false)
+        .sort_by_file_path(Path::cmp)
+        .build();
+    let mut files = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(walk_error)?;
+        let path = entry.path();
+        let is_file = entry.file_type().is_some_and(|t| t.is_file());
+        let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            || path.file_name().is_some_and(|n| n == FILE_NAMES[2]);
+        if !is_file || !yaml {
+            continue;
+        }
+        let relative = path.strip_prefix(root).unwrap_or(path).to_owned();
+        let is_config = relative == Path::new(crate::config::FILE_NAME);
+        if is_config
+            || ignore
+                .matched_path_or_any_parents(&relative, false)
+                .is_ignore()
+        {
+            continue;
+        }
+        files.push(relative);
+    }
+    Ok(files)
+}
+
+/// Reads and parses `files` on `threads` threads, keeping their order.
+fn parse_all(root: &Path, files: &[PathBuf], threads: usize) -> Vec<(PathBuf, ParsedFile)> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let chunk = files.len().div_ceil(threads).max(1);
+    let read = |file: &PathBuf| {
+        let parsed = match std::fs::read(root.join(file)) {
+            Ok(bytes) => parse_file(file, &bytes),
+            Err(source) => ParsedFile {
+                documents: vec![],
+                errors: vec![Error::Read {
+                    file: file.clone(),
+                    source,
+                }],
+            },
+        };
+        (file.clone(), parsed)
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests::parse_text;
+
+    fn index(files: &[(&str, &str)]) -> RepoIndex {
+        let parsed = files
+            .iter()
+            .map(|(path, text)| (PathBuf::from(path), parse_text(Path::new(path), text)))
+            .collect();
+        RepoIndex::from_parsed(Path::new("/repo"), parsed)
+    }
+
+    fn ids(index: &RepoIndex) -> Vec<String> {
+        index.objects.iter().map(|o| o.id.to_string()).collect()
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n";
+
+    #[test]
+    fn plain_directories_default_the_namespace() {
+        let idx = index(&[
+            ("apps/api.yaml", DEPLOY),
+            (
+                "apps/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n",
+            ),
+            ("values.yaml", "replicaCount: 2\n"),
+        ]);
+        assert_eq!(ids(&idx), ["Deployment/default/api", "Namespace/prod"]);
+        assert_eq!(idx.others, [PathBuf::from("values.yaml")]);
+        assert!(idx.errors.is_empty(), "{:?}", idx.errors);
+    }
+
+    #[test]
+    fn overlays_set_namespaces_outermost_first() {
+        let idx = index(&[
+            (
+                "base/kustomization.yaml",
+                "namespace: base\nresources: [api.yaml]\n",
+            ),
+            ("base/api.yaml", DEPLOY),
+            (
+                "prod/kustomization.yaml",
+                "namespace: prod\nresources: [../base]\npatches: [{path: patch.yaml}]\n",
+            ),
+            (
+                "prod/patch.yaml",
+                "- op: replace\n  path: /spec/replicas\n  value: 3\n",
+            ),
+            ("dev/kustomization.yaml", "resources: [../base]\n"),
+        ]);
+        assert!(idx.errors.is_empty(), "{:?}", idx.errors);
+        assert_eq!(ids(&idx), ["Deployment/base/api", "Deployment/prod/api"]);
+        let units: Vec<_> = idx
+            .objects
+            .iter()
+            .map(|o| idx.unit(o).path.clone())
+            .collect();
+        assert_eq!(units, [PathBuf::from("dev"), PathBuf::from("prod")]);
+        assert_eq!(idx.patches, [PathBuf::from("prod/patch.yaml")]);
+    }
+
+    #[test]
+    fn duplicates_in_one_unit_name_both_places() {
+        let idx = index(&[
+            ("a/one.yaml", DEPLOY),
+            ("a/two.yaml", &format!("# x\n{DEPLOY}")),
+        ]);
+        assert_eq!(ids(&idx), ["Deployment/default/api"]);
+        let err = idx.errors[0].to_string();
+        assert!(
+            err.starts_with("a/two.yaml:2: Deployment/default/api is declared twice"),
+            "{err}"
+        );
+        assert!(err.contains("a/one.yaml:1"), "{err}");
+        // The same object in two directories is two units, not a duplicate.
+        let idx = index(&[("a/one.yaml", DEPLOY), ("b/one.yaml", DEPLOY)]);
+        assert!(idx.errors.is_empty());
+        assert_eq!(idx.objects.len(), 2);
+    }
+
+    #[test]
+    fn bad_documents_are_reported_and_the_rest_indexed() {
+        let idx = index(&[
+            ("a.yaml", "- just\n- a list\n"),
+            ("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
+            (
+                "c.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n",
+            ),
+            ("d/kustomization.yaml", "resources: [missing.yaml]\n"),
+        ]);
+        assert_eq!(ids(&idx), ["ConfigMap/default/ok"]);
+        let errors: Vec<_> = idx.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("a.yaml:1: document 1 is a sequence")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("b.yaml:1: ConfigMap has no metadata.name")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("`missing.yaml`")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn lists_and_repository_crds() {
+        let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: x.io/v1\n  kind: Bucket\n  metadata: {name: b}\n";
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: buckets.x.io}\nspec:\n  scope: Cluster\n  names: {kind: Bucket}\n";
+        let idx = index(&[("l.yaml", list), ("crd.yaml", crd)]);
+        assert_eq!(
+            ids(&idx),
+            [
+                "CustomResourceDefinition/buckets.x.io",
+                "ConfigMap/default/a",
+                "Bucket/b"
+            ]
+        );
+        let bucket = idx.declaration(&idx.objects[2]);
+        assert_eq!((bucket.location.line, bucket.location.item), (7, Some(1)));
+    }
+
+    #[test]
+    fn joins_stay_inside_the_repository() {
+        assert_eq!(
+            join_relative(Path::new("a/b"), "../c/./d.yaml"),
+            Some(PathBuf::from("a/c/d.yaml"))
+        );
+        assert_eq!(join_relative(Path::new("a"), "../../x"), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! The config repository as remediator sees it: which file, document, line and byte span declares
+//! each Kubernetes object ([`RepoIndex`]), lossless edits of those declarations ([`edit`]), and
+//! unified diffs of the result ([`diff`]).
+//!
+//! Parsing and editing are pure; [`RepoIndex::build`] reads the files of a directory and nothing
+//! else.
+
+mod change;
+pub mod diff;
+pub mod edit;
+mod emit;
+mod index;
+mod kustomize;
+mod lines;
+pub mod path;
+mod scope;
+mod source;
+
+use std::path::PathBuf;
+
+pub use change::{edit_object, locate};
+pub use index::{Declaration, IndexOptions, IndexedObject, Location, RepoIndex, Unit};
+pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
+pub use lines::LineIndex;
+pub use scope::is_cluster_scoped;
+pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
+
+/// What can go wrong reading or editing manifests. Each names the file and line, or the object.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        /// The file, relative to the repository.
+        file: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The repository directory could not be walked.
+    #[error("{}: cannot list files: {source}", dir.display())]
+    Walk {
+        /// The directory.
+        dir: PathBuf,
+        /// The walker's error.
+        #[source]
+        source: ignore::Error,
+    },
+    /// The file is not UTF-8.
+    #[error("{}:{line}: not UTF-8 text; save the file as UTF-8", file.display())]
+    NotUtf8 {
+        /// The file.
+        file: PathBuf,
+        /// Line of the first byte that is not UTF-8.
+        line: usize,
+    },
+    /// A document is not valid YAML.
+    #[error("{}:{line}:{column}: YAML syntax error: {message}", file.display())]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A document that should be a Kubernetes object is not one.
+    #[error("{}:{line}: {message}", file.display())]
+    NotAnObject {
+        /// The file.
+        file: PathBuf,
+        /// Line of the document.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A kustomization file has a field of the wrong shape.
+    #[error("{}:{line}: kustomization: {message}", file.display())]
+    Kustomization {
+        /// The file.
+        file: PathBuf,
+        /// Line of the document.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The same object is declared twice in one unit (one kustomize build or one directory).
+    #[error(
+        "{}:{line}: {object} is declared twice in {}: here and at {}:{other_line}; remove one",
+        file.display(), unit.display(), other_file.display()
+    )]
+    Duplicate {
+        /// The object.
+        object: String,
+        /// The unit both declarations belong to.
+        unit: PathBuf,
+        /// The later declaration's file.
+        file: PathBuf,
+        /// The later declaration's line.
+        line: usize,
+        /// The first declaration's file.
+        other_file: PathBuf,
+        /// The first declaration's line.
+        other_line: usize,
+    },
+
+    /// No unit of the repository declares the object.
+    #[error("{object}: not declared in this repository")]
+    NotDeclared {
+        /// The object asked for.
+        object: String,
+    },
+    /// The object is declared in several places and none was chosen.
+    #[error("{object}: declared in several places ({places}); pass --file to choose one")]
+    Ambiguous {
+        /// The object asked for.
+        object: String,
+        /// Its declarations, `file:line` each.
+        places: String,
+    },
+    /// An edit could not be made; the file is unchanged.
+    #[error("{object} ({}:{line}): {source}", file.display())]
+    Edit {
+        /// The object edited.
+        object: String,
+        /// The file declaring it.
+        file: PathBuf,
+        /// The line of its declaration.
+        line: usize,
+        /// Why.
+        #[source]
+        source: edit::EditError,
+    },
+}
+
+/// Result of the manifests module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
