@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use remediator::config::Config;
 use remediator::manifests::edit::{Edit, EditOp};
 use remediator::manifests::path::FieldPath;
-use remediator::manifests::{self, IndexOptions, RepoIndex, diff};
+use remediator::manifests::{self, IndexOptions, RepoIndex, diff, display_dir};
 use remediator::model::RefQuery;
 
 #[derive(Parser)]
@@ -283,14 +283,6 @@ fn index(repo: &Path, output: Output) -> anyhow::Result<Outcome> {
     Ok(report_errors(&index))
 }
 
-fn display_dir(path: &Path) -> String {
-    if path.as_os_str().is_empty() {
-        ".".to_owned()
-    } else {
-        path.display().to_string()
-    }
-}
-
 fn locate(repo: &Path, query: &RefQuery, output: Output) -> anyhow::Result<Outcome> {
     let (_, index) = load(repo)?;
     let found = index.find(query);
@@ -298,7 +290,13 @@ fn locate(repo: &Path, query: &RefQuery, output: Output) -> anyhow::Result<Outco
     for o in &found {
         let location = &index.declaration(o).location;
         match output {
-            Output::Text => writeln!(out, "{}  {}", o.id, location)?,
+            Output::Text => writeln!(
+                out,
+                "{}  {}  (unit {})",
+                o.id,
+                location,
+                display_dir(&index.unit(o).path)
+            )?,
             Output::Json => writeln!(
                 out,
                 "{}",

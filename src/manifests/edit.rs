@@ -123,11 +123,13 @@ fn apply_one(text: &str, location: &Location, edit: &Edit) -> Result<(String, Ed
 
 fn object_root(file: &YamlFile, location: &Location) -> Result<Mapping, EditError> {
     let missing = || EditError::MissingDocument(location.document + 1);
-    let doc = file
-        .documents()
-        .nth(location.document)
-        .ok_or_else(missing)?;
-    let root = doc.as_mapping().ok_or_else(missing)?;
+    // The document that holds the object's first byte: the edits of one object never move it.
+    let start = location.span.start;
+    let doc = file.documents().find(|d| {
+        let range = d.byte_range();
+        (range.start as usize) <= start && start < range.end as usize
+    });
+    let root = doc.ok_or_else(missing)?.as_mapping().ok_or_else(missing)?;
     match location.item {
         None => Ok(root),
         Some(item) => {
@@ -196,6 +198,9 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
     if depth < parent_path.len() {
         // Create the missing mappings: every remaining step must be a key.
         let missing = &path.segments[depth..];
+        let Some(keys) = missing.iter().map(as_key).collect::<Option<Vec<_>>>() else {
+            return Err(not_found(&path.segments, depth, missing));
+        };
         let Node::Mapping(mapping) = parent else {
             return Err(wrong(
                 &path.segments[..depth],
@@ -203,13 +208,10 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
                 kind_of(&parent),
             ));
         };
-        let Some(keys) = missing.iter().map(as_key).collect::<Option<Vec<_>>>() else {
-            return Err(not_found(&path.segments, depth, missing));
-        };
         let nested = keys[1..].iter().rev().fold(value.clone(), |acc, key| {
             Value::Object([(key.to_string(), acc)].into_iter().collect())
         });
-        mapping.set(keys[0], &*to_yaml(&nested, None));
+        insert_key(&mapping, keys[0], &nested);
         return Ok(EditOp::Set(value.clone()));
     }
     match (parent, last) {
@@ -223,7 +225,10 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
                 _ => None,
             };
             let value = keep_string_type(value, style);
-            m.set(key.as_str(), &*to_yaml(&value, style));
+            match existing {
+                Some(_) => m.set(key.as_str(), &*to_yaml(&value, style)),
+                None => insert_key(&m, key, &value),
+            }
             Ok(EditOp::Set(value))
         }
         (Node::Sequence(s), segment @ (Segment::Index(_) | Segment::Select { .. })) => {
@@ -247,6 +252,29 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
         }
         (other, Segment::Key(_)) => Err(wrong(parent_path, "a mapping", kind_of(&other))),
         (other, _) => Err(wrong(parent_path, "a sequence", kind_of(&other))),
+    }
+}
+
+/// Adds a key that is not there yet. A scalar goes before the first entry holding a block
+/// collection, where people write scalars (`replicas` before `selector` and `template`); a
+/// collection goes at the end.
+fn insert_key(mapping: &Mapping, key: &str, value: &Value) {
+    let node = to_yaml(value, None);
+    let scalar = !matches!(value, Value::Object(_) | Value::Array(_));
+    let first_block = || {
+        mapping
+            .entries()
+            .find_map(|entry| match entry.value_node()? {
+                YamlNode::Mapping(m) if !m.is_flow_style() => entry.key_node(),
+                YamlNode::Sequence(s) if !s.is_flow_style() => entry.key_node(),
+                _ => None,
+            })
+    };
+    match first_block().filter(|_| scalar && !mapping.is_flow_style()) {
+        Some(before) => {
+            mapping.insert_before(before, key, &*node);
+        }
+        None => mapping.set(key, &*node),
     }
 }
 
@@ -549,5 +577,193 @@ fn not_found(segments: &[Segment], depth: usize, missing: &[Segment]) -> EditErr
     EditError::NotFound {
         at: prefix(segments, depth + 1),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    const TWO: &str = "\
+# first
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: a}
+data:
+  COUNT: \"1\"
+  MODE: 'fast'
+...
+---
+# second
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: b
+spec:
+  replicas: 2 # two
+  template:
+    spec:
+      containers:
+        - name: app
+          image: app:1
+          env:
+            - {name: A, value: x}
+...
+";
+
+    /// The location of document `document` of `text`, as the index gives it.
+    fn locate(text: &str, document: usize) -> Location {
+        let parsed = parse_text(Path::new("f.yaml"), text);
+        let doc = parsed.documents.iter().find(|d| d.document == document);
+        let span = doc.map_or(text.len()..text.len(), |d| d.span.clone());
+        Location {
+            file: PathBuf::from("f.yaml"),
+            document,
+            item: None,
+            line: 1,
+            span,
+        }
+    }
+
+    fn edit(path: &str, op: EditOp) -> Edit {
+        Edit {
+            path: path.parse().unwrap(),
+            op,
+        }
+    }
+
+    fn changed_lines(old: &str, new: &str) -> Vec<String> {
+        let diff = similar::TextDiff::from_lines(old, new);
+        let changes = diff
+            .iter_all_changes()
+            .filter(|c| c.tag() != similar::ChangeTag::Equal);
+        changes
+            .map(|c| format!("{}{}", c.tag(), c.value().trim_end()))
+            .collect()
+    }
+
+    #[test]
+    fn separators_comments_and_document_ends_survive() {
+        let out = apply(
+            TWO,
+            &locate(TWO, 1),
+            &[edit("spec.replicas", EditOp::Set(3.into()))],
+        )
+        .unwrap();
+        assert_eq!(
+            changed_lines(TWO, &out),
+            ["-  replicas: 2 # two", "+  replicas: 3 # two"]
+        );
+    }
+
+    #[test]
+    fn quoted_strings_stay_quoted_and_stay_strings() {
+        let edits = [
+            edit("data.COUNT", EditOp::Set(2.into())),
+            edit("data.MODE", EditOp::Set("safe".into())),
+            edit("data.NEW", EditOp::Set("true".into())),
+        ];
+        let out = apply(TWO, &locate(TWO, 0), &edits).unwrap();
+        assert_eq!(
+            changed_lines(TWO, &out),
+            [
+                "-  COUNT: \"1\"",
+                "-  MODE: 'fast'",
+                "+  COUNT: \"2\"",
+                "+  MODE: 'safe'",
+                "+  NEW: \"true\""
+            ]
+        );
+    }
+
+    #[test]
+    fn appends_to_flow_and_block_lists_and_removes() {
+        let edits = [
+            edit(
+                "spec.template.spec.containers[name=app].env",
+                EditOp::Append(serde_json::json!({"name": "B", "value": "y"})),
+            ),
+            edit(
+                "spec.template.spec.containers[0].args",
+                EditOp::Append("--verbose".into()),
+            ),
+            edit("spec.replicas", EditOp::Remove),
+        ];
+        let out = apply(TWO, &locate(TWO, 1), &edits).unwrap();
+        let value: Value = serde_saphyr::from_multiple::<Value>(&out)
+            .unwrap()
+            .remove(1);
+        let container = &value["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["env"][1],
+            serde_json::json!({"name": "B", "value": "y"})
+        );
+        assert_eq!(container["args"], serde_json::json!(["--verbose"]));
+        assert!(value["spec"].get("replicas").is_none());
+        assert!(
+            out.starts_with("# first\n") && out.ends_with("...\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn missing_items_and_wrong_types_are_named() {
+        let err = apply(
+            TWO,
+            &locate(TWO, 1),
+            &[edit(
+                "spec.template.spec.containers[name=web].image",
+                EditOp::Set("x".into()),
+            )],
+        );
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "`spec.template.spec.containers[name=web]` does not exist: no item has name=web"
+        );
+        let err = apply(
+            TWO,
+            &locate(TWO, 1),
+            &[edit("spec.replicas.value", EditOp::Set(1.into()))],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`spec.replicas` is a scalar, not a mapping"
+        );
+        let err = apply(TWO, &locate(TWO, 1), &[edit("spec.paused", EditOp::Remove)]).unwrap_err();
+        assert!(matches!(err, EditError::NotFound { .. }), "{err}");
+        let err = apply(TWO, &locate(TWO, 5), &[edit("a", EditOp::Remove)]).unwrap_err();
+        assert!(matches!(err, EditError::MissingDocument(6)), "{err}");
+    }
+
+    #[test]
+    fn aliases_are_not_edited_through() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: &l {app: a}\n  annotations: *l\n";
+        let err = apply(
+            text,
+            &locate(text, 0),
+            &[edit("metadata.annotations.app", EditOp::Set("b".into()))],
+        )
+        .unwrap_err();
+        assert!(matches!(err, EditError::Alias { .. }), "{err}");
+    }
+
+    #[test]
+    fn list_items_are_edited_in_place() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a}\n    data: {k: v}\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: b}\n    data: {k: v}\n";
+        let location = Location {
+            item: Some(1),
+            ..locate(text, 0)
+        };
+        let out = apply(text, &location, &[edit("data.k", EditOp::Set("w".into()))]).unwrap();
+        assert_eq!(
+            changed_lines(text, &out),
+            ["-    data: {k: v}", "+    data: {k: w}"]
+        );
+        assert!(
+            out.contains("metadata: {name: b}\n    data: {k: w}"),
+            "{out}"
+        );
     }
 }

@@ -125,8 +125,9 @@ impl RepoIndex {
         Ok(Self::from_parsed(root, parsed))
     }
 
-    /// Indexes files already parsed, given with paths relative to the root.
-    pub fn from_parsed(root: &Path, parsed: Vec<(PathBuf, ParsedFile)>) -> Self {
+    /// Indexes files already parsed, given with paths relative to the root, in any order.
+    pub fn from_parsed(root: &Path, mut parsed: Vec<(PathBuf, ParsedFile)>) -> Self {
+        parsed.sort_by(|a, b| a.0.cmp(&b.0));
         let mut index = RepoIndex {
             root: root.to_owned(),
             ..Default::default()
@@ -140,9 +141,9 @@ impl RepoIndex {
         index.read_kustomizations(&docs);
         let patches: HashSet<PathBuf> = index.patches.iter().cloned().collect();
         let cluster_kinds = crd_cluster_kinds(&docs);
-        for (file, documents) in &docs {
-            if !patches.contains(file) {
-                index.read_objects(file, documents);
+        for (file, documents) in docs {
+            if !patches.contains(&file) {
+                index.read_objects(&file, documents);
             }
         }
         index.assign_units(&cluster_kinds);
@@ -213,7 +214,7 @@ impl RepoIndex {
         self.patches.dedup();
     }
 
-    fn read_objects(&mut self, file: &Path, documents: &[ParsedDocument]) {
+    fn read_objects(&mut self, file: &Path, documents: Vec<ParsedDocument>) {
         if documents
             .iter()
             .any(|d| Kustomization::is_kustomization(file, &d.value))
@@ -240,12 +241,12 @@ impl RepoIndex {
                 foreign = true;
                 continue;
             }
-            let location = document_location(file, doc);
+            let location = document_location(file, &doc);
             if map.get("kind").and_then(Value::as_str) == Some("List") && map.contains_key("items")
             {
                 self.read_list(file, doc, &location);
             } else {
-                self.push_declaration(&doc.value, location);
+                self.push_declaration(doc.value, location);
             }
         }
         if foreign && self.declarations.len() == before {
@@ -253,12 +254,12 @@ impl RepoIndex {
         }
     }
 
-    fn read_list(&mut self, file: &Path, doc: &ParsedDocument, location: &Location) {
-        let items = doc.value["items"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for (i, item) in items.iter().enumerate() {
+    fn read_list(&mut self, file: &Path, mut doc: ParsedDocument, location: &Location) {
+        let items = match doc.value["items"].take() {
+            Value::Array(items) => items,
+            _ => vec![],
+        };
+        for (i, item) in items.into_iter().enumerate() {
             let (line, span) = doc
                 .items
                 .get(i)
@@ -283,12 +284,12 @@ impl RepoIndex {
         }
     }
 
-    fn push_declaration(&mut self, value: &Value, location: Location) {
-        match declared_id(value) {
+    fn push_declaration(&mut self, value: Value, location: Location) {
+        match declared_id(&value) {
             Ok(id) => self.declarations.push(Declaration {
                 id,
                 location,
-                value: value.clone(),
+                value,
             }),
             Err(message) => self.errors.push(Error::NotAnObject {
                 file: location.file.clone(),
@@ -299,7 +300,8 @@ impl RepoIndex {
     }
 
     fn assign_units(&mut self, cluster_kinds: &[String]) {
-        let mut by_file: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        // Declarations are in file order, so each file's declarations are one contiguous run.
+        let mut by_file: HashMap<&Path, Vec<usize>> = HashMap::new();
         for (i, decl) in self.declarations.iter().enumerate() {
             by_file
                 .entry(decl.location.file.as_path())
@@ -308,33 +310,33 @@ impl RepoIndex {
         }
         let builds = BuildGraph::new(&self.kustomizations, &self.files);
         self.errors.extend(builds.errors);
-        let mut members: BTreeMap<Unit, Vec<(usize, Option<String>)>> = BTreeMap::new();
-        let mut reached: HashSet<&Path> = HashSet::new();
         let kustomization_files: HashMap<&Path, &Path> = self
             .kustomizations
             .iter()
             .map(|k| (k.dir.as_path(), k.location.file.as_path()))
             .collect();
+        let mut members: BTreeMap<Unit, Vec<(usize, Option<String>)>> = BTreeMap::new();
+        let mut reached: HashSet<&Path> = HashSet::new();
         for (root, files) in &builds.reach {
-            let file = kustomization_files
+            let kustomization = kustomization_files
                 .get(root.as_path())
                 .map(|f| f.to_path_buf());
             let unit = Unit {
                 path: root.clone(),
-                kustomization: file,
+                kustomization,
             };
+            let entry = members.entry(unit).or_default();
             for (file, namespace) in files {
                 reached.insert(file.as_path());
-                for &decl in by_file.get(file.as_path()).into_iter().flatten() {
-                    members
-                        .entry(unit.clone())
-                        .or_default()
-                        .push((decl, namespace.clone()));
-                }
+                let decls = by_file.get(file.as_path()).into_iter().flatten();
+                entry.extend(decls.map(|&d| (d, namespace.clone())));
             }
         }
-        for (file, decls) in &by_file {
-            if !reached.contains(file) {
+        for file in &self.files {
+            let Some(decls) = by_file.get(file.as_path()) else {
+                continue;
+            };
+            if !reached.contains(file.as_path()) {
                 let unit = Unit {
                     path: parent(file),
                     kustomization: None,
@@ -349,14 +351,9 @@ impl RepoIndex {
             self.add_unit_objects(unit_index, &unit, decls, cluster_kinds);
             self.units.push(unit);
         }
-        let decls = &self.declarations;
-        self.objects.sort_by(|a, b| {
-            let (la, lb) = (
-                &decls[a.declaration].location,
-                &decls[b.declaration].location,
-            );
-            (&la.file, la.line, a.unit).cmp(&(&lb.file, lb.line, b.unit))
-        });
+        // Declaration order is file order, then line order.
+        self.objects
+            .sort_unstable_by_key(|o| (o.declaration, o.unit));
     }
 
     fn add_unit_objects(

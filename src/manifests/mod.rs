@@ -89,7 +89,7 @@ pub enum Error {
     /// The same object is declared twice in one unit (one kustomize build or one directory).
     #[error(
         "{}:{line}: {object} is declared twice in {}: here and at {}:{other_line}; remove one",
-        file.display(), unit.display(), other_file.display()
+        file.display(), display_dir(unit), other_file.display()
     )]
     Duplicate {
         /// The object.
@@ -133,6 +133,15 @@ pub enum Error {
         #[source]
         source: edit::EditError,
     },
+}
+
+/// A directory relative to the repository root as people write it: `.` for the root itself.
+pub fn display_dir(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// Result of the manifests module.

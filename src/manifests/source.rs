@@ -1,13 +1,12 @@
 //! Parsing one YAML file into its documents: where each starts (line, byte span), the values
-//! they hold, and the items of `List` documents. yaml-edit gives the lossless document
-//! boundaries; serde-saphyr parses each document strictly (syntax, tabs, duplicate keys) and
-//! resolves anchors. Pure: takes the file's bytes, performs no I/O.
+//! they hold, and the items of `List` documents. Document markers are found by a line scan (YAML
+//! forbids them inside scalars); serde-saphyr parses each document strictly (syntax, tabs,
+//! duplicate keys) and resolves anchors, so one broken document does not hide the others.
+//! Pure: takes the file's bytes, performs no I/O.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use rowan::ast::AstNode;
 use serde_json::Value;
 use yaml_edit::YamlFile;
 
@@ -61,46 +60,38 @@ pub fn parse_file(file: &Path, bytes: &[u8]) -> ParsedFile {
 pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     let lines = LineIndex::new(text);
     let mut parsed = ParsedFile::default();
-    let cst = match YamlFile::from_str(text) {
-        Ok(cst) => cst,
-        Err(err) => {
-            // yaml-edit refuses only unclosed flow collections and strings; serde-saphyr says
-            // where, so prefer its message.
-            let error =
-                strict_error(file, text).unwrap_or_else(|| syntax(file, 1, 1, err.to_string()));
-            parsed.errors.push(error);
-            return parsed;
-        }
+    let mut cst: Option<YamlFile> = None;
+    let segments = split_documents(text);
+    // One parse of the whole stream is the common case; a stream with an error (or one whose
+    // documents the parser counts differently) is parsed a document at a time, so that the
+    // error names its document and the others still load.
+    let with_root = segments.iter().filter(|s| s.root.is_some()).count();
+    let mut whole = match serde_saphyr::from_multiple::<Value>(text) {
+        Ok(values) if values.len() == with_root => Some(values.into_iter()),
+        _ => None,
     };
-    for (document, doc) in cst.documents().enumerate() {
-        let range = doc.byte_range();
-        let (start, end) = (range.start as usize, range.end as usize);
-        let slice = &text[start..end];
-        let value = match serde_saphyr::from_multiple::<Value>(slice) {
-            Ok(mut values) if values.len() == 1 => values.pop().unwrap_or_default(),
-            Ok(values) if values.is_empty() => continue,
-            Ok(_) => {
-                let line = lines.line(start);
-                parsed.errors.push(syntax(
-                    file,
-                    line,
-                    1,
-                    "a document boundary was not recognised".into(),
-                ));
-                continue;
-            }
-            Err(err) => {
-                parsed
-                    .errors
-                    .push(saphyr_error(file, &err, lines.line(start) - 1));
-                continue;
-            }
+    for (document, segment) in segments.into_iter().enumerate() {
+        let Some(root) = segment.root.clone() else {
+            continue;
         };
-        let root = doc.as_mapping().map(|m| node_span(m.syntax()));
-        let root = root
-            .or_else(|| doc.as_sequence().map(|s| node_span(s.syntax())))
-            .unwrap_or(start..end);
-        let items = list_items(&doc, &lines);
+        let value = match whole.as_mut().and_then(Iterator::next) {
+            Some(value) => value,
+            None => match parse_segment(file, text, &segment, &lines) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(error) => {
+                    parsed.errors.push(error);
+                    continue;
+                }
+            },
+        };
+        let items = match value.get("kind").and_then(Value::as_str) {
+            Some("List") => {
+                let cst = cst.get_or_insert_with(|| YamlFile::from_str_relaxed(text).0);
+                list_items(cst, root.start, &lines)
+            }
+            _ => vec![],
+        };
         parsed.documents.push(ParsedDocument {
             document,
             line: lines.line(root.start),
@@ -112,13 +103,116 @@ pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     parsed
 }
 
-fn node_span(node: &rowan::SyntaxNode<yaml_edit::Lang>) -> Range<usize> {
-    let range = node.text_range();
-    usize::from(range.start())..usize::from(range.end())
+/// The value of one document parsed on its own; `None` when it is empty.
+fn parse_segment(
+    file: &Path,
+    text: &str,
+    segment: &Segment,
+    lines: &LineIndex,
+) -> Result<Option<Value>, Error> {
+    let slice = &text[segment.range.clone()];
+    let line_offset = lines.line(segment.range.start) - 1;
+    match serde_saphyr::from_multiple::<Value>(slice) {
+        Ok(mut values) if values.len() <= 1 => Ok(values.pop()),
+        Ok(_) => {
+            let line = segment
+                .root
+                .as_ref()
+                .map_or(line_offset + 1, |r| lines.line(r.start));
+            Err(syntax(
+                file,
+                line,
+                1,
+                "a document boundary was not recognised".to_owned(),
+            ))
+        }
+        Err(err) => Err(saphyr_error(file, &err, line_offset)),
+    }
 }
 
-fn list_items(doc: &yaml_edit::Document, lines: &LineIndex) -> Vec<(usize, Range<usize>)> {
-    let Some(items) = doc.as_mapping().and_then(|m| m.get_sequence("items")) else {
+/// One document of a stream: its text (markers included) and its root node's span, `None` when
+/// it holds only comments and markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    range: Range<usize>,
+    root: Option<Range<usize>>,
+}
+
+/// Splits a YAML stream into documents. `---` or `...` at the start of a line, followed by
+/// white space or the end of the line, is a document marker wherever it stands: YAML forbids it
+/// inside any scalar, so no parse is needed to find the boundaries.
+fn split_documents(text: &str) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    let mut start = 0;
+    let mut marker = false;
+    let mut root: Option<Range<usize>> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let (line_start, line_end) = (offset, offset + line.len());
+        offset = line_end;
+        let body = line.trim_end_matches(['\n', '\r']);
+        let body = body.strip_prefix('\u{feff}').unwrap_or(body);
+        if is_marker(body, "---") {
+            if marker || root.is_some() {
+                segments.push(Segment {
+                    range: start..line_start,
+                    root: root.take(),
+                });
+                start = line_start;
+            }
+            marker = true;
+            let rest = body[3..].trim_start();
+            if !rest.is_empty() && !rest.starts_with('#') {
+                let content = line_start
+                    + (line.len() - line.trim_start_matches('\u{feff}').len())
+                    + body.len()
+                    - rest.len();
+                root = Some(content..line_start + body.len());
+            }
+            continue;
+        }
+        if is_marker(body, "...") {
+            segments.push(Segment {
+                range: start..line_end,
+                root: root.take(),
+            });
+            (start, marker) = (line_end, false);
+            continue;
+        }
+        let content = body.trim_start();
+        let directive = content.starts_with('%') && !marker && root.is_none();
+        if content.is_empty() || content.starts_with('#') || directive {
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(['\u{feff}', ' ', '\t']).len();
+        let end = line_start + line.trim_end_matches(['\n', '\r']).len();
+        root = Some(root.map_or(line_start + indent, |r| r.start)..end);
+    }
+    if start < text.len() || root.is_some() {
+        segments.push(Segment {
+            range: start..text.len(),
+            root,
+        });
+    }
+    segments
+}
+
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+}
+
+/// Line and span of each item of the `items` sequence of the document whose root starts at
+/// `root_start`.
+fn list_items(cst: &YamlFile, root_start: usize, lines: &LineIndex) -> Vec<(usize, Range<usize>)> {
+    let doc = cst.documents().find(|d| {
+        let range = d.byte_range();
+        (range.start as usize) <= root_start && root_start < range.end as usize
+    });
+    let Some(items) = doc
+        .and_then(|d| d.as_mapping())
+        .and_then(|m| m.get_sequence("items"))
+    else {
         return vec![];
     };
     items
@@ -129,13 +223,6 @@ fn list_items(doc: &yaml_edit::Document, lines: &LineIndex) -> Vec<(usize, Range
             (lines.line(span.start), span)
         })
         .collect()
-}
-
-/// Re-parses the whole text strictly to find where yaml-edit's refusal comes from.
-fn strict_error(file: &Path, text: &str) -> Option<Error> {
-    serde_saphyr::from_multiple::<serde::de::IgnoredAny>(text)
-        .err()
-        .map(|err| saphyr_error(file, &err, 0))
 }
 
 fn saphyr_error(file: &Path, err: &serde_saphyr::Error, line_offset: usize) -> Error {
@@ -217,6 +304,50 @@ mod tests {
         let parsed = parse("apiVersion: v1\nkind: List\nitems:\n- kind: A\n  x: 1\n- kind: B\n");
         let items = &parsed.documents[0].items;
         assert_eq!(items.iter().map(|i| i.0).collect::<Vec<_>>(), [4, 6]);
+    }
+
+    #[test]
+    fn splits_where_markers_stand() {
+        let text = "%YAML 1.2\n---\na: 1\n...\n---\n---\n# only a comment\n---\nc: |\n  ---\n  not a marker\n--- {b: 2}\n---\nd: [1,\n";
+        let roots: Vec<Option<&str>> = split_documents(text)
+            .iter()
+            .map(|s| s.root.clone().map(|r| &text[r]))
+            .collect();
+        let block = "c: |\n  ---\n  not a marker";
+        assert_eq!(
+            roots,
+            [
+                Some("a: 1"),
+                None,
+                None,
+                Some(block),
+                Some("{b: 2}"),
+                Some("d: [1,")
+            ]
+        );
+        let parsed = parse(text);
+        let lines: Vec<usize> = parsed.documents.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [3, 9, 12]);
+        assert_eq!(parsed.documents[1].value["c"], "---\nnot a marker\n");
+        let errors: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            errors.len() == 1 && errors[0].starts_with("f.yaml:14:"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_object() {
+        let parsed =
+            parse("\u{feff}apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: a\r\n");
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(
+            (
+                parsed.documents[0].line,
+                parsed.documents[0].value["kind"].as_str()
+            ),
+            (1, Some("ConfigMap"))
+        );
     }
 
     #[test]

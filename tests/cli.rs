@@ -1,0 +1,276 @@
+//! The `remediator` binary: `index`, `locate` and `set` on the example repository and on bad
+//! input, with their exit codes (0 ok, 1 not found or no change, 2 bad input).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn remediator(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn repo_arg(dir: &Path) -> String {
+    dir.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn index_lists_the_example_with_files_lines_and_environments() {
+    let repo = repo_arg(&common::example_repo());
+    let out = remediator(&["index", "--repo", &repo]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Deployment/shop/api"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Deployment/shop-dev/api "))
+        .unwrap();
+    assert!(
+        line.contains("apps/api/deployment.yaml:2") && line.contains("env dev"),
+        "{line}"
+    );
+    assert!(stdout.trim_end().ends_with("; 0 errors"), "{stdout}");
+
+    let out = remediator(&["index", "--repo", &repo, "--output", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let objects = report["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 28);
+    let redis = objects
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet" && o["namespace"] == "shop")
+        .unwrap();
+    assert_eq!(
+        (redis["file"].as_str(), redis["line"].as_u64()),
+        (Some("apps/redis/statefulset.yaml"), Some(2))
+    );
+    assert_eq!(redis["environment"], "prod");
+    assert_eq!(
+        report["patches"][0],
+        "clusters/prod/patches/web-resources.yaml"
+    );
+}
+
+#[test]
+fn locate_finds_declarations_and_says_when_there_is_none() {
+    let repo = repo_arg(&common::example_repo());
+    let out = remediator(&["locate", "--repo", &repo, "deployment/shop/api"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "Deployment/shop/api  apps/api/deployment.yaml:2  (unit clusters/prod)\n"
+    );
+    let out = remediator(&["locate", "--repo", &repo, "Deployment/shop/nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("Deployment/shop/nope: not declared"));
+    let out = remediator(&["locate", "--repo", &repo, "Deployment"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("KIND/NAMESPACE/NAME"));
+}
+
+#[test]
+fn set_prints_the_diff_and_writes_only_when_asked() {
+    let copy = common::copy_tree(&common::example_repo(), false);
+    let repo = repo_arg(copy.path());
+    let file = copy.path().join("apps/worker/deployment.yaml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let args = [
+        "set",
+        "--repo",
+        &repo,
+        "Deployment/shop/worker",
+        "spec.replicas=4",
+    ];
+    let out = remediator(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("-  replicas: 1\n+  replicas: 4\n"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+
+    let out = remediator(&[&args[..], &["--write"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before.replace("replicas: 1", "replicas: 4")
+    );
+
+    // Asking again changes nothing: exit 1.
+    let out = remediator(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing to change"));
+}
+
+#[test]
+fn set_errors_name_the_object_and_leave_files_alone() {
+    let copy = common::copy_tree(&common::example_repo(), false);
+    let repo = repo_arg(copy.path());
+    let file = copy.path().join("apps/api/deployment.yaml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &["spec.template.spec.containers[name=web].image=x", "--write"],
+            1,
+            "no item has name=web",
+        ),
+        (
+            &["spec.replicas.count=1", "--write"],
+            2,
+            "`spec.replicas` is a scalar, not a mapping",
+        ),
+        (&["spec..replicas=1"], 2, "is not a field path"),
+        (
+            &["--remove", "spec.paused", "--write"],
+            1,
+            "there is no key `paused`",
+        ),
+    ];
+    for (extra, code, message) in cases {
+        let out =
+            remediator(&[&["set", "--repo", &repo, "Deployment/shop/api"][..], extra].concat());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: Deployment/shop/api") || code == 2,
+            "{stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
+#[test]
+fn bad_files_are_named_with_their_lines_and_the_rest_is_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).unwrap();
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    write("good.yaml", cm("good").as_bytes());
+    write(
+        "syntax.yaml",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n namespace: y\n",
+    );
+    write("list.yaml", b"# not a manifest\n- a\n- b\n");
+    write(
+        "latin1.yaml",
+        b"apiVersion: v1\nkind: ConfigMap\ndata:\n  city: Z\xfcrich\n",
+    );
+    write("dup1.yaml", cm("dup").as_bytes());
+    write("dup2.yaml", format!("---\n{}", cm("dup")).as_bytes());
+    write(
+        "multi.yaml",
+        format!("{}---\na: [1, 2\n", cm("multi-ok")).as_bytes(),
+    );
+
+    let repo = repo_arg(dir.path());
+    let out = remediator(&["index", "--repo", &repo, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dup", "good", "multi-ok"]);
+    let errors: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    let expect = [
+        "dup2.yaml:2: ConfigMap/default/dup is declared twice in .: here and at dup1.yaml:1",
+        "latin1.yaml:4: not UTF-8",
+        "list.yaml:2: document 1 is a sequence, not a mapping",
+        "multi.yaml:6:",
+        "syntax.yaml:5:2: YAML syntax error",
+    ];
+    for prefix in expect {
+        assert!(
+            errors.iter().any(|e| e.starts_with(prefix)),
+            "no error starting {prefix:?} in {errors:#?}"
+        );
+    }
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+    // Text mode: the same errors on stderr.
+    let out = remediator(&["index", "--repo", &repo]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count(),
+        expect.len()
+    );
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_line() {
+    let copy = common::copy_tree(&common::example_repo(), false);
+    let config = copy.path().join("remediator.yaml");
+    let text_before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_before.replace(
+            "riskTolerance: high",
+            "riskTolerance: high\n    riskTolerence: low",
+        ),
+    )
+    .unwrap();
+    let out = remediator(&["index", "--repo", &repo_arg(copy.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("remediator.yaml:11:") && stderr.contains("riskTolerence"),
+        "{stderr}"
+    );
+}
+
+/// The JSON Schema and the parser agree: a value for every property the schema declares is
+/// accepted, and a key the schema does not declare is refused.
+#[test]
+fn the_config_schema_matches_the_parser() {
+    use remediator::config::Config;
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/remediator.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let sample = |key: &str| -> &str {
+        match key {
+            "fieldManager" => "fieldManager: x\n",
+            "excludes" => "excludes: [a]\n",
+            "environments" => {
+                "environments: [{name: a, paths: [x], context: c, riskTolerance: low}]\n"
+            }
+            "forge" => {
+                "forge: {type: github, repository: a/b, baseBranch: main, apiUrl: http://x}\n"
+            }
+            other => panic!("the schema declares `{other}`, which this test does not know"),
+        }
+    };
+    let top = schema["properties"].as_object().unwrap();
+    for key in top.keys() {
+        Config::parse(Path::new("r.yaml"), sample(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    let env_keys: Vec<&String> = top["environments"]["items"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(env_keys, ["name", "paths", "context", "riskTolerance"]);
+    let forge_keys: Vec<&String> = top["forge"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(forge_keys, ["type", "repository", "baseBranch", "apiUrl"]);
+    assert!(Config::parse(Path::new("r.yaml"), "unknown: 1\n").is_err());
+    // The example's configuration is valid.
+    Config::load(&common::example_repo()).unwrap();
+}

@@ -1,0 +1,278 @@
+//! The index and the editor on real-world manifests nobody on this project wrote
+//! (`../shared/corpus`): every file loads, every object is listed at the right line, and editing
+//! changes only what it means to.
+
+mod common;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use remediator::manifests::edit::{Edit, apply};
+use remediator::manifests::{IndexOptions, RepoIndex, parse_text};
+use serde_json::Value;
+
+#[test]
+fn every_corpus_file_loads_and_every_object_has_its_line() {
+    let projects = common::corpus_projects();
+    for project in &projects {
+        let index = RepoIndex::build(project, &IndexOptions::default()).unwrap();
+        assert!(
+            index.errors.is_empty(),
+            "{}: {:?}",
+            project.display(),
+            index.errors
+        );
+        assert_eq!(
+            index.files.len(),
+            common::yaml_files(project).len(),
+            "{}",
+            project.display()
+        );
+        assert!(!index.objects.is_empty());
+        for decl in &index.declarations {
+            let text = std::fs::read_to_string(project.join(&decl.location.file)).unwrap();
+            let loc = &decl.location;
+            // The line is where the span starts, and holds the object's first key.
+            let line_start = text[..loc.span.start].rfind('\n').map_or(0, |i| i + 1);
+            assert_eq!(
+                text[..loc.span.start].matches('\n').count() + 1,
+                loc.line,
+                "{loc}"
+            );
+            let line = text[line_start..].lines().next().unwrap();
+            assert!(
+                line.trim_start()
+                    .starts_with(|c: char| c.is_ascii_alphabetic()),
+                "{loc}: {line:?}"
+            );
+            // The span alone parses to the declared object.
+            if loc.item.is_none() {
+                let alone: Value = serde_saphyr::from_str(&text[loc.span.clone()]).unwrap();
+                assert_eq!(alone, decl.value, "{loc}");
+            }
+        }
+    }
+    if !projects.is_empty() {
+        let counts: usize = projects
+            .iter()
+            .map(|p| {
+                RepoIndex::build(p, &IndexOptions::default())
+                    .unwrap()
+                    .declarations
+                    .len()
+            })
+            .sum();
+        println!("{} projects, {counts} declarations", projects.len());
+    }
+}
+
+#[test]
+fn every_document_with_apiversion_and_kind_is_declared_once() {
+    for project in common::corpus_projects() {
+        let index = RepoIndex::build(&project, &IndexOptions::default()).unwrap();
+        for file in common::yaml_files(&project) {
+            let relative = file.strip_prefix(&project).unwrap();
+            let text = std::fs::read_to_string(&file).unwrap();
+            let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+            let objects = docs
+                .iter()
+                .filter(|d| d.get("apiVersion").is_some() && d.get("kind").is_some());
+            let is_support = index.patches.iter().any(|p| p == relative)
+                || index
+                    .kustomizations
+                    .iter()
+                    .any(|k| k.location.file == relative);
+            let expected = if is_support { 0 } else { objects.count() };
+            let declared = index
+                .declarations
+                .iter()
+                .filter(|d| d.location.file == relative)
+                .count();
+            assert_eq!(declared, expected, "{}", relative.display());
+        }
+    }
+}
+
+#[test]
+fn yaml_edit_round_trips_every_file_byte_for_byte() {
+    for crlf in [false, true] {
+        for project in common::corpus_projects() {
+            let copy = common::copy_tree(&project, crlf);
+            for file in common::yaml_files(copy.path()) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                let cst = yaml_edit::YamlFile::from_str(&text).unwrap();
+                assert_eq!(cst.to_string(), text, "{}", file.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_no_op_edit_of_every_object_is_byte_identical() {
+    for crlf in [false, true] {
+        for project in common::corpus_projects() {
+            let copy = common::copy_tree(&project, crlf);
+            let index = RepoIndex::build(copy.path(), &IndexOptions::default()).unwrap();
+            for decl in &index.declarations {
+                let text = std::fs::read_to_string(copy.path().join(&decl.location.file)).unwrap();
+                let name = decl.value["metadata"]["name"].clone();
+                let edit = Edit::set("metadata.name".parse().unwrap(), name);
+                let edited = apply(&text, &decl.location, &[edit]).unwrap();
+                assert!(edited == text, "{} changed", decl.location);
+            }
+        }
+    }
+}
+
+/// Applies `edits` to the object declared at `file`:`line` and returns the unified diff.
+fn diff_of(
+    project: &Path,
+    file: &str,
+    line: usize,
+    edits: &[(&str, Value)],
+    crlf: bool,
+) -> (String, String) {
+    let copy = common::copy_tree(project, crlf);
+    let index = RepoIndex::build(copy.path(), &IndexOptions::default()).unwrap();
+    let decl = index
+        .declarations
+        .iter()
+        .find(|d| d.location.file == Path::new(file) && d.location.line == line)
+        .unwrap_or_else(|| panic!("nothing declared at {file}:{line}"));
+    let text = std::fs::read_to_string(copy.path().join(file)).unwrap();
+    let edits: Vec<Edit> = edits
+        .iter()
+        .map(|(p, v)| Edit::set(p.parse().unwrap(), v.clone()))
+        .collect();
+    let new = apply(&text, &decl.location, &edits).unwrap();
+    assert!(parse_text(Path::new(file), &new).errors.is_empty());
+    let diff = remediator::manifests::diff::unified(Path::new(file), &text, &new, false);
+    (diff, new)
+}
+
+fn check_edit(project: &str, file: &str, line: usize, edits: &[(&str, Value)], expected: &str) {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let project = corpus.join(project);
+    let (diff, lf) = diff_of(&project, file, line, edits, false);
+    assert_eq!(diff, expected, "{file}");
+    // A CRLF copy gets the same change, with CRLF on every line, inserted ones included.
+    let (_, crlf) = diff_of(&project, file, line, edits, true);
+    assert_eq!(crlf, lf.replace('\n', "\r\n"), "{file} (CRLF)");
+}
+
+#[test]
+fn setting_replicas_inserts_one_line() {
+    check_edit(
+        "podinfo",
+        "deploy/bases/cache/deployment.yaml",
+        1,
+        &[("spec.replicas", Value::from(3))],
+        "--- a/deploy/bases/cache/deployment.yaml
++++ b/deploy/bases/cache/deployment.yaml
+@@ -3,6 +3,7 @@
+ metadata:
+   name: cache
+ spec:
++  replicas: 3
+   selector:
+     matchLabels:
+       app.kubernetes.io/name: cache
+",
+    );
+}
+
+#[test]
+fn setting_a_memory_limit_and_an_image_tag_changes_two_lines() {
+    check_edit(
+        "microservices-demo",
+        "kubernetes-manifests/frontend.yaml",
+        15,
+        &[
+            (
+                "spec.template.spec.containers[name=server].resources.limits.memory",
+                "256Mi".into(),
+            ),
+            (
+                "spec.template.spec.containers[name=server].image",
+                "frontend:v0.10.4".into(),
+            ),
+        ],
+        "--- a/kubernetes-manifests/frontend.yaml
++++ b/kubernetes-manifests/frontend.yaml
+@@ -44,7 +44,7 @@
+                 - ALL
+             privileged: false
+             readOnlyRootFilesystem: true
+-          image: frontend
++          image: frontend:v0.10.4
+           ports:
+           - containerPort: 8080
+           readinessProbe:
+@@ -103,7 +103,7 @@
+               memory: 64Mi
+             limits:
+               cpu: 200m
+-              memory: 128Mi
++              memory: 256Mi
+ ---
+ apiVersion: v1
+ kind: Service
+",
+    );
+}
+
+#[test]
+fn adding_an_annotation_to_a_new_annotations_block() {
+    check_edit(
+        "flux2-kustomize-helm-example",
+        "apps/base/podinfo/release.yaml",
+        1,
+        &[(
+            r#"metadata.annotations["remediator.io/finding"]"#,
+            "crash-loop-oom".into(),
+        )],
+        "--- a/apps/base/podinfo/release.yaml
++++ b/apps/base/podinfo/release.yaml
+@@ -3,6 +3,8 @@
+ metadata:
+   name: podinfo
+   namespace: podinfo
++  annotations:
++    remediator.io/finding: crash-loop-oom
+ spec:
+   interval: 50m
+   releaseName: podinfo
+",
+    );
+}
+
+#[test]
+fn adding_a_resources_block_where_none_existed() {
+    check_edit(
+        "microservices-demo",
+        "kustomize/components/google-cloud-operations/otel-collector.yaml",
+        16,
+        &[(
+            "spec.template.spec.containers[name=otel-gateway].resources",
+            serde_json::json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}),
+        )],
+        "--- a/kustomize/components/google-cloud-operations/otel-collector.yaml
++++ b/kustomize/components/google-cloud-operations/otel-collector.yaml
+@@ -72,6 +72,12 @@
+         volumeMounts:
+         - name: collector-gateway-config
+           mountPath: /conf
++        resources:
++          requests:
++            cpu: 100m
++            memory: 128Mi
++          limits:
++            memory: 256Mi
+       volumes:
+       # Simple ConfigMap volume with template file
+       - name: collector-gateway-config-template
+",
+    );
+}
