@@ -274,3 +274,59 @@ fn the_config_schema_matches_the_parser() {
     // The example's configuration is valid.
     Config::load(&common::example_repo()).unwrap();
 }
+
+#[test]
+fn secret_values_never_reach_the_output() {
+    let copy = common::copy_tree(&common::example_repo(), false);
+    let repo = repo_arg(copy.path());
+    let out = remediator(&[
+        "set",
+        "--repo",
+        &repo,
+        "Secret/shop/api-db",
+        "data.password=bmV3LXBhc3N3b3Jk",
+        "stringData.extra=plain-text-secret",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for secret in ["Y2hhbmdlLW1l", "bmV3LXBhc3N3b3Jk", "plain-text-secret"] {
+        assert!(!all.contains(secret), "{secret} leaked: {all}");
+    }
+    assert!(
+        all.contains("-  password: *** (before)\n+  password: *** (after)\n"),
+        "{all}"
+    );
+    assert!(all.contains("+  extra: *** (after)\n"), "{all}");
+}
+
+#[test]
+fn excludes_and_gitignore_keep_files_out_of_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    for (path, name) in [
+        ("apps/a.yaml", "a"),
+        ("docs/b.yaml", "b"),
+        ("build/c.yaml", "c"),
+        ("apps/d.tmpl.yaml", "d"),
+    ] {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, cm(name)).unwrap();
+    }
+    std::fs::write(dir.path().join(".gitignore"), "build/\n").unwrap();
+    std::fs::write(
+        dir.path().join("remediator.yaml"),
+        "excludes: [\"docs/**\", \"*.tmpl.yaml\"]\n",
+    )
+    .unwrap();
+    let out = remediator(&["index", "--repo", &repo_arg(dir.path()), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a"]);
+}
