@@ -13,5 +13,7 @@
 //! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs).
 
 pub mod config;
+pub mod detect;
 pub mod manifests;
 pub mod model;
+pub mod snapshot;

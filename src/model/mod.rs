@@ -1,7 +1,12 @@
 //! Pure nouns shared by every stage of the pipeline. Nothing here performs I/O.
 
+mod finding;
 mod object_ref;
+pub mod quantity;
 mod risk;
+mod snapshot;
 
+pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
 pub use risk::RiskLevel;
+pub use snapshot::{ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef};

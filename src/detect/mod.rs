@@ -1,0 +1,233 @@
+//! Detection: a snapshot in, findings out. One file per family (pods, rollouts, usage, nodes,
+//! storage). Pure: "now" is passed in, so a recorded snapshot gives the same findings on any day.
+//!
+//! Findings of the same problem on several pods of one workload are merged into one, with the
+//! number of pods as evidence: one problem, one pull request.
+
+mod nodes;
+pub mod owners;
+mod pods;
+mod rollouts;
+mod storage;
+mod usage;
+
+use std::collections::HashMap;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use crate::model::{Finding, FindingCode, Snapshot};
+
+/// Thresholds of detection.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
+    /// The moment of the snapshot.
+    pub now: Timestamp,
+    /// Restarts from which a container that keeps failing is in a crash loop.
+    pub crash_loop_restarts: i32,
+    /// How recent the last failure must be to count.
+    pub recent: SignedDuration,
+    /// CPU at or above this share of the request is high...
+    pub high_cpu_ratio: f64,
+    /// ...when it lasts this long.
+    pub high_cpu_for: SignedDuration,
+    /// p95 below this share of the request is over-provisioned...
+    pub over_provisioned_ratio: f64,
+    /// ...over at least this much history.
+    pub over_provisioned_history: SignedDuration,
+    /// p95 above this share of the limit is under-provisioned.
+    pub under_provisioned_ratio: f64,
+    /// A volume used above this share of its capacity is filling up.
+    pub volume_full_ratio: f64,
+    /// A pod terminating this long past its grace period is stuck.
+    pub stuck_terminating: SignedDuration,
+}
+
+impl DetectOptions {
+    /// The defaults, at `now`.
+    pub fn at(now: Timestamp) -> Self {
+        Self {
+            now,
+            crash_loop_restarts: 3,
+            recent: SignedDuration::from_hours(1),
+            high_cpu_ratio: 0.7,
+            high_cpu_for: SignedDuration::from_mins(5),
+            over_provisioned_ratio: 0.5,
+            over_provisioned_history: SignedDuration::from_hours(7 * 24),
+            under_provisioned_ratio: 0.8,
+            volume_full_ratio: 0.85,
+            stuck_terminating: SignedDuration::from_mins(10),
+        }
+    }
+}
+
+/// Every finding in `snapshot`, most severe first.
+pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
+    let owners = owners::Owners::new(snapshot);
+    let mut findings = pods::detect(snapshot, &owners, options);
+    findings.extend(rollouts::detect(snapshot, options));
+    findings.extend(usage::detect(snapshot, options));
+    findings.extend(nodes::detect(snapshot));
+    findings.extend(storage::detect(snapshot, options));
+    let mut findings = merge(findings);
+    drop_explained(&mut findings);
+    findings.sort_by(|a, b| {
+        (b.severity, a.code, a.target().to_string()).cmp(&(
+            a.severity,
+            b.code,
+            b.target().to_string(),
+        ))
+    });
+    findings
+}
+
+/// Merges findings of one code on one workload's container seen on several pods.
+fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut seen: HashMap<(FindingCode, String, Option<String>), usize> = HashMap::new();
+    for finding in findings {
+        let key = (
+            finding.code,
+            finding.target().to_string(),
+            finding.container.clone(),
+        );
+        match seen.get(&key) {
+            Some(&i) if finding.owner.is_some() => {
+                let merged = &mut out[i];
+                let count = merged
+                    .fact("pods affected")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(1);
+                merged.evidence.retain(|e| e.label != "pods affected");
+                merged.evidence.push(crate::model::Evidence {
+                    label: "pods affected".into(),
+                    value: (count + 1).to_string(),
+                });
+            }
+            _ => {
+                seen.insert(key, out.len());
+                out.push(finding);
+            }
+        }
+    }
+    out
+}
+
+/// A workload with fewer ready replicas than wanted is not reported on its own when another
+/// finding already says why.
+fn drop_explained(findings: &mut Vec<Finding>) {
+    let explained: Vec<String> = findings
+        .iter()
+        .filter(|f| f.code != FindingCode::ReplicasNotReady)
+        .map(|f| f.target().to_string())
+        .collect();
+    findings.retain(|f| {
+        f.code != FindingCode::ReplicasNotReady || !explained.contains(&f.target().to_string())
+    });
+}
+
+/// `1h 5m`, `3d 4h`, `45s`: a duration for people.
+pub fn human(duration: SignedDuration) -> String {
+    let secs = duration.as_secs().max(0);
+    let (d, h, m, s) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Small snapshots for detector and remedy tests.
+
+    use k8s_openapi::jiff::Timestamp;
+    use serde_json::{Value, json};
+
+    use crate::model::Snapshot;
+
+    /// The moment every fixture is taken at.
+    pub fn now() -> Timestamp {
+        "2026-11-20T12:00:00Z".parse().unwrap()
+    }
+
+    /// `now` minus `secs` seconds, RFC 3339.
+    pub fn ago(secs: i64) -> String {
+        (now() - k8s_openapi::jiff::SignedDuration::from_secs(secs)).to_string()
+    }
+
+    /// A Deployment's pod (through ReplicaSet `<deployment>-5d4f8`) with one container `app`
+    /// whose status is `container_status`.
+    pub fn pod(name: &str, deployment: &str, container_status: Value) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": name, "namespace": "shop",
+                "labels": {"pod-template-hash": "5d4f8"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": format!("{deployment}-5d4f8"), "uid": "u", "controller": true}]
+            },
+            "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            "status": {"phase": "Running", "containerStatuses": [container_status]}
+        })
+    }
+
+    /// A container status that crashed `restarts` times, last `secs_ago`, with `reason`.
+    pub fn crashed(
+        restarts: i32,
+        reason: &str,
+        exit_code: i32,
+        secs_ago: i64,
+        waiting: Option<&str>,
+    ) -> Value {
+        let state = match waiting {
+            Some(reason) => {
+                json!({"waiting": {"reason": reason, "message": "back-off restarting failed container"}})
+            }
+            None => json!({"running": {"startedAt": ago(secs_ago - 1)}}),
+        };
+        json!({
+            "name": "app", "image": "app:1", "imageID": "", "ready": false, "restartCount": restarts,
+            "state": state,
+            "lastState": {"terminated": {"reason": reason, "exitCode": exit_code,
+                "startedAt": ago(secs_ago + 30), "finishedAt": ago(secs_ago)}}
+        })
+    }
+
+    /// A container status waiting with `reason` and `message`.
+    pub fn waiting(reason: &str, message: &str) -> Value {
+        json!({"name": "app", "image": "app:2", "imageID": "", "ready": false, "restartCount": 0,
+               "state": {"waiting": {"reason": reason, "message": message}}})
+    }
+
+    /// A Deployment `name` with `replicas` and one container `app` with these resources.
+    pub fn deployment(name: &str, replicas: i32, resources: Value) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "shop", "generation": 2},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "app:2", "resources": resources}]}}},
+            "status": {"observedGeneration": 2, "replicas": replicas, "readyReplicas": replicas,
+                "updatedReplicas": replicas, "availableReplicas": replicas}
+        })
+    }
+
+    /// A snapshot of these objects (any kinds the loader reads).
+    pub fn snapshot(objects: Vec<Value>) -> Snapshot {
+        let mut loaded = crate::snapshot::Loaded::default();
+        let text = objects
+            .iter()
+            .map(|o| serde_json::to_string(o).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n---\n");
+        loaded.read_file(std::path::Path::new("fixture.yaml"), text.as_bytes());
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        loaded.snapshot
+    }
+}

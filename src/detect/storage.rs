@@ -1,0 +1,147 @@
+//! Storage problems: claims that stay Pending, and volumes filling up (from usage history). Pure.
+
+use super::DetectOptions;
+use super::usage::percentile;
+use crate::model::quantity::{format_storage, memory_bytes};
+use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
+
+/// Findings on every PersistentVolumeClaim.
+pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for pvc in &snapshot.pvcs {
+        let meta = &pvc.metadata;
+        let phase = pvc.status.as_ref().and_then(|s| s.phase.as_deref());
+        if phase != Some("Pending") {
+            continue;
+        }
+        let name = meta.name.as_deref().unwrap_or_default();
+        let subject = ObjectRef::new(
+            "v1",
+            "PersistentVolumeClaim",
+            meta.namespace.as_deref(),
+            name,
+        );
+        let event = snapshot.events.iter().rev().find(|e| {
+            e.involved_object.kind.as_deref() == Some("PersistentVolumeClaim")
+                && e.involved_object.name.as_deref() == Some(name)
+        });
+        let message = event
+            .and_then(|e| e.message.clone())
+            .unwrap_or_else(|| "no event recorded".into());
+        let class = pvc
+            .spec
+            .as_ref()
+            .and_then(|s| s.storage_class_name.clone())
+            .unwrap_or_else(|| "(default)".into());
+        let explanation = format!(
+            "Claim `{name}` is not bound to a volume ({message}). Its pods cannot start. Check that storage \
+             class `{class}` exists and can provision in the pod's zone; with WaitForFirstConsumer the claim \
+             binds only once a pod using it is scheduled."
+        );
+        findings.push(
+            Finding::new(
+                FindingCode::PvcPending,
+                Severity::Critical,
+                subject,
+                explanation,
+            )
+            .with("storage class", class)
+            .with("event", message),
+        );
+    }
+    for volume in &snapshot.usage.volumes {
+        let used: Vec<f64> = volume.used.iter().map(|(_, v)| *v).collect();
+        let p95 = percentile(&used, 0.95);
+        let last = used.last().copied().unwrap_or(0.0);
+        let ratio = last.max(p95) / volume.capacity_bytes;
+        if volume.capacity_bytes <= 0.0 || ratio < options.volume_full_ratio {
+            continue;
+        }
+        let subject = ObjectRef::new(
+            "v1",
+            "PersistentVolumeClaim",
+            Some(&volume.namespace),
+            &volume.pvc,
+        );
+        let requested = snapshot
+            .pvcs
+            .iter()
+            .find(|p| {
+                p.metadata.name.as_deref() == Some(volume.pvc.as_str())
+                    && p.metadata.namespace.as_deref() == Some(volume.namespace.as_str())
+            })
+            .and_then(|p| {
+                p.spec
+                    .as_ref()?
+                    .resources
+                    .as_ref()?
+                    .requests
+                    .as_ref()?
+                    .get("storage")
+                    .and_then(|q| memory_bytes(&q.0))
+            });
+        let explanation = format!(
+            "Volume `{}` is {:.0} % full ({} of {}). A full volume stops writes; expanding the claim \
+             (its storage class must allow volume expansion) gives it room.",
+            volume.pvc,
+            100.0 * ratio,
+            format_storage(last),
+            format_storage(volume.capacity_bytes)
+        );
+        let start = volume.used.first().map_or(0.0, |s| s.0);
+        let mut finding = Finding::new(
+            FindingCode::PvcFillingUp,
+            Severity::Warning,
+            subject,
+            explanation,
+        )
+        .with("used", format!("{:.0} %", 100.0 * ratio));
+        finding.usage = vec![UsageFacts {
+            resource: "storage".into(),
+            p95,
+            max: used.iter().copied().fold(0.0, f64::max),
+            request: requested.or(Some(volume.capacity_bytes)),
+            limit: None,
+            chart: volume.used.iter().map(|(t, v)| (t - start, *v)).collect(),
+        }];
+        findings.push(finding);
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::fixtures::*;
+    use super::super::{DetectOptions, detect};
+    use crate::model::FindingCode;
+
+    #[test]
+    fn pending_claims_and_full_volumes() {
+        let pending = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop"}, "spec": {"storageClassName": "fast"},
+            "status": {"phase": "Pending"}});
+        let bound = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "logs", "namespace": "shop"},
+            "spec": {"resources": {"requests": {"storage": "10Gi"}}}, "status": {"phase": "Bound"}});
+        let usage = json!({"kind": "UsageHistory", "volumes": [
+            {"namespace": "shop", "pvc": "logs", "capacityBytes": 10737418240.0, "used": [[0, 9e9], [60, 9.5e9]]}]});
+        let findings = detect(
+            &snapshot(vec![pending, bound, usage]),
+            &DetectOptions::at(now()),
+        );
+        let codes: Vec<_> = findings
+            .iter()
+            .map(|f| (f.code, f.subject.name.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (FindingCode::PvcPending, "data"),
+                (FindingCode::PvcFillingUp, "logs")
+            ]
+        );
+        assert_eq!(findings[1].usage[0].request, Some(10737418240.0));
+    }
+}

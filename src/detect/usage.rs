@@ -1,0 +1,489 @@
+//! Usage problems from usage history: sustained high CPU against the request, requests far above
+//! what a week of use needs, and use close to the limit. Gaps in the history are measured and
+//! shown, never filled in. Pure.
+
+use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+use k8s_openapi::jiff::SignedDuration;
+
+use super::{DetectOptions, human};
+use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
+use crate::model::{
+    ContainerUsage, Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts,
+};
+
+/// Findings on every container series of the usage history.
+pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for series in &snapshot.usage.containers {
+        let workload = ObjectRef::new(
+            "apps/v1",
+            &series.workload.kind,
+            Some(&series.namespace),
+            &series.workload.name,
+        );
+        let Some(spec) = pod_spec(snapshot, &workload) else {
+            continue;
+        };
+        let Some(container) = spec.containers.iter().find(|c| c.name == series.container) else {
+            continue;
+        };
+        let resources = container.resources.clone().unwrap_or_default();
+        let cpu = Resource::cpu(series, &resources);
+        let memory = Resource::memory(series, &resources);
+        let base = |code, severity, explanation: String, usage: Vec<UsageFacts>| {
+            let mut f = Finding::new(code, severity, workload.clone(), explanation);
+            f.owner = Some(workload.clone());
+            f.container = Some(series.container.clone());
+            f.usage = usage;
+            f
+        };
+        let coverage = Coverage::of(&series.cpu, &series.memory);
+        if let Some(finding) = high_cpu(&cpu, options) {
+            findings.push(
+                base(
+                    FindingCode::HighCpu,
+                    Severity::Warning,
+                    finding.0,
+                    vec![cpu.facts()],
+                )
+                .with("cpu", finding.1),
+            );
+        }
+        let over: Vec<&Resource> = [&cpu, &memory]
+            .into_iter()
+            .filter(|r| r.history() >= options.over_provisioned_history)
+            .filter(|r| {
+                r.request
+                    .is_some_and(|req| r.p95 < req * options.over_provisioned_ratio)
+            })
+            .collect();
+        if !over.is_empty() {
+            let lines: Vec<String> = over.iter().map(|r| r.describe_request()).collect();
+            let explanation = format!(
+                "Over {} of history, container `{}` used far less than it requests: {}. The scheduler \
+                 reserves the full request on a node, so the difference is capacity nobody can use. \
+                 Requests sized to the p95 plus 30 % keep headroom and free the rest.",
+                human(cpu.history().max(memory.history())),
+                series.container,
+                lines.join("; ")
+            );
+            let facts = over.iter().map(|r| r.facts()).collect();
+            findings.push(coverage.annotate(base(
+                FindingCode::OverProvisioned,
+                Severity::Info,
+                explanation,
+                facts,
+            )));
+        }
+        let under: Vec<&Resource> = [&cpu, &memory]
+            .into_iter()
+            .filter(|r| {
+                r.limit
+                    .is_some_and(|lim| r.p95 > lim * options.under_provisioned_ratio)
+            })
+            .collect();
+        if !under.is_empty() {
+            let lines: Vec<String> = under.iter().map(|r| r.describe_limit()).collect();
+            let explanation = format!(
+                "Container `{}` runs close to its limit: {}. Memory at the limit ends in an OOM kill, CPU \
+                 at the limit in throttling. Limits sized to the p95 plus 30 % leave room for peaks.",
+                series.container,
+                lines.join("; ")
+            );
+            let facts = under.iter().map(|r| r.facts()).collect();
+            findings.push(coverage.annotate(base(
+                FindingCode::UnderProvisioned,
+                Severity::Warning,
+                explanation,
+                facts,
+            )));
+        }
+    }
+    findings
+}
+
+/// The pod template of a workload in the snapshot.
+pub fn pod_spec<'s>(snapshot: &'s Snapshot, workload: &ObjectRef) -> Option<&'s PodSpec> {
+    let matches = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        meta.name.as_deref() == Some(workload.name.as_str()) && meta.namespace == workload.namespace
+    };
+    match workload.kind.as_str() {
+        "Deployment" => snapshot
+            .deployments
+            .iter()
+            .find(|d| matches(&d.metadata))?
+            .spec
+            .template
+            .spec
+            .as_ref(),
+        "StatefulSet" => snapshot
+            .stateful_sets
+            .iter()
+            .find(|d| matches(&d.metadata))?
+            .spec
+            .template
+            .spec
+            .as_ref(),
+        "DaemonSet" => snapshot
+            .daemon_sets
+            .iter()
+            .find(|d| matches(&d.metadata))?
+            .spec
+            .template
+            .spec
+            .as_ref(),
+        _ => None,
+    }
+}
+
+/// One resource of one container: its samples and its request and limit.
+struct Resource<'u> {
+    name: &'static str,
+    samples: &'u [(f64, f64)],
+    values: Vec<f64>,
+    p95: f64,
+    request: Option<f64>,
+    limit: Option<f64>,
+}
+
+impl<'u> Resource<'u> {
+    fn cpu(series: &'u ContainerUsage, resources: &ResourceRequirements) -> Self {
+        let read = |m: &Option<
+            std::collections::BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+        >| {
+            m.as_ref()
+                .and_then(|m| m.get("cpu"))
+                .and_then(|q| cpu_millis(&q.0))
+        };
+        let values: Vec<f64> = series.cpu.iter().map(|(_, cores)| cores * 1000.0).collect();
+        Self::new(
+            "cpu",
+            &series.cpu,
+            values,
+            read(&resources.requests),
+            read(&resources.limits),
+        )
+    }
+
+    fn memory(series: &'u ContainerUsage, resources: &ResourceRequirements) -> Self {
+        let read = |m: &Option<
+            std::collections::BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+        >| {
+            m.as_ref()
+                .and_then(|m| m.get("memory"))
+                .and_then(|q| memory_bytes(&q.0))
+        };
+        let values: Vec<f64> = series.memory.iter().map(|(_, bytes)| *bytes).collect();
+        Self::new(
+            "memory",
+            &series.memory,
+            values,
+            read(&resources.requests),
+            read(&resources.limits),
+        )
+    }
+
+    fn new(
+        name: &'static str,
+        samples: &'u [(f64, f64)],
+        values: Vec<f64>,
+        request: Option<f64>,
+        limit: Option<f64>,
+    ) -> Self {
+        let p95 = percentile(&values, 0.95);
+        Self {
+            name,
+            samples,
+            values,
+            p95,
+            request,
+            limit,
+        }
+    }
+
+    fn history(&self) -> SignedDuration {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(first), Some(last)) => SignedDuration::from_secs((last.0 - first.0) as i64),
+            _ => SignedDuration::ZERO,
+        }
+    }
+
+    fn format(&self, value: f64) -> String {
+        if self.name == "cpu" {
+            format_cpu(value)
+        } else {
+            format_memory(value)
+        }
+    }
+
+    fn describe_request(&self) -> String {
+        let request = self.request.unwrap_or_default();
+        format!(
+            "{} p95 {} of a {} request ({:.0} %)",
+            self.name,
+            self.format(self.p95),
+            self.format(request),
+            100.0 * self.p95 / request
+        )
+    }
+
+    fn describe_limit(&self) -> String {
+        let limit = self.limit.unwrap_or_default();
+        format!(
+            "{} p95 {} of a {} limit ({:.0} %)",
+            self.name,
+            self.format(self.p95),
+            self.format(limit),
+            100.0 * self.p95 / limit
+        )
+    }
+
+    fn facts(&self) -> UsageFacts {
+        let start = self.samples.first().map_or(0.0, |s| s.0);
+        let step = (self.samples.len() / 60).max(1);
+        let values = self.samples.iter().zip(&self.values).step_by(step);
+        UsageFacts {
+            resource: self.name.to_owned(),
+            p95: self.p95,
+            max: self.values.iter().copied().fold(0.0, f64::max),
+            request: self.request,
+            limit: self.limit,
+            chart: values.map(|((t, _), v)| (t - start, *v)).collect(),
+        }
+    }
+}
+
+/// Sustained high CPU: every sample of the trailing window at or above the ratio of the request,
+/// the window long enough. Returns the explanation and the evidence line.
+fn high_cpu(cpu: &Resource, options: &DetectOptions) -> Option<(String, String)> {
+    let request = cpu.request?;
+    let last = cpu.samples.last()?.0;
+    let window = options.high_cpu_for.as_secs() as f64;
+    let recent: Vec<f64> = cpu
+        .samples
+        .iter()
+        .zip(&cpu.values)
+        .filter(|((t, _), _)| *t >= last - window)
+        .map(|(_, v)| *v)
+        .collect();
+    let first_recent = cpu.samples.iter().find(|(t, _)| *t >= last - window)?.0;
+    let covered = last - first_recent >= window * 0.8 && recent.len() >= 3;
+    let threshold = request * options.high_cpu_ratio;
+    if !covered || recent.iter().any(|v| *v < threshold) {
+        return None;
+    }
+    let average = recent.iter().sum::<f64>() / recent.len() as f64;
+    let line = format!(
+        "{} average over the last {} against a {} request ({:.0} %)",
+        format_cpu(average),
+        human(options.high_cpu_for),
+        format_cpu(request),
+        100.0 * average / request
+    );
+    let explanation = format!(
+        "CPU has stayed at or above {:.0} % of the request for at least {}: {line}. Requests and \
+         autoscaling targets are measured against the request, so the workload needs more replicas (or \
+         a higher autoscaler ceiling) to keep latency down.",
+        100.0 * options.high_cpu_ratio,
+        human(options.high_cpu_for)
+    );
+    Some((explanation, line))
+}
+
+/// The p-th percentile (nearest rank) of `values`; 0 when there are none.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// How well the samples cover their span: their number and the gaps between them.
+struct Coverage {
+    samples: usize,
+    gaps: usize,
+    longest_gap: f64,
+}
+
+impl Coverage {
+    fn of(cpu: &[(f64, f64)], memory: &[(f64, f64)]) -> Self {
+        let series = if cpu.len() >= memory.len() {
+            cpu
+        } else {
+            memory
+        };
+        let mut steps: Vec<f64> = series.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        let gaps_of = |steps: &[f64], median: f64| {
+            steps
+                .iter()
+                .filter(|s| **s > 3.0 * median)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        steps.sort_by(f64::total_cmp);
+        let median = steps.get(steps.len() / 2).copied().unwrap_or(0.0);
+        let gaps = gaps_of(
+            &series
+                .windows(2)
+                .map(|w| w[1].0 - w[0].0)
+                .collect::<Vec<_>>(),
+            median,
+        );
+        Self {
+            samples: series.len(),
+            gaps: gaps.len(),
+            longest_gap: gaps.iter().copied().fold(0.0, f64::max),
+        }
+    }
+
+    /// Adds the coverage to a finding's evidence, and says so in the explanation when there are gaps.
+    fn annotate(&self, mut finding: Finding) -> Finding {
+        finding = finding.with("samples", self.samples);
+        if self.gaps > 0 {
+            let longest = human(SignedDuration::from_secs(self.longest_gap as i64));
+            finding = finding.with("gaps", format!("{} (longest {longest})", self.gaps));
+            finding.explanation.push_str(&format!(
+                " The history has {} gaps (the longest {longest}); percentiles are over the samples there are.",
+                self.gaps
+            ));
+        }
+        finding
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::fixtures::*;
+    use super::super::{DetectOptions, detect};
+    use super::percentile;
+    use crate::model::FindingCode;
+
+    fn history(cpu: Vec<(f64, f64)>, memory: Vec<(f64, f64)>) -> serde_json::Value {
+        json!({"apiVersion": "remediator.dev/v1alpha1", "kind": "UsageHistory", "containers": [
+            {"namespace": "shop", "workload": {"kind": "Deployment", "name": "web"}, "container": "app",
+             "cpu": cpu, "memory": memory}]})
+    }
+
+    fn run(
+        resources: serde_json::Value,
+        cpu: Vec<(f64, f64)>,
+        memory: Vec<(f64, f64)>,
+    ) -> Vec<crate::model::Finding> {
+        let snap = snapshot(vec![deployment("web", 2, resources), history(cpu, memory)]);
+        detect(&snap, &DetectOptions::at(now()))
+    }
+
+    fn minutes(n: usize, value: impl Fn(usize) -> f64) -> Vec<(f64, f64)> {
+        (0..n)
+            .map(|i| (1_700_000_000.0 + 60.0 * i as f64, value(i)))
+            .collect()
+    }
+
+    #[test]
+    fn sustained_high_cpu_needs_the_whole_window() {
+        let resources = json!({"requests": {"cpu": "250m", "memory": "256Mi"}});
+        let found = run(
+            resources.clone(),
+            minutes(30, |i| if i >= 22 { 0.2 } else { 0.05 }),
+            vec![],
+        );
+        assert_eq!(
+            found.iter().map(|f| f.code).collect::<Vec<_>>(),
+            [FindingCode::HighCpu]
+        );
+        assert!(
+            found[0].fact("cpu").unwrap().starts_with("200m average"),
+            "{:?}",
+            found[0].evidence
+        );
+        // One dip below 70 % in the window: not sustained.
+        let found = run(
+            resources.clone(),
+            minutes(30, |i| if i >= 22 && i != 28 { 0.2 } else { 0.05 }),
+            vec![],
+        );
+        assert!(found.is_empty());
+        // High, but for two minutes only.
+        assert!(
+            run(
+                resources,
+                minutes(30, |i| if i >= 28 { 0.2 } else { 0.05 }),
+                vec![]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn over_provisioned_after_a_week_and_not_before() {
+        let resources =
+            json!({"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "4Gi"}});
+        let week = |v: f64| {
+            (0..(8 * 24))
+                .map(|h| (1_700_000_000.0 + 3600.0 * h as f64, v))
+                .collect::<Vec<_>>()
+        };
+        let found = run(resources.clone(), week(0.1), week(300.0 * 1048576.0));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].code, FindingCode::OverProvisioned);
+        assert_eq!(
+            found[0]
+                .usage
+                .iter()
+                .map(|u| u.resource.as_str())
+                .collect::<Vec<_>>(),
+            ["cpu", "memory"]
+        );
+        let three_days: Vec<_> = week(0.1).into_iter().take(72).collect();
+        assert!(run(resources, three_days.clone(), three_days).is_empty());
+    }
+
+    #[test]
+    fn gaps_are_measured_and_said() {
+        let resources = json!({"requests": {"cpu": "2"}});
+        let mut cpu: Vec<(f64, f64)> = (0..(8 * 24))
+            .map(|h| (1_700_000_000.0 + 3600.0 * h as f64, 0.1))
+            .collect();
+        cpu.drain(50..60);
+        let found = run(resources, cpu, vec![]);
+        assert_eq!(found[0].fact("gaps"), Some("1 (longest 11h 0m)"));
+        assert!(
+            found[0].explanation.contains("gaps"),
+            "{}",
+            found[0].explanation
+        );
+    }
+
+    #[test]
+    fn under_provisioned_near_the_limit() {
+        let resources = json!({"requests": {"memory": "256Mi"}, "limits": {"memory": "512Mi"}});
+        let found = run(resources, vec![], minutes(60, |_| 480.0 * 1048576.0));
+        assert_eq!(found[0].code, FindingCode::UnderProvisioned);
+        assert!(
+            found[0]
+                .explanation
+                .contains("memory p95 480Mi of a 512Mi limit (94 %)"),
+            "{}",
+            found[0].explanation
+        );
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.95), 95.0);
+        assert_eq!(percentile(&[3.0], 0.95), 3.0);
+        assert_eq!(percentile(&[], 0.95), 0.0);
+    }
+}

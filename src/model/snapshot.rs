@@ -1,0 +1,168 @@
+//! A snapshot of a cluster: the objects detection looks at, and optional usage history. The same
+//! snapshot comes from `kubectl get -o yaml` files or from a live cluster. Pure.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The objects of one cluster at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Pods, with status.
+    pub pods: Vec<Pod>,
+    /// Deployments, with status.
+    pub deployments: Vec<Deployment>,
+    /// StatefulSets, with status.
+    pub stateful_sets: Vec<StatefulSet>,
+    /// DaemonSets, with status.
+    pub daemon_sets: Vec<DaemonSet>,
+    /// ReplicaSets, to find a Pod's Deployment.
+    pub replica_sets: Vec<ReplicaSet>,
+    /// Core v1 Events.
+    pub events: Vec<Event>,
+    /// Nodes, with conditions.
+    pub nodes: Vec<Node>,
+    /// HorizontalPodAutoscalers (autoscaling/v2).
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    /// PersistentVolumeClaims.
+    pub pvcs: Vec<PersistentVolumeClaim>,
+    /// Jobs.
+    pub jobs: Vec<Job>,
+    /// Usage history, when given.
+    pub usage: UsageHistory,
+}
+
+/// Usage samples over time, as a Prometheus range query or repeated metrics.k8s.io reads give
+/// them. The file format is documented by `schemas/usage-history.schema.json`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsageHistory {
+    /// `remediator.dev/v1alpha1`.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// `UsageHistory`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Free-form metadata (`name`, where the samples came from).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// Per-container CPU and memory series.
+    #[serde(default)]
+    pub containers: Vec<ContainerUsage>,
+    /// Per-volume used-bytes series.
+    #[serde(default)]
+    pub volumes: Vec<VolumeUsage>,
+}
+
+/// A workload by kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadRef {
+    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// One container of one workload over time; values are per-pod averages at each timestamp.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerUsage {
+    /// Namespace of the workload.
+    pub namespace: String,
+    /// The workload.
+    pub workload: WorkloadRef,
+    /// Container name.
+    pub container: String,
+    /// `[unix seconds, cores]` pairs.
+    #[serde(default)]
+    pub cpu: Vec<(f64, f64)>,
+    /// `[unix seconds, bytes]` pairs (working set).
+    #[serde(default)]
+    pub memory: Vec<(f64, f64)>,
+}
+
+/// One PersistentVolumeClaim's usage over time.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeUsage {
+    /// Namespace of the claim.
+    pub namespace: String,
+    /// Claim name.
+    pub pvc: String,
+    /// Capacity of the volume in bytes.
+    pub capacity_bytes: f64,
+    /// `[unix seconds, used bytes]` pairs.
+    pub used: Vec<(f64, f64)>,
+}
+
+impl Snapshot {
+    /// The latest moment the snapshot shows: detection measures "recent" from here, so that a
+    /// recorded snapshot reads the same on any day.
+    pub fn taken_at(&self) -> Option<Timestamp> {
+        let pod_times = self.pods.iter().flat_map(|p| {
+            let status = p.status.as_ref();
+            let conditions = status
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten();
+            let condition_times =
+                conditions.filter_map(|c| c.last_transition_time.as_ref().map(|t| t.0));
+            let containers = status
+                .and_then(|s| s.container_statuses.as_ref())
+                .into_iter()
+                .flatten();
+            let container_times = containers.flat_map(|c| {
+                let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+                let current = c.state.as_ref();
+                [
+                    last.and_then(|t| t.finished_at.as_ref()).map(|t| t.0),
+                    current
+                        .and_then(|s| s.running.as_ref())
+                        .and_then(|r| r.started_at.as_ref())
+                        .map(|t| t.0),
+                    current
+                        .and_then(|s| s.terminated.as_ref())
+                        .and_then(|t| t.finished_at.as_ref())
+                        .map(|t| t.0),
+                ]
+            });
+            condition_times
+                .chain(container_times.flatten())
+                .collect::<Vec<_>>()
+        });
+        let event_times = self.events.iter().filter_map(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        });
+        let node_times = self.nodes.iter().flat_map(|n| {
+            let conditions = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten();
+            conditions
+                .filter_map(|c| c.last_heartbeat_time.as_ref().map(|t| t.0))
+                .collect::<Vec<_>>()
+        });
+        let usage_times = self
+            .usage
+            .containers
+            .iter()
+            .flat_map(|c| c.cpu.iter().chain(&c.memory));
+        let usage_times = usage_times
+            .chain(self.usage.volumes.iter().flat_map(|v| &v.used))
+            .filter_map(|(t, _)| Timestamp::from_second(*t as i64).ok());
+        pod_times
+            .chain(event_times)
+            .chain(node_times)
+            .chain(usage_times)
+            .max()
+    }
+}

@@ -1,0 +1,268 @@
+//! Reading a recorded snapshot: `kubectl get -o yaml` output (a `List` or several documents) in
+//! one file or a directory of files, and `UsageHistory` documents beside them. A file that does
+//! not parse, an object that does not fit its kind, or a kind detection does not use is a
+//! [`Problem`]; everything else still loads. Reads the files under the given path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::manifests::{self, parse_file};
+use crate::model::{Snapshot, UsageHistory};
+
+/// Something in the snapshot that could not be used; the rest was.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// The path does not exist or cannot be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not YAML, or a document is not an object.
+    #[error(transparent)]
+    Parse(#[from] manifests::Error),
+    /// An object does not fit its kind.
+    #[error("{}:{line}: {object}: {message}", file.display())]
+    Object {
+        /// The file.
+        file: PathBuf,
+        /// Line of the object.
+        line: usize,
+        /// `Kind/namespace/name`.
+        object: String,
+        /// What does not fit.
+        message: String,
+    },
+    /// Objects of kinds detection does not look at were skipped.
+    #[error("{}: skipped {count} objects of kinds detection does not use ({kinds})", file.display())]
+    UnknownKinds {
+        /// The file.
+        file: PathBuf,
+        /// How many objects.
+        count: usize,
+        /// The kinds and their counts.
+        kinds: String,
+    },
+}
+
+/// A snapshot and what could not be read of it.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Everything that loaded.
+    pub snapshot: Snapshot,
+    /// Everything that did not.
+    pub problems: Vec<Problem>,
+}
+
+/// Reads the snapshot at `path`, a file or a directory.
+pub fn load(path: &Path) -> Loaded {
+    let mut loaded = Loaded::default();
+    let files = match files_under(path) {
+        Ok(files) => files,
+        Err(source) => {
+            loaded.problems.push(Problem::Read {
+                path: path.to_owned(),
+                source,
+            });
+            return loaded;
+        }
+    };
+    for file in files {
+        match std::fs::read(&file) {
+            Ok(bytes) => loaded.read_file(&file, &bytes),
+            Err(source) => loaded.problems.push(Problem::Read { path: file, source }),
+        }
+    }
+    loaded
+}
+
+impl Loaded {
+    /// Adds the objects of one file's text (`file` names it in problems).
+    pub fn read_file(&mut self, file: &Path, bytes: &[u8]) {
+        let parsed = parse_file(file, bytes);
+        self.problems
+            .extend(parsed.errors.into_iter().map(Problem::Parse));
+        let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
+        for doc in parsed.documents {
+            let items = match doc.value.get("kind").and_then(Value::as_str) {
+                Some(kind) if kind.ends_with("List") && doc.value.get("items").is_some() => {
+                    let mut value = doc.value;
+                    match value["items"].take() {
+                        Value::Array(items) => items,
+                        _ => vec![],
+                    }
+                }
+                _ => vec![doc.value],
+            };
+            for item in items {
+                if let Some(kind) = self.add(file, doc.line, item) {
+                    *unknown.entry(kind).or_default() += 1;
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            let count = unknown.values().sum();
+            let kinds = unknown
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.problems.push(Problem::UnknownKinds {
+                file: file.to_owned(),
+                count,
+                kinds,
+            });
+        }
+    }
+
+    /// Adds one object; returns its kind when detection does not use it.
+    fn add(&mut self, file: &Path, line: usize, value: Value) -> Option<String> {
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("(no kind)")
+            .to_owned();
+        let s = &mut self.snapshot;
+        let result = match kind.as_str() {
+            "Pod" => typed(value, &mut s.pods),
+            "Deployment" => typed(value, &mut s.deployments),
+            "StatefulSet" => typed(value, &mut s.stateful_sets),
+            "DaemonSet" => typed(value, &mut s.daemon_sets),
+            "ReplicaSet" => typed(value, &mut s.replica_sets),
+            "Event" => typed(value, &mut s.events),
+            "Node" => typed(value, &mut s.nodes),
+            "HorizontalPodAutoscaler" => typed(value, &mut s.hpas),
+            "PersistentVolumeClaim" => typed(value, &mut s.pvcs),
+            "Job" => typed(value, &mut s.jobs),
+            "UsageHistory" => serde_json::from_value::<UsageHistory>(value.clone())
+                .map(|usage| {
+                    s.usage.containers.extend(usage.containers);
+                    s.usage.volumes.extend(usage.volumes);
+                })
+                .map_err(|e| (e.to_string(), value)),
+            _ => return Some(kind),
+        };
+        if let Err((message, value)) = result {
+            let meta = &value["metadata"];
+            let name = meta["name"].as_str().unwrap_or("(no name)");
+            let object = match meta["namespace"].as_str() {
+                Some(ns) => format!("{kind}/{ns}/{name}"),
+                None => format!("{kind}/{name}"),
+            };
+            self.problems.push(Problem::Object {
+                file: file.to_owned(),
+                line,
+                object,
+                message,
+            });
+        }
+        None
+    }
+}
+
+/// Deserializes `value` into its Kubernetes type and keeps it.
+fn typed<T: DeserializeOwned>(value: Value, into: &mut Vec<T>) -> Result<(), (String, Value)> {
+    match T::deserialize(&value) {
+        Ok(object) => {
+            into.push(object);
+            Ok(())
+        }
+        Err(e) => Err((e.to_string(), value)),
+    }
+}
+
+/// `.yaml`, `.yml` and `.json` files under `path`, sorted; `path` itself when it is a file.
+fn files_under(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        std::fs::metadata(path)?;
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Loaded {
+        let mut loaded = Loaded::default();
+        loaded.read_file(Path::new("snap.yaml"), text.as_bytes());
+        loaded
+    }
+
+    #[test]
+    fn reads_lists_and_documents() {
+        let loaded = read(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a, namespace: x}\n\
+             - apiVersion: v1\n  kind: Node\n  metadata: {name: n1}\n---\napiVersion: apps/v1\nkind: DeploymentList\n\
+             items:\n- metadata: {name: web, namespace: x}\n  kind: Deployment\n",
+        );
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert_eq!(
+            (loaded.snapshot.pods.len(), loaded.snapshot.nodes.len()),
+            (1, 1)
+        );
+        assert_eq!(loaded.snapshot.deployments.len(), 1);
+    }
+
+    #[test]
+    fn problems_are_named_and_the_rest_loads() {
+        let loaded = read(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: x}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: bad, namespace: x}\nspec: {containers: 3}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\nkind: ConfigMap\n---\na: [1,\n",
+        );
+        assert_eq!(loaded.snapshot.pods.len(), 1);
+        let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].starts_with("snap.yaml:16:"), "{problems:#?}");
+        assert!(
+            problems[1].starts_with("snap.yaml:5: Pod/x/bad: "),
+            "{problems:#?}"
+        );
+        assert_eq!(
+            problems[2],
+            "snap.yaml: skipped 2 objects of kinds detection does not use (ConfigMap 1, Service 1)"
+        );
+    }
+
+    #[test]
+    fn usage_history_is_read_beside_the_objects() {
+        let loaded = read(
+            "apiVersion: remediator.dev/v1alpha1\nkind: UsageHistory\ncontainers:\n\
+             - namespace: x\n  workload: {kind: Deployment, name: web}\n  container: web\n  cpu: [[0, 0.5], [60, 0.6]]\n",
+        );
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert_eq!(loaded.snapshot.usage.containers[0].cpu[1], (60.0, 0.6));
+        let bad = read(
+            "kind: UsageHistory\ncontainers:\n- namespace: x\n  workload: {kind: Deployment, name: web}\n  container: web\n  cpus: []\n",
+        );
+        assert!(
+            bad.problems[0].to_string().contains("cpus"),
+            "{:?}",
+            bad.problems
+        );
+    }
+}
