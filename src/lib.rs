@@ -16,4 +16,5 @@ pub mod config;
 pub mod detect;
 pub mod manifests;
 pub mod model;
+pub mod remedy;
 pub mod snapshot;

@@ -109,6 +109,8 @@ pub struct RepoIndex {
     pub kustomizations: Vec<KustomizationFile>,
     /// Files that kustomizations use as patches.
     pub patches: Vec<PathBuf>,
+    /// The objects strategic-merge patch files declare: where an overlay overrides a field.
+    pub patch_declarations: Vec<Declaration>,
     /// YAML files that hold no Kubernetes object (Helm values, CI files).
     pub others: Vec<PathBuf>,
     /// Everything that could not be read; the rest is still indexed.
@@ -142,7 +144,9 @@ impl RepoIndex {
         let patches: HashSet<PathBuf> = index.patches.iter().cloned().collect();
         let cluster_kinds = crd_cluster_kinds(&docs);
         for (file, documents) in docs {
-            if !patches.contains(&file) {
+            if patches.contains(&file) {
+                index.read_patches(&file, documents);
+            } else {
                 index.read_objects(&file, documents);
             }
         }
@@ -251,6 +255,19 @@ impl RepoIndex {
         }
         if foreign && self.declarations.len() == before {
             self.others.push(file.to_owned());
+        }
+    }
+
+    fn read_patches(&mut self, file: &Path, documents: Vec<ParsedDocument>) {
+        for doc in documents {
+            let location = document_location(file, &doc);
+            if let Ok(id) = declared_id(&doc.value) {
+                self.patch_declarations.push(Declaration {
+                    id,
+                    location,
+                    value: doc.value,
+                });
+            }
         }
     }
 

@@ -19,7 +19,10 @@ mod source;
 use std::path::PathBuf;
 
 pub use change::{edit_object, locate};
-pub use index::{Declaration, IndexOptions, IndexedObject, Location, RepoIndex, Unit};
+pub use emit::block as emit_block;
+pub use index::{
+    Declaration, IndexOptions, IndexedObject, KustomizationFile, Location, RepoIndex, Unit,
+};
 pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
 pub use lines::LineIndex;
 pub use scope::is_cluster_scoped;

@@ -3,10 +3,12 @@
 mod finding;
 mod object_ref;
 pub mod quantity;
+mod remediation;
 mod risk;
 mod snapshot;
 
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
+pub use remediation::{Action, ActionSpec, Change, FieldChange, Remediation, stable_id};
 pub use risk::RiskLevel;
 pub use snapshot::{ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef};

@@ -1,0 +1,358 @@
+//! Remedies: a finding in, a remediation out, or the reason there is none. The action catalog is
+//! [`Action`]; one file per action family. Pure: the repository is read through its index, Git
+//! history through [`ValueHistory`].
+//!
+//! Edits go where the value is set for the target's environment: an overlay's `replicas:` or
+//! `images:` entry, or an overlay patch that sets the field, before the base declaration.
+
+mod image;
+mod imperative;
+mod resources;
+mod scale;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::manifests::edit::Edit;
+use crate::manifests::path::FieldPath;
+use crate::manifests::{Declaration, IndexedObject, KustomizationFile, Location, RepoIndex, Unit};
+use crate::model::{
+    Action, Change, FieldChange, Finding, FindingCode, ObjectRef, Remediation, Snapshot, stable_id,
+};
+
+/// Earlier values of a field, from the repository's history.
+pub trait ValueHistory {
+    /// The last value of `path` in `object` (or the file's first document when `None`) of
+    /// `file` that differs from `current`, going back from the base commit.
+    fn previous(
+        &self,
+        file: &Path,
+        object: Option<&ObjectRef>,
+        path: &FieldPath,
+        current: &Value,
+    ) -> Option<Value>;
+}
+
+/// A repository without history.
+pub struct NoHistory;
+
+impl ValueHistory for NoHistory {
+    fn previous(&self, _: &Path, _: Option<&ObjectRef>, _: &FieldPath, _: &Value) -> Option<Value> {
+        None
+    }
+}
+
+/// What a remedy looks at.
+pub struct Context<'a> {
+    /// The config repository.
+    pub index: &'a RepoIndex,
+    /// Its configuration.
+    pub config: &'a Config,
+    /// The cluster.
+    pub snapshot: &'a Snapshot,
+    /// Only targets applied in this environment, when set.
+    pub environment: Option<&'a str>,
+    /// Git history of the repository.
+    pub history: &'a dyn ValueHistory,
+    /// Where action records are written, relative to the repository.
+    pub actions_dir: PathBuf,
+}
+
+/// The result of remedying one finding.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A change to propose.
+    Proposal(Box<Remediation>),
+    /// No safe change: the diagnosis and runbook are the answer.
+    Diagnosis {
+        /// The finding.
+        finding: Finding,
+        /// Why there is no change.
+        reason: String,
+    },
+    /// The target is not declared in the repository (or not once).
+    Unmanaged {
+        /// The finding.
+        finding: Finding,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The remedy for `finding`.
+pub fn remediate(finding: &Finding, ctx: &Context) -> Outcome {
+    let result = match finding.code {
+        FindingCode::CrashLoopOom => resources::raise_memory(finding, ctx),
+        FindingCode::OverProvisioned | FindingCode::UnderProvisioned => resources::right_size(finding, ctx),
+        FindingCode::HighCpu => scale::high_cpu(finding, ctx),
+        FindingCode::ImagePullBackoff | FindingCode::RolloutStuck => image::rollback(finding, ctx),
+        FindingCode::PvcFillingUp => imperative::expand_pvc(finding, ctx),
+        FindingCode::NodeNotReady => imperative::node(finding, ctx, Action::DrainNode),
+        FindingCode::NodeMemoryPressure | FindingCode::NodeDiskPressure => imperative::node(finding, ctx, Action::CordonNode),
+        FindingCode::PodStuckTerminating => imperative::delete_pod(finding, ctx),
+        FindingCode::CrashLoop => Err(Stop::Diagnosis(
+            "the container exits on its own; its logs say why, and no resource or replica change fixes that".into(),
+        )),
+        FindingCode::CreateContainerConfigError => Err(Stop::Diagnosis(
+            "a referenced ConfigMap, Secret or key is missing; create it or fix the reference".into(),
+        )),
+        FindingCode::Unschedulable => Err(Stop::Diagnosis("scheduling needs capacity or a changed selector, a human decision".into())),
+        FindingCode::PvcPending => Err(Stop::Diagnosis("the claim waits on its storage class; nothing in the manifests to change".into())),
+        FindingCode::ReplicasNotReady => Err(Stop::Diagnosis("the snapshot does not say why the replicas are not ready".into())),
+    };
+    match result {
+        Ok(remediation) => Outcome::Proposal(Box::new(remediation)),
+        Err(Stop::Diagnosis(reason)) => Outcome::Diagnosis {
+            finding: finding.clone(),
+            reason,
+        },
+        Err(Stop::Unmanaged(reason)) => Outcome::Unmanaged {
+            finding: finding.clone(),
+            reason,
+        },
+    }
+}
+
+/// Why a remedy stops without a remediation.
+pub(crate) enum Stop {
+    Diagnosis(String),
+    Unmanaged(String),
+}
+
+/// Result of one remedy.
+pub(crate) type RemedyResult = Result<Remediation, Stop>;
+
+/// The target as the repository declares it for one unit.
+pub(crate) struct Declared<'a> {
+    pub object: &'a IndexedObject,
+    pub declaration: &'a Declaration,
+    pub unit: &'a Unit,
+    pub kustomization: Option<&'a KustomizationFile>,
+    pub environment: Option<String>,
+}
+
+impl<'a> Context<'a> {
+    /// The one declaration of `target` (in the context's environment, when set).
+    pub(crate) fn declared(&self, target: &ObjectRef) -> Result<Declared<'a>, Stop> {
+        let index = self.index;
+        let environment = |o: &IndexedObject| {
+            self.config
+                .environment_for(index.placement(o))
+                .map(|e| e.name.clone())
+        };
+        let found: Vec<&IndexedObject> = index
+            .objects
+            .iter()
+            .filter(|o| o.id == *target)
+            .filter(|o| {
+                self.environment
+                    .is_none_or(|env| environment(o).as_deref() == Some(env))
+            })
+            .collect();
+        let object = match found.as_slice() {
+            [] => {
+                let scope = self
+                    .environment
+                    .map(|e| format!(" for environment `{e}`"))
+                    .unwrap_or_default();
+                return Err(Stop::Unmanaged(format!(
+                    "{target} is not declared in the repository{scope}"
+                )));
+            }
+            [one] => *one,
+            many => {
+                let units: Vec<String> = many
+                    .iter()
+                    .map(|o| crate::manifests::display_dir(&index.unit(o).path))
+                    .collect();
+                return Err(Stop::Unmanaged(format!(
+                    "{target} is declared in several units ({}); pass --env to choose the environment",
+                    units.join(", ")
+                )));
+            }
+        };
+        let unit = index.unit(object);
+        Ok(Declared {
+            object,
+            declaration: index.declaration(object),
+            unit,
+            kustomization: index
+                .kustomizations
+                .iter()
+                .find(|k| unit.kustomization.as_ref() == Some(&k.location.file)),
+            environment: environment(object),
+        })
+    }
+
+    /// Where `path` of the declared object is set for its unit: an overlay patch of the unit that
+    /// sets it, or the declaration itself.
+    pub(crate) fn field_location(
+        &self,
+        declared: &Declared,
+        path: &FieldPath,
+    ) -> (Location, Value) {
+        let in_unit = |file: &Path| {
+            declared.unit.kustomization.is_some() && file.starts_with(&declared.unit.path)
+        };
+        let patch = self.index.patch_declarations.iter().find(|p| {
+            p.id.kind == declared.declaration.id.kind
+                && p.id.name == declared.declaration.id.name
+                && in_unit(&p.location.file)
+                && path.get(&p.value).is_some()
+        });
+        match patch {
+            Some(p) => (p.location.clone(), p.value.clone()),
+            None => (
+                declared.declaration.location.clone(),
+                declared.declaration.value.clone(),
+            ),
+        }
+    }
+}
+
+/// Builds a remediation for `finding` from its changes.
+pub(crate) struct Draft<'d> {
+    pub finding: &'d Finding,
+    pub action: Action,
+    pub target: ObjectRef,
+    pub declared: Option<&'d Declared<'d>>,
+    pub summary: String,
+    pub rollback: String,
+    pub changes: Vec<Change>,
+    pub fields: Vec<FieldChange>,
+}
+
+impl Draft<'_> {
+    /// Sets `path` to `new` in the object or file at `location`, whose current value is `doc`.
+    pub(crate) fn set(&mut self, location: &Location, doc: &Value, path: FieldPath, new: Value) {
+        let old = path.get(doc).cloned();
+        self.fields.push(FieldChange {
+            file: location.file.clone(),
+            path: path.to_string(),
+            ratio: ratio(old.as_ref(), &new),
+            old,
+            new: Some(new.clone()),
+        });
+        let edit = Edit::set(path, new);
+        match self
+            .changes
+            .iter_mut()
+            .find(|c| matches!(c, Change::Edit { location: l, .. } if l == location))
+        {
+            Some(Change::Edit { edits, .. }) => edits.push(edit),
+            _ => self.changes.push(Change::Edit {
+                location: location.clone(),
+                edits: vec![edit],
+            }),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Remediation {
+        let container = self.finding.container.as_deref().unwrap_or_default();
+        let target = self.target.to_string();
+        Remediation {
+            id: stable_id(&[self.finding.code.as_str(), &target, container]),
+            finding: self.finding.clone(),
+            action: self.action,
+            labels: self
+                .declared
+                .and_then(|d| {
+                    d.declaration.value["metadata"]["labels"]
+                        .as_object()
+                        .cloned()
+                })
+                .unwrap_or_default(),
+            environment: self.declared.and_then(|d| d.environment.clone()),
+            target: self.target,
+            summary: self.summary,
+            fields: self.fields,
+            rollback: self.rollback,
+            changes: self.changes,
+        }
+    }
+}
+
+/// new / old when both are numbers or quantities of the same kind.
+fn ratio(old: Option<&Value>, new: &Value) -> Option<f64> {
+    let number = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => crate::model::quantity::memory_bytes(s)
+            .or_else(|| crate::model::quantity::cpu_millis(s)),
+        _ => None,
+    };
+    let (old, new) = (number(old?)?, number(new)?);
+    (old > 0.0).then(|| new / old)
+}
+
+/// `spec.template.spec.containers[name=<container>].<rest>` for a workload kind; `None` for kinds
+/// without a pod template this remedy knows.
+pub(crate) fn container_path(kind: &str, container: &str, rest: &str) -> Option<FieldPath> {
+    let prefix = match kind {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "spec.template.spec",
+        "Job" => "spec.template.spec",
+        "CronJob" => "spec.jobTemplate.spec.template.spec",
+        _ => return None,
+    };
+    format!("{prefix}.containers[name={container}].{rest}")
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A context over the example repository.
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::manifests::IndexOptions;
+
+    /// The example repository's index and configuration.
+    pub fn example() -> (RepoIndex, Config) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/repo");
+        let config = Config::load(&root).unwrap();
+        let index = RepoIndex::build(&root, &IndexOptions::default()).unwrap();
+        (index, config)
+    }
+
+    /// A history that answers every question with `value`.
+    pub struct FixedHistory(pub Value);
+
+    impl ValueHistory for FixedHistory {
+        fn previous(
+            &self,
+            _: &Path,
+            _: Option<&ObjectRef>,
+            _: &FieldPath,
+            current: &Value,
+        ) -> Option<Value> {
+            (self.0 != *current).then(|| self.0.clone())
+        }
+    }
+
+    /// The remediation, or a panic saying what came instead.
+    pub fn proposal(outcome: Outcome) -> Remediation {
+        match outcome {
+            Outcome::Proposal(r) => *r,
+            Outcome::Diagnosis { reason, .. } => panic!("diagnosis: {reason}"),
+            Outcome::Unmanaged { reason, .. } => panic!("unmanaged: {reason}"),
+        }
+    }
+
+    /// The edits of a remediation as `file: path = value` lines.
+    pub fn edits(r: &Remediation) -> Vec<String> {
+        r.fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {} = {}",
+                    f.file.display(),
+                    f.path,
+                    f.new.as_ref().map(|v| v.to_string()).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}

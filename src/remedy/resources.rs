@@ -1,0 +1,355 @@
+//! Container resources: raise the memory limit after OOM kills (sized from usage when known,
+//! else by a bounded factor), and right-size requests and limits to the p95 plus 30 % (with a
+//! bump for memory when the container has been OOM-killed). Pure.
+
+use serde_json::Value;
+
+use super::{Context, Declared, Draft, RemedyResult, Stop, container_path};
+use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
+use crate::model::{Action, Finding, FindingCode, Snapshot, UsageFacts};
+
+/// Headroom over the p95 that sizing adds.
+const HEADROOM: f64 = 1.3;
+/// Factor on the current limit after an OOM kill when usage is unknown.
+const OOM_FACTOR: f64 = 1.5;
+/// Extra memory for containers that have been OOM-killed.
+const OOM_BUMP: f64 = 1.25;
+
+pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
+    let target = finding.target().clone();
+    let container = finding
+        .container
+        .clone()
+        .ok_or_else(|| Stop::Diagnosis("the finding names no container".into()))?;
+    let declared = ctx.declared(&target)?;
+    let limit_path = path(&declared, &container, "resources.limits.memory")?;
+    let (location, doc) = ctx.field_location(&declared, &limit_path);
+    let Some(current) = limit_path
+        .get(&doc)
+        .and_then(Value::as_str)
+        .and_then(memory_bytes)
+    else {
+        return Err(Stop::Diagnosis(format!(
+            "container `{container}` has no memory limit in the repository, so the kill came from the node running \
+             out of memory; set a limit and a matching request first"
+        )));
+    };
+    let peak = memory_peak(ctx.snapshot, finding, &container);
+    let (new, sizing) = match peak {
+        Some(peak) => (
+            (peak * HEADROOM).max(current * 1.25),
+            format!(
+                "the peak of {} seen in usage history plus 30 %",
+                format_memory(peak)
+            ),
+        ),
+        None => (
+            current * OOM_FACTOR,
+            "the current limit × 1.5 (no usage history for this container)".to_owned(),
+        ),
+    };
+    let (old_text, new_text) = (format_memory(current), format_memory(new));
+    let mut draft = Draft {
+        finding,
+        action: Action::RaiseMemory,
+        target: target.clone(),
+        declared: Some(&declared),
+        summary: format!(
+            "Raise the memory limit of `{container}` in {target} from {old_text} to {new_text}"
+        ),
+        rollback: format!(
+            "Revert the commit: the limit goes back to {old_text}, and the OOM kills come back with it."
+        ),
+        changes: vec![],
+        fields: vec![],
+    };
+    draft.set(&location, &doc, limit_path, Value::String(new_text.clone()));
+    // A request equal to the limit (Guaranteed QoS) moves with it.
+    let request_path = path(&declared, &container, "resources.requests.memory")?;
+    let (request_location, request_doc) = ctx.field_location(&declared, &request_path);
+    if request_path
+        .get(&request_doc)
+        .and_then(Value::as_str)
+        .and_then(memory_bytes)
+        == Some(current)
+    {
+        draft.set(
+            &request_location,
+            &request_doc,
+            request_path,
+            Value::String(new_text),
+        );
+    }
+    let mut remediation = draft.finish();
+    remediation.finding = remediation.finding.with("sized from", sizing);
+    Ok(remediation)
+}
+
+pub(super) fn right_size(finding: &Finding, ctx: &Context) -> RemedyResult {
+    let target = finding.target().clone();
+    let container = finding
+        .container
+        .clone()
+        .ok_or_else(|| Stop::Diagnosis("the finding names no container".into()))?;
+    let declared = ctx.declared(&target)?;
+    let oom = was_oom_killed(ctx.snapshot, finding);
+    let over = finding.code == FindingCode::OverProvisioned;
+    let mut draft = Draft {
+        finding,
+        action: Action::RightSize,
+        target: target.clone(),
+        declared: Some(&declared),
+        summary: String::new(),
+        rollback: "Revert the commit: requests and limits go back to their current values.".into(),
+        changes: vec![],
+        fields: vec![],
+    };
+    let mut lines = Vec::new();
+    for usage in &finding.usage {
+        let bump = if oom && usage.resource == "memory" {
+            OOM_BUMP
+        } else {
+            1.0
+        };
+        let sized = usage.p95 * HEADROOM * bump;
+        let format = |v: f64| {
+            if usage.resource == "cpu" {
+                format_cpu(v)
+            } else {
+                format_memory(v)
+            }
+        };
+        let parse = |s: &str| {
+            if usage.resource == "cpu" {
+                cpu_millis(s)
+            } else {
+                memory_bytes(s)
+            }
+        };
+        let request_path = path(
+            &declared,
+            &container,
+            &format!("resources.requests.{}", usage.resource),
+        )?;
+        let limit_path = path(
+            &declared,
+            &container,
+            &format!("resources.limits.{}", usage.resource),
+        )?;
+        let (limit_location, limit_doc) = ctx.field_location(&declared, &limit_path);
+        let limit = limit_path
+            .get(&limit_doc)
+            .and_then(Value::as_str)
+            .and_then(parse);
+        if over {
+            let (location, doc) = ctx.field_location(&declared, &request_path);
+            let request = request_path
+                .get(&doc)
+                .and_then(Value::as_str)
+                .and_then(parse);
+            draft.set(&location, &doc, request_path, Value::String(format(sized)));
+            // A limit equal to the request keeps its QoS class; a limit below the new request rises to it.
+            if limit.is_some() && (limit == request || limit < Some(sized)) {
+                draft.set(
+                    &limit_location,
+                    &limit_doc,
+                    limit_path,
+                    Value::String(format(sized)),
+                );
+            }
+            lines.push(format!(
+                "{} request {} → {}",
+                usage.resource,
+                request.map(format).unwrap_or_default(),
+                format(sized)
+            ));
+        } else {
+            draft.set(
+                &limit_location,
+                &limit_doc,
+                limit_path,
+                Value::String(format(sized)),
+            );
+            lines.push(format!(
+                "{} limit {} → {}",
+                usage.resource,
+                limit.map(format).unwrap_or_default(),
+                format(sized)
+            ));
+        }
+    }
+    draft.summary = format!("Right-size `{container}` in {target}: {}", lines.join(", "));
+    let mut remediation = draft.finish();
+    if oom {
+        remediation.finding = remediation.finding.with(
+            "OOM bump",
+            "memory × 1.25: the container has been OOM-killed",
+        );
+    }
+    Ok(remediation)
+}
+
+fn path(
+    declared: &Declared,
+    container: &str,
+    rest: &str,
+) -> Result<crate::manifests::path::FieldPath, Stop> {
+    let kind = &declared.declaration.id.kind;
+    container_path(kind, container, rest)
+        .ok_or_else(|| Stop::Diagnosis(format!("{kind} has no pod template remediator can edit")))
+}
+
+/// The highest memory sample of this container in the usage history.
+fn memory_peak(snapshot: &Snapshot, finding: &Finding, container: &str) -> Option<f64> {
+    let target = finding.target();
+    let series = snapshot.usage.containers.iter().find(|c| {
+        c.container == container
+            && c.workload.kind == target.kind
+            && c.workload.name == target.name
+            && Some(c.namespace.as_str()) == target.namespace.as_deref()
+    })?;
+    let facts: Option<&UsageFacts> = finding.usage.iter().find(|u| u.resource == "memory");
+    facts
+        .map(|u| u.max)
+        .or_else(|| series.memory.iter().map(|(_, v)| *v).reduce(f64::max))
+}
+
+/// Whether a pod of the finding's workload was ever OOM-killed, as far as the snapshot shows.
+fn was_oom_killed(snapshot: &Snapshot, finding: &Finding) -> bool {
+    let owners = crate::detect::owners::Owners::new(snapshot);
+    snapshot
+        .pods
+        .iter()
+        .filter(|p| owners.of_pod(p).as_ref() == Some(finding.target()))
+        .any(|p| {
+            let statuses = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref());
+            statuses.into_iter().flatten().any(|s| {
+                Some(s.name.as_str()) == finding.container.as_deref()
+                    && s.last_state
+                        .as_ref()
+                        .and_then(|l| l.terminated.as_ref())
+                        .and_then(|t| t.reason.as_deref())
+                        == Some("OOMKilled")
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testing::*;
+    use super::super::{Context, NoHistory, Outcome, remediate};
+    use crate::detect::fixtures;
+    use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
+
+    fn finding(code: FindingCode, target: &str, container: &str) -> Finding {
+        let target = ObjectRef::new(
+            "apps/v1",
+            target.split('/').next().unwrap(),
+            Some("shop"),
+            target.split('/').nth_back(0).unwrap(),
+        );
+        let mut f = Finding::new(code, Severity::Critical, target.clone(), "x".into());
+        f.owner = Some(target);
+        f.container = Some(container.into());
+        f
+    }
+
+    fn context<'a>(
+        index: &'a crate::manifests::RepoIndex,
+        config: &'a crate::config::Config,
+        snapshot: &'a Snapshot,
+    ) -> Context<'a> {
+        Context {
+            index,
+            config,
+            snapshot,
+            environment: None,
+            history: &NoHistory,
+            actions_dir: "remediations".into(),
+        }
+    }
+
+    #[test]
+    fn oom_raises_the_limit_and_a_matching_request() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let r = proposal(remediate(
+            &finding(FindingCode::CrashLoopOom, "Deployment/api", "api"),
+            &context(&index, &config, &snapshot),
+        ));
+        assert_eq!(
+            edits(&r),
+            [
+                "apps/api/deployment.yaml: spec.template.spec.containers[name=api].resources.limits.memory = \"768Mi\"",
+                "apps/api/deployment.yaml: spec.template.spec.containers[name=api].resources.requests.memory = \"768Mi\"",
+            ]
+        );
+        assert_eq!(r.fields[0].ratio, Some(1.5));
+        assert_eq!(r.environment.as_deref(), Some("prod"));
+        assert!(r.summary.contains("from 512Mi to 768Mi"), "{}", r.summary);
+    }
+
+    #[test]
+    fn oom_sizing_follows_usage_when_known() {
+        let (index, config) = example();
+        let usage = json!({"kind": "UsageHistory", "containers": [{"namespace": "shop",
+            "workload": {"kind": "Deployment", "name": "api"}, "container": "api",
+            "memory": [[0, 500.0 * 1048576.0], [60, 900.0 * 1048576.0]]}]});
+        let snapshot = fixtures::snapshot(vec![usage]);
+        let r = proposal(remediate(
+            &finding(FindingCode::CrashLoopOom, "Deployment/api", "api"),
+            &context(&index, &config, &snapshot),
+        ));
+        assert_eq!(r.fields[0].new, Some(json!("1170Mi")));
+        assert!(r.finding.fact("sized from").unwrap().contains("900Mi"));
+    }
+
+    #[test]
+    fn right_sizing_lowers_requests_to_p95_plus_30_percent() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let mut f = finding(FindingCode::OverProvisioned, "StatefulSet/redis", "redis");
+        let facts = |resource: &str, p95: f64| UsageFacts {
+            resource: resource.into(),
+            p95,
+            max: p95,
+            request: None,
+            limit: None,
+            chart: vec![],
+        };
+        f.usage = vec![facts("cpu", 100.0), facts("memory", 300.0 * 1048576.0)];
+        let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+        let prefix =
+            "apps/redis/statefulset.yaml: spec.template.spec.containers[name=redis].resources";
+        assert_eq!(
+            edits(&r),
+            [
+                format!("{prefix}.requests.cpu = \"130m\""),
+                format!("{prefix}.requests.memory = \"390Mi\""),
+                format!("{prefix}.limits.memory = \"390Mi\""),
+            ]
+        );
+    }
+
+    #[test]
+    fn targets_outside_the_repository_are_unmanaged() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let outcome = remediate(
+            &finding(FindingCode::CrashLoopOom, "Deployment/payments", "app"),
+            &context(&index, &config, &snapshot),
+        );
+        match outcome {
+            Outcome::Unmanaged { reason, .. } => assert_eq!(
+                reason,
+                "Deployment/shop/payments is not declared in the repository"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
