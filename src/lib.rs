@@ -12,6 +12,7 @@
 //! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns) and
 //! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs).
 
+pub mod assess;
 pub mod config;
 pub mod detect;
 pub mod manifests;

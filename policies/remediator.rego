@@ -1,0 +1,86 @@
+# Default remediation policies: the risk of a proposed change, what is denied, and the approvals
+# a merge needs. A platform team starts from these and edits them in its own policies directory.
+#
+# input:
+#   finding     {code, severity}
+#   action      {name, baseRisk, reversible, imperative}
+#   target      {kind, namespace, name, labels}
+#   environment {name, riskTolerance} or null
+#   change      {fields: [{file, path, old, new, ratio}]}
+#
+# Output: data.remediator.decision = {risk, denials, approvals: {count, teams}, escalated, reasons}.
+package remediator
+
+levels := {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+names := ["low", "medium", "high", "critical"]
+
+production if startswith(input.environment.name, "prod")
+
+# Every reason that sets a floor under the risk.
+reasons contains {"level": input.action.baseRisk, "reason": sprintf("%s starts at %s risk", [input.action.name, input.action.baseRisk])}
+
+reasons contains {"level": names[min([levels[input.action.baseRisk] + 1, 3])], "reason": "production raises the risk one level"} if production
+
+reasons contains {"level": "medium", "reason": "the action cannot be undone by a revert"} if not input.action.reversible
+
+reasons contains {"level": "high", "reason": sprintf("memory more than doubled at %s (x%.1f)", [f.path, f.ratio])} if {
+	some f in input.change.fields
+	contains(f.path, "memory")
+	f.ratio > 2
+}
+
+reasons contains {"level": "critical", "reason": "draining a node evicts every pod on it"} if input.action.name == "drain-node"
+
+reasons contains {"level": "critical", "reason": "kube-system runs the cluster itself"} if input.target.namespace == "kube-system"
+
+# Changes that are refused whatever the approvals.
+denials contains sprintf("scaling %s below 2 replicas in production leaves no redundancy", [f.path]) if {
+	production
+	some f in input.change.fields
+	replica_field(f.path)
+	f.new < 2
+}
+
+denials contains sprintf("shrinking a volume claim (%s) is not possible", [f.path]) if {
+	some f in input.change.fields
+	contains(f.path, "storage")
+	f.ratio < 1
+}
+
+replica_field(path) if endswith(path, "replicas")
+
+replica_field(path) if endswith(path, "].count")
+
+replica_field(path) if endswith(path, "minReplicas")
+
+risk_level := max({levels[r.level] | some r in reasons})
+
+risk := names[risk_level]
+
+tolerance := levels[input.environment.riskTolerance]
+
+escalated if risk_level > tolerance
+
+default escalated := false
+
+base_approvals := [0, 1, 2, 2]
+
+# Risk above the environment's tolerance needs one more approval.
+extra_approvals := 1 if escalated
+
+default extra_approvals := 0
+
+teams := ["security"] if risk_level == 3
+
+default teams := []
+
+approvals := {"count": base_approvals[risk_level] + extra_approvals, "teams": teams}
+
+decision := {
+	"risk": risk,
+	"denials": sort([d | some d in denials]),
+	"approvals": approvals,
+	"escalated": escalated,
+	"reasons": sort([sprintf("%s: %s", [r.level, r.reason]) | some r in reasons]),
+}

@@ -1,0 +1,63 @@
+# Unit tests of the default policies; `cargo test` runs every test_ rule.
+package remediator_test
+
+import data.remediator
+
+base := {
+	"finding": {"code": "crash-loop-oom", "severity": "critical"},
+	"action": {"name": "raise-memory", "baseRisk": "low", "reversible": true, "imperative": false},
+	"target": {"kind": "Deployment", "namespace": "shop", "name": "api", "labels": {}},
+	"environment": {"name": "dev", "riskTolerance": "medium"},
+	"change": {"fields": [{"file": "d.yaml", "path": "spec.template.spec.containers[name=api].resources.limits.memory", "old": "512Mi", "new": "768Mi", "ratio": 1.5}]},
+}
+
+prod := object.union(base, {"environment": {"name": "prod", "riskTolerance": "medium"}})
+
+test_low_risk_in_dev if {
+	d := remediator.decision with input as base
+	d.risk == "low"
+	d.approvals.count == 0
+	count(d.denials) == 0
+}
+
+test_production_raises_risk if {
+	d := remediator.decision with input as prod
+	d.risk == "medium"
+	d.approvals.count == 1
+}
+
+test_memory_more_than_doubled_is_high if {
+	doubled := object.union(base, {"change": {"fields": [{"file": "d.yaml", "path": "x.limits.memory", "old": "256Mi", "new": "1Gi", "ratio": 4}]}})
+	d := remediator.decision with input as doubled
+	d.risk == "high"
+	d.approvals.count == 3
+	d.escalated
+}
+
+test_scaling_below_two_in_production_is_denied if {
+	one := object.union(prod, {"action": {"name": "scale-replicas", "baseRisk": "low", "reversible": true, "imperative": false}, "change": {"fields": [{"file": "k.yaml", "path": "replicas[name=api].count", "old": 3, "new": 1, "ratio": 0.33}]}})
+	d := remediator.decision with input as one
+	count(d.denials) == 1
+	two := object.union(one, {"change": {"fields": [{"file": "k.yaml", "path": "spec.replicas", "old": 3, "new": 2, "ratio": 0.66}]}})
+	e := remediator.decision with input as two
+	count(e.denials) == 0
+}
+
+test_node_drain_is_critical if {
+	drain := object.union(base, {"action": {"name": "drain-node", "baseRisk": "high", "reversible": true, "imperative": true}, "target": {"kind": "Node", "namespace": null, "name": "n1", "labels": {}}})
+	d := remediator.decision with input as drain
+	d.risk == "critical"
+	d.approvals.teams == ["security"]
+}
+
+test_pvc_shrink_is_denied if {
+	shrink := object.union(base, {"action": {"name": "expand-pvc", "baseRisk": "medium", "reversible": false, "imperative": false}, "change": {"fields": [{"file": "p.yaml", "path": "spec.resources.requests.storage", "old": "10Gi", "new": "5Gi", "ratio": 0.5}]}})
+	d := remediator.decision with input as shrink
+	count(d.denials) == 1
+}
+
+test_kube_system_is_critical if {
+	system := object.union(base, {"target": {"kind": "Deployment", "namespace": "kube-system", "name": "coredns", "labels": {}}})
+	d := remediator.decision with input as system
+	d.risk == "critical"
+}
