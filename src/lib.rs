@@ -15,7 +15,10 @@
 pub mod assess;
 pub mod config;
 pub mod detect;
+pub mod git;
 pub mod manifests;
 pub mod model;
+pub mod propose;
 pub mod remedy;
+pub mod render;
 pub mod snapshot;

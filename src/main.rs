@@ -73,6 +73,54 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Find what is wrong in a cluster snapshot and propose fixes as branches.
+    Propose(ProposeArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ProposeArgs {
+    /// The config repository.
+    #[arg(long, default_value = ".")]
+    pub(crate) repo: PathBuf,
+    /// `kubectl get -o yaml` output: a file or a directory (UsageHistory documents included).
+    #[arg(long)]
+    pub(crate) snapshot: PathBuf,
+    /// Where proposals go; the config's forge when not given.
+    #[arg(long, value_enum)]
+    pub(crate) forge: Option<ForgeArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ProposeOutput::Text)]
+    pub(crate) output: ProposeOutput,
+    /// Write each pull request (title and body) to a Markdown file in this directory.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Only targets applied in this environment.
+    #[arg(long)]
+    pub(crate) env: Option<String>,
+    /// A directory of .rego files replacing the default policies.
+    #[arg(long)]
+    pub(crate) policies: Option<PathBuf>,
+    /// A directory of templates replacing the embedded ones, file by file.
+    #[arg(long)]
+    pub(crate) templates: Option<PathBuf>,
+    /// The moment of the snapshot (RFC 3339); the latest time it shows by default.
+    #[arg(long)]
+    pub(crate) now: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProposeOutput {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ForgeArg {
+    /// Print proposals only.
+    None,
+    /// Branches in the local repository.
+    Local,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,7 +130,7 @@ enum Output {
 }
 
 /// How a command ended, when it did not fail.
-enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     NothingFound,
     BadInput,
@@ -179,8 +227,11 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
             );
             set(&repo, &object, file.as_deref(), &edits, write)
         }
+        Command::Propose(args) => cli::propose::run(args),
     }
 }
+
+mod cli;
 
 fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
     let config = Config::load(repo)?;

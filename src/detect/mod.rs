@@ -112,17 +112,28 @@ fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
-/// A workload with fewer ready replicas than wanted is not reported on its own when another
-/// finding already says why.
+/// A symptom is not reported beside its cause on the same workload: fewer ready replicas than
+/// wanted beside any other finding, a stuck rollout beside a pod finding, use close to the limit
+/// beside OOM kills of the same container. One problem, one pull request.
 fn drop_explained(findings: &mut Vec<Finding>) {
-    let explained: Vec<String> = findings
+    use FindingCode::*;
+    let explains = |symptom: &Finding, cause: &Finding| {
+        let same_target = symptom.target() == cause.target() && symptom.code != cause.code;
+        match symptom.code {
+            ReplicasNotReady => same_target,
+            RolloutStuck => same_target && cause.subject.kind == "Pod",
+            UnderProvisioned => {
+                same_target && cause.code == CrashLoopOom && cause.container == symptom.container
+            }
+            _ => false,
+        }
+    };
+    let keep: Vec<bool> = findings
         .iter()
-        .filter(|f| f.code != FindingCode::ReplicasNotReady)
-        .map(|f| f.target().to_string())
+        .map(|f| !findings.iter().any(|cause| explains(f, cause)))
         .collect();
-    findings.retain(|f| {
-        f.code != FindingCode::ReplicasNotReady || !explained.contains(&f.target().to_string())
-    });
+    let mut keep = keep.into_iter();
+    findings.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// `1h 5m`, `3d 4h`, `45s`: a duration for people.

@@ -149,6 +149,22 @@ mod tests {
     }
 
     #[test]
+    fn a_rollout_stuck_on_image_pulls_is_one_finding() {
+        let mut d = deployment("worker", 2, json!({}));
+        d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
+        let p = pod(
+            "worker-5d4f8-a",
+            "worker",
+            waiting("ImagePullBackOff", "not found"),
+        );
+        let findings = detect(&snapshot(vec![d, p]), &DetectOptions::at(now()));
+        assert_eq!(
+            findings.iter().map(|f| f.code).collect::<Vec<_>>(),
+            [FindingCode::ImagePullBackoff]
+        );
+    }
+
+    #[test]
     fn missing_replicas_are_reported_unless_explained() {
         let mut d = deployment("api", 3, json!({}));
         d["status"]["readyReplicas"] = json!(1);

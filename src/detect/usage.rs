@@ -480,6 +480,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_near_the_limit_yields_to_oom_kills_of_the_same_container() {
+        let resources = json!({"requests": {"memory": "256Mi"}, "limits": {"memory": "512Mi"}});
+        let mut history = history(vec![], minutes(60, |_| 480.0 * 1048576.0));
+        history["containers"][0]["container"] = json!("app");
+        let crashing = pod(
+            "web-5d4f8-a",
+            "web",
+            crashed(5, "OOMKilled", 137, 30, Some("CrashLoopBackOff")),
+        );
+        let snap = snapshot(vec![deployment("web", 2, resources), history, crashing]);
+        let codes: Vec<_> = detect(&snap, &DetectOptions::at(now()))
+            .iter()
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(codes, [FindingCode::CrashLoopOom]);
+    }
+
+    #[test]
     fn percentiles_use_the_nearest_rank() {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(percentile(&values, 0.95), 95.0);

@@ -1,0 +1,254 @@
+//! `remediator propose`: load the snapshot, the repository, its policies and templates; plan;
+//! print; publish branches to the local forge; write the rendered pull requests.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::json;
+
+use remediator::assess::Policies;
+use remediator::config::{Config, Forge};
+use remediator::git::{ConfigRepo, GitHistory};
+use remediator::manifests::{IndexOptions, RepoIndex};
+use remediator::propose::{Inputs, Plan, ProposeOptions, Published, plan, publish_local};
+use remediator::remedy::{NoHistory, ValueHistory};
+use remediator::render::Templates;
+use remediator::snapshot;
+
+use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
+
+/// Runs the command.
+pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
+    let config = Config::load(&args.repo)?;
+    let index = RepoIndex::build(
+        &args.repo,
+        &IndexOptions {
+            excludes: config.excludes.clone(),
+            threads: 0,
+        },
+    )
+    .with_context(|| format!("cannot index {}", args.repo.display()))?;
+    for error in &index.errors {
+        eprintln!("warning: {error}");
+    }
+    let loaded = snapshot::load(&args.snapshot);
+    for problem in &loaded.problems {
+        eprintln!("warning: {problem}");
+    }
+    let mut policies = match &args.policies {
+        Some(dir) => Policies::from_dir(dir)?,
+        None => Policies::embedded(),
+    };
+    let templates = Templates::load(args.templates.as_deref())?;
+    let forge = match args.forge {
+        Some(ForgeArg::Local) => true,
+        Some(ForgeArg::None) => false,
+        None => config.forge == Forge::Local,
+    };
+    let repo = if forge {
+        Some(ConfigRepo::open(&args.repo)?)
+    } else {
+        ConfigRepo::open(&args.repo).ok()
+    };
+    let git_history = repo.as_ref().map(GitHistory::new);
+    let history: &dyn ValueHistory = match &git_history {
+        Some(h) => h,
+        None => &NoHistory,
+    };
+    let now = match &args.now {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|e| anyhow::anyhow!("--now {text}: not an RFC 3339 time: {e}"))?,
+        ),
+        None => None,
+    };
+    let options = ProposeOptions {
+        environment: args.env.clone(),
+        now,
+        ..ProposeOptions::default()
+    };
+    let inputs = Inputs {
+        repo: &args.repo,
+        index: &index,
+        config: &config,
+        snapshot: &loaded.snapshot,
+        history,
+        templates: &templates,
+    };
+    let plan = plan(&inputs, &mut policies, &options);
+    let published = match (&repo, forge) {
+        (Some(repo), true) => publish_local(repo, &plan.proposals)?,
+        _ => vec![],
+    };
+    if let Some(dir) = &args.out {
+        write_bodies(dir, &plan)?;
+    }
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        ProposeOutput::Text => print_text(&mut out, &plan, &published)?,
+        ProposeOutput::Markdown => {
+            for p in &plan.proposals {
+                writeln!(out, "# {}\n\n{}\n", p.title, p.body)?;
+            }
+        }
+        ProposeOutput::Json => {
+            let report = json!({
+                "findings": plan.findings,
+                "proposals": plan.proposals.iter().map(|p| json!({
+                    "id": p.remediation.id,
+                    "finding": p.remediation.finding.code,
+                    "target": p.remediation.target.to_string(),
+                    "action": p.remediation.action,
+                    "environment": p.remediation.environment,
+                    "summary": p.remediation.summary,
+                    "fields": p.remediation.fields,
+                    "risk": p.assessment.risk,
+                    "approvals": p.assessment.approvals,
+                    "denials": p.assessment.denials,
+                    "branch": p.branch,
+                    "published": published.iter().find(|x| x.branch == p.branch).map(|x| match &x.outcome {
+                        Ok(o) => json!(o),
+                        Err(e) => json!({"error": e}),
+                    }),
+                    "diff": p.diff,
+                })).collect::<Vec<_>>(),
+                "diagnoses": plan.diagnoses,
+                "unmanaged": plan.unmanaged,
+                "failures": plan.failures,
+            });
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    let failed = !plan.failures.is_empty() || published.iter().any(|p| p.outcome.is_err());
+    Ok(if failed {
+        Outcome::BadInput
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn print_text(out: &mut impl Write, plan: &Plan, published: &[Published]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} findings: {} proposals, {} diagnoses without a change, {} on objects the repository does not declare{}",
+        plan.findings,
+        plan.proposals.len(),
+        plan.diagnoses.len(),
+        plan.unmanaged.len(),
+        if plan.failures.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed", plan.failures.len())
+        }
+    )?;
+    if !plan.proposals.is_empty() {
+        writeln!(out)?;
+        let rows: Vec<[String; 5]> = plan
+            .proposals
+            .iter()
+            .map(|p| {
+                let state =
+                    published
+                        .iter()
+                        .find(|x| x.branch == p.branch)
+                        .map(|x| match &x.outcome {
+                            Ok(o) => o.to_string(),
+                            Err(_) => "failed".into(),
+                        });
+                let denied = if p.assessment.denials.is_empty() {
+                    ""
+                } else {
+                    " DENIED"
+                };
+                [
+                    format!("{}{denied}", p.assessment.risk),
+                    p.remediation.finding.code.to_string(),
+                    p.remediation.target.to_string(),
+                    p.remediation.action.to_string(),
+                    match state {
+                        Some(state) => format!("{} ({state})", p.branch),
+                        None => p.branch.clone(),
+                    },
+                ]
+            })
+            .collect();
+        let header = ["RISK", "FINDING", "TARGET", "ACTION", "BRANCH"].map(str::to_owned);
+        let widths: Vec<usize> = (0..5)
+            .map(|i| {
+                rows.iter()
+                    .chain([&header])
+                    .map(|r| r[i].len())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in [&header].into_iter().chain(&rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:w$}"))
+                .collect();
+            writeln!(out, "{}", cells.join("  ").trim_end())?;
+        }
+    }
+    for p in &plan.proposals {
+        let a = &p.assessment;
+        let teams = if a.approvals.teams.is_empty() {
+            String::new()
+        } else {
+            format!(" incl. {}", a.approvals.teams.join(", "))
+        };
+        let plural = if a.approvals.count == 1 { "" } else { "s" };
+        writeln!(
+            out,
+            "\n== {} ({} risk, {} approval{plural}{teams})",
+            p.branch, a.risk, a.approvals.count
+        )?;
+        writeln!(out, "{}", p.remediation.summary)?;
+        for denial in &a.denials {
+            writeln!(out, "DENIED: {denial}")?;
+        }
+        write!(out, "{}", p.diff)?;
+        for x in published.iter().filter(|x| x.branch == p.branch) {
+            if let Err(e) = &x.outcome {
+                writeln!(out, "error: branch {}: {e}", x.branch)?;
+            }
+        }
+    }
+    for (title, list) in [
+        ("Diagnoses (no safe change)", &plan.diagnoses),
+        ("Not declared in the repository", &plan.unmanaged),
+        ("Failed", &plan.failures),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title}:")?;
+        for r in list {
+            writeln!(
+                out,
+                "  {} {}: {}",
+                r.finding.code,
+                r.finding.target(),
+                r.reason
+            )?;
+            writeln!(out, "    runbook: {}", r.finding.code.runbook())?;
+        }
+    }
+    Ok(())
+}
+
+fn write_bodies(dir: &Path, plan: &Plan) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for p in &plan.proposals {
+        let file = dir.join(format!(
+            "{}.md",
+            p.branch.trim_start_matches("remediator/").replace('/', "_")
+        ));
+        std::fs::write(&file, format!("# {}\n\n{}", p.title, p.body))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(())
+}

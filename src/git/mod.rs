@@ -1,0 +1,422 @@
+//! The Git boundary (git2): the config repository's commits, branches made without touching the
+//! working tree, and the history of a field. The config repository may be a directory inside a
+//! larger repository; paths given and returned are relative to the config repository.
+
+use std::path::{Path, PathBuf};
+
+use git2::{
+    BranchType, FileMode, ObjectType, Oid, Repository, Signature, build::TreeUpdateBuilder,
+};
+use serde_json::Value;
+
+use crate::manifests::parse_text;
+use crate::manifests::path::FieldPath;
+use crate::model::ObjectRef;
+use crate::remedy::ValueHistory;
+
+/// What can go wrong with the repository.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The directory is not inside a Git repository.
+    #[error("{}: not inside a Git repository ({source}); run `git init` and commit the manifests first", path.display())]
+    NotARepository {
+        /// The directory.
+        path: PathBuf,
+        /// git2's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// A Git operation failed.
+    #[error("git: {what}: {source}")]
+    Git {
+        /// What was being done.
+        what: String,
+        /// git2's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// A file to commit differs from the base commit in the working tree.
+    #[error("{}: has changes that are not committed; commit or stash them, then propose again", file.display())]
+    Uncommitted {
+        /// The file, relative to the config repository.
+        file: PathBuf,
+    },
+}
+
+/// Result of Git operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn git<T>(what: impl Into<String>, result: std::result::Result<T, git2::Error>) -> Result<T> {
+    result.map_err(|source| Error::Git {
+        what: what.into(),
+        source,
+    })
+}
+
+/// What happened to a branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BranchOutcome {
+    /// It did not exist and was created.
+    Created,
+    /// It existed with other content and now points at a new commit.
+    Updated,
+    /// It already held exactly this content.
+    Unchanged,
+}
+
+impl std::fmt::Display for BranchOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// The config repository.
+pub struct ConfigRepo {
+    repo: Repository,
+    /// The config repository's directory, relative to the Git work tree.
+    prefix: PathBuf,
+}
+
+impl ConfigRepo {
+    /// Opens the Git repository that holds `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let repo = Repository::discover(path).map_err(|source| Error::NotARepository {
+            path: path.to_owned(),
+            source,
+        })?;
+        let workdir = repo.workdir().map(Path::to_owned).unwrap_or_default();
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+        let prefix = canonical(path)
+            .strip_prefix(canonical(&workdir))
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        Ok(Self { repo, prefix })
+    }
+
+    fn git_path(&self, file: &Path) -> String {
+        self.prefix.join(file).to_string_lossy().replace('\\', "/")
+    }
+
+    /// The commit HEAD points at.
+    pub fn head(&self) -> Result<Oid> {
+        let head = git("read HEAD", self.repo.head())?;
+        Ok(git("resolve HEAD", head.peel_to_commit())?.id())
+    }
+
+    /// A file's text at `commit`, `None` when the file is not there.
+    pub fn file_at(&self, commit: Oid, file: &Path) -> Result<Option<String>> {
+        let tree = git(
+            "read tree",
+            git("find commit", self.repo.find_commit(commit))?.tree(),
+        )?;
+        let Ok(entry) = tree.get_path(Path::new(&self.git_path(file))) else {
+            return Ok(None);
+        };
+        let blob = git("read blob", self.repo.find_blob(entry.id()))?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
+    /// Points `branch` at a commit of `files` (path relative to the config repository, and new
+    /// text) on top of `base`, unless it already holds exactly that tree. The working tree and
+    /// the index are not touched. Every file must be as committed in `base` in the working tree,
+    /// so that nothing uncommitted slips into the branch.
+    pub fn commit_branch(
+        &self,
+        branch: &str,
+        base: Oid,
+        files: &[(PathBuf, String)],
+        message: &str,
+    ) -> Result<(BranchOutcome, Oid)> {
+        let base_commit = git("find base commit", self.repo.find_commit(base))?;
+        let base_tree = git("read base tree", base_commit.tree())?;
+        let mut update = TreeUpdateBuilder::new();
+        for (file, text) in files {
+            self.check_committed(base, file)?;
+            let blob = git("write blob", self.repo.blob(text.as_bytes()))?;
+            update.upsert(self.git_path(file), blob, FileMode::Blob);
+        }
+        let tree_id = git("build tree", update.create_updated(&self.repo, &base_tree))?;
+        let existing = self.repo.find_branch(branch, BranchType::Local).ok();
+        let existing_tree = existing
+            .as_ref()
+            .and_then(|b| b.get().peel_to_commit().ok())
+            .map(|c| c.tree_id());
+        if existing_tree == Some(tree_id) {
+            let id = existing.and_then(|b| b.get().target()).unwrap_or(base);
+            return Ok((BranchOutcome::Unchanged, id));
+        }
+        let tree = git("find tree", self.repo.find_tree(tree_id))?;
+        let signature = git(
+            "signature",
+            Signature::now("remediator", "remediator@users.noreply.github.com"),
+        )?;
+        let commit = git(
+            "commit",
+            self.repo.commit(
+                None,
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &[&base_commit],
+            ),
+        )?;
+        let reference = format!("refs/heads/{branch}");
+        git(
+            format!("update {reference}"),
+            self.repo
+                .reference(&reference, commit, true, "remediator: propose"),
+        )?;
+        let outcome = if existing.is_some() {
+            BranchOutcome::Updated
+        } else {
+            BranchOutcome::Created
+        };
+        Ok((outcome, commit))
+    }
+
+    fn check_committed(&self, base: Oid, file: &Path) -> Result<()> {
+        let Some(workdir) = self.repo.workdir() else {
+            return Ok(());
+        };
+        let on_disk = std::fs::read_to_string(workdir.join(self.git_path(file))).ok();
+        if on_disk != self.file_at(base, file)? {
+            return Err(Error::Uncommitted {
+                file: file.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Local branches whose names start with `prefix`.
+    pub fn branches(&self, prefix: &str) -> Result<Vec<String>> {
+        let branches = git("list branches", self.repo.branches(Some(BranchType::Local)))?;
+        Ok(branches
+            .filter_map(|b| b.ok()?.0.name().ok().flatten().map(str::to_owned))
+            .filter(|name| name.starts_with(prefix))
+            .collect())
+    }
+
+    /// The commits of `branch` that `base` does not have, newest first, each with its message.
+    pub fn commits_ahead(&self, branch: &str, base: Oid) -> Result<Vec<(Oid, String)>> {
+        let tip = git(
+            "find branch",
+            self.repo.find_branch(branch, BranchType::Local),
+        )?;
+        let tip = git("resolve branch", tip.get().peel_to_commit())?.id();
+        let mut walk = git("walk", self.repo.revwalk())?;
+        git("walk", walk.push(tip))?;
+        git("walk", walk.hide(base))?;
+        walk.filter_map(|id| id.ok())
+            .map(|id| {
+                Ok((
+                    id,
+                    git("read commit", self.repo.find_commit(id))?
+                        .message()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Files that differ between `base` and `commit`, relative to the config repository.
+    pub fn changed_files(&self, base: Oid, commit: Oid) -> Result<Vec<PathBuf>> {
+        let tree = |id| {
+            git(
+                "read tree",
+                git("find commit", self.repo.find_commit(id))?.tree(),
+            )
+        };
+        let diff = git(
+            "diff",
+            self.repo
+                .diff_tree_to_tree(Some(&tree(base)?), Some(&tree(commit)?), None),
+        )?;
+        Ok(diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().map(Path::to_owned))
+            .filter_map(|p| p.strip_prefix(&self.prefix).ok().map(Path::to_owned))
+            .collect())
+    }
+}
+
+/// Field history from the commits before HEAD.
+pub struct GitHistory<'r> {
+    repo: &'r ConfigRepo,
+    /// How many commits to look back.
+    pub depth: usize,
+}
+
+impl<'r> GitHistory<'r> {
+    /// History of `repo`, looking back at most 500 commits.
+    pub fn new(repo: &'r ConfigRepo) -> Self {
+        Self { repo, depth: 500 }
+    }
+}
+
+impl ValueHistory for GitHistory<'_> {
+    fn previous(
+        &self,
+        file: &Path,
+        object: Option<&ObjectRef>,
+        path: &FieldPath,
+        current: &Value,
+    ) -> Option<Value> {
+        let repo = &self.repo.repo;
+        let git_path = self.repo.git_path(file);
+        let mut walk = repo.revwalk().ok()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .ok()?;
+        walk.push_head().ok()?;
+        let mut last_blob = None;
+        for id in walk.take(self.depth).filter_map(|id| id.ok()) {
+            let tree = repo.find_commit(id).ok()?.tree().ok()?;
+            let Ok(entry) = tree.get_path(Path::new(&git_path)) else {
+                continue;
+            };
+            if entry.kind() != Some(ObjectType::Blob) || last_blob == Some(entry.id()) {
+                continue;
+            }
+            last_blob = Some(entry.id());
+            let blob = repo.find_blob(entry.id()).ok()?;
+            let text = String::from_utf8_lossy(blob.content());
+            let parsed = parse_text(file, &text);
+            let doc = parsed.documents.iter().find(|d| match object {
+                Some(o) => {
+                    d.value["kind"] == o.kind.as_str()
+                        && d.value["metadata"]["name"] == o.name.as_str()
+                }
+                None => true,
+            })?;
+            match path.get(&doc.value) {
+                Some(value) if value != current => return Some(value.clone()),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit_all(repo: &Repository, message: &str) -> Oid {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = Signature::now("t", "t@example.com").unwrap();
+        let parents: Vec<git2::Commit> = repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn branches_are_made_without_touching_the_work_tree_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("cfg/apps")).unwrap();
+        std::fs::write(dir.path().join("cfg/apps/a.yaml"), "replicas: 1\n").unwrap();
+        let base = commit_all(&repo, "init");
+        let config = ConfigRepo::open(&dir.path().join("cfg")).unwrap();
+        let files = vec![(PathBuf::from("apps/a.yaml"), "replicas: 2\n".to_owned())];
+        let (outcome, commit) = config
+            .commit_branch("remediator/x/y", base, &files, "fix\n\nRemediation-Id: 1\n")
+            .unwrap();
+        assert_eq!(outcome, BranchOutcome::Created);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("cfg/apps/a.yaml")).unwrap(),
+            "replicas: 1\n"
+        );
+        assert_eq!(
+            config
+                .file_at(commit, Path::new("apps/a.yaml"))
+                .unwrap()
+                .as_deref(),
+            Some("replicas: 2\n")
+        );
+        assert_eq!(
+            config.changed_files(base, commit).unwrap(),
+            [PathBuf::from("apps/a.yaml")]
+        );
+        let again = config
+            .commit_branch("remediator/x/y", base, &files, "fix")
+            .unwrap();
+        assert_eq!(again, (BranchOutcome::Unchanged, commit));
+        let other = vec![(PathBuf::from("apps/a.yaml"), "replicas: 3\n".to_owned())];
+        assert_eq!(
+            config
+                .commit_branch("remediator/x/y", base, &other, "fix")
+                .unwrap()
+                .0,
+            BranchOutcome::Updated
+        );
+        assert_eq!(
+            config.commits_ahead("remediator/x/y", base).unwrap().len(),
+            1
+        );
+        assert_eq!(config.branches("remediator/").unwrap(), ["remediator/x/y"]);
+    }
+
+    #[test]
+    fn uncommitted_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "x: 1\n").unwrap();
+        let base = commit_all(&repo, "init");
+        std::fs::write(dir.path().join("a.yaml"), "x: 5\n").unwrap();
+        let config = ConfigRepo::open(dir.path()).unwrap();
+        let err = config
+            .commit_branch(
+                "b",
+                base,
+                &[(PathBuf::from("a.yaml"), "x: 2\n".into())],
+                "m",
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Uncommitted { .. }), "{err}");
+    }
+
+    #[test]
+    fn history_finds_the_previous_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let write = |tag: &str| {
+            std::fs::write(
+                dir.path().join("k.yaml"),
+                format!("images:\n  - name: app\n    newTag: \"{tag}\"\n"),
+            )
+            .unwrap()
+        };
+        write("1.0");
+        commit_all(&repo, "one");
+        write("1.1");
+        commit_all(&repo, "two");
+        std::fs::write(dir.path().join("other.yaml"), "x: 1\n").unwrap();
+        commit_all(&repo, "unrelated");
+        let config = ConfigRepo::open(dir.path()).unwrap();
+        let history = GitHistory::new(&config);
+        let path: FieldPath = "images[name=app].newTag".parse().unwrap();
+        let previous = history.previous(Path::new("k.yaml"), None, &path, &Value::from("1.1"));
+        assert_eq!(previous, Some(Value::from("1.0")));
+        assert_eq!(
+            history.previous(Path::new("k.yaml"), None, &path, &Value::from("0.9")),
+            Some(Value::from("1.1"))
+        );
+    }
+}

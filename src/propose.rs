@@ -1,0 +1,320 @@
+//! The propose pipeline: findings → remediations → edited files and diffs → assessment →
+//! rendered pull requests, then published to a forge. [`plan`] reads the files it edits and
+//! nothing else; [`publish_local`] writes branches.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+use crate::assess::{Assessment, Policies};
+use crate::config::Config;
+use crate::detect::{DetectOptions, detect};
+use crate::git::{BranchOutcome, ConfigRepo};
+use crate::manifests::diff::{FileChange, render};
+use crate::manifests::edit::apply;
+use crate::manifests::{Location, RepoIndex};
+use crate::model::{Change, Finding, Remediation, Snapshot};
+use crate::remedy::{Context, Outcome, ValueHistory, remediate};
+use crate::render::{PullRequestView, Templates};
+
+/// How to plan.
+#[derive(Debug, Clone)]
+pub struct ProposeOptions {
+    /// Only targets applied in this environment.
+    pub environment: Option<String>,
+    /// The moment of the snapshot; the latest time it shows when not given.
+    pub now: Option<Timestamp>,
+    /// Where action records go in the repository.
+    pub actions_dir: PathBuf,
+    /// The dry-run section of pull requests.
+    pub dry_run: String,
+}
+
+impl Default for ProposeOptions {
+    fn default() -> Self {
+        Self {
+            environment: None,
+            now: None,
+            actions_dir: PathBuf::from("remediations"),
+            dry_run: "Not run: offline (no cluster was given).".to_owned(),
+        }
+    }
+}
+
+/// What planning reads.
+pub struct Inputs<'a> {
+    /// The config repository's directory.
+    pub repo: &'a Path,
+    /// Its index.
+    pub index: &'a RepoIndex,
+    /// Its configuration.
+    pub config: &'a Config,
+    /// The cluster.
+    pub snapshot: &'a Snapshot,
+    /// Git history of the repository.
+    pub history: &'a dyn ValueHistory,
+    /// The templates.
+    pub templates: &'a Templates,
+}
+
+/// One pull request to be.
+#[derive(Debug, Clone, Serialize)]
+pub struct Proposal {
+    /// The remediation.
+    pub remediation: Remediation,
+    /// The policies' verdict.
+    pub assessment: Assessment,
+    /// Files before and after.
+    #[serde(skip)]
+    pub files: Vec<FileChange>,
+    /// Their unified diff, Secret values masked.
+    pub diff: String,
+    /// `remediator/<code>/<namespace>-<name>`.
+    pub branch: String,
+    /// Pull request title.
+    pub title: String,
+    /// Pull request body.
+    pub body: String,
+}
+
+/// A finding and why it gets no pull request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reported {
+    /// The finding.
+    pub finding: Finding,
+    /// Why there is no change.
+    pub reason: String,
+}
+
+/// Everything planning found.
+#[derive(Debug, Default, Serialize)]
+pub struct Plan {
+    /// How many findings detection made.
+    pub findings: usize,
+    /// Changes to propose.
+    pub proposals: Vec<Proposal>,
+    /// Findings with a diagnosis and no safe change.
+    pub diagnoses: Vec<Reported>,
+    /// Findings on objects the repository does not declare.
+    pub unmanaged: Vec<Reported>,
+    /// Findings whose change could not be made or assessed.
+    pub failures: Vec<Reported>,
+}
+
+/// Detects, remedies, edits, assesses and renders. Never stops on one finding's failure.
+pub fn plan(inputs: &Inputs, policies: &mut Policies, options: &ProposeOptions) -> Plan {
+    let now = options
+        .now
+        .or_else(|| inputs.snapshot.taken_at())
+        .unwrap_or_else(wall_clock);
+    let findings = detect(inputs.snapshot, &DetectOptions::at(now));
+    let ctx = Context {
+        index: inputs.index,
+        config: inputs.config,
+        snapshot: inputs.snapshot,
+        environment: options.environment.as_deref(),
+        history: inputs.history,
+        actions_dir: options.actions_dir.clone(),
+    };
+    let mut plan = Plan {
+        findings: findings.len(),
+        ..Plan::default()
+    };
+    for finding in &findings {
+        match remediate(finding, &ctx) {
+            Outcome::Proposal(remediation) => {
+                match propose(inputs, policies, *remediation, options) {
+                    Ok(proposal) => plan.proposals.push(proposal),
+                    Err(reason) => plan.failures.push(Reported {
+                        finding: finding.clone(),
+                        reason,
+                    }),
+                }
+            }
+            Outcome::Diagnosis { finding, reason } => {
+                plan.diagnoses.push(Reported { finding, reason })
+            }
+            Outcome::Unmanaged { finding, reason } => {
+                plan.unmanaged.push(Reported { finding, reason })
+            }
+        }
+    }
+    dedupe_branches(&mut plan.proposals);
+    plan
+}
+
+/// The current time, for a snapshot that shows none.
+fn wall_clock() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Timestamp::from_second(secs as i64).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn propose(
+    inputs: &Inputs,
+    policies: &mut Policies,
+    remediation: Remediation,
+    options: &ProposeOptions,
+) -> Result<Proposal, String> {
+    let files = apply_changes(inputs.repo, &remediation)?;
+    if files.iter().all(FileChange::is_empty) {
+        return Err("the repository already holds this change".into());
+    }
+    let assessment = policies
+        .assess(&remediation, inputs.config)
+        .map_err(|e| e.to_string())?;
+    let diff = render(&files, false);
+    let view = PullRequestView::new(
+        &remediation,
+        &assessment,
+        diff.clone(),
+        options.dry_run.clone(),
+    );
+    let (title, body) = inputs
+        .templates
+        .pull_request(&view)
+        .map_err(|e| e.to_string())?;
+    Ok(Proposal {
+        branch: branch_name(&remediation),
+        remediation,
+        assessment,
+        files,
+        diff,
+        title,
+        body,
+    })
+}
+
+/// The files a remediation changes, before and after. Edits of one file are applied from its end
+/// to its start, so that each location's span is still where the index found it.
+pub fn apply_changes(repo: &Path, remediation: &Remediation) -> Result<Vec<FileChange>, String> {
+    let mut out: Vec<FileChange> = Vec::new();
+    let mut edits: Vec<(&Location, &Vec<crate::manifests::edit::Edit>)> = remediation
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Edit { location, edits } => Some((location, edits)),
+            Change::Create { .. } => None,
+        })
+        .collect();
+    edits.sort_by(|a, b| {
+        (&a.0.file, std::cmp::Reverse(a.0.span.start))
+            .cmp(&(&b.0.file, std::cmp::Reverse(b.0.span.start)))
+    });
+    for (location, list) in edits {
+        let position = out.iter().position(|c| c.path == location.file);
+        let text = match position {
+            Some(i) => out[i].new.clone(),
+            None => std::fs::read_to_string(repo.join(&location.file))
+                .map_err(|e| format!("{}: cannot read: {e}", location.file.display()))?,
+        };
+        let new = apply(&text, location, list)
+            .map_err(|e| format!("{} ({location}): {e}", remediation.target))?;
+        match position {
+            Some(i) => out[i].new = new,
+            None => out.push(FileChange {
+                path: location.file.clone(),
+                old: text,
+                new,
+            }),
+        }
+    }
+    for change in &remediation.changes {
+        if let Change::Create { path, content } = change {
+            let old = std::fs::read_to_string(repo.join(path)).unwrap_or_default();
+            out.push(FileChange {
+                path: path.clone(),
+                old,
+                new: content.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `remediator/<code>/<namespace>-<name>`, or `remediator/<code>/<name>` when cluster-scoped.
+pub fn branch_name(remediation: &Remediation) -> String {
+    let target = &remediation.target;
+    let object = match &target.namespace {
+        Some(ns) => format!("{ns}-{}", target.name),
+        None => target.name.clone(),
+    };
+    let clean: String = object
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!(
+        "remediator/{}/{}",
+        remediation.finding.code,
+        clean.to_lowercase()
+    )
+}
+
+/// Two remediations with one branch name (two containers of one workload) get the id added.
+fn dedupe_branches(proposals: &mut [Proposal]) {
+    for i in 1..proposals.len() {
+        if proposals[..i]
+            .iter()
+            .any(|p| p.branch == proposals[i].branch)
+        {
+            proposals[i].branch = format!(
+                "{}-{}",
+                proposals[i].branch,
+                &proposals[i].remediation.id[..6]
+            );
+        }
+    }
+}
+
+/// The commit message of a proposal: title, summary and the trailers that link the branch back
+/// to its remediation.
+pub fn commit_message(proposal: &Proposal) -> String {
+    let r = &proposal.remediation;
+    format!(
+        "{}\n\n{}\n\nRemediation-Id: {}\nFinding: {}\nRisk: {}\n",
+        proposal.title, r.summary, r.id, r.finding.code, proposal.assessment.risk
+    )
+}
+
+/// What publishing a proposal did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    /// The branch.
+    pub branch: String,
+    /// What happened to it, or why it failed.
+    pub outcome: Result<BranchOutcome, String>,
+}
+
+/// Writes each proposal to its branch in the local repository, on top of HEAD.
+pub fn publish_local(
+    repo: &ConfigRepo,
+    proposals: &[Proposal],
+) -> Result<Vec<Published>, crate::git::Error> {
+    let base = repo.head()?;
+    Ok(proposals
+        .iter()
+        .map(|p| {
+            let files: Vec<(PathBuf, String)> = p
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.new.clone()))
+                .collect();
+            let outcome = repo
+                .commit_branch(&p.branch, base, &files, &commit_message(p))
+                .map(|(o, _)| o)
+                .map_err(|e| e.to_string());
+            Published {
+                branch: p.branch.clone(),
+                outcome,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,282 @@
+//! Rendering: pull request titles and bodies from templates in `templates/` (embedded at build
+//! time, replaced file by file from a directory), each filled from one typed view. Pure once the
+//! templates are loaded.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::assess::Assessment;
+use crate::model::quantity::{format_cpu, format_memory};
+use crate::model::{Evidence, Remediation, UsageFacts};
+
+/// The embedded templates, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "pr_title.txt.j2",
+        include_str!("../../templates/pr_title.txt.j2"),
+    ),
+    (
+        "pr_body.md.j2",
+        include_str!("../../templates/pr_body.md.j2"),
+    ),
+];
+
+/// What can go wrong rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An override file cannot be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A template does not parse or does not render.
+    #[error("template {name}: {message}")]
+    Template {
+        /// The template.
+        name: String,
+        /// minijinja's message, with the line.
+        message: String,
+    },
+}
+
+/// Result of rendering.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The loaded templates.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The embedded templates, each replaced by the file of the same name in `overrides` when
+    /// there is one.
+    pub fn load(overrides: Option<&Path>) -> Result<Self> {
+        let mut env = Environment::new();
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| Error::Template {
+                name: "(syntax)".into(),
+                message: e.to_string(),
+            })?;
+        env.set_syntax(syntax);
+        for (name, text) in TEMPLATES {
+            let text = match overrides.map(|dir| dir.join(name)).filter(|p| p.is_file()) {
+                Some(file) => {
+                    std::fs::read_to_string(&file).map_err(|source| Error::Read { file, source })?
+                }
+                None => (*text).to_owned(),
+            };
+            env.add_template_owned(*name, text)
+                .map_err(|e| Error::Template {
+                    name: (*name).to_owned(),
+                    message: describe(&e),
+                })?;
+        }
+        Ok(Self { env })
+    }
+
+    /// The title and body of the pull request for one proposal.
+    pub fn pull_request(&self, view: &PullRequestView) -> Result<(String, String)> {
+        let render = |name: &str| {
+            let template = self.env.get_template(name).map_err(|e| Error::Template {
+                name: name.into(),
+                message: describe(&e),
+            })?;
+            template
+                .render(minijinja::value::Serde(view))
+                .map_err(|e| Error::Template {
+                    name: name.into(),
+                    message: describe(&e),
+                })
+        };
+        Ok((
+            short(render("pr_title.txt.j2")?.trim(), 120),
+            render("pr_body.md.j2")?,
+        ))
+    }
+}
+
+/// `text` cut to at most `max` characters, with an ellipsis when cut.
+fn short(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max - 1) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.line() {
+        Some(line) => format!("line {line}: {e}"),
+        None => e.to_string(),
+    }
+}
+
+/// Everything the pull request templates show.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullRequestView {
+    /// Remediation id.
+    pub id: String,
+    /// One line: what changes.
+    pub summary: String,
+    /// Finding code.
+    pub code: String,
+    /// Finding severity.
+    pub severity: String,
+    /// Where the finding was seen.
+    pub subject: String,
+    /// The object the change applies to.
+    pub target: String,
+    /// Its environment.
+    pub environment: Option<String>,
+    /// The finding's explanation.
+    pub explanation: String,
+    /// The finding's evidence.
+    pub evidence: Vec<Evidence>,
+    /// Usage charts.
+    pub charts: Vec<ChartView>,
+    /// The unified diff, Secret values masked.
+    pub diff: String,
+    /// Risk level.
+    pub risk: String,
+    /// Whether the risk is above the environment's tolerance.
+    pub escalated: bool,
+    /// Reasons behind the risk.
+    pub reasons: Vec<String>,
+    /// Approvals required.
+    pub approvals: u32,
+    /// Teams required among the approvers.
+    pub teams: Vec<String>,
+    /// Policy denials.
+    pub denials: Vec<String>,
+    /// The dry-run section.
+    pub dry_run: String,
+    /// How to undo it.
+    pub rollback: String,
+    /// The catalog entry of the action.
+    pub action: crate::model::ActionSpec,
+    /// Link to the runbook section.
+    pub runbook: String,
+}
+
+impl PullRequestView {
+    /// The view of a remediation, its assessment and its diff.
+    pub fn new(
+        remediation: &Remediation,
+        assessment: &Assessment,
+        diff: String,
+        dry_run: String,
+    ) -> Self {
+        let finding = &remediation.finding;
+        Self {
+            id: remediation.id.clone(),
+            summary: remediation.summary.clone(),
+            code: finding.code.to_string(),
+            severity: finding.severity.to_string(),
+            subject: finding.subject.to_string(),
+            target: remediation.target.to_string(),
+            environment: remediation.environment.clone(),
+            explanation: finding.explanation.clone(),
+            evidence: finding.evidence.clone(),
+            charts: finding
+                .usage
+                .iter()
+                .filter(|u| u.chart.len() >= 2)
+                .map(ChartView::new)
+                .collect(),
+            diff,
+            risk: assessment.risk.to_string(),
+            escalated: assessment.escalated,
+            reasons: assessment.reasons.clone(),
+            approvals: assessment.approvals.count,
+            teams: assessment.approvals.teams.clone(),
+            denials: assessment.denials.clone(),
+            dry_run,
+            rollback: remediation.rollback.clone(),
+            action: remediation.action.spec(),
+            runbook: finding.code.runbook(),
+        }
+    }
+}
+
+/// A Mermaid line chart of one resource's usage, with its request as a second line.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartView {
+    /// `cpu`, `memory` or `storage`.
+    pub resource: String,
+    /// `millicores` or `MiB`.
+    pub unit: String,
+    /// How long the samples span.
+    pub span: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Largest x value.
+    pub x_max: u64,
+    /// Largest y value shown.
+    pub y_max: u64,
+    /// The samples, in `unit`.
+    pub values: Vec<u64>,
+    /// The request at every sample, when set.
+    pub request: Option<Vec<u64>>,
+    /// p95, formatted.
+    pub p95: String,
+    /// Peak, formatted.
+    pub max: String,
+    /// Request, formatted.
+    pub request_label: Option<String>,
+    /// Limit, formatted.
+    pub limit_label: Option<String>,
+}
+
+impl ChartView {
+    fn new(usage: &UsageFacts) -> Self {
+        let cpu = usage.resource == "cpu";
+        let (unit, scale) = if cpu {
+            ("millicores", 1.0)
+        } else {
+            ("MiB", 1048576.0)
+        };
+        let format = |v: f64| if cpu { format_cpu(v) } else { format_memory(v) };
+        let span = usage.chart.last().map_or(0.0, |p| p.0);
+        let (x_label, x_scale) = if span >= 2.0 * 3600.0 {
+            ("hours", 3600.0)
+        } else {
+            ("minutes", 60.0)
+        };
+        let values: Vec<u64> = usage
+            .chart
+            .iter()
+            .map(|(_, v)| (v / scale).round() as u64)
+            .collect();
+        let request = usage
+            .request
+            .map(|r| vec![(r / scale).round() as u64; values.len()]);
+        let top = values
+            .iter()
+            .copied()
+            .chain(request.iter().flatten().copied())
+            .max()
+            .unwrap_or(1);
+        Self {
+            resource: usage.resource.clone(),
+            unit: unit.into(),
+            span: crate::detect::human(k8s_openapi::jiff::SignedDuration::from_secs(span as i64)),
+            x_label: x_label.into(),
+            x_max: (span / x_scale).ceil() as u64,
+            y_max: top + top / 5 + 1,
+            values,
+            request,
+            p95: format(usage.p95),
+            max: format(usage.max),
+            request_label: usage.request.map(format),
+            limit_label: usage.limit.map(format),
+        }
+    }
+}
