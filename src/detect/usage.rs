@@ -247,7 +247,15 @@ impl<'u> Resource<'u> {
     fn facts(&self) -> UsageFacts {
         let start = self.samples.first().map_or(0.0, |s| s.0);
         let step = (self.samples.len() / 60).max(1);
-        let values = self.samples.iter().zip(&self.values).step_by(step);
+        let last = self.samples.len().saturating_sub(1);
+        // Every step-th sample for the chart, and always the last one.
+        let values = self
+            .samples
+            .iter()
+            .zip(&self.values)
+            .enumerate()
+            .filter(|(i, _)| i % step == 0 || *i == last)
+            .map(|(_, p)| p);
         UsageFacts {
             resource: self.name.to_owned(),
             p95: self.p95,
@@ -315,29 +323,31 @@ struct Coverage {
 }
 
 impl Coverage {
+    /// The coverage of the series with the worst gaps.
     fn of(cpu: &[(f64, f64)], memory: &[(f64, f64)]) -> Self {
-        let series = if cpu.len() >= memory.len() {
-            cpu
-        } else {
-            memory
-        };
-        let mut steps: Vec<f64> = series.windows(2).map(|w| w[1].0 - w[0].0).collect();
-        let gaps_of = |steps: &[f64], median: f64| {
-            steps
-                .iter()
-                .filter(|s| **s > 3.0 * median)
-                .copied()
-                .collect::<Vec<_>>()
-        };
-        steps.sort_by(f64::total_cmp);
-        let median = steps.get(steps.len() / 2).copied().unwrap_or(0.0);
-        let gaps = gaps_of(
-            &series
-                .windows(2)
-                .map(|w| w[1].0 - w[0].0)
-                .collect::<Vec<_>>(),
-            median,
-        );
+        [cpu, memory]
+            .into_iter()
+            .filter(|series| !series.is_empty())
+            .map(Self::of_series)
+            .max_by(|a, b| {
+                (a.gaps, a.longest_gap)
+                    .partial_cmp(&(b.gaps, b.longest_gap))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .unwrap_or(Self {
+                samples: 0,
+                gaps: 0,
+                longest_gap: 0.0,
+            })
+    }
+
+    /// Gaps are steps longer than three times the median step.
+    fn of_series(series: &[(f64, f64)]) -> Self {
+        let steps: Vec<f64> = series.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        let mut sorted = steps.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let gaps: Vec<f64> = steps.into_iter().filter(|s| *s > 3.0 * median).collect();
         Self {
             samples: series.len(),
             gaps: gaps.len(),

@@ -45,6 +45,26 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
+    /// Every code.
+    pub const ALL: [FindingCode; 16] = [
+        Self::CrashLoopOom,
+        Self::CrashLoop,
+        Self::ImagePullBackoff,
+        Self::CreateContainerConfigError,
+        Self::Unschedulable,
+        Self::RolloutStuck,
+        Self::ReplicasNotReady,
+        Self::HighCpu,
+        Self::OverProvisioned,
+        Self::UnderProvisioned,
+        Self::NodeNotReady,
+        Self::NodeMemoryPressure,
+        Self::NodeDiskPressure,
+        Self::PvcPending,
+        Self::PvcFillingUp,
+        Self::PodStuckTerminating,
+    ];
+
     /// The stable code (`crash-loop-oom`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -216,5 +236,23 @@ impl Finding {
             .iter()
             .find(|e| e.label == label)
             .map(|e| e.value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_runbook_section_and_serializes_as_itself() {
+        let runbook = include_str!("../../docs/runbook.md");
+        for code in FindingCode::ALL {
+            assert!(
+                runbook.contains(&format!("\n## {code}\n")),
+                "no runbook section for {code}"
+            );
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert!(code.runbook().ends_with(&format!("#{code}")));
+        }
     }
 }

@@ -132,6 +132,8 @@ pub struct PullRequestView {
     pub severity: String,
     /// Where the finding was seen.
     pub subject: String,
+    /// The workload that owns the subject, when known.
+    pub owner: Option<String>,
     /// The object the change applies to.
     pub target: String,
     /// Its environment.
@@ -181,6 +183,7 @@ impl PullRequestView {
             code: finding.code.to_string(),
             severity: finding.severity.to_string(),
             subject: finding.subject.to_string(),
+            owner: finding.owner.as_ref().map(ToString::to_string),
             target: remediation.target.to_string(),
             environment: remediation.environment.clone(),
             explanation: finding.explanation.clone(),

@@ -1,0 +1,368 @@
+//! `remediator propose` on the example: a real Git repository holding examples/repo (with the
+//! worker's image history), the recorded snapshot, and branches checked commit by commit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use git2::{Oid, Repository, Signature};
+use serde_json::Value;
+
+fn remediator(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn snapshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/snapshot")
+}
+
+fn commit_all(repo: &Repository, message: &str) -> Oid {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = Signature::now("dev", "dev@example.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
+}
+
+/// The example in a fresh repository: prod first on shop-worker 3.2.0, then 3.3.0.
+fn example_repository() -> (tempfile::TempDir, Repository) {
+    let dir = common::copy_tree(&common::example_repo(), false);
+    let repo = Repository::init(dir.path()).unwrap();
+    let kustomization = dir.path().join("clusters/prod/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    std::fs::write(
+        &kustomization,
+        text.replace("newTag: \"3.3.0\"", "newTag: \"3.2.0\""),
+    )
+    .unwrap();
+    commit_all(&repo, "shop platform");
+    std::fs::write(&kustomization, text).unwrap();
+    commit_all(&repo, "roll shop-worker 3.3.0 out to prod");
+    (dir, repo)
+}
+
+fn propose_json(repo: &Path, snapshot: &Path) -> Value {
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The lines a branch's single commit adds and removes, per file.
+fn branch_change(repo: &Repository, branch: &str) -> Vec<String> {
+    let tip = repo
+        .find_branch(branch, git2::BranchType::Local)
+        .unwrap()
+        .get()
+        .peel_to_commit()
+        .unwrap();
+    assert_eq!(tip.parent_count(), 1);
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(
+        tip.parent_id(0).unwrap(),
+        head.id(),
+        "{branch} is one commit on HEAD"
+    );
+    let diff = repo
+        .diff_tree_to_tree(
+            Some(&head.tree().unwrap()),
+            Some(&tip.tree().unwrap()),
+            None,
+        )
+        .unwrap();
+    let mut lines = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |delta, _, line| {
+        let file = delta.new_file().path().unwrap().display().to_string();
+        let text = String::from_utf8_lossy(line.content())
+            .trim_end()
+            .to_owned();
+        match line.origin() {
+            '+' | '-' => lines.push(format!("{file}: {}{text}", line.origin())),
+            _ => {}
+        }
+        true
+    })
+    .unwrap();
+    lines
+}
+
+#[test]
+fn the_example_gives_five_proposals_each_on_its_own_branch() {
+    let (dir, repo) = example_repository();
+    let report = propose_json(dir.path(), &snapshot_dir());
+    let proposals = report["proposals"].as_array().unwrap();
+    assert_eq!(proposals.len(), 5, "{report:#}");
+    for p in proposals {
+        assert!(!p["diff"].as_str().unwrap().is_empty());
+        assert!(
+            ["low", "medium", "high", "critical"].contains(&p["risk"].as_str().unwrap()),
+            "{p}"
+        );
+        assert_eq!(p["published"], "created", "{p}");
+    }
+    let risk =
+        |branch: &str| proposals.iter().find(|p| p["branch"] == branch).unwrap()["risk"].clone();
+    assert_eq!(risk("remediator/node-not-ready/pool-b-3"), "critical");
+    assert_eq!(risk("remediator/crash-loop-oom/shop-api"), "medium");
+
+    assert_eq!(
+        branch_change(&repo, "remediator/crash-loop-oom/shop-api"),
+        [
+            "apps/api/deployment.yaml: -              memory: 512Mi",
+            "apps/api/deployment.yaml: +              memory: 665Mi",
+            "apps/api/deployment.yaml: -              memory: 512Mi # equal to the request: no overcommit for the JVM",
+            "apps/api/deployment.yaml: +              memory: 665Mi # equal to the request: no overcommit for the JVM",
+        ]
+    );
+    assert_eq!(
+        branch_change(&repo, "remediator/image-pull-backoff/shop-worker"),
+        [
+            "clusters/prod/kustomization.yaml: -    newTag: \"3.3.0\" # released 2026-11-20",
+            "clusters/prod/kustomization.yaml: +    newTag: \"3.2.0\" # released 2026-11-20",
+        ]
+    );
+    assert_eq!(
+        branch_change(&repo, "remediator/high-cpu/shop-web"),
+        [
+            "apps/web/hpa.yaml: -  maxReplicas: 6 # raised from 4 after the spring sale",
+            "apps/web/hpa.yaml: +  maxReplicas: 9 # raised from 4 after the spring sale",
+        ]
+    );
+    assert_eq!(
+        branch_change(&repo, "remediator/over-provisioned/shop-redis"),
+        [
+            "apps/redis/statefulset.yaml: -              cpu: \"2\"",
+            "apps/redis/statefulset.yaml: -              memory: 4Gi",
+            "apps/redis/statefulset.yaml: +              cpu: \"230m\"",
+            "apps/redis/statefulset.yaml: +              memory: 390Mi",
+            "apps/redis/statefulset.yaml: -              memory: 4Gi",
+            "apps/redis/statefulset.yaml: +              memory: 390Mi",
+        ]
+    );
+    let drain = branch_change(&repo, "remediator/node-not-ready/pool-b-3");
+    assert!(
+        drain
+            .iter()
+            .all(|l| l.starts_with("remediations/drain-node-pool-b-3.yaml: +")),
+        "{drain:#?}"
+    );
+    assert!(
+        drain.contains(&"remediations/drain-node-pool-b-3.yaml: +  action: drain-node".to_owned()),
+        "{drain:#?}"
+    );
+
+    // The commit carries its trailers; the working tree was not touched.
+    let tip = repo
+        .find_branch(
+            "remediator/crash-loop-oom/shop-api",
+            git2::BranchType::Local,
+        )
+        .unwrap()
+        .get()
+        .peel_to_commit()
+        .unwrap();
+    let message = tip.message().unwrap();
+    assert!(
+        message.contains("\nRemediation-Id: ")
+            && message.contains("\nFinding: crash-loop-oom\n")
+            && message.contains("\nRisk: medium\n"),
+        "{message}"
+    );
+    let statuses = repo.statuses(None).unwrap();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.status() == git2::Status::IGNORED || s.status().is_empty()),
+        "the work tree changed"
+    );
+}
+
+#[test]
+fn running_twice_creates_nothing_and_a_changed_proposal_updates_its_branch() {
+    let (dir, repo) = example_repository();
+    propose_json(dir.path(), &snapshot_dir());
+    let tips = |repo: &Repository| -> Vec<(String, Oid)> {
+        let mut tips: Vec<_> = repo
+            .branches(Some(git2::BranchType::Local))
+            .unwrap()
+            .map(|b| b.unwrap().0)
+            .map(|b| {
+                (
+                    b.name().unwrap().unwrap().to_owned(),
+                    b.get().target().unwrap(),
+                )
+            })
+            .collect();
+        tips.sort();
+        tips
+    };
+    let before = tips(&repo);
+    let again = propose_json(dir.path(), &snapshot_dir());
+    assert!(
+        again["proposals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["published"] == "unchanged"),
+        "{again:#}"
+    );
+    assert_eq!(tips(&repo), before);
+
+    // A higher memory peak changes only the API's proposal.
+    let snapshot = common::copy_tree(&snapshot_dir(), false);
+    let usage = snapshot.path().join("usage.json");
+    let mut history: Value =
+        serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
+    let api = history["containers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["workload"]["name"] == "api")
+        .unwrap();
+    api["memory"].as_array_mut().unwrap().last_mut().unwrap()[1] = Value::from(600.0 * 1048576.0);
+    std::fs::write(&usage, history.to_string()).unwrap();
+    let changed = propose_json(dir.path(), snapshot.path());
+    for p in changed["proposals"].as_array().unwrap() {
+        let expected = if p["branch"] == "remediator/crash-loop-oom/shop-api" {
+            "updated"
+        } else {
+            "unchanged"
+        };
+        assert_eq!(p["published"], expected, "{}", p["branch"]);
+    }
+    assert!(
+        branch_change(&repo, "remediator/crash-loop-oom/shop-api")
+            .iter()
+            .any(|l| l.ends_with("+              memory: 780Mi"))
+    );
+}
+
+/// A Service (a kind detection does not use) and an OOM-killed pod of a Deployment the repository
+/// does not declare.
+const PAYMENTS: &str = r#"apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: payments-6d5f-x
+  namespace: shop
+  labels: {pod-template-hash: 6d5f}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: payments-6d5f, uid: u, controller: true}]
+spec: {containers: [{name: app, image: "payments:1"}]}
+status:
+  containerStatuses:
+  - name: app
+    image: payments:1
+    imageID: ""
+    ready: false
+    restartCount: 6
+    state: {waiting: {reason: CrashLoopBackOff}}
+    lastState: {terminated: {reason: OOMKilled, exitCode: 137, finishedAt: "2026-11-20T14:29:00Z"}}
+"#;
+
+#[test]
+fn bad_snapshot_input_is_named_and_the_other_findings_still_come_out() {
+    let (dir, _repo) = example_repository();
+    let snapshot = common::copy_tree(&snapshot_dir(), false);
+    std::fs::write(
+        snapshot.path().join("broken.yaml"),
+        "apiVersion: v1\nkind: List\nitems:\n  - kind: Pod\n   metadata: {}\n",
+    )
+    .unwrap();
+    std::fs::write(snapshot.path().join("other.yaml"), PAYMENTS).unwrap();
+    // A usage file with a gap of several hours in the Redis history.
+    let usage = snapshot.path().join("usage.json");
+    let mut history: Value =
+        serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
+    let redis = history["containers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["workload"]["name"] == "redis")
+        .unwrap();
+    redis["cpu"].as_array_mut().unwrap().drain(100..110);
+    std::fs::write(&usage, history.to_string()).unwrap();
+
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--snapshot",
+        snapshot.path().to_str().unwrap(),
+        "--forge",
+        "none",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("broken.yaml:5:"), "{stderr}");
+    assert!(
+        stderr
+            .contains("other.yaml: skipped 1 objects of kinds detection does not use (Service 1)"),
+        "{stderr}"
+    );
+    assert!(stdout.starts_with("6 findings: 5 proposals"), "{stdout}");
+    assert!(stdout.contains("crash-loop-oom Deployment/shop/payments: Deployment/shop/payments is not declared in the repository"), "{stdout}");
+    let body = remediator(&[
+        "propose",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--snapshot",
+        snapshot.path().to_str().unwrap(),
+        "--forge",
+        "none",
+        "--output",
+        "markdown",
+    ]);
+    let body = String::from_utf8_lossy(&body.stdout);
+    assert!(body.contains("| gaps | 1 (longest 11h 0m) |"), "{body}");
+}
+
+#[test]
+fn the_pull_request_body_is_stable() {
+    let (dir, _repo) = example_repository();
+    let out = dir.path().join("prs");
+    let run = remediator(&[
+        "propose",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--snapshot",
+        snapshot_dir().to_str().unwrap(),
+        "--forge",
+        "none",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0));
+    let body = std::fs::read_to_string(out.join("crash-loop-oom_shop-api.md")).unwrap();
+    insta::assert_snapshot!("crash_loop_oom_pull_request", body);
+    let redis = std::fs::read_to_string(out.join("over-provisioned_shop-redis.md")).unwrap();
+    insta::assert_snapshot!("over_provisioned_pull_request", redis);
+}
