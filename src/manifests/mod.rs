@@ -24,7 +24,7 @@ pub use index::{
     Declaration, IndexOptions, IndexedObject, KustomizationFile, Location, RepoIndex, Unit,
 };
 pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
-pub use lines::LineIndex;
+pub use lines::{LineIndex, line_of_byte};
 pub use scope::is_cluster_scoped;
 pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
 

@@ -66,7 +66,7 @@ pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     // documents the parser counts differently) is parsed a document at a time, so that the
     // error names its document and the others still load.
     let with_root = segments.iter().filter(|s| s.root.is_some()).count();
-    let mut whole = match serde_saphyr::from_multiple::<Value>(text) {
+    let mut whole = match serde_saphyr::from_multiple_with_options::<Value>(text, options()) {
         Ok(values) if values.len() == with_root => Some(values.into_iter()),
         _ => None,
     };
@@ -103,6 +103,23 @@ pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     parsed
 }
 
+/// Parser limits sized for the user's own files rather than untrusted input: a
+/// `kubectl get pods -A -o yaml` of a 100,000-object cluster is one document of millions of
+/// nodes, and CRD schemas nest deep. The limits on aliases and anchors, which stop expansion
+/// bombs, stay as serde-saphyr sets them.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::budget::Budget::default();
+    budget.max_events = 200_000_000;
+    budget.max_nodes = 100_000_000;
+    budget.max_documents = 1_000_000;
+    budget.max_depth = 256;
+    budget.max_total_scalar_bytes = 1 << 30;
+    budget.max_reader_input_bytes = Some(1 << 30);
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// The value of one document parsed on its own; `None` when it is empty.
 fn parse_segment(
     file: &Path,
@@ -112,7 +129,7 @@ fn parse_segment(
 ) -> Result<Option<Value>, Error> {
     let slice = &text[segment.range.clone()];
     let line_offset = lines.line(segment.range.start) - 1;
-    match serde_saphyr::from_multiple::<Value>(slice) {
+    match serde_saphyr::from_multiple_with_options::<Value>(slice, options()) {
         Ok(mut values) if values.len() <= 1 => Ok(values.pop()),
         Ok(_) => {
             let line = segment
@@ -348,6 +365,32 @@ mod tests {
             ),
             (1, Some("ConfigMap"))
         );
+    }
+
+    #[test]
+    fn a_list_of_a_hundred_thousand_items_parses() {
+        let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!(
+                "- {{kind: Pod, metadata: {{name: p{i}, labels: {{a: b, c: d}}}}}}\n"
+            ));
+        }
+        let parsed = parse(&text);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors.first());
+        assert_eq!(
+            parsed.documents[0].value["items"].as_array().map(Vec::len),
+            Some(100_000)
+        );
+    }
+
+    #[test]
+    fn alias_bombs_are_still_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        assert_eq!(parse(&text).errors.len(), 1);
     }
 
     #[test]

@@ -356,3 +356,132 @@ pub(crate) mod testing {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::testing::*;
+    use super::*;
+    use crate::manifests::parse_text;
+    use crate::model::{Severity, UsageFacts};
+
+    fn context<'a>(
+        index: &'a RepoIndex,
+        config: &'a Config,
+        snapshot: &'a Snapshot,
+    ) -> Context<'a> {
+        Context {
+            index,
+            config,
+            snapshot,
+            environment: None,
+            history: &NoHistory,
+            actions_dir: "remediations".into(),
+        }
+    }
+
+    fn finding(code: FindingCode, subject: ObjectRef) -> Finding {
+        Finding::new(code, Severity::Warning, subject, "x".into())
+    }
+
+    #[test]
+    fn findings_without_a_safe_change_are_diagnoses() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let ctx = context(&index, &config, &snapshot);
+        let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        for code in [
+            FindingCode::CrashLoop,
+            FindingCode::CreateContainerConfigError,
+            FindingCode::Unschedulable,
+            FindingCode::PvcPending,
+            FindingCode::ReplicasNotReady,
+        ] {
+            let mut f = finding(code, api.clone());
+            f.owner = Some(api.clone());
+            assert!(
+                matches!(remediate(&f, &ctx), Outcome::Diagnosis { .. }),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn under_provisioned_raises_the_limit_only() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let web = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "web");
+        let mut f = finding(FindingCode::UnderProvisioned, web.clone());
+        f.owner = Some(web);
+        f.container = Some("web".into());
+        f.usage = vec![UsageFacts {
+            resource: "memory".into(),
+            p95: 480.0 * 1048576.0,
+            max: 0.0,
+            request: None,
+            limit: None,
+            chart: vec![],
+        }];
+        let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+        assert_eq!(
+            edits(&r),
+            [
+                "apps/web/deployment.yaml: spec.template.spec.containers[name=web].resources.limits.memory = \"624Mi\""
+            ]
+        );
+    }
+
+    #[test]
+    fn node_pressure_cordons_and_stuck_pods_are_deleted() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let ctx = context(&index, &config, &snapshot);
+        let node = finding(
+            FindingCode::NodeDiskPressure,
+            ObjectRef::new("v1", "Node", None, "n1"),
+        );
+        let r = proposal(remediate(&node, &ctx));
+        assert_eq!((r.action, r.changes.len()), (Action::CordonNode, 1));
+        let pod = finding(
+            FindingCode::PodStuckTerminating,
+            ObjectRef::new("v1", "Pod", Some("shop"), "api-1"),
+        );
+        let r = proposal(remediate(&pod, &ctx));
+        let [Change::Create { path, content }] = r.changes.as_slice() else {
+            panic!()
+        };
+        assert_eq!(path, Path::new("remediations/delete-pod-shop-api-1.yaml"));
+        assert!(content.contains("gracePeriodSeconds: 0"), "{content}");
+    }
+
+    #[test]
+    fn a_declared_claim_is_expanded_in_its_manifest() {
+        let pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: uploads\n  namespace: shop\nspec:\n  resources:\n    requests:\n      storage: 20Gi\n";
+        let parsed = vec![(
+            PathBuf::from("pvc.yaml"),
+            parse_text(Path::new("pvc.yaml"), pvc),
+        )];
+        let index = RepoIndex::from_parsed(Path::new("/repo"), parsed);
+        let config = Config::default();
+        let snapshot = Snapshot::default();
+        let mut f = finding(
+            FindingCode::PvcFillingUp,
+            ObjectRef::new("v1", "PersistentVolumeClaim", Some("shop"), "uploads"),
+        );
+        f.usage = vec![UsageFacts {
+            resource: "storage".into(),
+            p95: 0.0,
+            max: 0.0,
+            request: Some(20.0 * 1073741824.0),
+            limit: None,
+            chart: vec![],
+        }];
+        let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+        assert_eq!(
+            edits(&r),
+            ["pvc.yaml: spec.resources.requests.storage = \"30Gi\""]
+        );
+        assert_eq!(r.action, Action::ExpandPvc);
+    }
+}

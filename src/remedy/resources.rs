@@ -217,10 +217,12 @@ fn memory_peak(snapshot: &Snapshot, finding: &Finding, container: &str) -> Optio
 /// Whether a pod of the finding's workload was ever OOM-killed, as far as the snapshot shows.
 fn was_oom_killed(snapshot: &Snapshot, finding: &Finding) -> bool {
     let owners = crate::detect::owners::Owners::new(snapshot);
+    let target = finding.target();
     snapshot
         .pods
         .iter()
-        .filter(|p| owners.of_pod(p).as_ref() == Some(finding.target()))
+        .filter(|p| p.metadata.namespace == target.namespace)
+        .filter(|p| owners.of_pod(p).as_ref() == Some(target))
         .any(|p| {
             let statuses = p
                 .status
