@@ -58,7 +58,10 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             })
             .collect();
         if !over.is_empty() {
-            let lines: Vec<String> = over.iter().map(|r| r.describe_request()).collect();
+            let lines: Vec<String> = over
+                .iter()
+                .map(|r| r.describe("request", r.request))
+                .collect();
             let explanation = format!(
                 "Over {} of history, container `{}` used far less than it requests: {}. The scheduler \
                  reserves the full request on a node, so the difference is capacity nobody can use. \
@@ -83,7 +86,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             })
             .collect();
         if !under.is_empty() {
-            let lines: Vec<String> = under.iter().map(|r| r.describe_limit()).collect();
+            let lines: Vec<String> = under.iter().map(|r| r.describe("limit", r.limit)).collect();
             let explanation = format!(
                 "Container `{}` runs close to its limit: {}. Memory at the limit ends in an OOM kill, CPU \
                  at the limit in throttling. Limits sized to the p95 plus 30 % leave room for peaks.",
@@ -222,25 +225,14 @@ impl<'u> Resource<'u> {
         }
     }
 
-    fn describe_request(&self) -> String {
-        let request = self.request.unwrap_or_default();
+    /// `cpu p95 170m of a 2 request (8 %)`: the p95 against `bound` (a request or a limit).
+    fn describe(&self, what: &str, bound: Option<f64>) -> String {
+        let bound = bound.unwrap_or_default();
+        let (p95, formatted) = (self.format(self.p95), self.format(bound));
         format!(
-            "{} p95 {} of a {} request ({:.0} %)",
+            "{} p95 {p95} of a {formatted} {what} ({:.0} %)",
             self.name,
-            self.format(self.p95),
-            self.format(request),
-            100.0 * self.p95 / request
-        )
-    }
-
-    fn describe_limit(&self) -> String {
-        let limit = self.limit.unwrap_or_default();
-        format!(
-            "{} p95 {} of a {} limit ({:.0} %)",
-            self.name,
-            self.format(self.p95),
-            self.format(limit),
-            100.0 * self.p95 / limit
+            100.0 * self.p95 / bound
         )
     }
 

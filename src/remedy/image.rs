@@ -15,16 +15,14 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
         (Some(c), FindingCode::ImagePullBackoff) => vec![c.clone()],
         _ => containers(&declared),
     };
-    let mut draft = Draft {
+    let mut draft = Draft::new(
         finding,
-        action: Action::RollbackImage,
-        target: target.clone(),
-        declared: Some(&declared),
-        summary: String::new(),
-        rollback: String::new(),
-        changes: vec![],
-        fields: vec![],
-    };
+        Action::RollbackImage,
+        target.clone(),
+        Some(&declared),
+        String::new(),
+        String::new(),
+    );
     let mut moves = Vec::new();
     for container in &containers {
         let Some(image_path) = container_path(&declared.declaration.id.kind, container, "image")

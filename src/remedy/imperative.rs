@@ -77,16 +77,15 @@ pub(super) fn expand_pvc(finding: &Finding, ctx: &Context) -> RemedyResult {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .unwrap_or_default();
-            let mut draft = Draft {
+            let mut draft = Draft::new(
                 finding,
-                action: Action::ExpandPvc,
-                target: claim.clone(),
-                declared: Some(&declared),
-                summary: format!("Expand {claim} from {old} to {size}"),
-                rollback: "A volume cannot shrink: reverting the commit leaves the volume at its new size.".into(),
-                changes: vec![],
-                fields: vec![],
-            };
+                Action::ExpandPvc,
+                claim.clone(),
+                Some(&declared),
+                format!("Expand {claim} from {old} to {size}"),
+                "A volume cannot shrink: reverting the commit leaves the volume at its new size."
+                    .into(),
+            );
             draft.set(&location, &doc, path, Value::String(size));
             Ok(draft.finish())
         }
@@ -167,25 +166,25 @@ impl Record<'_> {
     ) -> crate::model::Remediation {
         let path = self.path(ctx);
         let content = self.content();
-        let draft = Draft {
-            finding: self.finding,
-            action: self.action,
-            target: self.target.clone(),
-            declared: None,
+        let mut draft = Draft::new(
+            self.finding,
+            self.action,
+            self.target.clone(),
+            None,
             summary,
             rollback,
-            changes: vec![Change::Create {
-                path: path.clone(),
-                content,
-            }],
-            fields: vec![FieldChange {
-                file: path,
-                path: "spec.action".into(),
-                old: None,
-                new: Some(Value::String(self.action.spec().name.into())),
-                ratio: None,
-            }],
-        };
+        );
+        draft.changes.push(Change::Create {
+            path: path.clone(),
+            content,
+        });
+        draft.fields.push(FieldChange {
+            file: path,
+            path: "spec.action".into(),
+            old: None,
+            new: Some(Value::String(self.action.spec().name.into())),
+            ratio: None,
+        });
         let mut remediation = draft.finish();
         remediation.environment = ctx.environment.map(str::to_owned);
         remediation

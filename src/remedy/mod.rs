@@ -224,7 +224,28 @@ pub(crate) struct Draft<'d> {
     pub fields: Vec<FieldChange>,
 }
 
-impl Draft<'_> {
+impl<'d> Draft<'d> {
+    /// A remediation of `finding` by `action` on `target`, with no change yet.
+    pub(crate) fn new(
+        finding: &'d Finding,
+        action: Action,
+        target: ObjectRef,
+        declared: Option<&'d Declared<'d>>,
+        summary: String,
+        rollback: String,
+    ) -> Self {
+        Self {
+            finding,
+            action,
+            target,
+            declared,
+            summary,
+            rollback,
+            changes: vec![],
+            fields: vec![],
+        }
+    }
+
     /// Sets `path` to `new` in the object or file at `location`, whose current value is `doc`.
     pub(crate) fn set(&mut self, location: &Location, doc: &Value, path: FieldPath, new: Value) {
         let old = path.get(doc).cloned();
@@ -317,6 +338,22 @@ pub(crate) mod testing {
         (index, config)
     }
 
+    /// A context over `index` in no particular environment, without history.
+    pub fn context<'a>(
+        index: &'a RepoIndex,
+        config: &'a Config,
+        snapshot: &'a Snapshot,
+    ) -> Context<'a> {
+        Context {
+            index,
+            config,
+            snapshot,
+            environment: None,
+            history: &NoHistory,
+            actions_dir: "remediations".into(),
+        }
+    }
+
     /// A history that answers every question with `value`.
     pub struct FixedHistory(pub Value);
 
@@ -365,21 +402,6 @@ mod tests {
     use super::*;
     use crate::manifests::parse_text;
     use crate::model::{Severity, UsageFacts};
-
-    fn context<'a>(
-        index: &'a RepoIndex,
-        config: &'a Config,
-        snapshot: &'a Snapshot,
-    ) -> Context<'a> {
-        Context {
-            index,
-            config,
-            snapshot,
-            environment: None,
-            history: &NoHistory,
-            actions_dir: "remediations".into(),
-        }
-    }
 
     fn finding(code: FindingCode, subject: ObjectRef) -> Finding {
         Finding::new(code, Severity::Warning, subject, "x".into())

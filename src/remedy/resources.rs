@@ -49,20 +49,18 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
         ),
     };
     let (old_text, new_text) = (format_memory(current), format_memory(new));
-    let mut draft = Draft {
+    let mut draft = Draft::new(
         finding,
-        action: Action::RaiseMemory,
-        target: target.clone(),
-        declared: Some(&declared),
-        summary: format!(
+        Action::RaiseMemory,
+        target.clone(),
+        Some(&declared),
+        format!(
             "Raise the memory limit of `{container}` in {target} from {old_text} to {new_text}"
         ),
-        rollback: format!(
+        format!(
             "Revert the commit: the limit goes back to {old_text}, and the OOM kills come back with it."
         ),
-        changes: vec![],
-        fields: vec![],
-    };
+    );
     draft.set(&location, &doc, limit_path, Value::String(new_text.clone()));
     // A request equal to the limit (Guaranteed QoS) moves with it.
     let request_path = path(&declared, &container, "resources.requests.memory")?;
@@ -94,16 +92,14 @@ pub(super) fn right_size(finding: &Finding, ctx: &Context) -> RemedyResult {
     let declared = ctx.declared(&target)?;
     let oom = was_oom_killed(ctx.snapshot, finding);
     let over = finding.code == FindingCode::OverProvisioned;
-    let mut draft = Draft {
+    let mut draft = Draft::new(
         finding,
-        action: Action::RightSize,
-        target: target.clone(),
-        declared: Some(&declared),
-        summary: String::new(),
-        rollback: "Revert the commit: requests and limits go back to their current values.".into(),
-        changes: vec![],
-        fields: vec![],
-    };
+        Action::RightSize,
+        target.clone(),
+        Some(&declared),
+        String::new(),
+        "Revert the commit: requests and limits go back to their current values.".into(),
+    );
     let mut lines = Vec::new();
     for usage in &finding.usage {
         let bump = if oom && usage.resource == "memory" {
@@ -244,7 +240,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, NoHistory, Outcome, remediate};
+    use super::super::{Outcome, remediate};
     use crate::detect::fixtures;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
 
@@ -259,21 +255,6 @@ mod tests {
         f.owner = Some(target);
         f.container = Some(container.into());
         f
-    }
-
-    fn context<'a>(
-        index: &'a crate::manifests::RepoIndex,
-        config: &'a crate::config::Config,
-        snapshot: &'a Snapshot,
-    ) -> Context<'a> {
-        Context {
-            index,
-            config,
-            snapshot,
-            environment: None,
-            history: &NoHistory,
-            actions_dir: "remediations".into(),
-        }
     }
 
     #[test]

@@ -52,20 +52,16 @@ fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRe
         )));
     }
     let new = ((max as f64) * 1.5).ceil().max((max + 1) as f64) as i64;
-    let mut draft = Draft {
+    let mut draft = Draft::new(
         finding,
-        action: Action::TuneHpa,
-        target: hpa.clone(),
-        declared: Some(&declared),
-        summary: format!(
-            "Raise the ceiling of {hpa} (which scales {target}) from {max} to {new} replicas"
-        ),
-        rollback: format!(
+        Action::TuneHpa,
+        hpa.clone(),
+        Some(&declared),
+        format!("Raise the ceiling of {hpa} (which scales {target}) from {max} to {new} replicas"),
+        format!(
             "Revert the commit: the ceiling goes back to {max}; the autoscaler scales down within its policy."
         ),
-        changes: vec![],
-        fields: vec![],
-    };
+    );
     draft.set(&location, &doc, path, Value::from(new));
     Ok(draft.finish())
 }
@@ -98,16 +94,14 @@ fn scale(
         }
     };
     let new = ((current as f64) * 1.5).ceil().max((current + 1) as f64) as i64;
-    let mut draft = Draft {
+    let mut draft = Draft::new(
         finding,
-        action: Action::ScaleReplicas,
-        target: target.clone(),
-        declared: Some(declared),
-        summary: format!("Scale {target} from {current} to {new} replicas"),
-        rollback: format!("Revert the commit: {target} goes back to {current} replicas."),
-        changes: vec![],
-        fields: vec![],
-    };
+        Action::ScaleReplicas,
+        target.clone(),
+        Some(declared),
+        format!("Scale {target} from {current} to {new} replicas"),
+        format!("Revert the commit: {target} goes back to {current} replicas."),
+    );
     draft.set(&location, &doc, path, Value::from(new));
     Ok(draft.finish())
 }
