@@ -9,14 +9,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::kustomize::{FILE_NAMES, Kustomization};
+use super::builds::{BuildGraph, join_relative};
+use super::kustomize::Kustomization;
 use super::scope::is_cluster_scoped;
-use super::source::{ParsedDocument, ParsedFile, parse_file};
+use super::source::{ParsedDocument, ParsedFile};
+use super::walk::{parse_all, walk};
 use super::{Error, Result};
 use crate::model::{ObjectRef, RefQuery};
 
@@ -418,102 +420,6 @@ impl RepoIndex {
     }
 }
 
-/// Which files each kustomize build reaches, with the namespace the build gives them.
-struct BuildGraph {
-    /// Root kustomization directory → (file, namespace) pairs.
-    reach: BTreeMap<PathBuf, Vec<(PathBuf, Option<String>)>>,
-    errors: Vec<Error>,
-}
-
-impl BuildGraph {
-    fn new(kustomizations: &[KustomizationFile], files: &[PathBuf]) -> Self {
-        let by_dir: HashMap<&Path, &KustomizationFile> = kustomizations
-            .iter()
-            .map(|k| (k.dir.as_path(), k))
-            .collect();
-        let file_set: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
-        let mut graph = BuildGraph {
-            reach: BTreeMap::new(),
-            errors: vec![],
-        };
-        let mut included: HashSet<PathBuf> = HashSet::new();
-        let mut children: HashMap<&Path, Vec<Child>> = HashMap::new();
-        for k in kustomizations {
-            let mut list = Vec::new();
-            for resource in k.kustomization.local_resources() {
-                let Some(path) = join_relative(&k.dir, resource) else {
-                    continue;
-                };
-                if file_set.contains(path.as_path()) {
-                    list.push(Child::File(path));
-                } else if by_dir.contains_key(path.as_path()) {
-                    included.insert(path.clone());
-                    list.push(Child::Build(path));
-                } else if !is_skipped_resource(&path) {
-                    let message = format!(
-                        "resource `{resource}` is neither a YAML file nor a directory with a kustomization in this repository"
-                    );
-                    graph.errors.push(Error::Kustomization {
-                        file: k.location.file.clone(),
-                        line: k.location.line,
-                        message,
-                    });
-                }
-            }
-            children.insert(k.dir.as_path(), list);
-        }
-        for k in kustomizations.iter().filter(|k| !included.contains(&k.dir)) {
-            let mut reached = Vec::new();
-            let mut visiting = HashSet::new();
-            collect(
-                &k.dir,
-                None,
-                &by_dir,
-                &children,
-                &mut visiting,
-                &mut reached,
-            );
-            graph.reach.insert(k.dir.clone(), reached);
-        }
-        graph
-    }
-}
-
-enum Child {
-    File(PathBuf),
-    Build(PathBuf),
-}
-
-fn collect(
-    dir: &Path,
-    outer_namespace: Option<&str>,
-    by_dir: &HashMap<&Path, &KustomizationFile>,
-    children: &HashMap<&Path, Vec<Child>>,
-    visiting: &mut HashSet<PathBuf>,
-    reached: &mut Vec<(PathBuf, Option<String>)>,
-) {
-    if !visiting.insert(dir.to_owned()) {
-        return;
-    }
-    let own = by_dir
-        .get(dir)
-        .and_then(|k| k.kustomization.namespace.as_deref());
-    let namespace = outer_namespace.or(own);
-    for child in children.get(dir).into_iter().flatten() {
-        match child {
-            Child::File(file) => reached.push((file.clone(), namespace.map(str::to_owned))),
-            Child::Build(sub) => collect(sub, namespace, by_dir, children, visiting, reached),
-        }
-    }
-    visiting.remove(dir);
-}
-
-/// Resources that are not YAML (a kustomization may list JSON or generated files); they are not
-/// the index's business, so a missing one is not reported.
-fn is_skipped_resource(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e != "yaml" && e != "yml")
-}
-
 /// The object identity of a declared manifest, or what is missing.
 fn declared_id(value: &Value) -> std::result::Result<ObjectRef, String> {
     let field = |name: &str| value.get(name).and_then(Value::as_str);
@@ -565,97 +471,6 @@ fn describe(value: &Value) -> &'static str {
 
 fn parent(file: &Path) -> PathBuf {
     file.parent().map(Path::to_owned).unwrap_or_default()
-}
-
-/// `dir/relative` with `.` and `..` resolved; `None` when it leaves the repository.
-fn join_relative(dir: &Path, relative: &str) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for component in dir.join(relative).components() {
-        match component {
-            Component::Normal(c) => out.push(c),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-/// YAML files under `root`, relative and sorted.
-fn walk(root: &Path, excludes: &[String]) -> Result<Vec<PathBuf>> {
-    let walk_error = |source| Error::Walk {
-        dir: root.to_owned(),
-        source,
-    };
-    let mut ignore = ignore::gitignore::GitignoreBuilder::new(root);
-    for pattern in excludes {
-        ignore.add_line(None, pattern).map_err(walk_error)?;
-    }
-    let ignore = ignore.build().map_err(walk_error)?;
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(true)
-        .require_git(false)
-        .git_global(false)
-        .sort_by_file_path(Path::cmp)
-        .build();
-    let mut files = Vec::new();
-    for entry in walker {
-        let entry = entry.map_err(walk_error)?;
-        let path = entry.path();
-        let is_file = entry.file_type().is_some_and(|t| t.is_file());
-        let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml")
-            || path.file_name().is_some_and(|n| n == FILE_NAMES[2]);
-        if !is_file || !yaml {
-            continue;
-        }
-        let relative = path.strip_prefix(root).unwrap_or(path).to_owned();
-        let is_config = relative == Path::new(crate::config::FILE_NAME);
-        if is_config
-            || ignore
-                .matched_path_or_any_parents(&relative, false)
-                .is_ignore()
-        {
-            continue;
-        }
-        files.push(relative);
-    }
-    Ok(files)
-}
-
-/// Reads and parses `files` on `threads` threads, keeping their order.
-fn parse_all(root: &Path, files: &[PathBuf], threads: usize) -> Vec<(PathBuf, ParsedFile)> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let chunk = files.len().div_ceil(threads).max(1);
-    let read = |file: &PathBuf| {
-        let parsed = match std::fs::read(root.join(file)) {
-            Ok(bytes) => parse_file(file, &bytes),
-            Err(source) => ParsedFile {
-                documents: vec![],
-                errors: vec![Error::Read {
-                    file: file.clone(),
-                    source,
-                }],
-            },
-        };
-        (file.clone(), parsed)
-    };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
 }
 
 #[cfg(test)]
@@ -786,14 +601,5 @@ mod tests {
         );
         let bucket = idx.declaration(&idx.objects[2]);
         assert_eq!((bucket.location.line, bucket.location.item), (7, Some(1)));
-    }
-
-    #[test]
-    fn joins_stay_inside_the_repository() {
-        assert_eq!(
-            join_relative(Path::new("a/b"), "../c/./d.yaml"),
-            Some(PathBuf::from("a/c/d.yaml"))
-        );
-        assert_eq!(join_relative(Path::new("a"), "../../x"), None);
     }
 }

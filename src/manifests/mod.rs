@@ -5,6 +5,7 @@
 //! Parsing and editing are pure; [`RepoIndex::build`] reads the files of a directory and nothing
 //! else.
 
+mod builds;
 mod change;
 pub mod diff;
 pub mod edit;
@@ -15,6 +16,8 @@ mod lines;
 pub mod path;
 mod scope;
 mod source;
+mod verify;
+mod walk;
 
 use std::path::PathBuf;
 
