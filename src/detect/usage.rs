@@ -3,6 +3,7 @@
 //! shown, never filled in. Pure.
 
 use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::SignedDuration;
 
 use super::{DetectOptions, human};
@@ -151,44 +152,32 @@ struct Resource<'u> {
 
 impl<'u> Resource<'u> {
     fn cpu(series: &'u ContainerUsage, resources: &ResourceRequirements) -> Self {
-        let read = |m: &Option<
-            std::collections::BTreeMap<
-                String,
-                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-            >,
-        >| {
-            m.as_ref()
-                .and_then(|m| m.get("cpu"))
-                .and_then(|q| cpu_millis(&q.0))
-        };
-        let values: Vec<f64> = series.cpu.iter().map(|(_, cores)| cores * 1000.0).collect();
-        Self::new(
-            "cpu",
-            &series.cpu,
-            values,
-            read(&resources.requests),
-            read(&resources.limits),
-        )
+        let values = series.cpu.iter().map(|(_, cores)| cores * 1000.0).collect();
+        Self::of("cpu", &series.cpu, values, resources, cpu_millis)
     }
 
     fn memory(series: &'u ContainerUsage, resources: &ResourceRequirements) -> Self {
-        let read = |m: &Option<
-            std::collections::BTreeMap<
-                String,
-                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-            >,
-        >| {
-            m.as_ref()
-                .and_then(|m| m.get("memory"))
-                .and_then(|q| memory_bytes(&q.0))
+        let values = series.memory.iter().map(|(_, bytes)| *bytes).collect();
+        Self::of("memory", &series.memory, values, resources, memory_bytes)
+    }
+
+    /// The resource `name`, its request and limit read from `resources` with `parse`.
+    fn of(
+        name: &'static str,
+        samples: &'u [(f64, f64)],
+        values: Vec<f64>,
+        resources: &ResourceRequirements,
+        parse: fn(&str) -> Option<f64>,
+    ) -> Self {
+        let read = |m: Option<&std::collections::BTreeMap<String, Quantity>>| {
+            m.and_then(|m| m.get(name)).and_then(|q| parse(&q.0))
         };
-        let values: Vec<f64> = series.memory.iter().map(|(_, bytes)| *bytes).collect();
         Self::new(
-            "memory",
-            &series.memory,
+            name,
+            samples,
             values,
-            read(&resources.requests),
-            read(&resources.limits),
+            read(resources.requests.as_ref()),
+            read(resources.limits.as_ref()),
         )
     }
 

@@ -119,7 +119,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, NoHistory, Outcome, remediate};
+    use super::super::{Context, Outcome, remediate};
     use super::image_name;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
@@ -143,12 +143,9 @@ mod tests {
         let snapshot = Snapshot::default();
         let history = FixedHistory(json!("3.2.0"));
         let ctx = Context {
-            index: &index,
-            config: &config,
-            snapshot: &snapshot,
-            environment: None,
             history: &history,
             actions_dir: "r".into(),
+            ..context(&index, &config, &snapshot)
         };
         let r = proposal(remediate(
             &pull_failure("ghcr.io/acme/shop-worker:3.3.0"),
@@ -168,12 +165,8 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let ctx = Context {
-            index: &index,
-            config: &config,
-            snapshot: &snapshot,
-            environment: None,
-            history: &NoHistory,
             actions_dir: "r".into(),
+            ..context(&index, &config, &snapshot)
         };
         assert!(matches!(
             remediate(&pull_failure("ghcr.io/acme/shop-worker:3.3.0"), &ctx),

@@ -194,7 +194,7 @@ impl Record<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use super::super::{Context, NoHistory, remediate};
+    use super::super::{Context, remediate};
     use crate::model::{Change, Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
 
     #[test]
@@ -202,12 +202,8 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let ctx = Context {
-            index: &index,
-            config: &config,
-            snapshot: &snapshot,
             environment: Some("prod"),
-            history: &NoHistory,
-            actions_dir: "remediations".into(),
+            ..context(&index, &config, &snapshot)
         };
         let f = Finding::new(
             FindingCode::NodeNotReady,
@@ -234,14 +230,7 @@ mod tests {
     fn a_claim_from_a_volume_template_is_expanded_by_record() {
         let (index, config) = example();
         let snapshot = Snapshot::default();
-        let ctx = Context {
-            index: &index,
-            config: &config,
-            snapshot: &snapshot,
-            environment: None,
-            history: &NoHistory,
-            actions_dir: "remediations".into(),
-        };
+        let ctx = context(&index, &config, &snapshot);
         let mut f = Finding::new(
             FindingCode::PvcFillingUp,
             Severity::Warning,

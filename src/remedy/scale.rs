@@ -111,7 +111,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, NoHistory, Outcome, remediate};
+    use super::super::{Context, Outcome, remediate};
     use crate::detect::fixtures;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity};
 
@@ -140,12 +140,9 @@ mod tests {
         let (index, config) = example();
         let snapshot = fixtures::snapshot(vec![hpa_status(6)]);
         let ctx = Context {
-            index: &index,
-            config: &config,
-            snapshot: &snapshot,
             environment: Some("prod"),
-            history: &NoHistory,
             actions_dir: "r".into(),
+            ..context(&index, &config, &snapshot)
         };
         let r = proposal(remediate(&high_cpu("Deployment", "web"), &ctx));
         assert_eq!(edits(&r), ["apps/web/hpa.yaml: spec.maxReplicas = 9"]);
@@ -171,12 +168,9 @@ mod tests {
         let (index, config) = example();
         let snapshot = crate::model::Snapshot::default();
         let ctx = Context {
-            index: &index,
-            config: &config,
-            snapshot: &snapshot,
             environment: Some("prod"),
-            history: &NoHistory,
             actions_dir: "r".into(),
+            ..context(&index, &config, &snapshot)
         };
         let r = proposal(remediate(&high_cpu("Deployment", "api"), &ctx));
         assert_eq!(
