@@ -366,3 +366,111 @@ fn the_pull_request_body_is_stable() {
     let redis = std::fs::read_to_string(out.join("over-provisioned_shop-redis.md")).unwrap();
     insta::assert_snapshot!("over_provisioned_pull_request", redis);
 }
+
+#[test]
+fn policies_templates_and_environment_can_be_chosen() {
+    let (dir, _repo) = example_repository();
+    let repo = dir.path().to_str().unwrap().to_owned();
+    let snapshot = snapshot_dir();
+    let snapshot = snapshot.to_str().unwrap();
+
+    // A team's own policies: every change in production is critical.
+    let policies = tempfile::tempdir().unwrap();
+    let default = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/remediator.rego"),
+    )
+    .unwrap();
+    let strict = default.replace(
+        "reasons contains {\"level\": \"medium\", \"reason\": \"the action cannot be undone by a revert\"}",
+        "reasons contains {\"level\": \"critical\", \"reason\": \"production is frozen\"} if production\n\nreasons contains {\"level\": \"medium\", \"reason\": \"the action cannot be undone by a revert\"}",
+    );
+    assert_ne!(strict, default);
+    std::fs::write(policies.path().join("team.rego"), strict).unwrap();
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        &repo,
+        "--snapshot",
+        snapshot,
+        "--forge",
+        "none",
+        "--output",
+        "json",
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let api = report["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["branch"] == "remediator/crash-loop-oom/shop-api")
+        .unwrap();
+    assert_eq!(api["risk"], "critical");
+
+    // A policy that does not parse is an error naming its file.
+    std::fs::write(
+        policies.path().join("broken.rego"),
+        "package remediator\n\nx if {\n",
+    )
+    .unwrap();
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        &repo,
+        "--snapshot",
+        snapshot,
+        "--forge",
+        "none",
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken.rego"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A template replaced by a file of the same name.
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("pr_title.txt.j2"),
+        "[{{ risk }}] {{ target }}\n",
+    )
+    .unwrap();
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        &repo,
+        "--snapshot",
+        snapshot,
+        "--forge",
+        "none",
+        "--output",
+        "markdown",
+        "--templates",
+        templates.path().to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("# [medium] Deployment/shop/api\n"));
+
+    // Only the dev environment: the snapshot's namespace is production's, so nothing is declared there.
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        &repo,
+        "--snapshot",
+        snapshot,
+        "--forge",
+        "none",
+        "--env",
+        "dev",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "Deployment/shop/api is not declared in the repository for environment `dev`"
+        ),
+        "{stdout}"
+    );
+}
