@@ -9,8 +9,11 @@
 //! merged commit ──► gate (approvals) ──► cluster apply (staged SSA) ──► verify (health) ──► rollback (revert)
 //! ```
 //!
-//! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns) and
-//! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs).
+//! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns),
+//! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs),
+//! [`snapshot`] (recorded cluster state), [`detect`] (findings), [`remedy`] (the action catalog),
+//! [`assess`] (Rego policies), [`render`] (pull request templates), [`git`] (the Git boundary), and
+//! [`propose`], which wires them together.
 
 pub mod assess;
 pub mod config;

@@ -474,3 +474,34 @@ fn policies_templates_and_environment_can_be_chosen() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_github_forge_this_build_cannot_reach_is_said_and_nothing_is_published() {
+    let (dir, repo) = example_repository();
+    let config = dir.path().join("remediator.yaml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "  type: local",
+        "  type: github\n  repository: acme/platform-config",
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--snapshot",
+        snapshot_dir().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GitHub forge (acme/platform-config), which this build cannot publish to"),
+        "{stderr}"
+    );
+    assert_eq!(
+        repo.branches(Some(git2::BranchType::Local))
+            .unwrap()
+            .count(),
+        1,
+        "only the base branch"
+    );
+}

@@ -44,7 +44,15 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     let forge = match args.forge {
         Some(ForgeArg::Local) => true,
         Some(ForgeArg::None) => false,
-        None => config.forge == Forge::Local,
+        None => {
+            if let Forge::GitHub { repository, .. } = &config.forge {
+                eprintln!(
+                    "warning: remediator.yaml asks for the GitHub forge ({repository}), which this build cannot \
+                     publish to; the proposals are printed only (--forge local writes them to branches)"
+                );
+            }
+            config.forge == Forge::Local
+        }
     };
     let repo = if forge {
         Some(ConfigRepo::open(&args.repo)?)
