@@ -103,20 +103,13 @@ pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     parsed
 }
 
-/// Parser limits sized for the user's own files rather than untrusted input: a
-/// `kubectl get pods -A -o yaml` of a 100,000-object cluster is one document of millions of
-/// nodes, and CRD schemas nest deep. The limits on aliases and anchors, which stop expansion
-/// bombs, stay as serde-saphyr sets them.
+/// Parser options for the user's own files. serde-saphyr's size budget (events, nodes and
+/// documents counted one by one) costs a third of the parse and refuses a `kubectl get pods -A -o
+/// yaml` of a large cluster, so it is off; its alias limits, which stop expansion bombs, and its
+/// recursion limit (256 levels), which keeps the stack safe, stay on.
 fn options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::budget::Budget::default();
-    budget.max_events = 200_000_000;
-    budget.max_nodes = 100_000_000;
-    budget.max_documents = 1_000_000;
-    budget.max_depth = 256;
-    budget.max_total_scalar_bytes = 1 << 30;
-    budget.max_reader_input_bytes = Some(1 << 30);
     let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
+    options.budget = None;
     options
 }
 
@@ -381,6 +374,12 @@ mod tests {
             parsed.documents[0].value["items"].as_array().map(Vec::len),
             Some(100_000)
         );
+    }
+
+    #[test]
+    fn nesting_past_the_recursion_limit_is_refused_not_a_crash() {
+        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(parse(&deep).errors.len(), 1);
     }
 
     #[test]
