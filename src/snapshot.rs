@@ -154,12 +154,15 @@ impl Loaded {
             "HorizontalPodAutoscaler" => typed(value, &mut s.hpas),
             "PersistentVolumeClaim" => typed(value, &mut s.pvcs),
             "Job" => typed(value, &mut s.jobs),
-            "UsageHistory" => serde_json::from_value::<UsageHistory>(value.clone())
-                .map(|usage| {
-                    s.usage.containers.extend(usage.containers);
-                    s.usage.volumes.extend(usage.volumes);
+            "UsageHistory" => {
+                let mut histories: Vec<UsageHistory> = Vec::new();
+                typed(value, &mut histories).map(|()| {
+                    for usage in histories {
+                        s.usage.containers.extend(usage.containers);
+                        s.usage.volumes.extend(usage.volumes);
+                    }
                 })
-                .map_err(|e| (e.to_string(), value)),
+            }
             _ => return Some(kind),
         };
         if let Err((message, value)) = result {

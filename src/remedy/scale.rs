@@ -82,7 +82,7 @@ fn scale(
             .parse()
             .ok()?;
         let doc = serde_json::to_value(&k.kustomization).ok()?;
-        Some((k.location.clone(), doc, path, i64::from(entry.count as i32)))
+        Some((k.location.clone(), doc, path, entry.count))
     });
     let (location, doc, path, current) = match overlay {
         Some(found) => found,
