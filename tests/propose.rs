@@ -53,15 +53,11 @@ fn example_repository() -> (tempfile::TempDir, Repository) {
 }
 
 fn propose_json(repo: &Path, snapshot: &Path) -> Value {
-    let out = remediator(&[
-        "propose",
-        "--repo",
+    let out = propose(
         repo.to_str().unwrap(),
-        "--snapshot",
         snapshot.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
+        &["--output", "json"],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -69,6 +65,17 @@ fn propose_json(repo: &Path, snapshot: &Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `remediator propose --repo REPO --snapshot SNAPSHOT EXTRA...`.
+fn propose(repo: &str, snapshot: &str, extra: &[&str]) -> Output {
+    remediator(
+        &[
+            &["propose", "--repo", repo, "--snapshot", snapshot][..],
+            extra,
+        ]
+        .concat(),
+    )
 }
 
 /// The lines a branch's single commit adds and removes, per file.
@@ -308,15 +315,11 @@ fn bad_snapshot_input_is_named_and_the_other_findings_still_come_out() {
     redis["cpu"].as_array_mut().unwrap().drain(100..110);
     std::fs::write(&usage, history.to_string()).unwrap();
 
-    let out = remediator(&[
-        "propose",
-        "--repo",
+    let out = propose(
         dir.path().to_str().unwrap(),
-        "--snapshot",
         snapshot.path().to_str().unwrap(),
-        "--forge",
-        "none",
-    ]);
+        &["--forge", "none"],
+    );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -330,17 +333,11 @@ fn bad_snapshot_input_is_named_and_the_other_findings_still_come_out() {
     );
     assert!(stdout.starts_with("6 findings: 5 proposals"), "{stdout}");
     assert!(stdout.contains("crash-loop-oom Deployment/shop/payments: Deployment/shop/payments is not declared in the repository"), "{stdout}");
-    let body = remediator(&[
-        "propose",
-        "--repo",
+    let body = propose(
         dir.path().to_str().unwrap(),
-        "--snapshot",
         snapshot.path().to_str().unwrap(),
-        "--forge",
-        "none",
-        "--output",
-        "markdown",
-    ]);
+        &["--forge", "none", "--output", "markdown"],
+    );
     let body = String::from_utf8_lossy(&body.stdout);
     assert!(body.contains("| gaps | 1 (longest 11h 0m) |"), "{body}");
 }
@@ -349,17 +346,11 @@ fn bad_snapshot_input_is_named_and_the_other_findings_still_come_out() {
 fn the_pull_request_body_is_stable() {
     let (dir, _repo) = example_repository();
     let out = dir.path().join("prs");
-    let run = remediator(&[
-        "propose",
-        "--repo",
+    let run = propose(
         dir.path().to_str().unwrap(),
-        "--snapshot",
         snapshot_dir().to_str().unwrap(),
-        "--forge",
-        "none",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        &["--forge", "none", "--out", out.to_str().unwrap()],
+    );
     assert_eq!(run.status.code(), Some(0));
     let body = std::fs::read_to_string(out.join("crash-loop-oom_shop-api.md")).unwrap();
     insta::assert_snapshot!("crash_loop_oom_pull_request", body);
@@ -386,19 +377,18 @@ fn policies_templates_and_environment_can_be_chosen() {
     );
     assert_ne!(strict, default);
     std::fs::write(policies.path().join("team.rego"), strict).unwrap();
-    let out = remediator(&[
-        "propose",
-        "--repo",
+    let out = propose(
         &repo,
-        "--snapshot",
         snapshot,
-        "--forge",
-        "none",
-        "--output",
-        "json",
-        "--policies",
-        policies.path().to_str().unwrap(),
-    ]);
+        &[
+            "--forge",
+            "none",
+            "--output",
+            "json",
+            "--policies",
+            policies.path().to_str().unwrap(),
+        ],
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let api = report["proposals"]
         .as_array()
@@ -414,17 +404,16 @@ fn policies_templates_and_environment_can_be_chosen() {
         "package remediator\n\nx if {\n",
     )
     .unwrap();
-    let out = remediator(&[
-        "propose",
-        "--repo",
+    let out = propose(
         &repo,
-        "--snapshot",
         snapshot,
-        "--forge",
-        "none",
-        "--policies",
-        policies.path().to_str().unwrap(),
-    ]);
+        &[
+            "--forge",
+            "none",
+            "--policies",
+            policies.path().to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("broken.rego"),
@@ -439,33 +428,22 @@ fn policies_templates_and_environment_can_be_chosen() {
         "[{{ risk }}] {{ target }}\n",
     )
     .unwrap();
-    let out = remediator(&[
-        "propose",
-        "--repo",
+    let out = propose(
         &repo,
-        "--snapshot",
         snapshot,
-        "--forge",
-        "none",
-        "--output",
-        "markdown",
-        "--templates",
-        templates.path().to_str().unwrap(),
-    ]);
+        &[
+            "--forge",
+            "none",
+            "--output",
+            "markdown",
+            "--templates",
+            templates.path().to_str().unwrap(),
+        ],
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("# [medium] Deployment/shop/api\n"));
 
     // Only the dev environment: the snapshot's namespace is production's, so nothing is declared there.
-    let out = remediator(&[
-        "propose",
-        "--repo",
-        &repo,
-        "--snapshot",
-        snapshot,
-        "--forge",
-        "none",
-        "--env",
-        "dev",
-    ]);
+    let out = propose(&repo, snapshot, &["--forge", "none", "--env", "dev"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(
@@ -484,13 +462,11 @@ fn a_github_forge_this_build_cannot_reach_is_said_and_nothing_is_published() {
         "  type: github\n  repository: acme/platform-config",
     );
     std::fs::write(&config, text).unwrap();
-    let out = remediator(&[
-        "propose",
-        "--repo",
+    let out = propose(
         dir.path().to_str().unwrap(),
-        "--snapshot",
         snapshot_dir().to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
