@@ -8,9 +8,8 @@ use anyhow::Context;
 use serde_json::json;
 
 use remediator::assess::Policies;
-use remediator::config::{Config, Forge};
+use remediator::config::Forge;
 use remediator::git::{ConfigRepo, GitHistory};
-use remediator::manifests::{IndexOptions, RepoIndex};
 use remediator::propose::{Inputs, Plan, ProposeOptions, Published, plan, publish_local};
 use remediator::remedy::{NoHistory, ValueHistory};
 use remediator::render::Templates;
@@ -20,15 +19,7 @@ use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
 
 /// Runs the command.
 pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
-    let config = Config::load(&args.repo)?;
-    let index = RepoIndex::build(
-        &args.repo,
-        &IndexOptions {
-            excludes: config.excludes.clone(),
-            threads: 0,
-        },
-    )
-    .with_context(|| format!("cannot index {}", args.repo.display()))?;
+    let (config, index) = super::super::load(&args.repo)?;
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
