@@ -13,10 +13,10 @@ pub(super) fn apply_to_value(root: &mut Value, path: &FieldPath, op: &EditOp) {
     let (parent_path, last) = path.split_last();
     let mut current = root;
     for segment in parent_path {
-        if step(current, segment).is_none() {
-            if let (Segment::Key(key), Some(map)) = (segment, current.as_object_mut()) {
-                map.insert(key.clone(), Value::Object(Default::default()));
-            }
+        if step(current, segment).is_none()
+            && let (Segment::Key(key), Some(map)) = (segment, current.as_object_mut())
+        {
+            map.insert(key.clone(), Value::Object(Default::default()));
         }
         match step_mut(current, segment) {
             Some(next) => current = next,
@@ -35,12 +35,11 @@ pub(super) fn apply_to_value(root: &mut Value, path: &FieldPath, op: &EditOp) {
             }
         }
         (EditOp::Append(value), segment) => {
-            if let Some(map) = current.as_object_mut() {
-                if let (Segment::Key(key), None) =
+            if let Some(map) = current.as_object_mut()
+                && let (Segment::Key(key), None) =
                     (segment, step(&Value::Object(map.clone()), segment))
-                {
-                    map.insert(key.clone(), Value::Array(vec![]));
-                }
+            {
+                map.insert(key.clone(), Value::Array(vec![]));
             }
             if let Some(Value::Array(items)) = step_mut(current, segment) {
                 items.push(value.clone());

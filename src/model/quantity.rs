@@ -38,7 +38,7 @@ pub fn memory_bytes(quantity: &str) -> Option<f64> {
 /// Memory as a quantity rounded up to a whole MiB, or GiB when it is a whole number of them.
 pub fn format_memory(bytes: f64) -> String {
     let mib = (bytes / 1048576.0).ceil().max(1.0) as u64;
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{}Gi", mib / 1024)
     } else {
         format!("{mib}Mi")
@@ -48,7 +48,7 @@ pub fn format_memory(bytes: f64) -> String {
 /// CPU as a quantity rounded up to 10 millicores (`250m`), or whole cores (`2`).
 pub fn format_cpu(millis: f64) -> String {
     let millis = ((millis / 10.0).ceil() * 10.0).max(10.0) as u64;
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}", millis / 1000)
     } else {
         format!("{millis}m")
