@@ -503,7 +503,7 @@ async fn lists_select_page_and_subresources_update() {
 }
 
 #[tokio::test]
-async fn secrets_fold_string_data_and_namespaces_must_exist() {
+async fn secrets_fold_string_data_namespaces_must_exist_and_updates_check_versions() {
     let cluster = TestCluster::start();
     let client = cluster.client();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
@@ -547,6 +547,32 @@ async fn secrets_fold_string_data_and_namespaces_must_exist() {
         .patch("x", &apply("t"), &Patch::Apply(&cm))
         .await
         .unwrap();
+
+    let mut current = elsewhere.get("x").await.unwrap();
+    let stale = current.clone();
+    current.data = Some([("k".to_string(), "v".to_string())].into());
+    let replaced = elsewhere
+        .replace("x", &Default::default(), &current)
+        .await
+        .unwrap();
+    assert_eq!(replaced.data.unwrap()["k"], "v");
+    let refused = api_error(
+        elsewhere
+            .replace("x", &Default::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(refused.code, 409);
+    assert!(
+        refused.message.contains("the object has been modified"),
+        "{}",
+        refused.message
+    );
+    elsewhere
+        .delete("x", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_error(elsewhere.get("x").await.unwrap_err()).code, 404);
 }
 
 #[tokio::test]
