@@ -12,10 +12,11 @@
 //! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns),
 //! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs),
 //! [`snapshot`] (recorded cluster state), [`detect`] (findings), [`remedy`] (the action catalog),
-//! [`assess`] (Rego policies), [`render`] (pull request templates), [`git`] (the Git boundary), and
+//! [`assess`] (Rego policies), [`cluster`] (health and ownership of live objects), [`render`] (pull request templates), [`git`] (the Git boundary), and
 //! [`propose`], which wires them together.
 
 pub mod assess;
+pub mod cluster;
 pub mod config;
 pub mod detect;
 pub mod git;

@@ -1,6 +1,7 @@
 //! Pure nouns shared by every stage of the pipeline. Nothing here performs I/O.
 
 mod finding;
+mod health;
 mod object_ref;
 pub mod quantity;
 mod remediation;
@@ -8,6 +9,7 @@ mod risk;
 mod snapshot;
 
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
+pub use health::{Health, HealthStatus};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
 pub use remediation::{Action, ActionSpec, Change, FieldChange, Remediation, stable_id};
 pub use risk::RiskLevel;
