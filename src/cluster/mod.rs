@@ -1,5 +1,7 @@
-//! The Kubernetes boundary. This part is pure: per-kind health ([`health`]) and who manages a live
-//! object ([`ownership`]); both read objects as the API server returns them and perform no I/O.
+//! The Kubernetes boundary. [`dryrun`] talks to the API server through kube (server-side dry-run
+//! with field owners); [`health`] (per-kind health) and [`ownership`] (who manages a live object)
+//! are pure and read objects as the API server returns them.
 
+pub mod dryrun;
 pub mod health;
 pub mod ownership;

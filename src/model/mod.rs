@@ -1,5 +1,6 @@
 //! Pure nouns shared by every stage of the pipeline. Nothing here performs I/O.
 
+mod changeset;
 mod finding;
 mod health;
 mod object_ref;
@@ -8,6 +9,7 @@ mod remediation;
 mod risk;
 mod snapshot;
 
+pub use changeset::{ChangeAction, ChangeEntry, ChangeSet};
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
 pub use health::{Health, HealthStatus};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
