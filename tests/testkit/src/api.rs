@@ -222,7 +222,7 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
     };
     match (request.method, subresource.as_deref()) {
         ("GET", Some("scale")) => match store.get(&key) {
-            Some(object) => Reply::Json(200, write::scale(&resource, object)),
+            Some(object) => Reply::Json(200, write::scale(object)),
             None => Reply::Error(ApiError::not_found(&resource, &key.name)),
         },
         ("GET", _) => match store.get(&key) {

@@ -446,11 +446,7 @@ pub fn patch(
     let patch = parse_body(body)?;
     let live = stored(store, resource, key)?;
     let is_scale = options.subresource.as_deref() == Some("scale");
-    let target = if is_scale {
-        scale(resource, &live)
-    } else {
-        live.clone()
-    };
+    let target = if is_scale { scale(&live) } else { live.clone() };
     let patched = match content_type {
         "application/merge-patch+json" => crate::patch::merge_patch(&target, &patch),
         "application/json-patch+json" => {
@@ -489,7 +485,7 @@ fn pick(source: &Value, fields: &[&str]) -> Value {
 }
 
 /// The `scale` subresource of a workload.
-pub fn scale(resource: &ResourceType, object: &Value) -> Value {
+pub fn scale(object: &Value) -> Value {
     let identity = [
         "name",
         "namespace",
@@ -510,7 +506,6 @@ pub fn scale(resource: &ResourceType, object: &Value) -> Value {
         .pointer("/spec/selector")
         .map(selector_string)
         .unwrap_or_default();
-    let _ = resource;
     json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": meta,
         "spec": {"replicas": replicas}, "status": {"replicas": current, "selector": selector}})
 }
@@ -535,7 +530,7 @@ fn scale_write(
     let mut new = live.clone();
     new["spec"]["replicas"] = replicas;
     let (code, object) = update(store, resource, key, Some(live), new, options)?;
-    Ok((code, scale(resource, &object)))
+    Ok((code, scale(&object)))
 }
 
 /// Server-side apply to `scale`.
@@ -547,7 +542,7 @@ pub fn apply_scale(
     options: &WriteOptions,
 ) -> Answer {
     let (code, object) = apply(store, resource, key, body, options)?;
-    Ok((code, scale(resource, &object)))
+    Ok((code, scale(&object)))
 }
 
 /// `DELETE` of one object.
