@@ -49,11 +49,8 @@ fn item_matches(item: &Value, element: &Element) -> bool {
             let Ok(Value::Object(key)) = serde_json::from_str::<Value>(json) else {
                 return false;
             };
-            let tcp = Value::String("TCP".into());
-            key.iter().all(|(name, value)| match item.get(name) {
-                Some(found) => found == value,
-                None => name == "protocol" && *value == tcp,
-            })
+            let shape = ListShape::Map(key.keys().cloned().collect());
+            item_element(item, &shape) == *element
         }
         Element::Value(json) => canonical(item) == *json,
         _ => false,
