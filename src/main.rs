@@ -1,7 +1,8 @@
 //! The `remediator` command line. Builds the real clients and hands each command to the library;
 //! the only place that uses `anyhow`.
 //!
-//! Exit codes: 0 ok, 1 not found or no change, 2 bad input.
+//! Exit codes: 0 ok; 1 not found, no change, changes found (`diff`) or not healthy (`apply
+//! --wait`); 2 bad input or error.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -73,8 +74,14 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
-    /// Find what is wrong in a cluster snapshot and propose fixes as branches.
+    /// Find what is wrong in a cluster (or a recorded snapshot) and propose fixes as branches.
     Propose(ProposeArgs),
+    /// Show what applying the repository (or a path of it) would change in the cluster, by
+    /// server-side dry-run. Exit codes: 0 no changes, 1 changes, 2 error.
+    Diff(cli::diff::DiffArgs),
+    /// Apply a path of the repository with server-side apply, in stages. Exit codes: 0 applied,
+    /// 1 applied but not healthy (with --wait), 2 error.
+    Apply(cli::apply::ApplyArgs),
 }
 
 #[derive(clap::Args)]
@@ -82,9 +89,13 @@ pub(crate) struct ProposeArgs {
     /// The config repository.
     #[arg(long, default_value = ".")]
     pub(crate) repo: PathBuf,
-    /// `kubectl get -o yaml` output: a file or a directory (UsageHistory documents included).
+    /// `kubectl get -o yaml` output: a file or a directory (UsageHistory documents included);
+    /// the live cluster when not given.
     #[arg(long)]
-    pub(crate) snapshot: PathBuf,
+    pub(crate) snapshot: Option<PathBuf>,
+    /// The live cluster, read instead of a snapshot; proposals then carry its dry-run.
+    #[command(flatten)]
+    pub(crate) cluster: cli::cluster::ClusterArgs,
     /// Where proposals go; the config's forge when not given.
     #[arg(long, value_enum)]
     pub(crate) forge: Option<ForgeArg>,
@@ -133,14 +144,18 @@ enum Output {
 pub(crate) enum Outcome {
     Ok,
     NothingFound,
+    /// Changes were found (`diff`), or what was applied is not healthy (`apply --wait`).
+    Changes,
     BadInput,
 }
 
 fn main() -> ExitCode {
+    // rustls panics when it finds two crypto providers and none installed; ring is the only one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::NothingFound) => ExitCode::from(1),
+        Ok(Outcome::NothingFound | Outcome::Changes) => ExitCode::from(1),
         Ok(Outcome::BadInput) => ExitCode::from(2),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -163,7 +178,11 @@ fn main() -> ExitCode {
 /// The error and its causes, each cause left out when the message before already says it.
 fn describe(err: &anyhow::Error) -> String {
     let mut text = String::new();
-    for cause in err.chain() {
+    // The cluster's errors already say what the API answered; kube's own text repeats it.
+    let chain = err
+        .chain()
+        .take_while(|c| c.downcast_ref::<kube::Error>().is_none());
+    for cause in chain {
         let cause = cause.to_string();
         if !text.contains(&cause) {
             if !text.is_empty() {
@@ -228,6 +247,8 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
             set(&repo, &object, file.as_deref(), &edits, write)
         }
         Command::Propose(args) => cli::propose::run(args),
+        Command::Diff(args) => cli::diff::run(args),
+        Command::Apply(args) => cli::apply::run(args),
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
 use crate::config::Config;
@@ -13,7 +14,7 @@ use crate::detect::{DetectOptions, detect};
 use crate::git::{BranchOutcome, ConfigRepo};
 use crate::manifests::diff::{FileChange, render};
 use crate::manifests::edit::apply;
-use crate::manifests::{Location, RepoIndex};
+use crate::manifests::{Location, RepoIndex, parse_file};
 use crate::model::{Change, Finding, Remediation, Snapshot};
 use crate::remedy::{Context, Outcome, ValueHistory, remediate};
 use crate::render::{PullRequestView, Templates};
@@ -76,6 +77,91 @@ pub struct Proposal {
     pub title: String,
     /// Pull request body.
     pub body: String,
+}
+
+impl Proposal {
+    /// Replaces the dry-run section of the body.
+    pub fn set_dry_run(&mut self, templates: &Templates, section: String) -> Result<(), String> {
+        let view = PullRequestView::new(
+            &self.remediation,
+            &self.assessment,
+            self.diff.clone(),
+            section,
+        );
+        let (title, body) = templates.pull_request(&view).map_err(|e| e.to_string())?;
+        (self.title, self.body) = (title, body);
+        Ok(())
+    }
+
+    /// The objects this proposal changes, as they will be applied: each edited declaration read
+    /// back from the edited file and rendered as its build applies it, and the Kubernetes
+    /// objects of created files. An edit of a kustomization or a patch file changes no object on
+    /// its own and gives none; a build that cannot be rendered is an error.
+    pub fn changed_objects(&self, index: &RepoIndex) -> Result<Vec<Value>, String> {
+        let mut out = Vec::new();
+        for change in &self.remediation.changes {
+            match change {
+                Change::Edit { location, .. } => {
+                    let Some(declaration) = index
+                        .declarations
+                        .iter()
+                        .position(|d| d.location == *location)
+                    else {
+                        continue;
+                    };
+                    let applying = index
+                        .objects
+                        .iter()
+                        .filter(|o| o.declaration == declaration);
+                    let mut applying: Vec<_> = applying.collect();
+                    // The unit the finding was seen in, when the declaration has several.
+                    applying.sort_by_key(|o| o.id != self.remediation.target);
+                    let Some(object) = applying.first() else {
+                        continue;
+                    };
+                    let Some(file) = self.files.iter().find(|f| f.path == location.file) else {
+                        continue;
+                    };
+                    let parsed = parse_file(&file.path, file.new.as_bytes());
+                    let Some(document) = parsed
+                        .documents
+                        .into_iter()
+                        .find(|d| d.document == location.document)
+                    else {
+                        continue;
+                    };
+                    let value = match location.item {
+                        Some(item) => document.value["items"][item].clone(),
+                        None => document.value,
+                    };
+                    let value = index.render(object, value).map_err(|e| e.to_string())?;
+                    out.push(value);
+                }
+                Change::Create { path, content } => {
+                    let parsed = parse_file(path, content.as_bytes());
+                    out.extend(
+                        parsed
+                            .documents
+                            .into_iter()
+                            .map(|d| d.value)
+                            .filter(is_kubernetes_object),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A Kubernetes object (not one of remediator's own records).
+fn is_kubernetes_object(value: &Value) -> bool {
+    let api_version = value["apiVersion"].as_str().unwrap_or_default();
+    !api_version.is_empty()
+        && !api_version.starts_with("remediator.dev/")
+        && value["kind"].is_string()
+        && value
+            .pointer("/metadata/name")
+            .is_some_and(Value::is_string)
 }
 
 /// A finding and why it gets no pull request.

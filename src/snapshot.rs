@@ -39,6 +39,14 @@ pub enum Problem {
         /// What does not fit.
         message: String,
     },
+    /// A kind could not be listed from a live cluster (not served, or not allowed).
+    #[error("{what}: cannot list: {message}")]
+    Unavailable {
+        /// What was listed.
+        what: String,
+        /// The API's answer.
+        message: String,
+    },
     /// Objects of kinds detection does not look at were skipped.
     #[error("{}: skipped {count} objects of kinds detection does not use ({kinds})", file.display())]
     UnknownKinds {

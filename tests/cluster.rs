@@ -8,34 +8,15 @@ use remediator::model::ChangeAction;
 use serde_json::{Value, json};
 use testkit::TestCluster;
 
+mod common;
+use common::clients;
+
 fn deployment(replicas: i64) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "api", "namespace": "default"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "api"}},
             "template": {"metadata": {"labels": {"app": "api"}},
                 "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}})
-}
-
-/// Clients to run against: the test API server, and the real cluster when one is configured.
-async fn clients(cluster: &TestCluster) -> Vec<(String, kube::Client)> {
-    let mut out = vec![("test API server".to_string(), cluster.client())];
-    match std::env::var("REMEDIATOR_E2E_KUBECONFIG") {
-        Ok(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
-            let options = kube::config::KubeConfigOptions::default();
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .expect("kubeconfig");
-            out.push((
-                format!("cluster of {path}"),
-                kube::Client::try_from(config).unwrap(),
-            ));
-        }
-        Err(_) => eprintln!(
-            "note: REMEDIATOR_E2E_KUBECONFIG is not set; these tests run against the test API server only"
-        ),
-    }
-    out
 }
 
 #[tokio::test]
@@ -137,4 +118,84 @@ async fn dry_run_of_a_secret_never_shows_its_values() {
         );
     }
     assert!(changed[0].diff.contains("***"), "{}", changed[0].diff);
+}
+
+/// metrics.k8s.io served the way metrics-server's aggregated API answers, as a CRD of the test
+/// server (PodMetrics keep `timestamp`, `window` and `containers` at the top level).
+fn pod_metrics_crd() -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "pods.metrics.k8s.io"},
+        "spec": {"group": "metrics.k8s.io", "scope": "Namespaced",
+            "names": {"plural": "pods", "singular": "podmetrics", "kind": "PodMetrics", "listKind": "PodMetricsList"},
+            "versions": [{"name": "v1beta1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "timestamp": {"type": "string"}, "window": {"type": "string"},
+                    "containers": {"type": "array", "items": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}}}}]}})
+}
+
+#[tokio::test]
+async fn the_live_snapshot_lists_workloads_pods_and_usage() {
+    use remediator::cluster::{ApplyOptions, Cluster, KubeCluster, SnapshotOptions};
+    let cluster = TestCluster::start();
+    let kube = KubeCluster::new(cluster.client());
+    kube.apply(&[deployment(2)], &ApplyOptions::default())
+        .await
+        .unwrap();
+    let pods = cluster
+        .add_pods("default", "api", 2, &testkit::PodState::oom_killed(4))
+        .unwrap();
+
+    let without_metrics = kube.snapshot(&SnapshotOptions::default()).await.unwrap();
+    assert_eq!(without_metrics.snapshot.pods.len(), 2);
+    assert_eq!(without_metrics.snapshot.deployments.len(), 1);
+    assert_eq!(without_metrics.snapshot.replica_sets.len(), 1);
+    assert!(without_metrics.snapshot.usage.containers.is_empty());
+    assert!(
+        without_metrics.problems.is_empty(),
+        "metrics.k8s.io not served is no problem: {:?}",
+        without_metrics.problems
+    );
+
+    kube.apply(&[pod_metrics_crd()], &ApplyOptions::default())
+        .await
+        .unwrap();
+    for (pod, memory) in pods.iter().zip(["100Mi", "300Mi"]) {
+        let metrics = json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+            "metadata": {"name": pod, "namespace": "default"},
+            "timestamp": "2026-11-22T10:00:00Z", "window": "30s",
+            "containers": [{"name": "app", "usage": {"cpu": "250m", "memory": memory}}]});
+        cluster.create(metrics, "metrics-server").unwrap();
+    }
+    let loaded = kube.snapshot(&SnapshotOptions::default()).await.unwrap();
+    let usage = &loaded.snapshot.usage.containers;
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0].workload.kind, "Deployment");
+    assert_eq!(usage[0].workload.name, "api");
+    assert_eq!(usage[0].container, "app");
+    assert_eq!(usage[0].cpu, vec![(1_795_341_600.0, 0.25)]);
+    assert_eq!(
+        usage[0].memory,
+        vec![(1_795_341_600.0, 200.0 * 1024.0 * 1024.0)]
+    );
+
+    let findings = remediator::detect::detect(
+        &loaded.snapshot,
+        &remediator::detect::DetectOptions::at(loaded.snapshot.taken_at().unwrap()),
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.code.to_string() == "crash-loop-oom"),
+        "{findings:?}"
+    );
+
+    let scoped = kube
+        .snapshot(&SnapshotOptions {
+            namespace: Some("kube-system".into()),
+            ..SnapshotOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(scoped.snapshot.pods.is_empty());
 }

@@ -1,3 +1,6 @@
 //! Commands of the binary that do more than call one library function.
 
+pub mod apply;
+pub mod cluster;
+pub mod diff;
 pub mod propose;

@@ -8,14 +8,17 @@ use anyhow::Context;
 use serde_json::json;
 
 use remediator::assess::Policies;
+use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::Forge;
 use remediator::git::{ConfigRepo, GitHistory};
+use remediator::manifests::RepoIndex;
 use remediator::propose::{Inputs, Plan, ProposeOptions, Published, plan, publish_local};
 use remediator::remedy::{NoHistory, ValueHistory};
-use remediator::render::Templates;
+use remediator::render::{DryRunView, Templates};
 use remediator::snapshot;
 
 use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
+use super::cluster::{Connection, connect, runtime};
 
 /// Runs the command.
 pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
@@ -23,7 +26,24 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
-    let loaded = snapshot::load(&args.snapshot);
+    let live = match &args.snapshot {
+        Some(_) if args.cluster.given() => {
+            anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both")
+        }
+        Some(_) => None,
+        None => Some((runtime()?, args.cluster.clone())),
+    };
+    let (loaded, connection) = match (&args.snapshot, &live) {
+        (Some(path), _) => (snapshot::load(path), None),
+        (None, Some((runtime, cluster))) => runtime.block_on(async {
+            let connection = connect(cluster).await?;
+            let loaded = KubeCluster::new(connection.client.clone())
+                .snapshot(&SnapshotOptions::default())
+                .await?;
+            anyhow::Ok((loaded, Some(connection)))
+        })?,
+        (None, None) => anyhow::bail!("give --snapshot, or a cluster with --kubeconfig/--context"),
+    };
     for problem in &loaded.problems {
         eprintln!("warning: {problem}");
     }
@@ -75,7 +95,16 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         history,
         templates: &templates,
     };
-    let plan = plan(&inputs, &mut policies, &options);
+    let mut plan = plan(&inputs, &mut policies, &options);
+    if let (Some((runtime, _)), Some(connection)) = (&live, &connection) {
+        runtime.block_on(add_dry_runs(
+            &mut plan,
+            &index,
+            &templates,
+            connection,
+            &config.field_manager,
+        ));
+    }
     let published = match (&repo, forge) {
         (Some(repo), true) => publish_local(repo, &plan.proposals)?,
         _ => vec![],
@@ -126,6 +155,39 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// Puts each proposal's server-side dry-run, with the other owners of the fields it sets, into
+/// its body. A dry-run that fails says so in the body; the proposal still stands.
+async fn add_dry_runs(
+    plan: &mut Plan,
+    index: &RepoIndex,
+    templates: &Templates,
+    connection: &Connection,
+    field_manager: &str,
+) {
+    let cluster = KubeCluster::new(connection.client.clone());
+    let options = DryRunOptions {
+        field_manager: field_manager.to_owned(),
+        ..DryRunOptions::default()
+    };
+    for proposal in &mut plan.proposals {
+        let results = match proposal.changed_objects(index) {
+            Ok(objects) => cluster
+                .dry_run(&objects, &options)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error),
+        };
+        let view = match results {
+            Ok(results) => DryRunView::new(&connection.name, field_manager, &results),
+            Err(error) => DryRunView::failed(&connection.name, field_manager, error),
+        };
+        let section = templates.dry_run(&view).unwrap_or_else(|e| e.to_string());
+        if let Err(error) = proposal.set_dry_run(templates, section) {
+            eprintln!("warning: {}: {error}", proposal.branch);
+        }
+    }
 }
 
 fn print_text(out: &mut impl Write, plan: &Plan, published: &[Published]) -> std::io::Result<()> {

@@ -5,40 +5,14 @@
 
 use std::path::Path;
 
+use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use serde_json::Value;
 
+use super::retry::{RetryPolicy, with_retry};
+use super::{Error, Resolver, Result, subject, to_value};
 use crate::manifests::diff::unified;
 use crate::model::{ChangeAction, ObjectRef};
-
-/// Errors of the cluster boundary.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Discovery failed.
-    #[error("cannot discover the cluster's API resources: {0}")]
-    Discovery(#[source] kube::Error),
-    /// The cluster does not serve the object's kind.
-    #[error("{0}: the cluster does not serve this kind; apply its CRD first")]
-    UnknownKind(String),
-    /// An object lacks apiVersion, kind or name.
-    #[error("an object without apiVersion, kind or metadata.name cannot be sent: {0}")]
-    Incomplete(String),
-    /// The API refused or failed a request.
-    #[error("{object}: {verb} failed: {source}")]
-    Api {
-        /// The object, as `Kind/namespace/name`.
-        object: String,
-        /// What was attempted.
-        verb: &'static str,
-        /// The API's answer.
-        #[source]
-        source: kube::Error,
-    },
-}
-
-/// `Result` of this module.
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// Options of a dry-run.
 #[derive(Clone, Debug)]
@@ -47,6 +21,10 @@ pub struct DryRunOptions {
     pub field_manager: String,
     /// Namespace for namespaced objects that name none.
     pub default_namespace: String,
+    /// Objects previewed at once.
+    pub concurrency: usize,
+    /// Retries of failed calls.
+    pub retry: RetryPolicy,
 }
 
 impl Default for DryRunOptions {
@@ -54,6 +32,8 @@ impl Default for DryRunOptions {
         DryRunOptions {
             field_manager: "remediator".into(),
             default_namespace: "default".into(),
+            concurrency: 16,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -78,59 +58,6 @@ pub struct DryRunResult {
     pub diff: String,
     /// Fields other managers own that the change would take.
     pub conflicts: Vec<FieldConflict>,
-}
-
-/// Finds the API resource serving each kind.
-pub struct Resolver {
-    discovery: Discovery,
-}
-
-impl Resolver {
-    /// Runs discovery once.
-    pub async fn new(client: &kube::Client) -> Result<Self> {
-        let discovery = Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(Error::Discovery)?;
-        Ok(Resolver { discovery })
-    }
-
-    /// The resource of an `apiVersion` and `kind`.
-    pub fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, ApiCapabilities)> {
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-        self.discovery.resolve_gvk(&gvk)
-    }
-}
-
-/// The object's reference, and an Api for it.
-fn target(
-    client: &kube::Client,
-    resolver: &Resolver,
-    object: &Value,
-    default_namespace: &str,
-) -> Result<(ObjectRef, Api<DynamicObject>)> {
-    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-    let (Some(api_version), Some(kind), Some(name)) =
-        (text("/apiVersion"), text("/kind"), text("/metadata/name"))
-    else {
-        return Err(Error::Incomplete(
-            object.to_string().chars().take(120).collect(),
-        ));
-    };
-    let Some((resource, capabilities)) = resolver.resolve(api_version, kind) else {
-        return Err(Error::UnknownKind(format!("{kind}/{name}")));
-    };
-    if capabilities.scope == Scope::Cluster {
-        let subject = ObjectRef::new(api_version, kind, None, name);
-        return Ok((subject, Api::all_with(client.clone(), &resource)));
-    }
-    let namespace = text("/metadata/namespace").unwrap_or(default_namespace);
-    let subject = ObjectRef::new(api_version, kind, Some(namespace), name);
-    Ok((
-        subject,
-        Api::namespaced_with(client.clone(), namespace, &resource),
-    ))
 }
 
 /// The object without what the server owns: managedFields, status, resourceVersion, uid,
@@ -181,58 +108,200 @@ fn conflicts_of(error: &kube::Error) -> Option<Vec<FieldConflict>> {
     )
 }
 
-/// Dry-runs the apply of each object.
+/// The live object and what the API would make of the apply, found without storing anything.
+#[derive(Clone, Debug)]
+pub(crate) struct Preview {
+    /// The object as it is, `None` when it does not exist.
+    pub live: Option<Value>,
+    /// The object as it would be.
+    pub result: Value,
+    /// Fields other managers own that the apply would take.
+    pub conflicts: Vec<FieldConflict>,
+}
+
+impl Preview {
+    /// Created, configured or unchanged, comparing without server-owned fields.
+    pub fn action(&self) -> ChangeAction {
+        match &self.live {
+            None => ChangeAction::Created,
+            Some(live) if comparable(live) == comparable(&self.result) => ChangeAction::Unchanged,
+            Some(_) => ChangeAction::Configured,
+        }
+    }
+}
+
+/// A dry-run apply of `object`. Without `force` in `params`, a conflict is reported and the
+/// dry-run repeated with force, to show the result all the same; with it, no conflict arises.
+pub(crate) async fn preview(
+    api: &Api<DynamicObject>,
+    subject: &ObjectRef,
+    object: &Value,
+    live: Option<Value>,
+    params: &PatchParams,
+    retry: &RetryPolicy,
+) -> Result<Preview> {
+    let failed = |verb: &'static str| {
+        let object = subject.to_string();
+        move |source| Error::Api {
+            object,
+            verb,
+            source,
+        }
+    };
+    let params = params.clone().dry_run();
+    let patch = |params: PatchParams| async move {
+        with_retry(retry, || async {
+            api.patch(&subject.name, &params, &Patch::Apply(object))
+                .await
+        })
+        .await
+    };
+    let (result, conflicts) = match patch(params.clone()).await {
+        Ok(result) => (result, Vec::new()),
+        Err(error) => match conflicts_of(&error) {
+            Some(conflicts) if !params.force => {
+                let result = patch(params.force())
+                    .await
+                    .map_err(failed("dry-run apply"))?;
+                (result, conflicts)
+            }
+            _ => return Err(failed("dry-run apply")(error)),
+        },
+    };
+    Ok(Preview {
+        live,
+        result: to_value(result),
+        conflicts,
+    })
+}
+
+/// The live object, `None` when there is none.
+pub(crate) async fn live(
+    api: &Api<DynamicObject>,
+    subject: &ObjectRef,
+    retry: &RetryPolicy,
+) -> Result<Option<Value>> {
+    let found = with_retry(retry, || api.get_opt(&subject.name))
+        .await
+        .map_err(|source| Error::Api {
+            object: subject.to_string(),
+            verb: "get",
+            source,
+        })?;
+    Ok(found.map(to_value))
+}
+
+/// What a set of objects creates for its own members: the kinds of its CRDs and its
+/// Namespaces. Before they exist the API cannot dry-run the members that need them, and those
+/// are reported as created.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    kinds: Vec<(String, String)>,
+    namespaces: Vec<String>,
+}
+
+impl Pending {
+    /// What `objects` create.
+    pub fn of(objects: &[Value]) -> Self {
+        let text = |o: &Value, p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        let kinds = objects
+            .iter()
+            .filter(|o| o["kind"] == "CustomResourceDefinition")
+            .filter_map(|o| Some((text(o, "/spec/group")?, text(o, "/spec/names/kind")?)))
+            .collect();
+        let namespaces = objects
+            .iter()
+            .filter(|o| o["kind"] == "Namespace")
+            .filter_map(|o| text(o, "/metadata/name"))
+            .collect();
+        Pending { kinds, namespaces }
+    }
+
+    /// Whether `error` about `subject` comes from something the set creates.
+    pub fn explains(&self, subject: &ObjectRef, error: &Error) -> bool {
+        match error {
+            Error::UnknownKind(_) => self
+                .kinds
+                .iter()
+                .any(|(g, k)| *g == subject.group && *k == subject.kind),
+            Error::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => {
+                status.code == 404
+                    && status
+                        .details
+                        .as_ref()
+                        .is_some_and(|d| d.kind == "namespaces")
+                    && subject
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|ns| self.namespaces.contains(ns))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Dry-runs the apply of each object, sixteen at a time; results come in the objects' order. A
+/// custom resource whose CRD is in the same set (and not served yet) is reported as created
+/// without asking the API, which cannot check it before the CRD exists.
 pub async fn dry_run(
     client: &kube::Client,
     objects: &[Value],
     options: &DryRunOptions,
 ) -> Result<Vec<DryRunResult>> {
     let resolver = Resolver::new(client).await?;
-    let mut results = Vec::with_capacity(objects.len());
-    for object in objects {
-        let (subject, api) = target(client, &resolver, object, &options.default_namespace)?;
-        let failed = |verb: &'static str| {
-            let object = subject.to_string();
-            move |source| Error::Api {
-                object,
-                verb,
-                source,
-            }
-        };
-        let live = api.get_opt(&subject.name).await.map_err(failed("get"))?;
-        let live = live.map(|l| serde_json::to_value(l).unwrap_or(Value::Null));
-        let params = PatchParams::apply(&options.field_manager).dry_run();
-        let (result, conflicts) = match api
-            .patch(&subject.name, &params, &Patch::Apply(object))
-            .await
-        {
-            Ok(result) => (result, Vec::new()),
-            Err(error) => match conflicts_of(&error) {
-                Some(conflicts) => {
-                    let forced = params.clone().force();
-                    let result = api
-                        .patch(&subject.name, &forced, &Patch::Apply(object))
-                        .await
-                        .map_err(failed("dry-run apply"))?;
-                    (result, conflicts)
-                }
-                None => return Err(failed("dry-run apply")(error)),
-            },
-        };
-        let result = serde_json::to_value(result).unwrap_or(Value::Null);
-        let (before, after) = (yaml(live.as_ref()), yaml(Some(&result)));
-        let action = match &live {
-            None => ChangeAction::Created,
-            Some(_) if before == after => ChangeAction::Unchanged,
-            Some(_) => ChangeAction::Configured,
-        };
-        let diff = unified(Path::new(&subject.to_string()), &before, &after, false);
-        results.push(DryRunResult {
-            object: subject,
-            action,
-            diff,
-            conflicts,
-        });
-    }
-    Ok(results)
+    let pending = Pending::of(objects);
+    let params = PatchParams::apply(&options.field_manager);
+    let context = (client, &resolver, &pending, &params, options);
+    let each: Vec<_> = objects.iter().map(|o| dry_run_one(context, o)).collect();
+    stream::iter(each)
+        .buffered(options.concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+type DryRunContext<'a> = (
+    &'a kube::Client,
+    &'a Resolver,
+    &'a Pending,
+    &'a PatchParams,
+    &'a DryRunOptions,
+);
+
+async fn dry_run_one(context: DryRunContext<'_>, object: &Value) -> Result<DryRunResult> {
+    let (client, resolver, pending, params, options) = context;
+    let named = subject(object, &options.default_namespace)?;
+    let unvalidated = |subject: ObjectRef| DryRunResult {
+        diff: unified(
+            Path::new(&subject.to_string()),
+            "",
+            &yaml(Some(object)),
+            false,
+        ),
+        object: subject,
+        action: ChangeAction::Created,
+        conflicts: Vec::new(),
+    };
+    let (subject, api) = match resolver.target(client, object, &options.default_namespace) {
+        Ok(found) => found,
+        Err(error) if pending.explains(&named, &error) => return Ok(unvalidated(named)),
+        Err(error) => return Err(error),
+    };
+    let live = live(&api, &subject, &options.retry).await?;
+    let preview = match preview(&api, &subject, object, live, params, &options.retry).await {
+        Ok(preview) => preview,
+        Err(error) if pending.explains(&subject, &error) => return Ok(unvalidated(subject)),
+        Err(error) => return Err(error),
+    };
+    let action = preview.action();
+    let (before, after) = (yaml(preview.live.as_ref()), yaml(Some(&preview.result)));
+    let diff = unified(Path::new(&subject.to_string()), &before, &after, false);
+    Ok(DryRunResult {
+        object: subject,
+        action,
+        diff,
+        conflicts: preview.conflicts,
+    })
 }

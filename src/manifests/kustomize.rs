@@ -49,6 +49,10 @@ pub struct Kustomization {
         deserialize_with = "null_as_empty"
     )]
     pub patches_json6902: Vec<Patch>,
+    /// Every other field (`namePrefix`, `labels`, generators, ...), kept to tell which
+    /// transformers a build uses.
+    #[serde(flatten)]
+    pub others: std::collections::BTreeMap<String, Value>,
 }
 
 /// One `images` entry.

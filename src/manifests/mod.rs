@@ -16,6 +16,7 @@ mod lines;
 pub mod path;
 mod scope;
 mod source;
+mod transform;
 mod verify;
 mod walk;
 
@@ -30,6 +31,7 @@ pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
 pub use lines::{LineIndex, line_of_byte};
 pub use scope::is_cluster_scoped;
 pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
+pub use transform::Unrendered;
 
 /// What can go wrong reading or editing manifests. Each names the file and line, or the object.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use crate::assess::Assessment;
+use crate::cluster::{DryRunResult, FieldConflict};
 use crate::model::quantity::{format_cpu, format_memory};
 use crate::model::{Evidence, Remediation, UsageFacts};
 
@@ -20,6 +21,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "pr_body.md.j2",
         include_str!("../../templates/pr_body.md.j2"),
+    ),
+    (
+        "dry_run.md.j2",
+        include_str!("../../templates/dry_run.md.j2"),
     ),
 ];
 
@@ -83,24 +88,30 @@ impl Templates {
         Ok(Self { env })
     }
 
-    /// The title and body of the pull request for one proposal.
-    pub fn pull_request(&self, view: &PullRequestView) -> Result<(String, String)> {
-        let render = |name: &str| {
-            let template = self.env.get_template(name).map_err(|e| Error::Template {
+    fn render(&self, name: &str, view: &impl Serialize) -> Result<String> {
+        let template = self.env.get_template(name).map_err(|e| Error::Template {
+            name: name.into(),
+            message: describe(&e),
+        })?;
+        template
+            .render(minijinja::value::Serde(view))
+            .map_err(|e| Error::Template {
                 name: name.into(),
                 message: describe(&e),
-            })?;
-            template
-                .render(minijinja::value::Serde(view))
-                .map_err(|e| Error::Template {
-                    name: name.into(),
-                    message: describe(&e),
-                })
-        };
+            })
+    }
+
+    /// The title and body of the pull request for one proposal.
+    pub fn pull_request(&self, view: &PullRequestView) -> Result<(String, String)> {
         Ok((
-            short(render("pr_title.txt.j2")?.trim(), 120),
-            render("pr_body.md.j2")?,
+            short(self.render("pr_title.txt.j2", view)?.trim(), 120),
+            self.render("pr_body.md.j2", view)?,
         ))
+    }
+
+    /// The dry-run section of a pull request.
+    pub fn dry_run(&self, view: &DryRunView) -> Result<String> {
+        Ok(self.render("dry_run.md.j2", view)?.trim_end().to_owned())
     }
 }
 
@@ -116,6 +127,64 @@ fn describe(e: &minijinja::Error) -> String {
     match e.line() {
         Some(line) => format!("line {line}: {e}"),
         None => e.to_string(),
+    }
+}
+
+/// What the dry-run section shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunView {
+    /// The cluster (kubeconfig context or server).
+    pub cluster: String,
+    /// The field manager the apply will use.
+    pub field_manager: String,
+    /// Each object's result.
+    pub objects: Vec<DryRunObjectView>,
+    /// Why the dry-run could not run, when it could not.
+    pub error: Option<String>,
+}
+
+/// One object of the dry-run section.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunObjectView {
+    /// `Kind/namespace/name`.
+    pub object: String,
+    /// created, configured or unchanged.
+    pub action: String,
+    /// The live diff, Secret values masked.
+    pub diff: String,
+    /// Other managers of the fields it sets.
+    pub conflicts: Vec<FieldConflict>,
+    /// Whether another manager owns `.spec.replicas`.
+    pub replicas_owned: bool,
+}
+
+impl DryRunView {
+    /// The view of a dry-run's results.
+    pub fn new(cluster: &str, field_manager: &str, results: &[DryRunResult]) -> Self {
+        let objects = results
+            .iter()
+            .map(|r| DryRunObjectView {
+                object: r.object.to_string(),
+                action: r.action.to_string(),
+                diff: r.diff.clone(),
+                conflicts: r.conflicts.clone(),
+                replicas_owned: r.conflicts.iter().any(|c| c.field == ".spec.replicas"),
+            })
+            .collect();
+        DryRunView {
+            cluster: cluster.to_owned(),
+            field_manager: field_manager.to_owned(),
+            objects,
+            error: None,
+        }
+    }
+
+    /// The view of a dry-run that failed.
+    pub fn failed(cluster: &str, field_manager: &str, error: String) -> Self {
+        DryRunView {
+            error: Some(error),
+            ..DryRunView::new(cluster, field_manager, &[])
+        }
     }
 }
 
@@ -281,5 +350,55 @@ impl ChartView {
             request_label: usage.request.map(format),
             limit_label: usage.limit.map(format),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChangeAction, ObjectRef};
+
+    fn result(conflicts: Vec<FieldConflict>) -> DryRunResult {
+        DryRunResult {
+            object: ObjectRef::new("apps/v1", "Deployment", Some("shop"), "web"),
+            action: ChangeAction::Configured,
+            diff: "--- a/x\n+++ b/x\n-  replicas: 2\n+  replicas: 3\n".into(),
+            conflicts,
+        }
+    }
+
+    #[test]
+    fn the_dry_run_section_names_other_owners_and_warns_about_autoscalers() {
+        let templates = Templates::load(None).unwrap();
+        let conflict = FieldConflict {
+            manager: "\"kube-controller-manager\" using apps/v1".into(),
+            field: ".spec.replicas".into(),
+        };
+        let view = DryRunView::new("prod", "remediator", &[result(vec![conflict])]);
+        let text = templates.dry_run(&view).unwrap();
+        assert!(
+            text.contains(
+                "| `Deployment/shop/web` | configured | \"kube-controller-manager\" using apps/v1 on `.spec.replicas` |"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("> [!WARNING]"), "{text}");
+        assert!(
+            text.contains("change the HorizontalPodAutoscaler instead"),
+            "{text}"
+        );
+        assert!(text.contains("```diff\n--- a/x"), "{text}");
+
+        let quiet = templates
+            .dry_run(&DryRunView::new("prod", "remediator", &[result(vec![])]))
+            .unwrap();
+        assert!(!quiet.contains("WARNING"), "{quiet}");
+        assert!(quiet.contains("| configured | none |"), "{quiet}");
+
+        let failed = DryRunView::failed("prod", "remediator", "no route".into());
+        assert_eq!(
+            templates.dry_run(&failed).unwrap(),
+            "The server-side dry-run failed: no route"
+        );
     }
 }

@@ -79,3 +79,26 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Clients to run against: the test API server, and the real cluster of
+/// `REMEDIATOR_E2E_KUBECONFIG` when it is set.
+pub async fn clients(cluster: &testkit::TestCluster) -> Vec<(String, kube::Client)> {
+    let mut out = vec![("test API server".to_string(), cluster.client())];
+    match std::env::var("REMEDIATOR_E2E_KUBECONFIG") {
+        Ok(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
+            let options = kube::config::KubeConfigOptions::default();
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .expect("kubeconfig");
+            out.push((
+                format!("cluster of {path}"),
+                kube::Client::try_from(config).unwrap(),
+            ));
+        }
+        Err(_) => eprintln!(
+            "note: REMEDIATOR_E2E_KUBECONFIG is not set; these tests run against the test API server only"
+        ),
+    }
+    out
+}

@@ -1,0 +1,104 @@
+//! `remediator apply`: server-side apply of a directory of the repository, in stages, under the
+//! configured field manager; `--dry-run` stores nothing, `--wait` waits for health. Exit codes:
+//! 0 applied (and healthy), 1 applied but not healthy, 2 error (the objects done before it are
+//! listed).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use remediator::cluster::{ApplyOptions, Cluster, KubeCluster, WaitOptions, WaitOutcome};
+use remediator::model::{ChangeAction, ChangeSet, ObjectRef};
+
+use super::super::Outcome;
+use super::cluster::{ClusterArgs, connect, repo_objects, runtime};
+
+/// Arguments of `apply`.
+#[derive(clap::Args)]
+pub struct ApplyArgs {
+    /// The config repository.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// A directory or file of the repository.
+    #[arg(long)]
+    pub path: PathBuf,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Ask the API server what would change; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait until the applied objects are healthy.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds `--wait` gives them.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Objects written at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+}
+
+/// Runs the command.
+pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
+    let (objects, field_manager) = repo_objects(&args.repo, &args.path)?;
+    let options = ApplyOptions {
+        field_manager,
+        concurrency: args.concurrency,
+        dry_run: args.dry_run,
+        progress: std::io::stderr().is_terminal(),
+        ..ApplyOptions::default()
+    };
+    runtime()?.block_on(async {
+        let connection = connect(&args.cluster).await?;
+        let cluster = KubeCluster::new(connection.client);
+        let changes = match cluster.apply(&objects, &options).await {
+            Ok(changes) => changes,
+            Err(stopped) => {
+                print_changes(&stopped.changes, args.dry_run)?;
+                return Err(stopped.into());
+            }
+        };
+        print_changes(&changes, args.dry_run)?;
+        if !args.wait || args.dry_run {
+            return Ok(Outcome::Ok);
+        }
+        let subjects: Vec<ObjectRef> = changes.entries.iter().map(|e| e.subject.clone()).collect();
+        let wait = WaitOptions {
+            timeout: Duration::from_secs(args.timeout),
+            ..WaitOptions::default()
+        };
+        let report = cluster.wait(&subjects, &wait).await?;
+        let mut out = std::io::stdout().lock();
+        for (object, health) in &report.health {
+            writeln!(out, "{object} {}: {}", health.status, health.message)?;
+        }
+        Ok(match report.outcome {
+            WaitOutcome::Healthy => {
+                writeln!(out, "healthy after {} s", report.elapsed.as_secs())?;
+                Outcome::Ok
+            }
+            WaitOutcome::Failed { object, message } => {
+                writeln!(out, "failed: {object}: {message}")?;
+                Outcome::Changes
+            }
+            WaitOutcome::TimedOut => {
+                writeln!(out, "timed out after {} s", args.timeout)?;
+                Outcome::Changes
+            }
+        })
+    })
+}
+
+fn print_changes(changes: &ChangeSet, dry_run: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let suffix = if dry_run { " (dry run)" } else { "" };
+    for entry in &changes.entries {
+        let note = match entry.action {
+            ChangeAction::Skipped => " (managed by a GitOps tool; left to it)",
+            _ => "",
+        };
+        writeln!(out, "{} {}{note}{suffix}", entry.subject, entry.action)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The live snapshot: the same [`Snapshot`] the offline path reads from `kubectl get` files,
+//! listed from the cluster (pods, workloads, ReplicaSets, events, nodes, HPAs, PVCs, jobs) in
+//! pages, plus current usage from metrics.k8s.io when the cluster serves it, as one sample per
+//! container averaged over a workload's pods. A kind that cannot be listed (not served, not
+//! allowed) is a problem and the rest still loads. I/O: the Kubernetes API.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::retry::{RetryPolicy, with_retry};
+use super::{Error, Result, to_value};
+use crate::detect::owners::Owners;
+use crate::model::quantity::{cpu_millis, memory_bytes};
+use crate::model::{ContainerUsage, Snapshot, UsageHistory, WorkloadRef};
+use crate::snapshot::{Loaded, Problem};
+
+/// Options of a live snapshot.
+#[derive(Clone, Debug)]
+pub struct SnapshotOptions {
+    /// Only this namespace (nodes are always listed); every namespace when `None`.
+    pub namespace: Option<String>,
+    /// Read usage from metrics.k8s.io when it is served.
+    pub metrics: bool,
+    /// Objects per page.
+    pub page_size: u32,
+    /// Retries of failed calls.
+    pub retry: RetryPolicy,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            namespace: None,
+            metrics: true,
+            page_size: 500,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Lists every page of one kind.
+async fn pages<K>(
+    api: Api<K>,
+    options: &SnapshotOptions,
+) -> std::result::Result<Vec<K>, kube::Error>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(options.page_size);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let page = with_retry(&options.retry, || api.list(&params)).await?;
+        items.extend(page.items);
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// Lists one kind into `into`; a kind not served or not allowed becomes a problem.
+async fn collect<K>(
+    api: Api<K>,
+    what: &str,
+    options: &SnapshotOptions,
+    into: &mut Vec<K>,
+    problems: &mut Vec<Problem>,
+) -> Result<()>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match pages(api, options).await {
+        Ok(items) => {
+            into.extend(items);
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
+            problems.push(Problem::Unavailable {
+                what: what.to_owned(),
+                message: format!("{} ({})", status.message, status.reason),
+            });
+            Ok(())
+        }
+        Err(source) => Err(Error::Api {
+            object: what.to_owned(),
+            verb: "list",
+            source,
+        }),
+    }
+}
+
+/// Lists the snapshot; see the module documentation.
+pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Result<Loaded> {
+    let mut loaded = Loaded::default();
+    let (s, problems) = (&mut loaded.snapshot, &mut loaded.problems);
+    macro_rules! namespaced {
+        ($what:literal, $into:expr) => {{
+            let api = match &options.namespace {
+                Some(namespace) => Api::namespaced(client.clone(), namespace),
+                None => Api::all(client.clone()),
+            };
+            collect(api, $what, options, $into, problems).await?;
+        }};
+    }
+    namespaced!("pods", &mut s.pods);
+    namespaced!("deployments", &mut s.deployments);
+    namespaced!("statefulsets", &mut s.stateful_sets);
+    namespaced!("daemonsets", &mut s.daemon_sets);
+    namespaced!("replicasets", &mut s.replica_sets);
+    namespaced!("events", &mut s.events);
+    namespaced!("horizontalpodautoscalers", &mut s.hpas);
+    namespaced!("persistentvolumeclaims", &mut s.pvcs);
+    namespaced!("jobs", &mut s.jobs);
+    collect(
+        Api::all(client.clone()),
+        "nodes",
+        options,
+        &mut s.nodes,
+        problems,
+    )
+    .await?;
+    if options.metrics {
+        let resource = pod_metrics();
+        let api = match &options.namespace {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        match pages::<DynamicObject>(api, options).await {
+            Ok(items) => {
+                let items: Vec<Value> = items.into_iter().map(to_value).collect();
+                s.usage = usage(s, &items);
+            }
+            // metrics-server is not installed: there is no usage to read.
+            Err(kube::Error::Api(status)) if matches!(status.code, 404 | 503) => {}
+            Err(kube::Error::Api(status)) => problems.push(Problem::Unavailable {
+                what: "metrics.k8s.io pods".into(),
+                message: format!("{} ({})", status.message, status.reason),
+            }),
+            Err(source) => {
+                return Err(Error::Api {
+                    object: "metrics.k8s.io pods".into(),
+                    verb: "list",
+                    source,
+                });
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// metrics.k8s.io's PodMetrics.
+fn pod_metrics() -> ApiResource {
+    ApiResource {
+        group: "metrics.k8s.io".into(),
+        version: "v1beta1".into(),
+        api_version: "metrics.k8s.io/v1beta1".into(),
+        kind: "PodMetrics".into(),
+        plural: "pods".into(),
+    }
+}
+
+/// One usage sample per container of each workload, averaged over its pods, at the latest
+/// timestamp among them. Pods no workload owns are left out.
+pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> UsageHistory {
+    let owners = Owners::new(snapshot);
+    type Key = (String, String, String, String);
+    let mut sums: BTreeMap<Key, (f64, f64, usize, f64)> = BTreeMap::new();
+    for metrics in pod_metrics {
+        let text = |p: &str| metrics.pointer(p).and_then(Value::as_str);
+        let (Some(namespace), Some(name)) = (text("/metadata/namespace"), text("/metadata/name"))
+        else {
+            continue;
+        };
+        let pod = snapshot.pods.iter().find(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace)
+                && p.metadata.name.as_deref() == Some(name)
+        });
+        let Some(workload) = pod.and_then(|p| owners.of_pod(p)) else {
+            continue;
+        };
+        let at = text("/timestamp")
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .map_or(0.0, |t| t.as_second() as f64);
+        for container in metrics["containers"].as_array().into_iter().flatten() {
+            let Some(container_name) = container["name"].as_str() else {
+                continue;
+            };
+            let usage = &container["usage"];
+            let cpu = usage["cpu"].as_str().and_then(cpu_millis).unwrap_or(0.0) / 1000.0;
+            let memory = usage["memory"]
+                .as_str()
+                .and_then(memory_bytes)
+                .unwrap_or(0.0);
+            let key = (
+                namespace.to_owned(),
+                workload.kind.clone(),
+                workload.name.clone(),
+                container_name.to_owned(),
+            );
+            let entry = sums.entry(key).or_default();
+            entry.0 += cpu;
+            entry.1 += memory;
+            entry.2 += 1;
+            entry.3 = entry.3.max(at);
+        }
+    }
+    let containers = sums
+        .into_iter()
+        .map(
+            |((namespace, kind, name, container), (cpu, memory, pods, at))| {
+                let pods = pods as f64;
+                ContainerUsage {
+                    namespace,
+                    workload: WorkloadRef { kind, name },
+                    container,
+                    cpu: vec![(at, cpu / pods)],
+                    memory: vec![(at, memory / pods)],
+                }
+            },
+        )
+        .collect();
+    UsageHistory {
+        api_version: Some("remediator.dev/v1alpha1".into()),
+        kind: Some("UsageHistory".into()),
+        metadata: Some(serde_json::json!({"name": "metrics.k8s.io"})),
+        containers,
+        volumes: Vec::new(),
+    }
+}

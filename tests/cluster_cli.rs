@@ -1,0 +1,255 @@
+//! The cluster commands of the binary against the test API server, through a kubeconfig:
+//! `diff` with `flux diff`'s exit codes, `apply` (staged, `--dry-run`, `--wait`), `propose
+//! --kubeconfig` with the dry-run in the pull request body, and no Secret value in any output.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use testkit::{PodState, Rollout, TestCluster};
+
+fn remediator(args: &[&str], kubeconfig: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(args)
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// `remediator COMMAND --repo REPO --path PATH EXTRA...` against the cluster.
+fn on_repo(kubeconfig: &Path, repo: &str, command: &str, path: &str, extra: &[&str]) -> Output {
+    let mut args = vec![command, "--repo", repo, "--path", path];
+    args.extend_from_slice(extra);
+    remediator(&args, kubeconfig)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The example's Secret value, in every form it could leak in.
+const SECRETS: [&str; 4] = [
+    "Y2hhbmdlLW1l",
+    "change-me",
+    "bmV3LXNlY3JldA==",
+    "new-secret",
+];
+
+fn assert_no_secret(output: &str) {
+    for secret in SECRETS {
+        assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+    }
+}
+
+#[test]
+fn diff_and_apply_a_build_with_flux_exit_codes() {
+    let cluster = TestCluster::start();
+    let kubeconfig = cluster.kubeconfig();
+    let repo = common::copy_tree(&common::example_repo(), false);
+    let repo_arg = repo.path().to_str().unwrap();
+    let run = |command, path, extra: &[&str]| on_repo(kubeconfig, repo_arg, command, path, extra);
+    let mut outputs = String::new();
+
+    let before = run("diff", "clusters/dev", &[]);
+    outputs += &text(&before);
+    assert_eq!(before.status.code(), Some(1), "{}", text(&before));
+    assert!(
+        text(&before).contains("Deployment/shop-dev/api created"),
+        "{}",
+        text(&before)
+    );
+
+    let dry = run("apply", "clusters/dev", &["--dry-run"]);
+    outputs += &text(&dry);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert!(cluster.object("Namespace", "", "shop-dev").is_none());
+
+    let applied = run("apply", "clusters/dev", &[]);
+    outputs += &text(&applied);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let lines: Vec<&str> = std::str::from_utf8(&applied.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    assert_eq!(lines[0], "Namespace/shop-dev created", "{lines:?}");
+    assert!(
+        lines.contains(&"Secret/shop-dev/api-db created"),
+        "{lines:?}"
+    );
+    let api = cluster.object("Deployment", "shop-dev", "api").unwrap();
+    assert_eq!(
+        api["spec"]["replicas"], 1,
+        "the build's replicas override applies"
+    );
+
+    let after = run("diff", "clusters/dev", &[]);
+    outputs += &text(&after);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    assert!(
+        text(&after).contains("0 to create, 0 to configure"),
+        "{}",
+        text(&after)
+    );
+
+    let secret = repo.path().join("apps/api/secret.yaml");
+    let changed = std::fs::read_to_string(&secret)
+        .unwrap()
+        .replace("Y2hhbmdlLW1l", "bmV3LXNlY3JldA==");
+    std::fs::write(&secret, changed).unwrap();
+    let secret_diff = run("diff", "clusters/dev", &[]);
+    outputs += &text(&secret_diff);
+    assert_eq!(secret_diff.status.code(), Some(1), "{}", text(&secret_diff));
+    assert!(text(&secret_diff).contains("Secret/shop-dev/api-db configured"));
+    let json = run("diff", "clusters/dev", &["--json"]);
+    outputs += &text(&json);
+    let reapplied = run("apply", "clusters/dev", &[]);
+    outputs += &text(&reapplied);
+    assert!(text(&reapplied).contains("Secret/shop-dev/api-db configured"));
+    assert_no_secret(&outputs);
+
+    let refused = run("apply", "clusters/prod", &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("clusters/prod/kustomization.yaml uses `patches`"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        cluster.object("Namespace", "", "shop").is_none(),
+        "nothing of it applied"
+    );
+}
+
+#[test]
+fn a_path_inside_a_build_names_the_builds_to_give() {
+    let cluster = TestCluster::start();
+    let repo = common::example_repo();
+    let repo = repo.to_str().unwrap();
+    let out = on_repo(cluster.kubeconfig(), repo, "diff", "apps/worker", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("apps/worker is applied as part of clusters/dev, clusters/prod"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn diff_without_a_reachable_cluster_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: 'http://127.0.0.1:9'}\n\
+         contexts:\n- name: gone\n  context: {cluster: gone, user: nobody}\ncurrent-context: gone\n\
+         users:\n- name: nobody\n  user: {}\n",
+    )
+    .unwrap();
+    let repo = common::example_repo();
+    let repo = repo.to_str().unwrap();
+    let out = on_repo(&kubeconfig, repo, "diff", "clusters/dev", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: cannot discover the cluster's API resources"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn apply_wait_reports_healthy_or_failed() {
+    let cluster = TestCluster::start();
+    cluster.follow_spec(Duration::from_millis(100));
+    let kubeconfig = cluster.kubeconfig();
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(repo.path().join("worker")).unwrap();
+    std::fs::copy(
+        common::example_repo().join("apps/worker/deployment.yaml"),
+        repo.path().join("worker/deployment.yaml"),
+    )
+    .unwrap();
+    let repo_arg = repo.path().to_str().unwrap();
+    let args = [
+        "apply",
+        "--repo",
+        repo_arg,
+        "--path",
+        "worker",
+        "--wait",
+        "--timeout",
+        "20",
+    ];
+    let healthy = remediator(&args, kubeconfig);
+    assert_eq!(healthy.status.code(), Some(0), "{}", text(&healthy));
+    assert!(
+        text(&healthy).contains("healthy after"),
+        "{}",
+        text(&healthy)
+    );
+
+    cluster
+        .set_rollout("Deployment", "default", "worker", Rollout::Failed)
+        .unwrap();
+    let failed = remediator(&args, kubeconfig);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("failed: Deployment/default/worker")
+            && text(&failed).contains("ProgressDeadlineExceeded"),
+        "{}",
+        text(&failed)
+    );
+}
+
+#[test]
+fn propose_reads_the_live_cluster_and_puts_the_dry_run_in_the_body() {
+    let cluster = TestCluster::start();
+    let kubeconfig = cluster.kubeconfig();
+    let repo = common::copy_tree(&common::example_repo(), false);
+    let repo_arg = repo.path().to_str().unwrap();
+    let run = |command, path, extra: &[&str]| on_repo(kubeconfig, repo_arg, command, path, extra);
+    let applied = run("apply", "clusters/dev", &[]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    cluster
+        .add_pods("shop-dev", "api", 2, &PodState::oom_killed(6))
+        .unwrap();
+
+    let out = remediator(
+        &[
+            "propose", "--repo", repo_arg, "--forge", "none", "--output", "markdown",
+        ],
+        kubeconfig,
+    );
+    let body = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{body}");
+    assert!(
+        body.contains("crash-loop-oom") || body.contains("OOM"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Server-side dry-run (`dryRun=All`)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| `Deployment/shop-dev/api` | configured | none |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<summary>Live diff of <code>Deployment/shop-dev/api</code>"),
+        "{body}"
+    );
+    assert!(!body.contains("Not run: offline"), "{body}");
+    assert_no_secret(&body);
+
+    let both = remediator(
+        &["propose", "--repo", repo_arg, "--snapshot", repo_arg],
+        kubeconfig,
+    );
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both));
+}
