@@ -12,7 +12,7 @@
 //! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns),
 //! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs),
 //! [`snapshot`] (recorded cluster state), [`detect`] (findings), [`remedy`] (the action catalog),
-//! [`assess`] (Rego policies), [`cluster`] (health and ownership of live objects), [`render`] (pull request templates), [`git`] (the Git boundary), and
+//! [`assess`] (Rego policies), [`cluster`] (the Kubernetes boundary: live snapshot, dry-run, staged apply, health wait, ownership), [`render`] (pull request templates), [`git`] (the Git boundary), and
 //! [`propose`], which wires them together.
 
 pub mod assess;

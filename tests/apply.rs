@@ -46,6 +46,11 @@ fn actions(changes: &remediator::model::ChangeSet) -> Vec<(String, ChangeAction)
         .collect()
 }
 
+/// Whether every object got `action`.
+fn every(changes: &remediator::model::ChangeSet, action: ChangeAction) -> bool {
+    changes.entries.iter().all(|e| e.action == action)
+}
+
 /// A client that does not retry by itself, so that every fault reaches our own retries.
 fn client_without_retries(cluster: &TestCluster) -> kube::Client {
     let mut config = cluster.config();
@@ -97,10 +102,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_call() {
             .await
             .unwrap();
         assert!(
-            again
-                .entries
-                .iter()
-                .all(|e| e.action == ChangeAction::Unchanged),
+            every(&again, ChangeAction::Unchanged),
             "{target}: {:?}",
             actions(&again)
         );
@@ -116,30 +118,39 @@ async fn a_crd_and_its_custom_resource_apply_in_one_call() {
 async fn unchanged_objects_are_not_written() {
     let cluster = TestCluster::start();
     let kube = KubeCluster::new(cluster.client());
-    let objects: Vec<Value> = (0..5).map(|i| config_map(&format!("c{i}"), "v")).collect();
-    kube.apply(&objects, &ApplyOptions::default())
-        .await
-        .unwrap();
-    cluster.faults().clear_log();
-    let again = kube
-        .apply(&objects, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(
-        again
-            .entries
+    // Three objects are read one by one; twelve of one namespace with one list.
+    for (prefix, count, gets) in [("few", 3, 3), ("many", 12, 0)] {
+        let objects: Vec<Value> = (0..count)
+            .map(|i| config_map(&format!("{prefix}{i}"), "v"))
+            .collect();
+        kube.apply(&objects, &ApplyOptions::default())
+            .await
+            .unwrap();
+        cluster.faults().clear_log();
+        let again = kube
+            .apply(&objects, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            every(&again, ChangeAction::Unchanged),
+            "{:?}",
+            actions(&again)
+        );
+        let log = cluster.requests();
+        let writes: Vec<_> = log
             .iter()
-            .all(|e| e.action == ChangeAction::Unchanged)
-    );
-    let writes: Vec<_> = cluster
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH" && !r.query.contains("dryRun"))
-        .collect();
-    assert!(
-        writes.is_empty(),
-        "unchanged objects were written: {writes:?}"
-    );
+            .filter(|r| r.method == "PATCH" && !r.query.contains("dryRun"))
+            .collect();
+        assert!(
+            writes.is_empty(),
+            "unchanged objects were written: {writes:?}"
+        );
+        let single_gets = log
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.contains("/configmaps/"))
+            .count();
+        assert_eq!(single_gets, gets, "{prefix}");
+    }
 }
 
 #[tokio::test]
@@ -212,9 +223,12 @@ async fn faults_are_retried_and_nothing_is_lost_or_applied_twice() {
             .faults()
             .add(Fault::new("PATCH", path, kind).times(times));
     }
-    cluster
-        .faults()
-        .add(Fault::new("GET", path, FaultKind::Status(503)).times(1));
+    // Twenty objects of one namespace: their live state is read with one list, which fails once.
+    cluster.faults().add(Fault::new(
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        FaultKind::Status(503),
+    ));
     let objects: Vec<Value> = (0..20)
         .map(|i| config_map(&format!("cm{i:02}"), &format!("value {i}")))
         .collect();
@@ -229,12 +243,7 @@ async fn faults_are_retried_and_nothing_is_lost_or_applied_twice() {
         "the 429's Retry-After was honoured"
     );
     assert_eq!(changes.entries.len(), 20);
-    assert!(
-        changes
-            .entries
-            .iter()
-            .all(|e| e.action == ChangeAction::Created)
-    );
+    assert!(every(&changes, ChangeAction::Created));
     for i in 0..20 {
         let stored = cluster
             .object("ConfigMap", "default", &format!("cm{i:02}"))
@@ -362,10 +371,7 @@ async fn a_dry_run_apply_stores_nothing() {
     let objects = vec![crd(), widget("default", 2), config_map("planned", "x")];
     let changes = kube.apply(&objects, &options).await.unwrap();
     assert!(
-        changes
-            .entries
-            .iter()
-            .all(|e| e.action == ChangeAction::Created),
+        every(&changes, ChangeAction::Created),
         "{:?}",
         actions(&changes)
     );

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::dryrun::{Pending, live, preview};
 use super::ownership::{Handling, ownership};
+use super::prefetch::{Prefetched, prefetch};
 use super::retry::{RetryPolicy, with_retry};
 use super::{Error, Resolver, subject};
 use crate::model::{ChangeAction, ChangeSet, ObjectRef};
@@ -222,11 +223,20 @@ async fn apply_stage(
     changes: &mut ChangeSet,
     bar: &ProgressBar,
 ) -> Result<(), Error> {
+    let options = context.options;
+    let prefetched = prefetch(
+        context.client,
+        context.resolver,
+        members,
+        &options.default_namespace,
+        &options.retry,
+    )
+    .await?;
     let stop = AtomicBool::new(false);
     let each: Vec<_> = members
         .iter()
         .enumerate()
-        .map(|(i, object)| guarded(context, &stop, bar, i, object))
+        .map(|(i, object)| guarded(context, &prefetched, &stop, bar, i, object))
         .collect();
     let mut results: Vec<(usize, Option<ApplyResult>)> = stream::iter(each)
         .buffer_unordered(context.options.concurrency.max(1))
@@ -252,6 +262,7 @@ async fn apply_stage(
 /// One object, unless an earlier one failed.
 async fn guarded(
     context: &Context<'_>,
+    prefetched: &Prefetched,
     stop: &AtomicBool,
     bar: &ProgressBar,
     i: usize,
@@ -260,7 +271,7 @@ async fn guarded(
     if stop.load(Ordering::Relaxed) {
         return (i, None);
     }
-    let result = apply_one(context, object).await;
+    let result = apply_one(context, prefetched, object).await;
     if result.is_err() {
         stop.store(true, Ordering::Relaxed);
     }
@@ -270,7 +281,7 @@ async fn guarded(
 
 type ApplyResult = Result<(ObjectRef, ChangeAction), (Option<ObjectRef>, Error)>;
 
-async fn apply_one(context: &Context<'_>, object: &Value) -> ApplyResult {
+async fn apply_one(context: &Context<'_>, prefetched: &Prefetched, object: &Value) -> ApplyResult {
     let options = context.options;
     let named = subject(object, &options.default_namespace).ok();
     let failed = |error: Error| (named.clone(), error);
@@ -291,7 +302,10 @@ async fn apply_one(context: &Context<'_>, object: &Value) -> ApplyResult {
             }
         };
     let failed = |error: Error| (Some(subject.clone()), error);
-    let live = live(&api, &subject, &options.retry).await.map_err(failed)?;
+    let live = match prefetched.get(&subject) {
+        Some(live) => live.clone(),
+        None => live(&api, &subject, &options.retry).await.map_err(failed)?,
+    };
     if options.hand_off
         && let Some(live) = &live
         && ownership(live).handling == Handling::HandOff

@@ -10,6 +10,7 @@ pub mod dryrun;
 pub mod health;
 pub mod live;
 pub mod ownership;
+mod prefetch;
 pub mod retry;
 pub mod wait;
 
