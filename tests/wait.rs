@@ -72,6 +72,7 @@ async fn workloads_are_done_time_out_or_fail_fast_by_their_rollout() {
         ("Deployment", true),
         ("StatefulSet", false),
         ("DaemonSet", false),
+        ("ReplicaSet", false),
         ("Job", true),
     ] {
         let name = kind.to_lowercase();
@@ -108,6 +109,41 @@ async fn workloads_are_done_time_out_or_fail_fast_by_their_rollout() {
             "{kind} done"
         );
     }
+}
+
+#[tokio::test]
+async fn pods_and_crds_are_done_time_out_or_fail_fast() {
+    let cluster = TestCluster::start();
+    let kube = KubeCluster::new(cluster.client());
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "solo", "namespace": "default"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}});
+    kube.apply(std::slice::from_ref(&pod), &ApplyOptions::default())
+        .await
+        .unwrap();
+    cluster
+        .set_pod_state("default", "solo", &PodState::Pending)
+        .unwrap();
+    assert_eq!(outcome(&kube, &pod, 150).await, WaitOutcome::TimedOut);
+    cluster
+        .set_pod_state("default", "solo", &PodState::ImagePullBackOff)
+        .unwrap();
+    assert!(is_failed(&outcome(&kube, &pod, 60_000).await));
+    cluster
+        .set_pod_state("default", "solo", &PodState::Running)
+        .unwrap();
+    assert_eq!(outcome(&kube, &pod, 5_000).await, WaitOutcome::Healthy);
+
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.remediator.dev"},
+        "spec": {"group": "example.remediator.dev", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
+    kube.apply(std::slice::from_ref(&crd), &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome(&kube, &crd, 5_000).await, WaitOutcome::Healthy);
 }
 
 #[tokio::test]
