@@ -43,10 +43,11 @@ impl Default for SnapshotOptions {
     }
 }
 
-/// Lists every page of one kind.
-async fn pages<K>(
-    api: Api<K>,
-    options: &SnapshotOptions,
+/// Lists every page of one kind, `page_size` objects a page.
+pub(crate) async fn pages<K>(
+    api: &Api<K>,
+    page_size: u32,
+    retry: &RetryPolicy,
 ) -> std::result::Result<Vec<K>, kube::Error>
 where
     K: Clone + DeserializeOwned + Debug,
@@ -54,11 +55,11 @@ where
     let mut items = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut params = ListParams::default().limit(options.page_size);
+        let mut params = ListParams::default().limit(page_size);
         if let Some(token) = &token {
             params = params.continue_token(token);
         }
-        let page = with_retry(&options.retry, || api.list(&params)).await?;
+        let page = with_retry(retry, || api.list(&params)).await?;
         items.extend(page.items);
         token = page.metadata.continue_.filter(|t| !t.is_empty());
         if token.is_none() {
@@ -78,7 +79,7 @@ async fn collect<K>(
 where
     K: Clone + DeserializeOwned + Debug,
 {
-    match pages(api, options).await {
+    match pages(&api, options.page_size, &options.retry).await {
         Ok(items) => {
             into.extend(items);
             Ok(())
@@ -134,7 +135,7 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        match pages::<DynamicObject>(api, options).await {
+        match pages::<DynamicObject>(&api, options.page_size, &options.retry).await {
             Ok(items) => {
                 let items: Vec<Value> = items.into_iter().map(to_value).collect();
                 s.usage = usage(s, &items);

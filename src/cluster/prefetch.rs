@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
 
-use super::retry::{RetryPolicy, with_retry};
+use super::live::pages;
+use super::retry::RetryPolicy;
 use super::{Error, Resolver, Result, subject, to_value};
 use crate::model::ObjectRef;
 
@@ -65,36 +66,24 @@ pub(crate) async fn prefetch(
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
+        let items = pages(&api, 500, retry).await.map_err(|source| Error::Api {
+            object: format!(
+                "{}/{}",
+                resource.kind,
+                namespace.as_deref().unwrap_or_default()
+            ),
+            verb: "list",
+            source,
+        })?;
         let mut live: HashMap<String, Value> = HashMap::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut params = ListParams::default().limit(500);
-            if let Some(token) = &token {
-                params = params.continue_token(token);
-            }
-            let page = with_retry(retry, || api.list(&params))
-                .await
-                .map_err(|source| Error::Api {
-                    object: format!(
-                        "{}/{}",
-                        resource.kind,
-                        namespace.as_deref().unwrap_or_default()
-                    ),
-                    verb: "list",
-                    source,
-                })?;
-            for item in page.items {
-                let mut value = to_value(item);
-                // Items of a list carry no type; the comparison with the dry-run needs it.
-                value["apiVersion"] = Value::from(resource.api_version.clone());
-                value["kind"] = Value::from(resource.kind.clone());
-                if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
-                    live.insert(name.to_owned(), value.clone());
-                }
-            }
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
+        for item in items {
+            let mut value = to_value(item);
+            // Items of a list carry no type; the comparison with the dry-run needs it.
+            value["apiVersion"] = Value::from(resource.api_version.clone());
+            value["kind"] = Value::from(resource.kind.clone());
+            let name = value.pointer("/metadata/name").and_then(Value::as_str);
+            if let Some(name) = name.map(str::to_owned) {
+                live.insert(name, value);
             }
         }
         for named in refs {
