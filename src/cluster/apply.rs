@@ -314,7 +314,7 @@ async fn apply_one(context: &Context<'_>, prefetched: &Prefetched, object: &Valu
     }
     let mut params = PatchParams::apply(&options.field_manager);
     params.force = options.force;
-    if live.is_some() || options.dry_run {
+    let action = if live.is_some() || options.dry_run {
         let preview = match preview(&api, &subject, object, live, &params, &options.retry).await {
             Ok(preview) => preview,
             Err(error) if options.dry_run && context.pending.explains(&subject, &error) => {
@@ -326,15 +326,14 @@ async fn apply_one(context: &Context<'_>, prefetched: &Prefetched, object: &Valu
         if action == ChangeAction::Unchanged || options.dry_run {
             return Ok((subject, action));
         }
-        write(&api, &subject, object, &params, &options.retry)
-            .await
-            .map_err(failed)?;
-        return Ok((subject, action));
-    }
+        action
+    } else {
+        ChangeAction::Created
+    };
     write(&api, &subject, object, &params, &options.retry)
         .await
         .map_err(failed)?;
-    Ok((subject, ChangeAction::Created))
+    Ok((subject, action))
 }
 
 async fn write(

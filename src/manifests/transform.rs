@@ -84,6 +84,9 @@ impl RepoIndex {
         let Some(top) = &self.unit(object).kustomization else {
             return Ok(value);
         };
+        let declared_name = self.declaration(object).value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default();
         for kustomization in self.chain(top, file) {
             let k = &kustomization.kustomization;
             let unrendered = [
@@ -112,10 +115,6 @@ impl RepoIndex {
                     field,
                 });
             }
-            let declared_name = self.declaration(object).value["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
             for replicas in &k.replicas {
                 if replicas.name == declared_name
                     && SCALABLE.contains(&object.id.kind.as_str())
