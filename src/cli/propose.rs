@@ -26,23 +26,23 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
-    let live = match &args.snapshot {
-        Some(_) if args.cluster.given() => {
-            anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both")
+    if args.snapshot.is_some() && args.cluster.given() {
+        anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
+    }
+    // Without a snapshot, the live cluster: its runtime and connection serve the dry-runs too.
+    let (loaded, live) = match &args.snapshot {
+        Some(path) => (snapshot::load(path), None),
+        None => {
+            let runtime = runtime()?;
+            let (loaded, connection) = runtime.block_on(async {
+                let connection = connect(&args.cluster).await?;
+                let loaded = KubeCluster::new(connection.client.clone())
+                    .snapshot(&SnapshotOptions::default())
+                    .await?;
+                anyhow::Ok((loaded, connection))
+            })?;
+            (loaded, Some((runtime, connection)))
         }
-        Some(_) => None,
-        None => Some((runtime()?, args.cluster.clone())),
-    };
-    let (loaded, connection) = match (&args.snapshot, &live) {
-        (Some(path), _) => (snapshot::load(path), None),
-        (None, Some((runtime, cluster))) => runtime.block_on(async {
-            let connection = connect(cluster).await?;
-            let loaded = KubeCluster::new(connection.client.clone())
-                .snapshot(&SnapshotOptions::default())
-                .await?;
-            anyhow::Ok((loaded, Some(connection)))
-        })?,
-        (None, None) => anyhow::bail!("give --snapshot, or a cluster with --kubeconfig/--context"),
     };
     for problem in &loaded.problems {
         eprintln!("warning: {problem}");
@@ -96,7 +96,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         templates: &templates,
     };
     let mut plan = plan(&inputs, &mut policies, &options);
-    if let (Some((runtime, _)), Some(connection)) = (&live, &connection) {
+    if let Some((runtime, connection)) = &live {
         runtime.block_on(add_dry_runs(
             &mut plan,
             &index,
