@@ -19,6 +19,17 @@ pub enum FaultKind {
     Delay(Duration),
     /// Close the connection without answering.
     Drop,
+    /// GitHub's primary rate limit: 403 with `x-ratelimit-remaining: 0` and a reset this many
+    /// seconds ahead (the test API server answers 429).
+    RateLimit {
+        /// Seconds until the limit resets.
+        reset_in: u64,
+    },
+    /// GitHub's secondary rate limit: 403 with `Retry-After` (the test API server answers 429).
+    SecondaryRateLimit {
+        /// Seconds the client is asked to wait.
+        retry_after: u64,
+    },
 }
 
 /// A rule: the next `times` requests matching `method` and `path` get `kind`.

@@ -1,4 +1,4 @@
-//! remediator's test Kubernetes API server.
+//! remediator's test Kubernetes API server and fake GitHub ([`github::FakeGitHub`]).
 //!
 //! [`TestCluster::start`] runs a real HTTP server on 127.0.0.1 (a free port, its own thread and
 //! runtime) that answers like kube-apiserver v1.36: discovery, get/list/watch, create/update/
@@ -14,6 +14,7 @@ pub mod api;
 pub mod defaults;
 pub mod faults;
 pub mod fieldset;
+pub mod github;
 pub mod managed;
 pub mod patch;
 pub mod resources;
@@ -173,6 +174,40 @@ impl TestCluster {
             name,
             "kubelet",
             |pod| simulate::pod_status(pod, state),
+        )
+    }
+
+    /// Sets the status of one container of a pod, as its kubelet would; the other containers
+    /// keep theirs.
+    pub fn set_container_state(
+        &self,
+        namespace: &str,
+        name: &str,
+        container: &str,
+        state: &PodState,
+    ) -> Result<Value, ApiError> {
+        simulate::write_status(
+            &mut self.store(),
+            "Pod",
+            namespace,
+            name,
+            "kubelet",
+            |pod| {
+                let fresh = simulate::pod_status(pod, state);
+                let mut status = pod["status"].clone();
+                let wanted = |c: &&Value| c["name"] == container;
+                let replacement = fresh["containerStatuses"]
+                    .as_array()
+                    .and_then(|all| all.iter().find(wanted).cloned());
+                if let (Some(replacement), Some(all)) =
+                    (replacement, status["containerStatuses"].as_array_mut())
+                {
+                    for slot in all.iter_mut().filter(|c| c["name"] == container) {
+                        *slot = replacement.clone();
+                    }
+                }
+                status
+            },
         )
     }
 

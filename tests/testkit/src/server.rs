@@ -99,9 +99,13 @@ async fn answer(
     let response = match fault {
         Some(FaultKind::Drop) => return Err(Dropped),
         Some(FaultKind::Status(code)) => error_response(&ApiError::injected(code, None)),
-        Some(FaultKind::TooManyRequests { retry_after }) => {
-            error_response(&ApiError::injected(429, Some(retry_after)))
-        }
+        Some(
+            FaultKind::TooManyRequests { retry_after }
+            | FaultKind::SecondaryRateLimit { retry_after }
+            | FaultKind::RateLimit {
+                reset_in: retry_after,
+            },
+        ) => error_response(&ApiError::injected(429, Some(retry_after))),
         Some(FaultKind::Delay(delay)) => {
             tokio::time::sleep(delay).await;
             router

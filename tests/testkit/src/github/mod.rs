@@ -1,0 +1,222 @@
+//! A fake GitHub: a stateful HTTP server on 127.0.0.1 that answers the REST calls remediator
+//! makes (pull requests, labels, issue comments, reviews, commit statuses, merges) for one
+//! repository. Branches are read from a real bare Git repository that tests push to over
+//! `file://`; a merge writes a real merge commit into it. Tests play the humans (review, merge,
+//! edit labels), inject faults (5xx, primary and secondary rate limits) and read the state back.
+//!
+//! I/O: a listening socket on its own thread and runtime, and the bare repository.
+
+mod routes;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::faults::{Faults, LoggedRequest};
+
+pub use state::{Comment, Pull, Review, ReviewState, Status};
+
+/// The token of the bot user, `remediator-bot`, that opens pull requests.
+pub const BOT_TOKEN: &str = "bot-token";
+
+/// The bot user's login.
+pub const BOT_USER: &str = "remediator-bot";
+
+/// State shared with the handlers.
+pub(crate) struct Hub {
+    pub(crate) state: Mutex<state::State>,
+    pub(crate) faults: Faults,
+}
+
+/// A running fake GitHub serving one repository. Stops when dropped.
+pub struct FakeGitHub {
+    hub: Arc<Hub>,
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeGitHub {
+    /// Serves `owner/name`, whose branches live in the bare repository `git_dir`.
+    ///
+    /// # Panics
+    /// When no port can be bound: the test cannot run.
+    pub fn start(repository: &str, git_dir: &Path) -> FakeGitHub {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let hub = Arc::new(Hub {
+            state: Mutex::new(state::State::new(repository, git_dir)),
+            faults: Faults::default(),
+        });
+        let (shutdown, stopped) = oneshot::channel();
+        let serving = hub.clone();
+        let thread = std::thread::Builder::new()
+            .name("testkit-github".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("fake GitHub runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    let app = routes::router(serving);
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })
+            .expect("fake GitHub thread");
+        FakeGitHub {
+            hub,
+            url,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, the API base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bare repository.
+    pub fn git_dir(&self) -> PathBuf {
+        self.state().git_dir.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, state::State> {
+        self.hub.state.lock().expect("fake GitHub state")
+    }
+
+    /// Fault rules, matched on method and path like the test API server's.
+    pub fn faults(&self) -> &Faults {
+        &self.hub.faults
+    }
+
+    /// Every request seen, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.hub.faults.requests()
+    }
+
+    /// Lets `token` act as `login`.
+    pub fn add_user(&self, login: &str, token: &str) {
+        self.state()
+            .tokens
+            .insert(token.to_owned(), login.to_owned());
+    }
+
+    /// Every pull request, open or not, by number.
+    pub fn pulls(&self) -> Vec<Pull> {
+        self.state().pulls.clone()
+    }
+
+    /// One pull request.
+    ///
+    /// # Panics
+    /// When there is no such pull request.
+    pub fn pull(&self, number: u64) -> Pull {
+        self.state()
+            .pull(number)
+            .cloned()
+            .unwrap_or_else(|| panic!("no pull request #{number}"))
+    }
+
+    /// The comments of a pull request, oldest first.
+    pub fn comments(&self, number: u64) -> Vec<Comment> {
+        self.state()
+            .comments
+            .iter()
+            .filter(|c| c.issue == number)
+            .cloned()
+            .collect()
+    }
+
+    /// The statuses set on a commit, oldest first.
+    pub fn statuses(&self, sha: &str) -> Vec<Status> {
+        self.state()
+            .statuses
+            .iter()
+            .filter(|s| s.sha == sha)
+            .cloned()
+            .collect()
+    }
+
+    /// `login` opens a pull request of `head` into `base`; returns its number.
+    ///
+    /// # Panics
+    /// When either branch is missing from the bare repository.
+    pub fn open_pull(&self, head: &str, base: &str, title: &str, login: &str) -> u64 {
+        let mut state = self.state();
+        assert!(state.branch_head(head).is_some(), "no branch {head}");
+        assert!(state.branch_head(base).is_some(), "no branch {base}");
+        let number = state.pulls.len() as u64 + 1;
+        state.pulls.push(Pull {
+            number,
+            title: title.to_owned(),
+            body: String::new(),
+            head: head.to_owned(),
+            base: base.to_owned(),
+            state: "open".into(),
+            merged: false,
+            merge_commit_sha: None,
+            head_sha: None,
+            user: login.to_owned(),
+            labels: vec![],
+        });
+        number
+    }
+
+    /// `login` submits a review.
+    pub fn review(&self, number: u64, login: &str, state: ReviewState) {
+        self.state().add_review(number, login, state);
+    }
+
+    /// Replaces the labels of a pull request, as a person editing them by hand.
+    pub fn set_labels(&self, number: u64, labels: &[&str]) {
+        if let Some(pull) = self.state().pull_mut(number) {
+            pull.labels = labels.iter().map(|l| (*l).to_owned()).collect();
+        }
+    }
+
+    /// Merges a pull request with a merge commit on its base branch, as the merge button does;
+    /// returns the merge commit.
+    ///
+    /// # Panics
+    /// When the pull request cannot be merged.
+    pub fn merge(&self, number: u64) -> String {
+        self.state()
+            .merge(number, "octocat")
+            .unwrap_or_else(|e| panic!("merge #{number}: {e}"))
+    }
+
+    /// The commit a branch of the bare repository points at.
+    pub fn branch_head(&self, branch: &str) -> Option<String> {
+        self.state().branch_head(branch)
+    }
+
+    /// The pull requests as JSON, as the API lists them.
+    pub fn pulls_json(&self) -> Vec<Value> {
+        let state = self.state();
+        state.pulls.iter().map(|p| state.pull_json(p)).collect()
+    }
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The fake GitHub's HTTP side: authentication by token, injected faults with GitHub's own
+//! headers, and the REST routes remediator uses, with GitHub's paging (`per_page`, `page`, a
+//! `Link` header) and its validation errors.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
+use serde_json::{Value, json};
+
+use super::Hub;
+use super::state::{Comment, Pull, ReviewState, State, Status};
+use crate::faults::{FaultKind, LoggedRequest};
+
+type Answer = Result<(u16, Value), (u16, String)>;
+
+pub(crate) fn router(hub: Arc<Hub>) -> Router {
+    Router::new().fallback(handle).with_state(hub)
+}
+
+async fn handle(
+    Extract(hub): Extract<Arc<Hub>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let path = uri.path().to_owned();
+    let fault = hub.faults.take(method.as_str(), &path);
+    let index = hub.faults.record(LoggedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().unwrap_or("").to_owned(),
+        status: None,
+        fault: fault.clone(),
+    });
+    let response = match fault {
+        None => route(&hub, &method, &uri, &headers, &body),
+        Some(FaultKind::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            route(&hub, &method, &uri, &headers, &body)
+        }
+        Some(kind) => fault_response(&kind),
+    };
+    hub.faults.answered(index, response.status().as_u16());
+    response
+}
+
+fn route(
+    hub: &Hub,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response<Body> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim().to_owned());
+    let mut state = hub.state.lock().expect("fake GitHub state");
+    let Some(user) = token.and_then(|t| state.tokens.get(&t).cloned()) else {
+        return json_response(401, &json!({"message": "Bad credentials"}), None);
+    };
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(value) => value,
+            Err(e) => {
+                return json_response(
+                    400,
+                    &json!({"message": format!("Problems parsing JSON: {e}")}),
+                    None,
+                );
+            }
+        }
+    };
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let answer = match segments.as_slice() {
+        ["user"] => Ok((200, json!({"login": user}))),
+        ["repos", owner, name, rest @ ..] if format!("{owner}/{name}") == state.repository => {
+            repository(&mut state, &user, method, rest, &query, &body)
+        }
+        _ => Err((404, "Not Found".to_owned())),
+    };
+    match answer {
+        Ok((code, Value::Array(items))) => page(code, items, &query, uri.path()),
+        Ok((code, value)) => json_response(code, &value, None),
+        Err((code, message)) => json_response(code, &json!({"message": message}), None),
+    }
+}
+
+fn repository(
+    state: &mut State,
+    user: &str,
+    method: &Method,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+    body: &Value,
+) -> Answer {
+    let number = |text: &str| {
+        text.parse::<u64>()
+            .map_err(|_| (404, "Not Found".to_owned()))
+    };
+    match (method.as_str(), rest) {
+        ("GET", ["pulls"]) => Ok((200, list_pulls(state, query))),
+        ("POST", ["pulls"]) => create_pull(state, user, body),
+        ("GET", ["pulls", n]) => {
+            let pull = state.pull(number(n)?).ok_or((404, "Not Found".into()))?;
+            Ok((200, state.pull_json(pull)))
+        }
+        ("PATCH", ["pulls", n]) => update_pull(state, number(n)?, body),
+        ("GET", ["pulls", n, "reviews"]) => {
+            let n = number(n)?;
+            let reviews = state.reviews.iter().filter(|r| r.pull == n);
+            Ok((
+                200,
+                Value::Array(reviews.map(|r| state.review_json(r)).collect()),
+            ))
+        }
+        ("POST", ["pulls", n, "reviews"]) => {
+            let review = match body["event"].as_str() {
+                Some("APPROVE") => ReviewState::Approved,
+                Some("REQUEST_CHANGES") => ReviewState::ChangesRequested,
+                _ => ReviewState::Commented,
+            };
+            state.add_review(number(n)?, user, review);
+            Ok((200, json!({})))
+        }
+        ("PUT", ["pulls", n, "merge"]) => match state.merge(number(n)?, user) {
+            Ok(sha) => Ok((200, json!({"sha": sha, "merged": true}))),
+            Err(message) => Err((405, message)),
+        },
+        ("GET", ["issues", n, "comments"]) => {
+            let n = number(n)?;
+            let comments = state.comments.iter().filter(|c| c.issue == n);
+            Ok((
+                200,
+                Value::Array(comments.map(|c| state.comment_json(c)).collect()),
+            ))
+        }
+        ("POST", ["issues", n, "comments"]) => {
+            let issue = number(n)?;
+            state.pull(issue).ok_or((404, "Not Found".into()))?;
+            let id = state.next_id();
+            let comment = Comment {
+                id,
+                issue,
+                user: user.to_owned(),
+                body: text(body, "body")?,
+            };
+            let json = state.comment_json(&comment);
+            state.comments.push(comment);
+            Ok((201, json))
+        }
+        ("PATCH", ["issues", "comments", id]) => {
+            let id = number(id)?;
+            let text = text(body, "body")?;
+            let comment = state
+                .comments
+                .iter_mut()
+                .find(|c| c.id == id)
+                .ok_or((404, "Not Found".to_owned()))?;
+            comment.body = text;
+            let comment = comment.clone();
+            Ok((200, state.comment_json(&comment)))
+        }
+        ("PUT" | "POST", ["issues", n, "labels"]) => {
+            let labels: Vec<String> = body["labels"]
+                .as_array()
+                .ok_or((422, "labels must be an array".to_owned()))?
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect();
+            let pull = state
+                .pull_mut(number(n)?)
+                .ok_or((404, "Not Found".to_owned()))?;
+            if method == Method::PUT {
+                pull.labels.clear();
+            }
+            for label in labels {
+                if !pull.labels.contains(&label) {
+                    pull.labels.push(label);
+                }
+            }
+            let labels = pull.labels.iter().map(|l| json!({"name": l})).collect();
+            Ok((200, Value::Array(labels)))
+        }
+        ("POST", ["statuses", sha]) => {
+            let state_text = text(body, "state")?;
+            if !["pending", "success", "failure", "error"].contains(&state_text.as_str()) {
+                return Err((
+                    422,
+                    format!("state {state_text} is not included in the list"),
+                ));
+            }
+            let description = body["description"].as_str().unwrap_or_default().to_owned();
+            if description.chars().count() > 140 {
+                return Err((
+                    422,
+                    "description is too long (maximum is 140 characters)".into(),
+                ));
+            }
+            state.statuses.push(Status {
+                sha: (*sha).to_owned(),
+                state: state_text,
+                context: body["context"].as_str().unwrap_or("default").to_owned(),
+                description,
+            });
+            Ok((201, json!({"state": body["state"]})))
+        }
+        ("GET", ["commits", sha, "statuses"]) => {
+            let statuses = state.statuses.iter().rev().filter(|s| s.sha == *sha);
+            Ok((200, Value::Array(
+                statuses
+                    .map(|s| json!({"state": s.state, "context": s.context, "description": s.description}))
+                    .collect(),
+            )))
+        }
+        ("GET", ["commits", sha, "pulls"]) => {
+            let pulls = state.pulls.iter().filter(|p| {
+                p.merge_commit_sha.as_deref() == Some(*sha) || p.head_sha.as_deref() == Some(*sha)
+            });
+            Ok((
+                200,
+                Value::Array(pulls.map(|p| state.pull_json(p)).collect()),
+            ))
+        }
+        _ => Err((404, "Not Found".to_owned())),
+    }
+}
+
+fn text(body: &Value, field: &str) -> Result<String, (u16, String)> {
+    body[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| (422, format!("Invalid request: `{field}` wasn't supplied.")))
+}
+
+fn list_pulls(state: &State, query: &HashMap<String, String>) -> Value {
+    let wanted = query.get("state").map_or("open", String::as_str);
+    let head = query
+        .get("head")
+        .map(|h| h.split_once(':').map_or(h.as_str(), |(_, branch)| branch));
+    let pulls = state
+        .pulls
+        .iter()
+        .filter(|p| (wanted == "all" || p.state == wanted) && head.is_none_or(|h| p.head == h));
+    Value::Array(pulls.map(|p| state.pull_json(p)).collect())
+}
+
+fn create_pull(state: &mut State, user: &str, body: &Value) -> Answer {
+    let (title, head, base) = (
+        text(body, "title")?,
+        text(body, "head")?,
+        text(body, "base")?,
+    );
+    let invalid = |field: &str| {
+        (
+            422,
+            format!(
+                "Validation Failed: {{\"resource\":\"PullRequest\",\"field\":\"{field}\",\"code\":\"invalid\"}}"
+            ),
+        )
+    };
+    if state.branch_head(&head).is_none() {
+        return Err(invalid("head"));
+    }
+    if state.branch_head(&base).is_none() {
+        return Err(invalid("base"));
+    }
+    if state
+        .pulls
+        .iter()
+        .any(|p| p.head == head && p.state == "open")
+    {
+        let owner = state
+            .repository
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        return Err((
+            422,
+            format!("Validation Failed: A pull request already exists for {owner}:{head}."),
+        ));
+    }
+    let number = state.pulls.len() as u64 + 1;
+    let pull = Pull {
+        number,
+        title,
+        body: body["body"].as_str().unwrap_or_default().to_owned(),
+        head,
+        base,
+        state: "open".into(),
+        merged: false,
+        merge_commit_sha: None,
+        head_sha: None,
+        user: user.to_owned(),
+        labels: vec![],
+    };
+    let json = state.pull_json(&pull);
+    state.pulls.push(pull);
+    Ok((201, json))
+}
+
+fn update_pull(state: &mut State, number: u64, body: &Value) -> Answer {
+    let pull = state
+        .pull_mut(number)
+        .ok_or((404, "Not Found".to_owned()))?;
+    if let Some(title) = body["title"].as_str() {
+        pull.title = title.to_owned();
+    }
+    if let Some(text) = body["body"].as_str() {
+        if text.chars().count() > 65_536 {
+            return Err((
+                422,
+                "Validation Failed: body is too long (maximum is 65536 characters)".into(),
+            ));
+        }
+        pull.body = text.to_owned();
+    }
+    if let Some(wanted) = body["state"].as_str() {
+        if wanted == "closed" && pull.state == "open" {
+            pull.head_sha = None;
+        }
+        pull.state = wanted.to_owned();
+    }
+    let pull = pull.clone();
+    Ok((200, state.pull_json(&pull)))
+}
+
+fn page(
+    code: u16,
+    items: Vec<Value>,
+    query: &HashMap<String, String>,
+    path: &str,
+) -> Response<Body> {
+    let per_page = query
+        .get("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total = items.len();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let link = (page * per_page < total).then(|| {
+        let mut next: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        next.push(("page".into(), (page + 1).to_string()));
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(next)
+            .finish();
+        format!("<{path}?{query}>; rel=\"next\"")
+    });
+    json_response(code, &Value::Array(slice), link)
+}
+
+fn json_response(code: u16, body: &Value, link: Option<String>) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
+    if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LINK, link);
+    }
+    response
+}
+
+fn fault_response(kind: &FaultKind) -> Response<Body> {
+    let (code, message, headers): (u16, &str, Vec<(&str, String)>) = match kind {
+        FaultKind::RateLimit { reset_in } => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            (
+                403,
+                "API rate limit exceeded for user ID 1.",
+                vec![
+                    ("x-ratelimit-remaining", "0".to_owned()),
+                    ("x-ratelimit-reset", (now + reset_in).to_string()),
+                ],
+            )
+        }
+        FaultKind::SecondaryRateLimit { retry_after } => (
+            403,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            vec![("retry-after", retry_after.to_string())],
+        ),
+        FaultKind::TooManyRequests { retry_after } => (
+            429,
+            "Too many requests",
+            vec![("retry-after", retry_after.to_string())],
+        ),
+        FaultKind::Status(code) => (*code, "Server Error", vec![]),
+        FaultKind::Drop | FaultKind::Delay(_) => (502, "Bad Gateway", vec![]),
+    };
+    let mut response = json_response(code, &json!({"message": message}), None);
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
