@@ -1,0 +1,268 @@
+//! The GitHub forge (octocrab) against the fake GitHub: pull requests opened once and updated in
+//! place, labels kept and replaced, long bodies split, one comment per marker, reviews, the pull
+//! request of a merge commit, statuses, closing, paging, and retries on 5xx and rate limits
+//! without duplicates.
+
+mod common;
+
+use testkit::github::{BOT_TOKEN, BOT_USER, FakeGitHub, ReviewState as Fake};
+use testkit::{Fault, FaultKind};
+
+use remediator::cluster::RetryPolicy;
+use remediator::forge::{
+    CommitStatus, Forge, GitHub, PullRequestSpec, ReviewState, StatusState, Upserted, labels,
+};
+
+fn quick() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 4,
+        initial: std::time::Duration::from_millis(20),
+        max: std::time::Duration::from_secs(3),
+    }
+}
+
+/// The client is built inside the runtime: octocrab spawns its request buffer on it.
+fn setup() -> (
+    common::GitRemote,
+    FakeGitHub,
+    GitHub,
+    tokio::runtime::Runtime,
+) {
+    let remote = common::git_remote(None, &[("a.yaml", "x: 1\n")]);
+    let repo = git2::Repository::open(&remote.work).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    repo.branch("remediator/fix/a", &head, false).unwrap();
+    common::push(
+        &remote.work,
+        "refs/heads/remediator/fix/a:refs/heads/remediator/fix/a",
+    );
+    let github = FakeGitHub::start("acme/config", &remote.bare);
+    let rt = runtime();
+    let client = {
+        let _entered = rt.enter();
+        GitHub::new(Some(github.url()), BOT_TOKEN, "acme/config")
+            .unwrap()
+            .with_retry(quick())
+    };
+    (remote, github, client, rt)
+}
+
+fn spec(body: &str, risk: &str) -> PullRequestSpec {
+    PullRequestSpec {
+        head: "remediator/fix/a".into(),
+        base: "main".into(),
+        title: "Fix a".into(),
+        body: body.into(),
+        labels: labels(risk, "crash-loop-oom"),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_branch_gets_one_pull_request_updated_in_place_with_labels_kept() {
+    let (_remote, github, client, rt) = setup();
+    let (first, how) = rt
+        .block_on(client.open_or_update(&spec("one", "high")))
+        .unwrap();
+    assert_eq!(how, Upserted::Opened);
+    assert_eq!(
+        first.labels,
+        ["remediator", "risk/high", "finding/crash-loop-oom"]
+    );
+    github.set_labels(
+        first.number,
+        &[
+            "remediator",
+            "risk/high",
+            "finding/crash-loop-oom",
+            "team/shop",
+        ],
+    );
+    let (again, how) = rt
+        .block_on(client.open_or_update(&spec("two", "medium")))
+        .unwrap();
+    assert_eq!((again.number, how), (first.number, Upserted::Updated));
+    assert_eq!(github.pulls().len(), 1);
+    let pull = github.pull(first.number);
+    assert_eq!(pull.body, "two");
+    assert_eq!(pull.user, BOT_USER);
+    assert_eq!(
+        pull.labels,
+        [
+            "remediator",
+            "finding/crash-loop-oom",
+            "team/shop",
+            "risk/medium"
+        ]
+    );
+    let open = rt.block_on(client.open_pulls("remediator")).unwrap();
+    assert_eq!(open.len(), 1);
+    rt.block_on(client.close(first.number, "cleared")).unwrap();
+    assert!(
+        rt.block_on(client.open_pulls("remediator"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(github.pull(first.number).state, "closed");
+    assert!(github.comments(first.number)[0].body.ends_with("cleared"));
+}
+
+#[test]
+fn a_long_body_is_split_into_the_body_and_comments_under_the_limit() {
+    let (_remote, github, client, rt) = setup();
+    let mut body = String::from("# Fix\n\n<details><summary>diff</summary>\n\n```diff\n");
+    for i in 0..6000 {
+        body.push_str(&format!(
+            "+ line {i} of a very long diff that goes on and on\n"
+        ));
+    }
+    body.push_str("```\n</details>\n");
+    let (pull, _) = rt
+        .block_on(client.open_or_update(&spec(&body, "low")))
+        .unwrap();
+    let stored = github.pull(pull.number);
+    assert!(stored.body.chars().count() <= 65_536);
+    let parts = github.comments(pull.number);
+    assert!(!parts.is_empty());
+    for part in &parts {
+        assert!(part.body.chars().count() <= 65_536);
+        assert_eq!(
+            part.body.matches("```").count() % 2,
+            0,
+            "a fence is left open"
+        );
+    }
+    assert!(parts.last().unwrap().body.contains("line 5999 of"));
+    // The same body again edits nothing and adds no comment.
+    rt.block_on(client.open_or_update(&spec(&body, "low")))
+        .unwrap();
+    assert_eq!(github.comments(pull.number).len(), parts.len());
+}
+
+#[test]
+fn comments_are_upserted_by_marker_and_reviews_statuses_and_merges_are_read() {
+    let (_remote, github, client, rt) = setup();
+    let (pull, _) = rt
+        .block_on(client.open_or_update(&spec("body", "medium")))
+        .unwrap();
+    rt.block_on(client.upsert_comment(pull.number, "outcome", "first"))
+        .unwrap();
+    rt.block_on(client.upsert_comment(pull.number, "outcome", "second"))
+        .unwrap();
+    rt.block_on(client.upsert_comment(pull.number, "other", "third"))
+        .unwrap();
+    let comments = github.comments(pull.number);
+    assert_eq!(comments.len(), 2);
+    assert!(comments[0].body.ends_with("second"));
+    github.review(pull.number, "alice", Fake::Approved);
+    github.review(pull.number, "bob", Fake::ChangesRequested);
+    let merge = github.merge(pull.number);
+    let info = rt.block_on(client.pull(pull.number)).unwrap();
+    assert!(info.merged);
+    assert_eq!(info.author, BOT_USER);
+    assert_eq!(info.merge_commit.as_deref(), Some(merge.as_str()));
+    assert_eq!(info.reviews.len(), 2);
+    assert_eq!(info.reviews[1].state, ReviewState::ChangesRequested);
+    assert_eq!(
+        rt.block_on(client.pull_for_commit(&merge)).unwrap(),
+        Some(pull.number)
+    );
+    assert_eq!(
+        rt.block_on(client.pull_for_commit(&"0".repeat(40)))
+            .unwrap(),
+        None
+    );
+    let status = CommitStatus {
+        state: StatusState::Failure,
+        context: "remediator/reconcile".into(),
+        description: "x".repeat(300),
+    };
+    rt.block_on(client.set_status(&merge, &status)).unwrap();
+    let statuses = github.statuses(&merge);
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].state, "failure");
+    assert_eq!(statuses[0].description.len(), 140);
+}
+
+#[test]
+fn many_comments_are_read_across_pages() {
+    let (_remote, github, client, rt) = setup();
+    let (pull, _) = rt
+        .block_on(client.open_or_update(&spec("body", "low")))
+        .unwrap();
+    for i in 0..230 {
+        rt.block_on(client.upsert_comment(pull.number, &format!("m{i}"), "x"))
+            .unwrap();
+    }
+    // The comment on the third page is found and edited, not added again.
+    rt.block_on(client.upsert_comment(pull.number, "m225", "edited"))
+        .unwrap();
+    let comments = github.comments(pull.number);
+    assert_eq!(comments.len(), 230);
+    assert!(comments[225].body.ends_with("edited"));
+}
+
+#[test]
+fn server_errors_and_rate_limits_are_retried_without_duplicates() {
+    let (_remote, github, client, rt) = setup();
+    let faults = github.faults();
+    common::publishing_faults(faults);
+    faults.add(Fault::new("POST", "*/comments", FaultKind::Status(500)));
+    faults.add(Fault::new("POST", "*/statuses/*", FaultKind::Status(503)).times(2));
+    let started = std::time::Instant::now();
+    let (pull, _) = rt
+        .block_on(client.open_or_update(&spec("body", "low")))
+        .unwrap();
+    rt.block_on(client.upsert_comment(pull.number, "outcome", "done"))
+        .unwrap();
+    let status = CommitStatus {
+        state: StatusState::Success,
+        context: "c".into(),
+        description: "ok".into(),
+    };
+    rt.block_on(client.set_status("abc", &status)).unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "the limits' waits were honoured"
+    );
+    assert_eq!(github.pulls().len(), 1);
+    assert_eq!(github.comments(pull.number).len(), 1);
+    assert_eq!(github.statuses("abc").len(), 1);
+    let hit = github
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert_eq!(hit, 6);
+
+    faults.add(Fault::new("GET", "*", FaultKind::Status(500)).times(100));
+    let error = rt
+        .block_on(client.pull(pull.number))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(&format!("read #{}: GitHub answered 500", pull.number)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_token_is_refused_with_githubs_message() {
+    let (_remote, github, _, rt) = setup();
+    let _entered = rt.enter();
+    let client = GitHub::new(Some(github.url()), "wrong", "acme/config").unwrap();
+    let error = rt
+        .block_on(client.open_pulls("remediator"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "list open pull requests: GitHub answered 401: Bad credentials"
+    );
+}
