@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::assess::{Assessment, Policies};
 use crate::config::Config;
 use crate::detect::{DetectOptions, detect};
-use crate::git::{BranchOutcome, ConfigRepo};
+use crate::git::{Author, BranchOutcome, ConfigRepo};
 use crate::manifests::diff::{FileChange, render};
 use crate::manifests::edit::apply;
 use crate::manifests::{Location, RepoIndex, parse_file};
@@ -365,8 +365,8 @@ fn dedupe_branches(proposals: &mut [Proposal]) {
 pub fn commit_message(proposal: &Proposal) -> String {
     let r = &proposal.remediation;
     format!(
-        "{}\n\n{}\n\nRemediation-Id: {}\nFinding: {}\nRisk: {}\n",
-        proposal.title, r.summary, r.id, r.finding.code, proposal.assessment.risk
+        "{}\n\n{}\n\nRemediation-Id: {}\nFinding: {}\nAction: {}\nRisk: {}\n",
+        proposal.title, r.summary, r.id, r.finding.code, r.action, proposal.assessment.risk
     )
 }
 
@@ -377,15 +377,18 @@ pub struct Published {
     pub branch: String,
     /// What happened to it, or why it failed.
     pub outcome: Result<BranchOutcome, String>,
+    /// Its pull request and what happened to it (`#3 opened`), when published to a forge.
+    pub pull: Option<String>,
 }
 
-/// Writes each proposal to its branch in the local repository, on top of HEAD.
+/// Writes each proposal to its branch in the local repository, on top of `base`.
 pub fn publish_local(
     repo: &ConfigRepo,
+    base: git2::Oid,
     proposals: &[Proposal],
-) -> Result<Vec<Published>, crate::git::Error> {
-    let base = repo.head()?;
-    Ok(proposals
+    author: &Author,
+) -> Vec<Published> {
+    proposals
         .iter()
         .map(|p| {
             let files: Vec<(PathBuf, String)> = p
@@ -394,13 +397,14 @@ pub fn publish_local(
                 .map(|f| (f.path.clone(), f.new.clone()))
                 .collect();
             let outcome = repo
-                .commit_branch(&p.branch, base, &files, &commit_message(p))
+                .commit_branch(&p.branch, base, &files, &commit_message(p), author)
                 .map(|(o, _)| o)
                 .map_err(|e| e.to_string());
             Published {
                 branch: p.branch.clone(),
                 outcome,
+                pull: None,
             }
         })
-        .collect())
+        .collect()
 }

@@ -1,12 +1,18 @@
 //! The Git boundary (git2): the config repository's commits, branches made without touching the
 //! working tree, and the history of a field. The config repository may be a directory inside a
-//! larger repository; paths given and returned are relative to the config repository.
+//! larger repository; paths given and returned are relative to the config repository. The
+//! remote (clone, fetch, push) is in [`remote`]; single commits (trailers, reverts, trees) in
+//! [`commits`].
+
+mod commits;
+mod remote;
+
+pub use commits::{Author, trailer, trailers};
+pub use remote::{Auth, clone};
 
 use std::path::{Path, PathBuf};
 
-use git2::{
-    BranchType, FileMode, ObjectType, Oid, Repository, Signature, build::TreeUpdateBuilder,
-};
+use git2::{BranchType, FileMode, ObjectType, Oid, Repository, build::TreeUpdateBuilder};
 use serde_json::Value;
 
 use crate::manifests::parse_text;
@@ -35,7 +41,37 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
-    /// A file to commit differs from the base commit in the working tree.
+    /// The remote refused a pushed ref.
+    #[error("git: {remote} refused {reference}: {message}; fetch, then run again")]
+    Rejected {
+        /// The ref.
+        reference: String,
+        /// The remote, without credentials.
+        remote: String,
+        /// The remote's reason.
+        message: String,
+    },
+    /// A revert does not apply cleanly.
+    #[error("git: reverting {commit} conflicts with later commits; revert it by hand")]
+    Conflict {
+        /// The commit to revert.
+        commit: String,
+    },
+    /// A file could not be written.
+    #[error("git: cannot write {message}")]
+    Write {
+        /// The file and the reason.
+        message: String,
+    },
+    /// The base branch changed a file since the working tree's HEAD.
+    #[error("{}: changed on the base branch ({base}) since HEAD; pull, then propose again", file.display())]
+    Behind {
+        /// The file, relative to the config repository.
+        file: PathBuf,
+        /// The base commit.
+        base: String,
+    },
+    /// A file to commit differs from HEAD in the working tree.
     #[error("{}: has changes that are not committed; commit or stash them, then propose again", file.display())]
     Uncommitted {
         /// The file, relative to the config repository.
@@ -102,6 +138,12 @@ impl ConfigRepo {
         self.prefix.join(file).to_string_lossy().replace('\\', "/")
     }
 
+    /// remediator's own directory inside the Git directory (`.git/remediator`), for state that
+    /// must not show in the working tree.
+    pub fn state_dir(&self) -> PathBuf {
+        self.repo.path().join("remediator")
+    }
+
     /// The commit HEAD points at.
     pub fn head(&self) -> Result<Oid> {
         let head = git("read HEAD", self.repo.head())?;
@@ -131,6 +173,7 @@ impl ConfigRepo {
         base: Oid,
         files: &[(PathBuf, String)],
         message: &str,
+        author: &Author,
     ) -> Result<(BranchOutcome, Oid)> {
         let base_commit = git("find base commit", self.repo.find_commit(base))?;
         let base_tree = git("read base tree", base_commit.tree())?;
@@ -151,10 +194,7 @@ impl ConfigRepo {
             return Ok((BranchOutcome::Unchanged, id));
         }
         let tree = git("find tree", self.repo.find_tree(tree_id))?;
-        let signature = git(
-            "signature",
-            Signature::now("remediator", "remediator@users.noreply.github.com"),
-        )?;
+        let signature = author.signature()?;
         let commit = git(
             "commit",
             self.repo.commit(
@@ -180,14 +220,23 @@ impl ConfigRepo {
         Ok((outcome, commit))
     }
 
+    /// The edit of `file` was made on the working tree: it must hold HEAD's text (nothing
+    /// uncommitted), and HEAD's text must be the base's (the base did not move on under it).
     fn check_committed(&self, base: Oid, file: &Path) -> Result<()> {
         let Some(workdir) = self.repo.workdir() else {
             return Ok(());
         };
         let on_disk = std::fs::read_to_string(workdir.join(self.git_path(file))).ok();
-        if on_disk != self.file_at(base, file)? {
+        let head = self.head()?;
+        if on_disk != self.file_at(head, file)? {
             return Err(Error::Uncommitted {
                 file: file.to_owned(),
+            });
+        }
+        if head != base && self.file_at(head, file)? != self.file_at(base, file)? {
+            return Err(Error::Behind {
+                file: file.to_owned(),
+                base: base.to_string(),
             });
         }
         Ok(())
@@ -306,6 +355,7 @@ impl ValueHistory for GitHistory<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use git2::Signature;
 
     fn commit_all(repo: &Repository, message: &str) -> Oid {
         let mut index = repo.index().unwrap();
@@ -336,7 +386,13 @@ mod tests {
         let config = ConfigRepo::open(&dir.path().join("cfg")).unwrap();
         let files = vec![(PathBuf::from("apps/a.yaml"), "replicas: 2\n".to_owned())];
         let (outcome, commit) = config
-            .commit_branch("remediator/x/y", base, &files, "fix\n\nRemediation-Id: 1\n")
+            .commit_branch(
+                "remediator/x/y",
+                base,
+                &files,
+                "fix\n\nRemediation-Id: 1\n",
+                &Author::default(),
+            )
             .unwrap();
         assert_eq!(outcome, BranchOutcome::Created);
         assert_eq!(
@@ -355,13 +411,13 @@ mod tests {
             [PathBuf::from("apps/a.yaml")]
         );
         let again = config
-            .commit_branch("remediator/x/y", base, &files, "fix")
+            .commit_branch("remediator/x/y", base, &files, "fix", &Author::default())
             .unwrap();
         assert_eq!(again, (BranchOutcome::Unchanged, commit));
         let other = vec![(PathBuf::from("apps/a.yaml"), "replicas: 3\n".to_owned())];
         assert_eq!(
             config
-                .commit_branch("remediator/x/y", base, &other, "fix")
+                .commit_branch("remediator/x/y", base, &other, "fix", &Author::default())
                 .unwrap()
                 .0,
             BranchOutcome::Updated
@@ -387,6 +443,7 @@ mod tests {
                 base,
                 &[(PathBuf::from("a.yaml"), "x: 2\n".into())],
                 "m",
+                &Author::default(),
             )
             .unwrap_err();
         assert!(matches!(err, Error::Uncommitted { .. }), "{err}");

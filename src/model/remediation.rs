@@ -52,6 +52,24 @@ pub struct ActionSpec {
 }
 
 impl Action {
+    /// Every action of the catalog.
+    pub const ALL: [Action; 9] = [
+        Action::RaiseMemory,
+        Action::ScaleReplicas,
+        Action::TuneHpa,
+        Action::RightSize,
+        Action::RollbackImage,
+        Action::ExpandPvc,
+        Action::CordonNode,
+        Action::DrainNode,
+        Action::DeletePod,
+    ];
+
+    /// The action of a catalog name (`raise-memory`).
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.spec().name == name)
+    }
+
     /// The catalog entry.
     pub fn spec(self) -> ActionSpec {
         let (name, base_risk, reversible, prerequisites, verification, imperative): (

@@ -1,0 +1,143 @@
+//! The config repository's remote: clone, fetch and push over `file://` or HTTPS with a token.
+//! A push whose ref the server refuses is an error naming the ref and the server's reason (git2's
+//! `push` itself returns Ok then). I/O: the network and the repository.
+
+use std::path::Path;
+
+use git2::{Cred, FetchOptions, PushOptions, RemoteCallbacks, Repository, build::RepoBuilder};
+
+use super::{ConfigRepo, Error, Result, git};
+
+/// How to authenticate to the remote.
+#[derive(Clone, Default)]
+pub struct Auth {
+    /// A token for HTTPS remotes (`GITHUB_TOKEN`), sent as the password of `x-access-token`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl Auth {
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut callbacks = RemoteCallbacks::new();
+        if let Some(token) = &self.token {
+            callbacks.credentials(move |_, _, _| Cred::userpass_plaintext("x-access-token", token));
+        }
+        callbacks
+    }
+}
+
+/// Clones `url` into `dir`, checking out its default branch.
+pub fn clone(url: &str, dir: &Path, auth: &Auth) -> Result<ConfigRepo> {
+    let mut fetch = FetchOptions::new();
+    fetch.remote_callbacks(auth.callbacks());
+    let repo: Repository = git(
+        format!("clone {}", redact(url)),
+        RepoBuilder::new().fetch_options(fetch).clone(url, dir),
+    )?;
+    drop(repo);
+    ConfigRepo::open(dir)
+}
+
+/// `url` without a password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl ConfigRepo {
+    /// Fetches `refspecs` from `remote` (a remote's name or a URL).
+    pub fn fetch(&self, remote: &str, refspecs: &[&str], auth: &Auth) -> Result<()> {
+        let mut remote = self.remote(remote)?;
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(auth.callbacks());
+        git(
+            format!("fetch from {}", redact(remote.url().unwrap_or_default())),
+            remote.fetch(refspecs, Some(&mut options), None),
+        )
+    }
+
+    /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>`; returns its commit.
+    pub fn fetch_branch(&self, remote: &str, branch: &str, auth: &Auth) -> Result<git2::Oid> {
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        self.fetch(remote, &[&format!("+refs/heads/{branch}:{tracking}")], auth)?;
+        self.resolve(&tracking)
+    }
+
+    /// Checks `commit` out (detached HEAD), the working tree forced to match: for clones
+    /// remediator keeps for itself, never for a person's checkout.
+    pub fn checkout_detached(&self, commit: git2::Oid) -> Result<()> {
+        git("set HEAD", self.repo.set_head_detached(commit))?;
+        let mut options = git2::build::CheckoutBuilder::new();
+        options.force();
+        git("check out", self.repo.checkout_head(Some(&mut options)))
+    }
+
+    /// Pushes `refspecs` (`+refs/heads/a:refs/heads/a`) to `remote`; every ref must be accepted.
+    pub fn push(&self, remote: &str, refspecs: &[String], auth: &Auth) -> Result<()> {
+        let mut remote = self.remote(remote)?;
+        let url = redact(remote.url().unwrap_or_default());
+        let rejected = std::cell::RefCell::new(Vec::new());
+        let mut callbacks = auth.callbacks();
+        callbacks.push_update_reference(|reference, status| {
+            if let Some(message) = status {
+                rejected
+                    .borrow_mut()
+                    .push((reference.to_owned(), message.to_owned()));
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        git(
+            format!("push to {url}"),
+            remote.push(refspecs, Some(&mut options)),
+        )?;
+        drop(options);
+        if let Some((reference, message)) = rejected.into_inner().into_iter().next() {
+            return Err(Error::Rejected {
+                reference,
+                remote: url,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    fn remote(&self, name_or_url: &str) -> Result<git2::Remote<'_>> {
+        match self.repo.find_remote(name_or_url) {
+            Ok(remote) => Ok(remote),
+            Err(_) if name_or_url.contains("://") || Path::new(name_or_url).is_absolute() => {
+                git("remote", self.repo.remote_anonymous(name_or_url))
+            }
+            Err(source) => Err(Error::Git {
+                what: format!("remote {name_or_url}"),
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_left_out_of_urls() {
+        assert_eq!(
+            redact("https://x:secret@github.com/o/r"),
+            "https://***@github.com/o/r"
+        );
+        assert_eq!(redact("file:///tmp/r.git"), "file:///tmp/r.git");
+    }
+}
