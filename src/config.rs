@@ -1,12 +1,15 @@
 //! `remediator.yaml` at the root of the config repository: read once, validated into a
 //! [`Config`], and never re-checked by the stages that take it. Reads that one file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::git::Author;
 use crate::model::RiskLevel;
 
 /// The configuration file's name, at the repository root.
@@ -62,6 +65,60 @@ pub struct Config {
     pub environments: Vec<Environment>,
     /// Where pull requests go.
     pub forge: Forge,
+    /// The Git side: remote and commit author.
+    pub git: GitSettings,
+    /// How merged changes are applied, verified and rolled back.
+    pub reconcile: ReconcileSettings,
+    /// The JSON Lines audit log, relative to the repository root; inside the Git directory
+    /// (`.git/remediator/audit.jsonl`) when not given.
+    pub audit_path: Option<PathBuf>,
+    /// Approval teams: a team's name and the logins of its members.
+    pub teams: BTreeMap<String, Vec<String>>,
+}
+
+/// The Git side of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSettings {
+    /// The remote pushed to and fetched from.
+    pub remote: String,
+    /// Who remediator's commits are by.
+    pub author: Author,
+}
+
+/// What a failed merge does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackMode {
+    /// Push a revert commit to the base branch and apply it.
+    Push,
+    /// Open a pull request with the revert (for protected branches).
+    PullRequest,
+    /// Report only.
+    Off,
+}
+
+/// The merge path's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    /// What a failed merge does.
+    pub rollback: RollbackMode,
+    /// How long to wait for health after applying.
+    pub health_timeout: Duration,
+    /// Namespace of the Lease objects that lock objects under change.
+    pub lock_namespace: String,
+    /// How long to wait for another holder's lock before refusing.
+    pub lock_wait: Duration,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            rollback: RollbackMode::Push,
+            health_timeout: Duration::from_secs(300),
+            lock_namespace: "default".to_owned(),
+            lock_wait: Duration::from_secs(120),
+        }
+    }
 }
 
 impl Default for Config {
@@ -71,6 +128,13 @@ impl Default for Config {
             excludes: vec![],
             environments: vec![],
             forge: Forge::None,
+            git: GitSettings {
+                remote: "origin".to_owned(),
+                author: Author::default(),
+            },
+            reconcile: ReconcileSettings::default(),
+            audit_path: None,
+            teams: BTreeMap::new(),
         }
     }
 }
@@ -163,6 +227,56 @@ struct RawConfig {
     environments: Vec<RawEnvironment>,
     #[serde(default)]
     forge: Option<RawForge>,
+    #[serde(default)]
+    git: Option<RawGit>,
+    #[serde(default)]
+    reconcile: Option<RawReconcile>,
+    #[serde(default)]
+    audit: Option<RawAudit>,
+    #[serde(default)]
+    approvals: Option<RawApprovals>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawGit {
+    #[serde(default)]
+    remote: Option<String>,
+    #[serde(default)]
+    author: Option<RawAuthor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawAuthor {
+    name: String,
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawReconcile {
+    #[serde(default)]
+    rollback: Option<RollbackMode>,
+    #[serde(default)]
+    health_timeout_seconds: Option<Spanned<u64>>,
+    #[serde(default)]
+    lock_namespace: Option<String>,
+    #[serde(default)]
+    lock_wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawAudit {
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawApprovals {
+    #[serde(default)]
+    teams: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,11 +426,49 @@ impl RawConfig {
                 }
             },
         };
+        let defaults = ReconcileSettings::default();
+        let reconcile = match self.reconcile {
+            None => defaults,
+            Some(raw) => {
+                if let Some(timeout) = raw.health_timeout_seconds.as_ref().filter(|t| t.value == 0)
+                {
+                    return Err(invalid(
+                        timeout.referenced.line(),
+                        "reconcile.healthTimeoutSeconds",
+                        "must be at least 1".into(),
+                    ));
+                }
+                ReconcileSettings {
+                    rollback: raw.rollback.unwrap_or(defaults.rollback),
+                    health_timeout: raw
+                        .health_timeout_seconds
+                        .map_or(defaults.health_timeout, |t| Duration::from_secs(t.value)),
+                    lock_namespace: raw.lock_namespace.unwrap_or(defaults.lock_namespace),
+                    lock_wait: raw
+                        .lock_wait_seconds
+                        .map_or(defaults.lock_wait, Duration::from_secs),
+                }
+            }
+        };
+        let git = self.git.unwrap_or(RawGit {
+            remote: None,
+            author: None,
+        });
         Ok(Config {
             field_manager,
             excludes,
             environments,
             forge,
+            git: GitSettings {
+                remote: git.remote.unwrap_or_else(|| "origin".to_owned()),
+                author: git.author.map_or_else(Author::default, |a| Author {
+                    name: a.name,
+                    email: a.email,
+                }),
+            },
+            reconcile,
+            audit_path: self.audit.map(|a| a.path),
+            teams: self.approvals.map(|a| a.teams).unwrap_or_default(),
         })
     }
 }

@@ -251,6 +251,12 @@ fn the_config_schema_matches_the_parser() {
             "forge" => {
                 "forge: {type: github, repository: a/b, baseBranch: main, apiUrl: http://x}\n"
             }
+            "git" => "git: {remote: upstream, author: {name: bot, email: bot@example.com}}\n",
+            "reconcile" => {
+                "reconcile: {rollback: pull-request, healthTimeoutSeconds: 60, lockNamespace: ops, lockWaitSeconds: 0}\n"
+            }
+            "audit" => "audit: {path: audit/remediator.jsonl}\n",
+            "approvals" => "approvals: {teams: {security: [carol]}}\n",
             other => panic!("the schema declares `{other}`, which this test does not know"),
         }
     };
@@ -270,6 +276,56 @@ fn the_config_schema_matches_the_parser() {
         .keys()
         .collect();
     assert_eq!(forge_keys, ["type", "repository", "baseBranch", "apiUrl"]);
+    let keys = |section: &str| -> Vec<String> {
+        top[section]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(keys("git"), ["remote", "author"]);
+    assert_eq!(
+        keys("reconcile"),
+        [
+            "rollback",
+            "healthTimeoutSeconds",
+            "lockNamespace",
+            "lockWaitSeconds"
+        ]
+    );
+    let all = Config::parse(
+        Path::new("r.yaml"),
+        &["git", "reconcile", "audit", "approvals"]
+            .map(sample)
+            .concat(),
+    )
+    .unwrap();
+    assert_eq!(all.git.remote, "upstream");
+    assert_eq!(all.git.author.email, "bot@example.com");
+    assert_eq!(
+        all.reconcile.rollback,
+        remediator::config::RollbackMode::PullRequest
+    );
+    assert_eq!(
+        all.reconcile.health_timeout,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(all.reconcile.lock_namespace, "ops");
+    assert_eq!(all.reconcile.lock_wait, std::time::Duration::ZERO);
+    assert_eq!(
+        all.audit_path.as_deref(),
+        Some(Path::new("audit/remediator.jsonl"))
+    );
+    assert_eq!(all.teams["security"], ["carol"]);
+    let zero = Config::parse(
+        Path::new("r.yaml"),
+        "reconcile:\n  healthTimeoutSeconds: 0\n",
+    );
+    assert_eq!(
+        zero.unwrap_err().to_string(),
+        "r.yaml:2: `reconcile.healthTimeoutSeconds`: must be at least 1"
+    );
     assert!(Config::parse(Path::new("r.yaml"), "unknown: 1\n").is_err());
     // The example's configuration is valid.
     Config::load(&common::example_repo()).unwrap();

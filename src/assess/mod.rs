@@ -180,17 +180,24 @@ impl Policies {
     }
 }
 
+/// The policy input's `environment`: its name and risk tolerance (medium when the config does
+/// not list it).
+pub fn environment_input(name: &str, config: &Config) -> Value {
+    let tolerance = config
+        .environments
+        .iter()
+        .find(|e| e.name == name)
+        .map_or(RiskLevel::Medium, |e| e.risk_tolerance);
+    json!({"name": name, "riskTolerance": tolerance})
+}
+
 /// The policy input for a remediation: finding, action, target, environment and the change.
 pub fn input(remediation: &Remediation, config: &Config) -> Value {
     let spec = remediation.action.spec();
-    let environment = remediation.environment.as_deref().map(|name| {
-        let tolerance = config
-            .environments
-            .iter()
-            .find(|e| e.name == name)
-            .map_or(RiskLevel::Medium, |e| e.risk_tolerance);
-        json!({"name": name, "riskTolerance": tolerance})
-    });
+    let environment = remediation
+        .environment
+        .as_deref()
+        .map(|name| environment_input(name, config));
     json!({
         "finding": {"code": remediation.finding.code, "severity": remediation.finding.severity},
         "action": {"name": spec.name, "baseRisk": spec.base_risk, "reversible": spec.reversible, "imperative": spec.imperative},

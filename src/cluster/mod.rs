@@ -2,13 +2,16 @@
 //! shows what applying would do and who else owns the fields, [`apply`] writes in stages with
 //! server-side apply, [`wait`] polls health. [`health`] (per-kind health) and [`ownership`] (who
 //! manages a live object) are pure and read objects as the API server returns them; [`retry`]
-//! says which failures are worth another try. [`KubeCluster`] talks to the API server through
+//! says which failures are worth another try; [`lock`] keeps two remediations off one object.
+//! [`KubeCluster`] talks to the API server through
 //! kube; nothing else in the crate does.
 
 pub mod apply;
 pub mod dryrun;
 pub mod health;
+pub mod imperative;
 pub mod live;
+pub mod lock;
 pub mod ownership;
 mod prefetch;
 pub mod retry;
@@ -27,6 +30,7 @@ use crate::snapshot::Loaded;
 pub use apply::{ApplyOptions, Stopped};
 pub use dryrun::{DryRunOptions, DryRunResult, FieldConflict};
 pub use live::SnapshotOptions;
+pub use lock::{Held, LockOptions};
 pub use retry::RetryPolicy;
 pub use wait::{WaitOptions, WaitOutcome, WaitReport};
 
@@ -63,6 +67,26 @@ pub enum Error {
         object: String,
         /// How long it was given.
         timeout: Duration,
+    },
+    /// An action record cannot be carried out.
+    #[error("Remediation/{record}: {message}")]
+    Imperative {
+        /// The record's name.
+        record: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Another remediation holds the object's lock.
+    #[error(
+        "{object}: locked by {holder} (Lease {lease}); another remediation of it is in flight, try again when it is done"
+    )]
+    LockHeld {
+        /// The object.
+        object: String,
+        /// Who holds the lock.
+        holder: String,
+        /// The Lease, `namespace/name`.
+        lease: String,
     },
 }
 
@@ -119,18 +143,52 @@ pub trait Cluster {
         objects: &[ObjectRef],
         options: &WaitOptions,
     ) -> impl Future<Output = Result<WaitReport>> + Send;
+    /// Takes the lock of every object, waiting for other holders up to `options.wait`.
+    fn lock(
+        &self,
+        objects: &[ObjectRef],
+        options: &LockOptions,
+    ) -> impl Future<Output = Result<Held>> + Send;
+    /// Gives locks back.
+    fn unlock(&self, held: &Held) -> impl Future<Output = Result<()>> + Send;
+    /// Carries out an action record (its undo when `undo`); one line per thing done.
+    fn execute(
+        &self,
+        record: &Value,
+        undo: bool,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// A cluster reached through a kube client.
 #[derive(Clone)]
 pub struct KubeCluster {
     client: kube::Client,
+    /// Discovery kept between `get`s; run again when a kind is not found in it.
+    resolver: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Resolver>>>>,
 }
 
 impl KubeCluster {
     /// Wraps a client.
     pub fn new(client: kube::Client) -> Self {
-        KubeCluster { client }
+        KubeCluster {
+            client,
+            resolver: Default::default(),
+        }
+    }
+
+    /// The kept discovery, or a new one when there is none or `fresh` is asked for.
+    async fn resolver(&self, fresh: bool) -> Result<std::sync::Arc<Resolver>> {
+        let kept = self.resolver.lock().ok().and_then(|r| r.clone());
+        match kept {
+            Some(resolver) if !fresh => Ok(resolver),
+            _ => {
+                let resolver = std::sync::Arc::new(Resolver::new(&self.client).await?);
+                if let Ok(mut kept) = self.resolver.lock() {
+                    *kept = Some(resolver.clone());
+                }
+                Ok(resolver)
+            }
+        }
     }
 }
 
@@ -140,8 +198,13 @@ impl Cluster for KubeCluster {
     }
 
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
-        let resolver = Resolver::new(&self.client).await?;
-        let api = resolver.api_for(&self.client, object)?;
+        let api = match self.resolver(false).await?.api_for(&self.client, object) {
+            Ok(api) => api,
+            Err(Error::UnknownKind(_)) => {
+                self.resolver(true).await?.api_for(&self.client, object)?
+            }
+            Err(error) => return Err(error),
+        };
         dryrun::live(&api, object, &RetryPolicy::default()).await
     }
 
@@ -163,6 +226,18 @@ impl Cluster for KubeCluster {
 
     async fn wait(&self, objects: &[ObjectRef], options: &WaitOptions) -> Result<WaitReport> {
         wait::wait(&self.client, objects, options).await
+    }
+
+    async fn lock(&self, objects: &[ObjectRef], options: &LockOptions) -> Result<Held> {
+        lock::acquire(&self.client, objects, options).await
+    }
+
+    async fn unlock(&self, held: &Held) -> Result<()> {
+        lock::release(&self.client, held).await
+    }
+
+    async fn execute(&self, record: &Value, undo: bool) -> Result<Vec<String>> {
+        imperative::execute(&self.client, record, undo, &RetryPolicy::default()).await
     }
 }
 

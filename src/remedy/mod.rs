@@ -7,6 +7,7 @@
 
 mod image;
 mod imperative;
+pub use imperative::RECORD_API_VERSION;
 mod resources;
 mod scale;
 

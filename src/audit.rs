@@ -1,0 +1,337 @@
+//! The audit trail: one JSON object a line, appended and synced for every decision (proposed,
+//! policy, approval, applied, verified, rolled back, refused), and read back as chains from
+//! recommendation to rollback for `remediator history`. I/O: the log file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What can go wrong with the log.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The log cannot be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The log.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not a record.
+    #[error("{}:{line}: not an audit record: {message}", path.display())]
+    Parse {
+        /// The log.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Result of audit calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A decision or step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// A pull request was opened or updated.
+    Proposed,
+    /// The policies weighed the merged change.
+    Policy,
+    /// The approvals were counted.
+    Approval,
+    /// Refused: nothing applied.
+    Refused,
+    /// Applied to the cluster.
+    Applied,
+    /// Left to Argo CD or Flux, which synced it.
+    HandedOff,
+    /// Healthy after the change.
+    Verified,
+    /// Not healthy after the change.
+    Failed,
+    /// Undone with a revert commit.
+    RolledBack,
+    /// An imperative action was carried out.
+    Executed,
+    /// The pull request was closed.
+    Closed,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::Proposed => "proposed",
+            Event::Policy => "policy",
+            Event::Approval => "approval",
+            Event::Refused => "refused",
+            Event::Applied => "applied",
+            Event::HandedOff => "handed-off",
+            Event::Verified => "verified",
+            Event::Failed => "failed",
+            Event::RolledBack => "rolled-back",
+            Event::Executed => "executed",
+            Event::Closed => "closed",
+        }
+    }
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// When (RFC 3339).
+    pub time: String,
+    /// What.
+    pub event: Event,
+    /// The remediation's id, when the change is one of ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// The commit the step is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<u64>,
+    /// The objects, `Kind/namespace/name`.
+    #[serde(default)]
+    pub objects: Vec<String>,
+    /// One line for people.
+    pub message: String,
+    /// The step's data (change set, approvers, revert commit, ...).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub detail: Value,
+}
+
+impl Record {
+    /// A record of `event` now.
+    pub fn new(event: Event, message: impl Into<String>) -> Record {
+        Record {
+            time: Timestamp::now().to_string(),
+            event,
+            remediation: None,
+            commit: None,
+            pull: None,
+            objects: vec![],
+            message: message.into(),
+            detail: Value::Null,
+        }
+    }
+}
+
+/// The log file.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+}
+
+impl AuditLog {
+    /// The log at `path`; created on the first append.
+    pub fn new(path: impl Into<PathBuf>) -> AuditLog {
+        AuditLog { path: path.into() }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends a record and syncs it to disk.
+    pub fn append(&self, record: &Record) -> Result<()> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        let mut line = serde_json::to_string(record).map_err(|e| self.io(e.into()))?;
+        line.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
+        file.sync_data().map_err(|e| self.io(e))
+    }
+
+    /// Every record, oldest first; none when there is no log yet.
+    pub fn read(&self) -> Result<Vec<Record>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(self.io(e)),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|e| Error::Parse {
+                    path: self.path.clone(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The records of one change, oldest first: a remediation's, or a commit's when it is not one
+/// of ours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// The remediation id or the commit.
+    pub key: String,
+    /// Its records.
+    pub records: Vec<Record>,
+}
+
+/// The chains that touch `object` (`Kind/namespace/name`, kind case-insensitive), or all.
+pub fn history(records: &[Record], object: Option<&str>) -> Vec<Chain> {
+    let mut chains: Vec<Chain> = Vec::new();
+    for record in records {
+        let key = record
+            .remediation
+            .clone()
+            .or_else(|| record.commit.clone())
+            .unwrap_or_else(|| "-".to_owned());
+        // A record about a revert commit joins the chain of the commit it reverts.
+        let key = chains
+            .iter()
+            .find(|c| {
+                c.records.iter().any(|r| {
+                    r.commit.as_deref() == Some(key.as_str())
+                        || r.detail["revert"].as_str() == Some(key.as_str())
+                })
+            })
+            .map_or(key, |c| c.key.clone());
+        match chains.iter_mut().find(|c| c.key == key) {
+            Some(chain) => chain.records.push(record.clone()),
+            None => chains.push(Chain {
+                key,
+                records: vec![record.clone()],
+            }),
+        }
+    }
+    if let Some(wanted) = object {
+        chains.retain(|c| {
+            c.records
+                .iter()
+                .any(|r| r.objects.iter().any(|o| same_object(o, wanted)))
+        });
+    }
+    chains
+}
+
+fn same_object(a: &str, b: &str) -> bool {
+    match (a.split_once('/'), b.split_once('/')) {
+        (Some((ka, ra)), Some((kb, rb))) => ka.eq_ignore_ascii_case(kb) && ra == rb,
+        _ => a == b,
+    }
+}
+
+/// The chains as text, one block each.
+pub fn render(chains: &[Chain]) -> String {
+    let mut out = String::new();
+    for chain in chains {
+        let objects: Vec<&str> = {
+            let mut all: Vec<&str> = chain
+                .records
+                .iter()
+                .flat_map(|r| r.objects.iter().map(String::as_str))
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        out.push_str(&format!("== {} ({})\n", chain.key, objects.join(", ")));
+        for r in &chain.records {
+            let mut refs = Vec::new();
+            if let Some(pull) = r.pull {
+                refs.push(format!("#{pull}"));
+            }
+            if let Some(commit) = &r.commit {
+                refs.push(commit.chars().take(12).collect());
+            }
+            out.push_str(&format!(
+                "  {}  {:<11} {:<16} {}\n",
+                r.time,
+                r.event.as_str(),
+                refs.join(" "),
+                r.message
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: Event, id: Option<&str>, commit: &str, object: &str) -> Record {
+        Record {
+            remediation: id.map(str::to_owned),
+            commit: Some(commit.to_owned()),
+            objects: vec![object.to_owned()],
+            ..Record::new(event, format!("{event:?}"))
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(dir.path().join("a/audit.jsonl"));
+        assert!(log.read().unwrap().is_empty());
+        let first = record(Event::Applied, Some("r1"), "c1", "Deployment/shop/api");
+        log.append(&first).unwrap();
+        log.append(&record(
+            Event::Verified,
+            Some("r1"),
+            "c1",
+            "Deployment/shop/api",
+        ))
+        .unwrap();
+        let read = log.read().unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0], first);
+        std::fs::write(log.path(), "{\"time\": 1}\n").unwrap();
+        let err = log.read().unwrap_err().to_string();
+        assert!(err.ends_with("audit.jsonl:1: not an audit record: invalid type: integer `1`, expected a string at line 1 column 10"), "{err}");
+    }
+
+    #[test]
+    fn history_groups_by_remediation_joins_reverts_and_filters_by_object() {
+        let mut revert = record(Event::RolledBack, None, "c9", "Deployment/shop/api");
+        revert.detail = serde_json::json!({"revert": "c9"});
+        let mut reverted = record(Event::Failed, Some("r1"), "c1", "Deployment/shop/api");
+        reverted.detail = serde_json::json!({"revert": "c9"});
+        let records = [
+            record(Event::Proposed, Some("r1"), "b1", "Deployment/shop/api"),
+            record(Event::Applied, Some("r1"), "c1", "Deployment/shop/api"),
+            reverted,
+            revert,
+            record(Event::Applied, None, "c2", "ConfigMap/shop/other"),
+        ];
+        let chains = history(&records, None);
+        assert_eq!(chains.len(), 2);
+        assert_eq!(chains[0].key, "r1");
+        assert_eq!(chains[0].records.len(), 4);
+        let only = history(&records, Some("deployment/shop/api"));
+        assert_eq!(only.len(), 1);
+        let text = render(&only);
+        assert!(text.contains("proposed"), "{text}");
+        assert!(text.contains("rolled-back"), "{text}");
+        assert!(history(&records, Some("Deployment/shop/none")).is_empty());
+    }
+}

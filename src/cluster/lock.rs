@@ -1,0 +1,252 @@
+//! Locks against two remediations of one object at once, across processes: one
+//! `coordination.k8s.io/v1` Lease per object, taken with optimistic concurrency (create, or
+//! replace at the read resourceVersion), released by clearing the holder, and free again once
+//! its duration passes without renewal, so a holder that dies does not block forever. I/O: the
+//! Leases.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ObjectMeta, PostParams};
+
+use super::retry::{RetryPolicy, with_retry};
+use super::{Error, Result};
+use crate::model::{ObjectRef, stable_id};
+
+/// How to take locks.
+#[derive(Debug, Clone)]
+pub struct LockOptions {
+    /// Namespace of the Leases.
+    pub namespace: String,
+    /// Who holds them (shown to whoever waits).
+    pub holder: String,
+    /// How long a lock lasts without renewal.
+    pub duration: Duration,
+    /// How long to wait for a lock another holder has.
+    pub wait: Duration,
+    /// How often to look while waiting.
+    pub interval: Duration,
+    /// Retries of the API calls.
+    pub retry: RetryPolicy,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            namespace: "default".to_owned(),
+            holder: format!("remediator-{}", std::process::id()),
+            duration: Duration::from_secs(600),
+            wait: Duration::from_secs(120),
+            interval: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Locks held; give them back with [`release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Lease names, in the order taken.
+    pub leases: Vec<String>,
+    /// The holder.
+    pub holder: String,
+    namespace: String,
+}
+
+/// The Lease name of an object's lock.
+pub fn lease_name(object: &ObjectRef) -> String {
+    format!("remediator-lock-{}", stable_id(&[&object.to_string()]))
+}
+
+fn now() -> MicroTime {
+    MicroTime(Timestamp::now())
+}
+
+/// Whether a lease is free for `holder`: no holder, `holder` itself, or not renewed within its
+/// duration.
+fn free_for(lease: &Lease, holder: &str, at: Timestamp) -> bool {
+    let Some(spec) = &lease.spec else { return true };
+    match spec.holder_identity.as_deref() {
+        None | Some("") => true,
+        Some(h) if h == holder => true,
+        Some(_) => {
+            let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref());
+            let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
+            renewed.is_none_or(|t| t.0.as_second() + duration < at.as_second())
+        }
+    }
+}
+
+/// Takes the lock of every object, in a fixed order so two takers cannot deadlock; waits up to
+/// `options.wait` for each. On failure the locks already taken are released.
+pub async fn acquire(
+    client: &kube::Client,
+    objects: &[ObjectRef],
+    options: &LockOptions,
+) -> Result<Held> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &options.namespace);
+    let mut wanted: Vec<(String, &ObjectRef)> =
+        objects.iter().map(|o| (lease_name(o), o)).collect();
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    wanted.dedup_by(|a, b| a.0 == b.0);
+    let mut held = Held {
+        leases: vec![],
+        holder: options.holder.clone(),
+        namespace: options.namespace.clone(),
+    };
+    for (name, object) in wanted {
+        if let Err(error) = acquire_one(&api, &name, object, options).await {
+            let _ = release(client, &held).await;
+            return Err(error);
+        }
+        held.leases.push(name);
+    }
+    Ok(held)
+}
+
+async fn acquire_one(
+    api: &Api<Lease>,
+    name: &str,
+    object: &ObjectRef,
+    options: &LockOptions,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + options.wait;
+    let api_error = |source| Error::Api {
+        object: format!("Lease/{}/{name} (lock of {object})", options.namespace),
+        verb: "lock",
+        source,
+    };
+    let seconds = i32::try_from(options.duration.as_secs()).unwrap_or(i32::MAX);
+    loop {
+        let current = with_retry(&options.retry, || api.get_opt(name))
+            .await
+            .map_err(api_error)?;
+        let attempt = match current {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(name.to_owned()),
+                        annotations: Some(
+                            [("remediator.dev/object".to_owned(), object.to_string())].into(),
+                        ),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(LeaseSpec {
+                        holder_identity: Some(options.holder.clone()),
+                        lease_duration_seconds: Some(seconds),
+                        acquire_time: Some(now()),
+                        renew_time: Some(now()),
+                        lease_transitions: Some(0),
+                        ..LeaseSpec::default()
+                    }),
+                };
+                api.create(&PostParams::default(), &lease).await.map(drop)
+            }
+            Some(mut lease) if free_for(&lease, &options.holder, Timestamp::now()) => {
+                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+                if spec.holder_identity.as_deref() != Some(options.holder.as_str()) {
+                    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                    spec.acquire_time = Some(now());
+                }
+                spec.holder_identity = Some(options.holder.clone());
+                spec.lease_duration_seconds = Some(seconds);
+                spec.renew_time = Some(now());
+                api.replace(name, &PostParams::default(), &lease)
+                    .await
+                    .map(drop)
+            }
+            Some(lease) => {
+                let holder = lease
+                    .spec
+                    .and_then(|s| s.holder_identity)
+                    .unwrap_or_default();
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::LockHeld {
+                        object: object.to_string(),
+                        holder,
+                        lease: format!("{}/{name}", options.namespace),
+                    });
+                }
+                tokio::time::sleep(options.interval).await;
+                continue;
+            }
+        };
+        match attempt {
+            Ok(()) => return Ok(()),
+            // Someone else created or changed it between our read and write: read again.
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(error) => return Err(api_error(error)),
+        }
+    }
+}
+
+/// Gives the locks back: clears the holder of every Lease still held by `held.holder`.
+pub async fn release(client: &kube::Client, held: &Held) -> Result<()> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &held.namespace);
+    for name in &held.leases {
+        let api_error = |source| Error::Api {
+            object: format!("Lease/{}/{name}", held.namespace),
+            verb: "unlock",
+            source,
+        };
+        loop {
+            let Some(mut lease) = api.get_opt(name).await.map_err(api_error)? else {
+                break;
+            };
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            if spec.holder_identity.as_deref() != Some(held.holder.as_str()) {
+                break;
+            }
+            spec.holder_identity = None;
+            spec.renew_time = Some(now());
+            match api.replace(name, &PostParams::default(), &lease).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(error) => return Err(api_error(error)),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(holder: Option<&str>, renewed: i64, duration: i32) -> Lease {
+        Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(str::to_owned),
+                renew_time: Some(MicroTime(Timestamp::from_second(renewed).unwrap())),
+                lease_duration_seconds: Some(duration),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        }
+    }
+
+    #[test]
+    fn a_lease_is_free_when_unheld_ours_or_expired() {
+        let at = Timestamp::from_second(1_000).unwrap();
+        assert!(free_for(&lease(None, 990, 60), "me", at));
+        assert!(free_for(&lease(Some(""), 990, 60), "me", at));
+        assert!(free_for(&lease(Some("me"), 990, 60), "me", at));
+        assert!(!free_for(&lease(Some("other"), 990, 60), "me", at));
+        assert!(free_for(&lease(Some("other"), 900, 60), "me", at));
+    }
+
+    #[test]
+    fn lease_names_are_stable_and_valid() {
+        let object = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let name = lease_name(&object);
+        assert_eq!(name, lease_name(&object));
+        assert!(
+            name.len() <= 63
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+    }
+}
