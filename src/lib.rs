@@ -12,17 +12,23 @@
 //! Modules, in pipeline order: [`config`] (`remediator.yaml`), [`model`] (the shared nouns),
 //! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs),
 //! [`snapshot`] (recorded cluster state), [`detect`] (findings), [`remedy`] (the action catalog),
-//! [`assess`] (Rego policies), [`cluster`] (the Kubernetes boundary: live snapshot, dry-run, staged apply, health wait, ownership), [`render`] (pull request templates), [`git`] (the Git boundary), and
-//! [`propose`], which wires them together.
+//! [`assess`] (Rego policies), [`cluster`] (the Kubernetes boundary: live snapshot, dry-run,
+//! staged apply, health wait, ownership, locks), [`render`] (pull request templates), [`forge`]
+//! (the pull-request boundary: GitHub), [`git`] (the Git boundary), [`audit`] (the audit trail),
+//! and the two pipelines that wire them together: [`propose`] (findings → pull requests) and
+//! [`reconcile`] (merged commit → gate → apply → verify → rollback).
 
 pub mod assess;
+pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod detect;
+pub mod forge;
 pub mod git;
 pub mod manifests;
 pub mod model;
 pub mod propose;
+pub mod reconcile;
 pub mod remedy;
 pub mod render;
 pub mod snapshot;

@@ -82,6 +82,15 @@ enum Command {
     /// Apply a path of the repository with server-side apply, in stages. Exit codes: 0 applied,
     /// 1 applied but not healthy (with --wait), 2 error.
     Apply(cli::apply::ApplyArgs),
+    /// Apply a merged commit: check its approvals against the policies, apply, wait for health,
+    /// roll back with a revert commit when it fails. Exit codes: 0 healthy (or nothing to do),
+    /// 1 refused or rolled back, 2 error.
+    Reconcile(cli::reconcile::ReconcileArgs),
+    /// Roll back a merged commit: revert it on the base branch, apply the reverted state, wait
+    /// for health.
+    Rollback(cli::reconcile::ReconcileArgs),
+    /// Print the audit trail: recommendation, approval, apply, validation, rollback.
+    History(cli::reconcile::HistoryArgs),
 }
 
 #[derive(clap::Args)]
@@ -132,10 +141,12 @@ pub(crate) enum ForgeArg {
     None,
     /// Branches in the local repository.
     Local,
+    /// Branches pushed to GitHub, with a pull request each (`forge` in remediator.yaml).
+    Github,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
@@ -249,6 +260,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Propose(args) => cli::propose::run(args),
         Command::Diff(args) => cli::diff::run(args),
         Command::Apply(args) => cli::apply::run(args),
+        Command::Reconcile(args) => cli::reconcile::run(args, false),
+        Command::Rollback(args) => cli::reconcile::run(args, true),
+        Command::History(args) => cli::reconcile::history(args),
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use git2::{Oid, Repository, Signature};
+use git2::{Oid, Repository};
 use serde_json::Value;
 
 fn remediator(args: &[&str]) -> Output {
@@ -21,20 +21,6 @@ fn snapshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/snapshot")
 }
 
-fn commit_all(repo: &Repository, message: &str) -> Oid {
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = Signature::now("dev", "dev@example.com").unwrap();
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .unwrap()
-}
-
 /// The example in a fresh repository: prod first on shop-worker 3.2.0, then 3.3.0.
 fn example_repository() -> (tempfile::TempDir, Repository) {
     let dir = common::copy_tree(&common::example_repo(), false);
@@ -46,9 +32,9 @@ fn example_repository() -> (tempfile::TempDir, Repository) {
         text.replace("newTag: \"3.3.0\"", "newTag: \"3.2.0\""),
     )
     .unwrap();
-    commit_all(&repo, "shop platform");
+    common::commit_all(dir.path(), "shop platform");
     std::fs::write(&kustomization, text).unwrap();
-    commit_all(&repo, "roll shop-worker 3.3.0 out to prod");
+    common::commit_all(dir.path(), "roll shop-worker 3.3.0 out to prod");
     (dir, repo)
 }
 
@@ -454,7 +440,7 @@ fn policies_templates_and_environment_can_be_chosen() {
 }
 
 #[test]
-fn a_github_forge_this_build_cannot_reach_is_said_and_nothing_is_published() {
+fn a_github_forge_without_a_token_is_refused_before_anything_is_published() {
     let (dir, repo) = example_repository();
     let config = dir.path().join("remediator.yaml");
     let text = std::fs::read_to_string(&config).unwrap().replace(
@@ -462,16 +448,17 @@ fn a_github_forge_this_build_cannot_reach_is_said_and_nothing_is_published() {
         "  type: github\n  repository: acme/platform-config",
     );
     std::fs::write(&config, text).unwrap();
-    let out = propose(
-        dir.path().to_str().unwrap(),
-        snapshot_dir().to_str().unwrap(),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["propose", "--repo", dir.path().to_str().unwrap()])
+        .args(["--snapshot", snapshot_dir().to_str().unwrap()])
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("GitHub forge (acme/platform-config), which this build cannot publish to"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        "error: the GitHub forge needs a token: set GITHUB_TOKEN\n"
     );
     assert_eq!(
         repo.branches(Some(git2::BranchType::Local))

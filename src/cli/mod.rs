@@ -4,3 +4,5 @@ pub mod apply;
 pub mod cluster;
 pub mod diff;
 pub mod propose;
+pub mod publish;
+pub mod reconcile;

@@ -19,6 +19,15 @@ use remediator::snapshot;
 
 use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
 use super::cluster::{Connection, connect, runtime};
+use super::reconcile::GitHubSettings;
+
+/// Where the proposals go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    None,
+    Local,
+    GitHub,
+}
 
 /// Runs the command.
 pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
@@ -52,19 +61,23 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         None => Policies::embedded(),
     };
     let templates = Templates::load(args.templates.as_deref())?;
-    let forge = match args.forge {
-        Some(ForgeArg::Local) => true,
-        Some(ForgeArg::None) => false,
-        None => {
-            if let Forge::GitHub { repository, .. } = &config.forge {
-                eprintln!(
-                    "warning: remediator.yaml asks for the GitHub forge ({repository}), which this build cannot \
-                     publish to; the proposals are printed only (--forge local writes them to branches)"
-                );
-            }
-            config.forge == Forge::Local
-        }
+    let target = match args.forge {
+        Some(ForgeArg::Local) => Target::Local,
+        Some(ForgeArg::None) => Target::None,
+        Some(ForgeArg::Github) => Target::GitHub,
+        None => match &config.forge {
+            Forge::None => Target::None,
+            Forge::Local => Target::Local,
+            Forge::GitHub { .. } => Target::GitHub,
+        },
     };
+    let github = match target {
+        Target::GitHub => Some(GitHubSettings::of(&config)?.context(
+            "--forge github needs `forge: {type: github, repository: owner/name}` in remediator.yaml",
+        )?),
+        _ => None,
+    };
+    let forge = target != Target::None;
     let repo = if forge {
         Some(ConfigRepo::open(&args.repo)?)
     } else {
@@ -105,8 +118,30 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
             &config.field_manager,
         ));
     }
-    let published = match (&repo, forge) {
-        (Some(repo), true) => publish_local(repo, &plan.proposals)?,
+    let published = match (&repo, &github) {
+        (Some(repo), Some(settings)) => {
+            let audit = super::reconcile::audit_log(&args.repo, &config, Some(repo));
+            let own;
+            let runtime = match &live {
+                Some((runtime, _)) => runtime,
+                None => {
+                    own = runtime()?;
+                    &own
+                }
+            };
+            let forge = settings.client(runtime)?;
+            let target = super::publish::Target {
+                repo,
+                config: &config,
+                forge: &forge,
+                base_branch: &settings.base_branch,
+                audit: &audit,
+            };
+            super::publish::publish(runtime, &target, &plan, args.env.is_none())?
+        }
+        (Some(repo), None) if forge => {
+            publish_local(repo, repo.head()?, &plan.proposals, &config.git.author)
+        }
         _ => vec![],
     };
     if let Some(dir) = &args.out {
@@ -139,6 +174,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
                         Ok(o) => json!(o),
                         Err(e) => json!({"error": e}),
                     }),
+                    "pull": published.iter().find(|x| x.branch == p.branch).and_then(|x| x.pull.clone()),
                     "diff": p.diff,
                 })).collect::<Vec<_>>(),
                 "diagnoses": plan.diagnoses,
@@ -228,9 +264,16 @@ fn print_text(out: &mut impl Write, plan: &Plan, published: &[Published]) -> std
                     p.remediation.finding.code.to_string(),
                     p.remediation.target.to_string(),
                     p.remediation.action.to_string(),
-                    match state {
-                        Some(state) => format!("{} ({state})", p.branch),
-                        None => p.branch.clone(),
+                    match (
+                        state,
+                        published
+                            .iter()
+                            .find(|x| x.branch == p.branch)
+                            .and_then(|x| x.pull.as_ref()),
+                    ) {
+                        (Some(state), Some(pull)) => format!("{} ({state}, {pull})", p.branch),
+                        (Some(state), None) => format!("{} ({state})", p.branch),
+                        (None, _) => p.branch.clone(),
                     },
                 ]
             })

@@ -102,3 +102,99 @@ pub async fn clients(cluster: &testkit::TestCluster) -> Vec<(String, kube::Clien
     }
     out
 }
+
+/// A work clone and its bare `origin` (pushed to over `file://`), both on branch `main`.
+pub struct GitRemote {
+    /// Holds both.
+    pub dir: tempfile::TempDir,
+    /// The bare repository.
+    pub bare: PathBuf,
+    /// The work clone.
+    pub work: PathBuf,
+}
+
+fn init(path: &Path, bare: bool) -> git2::Repository {
+    let mut options = git2::RepositoryInitOptions::new();
+    options.bare(bare).initial_head("main");
+    git2::Repository::init_opts(path, &options).unwrap()
+}
+
+/// Makes a work clone holding a copy of `from` (when given) and `files`, commits it and pushes
+/// `main` to a new bare `origin`.
+pub fn git_remote(from: Option<&Path>, files: &[(&str, &str)]) -> GitRemote {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    init(&bare, true);
+    let repo = init(&work, false);
+    if let Some(from) = from {
+        copy_into(from, &work, false);
+    }
+    write_files(&work, files);
+    commit_all(&work, "Initial manifests");
+    repo.remote("origin", &format!("file://{}", bare.display()))
+        .unwrap();
+    push(&work, "refs/heads/main:refs/heads/main");
+    GitRemote { dir, bare, work }
+}
+
+/// Writes files (path relative to `root`, text).
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+}
+
+/// Commits everything in the work tree on the current branch.
+pub fn commit_all(work: &Path, message: &str) -> git2::Oid {
+    let repo = git2::Repository::open(work).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("dev", "dev@example.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
+}
+
+/// Pushes a refspec of the work clone to `origin`.
+pub fn push(work: &Path, refspec: &str) {
+    let repo = git2::Repository::open(work).unwrap();
+    let mut remote = repo.find_remote("origin").unwrap();
+    remote.push(&[refspec], None).unwrap();
+}
+
+/// The commit a branch of a repository points at.
+pub fn branch_head(repo: &Path, branch: &str) -> Option<git2::Oid> {
+    let repo = git2::Repository::open(repo).ok()?;
+    repo.find_reference(&format!("refs/heads/{branch}"))
+        .ok()?
+        .target()
+}
+
+/// The faults a pull request meets on its way to the fake GitHub: a 502 on its creation (which
+/// did not happen), the primary rate limit on the lookup, the secondary one on its labels.
+pub fn publishing_faults(faults: &testkit::faults::Faults) {
+    use testkit::{Fault, FaultKind};
+    faults.add(Fault::new(
+        "POST",
+        "/repos/acme/config/pulls",
+        FaultKind::Status(502),
+    ));
+    faults.add(Fault::new(
+        "GET",
+        "/repos/acme/config/pulls",
+        FaultKind::RateLimit { reset_in: 1 },
+    ));
+    faults.add(Fault::new(
+        "PUT",
+        "*/labels",
+        FaultKind::SecondaryRateLimit { retry_after: 1 },
+    ));
+}

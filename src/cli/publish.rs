@@ -1,0 +1,142 @@
+//! `propose --forge github`: the proposal branches are committed on top of the remote base
+//! branch, pushed (every ref checked), and each gets one pull request, opened or updated in
+//! place; a pull request whose finding is gone from the cluster is closed with a comment saying
+//! so. Every step is recorded in the audit log.
+
+use anyhow::Context as _;
+
+use remediator::audit::{AuditLog, Event, Record};
+use remediator::config::Config;
+use remediator::forge::{Forge, GitHub, PullRequestSpec, Upserted, labels};
+use remediator::git::ConfigRepo;
+use remediator::propose::{Plan, Published, publish_local};
+
+use super::reconcile::git_auth;
+
+/// Branches whose name says they are about `finding`'s code and target.
+fn about(branch: &str, code: &str, name: &str) -> bool {
+    branch.starts_with(&format!("remediator/{code}/")) && branch.contains(&name.to_lowercase())
+}
+
+/// Where a plan is published.
+pub struct Target<'a> {
+    /// The config repository's clone.
+    pub repo: &'a ConfigRepo,
+    /// Its configuration.
+    pub config: &'a Config,
+    /// GitHub.
+    pub forge: &'a GitHub,
+    /// The branch pull requests target.
+    pub base_branch: &'a str,
+    /// The audit log.
+    pub audit: &'a AuditLog,
+}
+
+/// Publishes the plan to GitHub; `close_cleared` closes the pull requests of findings no longer
+/// seen (only when the whole cluster was looked at).
+pub fn publish(
+    runtime: &tokio::runtime::Runtime,
+    target: &Target,
+    plan: &Plan,
+    close_cleared: bool,
+) -> anyhow::Result<Vec<Published>> {
+    let Target {
+        repo,
+        config,
+        forge,
+        base_branch,
+        audit,
+    } = *target;
+    let remote = &config.git.remote;
+    let auth = git_auth();
+    let base = repo
+        .fetch_branch(remote, base_branch, &auth)
+        .with_context(|| format!("cannot fetch {base_branch} from {remote}"))?;
+    let mut published = publish_local(repo, base, &plan.proposals, &config.git.author);
+    let refspecs: Vec<String> = published
+        .iter()
+        .filter(|p| p.outcome.is_ok())
+        .map(|p| format!("+refs/heads/{0}:refs/heads/{0}", p.branch))
+        .collect();
+    if !refspecs.is_empty() {
+        repo.push(remote, &refspecs, &auth)?;
+    }
+    runtime.block_on(async {
+        for (proposal, result) in plan.proposals.iter().zip(published.iter_mut()) {
+            if result.outcome.is_err() {
+                continue;
+            }
+            let spec = PullRequestSpec {
+                head: proposal.branch.clone(),
+                base: base_branch.to_owned(),
+                title: proposal.title.clone(),
+                body: proposal.body.clone(),
+                labels: labels(&proposal.assessment.risk.to_string(), &proposal.remediation.finding.code.to_string()),
+            };
+            match forge.open_or_update(&spec).await {
+                Ok((pull, upserted)) => {
+                    let verb = if upserted == Upserted::Opened { "opened" } else { "updated" };
+                    result.pull = Some(format!("#{} {verb}", pull.number));
+                    audit.append(&Record {
+                        remediation: Some(proposal.remediation.id.clone()),
+                        pull: Some(pull.number),
+                        objects: vec![proposal.remediation.target.to_string()],
+                        detail: serde_json::json!({"branch": proposal.branch, "risk": proposal.assessment.risk, "approvals": proposal.assessment.approvals}),
+                        ..Record::new(Event::Proposed, format!("{}: pull request {verb}", proposal.title))
+                    })?;
+                }
+                Err(error) => result.outcome = Err(error.to_string()),
+            }
+        }
+        if close_cleared {
+            close_cleared_pulls(forge, plan, audit).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(published)
+}
+
+async fn close_cleared_pulls(forge: &GitHub, plan: &Plan, audit: &AuditLog) -> anyhow::Result<()> {
+    let still_seen = |branch: &str| {
+        plan.proposals.iter().any(|p| p.branch == branch)
+            || plan
+                .diagnoses
+                .iter()
+                .chain(&plan.unmanaged)
+                .chain(&plan.failures)
+                .any(|r| {
+                    about(
+                        branch,
+                        &r.finding.code.to_string(),
+                        &r.finding.target().name,
+                    )
+                })
+    };
+    for pull in forge.open_pulls("remediator").await? {
+        if !pull.head.starts_with("remediator/")
+            || pull.head.starts_with("remediator/revert-")
+            || still_seen(&pull.head)
+        {
+            continue;
+        }
+        let comment = format!(
+            "The finding behind `{}` is no longer seen in the cluster, so this pull request is closed. \
+             If it comes back, remediator opens a new one.",
+            pull.head
+        );
+        forge.close(pull.number, &comment).await?;
+        eprintln!(
+            "closed #{} ({}): its finding has cleared",
+            pull.number, pull.head
+        );
+        audit.append(&Record {
+            pull: Some(pull.number),
+            detail: serde_json::json!({"branch": pull.head}),
+            ..Record::new(
+                Event::Closed,
+                format!("#{}: the finding has cleared", pull.number),
+            )
+        })?;
+    }
+    Ok(())
+}

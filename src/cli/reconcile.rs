@@ -1,0 +1,309 @@
+//! `remediator reconcile`, `rollback` and `history`: the merge path on a commit, a requested
+//! rollback, and the audit trail read back. Builds the GitHub client (token from
+//! `GITHUB_TOKEN`), the cluster client and the audit log.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use remediator::assess::Policies;
+use remediator::audit::{self, AuditLog};
+use remediator::cluster::{KubeCluster, LockOptions, WaitOptions};
+use remediator::config::{Config, Forge as ForgeConfig};
+use remediator::forge::GitHub;
+use remediator::git::{Auth, ConfigRepo};
+use remediator::reconcile::{self, Context, Outcome as Ended, ReconcileOptions, Report};
+
+use super::super::Outcome;
+use super::cluster::{ClusterArgs, connect, runtime};
+
+/// Arguments of `reconcile` and `rollback`.
+#[derive(clap::Args)]
+pub struct ReconcileArgs {
+    /// The config repository: a clone with the remote reverts are pushed to, or a URL
+    /// (`https://`, `file://`) that remediator clones and keeps in its cache.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The merged commit (a sha or any name Git knows).
+    #[arg(long)]
+    pub commit: String,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Only objects applied in this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// A directory of .rego files replacing the default policies.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Without the forge: no approvals can be read, so only changes that need none pass.
+    #[arg(long)]
+    pub no_forge: bool,
+    /// Seconds applied objects get to become healthy (the config's when not given).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = super::super::Output::Text)]
+    pub output: super::super::Output,
+}
+
+/// Arguments of `history`.
+#[derive(clap::Args)]
+pub struct HistoryArgs {
+    /// The config repository.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Only chains that touch this object (KIND/NAMESPACE/NAME).
+    #[arg(long)]
+    pub object: Option<String>,
+}
+
+/// The audit log of a repository: the configured path, or inside its Git directory.
+pub fn audit_log(repo: &Path, config: &Config, git: Option<&ConfigRepo>) -> AuditLog {
+    match (&config.audit_path, git) {
+        (Some(path), _) => AuditLog::new(repo.join(path)),
+        (None, Some(git)) => AuditLog::new(git.state_dir().join("audit.jsonl")),
+        (None, None) => AuditLog::new(repo.join(".remediator-audit.jsonl")),
+    }
+}
+
+/// Where GitHub is and how to reach it: the config's `forge` (`type: github`), the token from
+/// `GITHUB_TOKEN`, the API URL from the config, else `GITHUB_API_URL`, else GitHub's.
+pub struct GitHubSettings {
+    url: Option<String>,
+    token: String,
+    repository: String,
+    /// The branch pull requests target.
+    pub base_branch: String,
+}
+
+impl GitHubSettings {
+    /// The settings, `None` when the config names another forge.
+    pub fn of(config: &Config) -> anyhow::Result<Option<GitHubSettings>> {
+        let ForgeConfig::GitHub {
+            repository,
+            base_branch,
+            api_url,
+        } = &config.forge
+        else {
+            return Ok(None);
+        };
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .context("the GitHub forge needs a token: set GITHUB_TOKEN")?;
+        Ok(Some(GitHubSettings {
+            url: api_url
+                .clone()
+                .or_else(|| std::env::var("GITHUB_API_URL").ok()),
+            token,
+            repository: repository.clone(),
+            base_branch: base_branch.clone(),
+        }))
+    }
+
+    /// The client; inside the runtime that runs its requests.
+    pub fn client(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<GitHub> {
+        let _entered = runtime.enter();
+        Ok(GitHub::new(
+            self.url.as_deref(),
+            &self.token,
+            &self.repository,
+        )?)
+    }
+}
+
+/// Git credentials: `GITHUB_TOKEN` for HTTPS remotes.
+pub fn git_auth() -> Auth {
+    Auth {
+        token: std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
+    }
+}
+
+/// Whether `--repo` names a remote repository rather than a directory.
+fn is_url(repo: &Path) -> bool {
+    let text = repo.to_string_lossy();
+    ["https://", "http://", "file://", "ssh://"]
+        .iter()
+        .any(|scheme| text.starts_with(scheme))
+}
+
+/// The directory of a local repository, or of remediator's own clone of a remote one (kept in
+/// `$XDG_CACHE_HOME/remediator/clones`, or `~/.cache/...`, and fetched again on each run).
+fn open_or_clone(repo: &Path, auth: &Auth) -> anyhow::Result<(PathBuf, ConfigRepo, bool)> {
+    if !is_url(repo) {
+        return Ok((repo.to_owned(), ConfigRepo::open(repo)?, false));
+    }
+    let url = repo.to_string_lossy().into_owned();
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("no cache directory for the clone: set XDG_CACHE_HOME or HOME")?;
+    let dir = cache
+        .join("remediator/clones")
+        .join(remediator::model::stable_id(&[&url]));
+    let opened = if dir.join(".git").is_dir() {
+        ConfigRepo::open(&dir)?
+    } else {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        remediator::git::clone(&url, &dir, auth)?
+    };
+    Ok((dir, opened, true))
+}
+
+/// Runs `reconcile`, or `rollback` when `rollback` is set.
+pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
+    let auth = git_auth();
+    let (path, repo, cloned) = open_or_clone(&args.repo, &auth)?;
+    let mut config = Config::load(&path)?;
+    let settings_github = if args.no_forge {
+        None
+    } else {
+        GitHubSettings::of(&config)?
+    };
+    let runtime = runtime()?;
+    let forge = match &settings_github {
+        Some(settings) => Some(settings.client(&runtime)?),
+        None => None,
+    };
+    let base_branch = settings_github
+        .as_ref()
+        .map_or_else(|| "main".to_owned(), |s| s.base_branch.clone());
+    let remote = config.git.remote.clone();
+    let base = repo
+        .fetch_branch(&remote, &base_branch, &auth)
+        .with_context(|| format!("cannot fetch {base_branch} from {remote}"))?;
+    if cloned {
+        repo.checkout_detached(base)?;
+        config = Config::load(&path)?;
+    }
+    let audit = audit_log(&path, &config, Some(&repo));
+    let commit = repo.resolve(&args.commit)?;
+    let mut policies = match &args.policies {
+        Some(dir) => Policies::from_dir(dir)?,
+        None => Policies::embedded(),
+    };
+    let settings = &config.reconcile;
+    let options = ReconcileOptions {
+        environment: args.env.clone(),
+        base_branch,
+        auth,
+        wait: WaitOptions {
+            timeout: args
+                .timeout
+                .map_or(settings.health_timeout, Duration::from_secs),
+            ..WaitOptions::default()
+        },
+        lock: LockOptions {
+            namespace: settings.lock_namespace.clone(),
+            wait: settings.lock_wait,
+            holder: format!("remediator-{}-{}", hostname(), std::process::id()),
+            ..LockOptions::default()
+        },
+        hand_off_timeout: args
+            .timeout
+            .map_or(settings.health_timeout, Duration::from_secs),
+        ..ReconcileOptions::default()
+    };
+    let report = runtime.block_on(async {
+        let connection = connect(&args.cluster).await?;
+        let cluster = KubeCluster::new(connection.client);
+        let ctx = Context {
+            repo: &repo,
+            config: &config,
+            cluster: &cluster,
+            forge: forge.as_ref(),
+            audit: &audit,
+            options,
+        };
+        let report = if rollback {
+            reconcile::rollback(&ctx, commit).await?
+        } else {
+            reconcile::reconcile(&ctx, &mut policies, commit).await?
+        };
+        anyhow::Ok(report)
+    })?;
+    print(&report, args.output)?;
+    Ok(match report.outcome {
+        Ended::AlreadyDone { .. } | Ended::NoChanges | Ended::Healthy { .. } => Outcome::Ok,
+        Ended::RolledBack { .. } if rollback => Outcome::Ok,
+        Ended::Refused { .. } | Ended::RolledBack { .. } | Ended::Failed { .. } => Outcome::Changes,
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+fn print(report: &Report, output: super::super::Output) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if output == super::super::Output::Json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let pull = report.pull.map(|n| format!(" (#{n})")).unwrap_or_default();
+    writeln!(
+        out,
+        "commit {}{pull}: {}",
+        report.commit,
+        report.objects.join(", ")
+    )?;
+    match &report.outcome {
+        Ended::AlreadyDone { event } => writeln!(
+            out,
+            "already done: {}",
+            serde_json::to_string(event)?.trim_matches('"')
+        )?,
+        Ended::NoChanges => writeln!(out, "no Kubernetes object changes")?,
+        Ended::Refused { reasons } => {
+            writeln!(out, "refused, nothing applied:")?;
+            for reason in reasons {
+                writeln!(out, "  {reason}")?;
+            }
+        }
+        Ended::Healthy { changes } => {
+            for entry in &changes.entries {
+                writeln!(out, "{} {}", entry.subject, entry.action)?;
+            }
+            writeln!(out, "healthy")?;
+        }
+        Ended::RolledBack {
+            reason,
+            revert,
+            healthy,
+            pull,
+        } => {
+            writeln!(out, "{reason}")?;
+            match (pull, healthy) {
+                (Some(n), _) => writeln!(out, "rollback proposed in #{n} (revert {revert})")?,
+                (None, Some(true)) => writeln!(out, "rolled back by {revert}; healthy")?,
+                (None, _) => writeln!(out, "rolled back by {revert}; still not healthy")?,
+            }
+        }
+        Ended::Failed { reason } => writeln!(out, "not healthy: {reason}")?,
+    }
+    Ok(())
+}
+
+/// Runs `history`.
+pub fn history(args: HistoryArgs) -> anyhow::Result<Outcome> {
+    let config = Config::load(&args.repo)?;
+    let repo = ConfigRepo::open(&args.repo).ok();
+    let log = audit_log(&args.repo, &config, repo.as_ref());
+    let chains = audit::history(&log.read()?, args.object.as_deref());
+    if chains.is_empty() {
+        eprintln!("no records in {}", log.path().display());
+        return Ok(Outcome::NothingFound);
+    }
+    write!(std::io::stdout().lock(), "{}", audit::render(&chains))?;
+    Ok(Outcome::Ok)
+}

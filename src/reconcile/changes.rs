@@ -1,0 +1,364 @@
+//! What a merged commit changes in the cluster: both trees are written out and indexed, every
+//! object is rendered as its build applies it, and the objects that differ are compared field by
+//! field. I/O: reads the Git repository and writes each tree once under the Git directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use git2::Oid;
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::git::ConfigRepo;
+use crate::manifests::{IndexOptions, RepoIndex};
+use crate::model::quantity::{cpu_millis, memory_bytes};
+use crate::model::{FieldChange, ObjectRef};
+
+/// One object the commit changes.
+#[derive(Debug, Clone)]
+pub struct ObjectChange {
+    /// The object, as applied.
+    pub object: ObjectRef,
+    /// The build (kustomization directory, or directory of plain manifests) applying it.
+    pub unit: PathBuf,
+    /// The file deciding its environment.
+    pub placement: PathBuf,
+    /// The environment it is applied in, when the config names one.
+    pub environment: Option<String>,
+    /// As applied before the commit; `None` when the commit adds it.
+    pub before: Option<Value>,
+    /// As applied after the commit; `None` when the commit removes it.
+    pub after: Option<Value>,
+    /// The fields that differ.
+    pub fields: Vec<FieldChange>,
+}
+
+impl ObjectChange {
+    /// The object's labels after the change (before, when it is removed).
+    pub fn labels(&self) -> Map<String, Value> {
+        self.after
+            .as_ref()
+            .or(self.before.as_ref())
+            .and_then(|v| v.pointer("/metadata/labels"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Why the change cannot be worked out.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Git failed.
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
+    /// A tree could not be written out or indexed.
+    #[error("{what}: {message}")]
+    Index {
+        /// Which commit.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Files of the merged tree do not parse, or builds cannot be rendered: applying the rest
+    /// would apply half the change.
+    #[error("{commit}: {}", problems.join("; "))]
+    Unreadable {
+        /// The commit.
+        commit: String,
+        /// Each file or build, with the reason.
+        problems: Vec<String>,
+    },
+}
+
+/// The objects applied at a commit: key (build, object) → (placement, applied value).
+type Applied = BTreeMap<(PathBuf, String), (ObjectRef, PathBuf, Value)>;
+
+/// Something at a commit that cannot be read or rendered: the files it is about, the message,
+/// and the placement of the object it concerns.
+type Problem = (Vec<PathBuf>, String, Option<PathBuf>);
+
+fn applied_at(
+    repo: &ConfigRepo,
+    config: &Config,
+    commit: Oid,
+) -> Result<(Applied, Vec<Problem>), Error> {
+    let what = format!("commit {}", short(commit));
+    let index_error = |message: String| Error::Index {
+        what: what.clone(),
+        message,
+    };
+    let dir = tree_dir(repo, commit).map_err(|e| index_error(e.to_string()))?;
+    let options = IndexOptions {
+        excludes: config.excludes.clone(),
+        threads: 0,
+    };
+    let index = RepoIndex::build(&dir, &options).map_err(|e| index_error(e.to_string()))?;
+    let mut problems: Vec<Problem> = index
+        .errors
+        .iter()
+        .map(|e| {
+            let text = e.to_string();
+            let file = text.split(':').next().unwrap_or_default();
+            (vec![PathBuf::from(file)], text, None)
+        })
+        .collect();
+    let mut out = Applied::new();
+    for object in &index.objects {
+        match index.applied(object) {
+            Ok(value) => {
+                let unit = index.unit(object).path.clone();
+                out.insert(
+                    (unit, object.id.to_string()),
+                    (object.id.clone(), index.placement(object).to_owned(), value),
+                );
+            }
+            Err(error) => {
+                let declared = index.declaration(object).location.file.clone();
+                let placement = index.placement(object).to_owned();
+                problems.push((
+                    vec![declared, error.file.clone()],
+                    error.to_string(),
+                    Some(placement),
+                ));
+            }
+        }
+    }
+    Ok((out, problems))
+}
+
+/// The commit's config tree, written once under the Git directory (`remediator/trees/<sha>`)
+/// and kept: a commit's tree never changes.
+fn tree_dir(repo: &ConfigRepo, commit: Oid) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let trees = repo.state_dir().join("trees");
+    let dir = trees.join(commit.to_string());
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let partial = trees.join(format!("{commit}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial)?;
+    repo.write_tree(commit, &partial)?;
+    if let Err(error) = std::fs::rename(&partial, &dir) {
+        let _ = std::fs::remove_dir_all(&partial);
+        if !dir.is_dir() {
+            return Err(error.into());
+        }
+    }
+    Ok(dir)
+}
+
+/// The first 12 digits of a commit.
+pub fn short(commit: Oid) -> String {
+    commit.to_string().chars().take(12).collect()
+}
+
+/// The objects that differ between `parent` and `commit`, in the environment `environment` when
+/// given. A file the commit changes that does not parse, or a changed object whose build cannot
+/// be rendered, stops everything: applying the rest would apply half the change. Problems the
+/// commit does not touch are not its own.
+pub fn between(
+    repo: &ConfigRepo,
+    config: &Config,
+    parent: Oid,
+    commit: Oid,
+    environment: Option<&str>,
+) -> Result<Vec<ObjectChange>, Error> {
+    let (after, problems) = applied_at(repo, config, commit)?;
+    // What cannot be read or rendered stops the reconcile only when the commit touches it.
+    let touched = repo.changed_files(parent, commit)?;
+    let mut blocking: Vec<String> = problems
+        .into_iter()
+        .filter(|(files, _, _)| files.iter().any(|f| touched.contains(f)))
+        .filter(|(_, _, placement)| match (environment, placement) {
+            (Some(wanted), Some(placement)) => config
+                .environment_for(placement)
+                .is_some_and(|e| e.name == wanted),
+            _ => true,
+        })
+        .map(|(_, message, _)| message)
+        .collect();
+    if !blocking.is_empty() {
+        blocking.sort();
+        blocking.dedup();
+        return Err(Error::Unreadable {
+            commit: short(commit),
+            problems: blocking,
+        });
+    }
+    let before = applied_at(repo, config, parent)
+        .map(|(applied, _)| applied)
+        .unwrap_or_default();
+    let mut keys: Vec<&(PathBuf, String)> = after.keys().chain(before.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut changes = Vec::new();
+    for key in keys {
+        let (old, new) = (before.get(key), after.get(key));
+        if old.map(|o| &o.2) == new.map(|n| &n.2) {
+            continue;
+        }
+        let Some((object, placement, _)) = new.or(old) else {
+            continue;
+        };
+        let env = config.environment_for(placement).map(|e| e.name.clone());
+        if environment.is_some_and(|wanted| env.as_deref() != Some(wanted)) {
+            continue;
+        }
+        let (old, new) = (old.map(|o| o.2.clone()), new.map(|n| n.2.clone()));
+        let mut fields = Vec::new();
+        diff_values(
+            placement,
+            "",
+            old.as_ref().unwrap_or(&Value::Null),
+            new.as_ref().unwrap_or(&Value::Null),
+            &mut fields,
+        );
+        changes.push(ObjectChange {
+            object: object.clone(),
+            unit: key.0.clone(),
+            placement: placement.clone(),
+            environment: env,
+            before: old,
+            after: new,
+            fields,
+        });
+    }
+    Ok(changes)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn named(items: &[Value]) -> bool {
+    !items.is_empty() && items.iter().all(|i| i["name"].is_string())
+}
+
+/// The leaves that differ between two values, as field changes with `[name=x]` list keys.
+pub fn diff_values(file: &Path, path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
+    if old == new || path == "status" || path == "metadata.managedFields" {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                let child = join(path, key);
+                let null = Value::Null;
+                diff_values(
+                    file,
+                    &child,
+                    a.get(key).unwrap_or(&null),
+                    b.get(key).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if named(a) && named(b) => {
+            let find =
+                |items: &[Value], name: &Value| items.iter().find(|i| &i["name"] == name).cloned();
+            let mut names: Vec<&Value> = a.iter().chain(b.iter()).map(|i| &i["name"]).collect();
+            names.dedup();
+            let mut seen = Vec::new();
+            for name in names {
+                if seen.contains(&name) {
+                    continue;
+                }
+                seen.push(name);
+                let child = format!("{path}[name={}]", name.as_str().unwrap_or_default());
+                let (x, y) = (
+                    find(a, name).unwrap_or(Value::Null),
+                    find(b, name).unwrap_or(Value::Null),
+                );
+                diff_values(file, &child, &x, &y, out);
+            }
+        }
+        (Value::Null, Value::Object(_) | Value::Array(_))
+        | (Value::Object(_) | Value::Array(_), Value::Null) => {
+            let (empty_old, empty_new) = match (old, new) {
+                (Value::Null, Value::Object(_)) => (Value::Object(Map::new()), new.clone()),
+                (Value::Object(_), Value::Null) => (old.clone(), Value::Object(Map::new())),
+                _ => (old.clone(), new.clone()),
+            };
+            if empty_old.is_object() && empty_new.is_object() {
+                diff_values(file, path, &empty_old, &empty_new, out);
+            } else {
+                out.push(leaf(file, path, old, new));
+            }
+        }
+        _ => out.push(leaf(file, path, old, new)),
+    }
+}
+
+fn leaf(file: &Path, path: &str, old: &Value, new: &Value) -> FieldChange {
+    let some = |v: &Value| (!v.is_null()).then(|| v.clone());
+    let ratio = old
+        .as_f64()
+        .zip(new.as_f64())
+        .map(|(o, n)| n / o)
+        .or_else(|| {
+            let (o, n) = (old.as_str()?, new.as_str()?);
+            memory_bytes(o)
+                .zip(memory_bytes(n))
+                .or_else(|| cpu_millis(o).zip(cpu_millis(n)))
+                .map(|(o, n)| n / o)
+        });
+    FieldChange {
+        file: file.to_owned(),
+        path: path.to_owned(),
+        old: some(old),
+        new: some(new),
+        ratio: ratio.filter(|r| r.is_finite()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn leaves_are_compared_with_named_list_items_and_ratios() {
+        let old = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [
+            {"name": "api", "image": "api:1", "resources": {"limits": {"memory": "256Mi"}}},
+            {"name": "side", "image": "side:1"}]}}}, "status": {"x": 1}});
+        let new = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [
+            {"name": "api", "image": "api:1", "resources": {"limits": {"memory": "1Gi"}}},
+            {"name": "side", "image": "side:2"}]}}}, "status": {"x": 2}});
+        let mut out = Vec::new();
+        diff_values(Path::new("f.yaml"), "", &old, &new, &mut out);
+        let paths: Vec<(&str, Option<f64>)> =
+            out.iter().map(|f| (f.path.as_str(), f.ratio)).collect();
+        assert_eq!(
+            paths,
+            [
+                ("spec.replicas", Some(1.0 / 3.0)),
+                (
+                    "spec.template.spec.containers[name=api].resources.limits.memory",
+                    Some(4.0)
+                ),
+                ("spec.template.spec.containers[name=side].image", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_object_lists_its_leaves() {
+        let mut out = Vec::new();
+        diff_values(
+            Path::new("f.yaml"),
+            "",
+            &Value::Null,
+            &json!({"spec": {"replicas": 2}}),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].path, "spec.replicas");
+        assert_eq!(out[0].old, None);
+        assert_eq!(out[0].new, Some(json!(2)));
+    }
+}

@@ -1,0 +1,889 @@
+//! The merge path end to end, through the binary: the test API server, the fake GitHub and real
+//! Git repositories pushed over `file://`. A crash-looping Deployment becomes one pull request;
+//! its merge is gated on approvals, applied, verified, commented on and recorded; a failing
+//! rollout is reverted; an Argo CD object is left to Argo CD; retries, re-runs and races never
+//! apply anything twice.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::github::{BOT_TOKEN, BOT_USER, FakeGitHub, ReviewState};
+use testkit::{Fault, FaultKind, PodState, Rollout, TestCluster};
+
+struct World {
+    remote: common::GitRemote,
+    policies: std::path::PathBuf,
+    github: FakeGitHub,
+    cluster: TestCluster,
+}
+
+/// The shop team's own rule on top of the default policies: every change to shop-dev needs a
+/// review.
+const SHOP_POLICY: &str = "
+reasons contains {\"level\": \"medium\", \"reason\": \"the shop team reviews every change to shop-dev\"} if input.target.namespace == \"shop-dev\"
+";
+
+const RECONCILE: &str = "reconcile:\n  healthTimeoutSeconds: 20\n  lockWaitSeconds: 0\napprovals:\n  teams:\n    security: [carol]\n";
+
+impl World {
+    /// The example repository (or `files`) in a work clone with an `origin`, remediator.yaml
+    /// pointing at the fake GitHub.
+    fn new(files: Option<&[(&str, &str)]>) -> World {
+        let remote = match files {
+            None => common::git_remote(Some(&common::example_repo()), &[]),
+            Some(files) => common::git_remote(None, files),
+        };
+        let github = FakeGitHub::start("acme/config", &remote.bare);
+        let config_file = remote.work.join("remediator.yaml");
+        let config = std::fs::read_to_string(&config_file).unwrap_or_default();
+        let config = match config.find("forge:") {
+            Some(at) => config[..at].to_owned(),
+            None => config,
+        };
+        let config = format!(
+            "{config}forge:\n  type: github\n  repository: acme/config\n  apiUrl: {}\n{RECONCILE}",
+            github.url()
+        );
+        std::fs::write(&config_file, config).unwrap();
+        common::commit_all(&remote.work, "Publish to GitHub");
+        common::push(&remote.work, "refs/heads/main:refs/heads/main");
+        let policies = remote.dir.path().join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        let rego = remediator::assess::DEFAULT_POLICIES[0].1.to_owned() + SHOP_POLICY;
+        std::fs::write(policies.join("remediator.rego"), rego).unwrap();
+        World {
+            remote,
+            policies,
+            github,
+            cluster: TestCluster::start(),
+        }
+    }
+
+    fn work(&self) -> &str {
+        self.remote.work.to_str().unwrap()
+    }
+
+    /// `remediator ARGS --repo WORK [--kubeconfig K]` with the bot's token.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_remediator"));
+        command.args(args).args(["--repo", self.work()]);
+        if args[0] != "history" {
+            command.args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()]);
+        }
+        if ["propose", "reconcile", "rollback"].contains(&args[0]) {
+            command.args(["--policies", self.policies.to_str().unwrap()]);
+        }
+        command
+            .env("GITHUB_TOKEN", BOT_TOKEN)
+            .env_remove("GITHUB_API_URL")
+            .output()
+            .unwrap()
+    }
+
+    fn reconcile(&self, commit: &str) -> Output {
+        self.run(&["reconcile", "--commit", commit, "--env", "dev"])
+    }
+
+    /// The dev build applied, and the api container OOM-killed in the api's pods (the log
+    /// shipper beside it runs).
+    fn crash_looping(&self) {
+        let applied = self.run(&["apply", "--path", "clusters/dev"]);
+        assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+        let pods = self
+            .cluster
+            .add_pods("shop-dev", "api", 2, &PodState::oom_killed(6))
+            .unwrap();
+        for pod in pods {
+            self.cluster
+                .set_container_state("shop-dev", &pod, "log-shipper", &PodState::Running)
+                .unwrap();
+        }
+    }
+
+    fn api(&self) -> Value {
+        self.cluster
+            .object("Deployment", "shop-dev", "api")
+            .unwrap()
+    }
+
+    /// Writes by remediator (server-side apply, not dry-run) to an object's path.
+    fn writes(&self, path_end: &str) -> usize {
+        self.cluster
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with(path_end))
+            .filter(|r| r.query.contains("fieldManager=remediator") && !r.query.contains("dryRun"))
+            .filter(|r| r.status.is_some_and(|s| s < 300))
+            .count()
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        let log = self.remote.work.join(".git/remediator/audit.jsonl");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.audit()
+            .iter()
+            .map(|r| r["event"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The pull request the api's crash loop gets, approved by `approvers` and merged.
+    fn proposed_and_merged(&self, approvers: &[&str]) -> (u64, String) {
+        self.crash_looping();
+        let proposed = self.run(&["propose", "--forge", "github"]);
+        assert_eq!(proposed.status.code(), Some(0), "{}", text(&proposed));
+        let pulls = self.github.pulls();
+        assert_eq!(pulls.len(), 1, "{}", text(&proposed));
+        let number = pulls[0].number;
+        for approver in approvers {
+            self.github.review(number, approver, ReviewState::Approved);
+        }
+        (number, self.github.merge(number))
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn memory_limit(deployment: &Value) -> Value {
+    deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"].clone()
+}
+
+fn last_status(github: &FakeGitHub, sha: &str) -> String {
+    github
+        .statuses(sha)
+        .last()
+        .map(|s| s.state.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_oom_crash_loop_goes_from_pull_request_to_a_healthy_cluster_through_faults() {
+    let world = World::new(None);
+    let faults = world.github.faults();
+    common::publishing_faults(faults);
+    world.crash_looping();
+    let proposed = world.run(&["propose", "--forge", "github"]);
+    assert_eq!(proposed.status.code(), Some(0), "{}", text(&proposed));
+    assert_eq!(world.github.pulls().len(), 1, "{}", text(&proposed));
+    let number = world.github.pulls()[0].number;
+    let pull = world.github.pull(number);
+    assert!(
+        pull.head.starts_with("remediator/crash-loop-oom/"),
+        "{}",
+        pull.head
+    );
+    assert!(pull.labels.contains(&"remediator".to_owned()));
+    assert!(pull.labels.contains(&"finding/crash-loop-oom".to_owned()));
+    assert!(pull.labels.iter().any(|l| l.starts_with("risk/")));
+    assert!(pull.body.contains("Server-side dry-run"), "{}", pull.body);
+
+    // Proposing again updates the one pull request.
+    let again = world.run(&["propose", "--forge", "github"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(world.github.pulls().len(), 1);
+    assert!(
+        text(&again).contains(&format!("#{number} updated")),
+        "{}",
+        text(&again)
+    );
+    world.github.review(number, "alice", ReviewState::Approved);
+    let merge = world.github.merge(number);
+
+    let before = memory_limit(&world.api());
+    world.cluster.follow_spec(Duration::from_millis(200));
+    faults.add(Fault::new("POST", "*/comments", FaultKind::Status(500)));
+    faults.add(Fault::new("POST", "*/statuses/*", FaultKind::Status(503)).times(2));
+    faults.add(Fault::new(
+        "GET",
+        "*/pulls/*/reviews",
+        FaultKind::RateLimit { reset_in: 1 },
+    ));
+    let reconciled = world.reconcile(&merge);
+    assert_eq!(reconciled.status.code(), Some(0), "{}", text(&reconciled));
+    assert!(
+        text(&reconciled).contains("healthy"),
+        "{}",
+        text(&reconciled)
+    );
+    let after = memory_limit(&world.api());
+    assert_ne!(after, before, "the memory limit was raised");
+    assert_eq!(
+        world.writes("/deployments/api"),
+        2,
+        "one apply before, one for the merge"
+    );
+
+    let comments = world.github.comments(number);
+    let outcome: Vec<_> = comments
+        .iter()
+        .filter(|c| c.body.contains("applied and healthy"))
+        .collect();
+    assert_eq!(outcome.len(), 1, "{comments:?}");
+    assert!(
+        outcome[0]
+            .body
+            .contains("`Deployment/shop-dev/api` | configured"),
+        "{}",
+        outcome[0].body
+    );
+    assert!(
+        outcome[0].body.contains("**After** (health)"),
+        "{}",
+        outcome[0].body
+    );
+    assert_eq!(last_status(&world.github, &merge), "success");
+
+    let history = world.run(&["history", "--object", "Deployment/shop-dev/api"]);
+    let shown = text(&history);
+    assert_eq!(history.status.code(), Some(0), "{shown}");
+    let order = ["proposed", "policy", "approval", "applied", "verified"];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|e| {
+            shown
+                .find(&format!(" {e} "))
+                .unwrap_or_else(|| panic!("{e} missing:\n{shown}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{shown}");
+    assert!(shown.contains(&format!("#{number}")), "{shown}");
+
+    // Again for the same commit: nothing to do, nothing written.
+    let rerun = world.reconcile(&merge);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert!(
+        text(&rerun).contains("already done: verified"),
+        "{}",
+        text(&rerun)
+    );
+    assert_eq!(world.writes("/deployments/api"), 2);
+
+    // A rollback on request: a revert commit on main, the old limit back, healthy.
+    let rolled = world.run(&["rollback", "--commit", &merge, "--env", "dev"]);
+    assert_eq!(rolled.status.code(), Some(0), "{}", text(&rolled));
+    assert_eq!(memory_limit(&world.api()), before);
+    let main = world.github.branch_head("main").unwrap();
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let message = repo
+        .find_commit(git2::Oid::from_str(&main).unwrap())
+        .unwrap()
+        .message()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains(&format!("Reverts: {merge}")), "{message}");
+    assert!(message.contains("Remediation-Id: "), "{message}");
+    assert!(
+        world
+            .github
+            .comments(number)
+            .iter()
+            .any(|c| c.body.contains("rolled back"))
+    );
+}
+
+#[test]
+fn a_merge_without_the_approvals_it_needs_is_refused_and_nothing_is_applied() {
+    let world = World::new(None);
+    let (number, merge) = world.proposed_and_merged(&[]);
+    let before = memory_limit(&world.api());
+    world.cluster.follow_spec(Duration::from_millis(200));
+    let refused = |why: &str| {
+        let out = world.reconcile(&merge);
+        assert_eq!(out.status.code(), Some(1), "{why}: {}", text(&out));
+        assert!(
+            text(&out).contains("refused, nothing applied"),
+            "{why}: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("needs 1 approval"),
+            "{why}: {}",
+            text(&out)
+        );
+        assert_eq!(memory_limit(&world.api()), before, "{why}");
+        assert_eq!(last_status(&world.github, &merge), "failure", "{why}");
+    };
+    refused("no approval");
+    world.github.review(number, BOT_USER, ReviewState::Approved);
+    refused("the author's own approval");
+    world.github.review(number, "alice", ReviewState::Approved);
+    world
+        .github
+        .review(number, "alice", ReviewState::ChangesRequested);
+    refused("an approval withdrawn");
+    world.github.set_labels(number, &["remediator", "risk/low"]);
+    refused("the risk label edited down");
+    assert_eq!(world.writes("/deployments/api"), 1, "only the first apply");
+    let comments = world.github.comments(number);
+    let refusal: Vec<_> = comments
+        .iter()
+        .filter(|c| c.body.contains("**refused**"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "one comment, updated in place");
+    let refusals = world.events().iter().filter(|e| *e == "refused").count();
+    assert_eq!(refusals, 4);
+
+    world.github.review(number, "bob", ReviewState::Approved);
+    let applied = world.reconcile(&merge);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert_ne!(memory_limit(&world.api()), before);
+}
+
+#[test]
+fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
+    let world = running_web();
+    push_branch(&world, "bump-web", "image: web:1", "image: web:2");
+    let number = world
+        .github
+        .open_pull("bump-web", "main", "Bump web to 2", "dev");
+    world.github.review(number, "alice", ReviewState::Approved);
+    let merge = world.github.merge(number);
+    let image = |w: &World| {
+        let web = w.cluster.object("Deployment", "default", "web").unwrap();
+        web["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A controller for which web:2 never progresses and web:1 does.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (out, failed) = std::thread::scope(|scope| {
+        let controller = scope.spawn(|| {
+            let mut failed = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let web = world
+                    .cluster
+                    .object("Deployment", "default", "web")
+                    .unwrap();
+                if web["metadata"]["generation"] != web["status"]["observedGeneration"] {
+                    let rollout = if image(&world) == "web:2" {
+                        Rollout::Failed
+                    } else {
+                        Rollout::Done
+                    };
+                    failed |= rollout == Rollout::Failed;
+                    world
+                        .cluster
+                        .set_rollout("Deployment", "default", "web", rollout)
+                        .unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            failed
+        });
+        let out = world.run(&["reconcile", "--commit", &merge]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (out, controller.join().unwrap())
+    });
+    assert!(failed, "the merged revision was failed");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ProgressDeadlineExceeded"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("; healthy"), "{}", text(&out));
+    assert_eq!(image(&world), "web:1", "the reverted state is live");
+
+    let main = world.github.branch_head("main").unwrap();
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let revert = repo
+        .find_commit(git2::Oid::from_str(&main).unwrap())
+        .unwrap();
+    assert_eq!(
+        revert.parent_id(0).unwrap().to_string(),
+        merge,
+        "the revert is on top of the merge"
+    );
+    let message = revert.message().unwrap();
+    assert!(message.contains(&format!("Reverts: {merge}")), "{message}");
+    assert!(
+        message.contains(&format!("Reverts-Pull-Request: #{number}")),
+        "{message}"
+    );
+    let file = revert
+        .tree()
+        .unwrap()
+        .get_path(Path::new("web.yaml"))
+        .unwrap()
+        .to_object(&repo)
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(file.as_blob().unwrap().content())
+            .contains("image: web:1 # the tag")
+    );
+    let comments = world.github.comments(number);
+    assert!(
+        comments.iter().any(|c| c.body.contains("**not healthy**")),
+        "{comments:?}"
+    );
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.body.contains(&format!("is reverted by {}", &main[..12]))),
+        "{comments:?}"
+    );
+    assert_eq!(last_status(&world.github, &merge), "failure");
+    assert_eq!(last_status(&world.github, &main), "success");
+    let events = world.events();
+    assert!(
+        events.contains(&"failed".to_owned()) && events.contains(&"rolled-back".to_owned()),
+        "{events:?}"
+    );
+    let history = text(&world.run(&["history", "--object", "Deployment/default/web"]));
+    assert!(
+        history.contains(&main[..12]) && history.contains(&merge[..12]),
+        "{history}"
+    );
+    let rerun = world.run(&["reconcile", "--commit", &merge]);
+    assert!(
+        text(&rerun).contains("already done: rolled-back"),
+        "{}",
+        text(&rerun)
+    );
+    let revert_run = world.run(&["reconcile", "--commit", &main]);
+    assert!(
+        text(&revert_run).contains("already done: rolled-back"),
+        "{}",
+        text(&revert_run)
+    );
+}
+
+/// Commits an edit of web.yaml and pushes it as `branch`; the local main stays where it was.
+fn push_branch(world: &World, branch: &str, from: &str, to: &str) {
+    let before = common::branch_head(&world.remote.work, "main").unwrap();
+    push_change_to(
+        world,
+        from,
+        to,
+        &format!("refs/heads/main:refs/heads/{branch}"),
+    );
+    let repo = git2::Repository::open(&world.remote.work).unwrap();
+    let commit = repo.find_object(before, None).unwrap();
+    repo.reset(&commit, git2::ResetType::Hard, None).unwrap();
+}
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: web:1 # the tag
+";
+
+fn web_world() -> World {
+    let world = World::new(Some(&[("web.yaml", WEB)]));
+    world.cluster.follow_spec(Duration::from_millis(200));
+    world
+}
+
+/// The web repository, applied and rolled out.
+fn running_web() -> World {
+    let world = World::new(Some(&[("web.yaml", WEB)]));
+    let applied = world.run(&["apply", "--path", "."]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    world
+        .cluster
+        .set_rollout("Deployment", "default", "web", Rollout::Done)
+        .unwrap();
+    world
+}
+
+/// Commits an edit of web.yaml directly on main and pushes it.
+fn push_change(world: &World, from: &str, to: &str) -> String {
+    push_change_to(world, from, to, "refs/heads/main:refs/heads/main")
+}
+
+fn push_change_to(world: &World, from: &str, to: &str, refspec: &str) -> String {
+    let file = world.remote.work.join("web.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(from, to);
+    std::fs::write(&file, text).unwrap();
+    let commit = common::commit_all(&world.remote.work, &format!("web: {to}"));
+    common::push(&world.remote.work, refspec);
+    commit.to_string()
+}
+
+#[test]
+fn an_argo_cd_object_is_left_to_argo_cd_and_its_sync_is_awaited() {
+    let world = web_world();
+    let mut live: Value = serde_saphyr::from_str(WEB).unwrap();
+    live["metadata"]["annotations"] =
+        serde_json::json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:default/web"});
+    world.cluster.create(live, "argocd-controller").unwrap();
+    let commit = push_change(&world, "image: web:1", "image: web:2");
+    let out = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            let mut synced = world
+                .cluster
+                .object("Deployment", "default", "web")
+                .unwrap();
+            synced["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2".into();
+            argo_sync(&world.cluster, synced);
+        });
+        world.run(&["reconcile", "--commit", &commit])
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Deployment/default/web skipped"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        world.writes("/deployments/web"),
+        0,
+        "remediator wrote nothing"
+    );
+    let handed = world
+        .audit()
+        .into_iter()
+        .find(|r| r["event"] == "handed-off")
+        .unwrap();
+    assert!(
+        handed["message"]
+            .as_str()
+            .unwrap()
+            .contains("synced by their GitOps tool"),
+        "{handed}"
+    );
+}
+
+/// Argo CD's sync: an update of the whole object by its own manager.
+fn argo_sync(cluster: &TestCluster, object: Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = cluster.client();
+        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+            client,
+            "default",
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                "apps",
+                "v1",
+                "Deployment",
+            )),
+        );
+        let object: kube::api::DynamicObject = serde_json::from_value(object).unwrap();
+        let params = kube::api::PostParams {
+            field_manager: Some("argocd-controller".into()),
+            ..Default::default()
+        };
+        api.replace("web", &params, &object).await.unwrap();
+    });
+}
+
+#[test]
+fn a_reconcile_that_stops_midway_is_finished_by_the_next_without_a_second_write() {
+    let world = World::new(None);
+    let (number, merge) = world.proposed_and_merged(&["alice"]);
+    world.cluster.follow_spec(Duration::from_millis(200));
+    world
+        .github
+        .faults()
+        .add(Fault::new("POST", "*/comments", FaultKind::Status(500)).times(1000));
+    let crashed = world.reconcile(&merge);
+    assert_eq!(crashed.status.code(), Some(2), "{}", text(&crashed));
+    assert!(
+        text(&crashed).contains("GitHub answered 500"),
+        "{}",
+        text(&crashed)
+    );
+    assert_eq!(world.writes("/deployments/api"), 2);
+    assert!(!world.events().contains(&"verified".to_owned()));
+    world.github.faults().clear();
+    let finished = world.reconcile(&merge);
+    assert_eq!(finished.status.code(), Some(0), "{}", text(&finished));
+    assert_eq!(world.writes("/deployments/api"), 2, "nothing applied twice");
+    assert!(
+        world
+            .github
+            .comments(number)
+            .iter()
+            .any(|c| c.body.contains("applied and healthy"))
+    );
+    assert_eq!(world.events().last().map(String::as_str), Some("verified"));
+}
+
+#[test]
+fn of_two_reconciles_racing_on_one_object_only_the_lock_holder_applies() {
+    let world = running_web();
+    let first = push_change(&world, "replicas: 2", "replicas: 3");
+    let second = push_change(&world, "image: web:1", "image: web:2");
+    let lease = {
+        let object =
+            remediator::model::ObjectRef::new("apps/v1", "Deployment", Some("default"), "web");
+        remediator::cluster::lock::lease_name(&object)
+    };
+    let (first_out, second_out) = std::thread::scope(|scope| {
+        let holder = scope.spawn(|| world.run(&["reconcile", "--commit", &first]));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while world
+            .cluster
+            .object("Lease", "default", &lease)
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the first reconcile never took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second_out = world.run(&["reconcile", "--commit", &second]);
+        // Now let the first rollout finish.
+        world
+            .cluster
+            .set_rollout("Deployment", "default", "web", Rollout::Done)
+            .unwrap();
+        (holder.join().unwrap(), second_out)
+    });
+    assert_eq!(first_out.status.code(), Some(0), "{}", text(&first_out));
+    assert_eq!(second_out.status.code(), Some(1), "{}", text(&second_out));
+    assert!(
+        text(&second_out).contains("locked by remediator-"),
+        "{}",
+        text(&second_out)
+    );
+    let live = world
+        .cluster
+        .object("Deployment", "default", "web")
+        .unwrap();
+    assert_eq!(live["spec"]["replicas"], 3);
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"], "web:1",
+        "the second applied nothing"
+    );
+    let lease = world.cluster.object("Lease", "default", &lease).unwrap();
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "released: {lease}"
+    );
+    // Once the lock is free the second goes through.
+    world.cluster.follow_spec(Duration::from_millis(200));
+    let retried = world.run(&["reconcile", "--commit", &second]);
+    assert_eq!(retried.status.code(), Some(0), "{}", text(&retried));
+    let live = world
+        .cluster
+        .object("Deployment", "default", "web")
+        .unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:2"
+    );
+}
+
+#[test]
+fn history_without_records_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["history", "--repo", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no records in"), "{}", text(&out));
+}
+
+const DRAIN: &str = "# An imperative action: remediator executes it when this change is merged.
+apiVersion: remediator.dev/v1alpha1
+kind: Remediation
+metadata:
+  name: drain-node-n1
+spec:
+  action: drain-node
+  target: {kind: Node, name: n1}
+  finding: node-not-ready
+  options: {ignoreDaemonSets: true}
+  undo: {action: uncordon-node, note: pods moved away do not move back on their own}
+";
+
+fn pod_on(node: &str, name: &str, owner: Option<&str>) -> Value {
+    let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}});
+    if let Some(kind) = owner {
+        pod["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": kind,
+            "name": "agent", "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]);
+    }
+    pod
+}
+
+#[test]
+fn a_merged_drain_record_is_carried_out_once_approved_and_undone_by_its_rollback() {
+    let world = World::new(Some(&[("web.yaml", WEB)]));
+    let node = serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {}});
+    world.cluster.create(node, "kubelet").unwrap();
+    world
+        .cluster
+        .create(pod_on("n1", "app", None), "kube-controller-manager")
+        .unwrap();
+    world
+        .cluster
+        .create(
+            pod_on("n1", "agent-x", Some("DaemonSet")),
+            "kube-controller-manager",
+        )
+        .unwrap();
+    world
+        .cluster
+        .create(pod_on("n2", "elsewhere", None), "kube-controller-manager")
+        .unwrap();
+    common::write_files(&world.remote.work, &[("actions/drain-node-n1.yaml", DRAIN)]);
+    let before = common::branch_head(&world.remote.work, "main").unwrap();
+    common::commit_all(
+        &world.remote.work,
+        "Drain node n1\n\nRemediation-Id: 0123456789ab\nFinding: node-not-ready\nAction: drain-node\n",
+    );
+    common::push(
+        &world.remote.work,
+        "refs/heads/main:refs/heads/remediator/node-not-ready/n1",
+    );
+    let repo = git2::Repository::open(&world.remote.work).unwrap();
+    repo.reset(
+        &repo.find_object(before, None).unwrap(),
+        git2::ResetType::Hard,
+        None,
+    )
+    .unwrap();
+    let number = world.github.open_pull(
+        "remediator/node-not-ready/n1",
+        "main",
+        "Drain node n1",
+        BOT_USER,
+    );
+    world.github.review(number, "alice", ReviewState::Approved);
+    world.github.review(number, "bob", ReviewState::Approved);
+    let merge = world.github.merge(number);
+
+    let refused = world.run(&["reconcile", "--commit", &merge]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("an approval from team `security` (carol) is required"),
+        "{}",
+        text(&refused)
+    );
+    assert!(world.cluster.object("Node", "", "n1").unwrap()["spec"]["unschedulable"].is_null());
+
+    world.github.review(number, "carol", ReviewState::Approved);
+    let drained = world.run(&["reconcile", "--commit", &merge]);
+    assert_eq!(drained.status.code(), Some(0), "{}", text(&drained));
+    assert_eq!(
+        world.cluster.object("Node", "", "n1").unwrap()["spec"]["unschedulable"],
+        true
+    );
+    assert!(
+        world.cluster.object("Pod", "default", "app").is_none(),
+        "evicted"
+    );
+    assert!(
+        world.cluster.object("Pod", "default", "agent-x").is_some(),
+        "DaemonSet pods stay"
+    );
+    assert!(
+        world
+            .cluster
+            .object("Pod", "default", "elsewhere")
+            .is_some(),
+        "other nodes untouched"
+    );
+    let executed = world
+        .audit()
+        .into_iter()
+        .find(|r| r["event"] == "executed")
+        .unwrap();
+    assert_eq!(executed["detail"]["undo"]["action"], "uncordon-node");
+    let done = executed["detail"]["done"].to_string();
+    assert!(
+        done.contains("cordoned Node/n1") && done.contains("evicted Pod/default/app"),
+        "{done}"
+    );
+    assert!(
+        done.contains("left Pod/default/agent-x (DaemonSet)"),
+        "{done}"
+    );
+    let comment = world
+        .github
+        .comments(number)
+        .into_iter()
+        .find(|c| c.body.contains("applied and healthy"))
+        .unwrap();
+    assert!(
+        comment
+            .body
+            .contains("| action record | evicted Pod/default/app |"),
+        "{}",
+        comment.body
+    );
+
+    let undone = world.run(&["rollback", "--commit", &merge]);
+    assert_eq!(undone.status.code(), Some(0), "{}", text(&undone));
+    assert_eq!(
+        world.cluster.object("Node", "", "n1").unwrap()["spec"]["unschedulable"],
+        false
+    );
+}
+
+#[test]
+fn a_repository_given_by_url_is_cloned_once_and_fetched_again() {
+    let world = web_world();
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", world.remote.bare.display());
+    let reconcile = |commit: &str| {
+        Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args(["reconcile", "--repo", &url, "--commit", commit])
+            .args(["--kubeconfig", world.cluster.kubeconfig().to_str().unwrap()])
+            .env("GITHUB_TOKEN", BOT_TOKEN)
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap()
+    };
+    let first = push_change(&world, "replicas: 2", "replicas: 3");
+    let out = reconcile(&first);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let second = push_change(&world, "image: web:1", "image: web:2");
+    let out = reconcile(&second);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let live = world
+        .cluster
+        .object("Deployment", "default", "web")
+        .unwrap();
+    assert_eq!(live["spec"]["replicas"], 3);
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:2"
+    );
+    let clones: Vec<_> = std::fs::read_dir(cache.path().join("remediator/clones"))
+        .unwrap()
+        .collect();
+    assert_eq!(clones.len(), 1, "one clone, reused");
+    let clone = clones[0].as_ref().unwrap().path();
+    let log = std::fs::read_to_string(clone.join(".git/remediator/audit.jsonl")).unwrap();
+    assert_eq!(log.matches("\"verified\"").count(), 2, "{log}");
+}
