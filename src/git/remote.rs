@@ -99,10 +99,23 @@ impl ConfigRepo {
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
-        git(
-            format!("push to {url}"),
-            remote.push(refspecs, Some(&mut options)),
-        )?;
+        match remote.push(refspecs, Some(&mut options)) {
+            Ok(()) => {}
+            // The remote's branch moved on: refused as a server would refuse it.
+            Err(e) if e.code() == git2::ErrorCode::NotFastForward => {
+                return Err(Error::Rejected {
+                    reference: refspecs.join(", "),
+                    remote: url,
+                    message: "not a fast-forward: the branch moved on".into(),
+                });
+            }
+            Err(source) => {
+                return Err(Error::Git {
+                    what: format!("push to {url}"),
+                    source,
+                });
+            }
+        }
         drop(options);
         if let Some((reference, message)) = rejected.into_inner().into_iter().next() {
             return Err(Error::Rejected {
@@ -131,6 +144,55 @@ impl ConfigRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn commit(repo: &Repository, file: &str, text: &str, parents: &[&git2::Commit]) -> git2::Oid {
+        let workdir = repo.workdir().unwrap();
+        std::fs::write(workdir.join(file), text).unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new(file)).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(None, &sig, &sig, "m", &tree, parents).unwrap()
+    }
+
+    #[test]
+    fn a_push_the_remote_refuses_is_an_error_and_fetch_brings_the_branch_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("origin.git");
+        Repository::init_bare(&bare).unwrap();
+        let work = Repository::init(dir.path().join("work")).unwrap();
+        let first = commit(&work, "a.yaml", "x: 1\n", &[]);
+        work.reference("refs/heads/main", first, true, "t").unwrap();
+        work.remote("origin", &format!("file://{}", bare.display()))
+            .unwrap();
+        let repo = ConfigRepo::open(&dir.path().join("work")).unwrap();
+        let auth = Auth::default();
+        repo.push("origin", &["refs/heads/main:refs/heads/main".into()], &auth)
+            .unwrap();
+        let parent = work.find_commit(first).unwrap();
+        let second = commit(&work, "a.yaml", "x: 2\n", &[&parent]);
+        work.reference("refs/heads/main", second, true, "t")
+            .unwrap();
+        repo.push("origin", &["refs/heads/main:refs/heads/main".into()], &auth)
+            .unwrap();
+        // A commit that does not descend from the remote's main is refused without force.
+        let diverged = commit(&work, "a.yaml", "x: 3\n", &[&parent]);
+        work.reference("refs/heads/other", diverged, true, "t")
+            .unwrap();
+        let error = repo
+            .push(
+                "origin",
+                &["refs/heads/other:refs/heads/main".into()],
+                &auth,
+            )
+            .unwrap_err();
+        assert!(matches!(error, Error::Rejected { .. }), "{error}");
+        assert!(
+            error.to_string().ends_with("refused refs/heads/other:refs/heads/main: not a fast-forward: the branch moved on; fetch, then run again"),
+            "{error}"
+        );
+        assert_eq!(repo.fetch_branch("origin", "main", &auth).unwrap(), second);
+    }
 
     #[test]
     fn passwords_are_left_out_of_urls() {
