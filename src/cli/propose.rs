@@ -9,7 +9,7 @@ use serde_json::json;
 
 use remediator::assess::Policies;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
-use remediator::config::Forge;
+use remediator::config::{Config, Forge};
 use remediator::git::{ConfigRepo, GitHistory};
 use remediator::manifests::RepoIndex;
 use remediator::propose::{Inputs, Plan, ProposeOptions, Published, plan, publish_local};
@@ -120,24 +120,8 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     }
     let published = match (&repo, &github) {
         (Some(repo), Some(settings)) => {
-            let audit = super::reconcile::audit_log(&args.repo, &config, Some(repo));
-            let own;
-            let runtime = match &live {
-                Some((runtime, _)) => runtime,
-                None => {
-                    own = runtime()?;
-                    &own
-                }
-            };
-            let forge = settings.client(runtime)?;
-            let target = super::publish::Target {
-                repo,
-                config: &config,
-                forge: &forge,
-                base_branch: &settings.base_branch,
-                audit: &audit,
-            };
-            super::publish::publish(runtime, &target, &plan, args.env.is_none())?
+            let runtime = live.as_ref().map(|(runtime, _)| runtime);
+            to_github(&args, &config, &plan, repo, settings, runtime)?
         }
         (Some(repo), None) if forge => {
             publish_local(repo, repo.head()?, &plan.proposals, &config.git.author)
@@ -191,6 +175,35 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// Publishes the plan to GitHub, on the live cluster's runtime when there is one.
+fn to_github(
+    args: &ProposeArgs,
+    config: &Config,
+    plan: &Plan,
+    repo: &ConfigRepo,
+    settings: &GitHubSettings,
+    runtime: Option<&tokio::runtime::Runtime>,
+) -> anyhow::Result<Vec<Published>> {
+    let own;
+    let runtime = match runtime {
+        Some(runtime) => runtime,
+        None => {
+            own = super::cluster::runtime()?;
+            &own
+        }
+    };
+    let audit = super::reconcile::audit_log(&args.repo, config, Some(repo));
+    let forge = settings.client(runtime)?;
+    let target = super::publish::Target {
+        repo,
+        config,
+        forge: &forge,
+        base_branch: &settings.base_branch,
+        audit: &audit,
+    };
+    super::publish::publish(runtime, &target, plan, args.env.is_none())
 }
 
 /// Puts each proposal's server-side dry-run, with the other owners of the fields it sets, into

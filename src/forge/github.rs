@@ -40,6 +40,50 @@ struct Call<'a> {
     creates: bool,
 }
 
+/// GitHub's rate-limit headers of an answer.
+struct Limits {
+    retry_after: Option<String>,
+    remaining: Option<String>,
+    reset: Option<String>,
+}
+
+/// What an error answer means: the primary rate limit waits for its reset, the secondary one
+/// (and 429) for `Retry-After`, 5xx retries (a create is looked for first), the rest is final.
+fn failure(call: &Call<'_>, status: u16, answer: &Value, limits: &Limits) -> Failure {
+    let what = call.what.to_owned();
+    let message = answer["message"]
+        .as_str()
+        .unwrap_or("no message")
+        .to_owned();
+    let seconds = |text: &Option<String>| text.as_ref().and_then(|t| t.trim().parse::<u64>().ok());
+    if status == 403 && limits.remaining.as_deref() == Some("0") {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let wait =
+            seconds(&limits.reset).map(|r| Duration::from_secs(r.saturating_sub(now).max(1)));
+        return Failure::Retry(wait, Error::RateLimited { what, message });
+    }
+    let secondary = limits.retry_after.is_some() || message.contains("secondary rate limit");
+    if status == 429 || (status == 403 && secondary) {
+        let wait = seconds(&limits.retry_after).unwrap_or(60);
+        return Failure::Retry(
+            Some(Duration::from_secs(wait)),
+            Error::RateLimited { what, message },
+        );
+    }
+    let error = Error::Api {
+        what,
+        status,
+        message,
+    };
+    match status {
+        500..=504 if call.creates => Failure::MaybeDone(error),
+        500..=504 => Failure::Retry(None, error),
+        _ => Failure::Final(error),
+    }
+}
+
 /// What a failed call means for trying again.
 enum Failure {
     /// Try again after this long.
@@ -134,38 +178,12 @@ impl GitHub {
         if (200..300).contains(&status) {
             return Ok(value);
         }
-        let message = value["message"].as_str().unwrap_or("no message").to_owned();
-        let seconds = |text: Option<String>| text.and_then(|t| t.trim().parse::<u64>().ok());
-        let limited = |message: String| Error::RateLimited {
-            what: what.to_owned(),
-            message,
+        let limits = Limits {
+            retry_after,
+            remaining,
+            reset,
         };
-        if status == 403 && remaining.as_deref() == Some("0") {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let wait = seconds(reset).map(|r| Duration::from_secs(r.saturating_sub(now).max(1)));
-            return Err(Failure::Retry(wait, limited(message)));
-        }
-        if status == 429
-            || (status == 403
-                && (retry_after.is_some() || message.contains("secondary rate limit")))
-        {
-            let wait = seconds(retry_after)
-                .map(Duration::from_secs)
-                .or(Some(Duration::from_secs(60)));
-            return Err(Failure::Retry(wait, limited(message)));
-        }
-        let error = Error::Api {
-            what: what.to_owned(),
-            status,
-            message,
-        };
-        match status {
-            500..=504 if creates => Err(Failure::MaybeDone(error)),
-            500..=504 => Err(Failure::Retry(None, error)),
-            _ => Err(Failure::Final(error)),
-        }
+        Err(failure(call, status, &value, &limits))
     }
 
     /// A call, retried while the policy allows. A create (`creates`) that may have been done

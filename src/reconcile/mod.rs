@@ -10,24 +10,24 @@ pub mod changes;
 pub mod gate;
 mod outcome;
 mod revert;
+mod verify;
 
 use std::time::Duration;
 
 use git2::Oid;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
-use crate::cluster::imperative::is_record;
-use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, LockOptions, WaitOptions, WaitOutcome};
+use crate::cluster::{Cluster, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
 use crate::forge::{CommitStatus, Forge, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
-use crate::manifests::path::FieldPath;
-use crate::model::{ChangeAction, ChangeSet, ObjectRef};
+use crate::model::{ChangeSet, ObjectRef};
 use changes::{ObjectChange, short};
 pub use revert::rollback;
+pub(crate) use verify::{Verified, apply_and_verify};
 
 /// What can stop the merge path (refusals and unhealthy changes are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -270,33 +270,10 @@ pub async fn reconcile<C: Cluster, F: Forge>(
         .await?;
         return Ok(report(&subject, Outcome::NoChanges));
     }
-    let assessment = gate::assess(policies, &subject.changes, &subject.trailers, ctx.config)?;
-    ctx.audit.append(&Record {
-        detail: serde_json::to_value(&assessment).unwrap_or_default(),
-        ..subject.record(
-            Event::Policy,
-            format!(
-                "{} risk, {} approvals required",
-                assessment.risk, assessment.approvals.count
-            ),
-        )
-    })?;
-    let decision = gate::decide(assessment, subject.pull.as_ref(), &ctx.config.teams);
-    ctx.audit.append(&Record {
-        detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals}),
-        ..subject.record(
-            Event::Approval,
-            format!("approved by {}", list_or_none(&decision.approvers)),
-        )
-    })?;
-    if !decision.allowed() {
-        refuse(ctx, &subject, &decision.refusals).await?;
-        return Ok(report(
-            &subject,
-            Outcome::Refused {
-                reasons: decision.refusals,
-            },
-        ));
+    let refusals = check(ctx, policies, &subject).await?;
+    if !refusals.is_empty() {
+        refuse(ctx, &subject, &refusals).await?;
+        return Ok(report(&subject, Outcome::Refused { reasons: refusals }));
     }
     set_status(
         ctx,
@@ -317,55 +294,77 @@ pub async fn reconcile<C: Cluster, F: Forge>(
     };
     let applied = apply_and_verify(ctx, &subject, false).await;
     ctx.cluster.unlock(&held).await?;
-    let verified = applied?;
-    let outcome = match verified.failure.clone() {
-        None => {
-            // The record that ends the commit comes last, so a crash before it is finished by
-            // the next run.
-            comment(
-                ctx,
-                &subject,
-                "reconcile",
-                &outcome::healthy(&subject, &verified),
-            )
-            .await?;
-            set_status(ctx, commit, StatusState::Success, "applied and healthy").await?;
-            ctx.audit.append(&Record {
-                detail: outcome::health_detail(&verified),
-                ..subject.record(Event::Verified, "healthy")
-            })?;
-            Outcome::Healthy {
-                changes: verified.changes,
-            }
-        }
-        Some(reason) => {
-            ctx.audit.append(&Record {
-                detail: outcome::health_detail(&verified),
-                ..subject.record(Event::Failed, reason.clone())
-            })?;
-            comment(
-                ctx,
-                &subject,
-                "reconcile",
-                &outcome::unhealthy(&subject, &verified, &reason),
-            )
-            .await?;
-            match ctx.config.reconcile.rollback {
-                RollbackMode::Off => {
-                    set_status(
-                        ctx,
-                        commit,
-                        StatusState::Failure,
-                        "not healthy; rollback is off",
-                    )
-                    .await?;
-                    Outcome::Failed { reason }
-                }
-                _ => revert::undo(ctx, &subject, &reason).await?,
-            }
-        }
-    };
+    let outcome = conclude(ctx, &subject, applied?).await?;
     Ok(report(&subject, outcome))
+}
+
+/// The gate: the policies on the change as merged, then the approvals; every step recorded.
+/// Returns why the change may not be applied, nothing when it may.
+async fn check<C, F>(
+    ctx: &Context<'_, C, F>,
+    policies: &mut Policies,
+    subject: &Subject,
+) -> Result<Vec<String>> {
+    let assessment = gate::assess(policies, &subject.changes, &subject.trailers, ctx.config)?;
+    ctx.audit.append(&Record {
+        detail: serde_json::to_value(&assessment).unwrap_or_default(),
+        ..subject.record(
+            Event::Policy,
+            format!(
+                "{} risk, {} approvals required",
+                assessment.risk, assessment.approvals.count
+            ),
+        )
+    })?;
+    let decision = gate::decide(assessment, subject.pull.as_ref(), &ctx.config.teams);
+    ctx.audit.append(&Record {
+        detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals}),
+        ..subject.record(
+            Event::Approval,
+            format!("approved by {}", list_or_none(&decision.approvers)),
+        )
+    })?;
+    Ok(decision.refusals)
+}
+
+/// Reports a verified change, or rolls back one that is not healthy.
+async fn conclude<C: Cluster, F: Forge>(
+    ctx: &Context<'_, C, F>,
+    subject: &Subject,
+    verified: Verified,
+) -> Result<Outcome> {
+    let Some(reason) = verified.failure.clone() else {
+        // The record that ends the commit comes last, so a crash before it is finished by the
+        // next run.
+        let body = outcome::healthy(subject, &verified);
+        comment(ctx, subject, "reconcile", &body).await?;
+        set_status(
+            ctx,
+            subject.commit,
+            StatusState::Success,
+            "applied and healthy",
+        )
+        .await?;
+        ctx.audit.append(&Record {
+            detail: outcome::health_detail(&verified),
+            ..subject.record(Event::Verified, "healthy")
+        })?;
+        return Ok(Outcome::Healthy {
+            changes: verified.changes,
+        });
+    };
+    ctx.audit.append(&Record {
+        detail: outcome::health_detail(&verified),
+        ..subject.record(Event::Failed, reason.clone())
+    })?;
+    let body = outcome::unhealthy(subject, &verified, &reason);
+    comment(ctx, subject, "reconcile", &body).await?;
+    if ctx.config.reconcile.rollback == RollbackMode::Off {
+        let description = "not healthy; rollback is off";
+        set_status(ctx, subject.commit, StatusState::Failure, description).await?;
+        return Ok(Outcome::Failed { reason });
+    }
+    revert::undo(ctx, subject, &reason).await
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -434,202 +433,4 @@ async fn comment<C, F: Forge>(
             .await?;
     }
     Ok(())
-}
-
-/// What applying and waiting found.
-#[derive(Debug, Clone)]
-pub(crate) struct Verified {
-    /// The apply's change set.
-    pub(crate) changes: ChangeSet,
-    /// What action records did.
-    pub(crate) executed: Vec<String>,
-    /// Live diffs before applying (dry-run), by object.
-    pub(crate) before: Vec<(String, String)>,
-    /// Each object's health at the end.
-    pub(crate) health: Vec<(ObjectRef, crate::model::Health)>,
-    /// Handed-off objects that did not reach the merged values.
-    pub(crate) unsynced: Vec<String>,
-    /// Why it is not healthy; `None` when it is.
-    pub(crate) failure: Option<String>,
-}
-
-/// Carries out the action records the change adds (or, going back, undoes those it added).
-async fn execute_records<C: Cluster, F>(
-    ctx: &Context<'_, C, F>,
-    subject: &Subject,
-    reverse: bool,
-) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    for change in &subject.changes {
-        let (from, to) = if reverse {
-            (&change.after, &change.before)
-        } else {
-            (&change.before, &change.after)
-        };
-        let (record, undo) = match (from, to) {
-            (None, Some(record)) if is_record(record) => (record, false),
-            (Some(record), None) if is_record(record) => (record, true),
-            _ => continue,
-        };
-        let lines = ctx.cluster.execute(record, undo).await?;
-        ctx.audit.append(&Record {
-            detail: json!({"done": lines, "undo": if undo { Value::Null } else { record["spec"]["undo"].clone() }}),
-            ..subject.record(Event::Executed, format!("{}: {}", change.object, lines.join("; ")))
-        })?;
-        done.extend(lines);
-    }
-    Ok(done)
-}
-
-/// Dry-runs and applies every change's new state (its old one when `reverse`; removals are
-/// skipped), carries out action records, waits for handed-off objects to sync and for
-/// everything to be healthy.
-pub(crate) async fn apply_and_verify<C: Cluster, F>(
-    ctx: &Context<'_, C, F>,
-    subject: &Subject,
-    reverse: bool,
-) -> Result<Verified> {
-    let state = |c: &ObjectChange| {
-        let value = if reverse { &c.before } else { &c.after };
-        value.clone().filter(|v| !is_record(v))
-    };
-    let executed = execute_records(ctx, subject, reverse).await?;
-    let field_manager = ctx.config.field_manager.clone();
-    let objects: Vec<Value> = subject.changes.iter().filter_map(state).collect();
-    let dry = ctx
-        .cluster
-        .dry_run(
-            &objects,
-            &DryRunOptions {
-                field_manager: field_manager.clone(),
-                ..DryRunOptions::default()
-            },
-        )
-        .await;
-    let before = match dry {
-        Ok(results) => results
-            .into_iter()
-            .map(|r| (r.object.to_string(), r.diff))
-            .collect(),
-        Err(error) => vec![("dry-run".to_owned(), error.to_string())],
-    };
-    let options = ApplyOptions {
-        field_manager,
-        ..ApplyOptions::default()
-    };
-    let (changes, stopped) = match ctx.cluster.apply(&objects, &options).await {
-        Ok(changes) => (changes, None),
-        Err(stopped) => (stopped.changes.clone(), Some(stopped.to_string())),
-    };
-    ctx.audit.append(&Record {
-        detail: serde_json::to_value(&changes).unwrap_or_default(),
-        ..subject.record(Event::Applied, changes_line(&changes))
-    })?;
-    let mut verified = Verified {
-        changes,
-        executed,
-        before,
-        health: vec![],
-        unsynced: vec![],
-        failure: stopped,
-    };
-    if verified.failure.is_some() {
-        return Ok(verified);
-    }
-    let handed: Vec<&ObjectChange> = subject
-        .changes
-        .iter()
-        .filter(|c| {
-            verified
-                .changes
-                .entries
-                .iter()
-                .any(|e| e.action == ChangeAction::Skipped && same(&e.subject, &c.object))
-        })
-        .collect();
-    if !handed.is_empty() {
-        verified.unsynced =
-            wait_for_values(ctx.cluster, &handed, &state, ctx.options.hand_off_timeout).await?;
-        let names: Vec<String> = handed.iter().map(|c| c.object.to_string()).collect();
-        let message = if verified.unsynced.is_empty() {
-            format!("synced by their GitOps tool: {}", names.join(", "))
-        } else {
-            format!("not synced in time: {}", verified.unsynced.join(", "))
-        };
-        ctx.audit
-            .append(&subject.record(Event::HandedOff, message))?;
-        if !verified.unsynced.is_empty() {
-            verified.failure = Some(format!(
-                "{} did not reach the merged values within {}s",
-                verified.unsynced.join(", "),
-                ctx.options.hand_off_timeout.as_secs()
-            ));
-            return Ok(verified);
-        }
-    }
-    let targets: Vec<ObjectRef> = subject
-        .changes
-        .iter()
-        .filter(|c| state(c).is_some())
-        .map(|c| c.object.clone())
-        .collect();
-    let report = ctx.cluster.wait(&targets, &ctx.options.wait).await?;
-    verified.health = report.health;
-    verified.failure = match report.outcome {
-        WaitOutcome::Healthy => None,
-        WaitOutcome::Failed { object, message } => Some(format!("{object}: {message}")),
-        WaitOutcome::TimedOut => Some(format!(
-            "not healthy after {}s",
-            ctx.options.wait.timeout.as_secs()
-        )),
-    };
-    Ok(verified)
-}
-
-fn same(a: &ObjectRef, b: &ObjectRef) -> bool {
-    a.kind == b.kind && a.name == b.name && a.namespace == b.namespace
-}
-
-fn changes_line(changes: &ChangeSet) -> String {
-    changes
-        .entries
-        .iter()
-        .map(|e| format!("{} {}", e.subject, e.action))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Polls the handed-off objects until every field the change sets has its merged value live;
-/// returns the objects that did not get there in time.
-async fn wait_for_values<C: Cluster>(
-    cluster: &C,
-    changes: &[&ObjectChange],
-    state: &impl Fn(&ObjectChange) -> Option<Value>,
-    timeout: Duration,
-) -> Result<Vec<String>> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let mut unsynced = Vec::new();
-        for change in changes {
-            let Some(wanted) = state(change) else {
-                continue;
-            };
-            let live = cluster.get(&change.object).await?;
-            let synced = live.is_some_and(|live| {
-                change.fields.iter().all(|f| {
-                    let Ok(path) = f.path.parse::<FieldPath>() else {
-                        return true;
-                    };
-                    path.get(&live) == path.get(&wanted)
-                })
-            });
-            if !synced {
-                unsynced.push(change.object.to_string());
-            }
-        }
-        if unsynced.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(unsynced);
-        }
-        tokio::time::sleep(Duration::from_millis(500).min(timeout)).await;
-    }
 }

@@ -107,10 +107,46 @@ fn repository(
     query: &HashMap<String, String>,
     body: &Value,
 ) -> Answer {
-    let number = |text: &str| {
-        text.parse::<u64>()
-            .map_err(|_| (404, "Not Found".to_owned()))
+    let ask = Ask {
+        user,
+        method,
+        rest,
+        query,
+        body,
     };
+    match rest.first() {
+        Some(&"pulls") => pulls(state, &ask),
+        Some(&"issues") => issues(state, &ask),
+        Some(&"statuses" | &"commits") => commits(state, &ask),
+        _ => Err((404, "Not Found".to_owned())),
+    }
+}
+
+/// A request to a repository's routes.
+#[derive(Clone, Copy)]
+struct Ask<'a> {
+    user: &'a str,
+    method: &'a Method,
+    rest: &'a [&'a str],
+    query: &'a HashMap<String, String>,
+    body: &'a Value,
+}
+
+/// A number in a path.
+fn number(text: &str) -> Result<u64, (u16, String)> {
+    text.parse::<u64>()
+        .map_err(|_| (404, "Not Found".to_owned()))
+}
+
+/// Pull requests, their reviews and merges.
+fn pulls(state: &mut State, ask: &Ask) -> Answer {
+    let Ask {
+        user,
+        method,
+        rest,
+        query,
+        body,
+    } = *ask;
     match (method.as_str(), rest) {
         ("GET", ["pulls"]) => Ok((200, list_pulls(state, query))),
         ("POST", ["pulls"]) => create_pull(state, user, body),
@@ -140,6 +176,20 @@ fn repository(
             Ok(sha) => Ok((200, json!({"sha": sha, "merged": true}))),
             Err(message) => Err((405, message)),
         },
+        _ => Err((404, "Not Found".to_owned())),
+    }
+}
+
+/// Issue comments and labels.
+fn issues(state: &mut State, ask: &Ask) -> Answer {
+    let Ask {
+        user,
+        method,
+        rest,
+        body,
+        ..
+    } = *ask;
+    match (method.as_str(), rest) {
         ("GET", ["issues", n, "comments"]) => {
             let n = number(n)?;
             let comments = state.comments.iter().filter(|c| c.issue == n);
@@ -195,6 +245,16 @@ fn repository(
             let labels = pull.labels.iter().map(|l| json!({"name": l})).collect();
             Ok((200, Value::Array(labels)))
         }
+        _ => Err((404, "Not Found".to_owned())),
+    }
+}
+
+/// Commit statuses and the pull requests of a commit.
+fn commits(state: &mut State, ask: &Ask) -> Answer {
+    let Ask {
+        method, rest, body, ..
+    } = *ask;
+    match (method.as_str(), rest) {
         ("POST", ["statuses", sha]) => {
             let state_text = text(body, "state")?;
             if !["pending", "success", "failure", "error"].contains(&state_text.as_str()) {

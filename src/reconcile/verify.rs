@@ -1,0 +1,226 @@
+//! Applying a change and proving it: action records carried out, a server-side dry-run for the
+//! "before" evidence, the staged apply, the wait for GitOps tools to sync what they own, and the
+//! health wait. Every step lands in the audit log. I/O: through the `Cluster` trait.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::changes::ObjectChange;
+use super::{Context, Result, Subject};
+use crate::audit::{Event, Record};
+use crate::cluster::imperative::is_record;
+use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, WaitOutcome};
+use crate::manifests::path::FieldPath;
+use crate::model::{ChangeAction, ChangeSet, ObjectRef};
+
+/// What applying and waiting found.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    /// The apply's change set.
+    pub(crate) changes: ChangeSet,
+    /// What action records did.
+    pub(crate) executed: Vec<String>,
+    /// Live diffs before applying (dry-run), by object.
+    pub(crate) before: Vec<(String, String)>,
+    /// Each object's health at the end.
+    pub(crate) health: Vec<(ObjectRef, crate::model::Health)>,
+    /// Handed-off objects that did not reach the merged values.
+    pub(crate) unsynced: Vec<String>,
+    /// Why it is not healthy; `None` when it is.
+    pub(crate) failure: Option<String>,
+}
+
+/// Carries out the action records the change adds (or, going back, undoes those it added).
+async fn execute_records<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    subject: &Subject,
+    reverse: bool,
+) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    for change in &subject.changes {
+        let (from, to) = if reverse {
+            (&change.after, &change.before)
+        } else {
+            (&change.before, &change.after)
+        };
+        let (record, undo) = match (from, to) {
+            (None, Some(record)) if is_record(record) => (record, false),
+            (Some(record), None) if is_record(record) => (record, true),
+            _ => continue,
+        };
+        let lines = ctx.cluster.execute(record, undo).await?;
+        ctx.audit.append(&Record {
+            detail: json!({"done": lines, "undo": if undo { Value::Null } else { record["spec"]["undo"].clone() }}),
+            ..subject.record(Event::Executed, format!("{}: {}", change.object, lines.join("; ")))
+        })?;
+        done.extend(lines);
+    }
+    Ok(done)
+}
+
+/// Dry-runs and applies every change's new state (its old one when `reverse`; removals are
+/// skipped), carries out action records, waits for handed-off objects to sync and for
+/// everything to be healthy.
+pub(crate) async fn apply_and_verify<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    subject: &Subject,
+    reverse: bool,
+) -> Result<Verified> {
+    let state = |c: &ObjectChange| {
+        let value = if reverse { &c.before } else { &c.after };
+        value.clone().filter(|v| !is_record(v))
+    };
+    let executed = execute_records(ctx, subject, reverse).await?;
+    let field_manager = ctx.config.field_manager.clone();
+    let objects: Vec<Value> = subject.changes.iter().filter_map(state).collect();
+    let dry = ctx
+        .cluster
+        .dry_run(
+            &objects,
+            &DryRunOptions {
+                field_manager: field_manager.clone(),
+                ..DryRunOptions::default()
+            },
+        )
+        .await;
+    let before = match dry {
+        Ok(results) => results
+            .into_iter()
+            .map(|r| (r.object.to_string(), r.diff))
+            .collect(),
+        Err(error) => vec![("dry-run".to_owned(), error.to_string())],
+    };
+    let options = ApplyOptions {
+        field_manager,
+        ..ApplyOptions::default()
+    };
+    let (changes, stopped) = match ctx.cluster.apply(&objects, &options).await {
+        Ok(changes) => (changes, None),
+        Err(stopped) => (stopped.changes.clone(), Some(stopped.to_string())),
+    };
+    ctx.audit.append(&Record {
+        detail: serde_json::to_value(&changes).unwrap_or_default(),
+        ..subject.record(Event::Applied, changes_line(&changes))
+    })?;
+    let mut verified = Verified {
+        changes,
+        executed,
+        before,
+        health: vec![],
+        unsynced: vec![],
+        failure: stopped,
+    };
+    if verified.failure.is_some() {
+        return Ok(verified);
+    }
+    let unsynced = hand_off(ctx, subject, &verified.changes, &state).await?;
+    if !unsynced.is_empty() {
+        verified.failure = Some(format!(
+            "{} did not reach the merged values within {}s",
+            unsynced.join(", "),
+            ctx.options.hand_off_timeout.as_secs()
+        ));
+        verified.unsynced = unsynced;
+        return Ok(verified);
+    }
+    let targets: Vec<ObjectRef> = subject
+        .changes
+        .iter()
+        .filter(|c| state(c).is_some())
+        .map(|c| c.object.clone())
+        .collect();
+    let report = ctx.cluster.wait(&targets, &ctx.options.wait).await?;
+    verified.health = report.health;
+    verified.failure = match report.outcome {
+        WaitOutcome::Healthy => None,
+        WaitOutcome::Failed { object, message } => Some(format!("{object}: {message}")),
+        WaitOutcome::TimedOut => Some(format!(
+            "not healthy after {}s",
+            ctx.options.wait.timeout.as_secs()
+        )),
+    };
+    Ok(verified)
+}
+
+/// Waits for the objects the apply left to their GitOps tool (`skipped`) to reach the merged
+/// values, and records it; returns those that did not in time.
+async fn hand_off<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    subject: &Subject,
+    changes: &ChangeSet,
+    state: &impl Fn(&ObjectChange) -> Option<Value>,
+) -> Result<Vec<String>> {
+    let handed: Vec<&ObjectChange> = subject
+        .changes
+        .iter()
+        .filter(|c| {
+            changes
+                .entries
+                .iter()
+                .any(|e| e.action == ChangeAction::Skipped && same(&e.subject, &c.object))
+        })
+        .collect();
+    if handed.is_empty() {
+        return Ok(vec![]);
+    }
+    let unsynced =
+        wait_for_values(ctx.cluster, &handed, state, ctx.options.hand_off_timeout).await?;
+    let names: Vec<String> = handed.iter().map(|c| c.object.to_string()).collect();
+    let message = if unsynced.is_empty() {
+        format!("synced by their GitOps tool: {}", names.join(", "))
+    } else {
+        format!("not synced in time: {}", unsynced.join(", "))
+    };
+    ctx.audit
+        .append(&subject.record(Event::HandedOff, message))?;
+    Ok(unsynced)
+}
+
+fn same(a: &ObjectRef, b: &ObjectRef) -> bool {
+    a.kind == b.kind && a.name == b.name && a.namespace == b.namespace
+}
+
+fn changes_line(changes: &ChangeSet) -> String {
+    changes
+        .entries
+        .iter()
+        .map(|e| format!("{} {}", e.subject, e.action))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Polls the handed-off objects until every field the change sets has its merged value live;
+/// returns the objects that did not get there in time.
+async fn wait_for_values<C: Cluster>(
+    cluster: &C,
+    changes: &[&ObjectChange],
+    state: &impl Fn(&ObjectChange) -> Option<Value>,
+    timeout: Duration,
+) -> Result<Vec<String>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut unsynced = Vec::new();
+        for change in changes {
+            let Some(wanted) = state(change) else {
+                continue;
+            };
+            let live = cluster.get(&change.object).await?;
+            let synced = live.is_some_and(|live| {
+                change.fields.iter().all(|f| {
+                    let Ok(path) = f.path.parse::<FieldPath>() else {
+                        return true;
+                    };
+                    path.get(&live) == path.get(&wanted)
+                })
+            });
+            if !synced {
+                unsynced.push(change.object.to_string());
+            }
+        }
+        if unsynced.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(unsynced);
+        }
+        tokio::time::sleep(Duration::from_millis(500).min(timeout)).await;
+    }
+}
