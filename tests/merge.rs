@@ -887,3 +887,127 @@ fn a_repository_given_by_url_is_cloned_once_and_fetched_again() {
     let log = std::fs::read_to_string(clone.join(".git/remediator/audit.jsonl")).unwrap();
     assert_eq!(log.matches("\"verified\"").count(), 2, "{log}");
 }
+
+#[test]
+fn a_pull_request_whose_finding_has_cleared_is_closed_with_a_comment() {
+    let world = World::new(None);
+    world.crash_looping();
+    let proposed = world.run(&["propose", "--forge", "github"]);
+    assert_eq!(proposed.status.code(), Some(0), "{}", text(&proposed));
+    let number = world.github.pulls()[0].number;
+    // The pods recover by themselves: the next run finds nothing to fix.
+    let names = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+                kube::Api::namespaced(world.cluster.client(), "shop-dev");
+            api.list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .filter(|n| n.starts_with("api-"))
+                .collect::<Vec<_>>()
+        });
+    assert!(!names.is_empty());
+    for name in &names {
+        world
+            .cluster
+            .set_pod_state("shop-dev", name, &PodState::Running)
+            .unwrap();
+    }
+    let again = world.run(&["propose", "--forge", "github"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains(&format!("closed #{number}")),
+        "{}",
+        text(&again)
+    );
+    let pull = world.github.pull(number);
+    assert_eq!(pull.state, "closed");
+    assert!(!pull.merged);
+    let comments = world.github.comments(number);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.body.contains("is no longer seen in the cluster")),
+        "{comments:?}"
+    );
+    assert!(world.events().contains(&"closed".to_owned()));
+}
+
+#[test]
+fn on_a_protected_branch_the_rollback_is_a_pull_request() {
+    let world = running_web();
+    let config = world.remote.work.join("remediator.yaml");
+    let text_before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_before.replace("reconcile:\n", "reconcile:\n  rollback: pull-request\n"),
+    )
+    .unwrap();
+    common::commit_all(&world.remote.work, "Roll back through pull requests");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    push_branch(&world, "bump-web", "image: web:1", "image: web:2");
+    let number = world
+        .github
+        .open_pull("bump-web", "main", "Bump web to 2", "dev");
+    let merge = world.github.merge(number);
+    let main_before = world.github.branch_head("main").unwrap();
+    // web:2 never progresses.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|scope| {
+        let controller = scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let web = world
+                    .cluster
+                    .object("Deployment", "default", "web")
+                    .unwrap();
+                if web["metadata"]["generation"] != web["status"]["observedGeneration"] {
+                    world
+                        .cluster
+                        .set_rollout("Deployment", "default", "web", Rollout::Failed)
+                        .unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let out = world.run(&["reconcile", "--commit", &merge]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        controller.join().unwrap();
+        out
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        world.github.branch_head("main").unwrap(),
+        main_before,
+        "main is not pushed to"
+    );
+    let pulls = world.github.pulls();
+    let rollback = pulls
+        .iter()
+        .find(|p| p.head.starts_with("remediator/revert-"))
+        .unwrap();
+    assert_eq!(rollback.state, "open");
+    assert!(rollback.labels.contains(&"rollback".to_owned()));
+    assert!(
+        rollback.title.starts_with("Revert \"Bump web to 2\""),
+        "{}",
+        rollback.title
+    );
+    assert!(
+        text(&out).contains(&format!("rollback proposed in #{}", rollback.number)),
+        "{}",
+        text(&out)
+    );
+    let comments = world.github.comments(number);
+    assert!(
+        comments.iter().any(|c| c
+            .body
+            .contains(&format!("proposed in #{}", rollback.number))),
+        "{comments:?}"
+    );
+}

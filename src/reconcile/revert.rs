@@ -32,7 +32,11 @@ pub async fn rollback<C: Cluster, F: Forge>(
 
 fn revert_message(repo: &ConfigRepo, subject: &Subject, reason: &str) -> Result<String> {
     let original = repo.message(subject.commit)?;
-    let title = original.lines().next().unwrap_or_default();
+    // The pull request's title, as GitHub's revert button does; else the commit's.
+    let title = match &subject.pull {
+        Some(pull) => pull.summary.title.clone(),
+        None => original.lines().next().unwrap_or_default().to_owned(),
+    };
     let mut message = format!(
         "Revert \"{title}\"\n\nremediator rolled back {}: {reason}\n\nReverts: {}\n",
         short(subject.commit),
