@@ -2,8 +2,9 @@
 # a merge needs. A platform team starts from these and edits them in its own policies directory.
 #
 # input:
-#   finding     {code, severity}
-#   action      {name, baseRisk, reversible, imperative}
+#   finding     {code, severity} (on a merged commit: its Finding trailer, severity null)
+#   action      {name, baseRisk, reversible, imperative} (manifest-change, low, for changes
+#               that are not remediator's own)
 #   target      {kind, namespace, name, labels}
 #   environment {name, riskTolerance} or null
 #   change      {fields: [{file, path, old, new, ratio}]}

@@ -14,7 +14,8 @@ use crate::git::trailer;
 use crate::model::{Action, RiskLevel};
 
 /// The policy input for one changed object. The commit's `Action` and `Finding` trailers name
-/// the remediation when the change is one of ours; anything else is a `manifest-change`.
+/// the remediation when the change is one of ours; anything else is a `manifest-change` of
+/// finding `manual-change`. A merged commit does not carry the finding's severity: it is null.
 pub fn input(change: &ObjectChange, trailers: &[(String, String)], config: &Config) -> Value {
     let action = trailer(trailers, "Action").and_then(Action::from_name);
     let action = match action {
@@ -31,7 +32,7 @@ pub fn input(change: &ObjectChange, trailers: &[(String, String)], config: &Conf
         .as_deref()
         .map(|name| environment_input(name, config));
     json!({
-        "finding": {"code": trailer(trailers, "Finding").unwrap_or("manual-change"), "severity": "warning"},
+        "finding": {"code": trailer(trailers, "Finding").unwrap_or("manual-change"), "severity": null},
         "action": action,
         "target": {
             "kind": change.object.kind,
