@@ -7,7 +7,8 @@
 #               that are not remediator's own)
 #   target      {kind, namespace, name, labels}
 #   environment {name, riskTolerance} or null
-#   change      {fields: [{file, path, old, new, ratio}]}
+#   change      {fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}]}
+#               (breaking only from `check`, for CustomResourceDefinitions)
 #
 # Output: data.remediator.decision = {risk, denials, approvals: {count, teams}, escalated, reasons}.
 package remediator
@@ -34,6 +35,13 @@ reasons contains {"level": "high", "reason": sprintf("memory more than doubled a
 reasons contains {"level": "critical", "reason": "draining a node evicts every pod on it"} if input.action.name == "drain-node"
 
 reasons contains {"level": "critical", "reason": "kube-system runs the cluster itself"} if input.target.namespace == "kube-system"
+
+# A CustomResourceDefinition change that breaks existing custom resources or clients (from
+# `remediator check`: served version or field removed, type changed, newly required, validation
+# tightened).
+reasons contains {"level": "critical", "reason": sprintf("breaking CRD change at %s (%s): %s", [b.path, b.version, b.change])} if {
+	some b in input.change.breaking
+}
 
 # Changes that are refused whatever the approvals.
 denials contains sprintf("scaling %s below 2 replicas in production leaves no redundancy", [f.path]) if {

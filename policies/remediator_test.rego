@@ -61,3 +61,16 @@ test_kube_system_is_critical if {
 	d := remediator.decision with input as system
 	d.risk == "critical"
 }
+
+test_breaking_crd_change_is_critical if {
+	crd := object.union(base, {
+		"target": {"kind": "CustomResourceDefinition", "namespace": null, "name": "widgets.example.com", "labels": {}},
+		"environment": null,
+		"change": {"fields": [], "breaking": [{"version": "v1", "path": ".spec.size", "change": "field removed"}]},
+	})
+	d := remediator.decision with input as crd
+	d.risk == "critical"
+	d.approvals.count == 2
+	d.approvals.teams == ["security"]
+	"critical: breaking CRD change at .spec.size (v1): field removed" in d.reasons
+}

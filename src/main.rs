@@ -91,6 +91,9 @@ enum Command {
     Rollback(cli::reconcile::ReconcileArgs),
     /// Print the audit trail: recommendation, approval, apply, validation, rollback.
     History(cli::reconcile::HistoryArgs),
+    /// Check a pull request: what changes, its risk, breaking CRD changes, the dry-run. Exit
+    /// codes: 0 fine, 1 needs approvals beyond the default, 2 denied by policy, 3 error.
+    Check(cli::check::CheckArgs),
 }
 
 #[derive(clap::Args)]
@@ -158,6 +161,8 @@ pub(crate) enum Outcome {
     /// Changes were found (`diff`), or what was applied is not healthy (`apply --wait`).
     Changes,
     BadInput,
+    /// A command's own exit code.
+    Code(u8),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::NothingFound | Outcome::Changes) => ExitCode::from(1),
         Ok(Outcome::BadInput) => ExitCode::from(2),
+        Ok(Outcome::Code(code)) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", describe(&err));
@@ -187,7 +193,7 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes, each cause left out when the message before already says it.
-fn describe(err: &anyhow::Error) -> String {
+pub(crate) fn describe(err: &anyhow::Error) -> String {
     let mut text = String::new();
     // The cluster's errors already say what the API answered; kube's own text repeats it.
     let chain = err
@@ -263,6 +269,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Reconcile(args) => cli::reconcile::run(args, false),
         Command::Rollback(args) => cli::reconcile::run(args, true),
         Command::History(args) => cli::reconcile::history(args),
+        Command::Check(args) => cli::check::run(args),
     }
 }
 

@@ -70,6 +70,23 @@ pub struct Assessment {
     pub reasons: Vec<String>,
 }
 
+impl Assessment {
+    /// The verdict on no change at all: low risk, nothing denied, no approvals; the start of a
+    /// combined verdict.
+    pub fn none() -> Self {
+        Assessment {
+            risk: RiskLevel::Low,
+            denials: vec![],
+            approvals: Approvals {
+                count: 0,
+                teams: vec![],
+            },
+            escalated: false,
+            reasons: vec![],
+        }
+    }
+}
+
 /// Approvals a merge needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approvals {

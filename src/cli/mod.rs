@@ -1,6 +1,7 @@
 //! Commands of the binary that do more than call one library function.
 
 pub mod apply;
+pub mod check;
 pub mod cluster;
 pub mod diff;
 pub mod propose;

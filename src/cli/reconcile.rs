@@ -104,6 +104,28 @@ impl GitHubSettings {
         }))
     }
 
+    /// The config's GitHub, else the repository GitHub Actions runs for (`GITHUB_REPOSITORY`,
+    /// `GITHUB_API_URL`): a check comments on any repository's pull requests.
+    pub fn of_or_env(config: &Config) -> anyhow::Result<GitHubSettings> {
+        if let Some(settings) = GitHubSettings::of(config)? {
+            return Ok(settings);
+        }
+        let repository = std::env::var("GITHUB_REPOSITORY")
+            .ok()
+            .filter(|r| r.contains('/'))
+            .context("no GitHub repository: set forge in remediator.yaml, or GITHUB_REPOSITORY")?;
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .context("commenting needs a token: set GITHUB_TOKEN")?;
+        Ok(GitHubSettings {
+            url: std::env::var("GITHUB_API_URL").ok(),
+            token,
+            repository,
+            base_branch: "main".to_owned(),
+        })
+    }
+
     /// The client; inside the runtime that runs its requests.
     pub fn client(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<GitHub> {
         let _entered = runtime.enter();

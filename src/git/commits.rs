@@ -58,6 +58,14 @@ impl ConfigRepo {
         Ok(git(format!("{name} is not a commit"), object.peel_to_commit())?.id())
     }
 
+    /// The best common ancestor of two commits, as a pull request's diff starts from it.
+    pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Oid> {
+        git(
+            format!("merge base of {a} and {b}"),
+            self.repo.merge_base(a, b),
+        )
+    }
+
     /// A commit's parents, first parent first.
     pub fn parents(&self, commit: Oid) -> Result<Vec<Oid>> {
         let commit = git("find commit", self.repo.find_commit(commit))?;

@@ -23,6 +23,9 @@ pub struct ObjectChange {
     pub unit: PathBuf,
     /// The file deciding its environment.
     pub placement: PathBuf,
+    /// The declaring file and the 1-based line the object starts on (after the change; before
+    /// it when the change removes the object).
+    pub declared: (PathBuf, usize),
     /// The environment it is applied in, when the config names one.
     pub environment: Option<String>,
     /// As applied before the commit; `None` when the commit adds it.
@@ -71,8 +74,18 @@ pub enum Error {
     },
 }
 
-/// The objects applied at a commit: key (build, object) → (placement, applied value).
-type Applied = BTreeMap<(PathBuf, String), (ObjectRef, PathBuf, Value)>;
+/// One object as a commit applies it.
+#[derive(Debug, Clone)]
+struct AppliedObject {
+    id: ObjectRef,
+    placement: PathBuf,
+    /// The declaring file and the 1-based line the object starts on.
+    declared: (PathBuf, usize),
+    value: Value,
+}
+
+/// The objects applied at a commit, by (build, object).
+type Applied = BTreeMap<(PathBuf, String), AppliedObject>;
 
 /// Something at a commit that cannot be read or rendered: the files it is about, the message,
 /// and the placement of the object it concerns.
@@ -108,9 +121,15 @@ fn applied_at(
         match index.applied(object) {
             Ok(value) => {
                 let unit = index.unit(object).path.clone();
+                let location = &index.declaration(object).location;
                 out.insert(
                     (unit, object.id.to_string()),
-                    (object.id.clone(), index.placement(object).to_owned(), value),
+                    AppliedObject {
+                        id: object.id.clone(),
+                        placement: index.placement(object).to_owned(),
+                        declared: (location.file.clone(), location.line),
+                        value,
+                    },
                 );
             }
             Err(error) => {
@@ -195,29 +214,31 @@ pub fn between(
     let mut changes = Vec::new();
     for key in keys {
         let (old, new) = (before.get(key), after.get(key));
-        if old.map(|o| &o.2) == new.map(|n| &n.2) {
+        if old.map(|o| &o.value) == new.map(|n| &n.value) {
             continue;
         }
-        let Some((object, placement, _)) = new.or(old) else {
+        let Some(applied) = new.or(old) else {
             continue;
         };
+        let placement = &applied.placement;
         let env = config.environment_for(placement).map(|e| e.name.clone());
         if environment.is_some_and(|wanted| env.as_deref() != Some(wanted)) {
             continue;
         }
-        let (old, new) = (old.map(|o| o.2.clone()), new.map(|n| n.2.clone()));
+        let (old, new) = (old.map(|o| o.value.clone()), new.map(|n| n.value.clone()));
         let mut fields = Vec::new();
         diff_values(
-            placement,
+            &applied.declared.0,
             "",
             old.as_ref().unwrap_or(&Value::Null),
             new.as_ref().unwrap_or(&Value::Null),
             &mut fields,
         );
         changes.push(ObjectChange {
-            object: object.clone(),
+            object: applied.id.clone(),
             unit: key.0.clone(),
             placement: placement.clone(),
+            declared: applied.declared.clone(),
             environment: env,
             before: old,
             after: new,

@@ -7,11 +7,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::changes::ObjectChange;
-use crate::assess::{Approvals, Assessment, Policies, environment_input};
+use crate::assess::{Assessment, Policies, environment_input};
 use crate::config::Config;
 use crate::forge::{PullInfo, approvers};
 use crate::git::trailer;
-use crate::model::{Action, RiskLevel};
+use crate::model::Action;
 
 /// The policy input for one changed object. The commit's `Action` and `Finding` trailers name
 /// the remediation when the change is one of ours; anything else is a `manifest-change` of
@@ -53,38 +53,33 @@ pub fn assess(
     trailers: &[(String, String)],
     config: &Config,
 ) -> crate::assess::Result<Assessment> {
-    let mut combined = Assessment {
-        risk: RiskLevel::Low,
-        denials: vec![],
-        approvals: Approvals {
-            count: 0,
-            teams: vec![],
-        },
-        escalated: false,
-        reasons: vec![],
-    };
+    let mut combined = Assessment::none();
     for change in changes {
         let one = policies.evaluate(&input(change, trailers, config))?;
-        combined.risk = combined.risk.max(one.risk);
-        combined.escalated |= one.escalated;
-        combined.approvals.count = combined.approvals.count.max(one.approvals.count);
-        for team in one.approvals.teams {
-            if !combined.approvals.teams.contains(&team) {
-                combined.approvals.teams.push(team);
-            }
-        }
-        combined.denials.extend(
-            one.denials
-                .iter()
-                .map(|d| format!("{}: {d}", change.object)),
-        );
-        for reason in one.reasons {
-            if !combined.reasons.contains(&reason) {
-                combined.reasons.push(reason);
-            }
-        }
+        combine(&mut combined, &one, &change.object.to_string());
     }
     Ok(combined)
+}
+
+/// Adds one object's verdict to the combined one: the higher risk, its denials (named by
+/// `object`), the more approvals, its teams and reasons.
+pub fn combine(combined: &mut Assessment, one: &Assessment, object: &str) {
+    combined.risk = combined.risk.max(one.risk);
+    combined.escalated |= one.escalated;
+    combined.approvals.count = combined.approvals.count.max(one.approvals.count);
+    for team in &one.approvals.teams {
+        if !combined.approvals.teams.contains(team) {
+            combined.approvals.teams.push(team.clone());
+        }
+    }
+    combined
+        .denials
+        .extend(one.denials.iter().map(|d| format!("{object}: {d}")));
+    for reason in &one.reasons {
+        if !combined.reasons.contains(reason) {
+            combined.reasons.push(reason.clone());
+        }
+    }
 }
 
 /// The gate's decision.
@@ -158,7 +153,9 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assess::Approvals;
     use crate::forge::{PullSummary, Review, ReviewState};
+    use crate::model::RiskLevel;
 
     fn assessment(risk: RiskLevel, count: u32, teams: &[&str]) -> Assessment {
         Assessment {

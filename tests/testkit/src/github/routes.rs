@@ -192,6 +192,7 @@ fn issues(state: &mut State, ask: &Ask) -> Answer {
     match (method.as_str(), rest) {
         ("GET", ["issues", n, "comments"]) => {
             let n = number(n)?;
+            state.pull(n).ok_or((404, "Not Found".to_owned()))?;
             let comments = state.comments.iter().filter(|c| c.issue == n);
             Ok((
                 200,

@@ -1,0 +1,213 @@
+//! `check` for any pull request: the objects that change between the merge base and the head,
+//! each weighed by the policies (with CustomResourceDefinition compatibility in the input, so a
+//! breaking CRD change is critical), with a Secret-safe diff; the whole pull request's risk and
+//! the approvals it needs. [`crd`] finds breaking CRD changes, [`report`] renders Markdown, JSON
+//! and SARIF. I/O: reads the Git repository (through `reconcile::changes`).
+
+pub mod crd;
+pub mod report;
+
+use std::path::PathBuf;
+
+use git2::Oid;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::assess::{Assessment, Policies};
+use crate::config::Config;
+use crate::git::{ConfigRepo, trailers};
+use crate::manifests::{diff, emit_block};
+use crate::model::FieldChange;
+use crate::reconcile::changes::{self, ObjectChange};
+use crate::reconcile::gate;
+use crd::Breaking;
+
+/// What can stop a check.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The change could not be worked out.
+    #[error(transparent)]
+    Changes(#[from] changes::Error),
+    /// Git failed.
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
+    /// The policies failed.
+    #[error(transparent)]
+    Assess(#[from] crate::assess::Error),
+}
+
+/// How an object changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// New.
+    Added,
+    /// Changed.
+    Modified,
+    /// Gone from the repository (left in the cluster: nothing prunes it).
+    Removed,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Added => "added",
+            Kind::Modified => "modified",
+            Kind::Removed => "removed",
+        })
+    }
+}
+
+/// One changed object.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    /// `Kind/namespace/name`.
+    pub object: String,
+    /// Its environment, when the config names one.
+    pub environment: Option<String>,
+    /// The declaring file.
+    pub file: PathBuf,
+    /// The 1-based line the object starts on.
+    pub line: usize,
+    /// How it changes.
+    pub change: Kind,
+    /// The policies' verdict.
+    pub assessment: Assessment,
+    /// The fields that change; a Secret's values are `***`.
+    pub fields: Vec<FieldChange>,
+    /// Unified diff of the object as applied; a Secret's values are `***`.
+    pub diff: String,
+    /// For a CustomResourceDefinition: what it breaks.
+    pub breaking: Vec<Breaking>,
+}
+
+/// The whole pull request.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The merge base.
+    pub base: String,
+    /// The head.
+    pub head: String,
+    /// Every changed object.
+    pub objects: Vec<ObjectReport>,
+    /// The highest risk, every denial, the most approvals and every team.
+    pub assessment: Assessment,
+}
+
+impl CheckReport {
+    /// Whether any policy denies the change.
+    pub fn denied(&self) -> bool {
+        !self.assessment.denials.is_empty()
+    }
+
+    /// Whether it needs more than `default` approvals, or a team's.
+    pub fn needs_approvals_beyond(&self, default: u32) -> bool {
+        self.assessment.approvals.count > default || !self.assessment.approvals.teams.is_empty()
+    }
+
+    /// Every breaking CRD change, with its object.
+    pub fn breaking(&self) -> impl Iterator<Item = (&ObjectReport, &Breaking)> {
+        self.objects
+            .iter()
+            .flat_map(|o| o.breaking.iter().map(move |b| (o, b)))
+    }
+}
+
+const MASK: &str = "***";
+
+fn is_secret(change: &ObjectChange) -> bool {
+    change.object.kind == "Secret" && change.object.group.is_empty()
+}
+
+/// The field changes to show: a Secret's `data` and `stringData` values masked.
+fn shown_fields(change: &ObjectChange) -> Vec<FieldChange> {
+    let secret = is_secret(change);
+    change
+        .fields
+        .iter()
+        .map(|f| {
+            let hidden = secret && (f.path.starts_with("data") || f.path.starts_with("stringData"));
+            let mask = |v: &Option<Value>| v.as_ref().map(|_| Value::from(MASK));
+            FieldChange {
+                old: if hidden { mask(&f.old) } else { f.old.clone() },
+                new: if hidden { mask(&f.new) } else { f.new.clone() },
+                ..f.clone()
+            }
+        })
+        .collect()
+}
+
+fn object_diff(change: &ObjectChange) -> String {
+    let text = |v: &Option<Value>| v.as_ref().map(emit_block).unwrap_or_default();
+    diff::unified(
+        &change.declared.0,
+        &text(&change.before),
+        &text(&change.after),
+        false,
+    )
+}
+
+fn is_crd(value: &Option<Value>) -> bool {
+    value
+        .as_ref()
+        .is_some_and(|v| v["kind"] == "CustomResourceDefinition")
+}
+
+/// A check: the report, and the objects as the head applies them (for a dry-run).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The report.
+    pub report: CheckReport,
+    /// Every added or modified object, as applied.
+    pub applied: Vec<Value>,
+}
+
+/// Checks the change from the merge base of `base` and `head` to `head`.
+pub fn check(
+    repo: &ConfigRepo,
+    config: &Config,
+    policies: &mut Policies,
+    base: Oid,
+    head: Oid,
+    environment: Option<&str>,
+) -> Result<Checked, Error> {
+    let from = repo.merge_base(base, head)?;
+    let trailers = trailers(&repo.message(head)?);
+    let changes = changes::between(repo, config, from, head, environment)?;
+    let mut objects = Vec::new();
+    let mut combined = Assessment::none();
+    for change in &changes {
+        let breaking = match (&change.before, &change.after) {
+            (Some(old), Some(new)) if is_crd(&change.before) => crd::compare(old, new),
+            _ => vec![],
+        };
+        let mut input = gate::input(change, &trailers, config);
+        input["change"]["breaking"] = json!(breaking);
+        let assessment = policies.evaluate(&input)?;
+        gate::combine(&mut combined, &assessment, &change.object.to_string());
+        objects.push(ObjectReport {
+            object: change.object.to_string(),
+            environment: change.environment.clone(),
+            file: change.declared.0.clone(),
+            line: change.declared.1,
+            change: match (&change.before, &change.after) {
+                (None, _) => Kind::Added,
+                (_, None) => Kind::Removed,
+                _ => Kind::Modified,
+            },
+            assessment,
+            fields: shown_fields(change),
+            diff: object_diff(change),
+            breaking,
+        });
+    }
+    Ok(Checked {
+        report: CheckReport {
+            base: from.to_string(),
+            head: head.to_string(),
+            objects,
+            assessment: combined,
+        },
+        applied: changes.into_iter().filter_map(|c| c.after).collect(),
+    })
+}

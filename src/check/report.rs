@@ -1,0 +1,176 @@
+//! A check's report: Markdown for the pull request comment and the job summary (one collapsible
+//! block per object, cut to fit GitHub's comment limit), and SARIF 2.1.0 for code scanning (policy
+//! denials, breaking CRD changes, high and critical risk). Secret values were masked before they
+//! got here. Pure.
+
+use serde_json::{Value, json};
+
+use super::{CheckReport, ObjectReport};
+use crate::forge::split::{GITHUB_LIMIT, split};
+use crate::model::RiskLevel;
+
+/// The marker of the one comment `check --comment` keeps up to date.
+pub const COMMENT_MARKER: &str = "check";
+
+fn approvals(report: &CheckReport) -> String {
+    let a = &report.assessment.approvals;
+    let plural = if a.count == 1 { "" } else { "s" };
+    let teams = if a.teams.is_empty() {
+        String::new()
+    } else {
+        format!(", including {}", a.teams.join(", "))
+    };
+    format!("{} approval{plural}{teams}", a.count)
+}
+
+fn object_block(o: &ObjectReport) -> String {
+    let mut out = format!(
+        "<details><summary><code>{}</code>: {}, {} risk</summary>\n\n",
+        o.object, o.change, o.assessment.risk
+    );
+    out.push_str(&format!("Declared in `{}:{}`", o.file.display(), o.line));
+    if let Some(env) = &o.environment {
+        out.push_str(&format!(", environment `{env}`"));
+    }
+    out.push_str(".\n\n");
+    for denial in &o.assessment.denials {
+        out.push_str(&format!("- **denied**: {denial}\n"));
+    }
+    for reason in &o.assessment.reasons {
+        out.push_str(&format!("- {reason}\n"));
+    }
+    for b in &o.breaking {
+        out.push_str(&format!(
+            "- **breaking** ({}) `{}`: {}\n",
+            b.version, b.path, b.change
+        ));
+    }
+    if !o.diff.is_empty() {
+        out.push_str(&format!("\n```diff\n{}\n```\n", o.diff.trim_end()));
+    }
+    out.push_str("\n</details>\n\n");
+    out
+}
+
+/// The Markdown report; `dry_run` is the rendered dry-run section when a cluster was given.
+/// Kept under GitHub's comment limit: what does not fit is cut, and says so.
+pub fn markdown(report: &CheckReport, dry_run: Option<&str>) -> String {
+    let a = &report.assessment;
+    let mut out = format!("## remediator check: {} risk\n\n", a.risk);
+    if report.objects.is_empty() {
+        out.push_str("No Kubernetes object changes.\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "{} object{} change between `{}` and `{}`. Merging needs **{}**.\n\n",
+        report.objects.len(),
+        if report.objects.len() == 1 { "" } else { "s" },
+        &report.base[..report.base.len().min(12)],
+        &report.head[..report.head.len().min(12)],
+        approvals(report)
+    ));
+    for denial in &a.denials {
+        out.push_str(&format!("- **Denied by policy**: {denial}\n"));
+    }
+    let breaking: Vec<_> = report.breaking().collect();
+    if !breaking.is_empty() {
+        out.push_str("\n### Breaking CustomResourceDefinition changes\n\n");
+        for (o, b) in breaking {
+            out.push_str(&format!(
+                "- `{}` {} `{}`: {}\n",
+                o.object, b.version, b.path, b.change
+            ));
+        }
+    }
+    out.push_str("\n| object | environment | change | risk | approvals |\n|---|---|---|---|---|\n");
+    for o in &report.objects {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {}{} | {} |\n",
+            o.object,
+            o.environment.as_deref().unwrap_or("-"),
+            o.change,
+            o.assessment.risk,
+            if o.assessment.denials.is_empty() {
+                ""
+            } else {
+                ", denied"
+            },
+            o.assessment.approvals.count
+        ));
+    }
+    out.push('\n');
+    for o in &report.objects {
+        out.push_str(&object_block(o));
+    }
+    if let Some(section) = dry_run {
+        out.push_str(section);
+        out.push('\n');
+    }
+    let pieces = split(&out, GITHUB_LIMIT - 500);
+    match pieces.len() {
+        1 => out,
+        n => format!(
+            "{}\n\n*The report is cut here ({} more parts did not fit in one comment); the job summary and `--output json` have all of it.*\n",
+            pieces[0],
+            n - 1
+        ),
+    }
+}
+
+fn result(rule: &str, level: &str, text: String, o: &ObjectReport) -> Value {
+    json!({
+        "ruleId": rule,
+        "level": level,
+        "message": {"text": text},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": o.file.to_string_lossy().replace('\\', "/")},
+            "region": {"startLine": o.line.max(1)},
+        }}],
+    })
+}
+
+/// SARIF 2.1.0: one result per policy denial and breaking CRD change (errors), and per object
+/// of high or critical risk (warnings).
+pub fn sarif(report: &CheckReport) -> Value {
+    let mut results = Vec::new();
+    for o in &report.objects {
+        for denial in &o.assessment.denials {
+            results.push(result(
+                "policy-denial",
+                "error",
+                format!("{}: {denial}", o.object),
+                o,
+            ));
+        }
+        for b in &o.breaking {
+            let text = format!("{} {} {}: {}", o.object, b.version, b.path, b.change);
+            results.push(result("crd-breaking-change", "error", text, o));
+        }
+        if o.assessment.risk >= RiskLevel::High {
+            let text = format!(
+                "{}: {} risk ({})",
+                o.object,
+                o.assessment.risk,
+                o.assessment.reasons.join("; ")
+            );
+            results.push(result("high-risk-change", "warning", text, o));
+        }
+    }
+    let rule = |id: &str, text: &str| json!({"id": id, "shortDescription": {"text": text}});
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "remediator",
+                "informationUri": "https://github.com/remediator/remediator",
+                "rules": [
+                    rule("policy-denial", "A policy refuses this change"),
+                    rule("crd-breaking-change", "A CustomResourceDefinition change breaks existing resources or clients"),
+                    rule("high-risk-change", "A change of high or critical risk"),
+                ],
+            }},
+            "results": results,
+        }],
+    })
+}

@@ -1,0 +1,238 @@
+//! `remediator check`: what a pull request changes, its risk, breaking CRD changes and (with a
+//! cluster) its dry-run, as Markdown or JSON on stdout, one upserted pull request comment
+//! (`--comment`), the job summary (`--summary`), SARIF (`--sarif`) and step outputs
+//! (`--github-output`). Exit codes: 0 fine, 1 needs approvals beyond the default, 2 denied by
+//! policy, 3 error.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use remediator::assess::Policies;
+use remediator::check::{self, CheckReport, report};
+use remediator::cluster::imperative::is_record;
+use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
+use remediator::config::Config;
+use remediator::forge::Forge;
+use remediator::git::ConfigRepo;
+use remediator::render::{DryRunView, Templates};
+
+use super::super::Outcome;
+use super::cluster::{ClusterArgs, connect, runtime};
+use super::reconcile::GitHubSettings;
+
+/// Output format of `check`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckOutput {
+    /// The report as the comment shows it.
+    Markdown,
+    /// Everything, for machines.
+    Json,
+}
+
+/// Arguments of `check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The config repository (a checkout with both commits).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The branch the pull request merges into (`origin/main`); the diff starts at its merge
+    /// base with the head.
+    #[arg(long)]
+    pub base: String,
+    /// The pull request's head.
+    #[arg(long, default_value = "HEAD")]
+    pub head: String,
+    /// With a cluster: the server-side dry-run and the other owners of the fields set.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Only objects applied in this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// A directory of .rego files replacing the default policies.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Create or update the one remediator comment on the pull request (GITHUB_TOKEN).
+    #[arg(long)]
+    pub comment: bool,
+    /// The pull request; from GITHUB_EVENT_PATH or GITHUB_REF when not given.
+    #[arg(long)]
+    pub pull: Option<u64>,
+    /// Append the report to the file GITHUB_STEP_SUMMARY names.
+    #[arg(long)]
+    pub summary: bool,
+    /// Write SARIF 2.1.0 (denials, breaking CRD changes, high risk) to this file.
+    #[arg(long)]
+    pub sarif: Option<PathBuf>,
+    /// Write `risk` and `changed-objects` to the file GITHUB_OUTPUT names.
+    #[arg(long)]
+    pub github_output: bool,
+    /// Approvals every pull request gets anyway (branch protection); more needed exits 1.
+    #[arg(long, default_value_t = 1)]
+    pub default_approvals: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckOutput::Markdown)]
+    pub output: CheckOutput,
+}
+
+/// Runs the command; errors are reported here, with exit code 3.
+pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
+    match checked(&args) {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => {
+            eprintln!("error: {}", super::super::describe(&error));
+            Ok(Outcome::Code(3))
+        }
+    }
+}
+
+fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
+    let config = Config::load(&args.repo)?;
+    let repo = ConfigRepo::open(&args.repo)?;
+    let (base, head) = (repo.resolve(&args.base)?, repo.resolve(&args.head)?);
+    let mut policies = match &args.policies {
+        Some(dir) => Policies::from_dir(dir)?,
+        None => Policies::embedded(),
+    };
+    let checked = check::check(
+        &repo,
+        &config,
+        &mut policies,
+        base,
+        head,
+        args.env.as_deref(),
+    )?;
+    let runtime = runtime()?;
+    let dry_run = if args.cluster.given() {
+        Some(runtime.block_on(dry_run(args, &config, &checked))?)
+    } else {
+        None
+    };
+    let markdown = report::markdown(&checked.report, dry_run.as_deref());
+    if args.comment {
+        comment(args, &config, &runtime, &markdown)?;
+    }
+    if args.summary {
+        append_env_file("GITHUB_STEP_SUMMARY", &format!("{markdown}\n"))?;
+    }
+    if let Some(file) = &args.sarif {
+        let text = serde_json::to_string_pretty(&report::sarif(&checked.report))?;
+        std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    if args.github_output {
+        let objects: Vec<&str> = checked
+            .report
+            .objects
+            .iter()
+            .map(|o| o.object.as_str())
+            .collect();
+        let outputs = format!(
+            "risk={}\nchanged-objects={}\n",
+            checked.report.assessment.risk,
+            objects.join(",")
+        );
+        append_env_file("GITHUB_OUTPUT", &outputs)?;
+    }
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        CheckOutput::Markdown => write!(out, "{markdown}")?,
+        CheckOutput::Json => {
+            let mut value = serde_json::to_value(&checked.report)?;
+            value["dryRun"] = dry_run.map_or(Value::Null, Value::from);
+            serde_json::to_writer_pretty(&mut out, &value)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(outcome(&checked.report, args.default_approvals))
+}
+
+/// 2 when denied, 1 when more approvals than the default are needed, else 0.
+fn outcome(report: &CheckReport, default_approvals: u32) -> Outcome {
+    if report.denied() {
+        Outcome::Code(2)
+    } else if report.needs_approvals_beyond(default_approvals) {
+        Outcome::Code(1)
+    } else {
+        Outcome::Code(0)
+    }
+}
+
+async fn dry_run(
+    args: &CheckArgs,
+    config: &Config,
+    checked: &check::Checked,
+) -> anyhow::Result<String> {
+    let templates = Templates::load(None)?;
+    let connection = connect(&args.cluster).await?;
+    let cluster = KubeCluster::new(connection.client);
+    let objects: Vec<Value> = checked
+        .applied
+        .iter()
+        .filter(|v| !is_record(v))
+        .cloned()
+        .collect();
+    let options = DryRunOptions {
+        field_manager: config.field_manager.clone(),
+        ..DryRunOptions::default()
+    };
+    let view = match cluster.dry_run(&objects, &options).await {
+        Ok(results) => DryRunView::new(&connection.name, &config.field_manager, &results),
+        Err(error) => {
+            DryRunView::failed(&connection.name, &config.field_manager, error.to_string())
+        }
+    };
+    Ok(templates.dry_run(&view)?)
+}
+
+/// The pull request: `--pull`, else the event's, else `refs/pull/N/merge`.
+fn pull_number(args: &CheckArgs) -> anyhow::Result<u64> {
+    if let Some(number) = args.pull {
+        return Ok(number);
+    }
+    if let Some(path) = std::env::var_os("GITHUB_EVENT_PATH") {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", PathBuf::from(&path).display()))?;
+        let event: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not JSON", PathBuf::from(&path).display()))?;
+        if let Some(number) = event["pull_request"]["number"].as_u64() {
+            return Ok(number);
+        }
+    }
+    std::env::var("GITHUB_REF")
+        .ok()
+        .and_then(|r| {
+            r.strip_prefix("refs/pull/")?
+                .split('/')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .context("--comment needs the pull request: give --pull N, or run on a pull_request event")
+}
+
+fn comment(
+    args: &CheckArgs,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+    body: &str,
+) -> anyhow::Result<()> {
+    let number = pull_number(args)?;
+    let settings = GitHubSettings::of_or_env(config)?;
+    let forge = settings.client(runtime)?;
+    runtime.block_on(forge.upsert_comment(number, report::COMMENT_MARKER, body))?;
+    Ok(())
+}
+
+/// Appends to the file an environment variable names (GitHub Actions' step files).
+fn append_env_file(variable: &str, text: &str) -> anyhow::Result<()> {
+    let path = std::env::var_os(variable).with_context(|| format!("{variable} is not set"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", PathBuf::from(&path).display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,552 @@
+//! `remediator check` on base and head commits of real Git repositories: risk, denials, breaking
+//! CRD changes with their paths, no Secret value in any output, one comment on the fake GitHub
+//! updated in place; and the GitHub Action and example workflows that run it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use testkit::github::{BOT_TOKEN, FakeGitHub};
+
+const CONFIG: &str = "environments:
+  - name: prod
+    paths: [\"prod/**\"]
+    riskTolerance: medium
+";
+
+fn deployment(replicas: u32, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: api}}}}
+  template:
+    metadata: {{labels: {{app: api}}}}
+    spec:
+      containers:
+        - name: api
+          image: {image}
+"
+    )
+}
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [size]
+              properties:
+                size: {type: integer}
+                color: {type: string}
+                note: {type: string}
+";
+
+const SECRET_BEFORE: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: shop
+data:
+  password: b2xkLXNlY3JldC12YWx1ZQ==
+stringData:
+  token: old-plain-token
+";
+
+const SECRET_AFTER: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: shop
+data:
+  password: bmV3LXNlY3JldC12YWx1ZQ==
+stringData:
+  token: new-plain-token
+";
+
+/// Every form the Secret's values could leak in.
+const SECRET_VALUES: [&str; 6] = [
+    "b2xkLXNlY3JldC12YWx1ZQ==",
+    "bmV3LXNlY3JldC12YWx1ZQ==",
+    "old-secret-value",
+    "new-secret-value",
+    "old-plain-token",
+    "new-plain-token",
+];
+
+/// A repository whose first commit has `base` and second `head` (path, text); returns it with
+/// the base commit.
+fn repo(base: &[(&str, &str)], head: &[(&str, &str)]) -> (common::GitRemote, String) {
+    let mut files = vec![("remediator.yaml", CONFIG)];
+    files.extend_from_slice(base);
+    let remote = common::git_remote(None, &files);
+    let first = common::branch_head(&remote.work, "main")
+        .unwrap()
+        .to_string();
+    common::write_files(&remote.work, head);
+    common::commit_all(&remote.work, "The pull request's change");
+    (remote, first)
+}
+
+fn check(work: &Path, base: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
+        .args(extra)
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_REF")
+        .output()
+        .unwrap()
+}
+
+/// `remediator check --repo WORK --base BASE` as GitHub Actions runs it, against the fake GitHub.
+fn on_github(remote: &common::GitRemote, github: &FakeGitHub, base: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_remediator"));
+    command
+        .args([
+            "check",
+            "--repo",
+            remote.work.to_str().unwrap(),
+            "--base",
+            base,
+        ])
+        .env("GITHUB_TOKEN", BOT_TOKEN)
+        .env("GITHUB_REPOSITORY", "acme/config")
+        .env("GITHUB_API_URL", github.url())
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_REF");
+    command
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(work: &Path, base: &str) -> Value {
+    let out = check(work, base, &["--output", "json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+#[test]
+fn an_image_bump_is_low_risk_and_passes() {
+    let (remote, base) = repo(
+        &[("apps/api.yaml", &deployment(3, "api:1.0"))],
+        &[("apps/api.yaml", &deployment(3, "api:1.1"))],
+    );
+    let out = check(&remote.work, &base, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.starts_with("## remediator check: low risk\n"),
+        "{report}"
+    );
+    assert!(report.contains("1 object change between"), "{report}");
+    assert!(
+        report.contains("| `Deployment/shop/api` | - | modified | low | 0 |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("-          image: api:1.0\n+          image: api:1.1"),
+        "{report}"
+    );
+    let value = json(&remote.work, &base);
+    assert_eq!(value["assessment"]["risk"], "low");
+    assert_eq!(
+        value["objects"][0]["fields"][0]["path"],
+        "spec.template.spec.containers[name=api].image"
+    );
+    assert_eq!(value["objects"][0]["file"], "apps/api.yaml");
+    assert_eq!(value["objects"][0]["line"], 1);
+}
+
+#[test]
+fn one_replica_in_production_is_denied() {
+    let (remote, base) = repo(
+        &[("prod/api.yaml", &deployment(3, "api:1.0"))],
+        &[("prod/api.yaml", &deployment(1, "api:1.0"))],
+    );
+    let sarif = remote.dir.path().join("out.sarif");
+    let out = check(&remote.work, &base, &["--sarif", sarif.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("- **Denied by policy**: Deployment/shop/api: scaling spec.replicas below 2 replicas in production leaves no redundancy"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| `Deployment/shop/api` | prod | modified | medium, denied | 1 |"),
+        "{report}"
+    );
+    let sarif: Value = serde_json::from_str(&std::fs::read_to_string(sarif).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleId"], "policy-denial");
+    assert_eq!(results[0]["level"], "error");
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "prod/api.yaml"
+    );
+}
+
+#[test]
+fn crd_changes_that_break_resources_are_critical_with_their_paths() {
+    let cases = [
+        (
+            "                note: {type: string}\n",
+            "",
+            ".spec.note",
+            "field removed",
+        ),
+        (
+            "required: [size]",
+            "required: [size, color]",
+            ".spec.color",
+            "newly required",
+        ),
+        (
+            "size: {type: integer}",
+            "size: {type: string}",
+            ".spec.size",
+            "type changed from integer to string",
+        ),
+    ];
+    for (from, to, path, change) in cases {
+        let changed = CRD.replace(from, to);
+        assert_ne!(changed, CRD, "{path}: the test edit applies");
+        let (remote, base) = repo(
+            &[("crds/widgets.yaml", CRD)],
+            &[("crds/widgets.yaml", &changed)],
+        );
+        let out = check(&remote.work, &base, &[]);
+        assert_eq!(out.status.code(), Some(1), "{path}: {}", text(&out));
+        let report = text(&out);
+        assert!(
+            report.starts_with("## remediator check: critical risk\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains(&format!(
+                "- `CustomResourceDefinition/widgets.example.com` v1 `{path}`: {change}\n"
+            )),
+            "{report}"
+        );
+        assert!(
+            report.contains("Merging needs **2 approvals, including security**"),
+            "{report}"
+        );
+        let value = json(&remote.work, &base);
+        let breaking = &value["objects"][0]["breaking"];
+        assert_eq!(breaking.as_array().unwrap().len(), 1, "{breaking}");
+        assert_eq!(breaking[0]["path"], path);
+        assert_eq!(breaking[0]["change"], change);
+    }
+}
+
+#[test]
+fn a_secret_change_shows_no_value_anywhere() {
+    let (remote, base) = repo(
+        &[("apps/db.yaml", SECRET_BEFORE)],
+        &[("apps/db.yaml", SECRET_AFTER)],
+    );
+    common::push(&remote.work, "refs/heads/main:refs/heads/rotate");
+    common::push(&remote.work, &format!("+{base}:refs/heads/main"));
+    let github = FakeGitHub::start("acme/config", &remote.bare);
+    let number = github.open_pull("rotate", "main", "Rotate the password", "dev");
+    let sarif = remote.dir.path().join("out.sarif");
+    let summary = remote.dir.path().join("summary.md");
+    let outputs = remote.dir.path().join("outputs");
+    let markdown = on_github(&remote, &github, &base)
+        .args(["--comment", "--pull", &number.to_string()])
+        .args(["--summary", "--github-output"])
+        .args(["--sarif", sarif.to_str().unwrap()])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .output()
+        .unwrap();
+    assert_eq!(markdown.status.code(), Some(0), "{}", text(&markdown));
+    let comments = github.comments(number);
+    assert_eq!(comments.len(), 1);
+    let outputs_text = std::fs::read_to_string(&outputs).unwrap();
+    assert_eq!(outputs_text, "risk=low\nchanged-objects=Secret/shop/db\n");
+    let all = [
+        text(&markdown),
+        comments[0].body.clone(),
+        text(&check(&remote.work, &base, &[])),
+        text(&check(&remote.work, &base, &["--output", "json"])),
+        std::fs::read_to_string(&sarif).unwrap(),
+        std::fs::read_to_string(&summary).unwrap(),
+        outputs_text,
+    ]
+    .concat();
+    assert!(
+        all.matches("password: *** (after)").count() >= 4,
+        "the diff is in every report"
+    );
+    for secret in SECRET_VALUES {
+        assert!(!all.contains(secret), "{secret} leaked");
+    }
+    assert!(
+        all.contains("-  password: *** (before)\n+  password: *** (after)"),
+        "{all}"
+    );
+    let value = json(&remote.work, &base);
+    let fields = value["objects"][0]["fields"].as_array().unwrap();
+    assert!(
+        fields
+            .iter()
+            .all(|f| f["old"] == "***" && f["new"] == "***"),
+        "{fields:?}"
+    );
+}
+
+#[test]
+fn a_comment_on_a_pull_request_that_does_not_exist_is_an_error() {
+    let (remote, base) = repo(
+        &[("apps/api.yaml", &deployment(3, "api:1.0"))],
+        &[("apps/api.yaml", &deployment(3, "api:1.1"))],
+    );
+    let github = FakeGitHub::start("acme/config", &remote.bare);
+    let out = on_github(&remote, &github, &base)
+        .args(["--comment", "--pull", "7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: read the comments of #7: GitHub answered 404: Not Found\n"
+    );
+}
+
+#[test]
+fn the_comment_is_created_once_and_updated_on_the_next_run() {
+    let (remote, base) = repo(
+        &[("apps/api.yaml", &deployment(3, "api:1.0"))],
+        &[("apps/api.yaml", &deployment(3, "api:1.1"))],
+    );
+    common::push(&remote.work, "refs/heads/main:refs/heads/feature");
+    let github = FakeGitHub::start("acme/config", &remote.bare);
+    common::push(&remote.work, &format!("{base}:refs/heads/main"));
+    let number = github.open_pull("feature", "main", "Bump api", "dev");
+    let event = remote.dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        format!("{{\"pull_request\": {{\"number\": {number}}}}}"),
+    )
+    .unwrap();
+    let run = || {
+        on_github(&remote, &github, &base)
+            .arg("--comment")
+            .env("GITHUB_EVENT_PATH", &event)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let comments = github.comments(number);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("image: api:1.1"),
+        "{}",
+        comments[0].body
+    );
+    common::write_files(
+        &remote.work,
+        &[("apps/api.yaml", &deployment(3, "api:1.2"))],
+    );
+    common::commit_all(&remote.work, "Bump again");
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let comments = github.comments(number);
+    assert_eq!(comments.len(), 1, "updated in place");
+    assert!(
+        comments[0].body.contains("image: api:1.2"),
+        "{}",
+        comments[0].body
+    );
+}
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every `inputs.NAME` an expression or script uses.
+fn inputs_used(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("inputs.") {
+        rest = &rest[at + "inputs.".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        found.push(name);
+    }
+    found
+}
+
+fn help(command: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args([command, "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "remediator {command} is not a command"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_action_declares_every_input_it_uses_and_runs_only_real_commands() {
+    let action = yaml("action.yml");
+    let declared: Vec<&String> = action["inputs"].as_object().unwrap().keys().collect();
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    assert_eq!(action["runs"]["using"], "composite");
+    let whole = serde_json::to_string(&action["runs"]).unwrap();
+    let used = inputs_used(&whole);
+    assert!(!used.is_empty());
+    for name in &used {
+        assert!(
+            declared.contains(&name),
+            "inputs.{name} is used but not declared"
+        );
+    }
+    for name in ["mode", "github-token", "kubeconfig", "config", "policies"] {
+        assert!(
+            declared.iter().any(|d| d.as_str() == name),
+            "{name} is not declared"
+        );
+        assert!(
+            used.iter().any(|u| u == name),
+            "{name} is declared but never used"
+        );
+    }
+    for output in ["risk", "changed-objects"] {
+        let value = action["outputs"][output]["value"].as_str().unwrap();
+        assert_eq!(value, format!("${{{{ steps.check.outputs.{output} }}}}"));
+    }
+    let mut commands = 0;
+    for step in steps {
+        let Some(script) = step["run"].as_str() else {
+            continue;
+        };
+        let Some(at) = script.find("args=(") else {
+            continue;
+        };
+        let line = script[at + "args=(".len()..].lines().next().unwrap();
+        let command = line.split_whitespace().next().unwrap();
+        let help = help(command);
+        commands += 1;
+        let flags = script
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter(|w| w.starts_with("--") && w.len() > 2);
+        for flag in flags {
+            assert!(
+                help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                "remediator {command} has no {flag}"
+            );
+        }
+    }
+    assert_eq!(commands, 2, "check and reconcile");
+    let kube = steps.iter().find(|s| s["id"] == "kube").unwrap();
+    let script = kube["run"].as_str().unwrap();
+    assert!(
+        script.contains("umask 077") && script.contains("chmod 600"),
+        "{script}"
+    );
+    let cleanup = steps.last().unwrap();
+    assert!(
+        cleanup["if"].as_str().unwrap().starts_with("always()"),
+        "the kubeconfig is always removed"
+    );
+}
+
+#[test]
+fn the_example_workflows_use_the_action_as_it_is_declared() {
+    let action = yaml("action.yml");
+    let declared: Vec<&String> = action["inputs"].as_object().unwrap().keys().collect();
+    for (file, mode, event) in [
+        (
+            "examples/workflows/remediator-check.yml",
+            "check",
+            "pull_request",
+        ),
+        (
+            "examples/workflows/remediator-reconcile.yml",
+            "reconcile",
+            "push",
+        ),
+    ] {
+        let workflow = yaml(file);
+        assert!(
+            workflow["on"].get(event).is_some(),
+            "{file}: runs on {event}"
+        );
+        let steps = workflow["jobs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()["steps"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let checkout = &steps[0];
+        assert!(
+            checkout["uses"]
+                .as_str()
+                .unwrap()
+                .starts_with("actions/checkout@")
+        );
+        assert_eq!(
+            checkout["with"]["fetch-depth"], 0,
+            "{file}: needs the base branch"
+        );
+        let ours = steps
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("remediator/remediator@"))
+            })
+            .unwrap_or_else(|| panic!("{file} does not use the action"));
+        assert_eq!(ours["with"]["mode"], mode);
+        for input in ours["with"].as_object().unwrap().keys() {
+            assert!(
+                declared.contains(&input),
+                "{file}: {input} is not an input of the action"
+            );
+        }
+        let permissions = &workflow["permissions"];
+        assert_eq!(permissions["pull-requests"], "write", "{file}");
+    }
+    let reconcile = yaml("examples/workflows/remediator-reconcile.yml");
+    assert_eq!(reconcile["concurrency"]["cancel-in-progress"], false);
+    assert!(reconcile["concurrency"]["group"].is_string());
+    assert_eq!(reconcile["permissions"]["contents"], "write");
+    assert_eq!(reconcile["on"]["push"]["branches"][0], "main");
+}
