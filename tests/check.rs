@@ -550,3 +550,40 @@ fn the_example_workflows_use_the_action_as_it_is_declared() {
     assert_eq!(reconcile["permissions"]["contents"], "write");
     assert_eq!(reconcile["on"]["push"]["branches"][0], "main");
 }
+
+#[test]
+fn with_a_cluster_the_report_carries_the_dry_run_and_the_other_owners() {
+    let (remote, base) = repo(
+        &[("apps/api.yaml", &deployment(3, "api:1.0"))],
+        &[("apps/api.yaml", &deployment(5, "api:1.0"))],
+    );
+    let cluster = testkit::TestCluster::start();
+    let namespace =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    cluster.create(namespace, "kubectl").unwrap();
+    let mut live: Value = serde_saphyr::from_str(&deployment(3, "api:1.0")).unwrap();
+    live["metadata"]["labels"] = serde_json::json!({"team": "shop"});
+    cluster.create(live, "kubectl-client-side-apply").unwrap();
+    let out = check(
+        &remote.work,
+        &base,
+        &["--kubeconfig", cluster.kubeconfig().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("Server-side dry-run (`dryRun=All`)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| `Deployment/shop/api` | configured |"),
+        "{report}"
+    );
+    assert!(report.contains("kubectl-client-side-apply"), "{report}");
+    let writes = cluster
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && !r.query.contains("dryRun"))
+        .count();
+    assert_eq!(writes, 0, "a check writes nothing");
+}

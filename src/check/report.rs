@@ -174,3 +174,90 @@ pub fn sarif(report: &CheckReport) -> Value {
         }],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::Assessment;
+    use crate::check::{Breaking, Kind};
+
+    fn object(name: &str, risk: RiskLevel, diff: String) -> ObjectReport {
+        ObjectReport {
+            object: format!("ConfigMap/shop/{name}"),
+            environment: None,
+            file: format!("apps/{name}.yaml").into(),
+            line: 3,
+            change: Kind::Modified,
+            assessment: Assessment {
+                risk,
+                ..Assessment::none()
+            },
+            fields: vec![],
+            diff,
+            breaking: vec![],
+        }
+    }
+
+    fn report(objects: Vec<ObjectReport>) -> CheckReport {
+        CheckReport {
+            base: "a".repeat(40),
+            head: "b".repeat(40),
+            objects,
+            assessment: Assessment::none(),
+        }
+    }
+
+    #[test]
+    fn a_report_too_long_for_a_comment_is_cut_and_says_so() {
+        let diff: String = (0..400)
+            .map(|i| format!("+  key{i}: {}\n", "v".repeat(60)))
+            .collect();
+        let objects = (0..20)
+            .map(|i| object(&format!("c{i}"), RiskLevel::Low, diff.clone()))
+            .collect();
+        let text = markdown(&report(objects), None);
+        assert!(text.chars().count() <= GITHUB_LIMIT, "{}", text.len());
+        assert!(
+            text.contains("*The report is cut here ("),
+            "the cut is said"
+        );
+        assert_eq!(text.matches("```").count() % 2, 0, "no fence left open");
+        let short = markdown(
+            &report(vec![object("one", RiskLevel::Low, "+a: 1\n".into())]),
+            Some("### Dry-run\n"),
+        );
+        assert!(!short.contains("cut here"));
+        assert!(short.ends_with("### Dry-run\n\n"), "{short}");
+    }
+
+    #[test]
+    fn sarif_has_a_result_for_each_denial_breaking_change_and_risky_object() {
+        let mut denied = object("a", RiskLevel::Medium, String::new());
+        denied.assessment.denials.push("no".into());
+        let mut crd = object("b", RiskLevel::Critical, String::new());
+        crd.breaking.push(Breaking {
+            version: "v1".into(),
+            path: ".spec.x".into(),
+            change: "field removed".into(),
+        });
+        let calm = object("c", RiskLevel::Low, String::new());
+        let value = sarif(&report(vec![denied, crd, calm]));
+        let results = value["runs"][0]["results"].as_array().unwrap();
+        let rules: Vec<&str> = results
+            .iter()
+            .map(|r| r["ruleId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            rules,
+            ["policy-denial", "crd-breaking-change", "high-risk-change"]
+        );
+        assert_eq!(
+            results[1]["message"]["text"],
+            "ConfigMap/shop/b v1 .spec.x: field removed"
+        );
+        assert_eq!(
+            results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            3
+        );
+    }
+}
