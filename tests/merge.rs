@@ -720,13 +720,27 @@ spec:
   action: drain-node
   target: {kind: Node, name: n1}
   finding: node-not-ready
-  options: {ignoreDaemonSets: true}
+  options: {ignoreDaemonSets: true, timeout: 20s}
   undo: {action: uncordon-node, note: pods moved away do not move back on their own}
 ";
 
+/// Creates a PodDisruptionBudget for the pods labelled `app: NAME` that allows `allowed`
+/// disruptions.
+fn budget(cluster: &TestCluster, name: &str, allowed: i64) {
+    let pdb = serde_json::json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}});
+    cluster.create(pdb, "kubectl").unwrap();
+    let status = serde_json::json!({"disruptionsAllowed": allowed, "desiredHealthy": 1,
+        "currentHealthy": 1 + allowed, "expectedPods": 1 + allowed, "observedGeneration": 1});
+    cluster
+        .set_status("PodDisruptionBudget", "default", name, status)
+        .unwrap();
+}
+
 fn pod_on(node: &str, name: &str, owner: Option<&str>) -> Value {
     let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}});
     if let Some(kind) = owner {
         pod["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": kind,
@@ -744,6 +758,7 @@ fn a_merged_drain_record_is_carried_out_once_approved_and_undone_by_its_rollback
         .cluster
         .create(pod_on("n1", "app", None), "kube-controller-manager")
         .unwrap();
+    budget(&world.cluster, "app", 1);
     world
         .cluster
         .create(
@@ -801,6 +816,14 @@ fn a_merged_drain_record_is_carried_out_once_approved_and_undone_by_its_rollback
     assert!(
         world.cluster.object("Pod", "default", "app").is_none(),
         "evicted"
+    );
+    let used = world
+        .cluster
+        .object("PodDisruptionBudget", "default", "app")
+        .unwrap();
+    assert_eq!(
+        used["status"]["disruptionsAllowed"], 0,
+        "the eviction used the budget"
     );
     assert!(
         world.cluster.object("Pod", "default", "agent-x").is_some(),
@@ -1009,5 +1032,55 @@ fn on_a_protected_branch_the_rollback_is_a_pull_request() {
             .body
             .contains(&format!("proposed in #{}", rollback.number))),
         "{comments:?}"
+    );
+}
+
+#[test]
+fn a_drain_waits_for_a_disruption_budget_and_gives_up_when_it_never_allows() {
+    let cluster = TestCluster::start();
+    let node = serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {}});
+    cluster.create(node, "kubelet").unwrap();
+    cluster
+        .create(pod_on("n1", "guarded", None), "kube-controller-manager")
+        .unwrap();
+    budget(&cluster, "guarded", 0);
+    let mut record: Value = serde_saphyr::from_str(DRAIN).unwrap();
+    record["spec"]["options"]["timeout"] = "1s".into();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = runtime
+        .block_on(async {
+            // As the binary builds it: no retry layer of kube's own under ours.
+            let mut config = cluster.config();
+            config.default_retry = false;
+            remediator::cluster::imperative::execute(
+                &kube::Client::try_from(config).unwrap(),
+                &record,
+                false,
+                &remediator::cluster::RetryPolicy::none(),
+            )
+            .await
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited for the budget"
+    );
+    assert_eq!(
+        error,
+        "Pod/default/guarded: evict failed: Cannot evict pod as it would violate the pod's disruption budget. (TooManyRequests)"
+    );
+    assert!(
+        cluster.object("Pod", "default", "guarded").is_some(),
+        "not deleted"
+    );
+    assert_eq!(
+        cluster.object("Node", "", "n1").unwrap()["spec"]["unschedulable"],
+        true,
+        "cordoned first"
     );
 }

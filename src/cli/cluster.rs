@@ -48,7 +48,7 @@ pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Connection> {
         context: args.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match &args.kubeconfig {
+    let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .with_context(|| format!("{}: cannot read the kubeconfig", path.display()))?;
@@ -67,6 +67,9 @@ pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Connection> {
         .context
         .clone()
         .unwrap_or_else(|| config.cluster_url.to_string());
+    // Our calls retry on their own terms (cluster::retry, and an eviction waits on its
+    // disruption budget); kube's own layer would retry a 429 for minutes underneath them.
+    config.default_retry = false;
     let client = kube::Client::try_from(config).context("cannot build the Kubernetes client")?;
     Ok(Connection { client, name })
 }

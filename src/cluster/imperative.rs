@@ -1,10 +1,12 @@
 //! Imperative action records (`remediator.dev/v1alpha1` `Remediation`) carried out on merge:
-//! cordon, uncordon or drain a node, delete a pod, expand a claim. A record's `spec.undo` is
-//! what its revert carries out. Each returns one line per thing it did. I/O: the objects acted
-//! on.
+//! cordon, uncordon or drain a node (evicting its pods, so disruption budgets hold), delete a
+//! pod, expand a claim. A record's `spec.undo` is what its revert carries out. Each returns one
+//! line per thing it did. I/O: the objects acted on.
+
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::retry::{RetryPolicy, with_retry};
@@ -114,7 +116,62 @@ pub async fn execute(
     }
 }
 
-/// Evicts a cordoned node's pods by deleting them, leaving DaemonSet and mirror pods.
+/// `options.timeout` (`10m`, `30s`, `1h`), ten minutes when not given or not understood.
+fn timeout(options: &Value) -> Duration {
+    let text = options["timeout"].as_str().unwrap_or("10m");
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let seconds = match (number.parse::<u64>(), unit) {
+        (Ok(n), "s" | "") => n,
+        (Ok(n), "m") => n * 60,
+        (Ok(n), "h") => n * 3600,
+        _ => 600,
+    };
+    Duration::from_secs(seconds)
+}
+
+/// Evicts a pod through the Eviction API, so its PodDisruptionBudget is respected: while the
+/// budget allows no disruption (429) it tries again, until `timeout`.
+async fn evict(
+    api: &Api<Pod>,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+    retry: &RetryPolicy,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let params = EvictParams::default();
+    loop {
+        match api.evict(name, &params).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(kube::Error::Api(status))
+                if status.code == 429 && tokio::time::Instant::now() < deadline =>
+            {
+                let wait = Duration::from_secs(5).min(deadline - tokio::time::Instant::now());
+                tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+            }
+            Err(error)
+                if super::retry::retriable(&error).is_some()
+                    && retry.attempts > 1
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(retry.delay(2, None)).await;
+            }
+            Err(source) => {
+                return Err(Error::Api {
+                    object: format!("Pod/{namespace}/{name}"),
+                    verb: "evict",
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Drains a cordoned node: evicts its pods, leaving DaemonSet and mirror pods.
 async fn drain(
     client: &kube::Client,
     node: &str,
@@ -157,14 +214,7 @@ async fn drain(
             continue;
         }
         let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let params = DeleteParams::default();
-        with_retry(retry, || api.delete(name, &params))
-            .await
-            .map_err(|source| Error::Api {
-                object: format!("Pod/{namespace}/{name}"),
-                verb: "evict",
-                source,
-            })?;
+        evict(&api, namespace, name, timeout(options), retry).await?;
         done.push(format!("evicted Pod/{namespace}/{name}"));
     }
     Ok(done)

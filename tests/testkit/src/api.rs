@@ -174,6 +174,7 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
         None => true,
         Some("status") => resource.status,
         Some("scale") => resource.scale,
+        Some("eviction") => resource.plural == "pods",
         Some(_) => false,
     };
     if !served {
@@ -247,6 +248,7 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
         )
         .into(),
         ("DELETE", None) => write::delete(store, &resource, &key, options.dry_run).into(),
+        ("POST", Some("eviction")) => write::evict(store, &resource, &key, options.dry_run).into(),
         _ => Reply::Error(ApiError::method_not_allowed()),
     }
 }

@@ -177,6 +177,25 @@ impl TestCluster {
         )
     }
 
+    /// Replaces an object's status, as its controller would (a create leaves status out, as
+    /// the real server does for kinds with a status subresource).
+    pub fn set_status(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        status: Value,
+    ) -> Result<Value, ApiError> {
+        simulate::write_status(
+            &mut self.store(),
+            kind,
+            namespace,
+            name,
+            "kube-controller-manager",
+            |_| status,
+        )
+    }
+
     /// Sets the status of one container of a pod, as its kubelet would; the other containers
     /// keep theirs.
     pub fn set_container_state(

@@ -204,6 +204,19 @@ impl ApiError {
         )
     }
 
+    /// 429 for an eviction a PodDisruptionBudget forbids.
+    pub fn disruption_budget(pdb: &str, wanted: i64, healthy: i64) -> Self {
+        let message = format!(
+            "The disruption budget {pdb} needs {wanted} healthy pods and has {healthy} currently"
+        );
+        Self::new(
+            429,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+            Some(json!({"causes": [{"reason": "DisruptionBudget", "message": message}]})),
+        )
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message.into(), None)

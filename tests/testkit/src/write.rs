@@ -545,6 +545,42 @@ pub fn apply_scale(
     Ok((code, scale(&object)))
 }
 
+/// `POST pods/NAME/eviction`: the pod is deleted unless a PodDisruptionBudget selecting it
+/// allows no more disruptions (429, as the real server answers); an allowed eviction uses one.
+pub fn evict(store: &mut Store, resource: &ResourceType, key: &Key, dry_run: bool) -> Answer {
+    let pod = stored(store, resource, key)?;
+    let labels = pod["metadata"]["labels"].clone();
+    let budgets: Vec<(Key, Value)> = store
+        .list("policy", "poddisruptionbudgets", Some(&key.namespace))
+        .filter(|(_, pdb)| {
+            pdb.pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object)
+                .is_some_and(|wanted| wanted.iter().all(|(k, v)| &labels[k] == v))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (budget_key, mut budget) in budgets {
+        let status = &budget["status"];
+        let allowed = status["disruptionsAllowed"].as_i64().unwrap_or(0);
+        if allowed <= 0 {
+            return Err(ApiError::disruption_budget(
+                &budget_key.name,
+                status["desiredHealthy"].as_i64().unwrap_or(0),
+                status["currentHealthy"].as_i64().unwrap_or(0),
+            ));
+        }
+        if !dry_run {
+            budget["status"]["disruptionsAllowed"] = json!(allowed - 1);
+            store.put(budget_key, budget);
+        }
+    }
+    delete(store, resource, key, dry_run)?;
+    Ok((
+        201,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
 /// `DELETE` of one object.
 pub fn delete(store: &mut Store, resource: &ResourceType, key: &Key, dry_run: bool) -> Answer {
     let live = stored(store, resource, key)?;
