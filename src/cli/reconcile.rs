@@ -209,25 +209,28 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         None => Policies::embedded(),
     };
     let settings = &config.reconcile;
+    let timeout = args
+        .timeout
+        .map_or(settings.health_timeout, Duration::from_secs);
+    let lock = LockOptions::default();
     let options = ReconcileOptions {
         environment: args.env.clone(),
         base_branch,
         auth,
         wait: WaitOptions {
-            timeout: args
-                .timeout
-                .map_or(settings.health_timeout, Duration::from_secs),
+            timeout,
             ..WaitOptions::default()
         },
         lock: LockOptions {
             namespace: settings.lock_namespace.clone(),
             wait: settings.lock_wait,
             holder: format!("remediator-{}-{}", hostname(), std::process::id()),
-            ..LockOptions::default()
+            // The lock is not renewed: it must outlast a hand-off wait, a health wait and a
+            // rollback's own health wait.
+            duration: lock.duration.max(timeout * 4),
+            ..lock
         },
-        hand_off_timeout: args
-            .timeout
-            .map_or(settings.health_timeout, Duration::from_secs),
+        hand_off_timeout: timeout,
         ..ReconcileOptions::default()
     };
     let report = runtime.block_on(async {
