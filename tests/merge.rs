@@ -686,6 +686,10 @@ fn of_two_reconciles_racing_on_one_object_only_the_lock_holder_applies() {
         lease["spec"]["holderIdentity"].is_null(),
         "released: {lease}"
     );
+    assert_eq!(
+        lease["spec"]["leaseDurationSeconds"], 600,
+        "outlasts the waits it covers"
+    );
     // Once the lock is free the second goes through.
     world.cluster.follow_spec(Duration::from_millis(200));
     let retried = world.run(&["reconcile", "--commit", &second]);
