@@ -171,6 +171,22 @@ fn an_image_bump_is_low_risk_and_passes() {
         report.contains("-          image: api:1.0\n+          image: api:1.1"),
         "{report}"
     );
+    let templates = remote.dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("check.md.j2"),
+        "{{ report.objects|length }} change, {{ report.assessment.risk }} risk\n",
+    )
+    .unwrap();
+    let custom = check(
+        &remote.work,
+        &base,
+        &["--templates", templates.to_str().unwrap()],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&custom.stdout),
+        "1 change, low risk\n"
+    );
     let value = json(&remote.work, &base);
     assert_eq!(value["assessment"]["risk"], "low");
     assert_eq!(

@@ -1,13 +1,16 @@
-//! A check's report: Markdown for the pull request comment and the job summary (one collapsible
-//! block per object, cut to fit GitHub's comment limit), and SARIF 2.1.0 for code scanning (policy
+//! A check's report: Markdown for the pull request comment and the job summary, from
+//! `templates/check.md.j2` (one collapsible block per object, cut to fit GitHub's comment
+//! limit), and SARIF 2.1.0 for code scanning (policy
 //! denials, breaking CRD changes, high and critical risk). Secret values were masked before they
 //! got here. Pure.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{CheckReport, ObjectReport};
 use crate::forge::split::{GITHUB_LIMIT, split};
 use crate::model::RiskLevel;
+use crate::render::Templates;
 
 /// The marker of the one comment `check --comment` keeps up to date.
 pub const COMMENT_MARKER: &str = "check";
@@ -23,98 +26,69 @@ fn approvals(report: &CheckReport) -> String {
     format!("{} approval{plural}{teams}", a.count)
 }
 
-fn object_block(o: &ObjectReport) -> String {
-    let mut out = format!(
-        "<details><summary><code>{}</code>: {}, {} risk</summary>\n\n",
-        o.object, o.change, o.assessment.risk
-    );
-    out.push_str(&format!("Declared in `{}:{}`", o.file.display(), o.line));
-    if let Some(env) = &o.environment {
-        out.push_str(&format!(", environment `{env}`"));
-    }
-    out.push_str(".\n\n");
-    for denial in &o.assessment.denials {
-        out.push_str(&format!("- **denied**: {denial}\n"));
-    }
-    for reason in &o.assessment.reasons {
-        out.push_str(&format!("- {reason}\n"));
-    }
-    for b in &o.breaking {
-        out.push_str(&format!(
-            "- **breaking** ({}) `{}`: {}\n",
-            b.version, b.path, b.change
-        ));
-    }
-    if !o.diff.is_empty() {
-        out.push_str(&format!("\n```diff\n{}\n```\n", o.diff.trim_end()));
-    }
-    out.push_str("\n</details>\n\n");
-    out
+/// One breaking change with its object, for the template.
+#[derive(Debug, Serialize)]
+pub struct BreakingView<'a> {
+    /// The CRD.
+    pub object: &'a str,
+    /// Its version.
+    pub version: &'a str,
+    /// The path.
+    pub path: &'a str,
+    /// What changed.
+    pub change: &'a str,
+}
+
+/// What `templates/check.md.j2` shows.
+#[derive(Debug, Serialize)]
+pub struct CheckView<'a> {
+    /// The report.
+    pub report: &'a CheckReport,
+    /// The merge base, 12 digits.
+    pub base: &'a str,
+    /// The head, 12 digits.
+    pub head: &'a str,
+    /// The approvals needed, in words (`2 approvals, including security`).
+    pub approvals: String,
+    /// Every breaking CRD change.
+    pub breaking: Vec<BreakingView<'a>>,
+    /// The dry-run section, when a cluster was given.
+    pub dry_run: Option<&'a str>,
 }
 
 /// The Markdown report; `dry_run` is the rendered dry-run section when a cluster was given.
 /// Kept under GitHub's comment limit: what does not fit is cut, and says so.
-pub fn markdown(report: &CheckReport, dry_run: Option<&str>) -> String {
-    let a = &report.assessment;
-    let mut out = format!("## remediator check: {} risk\n\n", a.risk);
-    if report.objects.is_empty() {
-        out.push_str("No Kubernetes object changes.\n");
-        return out;
-    }
-    out.push_str(&format!(
-        "{} object{} change between `{}` and `{}`. Merging needs **{}**.\n\n",
-        report.objects.len(),
-        if report.objects.len() == 1 { "" } else { "s" },
-        &report.base[..report.base.len().min(12)],
-        &report.head[..report.head.len().min(12)],
-        approvals(report)
-    ));
-    for denial in &a.denials {
-        out.push_str(&format!("- **Denied by policy**: {denial}\n"));
-    }
-    let breaking: Vec<_> = report.breaking().collect();
-    if !breaking.is_empty() {
-        out.push_str("\n### Breaking CustomResourceDefinition changes\n\n");
-        for (o, b) in breaking {
-            out.push_str(&format!(
-                "- `{}` {} `{}`: {}\n",
-                o.object, b.version, b.path, b.change
-            ));
-        }
-    }
-    out.push_str("\n| object | environment | change | risk | approvals |\n|---|---|---|---|---|\n");
-    for o in &report.objects {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {}{} | {} |\n",
-            o.object,
-            o.environment.as_deref().unwrap_or("-"),
-            o.change,
-            o.assessment.risk,
-            if o.assessment.denials.is_empty() {
-                ""
-            } else {
-                ", denied"
-            },
-            o.assessment.approvals.count
-        ));
-    }
-    out.push('\n');
-    for o in &report.objects {
-        out.push_str(&object_block(o));
-    }
-    if let Some(section) = dry_run {
-        out.push_str(section);
-        out.push('\n');
-    }
+pub fn markdown(
+    templates: &Templates,
+    report: &CheckReport,
+    dry_run: Option<&str>,
+) -> crate::render::Result<String> {
+    let view = CheckView {
+        report,
+        base: &report.base[..report.base.len().min(12)],
+        head: &report.head[..report.head.len().min(12)],
+        approvals: approvals(report),
+        breaking: report
+            .breaking()
+            .map(|(o, b)| BreakingView {
+                object: &o.object,
+                version: &b.version,
+                path: &b.path,
+                change: &b.change,
+            })
+            .collect(),
+        dry_run,
+    };
+    let out = templates.check(&view)?;
     let pieces = split(&out, GITHUB_LIMIT - 500);
-    match pieces.len() {
+    Ok(match pieces.len() {
         1 => out,
         n => format!(
             "{}\n\n*The report is cut here ({} more parts did not fit in one comment); the job summary and `--output json` have all of it.*\n",
             pieces[0],
             n - 1
         ),
-    }
+    })
 }
 
 fn result(rule: &str, level: &str, text: String, o: &ObjectReport) -> Value {
@@ -215,7 +189,8 @@ mod tests {
         let objects = (0..20)
             .map(|i| object(&format!("c{i}"), RiskLevel::Low, diff.clone()))
             .collect();
-        let text = markdown(&report(objects), None);
+        let templates = Templates::load(None).unwrap();
+        let text = markdown(&templates, &report(objects), None).unwrap();
         assert!(text.chars().count() <= GITHUB_LIMIT, "{}", text.len());
         assert!(
             text.contains("*The report is cut here ("),
@@ -223,11 +198,13 @@ mod tests {
         );
         assert_eq!(text.matches("```").count() % 2, 0, "no fence left open");
         let short = markdown(
+            &templates,
             &report(vec![object("one", RiskLevel::Low, "+a: 1\n".into())]),
-            Some("### Dry-run\n"),
-        );
+            Some("### Dry-run"),
+        )
+        .unwrap();
         assert!(!short.contains("cut here"));
-        assert!(short.ends_with("### Dry-run\n\n"), "{short}");
+        assert!(short.ends_with("</details>\n\n### Dry-run\n"), "{short}");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct CheckArgs {
     /// A directory of .rego files replacing the default policies.
     #[arg(long)]
     pub policies: Option<PathBuf>,
+    /// A directory of templates replacing the embedded ones (`check.md.j2`, `dry_run.md.j2`).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
     /// Create or update the one remediator comment on the pull request (GITHUB_TOKEN).
     #[arg(long)]
     pub comment: bool,
@@ -96,6 +99,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
         Some(dir) => Policies::from_dir(dir)?,
         None => Policies::embedded(),
     };
+    let templates = Templates::load(args.templates.as_deref())?;
     let checked = check::check(
         &repo,
         &config,
@@ -106,11 +110,11 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
     )?;
     let runtime = runtime()?;
     let dry_run = if args.cluster.given() {
-        Some(runtime.block_on(dry_run(args, &config, &checked))?)
+        Some(runtime.block_on(dry_run(args, &config, &templates, &checked))?)
     } else {
         None
     };
-    let markdown = report::markdown(&checked.report, dry_run.as_deref());
+    let markdown = report::markdown(&templates, &checked.report, dry_run.as_deref())?;
     if args.comment {
         comment(args, &config, &runtime, &markdown)?;
     }
@@ -162,9 +166,9 @@ fn outcome(report: &CheckReport, default_approvals: u32) -> Outcome {
 async fn dry_run(
     args: &CheckArgs,
     config: &Config,
+    templates: &Templates,
     checked: &check::Checked,
 ) -> anyhow::Result<String> {
-    let templates = Templates::load(None)?;
     let connection = connect(&args.cluster).await?;
     let cluster = KubeCluster::new(connection.client);
     let objects: Vec<Value> = checked

@@ -1,4 +1,4 @@
-//! Rendering: pull request titles and bodies from templates in `templates/` (embedded at build
+//! Rendering: pull request titles and bodies, and the check report, from templates in `templates/` (embedded at build
 //! time, replaced file by file from a directory), each filled from one typed view. Pure once the
 //! templates are loaded.
 
@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "dry_run.md.j2",
         include_str!("../../templates/dry_run.md.j2"),
     ),
+    ("check.md.j2", include_str!("../../templates/check.md.j2")),
 ];
 
 /// What can go wrong rendering.
@@ -112,6 +113,11 @@ impl Templates {
     /// The dry-run section of a pull request.
     pub fn dry_run(&self, view: &DryRunView) -> Result<String> {
         Ok(self.render("dry_run.md.j2", view)?.trim_end().to_owned())
+    }
+
+    /// The report of `remediator check`.
+    pub fn check(&self, view: &crate::check::report::CheckView) -> Result<String> {
+        self.render("check.md.j2", view)
     }
 }
 
