@@ -15,6 +15,7 @@ use remediator::config::{Config, Forge as ForgeConfig};
 use remediator::forge::GitHub;
 use remediator::git::{Auth, ConfigRepo};
 use remediator::reconcile::{self, Context, Outcome as Ended, ReconcileOptions, Report};
+use remediator::render::Templates;
 
 use super::super::Outcome;
 use super::cluster::{ClusterArgs, connect, runtime};
@@ -38,6 +39,9 @@ pub struct ReconcileArgs {
     /// A directory of .rego files replacing the default policies.
     #[arg(long)]
     pub policies: Option<PathBuf>,
+    /// A directory of templates replacing the embedded ones (`reconcile.md.j2`).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
     /// Without the forge: no approvals can be read, so only changes that need none pass.
     #[arg(long)]
     pub no_forge: bool,
@@ -208,6 +212,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         Some(dir) => Policies::from_dir(dir)?,
         None => Policies::embedded(),
     };
+    let templates = Templates::load(args.templates.as_deref())?;
     let settings = &config.reconcile;
     let timeout = args
         .timeout
@@ -242,6 +247,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
             cluster: &cluster,
             forge: forge.as_ref(),
             audit: &audit,
+            templates: &templates,
             options,
         };
         let report = if rollback {

@@ -25,7 +25,9 @@ use crate::config::{Config, RollbackMode};
 use crate::forge::{CommitStatus, Forge, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
 use crate::model::{ChangeSet, ObjectRef};
+use crate::render::Templates;
 use changes::{ObjectChange, short};
+pub use outcome::CommentView;
 pub use revert::rollback;
 pub(crate) use verify::{Verified, apply_and_verify};
 
@@ -104,6 +106,8 @@ pub struct Context<'a, C, F> {
     pub forge: Option<&'a F>,
     /// The audit log.
     pub audit: &'a AuditLog,
+    /// The templates of the pull request comments.
+    pub templates: &'a Templates,
     /// Options.
     pub options: ReconcileOptions,
 }
@@ -336,7 +340,7 @@ async fn conclude<C: Cluster, F: Forge>(
     let Some(reason) = verified.failure.clone() else {
         // The record that ends the commit comes last, so a crash before it is finished by the
         // next run.
-        let body = outcome::healthy(subject, &verified);
+        let body = outcome::healthy(ctx.templates, subject, &verified);
         comment(ctx, subject, "reconcile", &body).await?;
         set_status(
             ctx,
@@ -357,7 +361,7 @@ async fn conclude<C: Cluster, F: Forge>(
         detail: outcome::health_detail(&verified),
         ..subject.record(Event::Failed, reason.clone())
     })?;
-    let body = outcome::unhealthy(subject, &verified, &reason);
+    let body = outcome::unhealthy(ctx.templates, subject, &verified, &reason);
     comment(ctx, subject, "reconcile", &body).await?;
     if ctx.config.reconcile.rollback == RollbackMode::Off {
         let description = "not healthy; rollback is off";
@@ -388,7 +392,7 @@ async fn refuse<C: Cluster, F: Forge>(
         ctx,
         subject,
         "reconcile",
-        &outcome::refused(subject, reasons),
+        &outcome::refused(ctx.templates, subject, reasons),
     )
     .await?;
     set_status(

@@ -1,135 +1,183 @@
 //! The pull-request comments of the merge path (refused, healthy, unhealthy, rolled back) with
-//! their evidence: the dry-run diff from before applying and each object's health after. Pure.
+//! their evidence: the dry-run diff from before applying and each object's health after. Each is
+//! one [`CommentView`] rendered by `templates/reconcile.md.j2`. Pure.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::changes::short;
 use super::{Subject, Verified};
+use crate::render::Templates;
 
-fn changes_table(verified: &Verified) -> String {
-    let mut out = String::from("| object | result |\n|---|---|\n");
-    for entry in &verified.changes.entries {
-        out.push_str(&format!("| `{}` | {} |\n", entry.subject, entry.action));
-    }
-    for line in &verified.executed {
-        out.push_str(&format!("| action record | {line} |\n"));
-    }
-    out
+/// One row of the change table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    /// The object (in backticks), or `action record`.
+    pub object: String,
+    /// What happened to it.
+    pub result: String,
 }
 
-fn health_table(verified: &Verified) -> String {
-    if verified.health.is_empty() {
-        return String::new();
-    }
-    let mut out =
-        String::from("\n**After** (health):\n\n| object | health | message |\n|---|---|---|\n");
-    for (object, health) in &verified.health {
-        out.push_str(&format!(
-            "| `{object}` | {} | {} |\n",
-            health.status,
-            health.message.replace('|', "\\|")
-        ));
-    }
-    out
+/// One live diff from before the apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffView {
+    /// `Kind/namespace/name`.
+    pub object: String,
+    /// The unified diff, Secret values masked.
+    pub diff: String,
 }
 
-fn before(verified: &Verified) -> String {
-    let diffs: Vec<&(String, String)> = verified
-        .before
-        .iter()
-        .filter(|(_, d)| !d.trim().is_empty())
-        .collect();
-    if diffs.is_empty() {
-        return String::new();
+/// One object's health after.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthRow {
+    /// `Kind/namespace/name`.
+    pub object: String,
+    /// Healthy, Progressing, Degraded, ...
+    pub status: String,
+    /// Why, with `|` escaped for the table.
+    pub message: String,
+}
+
+/// What `templates/reconcile.md.j2` shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CommentView {
+    /// `refused`, `healthy`, `unhealthy` or `rolled-back`.
+    pub kind: &'static str,
+    /// The merged commit, 12 digits.
+    pub commit: String,
+    /// Why it was refused.
+    pub reasons: Vec<String>,
+    /// Why it is not healthy.
+    pub reason: Option<String>,
+    /// What was applied and what action records did.
+    pub changes: Vec<ChangeRow>,
+    /// The live diffs from before.
+    pub before: Vec<DiffView>,
+    /// The health after.
+    pub health: Vec<HealthRow>,
+    /// The revert commit, 12 digits.
+    pub revert: Option<String>,
+    /// The rollback pull request, when the base branch takes no direct pushes.
+    pub revert_pull: Option<u64>,
+    /// Why the reverted state is not healthy either.
+    pub failure: Option<String>,
+    /// Objects the merge created, left in the cluster by the rollback.
+    pub left: Vec<String>,
+}
+
+impl CommentView {
+    fn evidence(kind: &'static str, subject: &Subject, verified: &Verified) -> CommentView {
+        let mut changes: Vec<ChangeRow> = verified
+            .changes
+            .entries
+            .iter()
+            .map(|e| ChangeRow {
+                object: format!("`{}`", e.subject),
+                result: e.action.to_string(),
+            })
+            .collect();
+        changes.extend(verified.executed.iter().map(|line| ChangeRow {
+            object: "action record".to_owned(),
+            result: line.clone(),
+        }));
+        CommentView {
+            kind,
+            commit: short(subject.commit),
+            changes,
+            before: verified
+                .before
+                .iter()
+                .filter(|(_, d)| !d.trim().is_empty())
+                .map(|(object, diff)| DiffView {
+                    object: object.clone(),
+                    diff: diff.trim_end().to_owned(),
+                })
+                .collect(),
+            health: verified
+                .health
+                .iter()
+                .map(|(object, health)| HealthRow {
+                    object: object.to_string(),
+                    status: health.status.to_string(),
+                    message: health.message.replace('|', "\\|"),
+                })
+                .collect(),
+            ..CommentView::default()
+        }
     }
-    let mut out = String::from(
-        "\n<details><summary><b>Before</b>: live diff from the server-side dry-run</summary>\n\n",
-    );
-    for (object, diff) in diffs {
-        out.push_str(&format!(
-            "`{object}`\n\n```diff\n{}\n```\n\n",
-            diff.trim_end()
-        ));
-    }
-    out.push_str("</details>\n");
-    out
+}
+
+fn render(templates: &Templates, view: &CommentView) -> String {
+    templates
+        .reconcile(view)
+        .unwrap_or_else(|e| format!("remediator: {} ({e})", view.kind))
 }
 
 /// Refused by the gate or a lock.
-pub(super) fn refused(subject: &Subject, reasons: &[String]) -> String {
-    let mut out = format!(
-        "### remediator: not applied\n\nThe merge of {} was **refused**; nothing was applied to the cluster.\n\n",
-        short(subject.commit)
-    );
-    for reason in reasons {
-        out.push_str(&format!("- {reason}\n"));
-    }
-    out.push_str(
-        "\nApprove and merge a new pull request with the same change, or apply it by hand.\n",
-    );
-    out
+pub(super) fn refused(templates: &Templates, subject: &Subject, reasons: &[String]) -> String {
+    let view = CommentView {
+        kind: "refused",
+        commit: short(subject.commit),
+        reasons: reasons.to_vec(),
+        ..CommentView::default()
+    };
+    render(templates, &view)
 }
 
 /// Applied and healthy.
-pub(super) fn healthy(subject: &Subject, verified: &Verified) -> String {
-    format!(
-        "### remediator: applied and healthy\n\nThe merge of {} is applied and every object is healthy.\n\n{}{}{}",
-        short(subject.commit),
-        changes_table(verified),
-        before(verified),
-        health_table(verified)
+pub(super) fn healthy(templates: &Templates, subject: &Subject, verified: &Verified) -> String {
+    render(
+        templates,
+        &CommentView::evidence("healthy", subject, verified),
     )
 }
 
 /// Applied but not healthy.
-pub(super) fn unhealthy(subject: &Subject, verified: &Verified, reason: &str) -> String {
-    format!(
-        "### remediator: not healthy\n\nThe merge of {} was applied but is **not healthy**: {reason}\n\n{}{}{}",
-        short(subject.commit),
-        changes_table(verified),
-        before(verified),
-        health_table(verified)
-    )
+pub(super) fn unhealthy(
+    templates: &Templates,
+    subject: &Subject,
+    verified: &Verified,
+    reason: &str,
+) -> String {
+    let view = CommentView {
+        reason: Some(reason.to_owned()),
+        ..CommentView::evidence("unhealthy", subject, verified)
+    };
+    render(templates, &view)
+}
+
+/// How a rollback went.
+pub(super) struct Rollback<'a> {
+    /// The revert commit, 12 digits.
+    pub(super) revert: String,
+    /// The rollback pull request, when there is one.
+    pub(super) pull: Option<u64>,
+    /// The reverted state applied and verified, when it was.
+    pub(super) verified: Option<&'a Verified>,
+    /// Objects the merge created, left in the cluster.
+    pub(super) left: &'a [String],
 }
 
 /// Rolled back with a revert commit (or a pull request of one).
-pub(super) fn rolled_back(
-    subject: &Subject,
-    revert: &str,
-    pull: Option<u64>,
-    verified: Option<&Verified>,
-    left: &[String],
-) -> String {
-    let mut out = format!(
-        "### remediator: rolled back\n\n{} is reverted by {revert}",
-        short(subject.commit)
-    );
-    match (pull, verified) {
-        (Some(number), _) => out.push_str(&format!(
-            ", proposed in #{number} because the base branch takes no direct pushes; merge it to roll back.\n"
-        )),
-        (None, Some(v)) if v.failure.is_none() => {
-            out.push_str(", pushed to the base branch and applied; the reverted state is **healthy**.\n\n");
-            out.push_str(&changes_table(v));
-            out.push_str(&health_table(v));
-        }
-        (None, Some(v)) => {
-            out.push_str(&format!(
-                ", pushed to the base branch and applied, but the reverted state is **not healthy** either: {}\n\n",
-                v.failure.as_deref().unwrap_or_default()
-            ));
-            out.push_str(&changes_table(v));
-            out.push_str(&health_table(v));
-        }
-        (None, None) => out.push('\n'),
-    }
-    if !left.is_empty() {
-        out.push_str(&format!(
-            "\nCreated by the merge and left in the cluster (delete them by hand if they should go): {}\n",
-            left.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    out
+pub(super) fn rolled_back(templates: &Templates, subject: &Subject, rollback: &Rollback) -> String {
+    let evidence = match rollback.verified {
+        Some(verified) => CommentView::evidence("rolled-back", subject, verified),
+        None => CommentView {
+            kind: "rolled-back",
+            commit: short(subject.commit),
+            ..CommentView::default()
+        },
+    };
+    let view = CommentView {
+        revert: Some(rollback.revert.clone()),
+        revert_pull: rollback.pull,
+        failure: rollback.verified.and_then(|v| v.failure.clone()),
+        left: rollback.left.to_vec(),
+        // The diff from before the rollback repeats the merge's own comment.
+        before: vec![],
+        ..evidence
+    };
+    render(templates, &view)
 }
 
 /// The audit detail of a verification.
@@ -140,4 +188,79 @@ pub(super) fn health_detail(verified: &Verified) -> Value {
         "unsynced": verified.unsynced,
         "failure": verified.failure,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates() -> Templates {
+        Templates::load(None).unwrap()
+    }
+
+    #[test]
+    fn each_kind_of_comment_says_what_happened() {
+        let refused = render(
+            &templates(),
+            &CommentView {
+                kind: "refused",
+                commit: "0123456789ab".into(),
+                reasons: vec!["needs 1 approval".into(), "denied by policy: no".into()],
+                ..CommentView::default()
+            },
+        );
+        assert!(
+            refused.starts_with(
+                "### remediator: not applied\n\nThe merge of 0123456789ab was **refused**"
+            ),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("\n- needs 1 approval\n- denied by policy: no\n"),
+            "{refused}"
+        );
+
+        let healthy = CommentView {
+            kind: "healthy",
+            commit: "0123456789ab".into(),
+            changes: vec![ChangeRow {
+                object: "`ConfigMap/a/b`".into(),
+                result: "configured".into(),
+            }],
+            before: vec![DiffView {
+                object: "ConfigMap/a/b".into(),
+                diff: "-x: 1\n+x: 2".into(),
+            }],
+            health: vec![HealthRow {
+                object: "ConfigMap/a/b".into(),
+                status: "Healthy".into(),
+                message: "a \\| b".into(),
+            }],
+            ..CommentView::default()
+        };
+        let text = render(&templates(), &healthy);
+        assert!(
+            text.contains("| `ConfigMap/a/b` | configured |\n"),
+            "{text}"
+        );
+        assert!(text.contains("```diff\n-x: 1\n+x: 2\n```"), "{text}");
+        assert!(
+            text.contains("| `ConfigMap/a/b` | Healthy | a \\| b |\n"),
+            "{text}"
+        );
+
+        let rolled = CommentView {
+            kind: "rolled-back",
+            revert: Some("fedcba987654".into()),
+            revert_pull: Some(9),
+            left: vec!["ConfigMap/a/new".into(), "Secret/a/new".into()],
+            ..healthy
+        };
+        let text = render(&templates(), &rolled);
+        assert!(
+            text.contains("0123456789ab is reverted by fedcba987654, proposed in #9"),
+            "{text}"
+        );
+        assert!(text.contains("left in the cluster (delete them by hand if they should go): `ConfigMap/a/new`, `Secret/a/new`"), "{text}");
+    }
 }

@@ -125,7 +125,16 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
             ctx,
             subject,
             "rollback",
-            &outcome::rolled_back(subject, &short(revert), pull, None, &left),
+            &outcome::rolled_back(
+                ctx.templates,
+                subject,
+                &outcome::Rollback {
+                    revert: short(revert),
+                    pull,
+                    verified: None,
+                    left: &left,
+                },
+            ),
         )
         .await?;
         set_status(
@@ -168,7 +177,16 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         ctx,
         subject,
         "rollback",
-        &outcome::rolled_back(subject, &short(revert), None, Some(&verified), &left),
+        &outcome::rolled_back(
+            ctx.templates,
+            subject,
+            &outcome::Rollback {
+                revert: short(revert),
+                pull: None,
+                verified: Some(&verified),
+                left: &left,
+            },
+        ),
     )
     .await?;
     set_status(

@@ -1,4 +1,5 @@
-//! Rendering: pull request titles and bodies, and the check report, from templates in `templates/` (embedded at build
+//! Rendering: pull request titles and bodies, the merge path's comments and the check report,
+//! from templates in `templates/` (embedded at build
 //! time, replaced file by file from a directory), each filled from one typed view. Pure once the
 //! templates are loaded.
 
@@ -27,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/dry_run.md.j2"),
     ),
     ("check.md.j2", include_str!("../../templates/check.md.j2")),
+    (
+        "reconcile.md.j2",
+        include_str!("../../templates/reconcile.md.j2"),
+    ),
 ];
 
 /// What can go wrong rendering.
@@ -113,6 +118,11 @@ impl Templates {
     /// The dry-run section of a pull request.
     pub fn dry_run(&self, view: &DryRunView) -> Result<String> {
         Ok(self.render("dry_run.md.j2", view)?.trim_end().to_owned())
+    }
+
+    /// A comment of the merge path on the pull request it merged.
+    pub fn reconcile(&self, view: &crate::reconcile::CommentView) -> Result<String> {
+        self.render("reconcile.md.j2", view)
     }
 
     /// The report of `remediator check`.
