@@ -24,12 +24,12 @@ use crate::cluster::{Cluster, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
 use crate::forge::{CommitStatus, Forge, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
-use crate::model::{ChangeSet, ObjectRef};
+use crate::model::ChangeSet;
 use crate::render::Templates;
 use changes::{ObjectChange, short};
 pub use outcome::CommentView;
 pub use revert::rollback;
-pub(crate) use verify::{Verified, apply_and_verify};
+pub(crate) use verify::{Verified, under_lock};
 
 /// What can stop the merge path (refusals and unhealthy changes are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -286,18 +286,14 @@ pub async fn reconcile<C: Cluster, F: Forge>(
         "applying the merged change",
     )
     .await?;
-    let targets: Vec<ObjectRef> = subject.changes.iter().map(|c| c.object.clone()).collect();
-    let held = match ctx.cluster.lock(&targets, &ctx.options.lock).await {
-        Ok(held) => held,
-        Err(error @ crate::cluster::Error::LockHeld { .. }) => {
+    let applied = match under_lock(ctx, &subject, false).await {
+        Err(Error::Cluster(error @ crate::cluster::Error::LockHeld { .. })) => {
             let reasons = vec![error.to_string()];
             refuse(ctx, &subject, &reasons).await?;
             return Ok(report(&subject, Outcome::Refused { reasons }));
         }
-        Err(error) => return Err(error.into()),
+        applied => applied,
     };
-    let applied = apply_and_verify(ctx, &subject, false).await;
-    ctx.cluster.unlock(&held).await?;
     let outcome = conclude(ctx, &subject, applied?).await?;
     Ok(report(&subject, outcome))
 }

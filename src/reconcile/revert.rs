@@ -5,10 +5,8 @@
 
 use serde_json::json;
 
-use super::changes::{ObjectChange, short};
-use super::{
-    Context, Outcome, Report, Result, Subject, apply_and_verify, comment, outcome, set_status,
-};
+use super::changes::short;
+use super::{Context, Outcome, Report, Result, Subject, comment, outcome, set_status, under_lock};
 use crate::audit::{Event, Record};
 use crate::cluster::Cluster;
 use crate::config::RollbackMode;
@@ -157,15 +155,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         changes: subject.changes.clone(),
         pull: subject.pull.clone(),
     };
-    let targets: Vec<_> = reverted
-        .changes
-        .iter()
-        .map(|c: &ObjectChange| c.object.clone())
-        .collect();
-    let held = ctx.cluster.lock(&targets, &ctx.options.lock).await?;
-    let verified = apply_and_verify(ctx, &reverted, true).await;
-    ctx.cluster.unlock(&held).await?;
-    let verified = verified?;
+    let verified = under_lock(ctx, &reverted, true).await?;
     let healthy = verified.failure.is_none();
     let detail = json!({"revert": revert.to_string(), "reverts": subject.commit.to_string(), "healthy": healthy, "leftInCluster": left});
     let summary = format!(

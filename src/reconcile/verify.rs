@@ -59,10 +59,25 @@ async fn execute_records<C: Cluster, F>(
     Ok(done)
 }
 
+/// Takes the locks of the subject's objects (waiting as the options say; `LockHeld` when
+/// another holder keeps them), applies and verifies, and gives the locks back whatever came of
+/// it.
+pub(crate) async fn under_lock<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    subject: &Subject,
+    reverse: bool,
+) -> Result<Verified> {
+    let targets: Vec<ObjectRef> = subject.changes.iter().map(|c| c.object.clone()).collect();
+    let held = ctx.cluster.lock(&targets, &ctx.options.lock).await?;
+    let verified = apply_and_verify(ctx, subject, reverse).await;
+    ctx.cluster.unlock(&held).await?;
+    verified
+}
+
 /// Dry-runs and applies every change's new state (its old one when `reverse`; removals are
 /// skipped), carries out action records, waits for handed-off objects to sync and for
 /// everything to be healthy.
-pub(crate) async fn apply_and_verify<C: Cluster, F>(
+async fn apply_and_verify<C: Cluster, F>(
     ctx: &Context<'_, C, F>,
     subject: &Subject,
     reverse: bool,
