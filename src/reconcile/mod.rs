@@ -247,6 +247,18 @@ pub async fn reconcile<C: Cluster, F: Forge>(
         .into_iter()
         .filter(|r| r.commit.as_deref() == Some(sha.as_str()))
         .rfind(|r| matches!(r.event, Event::Verified | Event::RolledBack));
+    // The record that finished the commit says all the report needs: neither tree is indexed
+    // again, nor the forge asked.
+    if let Some(record) = done {
+        return Ok(Report {
+            commit: sha,
+            pull: record.pull,
+            objects: record.objects,
+            outcome: Outcome::AlreadyDone {
+                event: record.event,
+            },
+        });
+    }
     let subject = Subject::load(ctx, commit).await?;
     let report = |subject: &Subject, outcome| Report {
         commit: sha.clone(),
@@ -254,14 +266,6 @@ pub async fn reconcile<C: Cluster, F: Forge>(
         objects: subject.objects(),
         outcome,
     };
-    if let Some(record) = done {
-        return Ok(report(
-            &subject,
-            Outcome::AlreadyDone {
-                event: record.event,
-            },
-        ));
-    }
     if subject.changes.is_empty() {
         ctx.audit
             .append(&subject.record(Event::Verified, "no Kubernetes object changes"))?;
