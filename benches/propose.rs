@@ -17,7 +17,7 @@ use remediator::render::Templates;
 mod support;
 
 fn load(path: &Path) -> Snapshot {
-    let loaded = remediator::snapshot::load(path);
+    let loaded = remediator::snapshot::load(path).expect("the bench snapshot loads");
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems.first());
     loaded.snapshot
 }

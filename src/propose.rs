@@ -15,7 +15,7 @@ use crate::git::{Author, BranchOutcome, ConfigRepo};
 use crate::manifests::diff::{FileChange, render};
 use crate::manifests::edit::apply;
 use crate::manifests::{Location, RepoIndex, parse_file};
-use crate::model::{Change, Finding, Remediation, Snapshot};
+use crate::model::{Change, Finding, ObjectRef, Remediation, Snapshot};
 use crate::remedy::{Context, Outcome, ValueHistory, remediate};
 use crate::render::{PullRequestView, Templates};
 
@@ -322,7 +322,24 @@ pub fn apply_changes(repo: &Path, remediation: &Remediation) -> Result<Vec<FileC
 
 /// `remediator/<code>/<namespace>-<name>`, or `remediator/<code>/<name>` when cluster-scoped.
 pub fn branch_name(remediation: &Remediation) -> String {
-    let target = &remediation.target;
+    branch_for(&remediation.finding.code.to_string(), &remediation.target)
+}
+
+/// Whether `branch` is the branch of a finding of `code` on `target`: its name exactly, or with
+/// the six-character id that tells two remediations of one target apart.
+pub fn is_branch_of(branch: &str, code: &str, target: &ObjectRef) -> bool {
+    let name = branch_for(code, target);
+    match branch.strip_prefix(&name) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('-')
+            .is_some_and(|id| id.len() == 6 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+        None => false,
+    }
+}
+
+/// The branch name of a finding of `code` on `target`.
+fn branch_for(code: &str, target: &ObjectRef) -> String {
     let object = match &target.namespace {
         Some(ns) => format!("{ns}-{}", target.name),
         None => target.name.clone(),
@@ -337,11 +354,7 @@ pub fn branch_name(remediation: &Remediation) -> String {
             }
         })
         .collect();
-    format!(
-        "remediator/{}/{}",
-        remediation.finding.code,
-        clean.to_lowercase()
-    )
+    format!("remediator/{code}/{}", clean.to_lowercase())
 }
 
 /// Two remediations with one branch name (two containers of one workload) get the id added.
@@ -407,4 +420,41 @@ pub fn publish_local(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_branch_belongs_to_a_finding_by_its_exact_name() {
+        let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let api_gateway = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api-gateway");
+        assert!(is_branch_of(
+            "remediator/crash-loop/shop-api",
+            "crash-loop",
+            &api
+        ));
+        assert!(is_branch_of(
+            "remediator/crash-loop/shop-api-1a2b3c",
+            "crash-loop",
+            &api
+        ));
+        // A name that merely contains another is not its branch.
+        assert!(!is_branch_of(
+            "remediator/crash-loop/shop-api-gateway",
+            "crash-loop",
+            &api
+        ));
+        assert!(is_branch_of(
+            "remediator/crash-loop/shop-api-gateway",
+            "crash-loop",
+            &api_gateway
+        ));
+        assert!(!is_branch_of(
+            "remediator/crash-loop-oom/shop-api",
+            "crash-loop",
+            &api
+        ));
+    }
 }

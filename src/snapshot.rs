@@ -47,6 +47,14 @@ pub enum Problem {
         /// The API's answer.
         message: String,
     },
+    /// Nothing at all could be read: there is no snapshot to decide on.
+    #[error("{}: no object could be read from it ({problems} problems); give a file or directory of `kubectl get -o yaml` or `-o json` output", path.display())]
+    Empty {
+        /// The file or directory.
+        path: PathBuf,
+        /// How many problems its files had.
+        problems: usize,
+    },
     /// Objects of kinds detection does not look at were skipped.
     #[error("{}: skipped {count} objects of kinds detection does not use ({kinds})", file.display())]
     UnknownKinds {
@@ -59,6 +67,17 @@ pub enum Problem {
     },
 }
 
+impl Problem {
+    /// Whether objects went unread: a file or a kind could not be read at all, so a finding
+    /// missing from the snapshot may only be missing from what was read.
+    pub fn unread(&self) -> bool {
+        matches!(
+            self,
+            Problem::Read { .. } | Problem::Parse(_) | Problem::Unavailable { .. }
+        )
+    }
+}
+
 /// A snapshot and what could not be read of it.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -66,28 +85,33 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     /// Everything that did not.
     pub problems: Vec<Problem>,
+    /// How many objects were read, of any kind.
+    pub objects: usize,
 }
 
-/// Reads the snapshot at `path`, a file or a directory.
-pub fn load(path: &Path) -> Loaded {
+/// Reads the snapshot at `path`, a file or a directory. A path that cannot be read, or from
+/// which no object at all could be read, is an error: a snapshot that is not there is no
+/// cluster without problems. A malformed file among readable ones is a problem, and the rest
+/// loads.
+pub fn load(path: &Path) -> Result<Loaded, Problem> {
     let mut loaded = Loaded::default();
-    let files = match files_under(path) {
-        Ok(files) => files,
-        Err(source) => {
-            loaded.problems.push(Problem::Read {
-                path: path.to_owned(),
-                source,
-            });
-            return loaded;
-        }
-    };
+    let files = files_under(path).map_err(|source| Problem::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     for file in files {
         match std::fs::read(&file) {
             Ok(bytes) => loaded.read_file(&file, &bytes),
             Err(source) => loaded.problems.push(Problem::Read { path: file, source }),
         }
     }
-    loaded
+    if loaded.objects == 0 {
+        return Err(Problem::Empty {
+            path: path.to_owned(),
+            problems: loaded.problems.len(),
+        });
+    }
+    Ok(loaded)
 }
 
 impl Loaded {
@@ -171,8 +195,14 @@ impl Loaded {
                     }
                 })
             }
-            _ => return Some(kind),
+            _ => {
+                self.objects += 1;
+                return Some(kind);
+            }
         };
+        if result.is_ok() {
+            self.objects += 1;
+        }
         if let Err((message, value)) = result {
             let meta = &value["metadata"];
             let name = meta["name"].as_str().unwrap_or("(no name)");
@@ -275,6 +305,38 @@ mod tests {
             (1, 1)
         );
         assert_eq!(loaded.snapshot.deployments.len(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_that_is_not_there_or_holds_nothing_readable_is_an_error() {
+        let missing = load(Path::new("/nonexistent/snapshot")).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("/nonexistent/snapshot: cannot read"),
+            "{missing}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("broken.yaml"), "a: [1,\n").unwrap();
+        std::fs::write(
+            dir.path().join("bad.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: 3}\n",
+        )
+        .unwrap();
+        let empty = load(dir.path()).unwrap_err();
+        assert!(
+            matches!(empty, Problem::Empty { problems: 2, .. }),
+            "{empty}"
+        );
+        // A malformed file among readable ones stays a problem; the rest loads.
+        std::fs::write(
+            dir.path().join("ok.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: x}\n",
+        )
+        .unwrap();
+        let loaded = load(dir.path()).unwrap();
+        assert_eq!(loaded.snapshot.pods.len(), 1);
+        assert_eq!(loaded.problems.len(), 2, "{:?}", loaded.problems);
     }
 
     #[test]

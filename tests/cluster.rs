@@ -160,11 +160,15 @@ async fn the_live_snapshot_lists_workloads_pods_and_usage() {
     kube.apply(&[pod_metrics_crd()], &ApplyOptions::default())
         .await
         .unwrap();
-    for (pod, memory) in pods.iter().zip(["100Mi", "300Mi"]) {
+    // metrics-server reports CPU in nanocores.
+    for (pod, (cpu, memory)) in pods
+        .iter()
+        .zip([("250000000n", "100Mi"), ("250m", "300Mi")])
+    {
         let metrics = json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
             "metadata": {"name": pod, "namespace": "default"},
             "timestamp": "2026-11-22T10:00:00Z", "window": "30s",
-            "containers": [{"name": "app", "usage": {"cpu": "250m", "memory": memory}}]});
+            "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": memory}}]});
         cluster.create(metrics, "metrics-server").unwrap();
     }
     let loaded = kube.snapshot(&SnapshotOptions::default()).await.unwrap();
@@ -198,4 +202,30 @@ async fn the_live_snapshot_lists_workloads_pods_and_usage() {
         .await
         .unwrap();
     assert!(scoped.snapshot.pods.is_empty());
+
+    // A sample that cannot be read is an error naming the pod, never a zero.
+    let bad = json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetricsList",
+        "metadata": {"resourceVersion": "1"},
+        "items": [{"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+            "metadata": {"name": pods[0], "namespace": "default"},
+            "timestamp": "2026-11-22T10:00:00Z", "window": "30s",
+            "containers": [{"name": "app", "usage": {"cpu": "lots", "memory": "1Mi"}}]}]});
+    cluster.faults().add(testkit::Fault::new(
+        "GET",
+        "/apis/metrics.k8s.io/v1beta1/pods",
+        testkit::FaultKind::Answer {
+            status: 200,
+            body: bad,
+        },
+    ));
+    let error = kube
+        .snapshot(&SnapshotOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("PodMetrics/default/{}", pods[0]))
+            && error.contains("cpu usage Some(\"lots\") is not a quantity"),
+        "{error}"
+    );
 }

@@ -9,14 +9,9 @@ use remediator::audit::{AuditLog, Event, Record};
 use remediator::config::Config;
 use remediator::forge::{Forge, GitHub, PullRequestSpec, Upserted, labels};
 use remediator::git::ConfigRepo;
-use remediator::propose::{Plan, Published, publish_local};
+use remediator::propose::{Plan, Published, is_branch_of, publish_local};
 
 use super::reconcile::git_auth;
-
-/// Branches whose name says they are about `finding`'s code and target.
-fn about(branch: &str, code: &str, name: &str) -> bool {
-    branch.starts_with(&format!("remediator/{code}/")) && branch.contains(&name.to_lowercase())
-}
 
 /// Where a plan is published.
 pub struct Target<'a> {
@@ -104,13 +99,7 @@ async fn close_cleared_pulls(forge: &GitHub, plan: &Plan, audit: &AuditLog) -> a
                 .iter()
                 .chain(&plan.unmanaged)
                 .chain(&plan.failures)
-                .any(|r| {
-                    about(
-                        branch,
-                        &r.finding.code.to_string(),
-                        &r.finding.target().name,
-                    )
-                })
+                .any(|r| is_branch_of(branch, &r.finding.code.to_string(), r.finding.target()))
     };
     for pull in forge.open_pulls("remediator").await? {
         if !pull.head.starts_with("remediator/")

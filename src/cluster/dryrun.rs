@@ -82,10 +82,16 @@ pub fn comparable(object: &Value) -> Value {
     out
 }
 
-fn yaml(object: Option<&Value>) -> String {
-    object
-        .map(|o| serde_saphyr::to_string(&comparable(o)).unwrap_or_default())
-        .unwrap_or_default()
+/// The object as YAML for the diff; an absent object is empty. A value that cannot be written
+/// as YAML is an error naming the object, never an empty diff.
+fn yaml(object: Option<&Value>, name: &str) -> Result<String> {
+    match object {
+        None => Ok(String::new()),
+        Some(o) => serde_saphyr::to_string(&comparable(o)).map_err(|e| Error::Unreadable {
+            object: name.to_owned(),
+            message: format!("cannot be written as YAML for its diff: {e}"),
+        }),
+    }
 }
 
 fn conflicts_of(error: &kube::Error) -> Option<Vec<FieldConflict>> {
@@ -273,31 +279,31 @@ type DryRunContext<'a> = (
 async fn dry_run_one(context: DryRunContext<'_>, object: &Value) -> Result<DryRunResult> {
     let (client, resolver, pending, params, options) = context;
     let named = subject(object, &options.default_namespace)?;
-    let unvalidated = |subject: ObjectRef| DryRunResult {
-        diff: unified(
-            Path::new(&subject.to_string()),
-            "",
-            &yaml(Some(object)),
-            false,
-        ),
-        object: subject,
-        action: ChangeAction::Created,
-        conflicts: Vec::new(),
+    let unvalidated = |subject: ObjectRef| -> Result<DryRunResult> {
+        let name = subject.to_string();
+        Ok(DryRunResult {
+            diff: unified(Path::new(&name), "", &yaml(Some(object), &name)?, false),
+            object: subject,
+            action: ChangeAction::Created,
+            conflicts: Vec::new(),
+        })
     };
     let (subject, api) = match resolver.target(client, object, &options.default_namespace) {
         Ok(found) => found,
-        Err(error) if pending.explains(&named, &error) => return Ok(unvalidated(named)),
+        Err(error) if pending.explains(&named, &error) => return unvalidated(named),
         Err(error) => return Err(error),
     };
     let live = live(&api, &subject, &options.retry).await?;
     let preview = match preview(&api, &subject, object, live, params, &options.retry).await {
         Ok(preview) => preview,
-        Err(error) if pending.explains(&subject, &error) => return Ok(unvalidated(subject)),
+        Err(error) if pending.explains(&subject, &error) => return unvalidated(subject),
         Err(error) => return Err(error),
     };
     let action = preview.action();
-    let (before, after) = (yaml(preview.live.as_ref()), yaml(Some(&preview.result)));
-    let diff = unified(Path::new(&subject.to_string()), &before, &after, false);
+    let name = subject.to_string();
+    let before = yaml(preview.live.as_ref(), &name)?;
+    let after = yaml(Some(&preview.result), &name)?;
+    let diff = unified(Path::new(&name), &before, &after, false);
     Ok(DryRunResult {
         object: subject,
         action,

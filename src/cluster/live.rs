@@ -138,7 +138,7 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
         match pages::<DynamicObject>(&api, options.page_size, &options.retry).await {
             Ok(items) => {
                 let items: Vec<Value> = items.into_iter().map(to_value).collect();
-                s.usage = usage(s, &items);
+                s.usage = usage(s, &items)?;
             }
             // metrics-server is not installed: there is no usage to read.
             Err(kube::Error::Api(status)) if matches!(status.code, 404 | 503) => {}
@@ -171,7 +171,10 @@ fn pod_metrics() -> ApiResource {
 
 /// One usage sample per container of each workload, averaged over its pods, at the latest
 /// timestamp among them. Pods no workload owns are left out.
-pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> UsageHistory {
+///
+/// A sample whose CPU, memory or timestamp cannot be read is an error naming the pod: usage
+/// decides findings, so an unreadable value never becomes zero.
+pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> Result<UsageHistory> {
     let owners = Owners::new(snapshot);
     type Key = (String, String, String, String);
     let mut sums: BTreeMap<Key, (f64, f64, usize, f64)> = BTreeMap::new();
@@ -188,19 +191,31 @@ pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> UsageHistory {
         let Some(workload) = pod.and_then(|p| owners.of_pod(p)) else {
             continue;
         };
-        let at = text("/timestamp")
+        let object = format!("PodMetrics/{namespace}/{name}");
+        let unreadable = |message: String| Error::Unreadable {
+            object: object.clone(),
+            message,
+        };
+        let stamp = text("/timestamp");
+        let at = stamp
             .and_then(|t| t.parse::<Timestamp>().ok())
-            .map_or(0.0, |t| t.as_second() as f64);
+            .ok_or_else(|| unreadable(format!("timestamp {stamp:?} is not an RFC 3339 time")))?
+            .as_second() as f64;
         for container in metrics["containers"].as_array().into_iter().flatten() {
             let Some(container_name) = container["name"].as_str() else {
                 continue;
             };
             let usage = &container["usage"];
-            let cpu = usage["cpu"].as_str().and_then(cpu_millis).unwrap_or(0.0) / 1000.0;
-            let memory = usage["memory"]
-                .as_str()
-                .and_then(memory_bytes)
-                .unwrap_or(0.0);
+            let read = |field: &str, parse: fn(&str) -> Option<f64>| {
+                let value = usage[field].as_str();
+                value.and_then(parse).ok_or_else(|| {
+                    unreadable(format!(
+                        "container {container_name}: {field} usage {value:?} is not a quantity"
+                    ))
+                })
+            };
+            let cpu = read("cpu", cpu_millis)? / 1000.0;
+            let memory = read("memory", memory_bytes)?;
             let key = (
                 namespace.to_owned(),
                 workload.kind.clone(),
@@ -229,11 +244,11 @@ pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> UsageHistory {
             },
         )
         .collect();
-    UsageHistory {
+    Ok(UsageHistory {
         api_version: Some("remediator.dev/v1alpha1".into()),
         kind: Some("UsageHistory".into()),
         metadata: Some(serde_json::json!({"name": "metrics.k8s.io"})),
         containers,
         volumes: Vec::new(),
-    }
+    })
 }

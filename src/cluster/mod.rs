@@ -43,6 +43,14 @@ pub enum Error {
     /// The cluster does not serve the object's kind.
     #[error("{0}: the cluster does not serve this kind; apply its CustomResourceDefinition first")]
     UnknownKind(String),
+    /// The cluster answered with a value that decides something and cannot be read.
+    #[error("{object}: {message}")]
+    Unreadable {
+        /// The object, as `Kind/namespace/name`.
+        object: String,
+        /// What cannot be read.
+        message: String,
+    },
     /// An object lacks apiVersion, kind or name.
     #[error("an object without apiVersion, kind or metadata.name cannot be sent: {0}")]
     Incomplete(String),

@@ -143,6 +143,26 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The files (or the directory) the error is about, relative to the repository: both
+    /// declarations of a duplicate, none for an object that was asked for.
+    pub fn files(&self) -> Vec<&std::path::Path> {
+        match self {
+            Error::Read { file, .. }
+            | Error::NotUtf8 { file, .. }
+            | Error::Syntax { file, .. }
+            | Error::NotAnObject { file, .. }
+            | Error::Kustomization { file, .. }
+            | Error::Edit { file, .. } => vec![file],
+            Error::Walk { dir, .. } => vec![dir],
+            Error::Duplicate {
+                file, other_file, ..
+            } => vec![file, other_file],
+            Error::NotDeclared { .. } | Error::Ambiguous { .. } => vec![],
+        }
+    }
+}
+
 /// A directory relative to the repository root as people write it: `.` for the root itself.
 pub fn display_dir(path: &std::path::Path) -> String {
     if path.as_os_str().is_empty() {

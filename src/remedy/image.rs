@@ -73,12 +73,15 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
                 "the repository already declares `{running}` for `{container}`, not the failing `{failing}`: it waits to be synced"
             )));
         }
-        let previous = ctx.history.previous(
-            &location.file,
-            object,
-            &path,
-            &Value::String(current.clone()),
-        );
+        let previous = ctx
+            .history
+            .previous(
+                &location.file,
+                object,
+                &path,
+                &Value::String(current.clone()),
+            )
+            .map_err(|e| Stop::Diagnosis(format!("no earlier image can be looked up: {e}")))?;
         let Some(Value::String(previous)) = previous else {
             continue;
         };

@@ -26,22 +26,39 @@ use crate::model::{
 /// Earlier values of a field, from the repository's history.
 pub trait ValueHistory {
     /// The last value of `path` in `object` (or the file's first document when `None`) of
-    /// `file` that differs from `current`, going back from the base commit.
+    /// `file` that differs from `current`, going back from the base commit; `None` when no
+    /// revision has another, an error when the history cannot be read.
     fn previous(
         &self,
         file: &Path,
         object: Option<&ObjectRef>,
         path: &FieldPath,
         current: &Value,
-    ) -> Option<Value>;
+    ) -> Result<Option<Value>, HistoryError>;
+}
+
+/// The history of a file cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the Git history of {}: {message}", file.display())]
+pub struct HistoryError {
+    /// The file.
+    pub file: PathBuf,
+    /// What failed.
+    pub message: String,
 }
 
 /// A repository without history.
 pub struct NoHistory;
 
 impl ValueHistory for NoHistory {
-    fn previous(&self, _: &Path, _: Option<&ObjectRef>, _: &FieldPath, _: &Value) -> Option<Value> {
-        None
+    fn previous(
+        &self,
+        _: &Path,
+        _: Option<&ObjectRef>,
+        _: &FieldPath,
+        _: &Value,
+    ) -> Result<Option<Value>, HistoryError> {
+        Ok(None)
     }
 }
 
@@ -365,8 +382,8 @@ pub(crate) mod testing {
             _: Option<&ObjectRef>,
             _: &FieldPath,
             current: &Value,
-        ) -> Option<Value> {
-            (self.0 != *current).then(|| self.0.clone())
+        ) -> Result<Option<Value>, HistoryError> {
+            Ok((self.0 != *current).then(|| self.0.clone()))
         }
     }
 

@@ -30,6 +30,14 @@ pub enum FaultKind {
         /// Seconds the client is asked to wait.
         retry_after: u64,
     },
+    /// Answer with this status and this JSON body as it is: an answer missing a field, or of
+    /// the wrong shape.
+    Answer {
+        /// The status code.
+        status: u16,
+        /// The body.
+        body: serde_json::Value,
+    },
 }
 
 /// A rule: the next `times` requests matching `method` and `path` get `kind`.

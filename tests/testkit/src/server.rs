@@ -99,6 +99,7 @@ async fn answer(
     let response = match fault {
         Some(FaultKind::Drop) => return Err(Dropped),
         Some(FaultKind::Status(code)) => error_response(&ApiError::injected(code, None)),
+        Some(FaultKind::Answer { status, body }) => json_response(status, &body),
         Some(
             FaultKind::TooManyRequests { retry_after }
             | FaultKind::SecondaryRateLimit { retry_after }
