@@ -7,8 +7,10 @@
 #               that are not remediator's own)
 #   target      {kind, namespace, name, labels}
 #   environment {name, riskTolerance} or null
-#   change      {fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}]}
-#               (breaking only from `check`, for CustomResourceDefinitions)
+#   change      {fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}],
+#               trust: [file]} (breaking: for CustomResourceDefinitions; trust: on a merged
+#               commit or a pull request, the configuration and policy files it changes, which
+#               decide what later merges need)
 #
 # Output: data.remediator.decision = {risk, denials, approvals: {count, teams}, escalated, reasons}.
 package remediator
@@ -41,6 +43,12 @@ reasons contains {"level": "critical", "reason": "kube-system runs the cluster i
 # tightened).
 reasons contains {"level": "critical", "reason": sprintf("breaking CRD change at %s (%s): %s", [b.path, b.version, b.change])} if {
 	some b in input.change.breaking
+}
+
+# The configuration and the policies decide what every later merge needs and who may approve
+# it: changing them needs what a critical change needs.
+reasons contains {"level": "critical", "reason": sprintf("%s decides what is applied and who must approve it", [f])} if {
+	some f in input.change.trust
 }
 
 # Changes that are refused whatever the approvals.

@@ -74,3 +74,22 @@ test_breaking_crd_change_is_critical if {
 	d.approvals.teams == ["security"]
 	"critical: breaking CRD change at .spec.size (v1): field removed" in d.reasons
 }
+
+test_changing_the_configuration_or_the_policies_is_critical if {
+	trust := {
+		"finding": {"code": "manual-change", "severity": null},
+		"action": {"name": "manifest-change", "baseRisk": "low", "reversible": true, "imperative": false},
+		"target": {"kind": "RemediatorConfiguration", "namespace": null, "name": "remediator", "labels": {}},
+		"environment": null,
+		"change": {"fields": [], "trust": ["remediator.yaml"]},
+	}
+	d := remediator.decision with input as trust
+	d.risk == "critical"
+	d.approvals.count == 2
+	d.approvals.teams == ["security"]
+}
+
+test_a_change_that_touches_no_trusted_file_is_not_raised if {
+	d := remediator.decision with input as object.union(base, {"change": {"fields": base.change.fields, "trust": []}})
+	d.risk == "low"
+}

@@ -1,13 +1,19 @@
 //! The audit trail: one JSON object a line, appended and synced for every decision (proposed,
 //! policy, approval, applied, verified, rolled back, refused), and read back as chains from
-//! recommendation to rollback for `remediator history`. I/O: the log file.
+//! recommendation to rollback for `remediator history`. With a [`Trail`], the records live with
+//! the repository: Git notes (`refs/notes/remediator`) on the commits they describe, pushed to
+//! the remote on every append, so that a fresh clone (a CI runner) sees every earlier run; the
+//! local file is then a cache. I/O: the log file, and the repository and its remote.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use git2::Oid;
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::git::{Auth, Author, ConfigRepo};
 
 /// What can go wrong with the log.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +27,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The trail in the repository cannot be read or written.
+    #[error("the audit trail in Git notes: {0}")]
+    Git(#[source] crate::git::Error),
     /// A line is not a record.
     #[error("{}:{line}: not an audit record: {message}", path.display())]
     Parse {
@@ -124,21 +133,52 @@ impl Record {
     }
 }
 
-/// The log file.
+/// Where the records are kept with the repository.
+#[derive(Debug, Clone)]
+pub struct Trail {
+    /// The config repository's directory.
+    pub repo: PathBuf,
+    /// The remote the notes are fetched from and pushed to.
+    pub remote: String,
+    /// Its credentials.
+    pub auth: Auth,
+    /// Who writes the notes.
+    pub author: Author,
+}
+
+/// The log file, and the trail in the repository when there is one.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
+    trail: Option<Trail>,
 }
 
 impl AuditLog {
     /// The log at `path`; created on the first append.
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
-        AuditLog { path: path.into() }
+        AuditLog {
+            path: path.into(),
+            trail: None,
+        }
+    }
+
+    /// The same log, its records kept in the repository's Git notes too, and read from there.
+    pub fn with_trail(mut self, trail: Trail) -> AuditLog {
+        self.trail = Some(trail);
+        self
     }
 
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the records are read from, for people: the notes ref and its remote, or the file.
+    pub fn location(&self) -> String {
+        match &self.trail {
+            Some(trail) => format!("{} of {}", crate::git::NOTES_REF, trail.remote),
+            None => self.path.display().to_string(),
+        }
     }
 
     fn io(&self, source: std::io::Error) -> Error {
@@ -150,11 +190,29 @@ impl AuditLog {
 
     /// Appends a record and syncs it to disk.
     pub fn append(&self, record: &Record) -> Result<()> {
+        let line = serde_json::to_string(record).map_err(|e| self.io(e.into()))?;
+        if let Some(trail) = &self.trail {
+            let repo = ConfigRepo::open(&trail.repo).map_err(Error::Git)?;
+            let target = match &record.commit {
+                Some(commit) => Oid::from_str(commit).map_err(|source| {
+                    Error::Git(crate::git::Error::Git {
+                        what: format!("the commit of a record: {commit}"),
+                        source,
+                    })
+                })?,
+                None => repo.trail_anchor().map_err(Error::Git)?,
+            };
+            repo.append_note(&trail.remote, target, &line, &trail.author, &trail.auth)
+                .map_err(Error::Git)?;
+        }
+        self.append_cache(&line)
+    }
+
+    fn append_cache(&self, line: &str) -> Result<()> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
-        let mut line = serde_json::to_string(record).map_err(|e| self.io(e.into()))?;
-        line.push('\n');
+        let line = format!("{line}\n");
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -166,6 +224,9 @@ impl AuditLog {
 
     /// Every record, oldest first; none when there is no log yet.
     pub fn read(&self) -> Result<Vec<Record>> {
+        if let Some(trail) = &self.trail {
+            return read_trail(trail);
+        }
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -187,6 +248,36 @@ impl AuditLog {
 
 /// The records of one change, oldest first: a remediation's, or a commit's when it is not one
 /// of ours.
+/// Every record of the remote's trail, oldest first.
+fn read_trail(trail: &Trail) -> Result<Vec<Record>> {
+    let repo = ConfigRepo::open(&trail.repo).map_err(Error::Git)?;
+    repo.fetch_notes(&trail.remote, &trail.auth)
+        .map_err(Error::Git)?;
+    let mut records = Vec::new();
+    for (target, text) in repo.notes().map_err(Error::Git)? {
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parse_error = |message: String| Error::Parse {
+                path: PathBuf::from(format!("{}:{target}", crate::git::NOTES_REF)),
+                line: i + 1,
+                message,
+            };
+            let record: Record =
+                serde_json::from_str(line).map_err(|e| parse_error(e.to_string()))?;
+            let time: Timestamp = record
+                .time
+                .parse()
+                .map_err(|e| parse_error(format!("time {:?}: {e}", record.time)))?;
+            records.push((time, record));
+        }
+    }
+    // Records of one instant keep their note's order.
+    records.sort_by_key(|(time, _)| *time);
+    Ok(records.into_iter().map(|(_, record)| record).collect())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
     /// The remediation id or the commit.

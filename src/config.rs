@@ -189,6 +189,21 @@ impl Config {
         }
     }
 
+    /// Reads `remediator.yaml` as committed in `commit` of `repo`; the defaults when that commit
+    /// has none. The merge gate reads its configuration this way, from the commit before the
+    /// merge, so that a pull request never judges itself.
+    pub fn at(repo: &crate::git::ConfigRepo, commit: git2::Oid) -> Result<Self> {
+        let file = Path::new(FILE_NAME);
+        let read_error = |e: crate::git::Error| Error::Read {
+            file: PathBuf::from(format!("{FILE_NAME} at {commit}")),
+            source: std::io::Error::other(e.to_string()),
+        };
+        match repo.file_at(commit, file).map_err(read_error)? {
+            Some(text) => Self::parse(&PathBuf::from(format!("{FILE_NAME} (at {commit})")), &text),
+            None => Ok(Self::default()),
+        }
+    }
+
     /// Parses and validates the text of a configuration file (`file` names it in errors).
     pub fn parse(file: &Path, text: &str) -> Result<Self> {
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {

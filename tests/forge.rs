@@ -10,7 +10,8 @@ use testkit::{Fault, FaultKind};
 
 use remediator::cluster::RetryPolicy;
 use remediator::forge::{
-    CommitStatus, Forge, GitHub, PullRequestSpec, ReviewState, StatusState, Upserted, labels,
+    CommitStatus, Forge, GitHub, MergedPull, PullRequestSpec, ReviewState, StatusState, Upserted,
+    labels,
 };
 
 fn quick() -> RetryPolicy {
@@ -29,13 +30,14 @@ fn setup() -> (
     tokio::runtime::Runtime,
 ) {
     let remote = common::git_remote(None, &[("a.yaml", "x: 1\n")]);
+    // The branch holds one commit main does not: a pull request always has one.
+    let main = common::branch_head(&remote.work, "main").unwrap();
+    common::write_files(&remote.work, &[("a.yaml", "x: 2\n")]);
+    common::commit_all(&remote.work, "Fix a");
+    common::push(&remote.work, "refs/heads/main:refs/heads/remediator/fix/a");
     let repo = git2::Repository::open(&remote.work).unwrap();
-    let head = repo.head().unwrap().peel_to_commit().unwrap();
-    repo.branch("remediator/fix/a", &head, false).unwrap();
-    common::push(
-        &remote.work,
-        "refs/heads/remediator/fix/a:refs/heads/remediator/fix/a",
-    );
+    let main = repo.find_object(main, None).unwrap();
+    repo.reset(&main, git2::ResetType::Hard, None).unwrap();
     let github = FakeGitHub::start("acme/config", &remote.bare);
     let rt = runtime();
     let client = {
@@ -169,12 +171,26 @@ fn comments_are_upserted_by_marker_and_reviews_statuses_and_merges_are_read() {
     assert_eq!(info.merge_commit.as_deref(), Some(merge.as_str()));
     assert_eq!(info.reviews.len(), 2);
     assert_eq!(info.reviews[1].state, ReviewState::ChangesRequested);
+    assert_eq!(info.head_sha, github.pull(pull.number).head_sha.unwrap());
     assert_eq!(
-        rt.block_on(client.pull_for_commit(&merge)).unwrap(),
-        Some(pull.number)
+        info.reviews[0].commit.as_deref(),
+        Some(info.head_sha.as_str())
     );
     assert_eq!(
-        rt.block_on(client.pull_for_commit(&"0".repeat(40)))
+        rt.block_on(client.pull_for_commit(&merge, "main")).unwrap(),
+        Some(MergedPull {
+            number: pull.number,
+            merge_commit: merge.clone()
+        })
+    );
+    // Merged into main, it is no pull request of another branch.
+    assert_eq!(
+        rt.block_on(client.pull_for_commit(&merge, "release"))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        rt.block_on(client.pull_for_commit(&"0".repeat(40), "main"))
             .unwrap(),
         None
     );
@@ -265,4 +281,104 @@ fn a_bad_token_is_refused_with_githubs_message() {
         error,
         "list open pull requests: GitHub answered 401: Bad credentials"
     );
+}
+
+#[test]
+fn an_answer_missing_a_documented_field_is_an_error_never_a_default() {
+    let (_remote, github, client, rt) = setup();
+    let (pull, _) = rt
+        .block_on(client.open_or_update(&spec("body", "low")))
+        .unwrap();
+    let mut answer = github.pulls_json()[0].clone();
+    answer.as_object_mut().unwrap().remove("user");
+    let path = format!("/repos/acme/config/pulls/{}", pull.number);
+    github.faults().add(Fault::new(
+        "GET",
+        &path,
+        FaultKind::Answer {
+            status: 200,
+            body: answer,
+        },
+    ));
+    let error = rt
+        .block_on(client.pull(pull.number))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unexpected answer from GitHub: no `user`"),
+        "{error}"
+    );
+    let mut nameless = github.pulls_json()[0].clone();
+    nameless.as_object_mut().unwrap().remove("number");
+    github.faults().add(Fault::new(
+        "GET",
+        &path,
+        FaultKind::Answer {
+            status: 200,
+            body: nameless,
+        },
+    ));
+    let error = rt
+        .block_on(client.pull(pull.number))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("missing field `number`"), "{error}");
+    // A review without its reviewer is no approval by nobody.
+    github.review(pull.number, "alice", Fake::Approved);
+    github.faults().add(Fault::new(
+        "GET",
+        &format!("{path}/reviews"),
+        FaultKind::Answer {
+            status: 200,
+            body: serde_json::json!([{"id": 1, "node_id": "R", "html_url": "https://github.test/r", "state": "APPROVED", "commit_id": "x"}]),
+        },
+    ));
+    let error = rt
+        .block_on(client.pull(pull.number))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("missing field `user`") || error.contains("no `user`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_renamed_repository_is_followed_where_github_redirects() {
+    let (_remote, github, client, rt) = setup();
+    let (pull, _) = rt
+        .block_on(client.open_or_update(&spec("body", "low")))
+        .unwrap();
+    github.rename("acme/platform-config");
+    // GET is moved permanently (301), POST and PATCH temporarily (307): both are followed.
+    let info = rt.block_on(client.pull(pull.number)).unwrap();
+    assert_eq!(info.summary.number, pull.number);
+    rt.block_on(client.upsert_comment(pull.number, "outcome", "first"))
+        .unwrap();
+    rt.block_on(client.upsert_comment(pull.number, "outcome", "second"))
+        .unwrap();
+    let comments = github.comments(pull.number);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.ends_with("second"));
+    let moved = github
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(301) || r.status == Some(307))
+        .count();
+    assert!(moved >= 3, "{:?}", github.requests());
+}
+
+#[test]
+fn a_github_team_is_read_and_one_that_does_not_exist_is_an_error() {
+    let (_remote, github, client, rt) = setup();
+    github.add_team("acme/security", &["carol", "dave"]);
+    assert_eq!(
+        rt.block_on(client.team_members("acme/security")).unwrap(),
+        ["carol", "dave"]
+    );
+    let error = rt
+        .block_on(client.team_members("acme/nobody"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("404"), "{error}");
 }

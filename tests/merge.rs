@@ -7,87 +7,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::world::{World, text};
 use serde_json::Value;
 use testkit::github::{BOT_TOKEN, BOT_USER, FakeGitHub, ReviewState};
 use testkit::{Fault, FaultKind, PodState, Rollout, TestCluster};
 
-struct World {
-    remote: common::GitRemote,
-    policies: std::path::PathBuf,
-    github: FakeGitHub,
-    cluster: TestCluster,
-}
-
-/// The shop team's own rule on top of the default policies: every change to shop-dev needs a
-/// review.
-const SHOP_POLICY: &str = "
-reasons contains {\"level\": \"medium\", \"reason\": \"the shop team reviews every change to shop-dev\"} if input.target.namespace == \"shop-dev\"
-";
-
-const RECONCILE: &str = "reconcile:\n  healthTimeoutSeconds: 20\n  lockWaitSeconds: 0\napprovals:\n  teams:\n    security: [carol]\n";
-
 impl World {
-    /// The example repository (or `files`) in a work clone with an `origin`, remediator.yaml
-    /// pointing at the fake GitHub.
-    fn new(files: Option<&[(&str, &str)]>) -> World {
-        let remote = match files {
-            None => common::git_remote(Some(&common::example_repo()), &[]),
-            Some(files) => common::git_remote(None, files),
-        };
-        let github = FakeGitHub::start("acme/config", &remote.bare);
-        let config_file = remote.work.join("remediator.yaml");
-        let config = std::fs::read_to_string(&config_file).unwrap_or_default();
-        let config = match config.find("forge:") {
-            Some(at) => config[..at].to_owned(),
-            None => config,
-        };
-        let config = format!(
-            "{config}forge:\n  type: github\n  repository: acme/config\n  apiUrl: {}\n{RECONCILE}",
-            github.url()
-        );
-        std::fs::write(&config_file, config).unwrap();
-        common::commit_all(&remote.work, "Publish to GitHub");
-        common::push(&remote.work, "refs/heads/main:refs/heads/main");
-        let policies = remote.dir.path().join("policies");
-        std::fs::create_dir_all(&policies).unwrap();
-        let rego = remediator::assess::DEFAULT_POLICIES[0].1.to_owned() + SHOP_POLICY;
-        std::fs::write(policies.join("remediator.rego"), rego).unwrap();
-        World {
-            remote,
-            policies,
-            github,
-            cluster: TestCluster::start(),
-        }
-    }
-
-    fn work(&self) -> &str {
-        self.remote.work.to_str().unwrap()
-    }
-
-    /// `remediator ARGS --repo WORK [--kubeconfig K]` with the bot's token.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_remediator"));
-        command.args(args).args(["--repo", self.work()]);
-        if args[0] != "history" {
-            command.args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()]);
-        }
-        if ["propose", "reconcile", "rollback"].contains(&args[0]) {
-            command.args(["--policies", self.policies.to_str().unwrap()]);
-        }
-        command
-            .env("GITHUB_TOKEN", BOT_TOKEN)
-            .env_remove("GITHUB_API_URL")
-            .output()
-            .unwrap()
-    }
-
-    fn reconcile(&self, commit: &str) -> Output {
-        self.run(&["reconcile", "--commit", commit, "--env", "dev"])
-    }
-
     /// The dev build applied, and the api container OOM-killed in the api's pods (the log
     /// shipper beside it runs).
     fn crash_looping(&self) {
@@ -110,33 +38,6 @@ impl World {
             .unwrap()
     }
 
-    /// Writes by remediator (server-side apply, not dry-run) to an object's path.
-    fn writes(&self, path_end: &str) -> usize {
-        self.cluster
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PATCH" && r.path.ends_with(path_end))
-            .filter(|r| r.query.contains("fieldManager=remediator") && !r.query.contains("dryRun"))
-            .filter(|r| r.status.is_some_and(|s| s < 300))
-            .count()
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        let log = self.remote.work.join(".git/remediator/audit.jsonl");
-        std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn events(&self) -> Vec<String> {
-        self.audit()
-            .iter()
-            .map(|r| r["event"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
     /// The pull request the api's crash loop gets, approved by `approvers` and merged.
     fn proposed_and_merged(&self, approvers: &[&str]) -> (u64, String) {
         self.crash_looping();
@@ -150,14 +51,6 @@ impl World {
         }
         (number, self.github.merge(number))
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn memory_limit(deployment: &Value) -> Value {

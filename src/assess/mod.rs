@@ -134,6 +134,15 @@ impl Policies {
         Self::from_texts(files)
     }
 
+    /// The `.rego` files among `files` (name and text), as read from a commit.
+    pub fn from_files(files: Vec<(PathBuf, String)>) -> Result<Self> {
+        let files = files
+            .into_iter()
+            .filter(|(path, _)| path.extension().is_some_and(|e| e == "rego"))
+            .collect();
+        Self::from_texts(files)
+    }
+
     fn from_texts(files: Vec<(PathBuf, String)>) -> Result<Self> {
         let mut engine = regorus::Engine::new();
         for (path, text) in &files {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use git2::Oid;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
 use crate::config::Config;
@@ -147,12 +147,6 @@ fn object_diff(change: &ObjectChange) -> String {
     )
 }
 
-fn is_crd(value: &Option<Value>) -> bool {
-    value
-        .as_ref()
-        .is_some_and(|v| v["kind"] == "CustomResourceDefinition")
-}
-
 /// A check: the report, and the objects as the head applies them (for a dry-run).
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -177,13 +171,7 @@ pub fn check(
     let mut objects = Vec::new();
     let mut combined = Assessment::none();
     for change in &changes {
-        let breaking = match (&change.before, &change.after) {
-            (Some(old), Some(new)) if is_crd(&change.before) => crd::compare(old, new),
-            _ => vec![],
-        };
-        let mut input = gate::input(change, &trailers, config);
-        input["change"]["breaking"] = json!(breaking);
-        let assessment = policies.evaluate(&input)?;
+        let (assessment, breaking) = gate::weigh(policies, change, &trailers, config)?;
         gate::combine(&mut combined, &assessment, &change.object.to_string());
         objects.push(ObjectReport {
             object: change.object.to_string(),

@@ -40,7 +40,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     }
     // Without a snapshot, the live cluster: its runtime and connection serve the dry-runs too.
     let (loaded, live) = match &args.snapshot {
-        Some(path) => (snapshot::load(path), None),
+        Some(path) => (snapshot::load(path)?, None),
         None => {
             let runtime = runtime()?;
             let (loaded, connection) = runtime.block_on(async {
@@ -121,7 +121,10 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     let published = match (&repo, &github) {
         (Some(repo), Some(settings)) => {
             let runtime = live.as_ref().map(|(runtime, _)| runtime);
-            to_github(&args, &config, &plan, repo, settings, runtime)?
+            // A pull request is closed as cleared only when every kind was read in this run,
+            // across the whole cluster: a finding not seen in a list that failed has not cleared.
+            let whole = args.env.is_none() && loaded.problems.iter().all(|p| !p.unread());
+            to_github(&args, &config, &plan, repo, settings, runtime, whole)?
         }
         (Some(repo), None) if forge => {
             publish_local(repo, repo.head()?, &plan.proposals, &config.git.author)
@@ -185,6 +188,7 @@ fn to_github(
     repo: &ConfigRepo,
     settings: &GitHubSettings,
     runtime: Option<&tokio::runtime::Runtime>,
+    close_cleared: bool,
 ) -> anyhow::Result<Vec<Published>> {
     let own;
     let runtime = match runtime {
@@ -203,7 +207,7 @@ fn to_github(
         base_branch: &settings.base_branch,
         audit: &audit,
     };
-    super::publish::publish(runtime, &target, plan, args.env.is_none())
+    super::publish::publish(runtime, &target, plan, close_cleared)
 }
 
 /// Puts each proposal's server-side dry-run, with the other owners of the fields it sets, into

@@ -64,12 +64,22 @@ pub struct HistoryArgs {
     pub object: Option<String>,
 }
 
-/// The audit log of a repository: the configured path, or inside its Git directory.
+/// The audit log of a repository: the configured path, or inside its Git directory; kept in
+/// the repository's Git notes too, pushed to the configured remote, when it has that remote.
 pub fn audit_log(repo: &Path, config: &Config, git: Option<&ConfigRepo>) -> AuditLog {
-    match (&config.audit_path, git) {
+    let log = match (&config.audit_path, git) {
         (Some(path), _) => AuditLog::new(repo.join(path)),
         (None, Some(git)) => AuditLog::new(git.state_dir().join("audit.jsonl")),
         (None, None) => AuditLog::new(repo.join(".remediator-audit.jsonl")),
+    };
+    match git {
+        Some(git) if git.has_remote(&config.git.remote) => log.with_trail(audit::Trail {
+            repo: repo.to_owned(),
+            remote: config.git.remote.clone(),
+            auth: git_auth(),
+            author: config.git.author.clone(),
+        }),
+        _ => log,
     }
 }
 
@@ -180,11 +190,75 @@ fn open_or_clone(repo: &Path, auth: &Auth) -> anyhow::Result<(PathBuf, ConfigRep
     Ok((dir, opened, true))
 }
 
+/// The gate's inputs, read from the commit before the merge (the first parent of `commit`):
+/// the configuration, and the policies when `--policies` names a directory of the repository.
+/// Policies from outside the repository are the operator's, read from disk.
+pub struct TrustedInputs {
+    /// The configuration as it was before the merge.
+    pub config: Config,
+    /// The policies as they were before the merge.
+    pub policies: Policies,
+    /// The files the gate reads, relative to the config repository.
+    pub files: Vec<PathBuf>,
+}
+
+impl TrustedInputs {
+    /// Reads them for `commit` of `repo`.
+    pub fn before(
+        repo: &ConfigRepo,
+        commit: git2::Oid,
+        policies: Option<&Path>,
+    ) -> anyhow::Result<TrustedInputs> {
+        let parent = *repo.parents(commit)?.first().with_context(|| {
+            format!(
+                "{commit}: the first commit has no commit before it to take the configuration from"
+            )
+        })?;
+        let config = Config::at(repo, parent)?;
+        let mut files = vec![PathBuf::from(remediator::config::FILE_NAME)];
+        let policies = match policies {
+            None => Policies::embedded(),
+            Some(dir) => match repo.relative(dir) {
+                None => Policies::from_dir(dir)?,
+                Some(inside) => {
+                    files.push(inside.clone());
+                    // A policy directory the commit before did not have: the defaults judged
+                    // until this merge, and they weigh the new directory as critical.
+                    match repo.files_at(parent, &inside)? {
+                        Some(texts) => Policies::from_files(texts)?,
+                        None => Policies::embedded(),
+                    }
+                }
+            },
+        };
+        Ok(TrustedInputs {
+            config,
+            policies,
+            files,
+        })
+    }
+}
+
 /// Runs `reconcile`, or `rollback` when `rollback` is set.
 pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let auth = git_auth();
     let (path, repo, cloned) = open_or_clone(&args.repo, &auth)?;
-    let mut config = Config::load(&path)?;
+    // The checkout's own configuration only says where to fetch the base branch from; every
+    // decision is taken on the configuration before the merge.
+    let checkout = Config::load(&path)?;
+    let base = fetch_base(&repo, &checkout, &auth)?;
+    if cloned {
+        repo.checkout_detached(base)?;
+    }
+    let commit = repo.resolve(&args.commit)?;
+    let TrustedInputs {
+        config,
+        mut policies,
+        files,
+    } = TrustedInputs::before(&repo, commit, args.policies.as_deref())?;
+    if base_branch(&config) != base_branch(&checkout) || config.git.remote != checkout.git.remote {
+        fetch_base(&repo, &config, &auth)?;
+    }
     let settings_github = if args.no_forge {
         None
     } else {
@@ -195,23 +269,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         Some(settings) => Some(settings.client(&runtime)?),
         None => None,
     };
-    let base_branch = settings_github
-        .as_ref()
-        .map_or_else(|| "main".to_owned(), |s| s.base_branch.clone());
-    let remote = config.git.remote.clone();
-    let base = repo
-        .fetch_branch(&remote, &base_branch, &auth)
-        .with_context(|| format!("cannot fetch {base_branch} from {remote}"))?;
-    if cloned {
-        repo.checkout_detached(base)?;
-        config = Config::load(&path)?;
-    }
     let audit = audit_log(&path, &config, Some(&repo));
-    let commit = repo.resolve(&args.commit)?;
-    let mut policies = match &args.policies {
-        Some(dir) => Policies::from_dir(dir)?,
-        None => Policies::embedded(),
-    };
     let templates = Templates::load(args.templates.as_deref())?;
     let settings = &config.reconcile;
     let timeout = args
@@ -220,7 +278,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let lock = LockOptions::default();
     let options = ReconcileOptions {
         environment: args.env.clone(),
-        base_branch,
+        base_branch: base_branch(&config),
         auth,
         wait: WaitOptions {
             timeout,
@@ -236,9 +294,10 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
             ..lock
         },
         hand_off_timeout: timeout,
+        trusted: files,
         ..ReconcileOptions::default()
     };
-    let report = runtime.block_on(async {
+    let reports = runtime.block_on(async {
         let connection = connect(&args.cluster).await?;
         let cluster = KubeCluster::new(connection.client);
         let ctx = Context {
@@ -250,19 +309,38 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
             templates: &templates,
             options,
         };
-        let report = if rollback {
-            reconcile::rollback(&ctx, commit).await?
+        let reports = if rollback {
+            vec![reconcile::rollback(&ctx, commit).await?]
         } else {
             reconcile::reconcile(&ctx, &mut policies, commit).await?
         };
-        anyhow::Ok(report)
+        anyhow::Ok(reports)
     })?;
-    print(&report, args.output)?;
-    Ok(match report.outcome {
-        Ended::AlreadyDone { .. } | Ended::NoChanges | Ended::Healthy { .. } => Outcome::Ok,
-        Ended::RolledBack { .. } if rollback => Outcome::Ok,
-        Ended::Refused { .. } | Ended::RolledBack { .. } | Ended::Failed { .. } => Outcome::Changes,
+    print(&reports, args.output)?;
+    let fine = |report: &Report| match report.outcome {
+        Ended::AlreadyDone { .. } | Ended::NoChanges | Ended::Healthy { .. } => true,
+        Ended::RolledBack { .. } => rollback,
+        Ended::Refused { .. } | Ended::Failed { .. } | Ended::Waiting { .. } => false,
+    };
+    Ok(if reports.iter().all(fine) {
+        Outcome::Ok
+    } else {
+        Outcome::Changes
     })
+}
+
+/// The branch pull requests merge into: the GitHub forge's `baseBranch`, else `main`.
+fn base_branch(config: &Config) -> String {
+    match &config.forge {
+        ForgeConfig::GitHub { base_branch, .. } => base_branch.clone(),
+        _ => "main".to_owned(),
+    }
+}
+
+fn fetch_base(repo: &ConfigRepo, config: &Config, auth: &Auth) -> anyhow::Result<git2::Oid> {
+    let (remote, branch) = (&config.git.remote, base_branch(config));
+    repo.fetch_branch(remote, &branch, auth)
+        .with_context(|| format!("cannot fetch {branch} from {remote}"))
 }
 
 fn hostname() -> String {
@@ -274,13 +352,25 @@ fn hostname() -> String {
         .unwrap_or_else(|| "local".to_owned())
 }
 
-fn print(report: &Report, output: super::super::Output) -> anyhow::Result<()> {
+/// Prints the reports: as JSON, the last alone when there is one (as before a run weighed
+/// several commits), else the list; as text, each in turn.
+fn print(reports: &[Report], output: super::super::Output) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if output == super::super::Output::Json {
-        serde_json::to_writer_pretty(&mut out, report)?;
+        match reports {
+            [one] => serde_json::to_writer_pretty(&mut out, one)?,
+            all => serde_json::to_writer_pretty(&mut out, all)?,
+        }
         writeln!(out)?;
         return Ok(());
     }
+    for report in reports {
+        print_one(&mut out, report)?;
+    }
+    Ok(())
+}
+
+fn print_one(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
     let pull = report.pull.map(|n| format!(" (#{n})")).unwrap_or_default();
     writeln!(
         out,
@@ -321,6 +411,10 @@ fn print(report: &Report, output: super::super::Output) -> anyhow::Result<()> {
             }
         }
         Ended::Failed { reason } => writeln!(out, "not healthy: {reason}")?,
+        Ended::Waiting { on } => writeln!(
+            out,
+            "waiting: not weighed until {on} is resolved (approved, or reverted)"
+        )?,
     }
     Ok(())
 }
@@ -332,7 +426,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<Outcome> {
     let log = audit_log(&args.repo, &config, repo.as_ref());
     let chains = audit::history(&log.read()?, args.object.as_deref());
     if chains.is_empty() {
-        eprintln!("no records in {}", log.path().display());
+        eprintln!("no records in {}", log.location());
         return Ok(Outcome::NothingFound);
     }
     write!(std::io::stdout().lock(), "{}", audit::render(&chains))?;

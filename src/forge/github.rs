@@ -1,15 +1,21 @@
-//! GitHub through octocrab: raw REST calls read into small structs, retried on 5xx, on the primary
+//! GitHub through octocrab: REST calls read into octocrab's typed models (a field GitHub
+//! documents as always there and that is missing is an error, never a default), retried on 5xx, on the primary
 //! rate limit (until `x-ratelimit-reset`) and on the secondary one (after `Retry-After`). A create
 //! that may have happened before its answer was lost is never sent twice blindly: the pull request
 //! or comment is looked for again first. I/O: HTTPS to the API.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use octocrab::models::Label;
+use octocrab::models::issues::Comment as IssueComment;
+use octocrab::models::pulls::PullRequest;
+use octocrab::models::repos::RepoCommit;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::split::{GITHUB_LIMIT, split};
 use super::{
-    CommitStatus, Error, Forge, PullInfo, PullRequestSpec, PullSummary, Result, Review,
+    CommitStatus, Error, Forge, MergedPull, PullInfo, PullRequestSpec, PullSummary, Result, Review,
     ReviewState, Upserted, marker_line,
 };
 use crate::cluster::RetryPolicy;
@@ -132,20 +138,38 @@ impl GitHub {
             body,
             creates,
         } = *call;
-        let response = match method {
-            "GET" => self.client._get(path).await,
-            "POST" => self.client._post(path, body).await,
-            "PATCH" => self.client._patch(path, body).await,
-            _ => self.client._put(path, body).await,
-        };
         let transport = |source| Error::Transport {
             what: what.to_owned(),
             source,
         };
-        let response = match response {
-            Ok(response) => response,
-            Err(source) if creates => return Err(Failure::MaybeDone(transport(source))),
-            Err(source) => return Err(Failure::Retry(None, transport(source))),
+        // A renamed repository answers with a redirect: GET ones the client follows itself,
+        // the rest (307, 308) are sent again, body and all, to where they point.
+        let mut path = path.to_owned();
+        let mut hops = 0;
+        let response = loop {
+            let response = match method {
+                "GET" => self.client._get(&path).await,
+                "POST" => self.client._post(&path, body).await,
+                "PATCH" => self.client._patch(&path, body).await,
+                _ => self.client._put(&path, body).await,
+            };
+            let response = match response {
+                Ok(response) => response,
+                Err(source) if creates => return Err(Failure::MaybeDone(transport(source))),
+                Err(source) => return Err(Failure::Retry(None, transport(source))),
+            };
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match (response.status().as_u16(), location) {
+                (307 | 308, Some(location)) if hops < 5 => {
+                    hops += 1;
+                    path = location;
+                }
+                _ => break response,
+            }
         };
         let status = response.status().as_u16();
         let header = |name: &str| {
@@ -223,25 +247,19 @@ impl GitHub {
         })
     }
 
-    /// Every item of a listing, 100 a page.
-    async fn list(&self, what: &str, path: &str) -> Result<Vec<Value>> {
+    /// A call whose answer is read into octocrab's model of it: a missing field is an error.
+    async fn get<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T> {
+        decode(what, self.call(what, "GET", path, None).await?)
+    }
+
+    /// Every item of a listing, 100 a page, each read into octocrab's model of it.
+    async fn list<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<Vec<T>> {
         let mut items = Vec::new();
         let separator = if path.contains('?') { '&' } else { '?' };
         for page in 1.. {
-            let value = self
-                .call(
-                    what,
-                    "GET",
-                    &format!("{path}{separator}per_page=100&page={page}"),
-                    None,
-                )
+            let batch: Vec<T> = self
+                .get(what, &format!("{path}{separator}per_page=100&page={page}"))
                 .await?;
-            let Value::Array(batch) = value else {
-                return Err(Error::Decode {
-                    what: what.to_owned(),
-                    message: "expected a list".into(),
-                });
-            };
             let done = batch.len() < 100;
             items.extend(batch);
             if done {
@@ -254,16 +272,17 @@ impl GitHub {
     /// Creates with a POST unless `find` finds it first; after an answer that may hide a done
     /// write, looks again before another POST. Returns the found or created item and whether it
     /// was created.
-    async fn find_or_create<F, Fut>(
+    async fn find_or_create<T, F, Fut>(
         &self,
         what: &str,
         path: &str,
         body: &Value,
         find: F,
-    ) -> Result<(Value, bool)>
+    ) -> Result<(T, bool)>
     where
+        T: DeserializeOwned,
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<Value>>>,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
     {
         let mut attempt = 1;
         loop {
@@ -278,7 +297,7 @@ impl GitHub {
                 creates: true,
             };
             match self.call_raw(&call).await {
-                Ok(created) => return Ok((created, true)),
+                Ok(created) => return Ok((decode(what, created)?, true)),
                 Err(Failure::MaybeDone(_)) if attempt < self.retry.attempts => {
                     attempt += 1;
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
@@ -290,20 +309,25 @@ impl GitHub {
         }
     }
 
-    async fn find_pull(&self, head: &str) -> Result<Option<Value>> {
-        let owner = self.repository.split('/').next().unwrap_or_default();
-        let pulls = self
-            .list(
-                &format!("find the pull request of {head}"),
-                &self.path(&format!("pulls?state=open&head={owner}:{head}")),
-            )
-            .await?;
-        Ok(pulls.into_iter().find(|p| p["head"]["ref"] == head))
+    fn owner(&self) -> &str {
+        self.repository
+            .split_once('/')
+            .map_or(self.repository.as_str(), |(owner, _)| owner)
     }
 
-    async fn find_comment(&self, number: u64, marker: &str) -> Result<Option<Value>> {
+    async fn find_pull(&self, head: &str) -> Result<Option<PullRequest>> {
+        let pulls: Vec<PullRequest> = self
+            .list(
+                &format!("find the pull request of {head}"),
+                &self.path(&format!("pulls?state=open&head={}:{head}", self.owner())),
+            )
+            .await?;
+        Ok(pulls.into_iter().find(|p| p.head.ref_field == head))
+    }
+
+    async fn find_comment(&self, number: u64, marker: &str) -> Result<Option<IssueComment>> {
         let line = marker_line(marker);
-        let comments = self
+        let comments: Vec<IssueComment> = self
             .list(
                 &format!("read the comments of #{number}"),
                 &self.path(&format!("issues/{number}/comments")),
@@ -311,72 +335,109 @@ impl GitHub {
             .await?;
         Ok(comments
             .into_iter()
-            .find(|c| c["body"].as_str().is_some_and(|b| b.contains(&line))))
+            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(&line))))
     }
 
-    async fn set_labels(&self, pull: &Value, wanted: &[String]) -> Result<Vec<String>> {
-        let number = pull["number"].as_u64().unwrap_or_default();
+    async fn set_labels(&self, pull: &PullRequest, wanted: &[String]) -> Result<Vec<String>> {
+        let number = pull.number;
+        let what = format!("label #{number}");
+        let current = label_names(&what, pull.labels.as_deref())?;
         let ours = |l: &str| l.starts_with("risk/") || l.starts_with("finding/");
-        let mut labels: Vec<String> = names(&pull["labels"])
-            .into_iter()
+        let mut labels: Vec<String> = current
+            .iter()
             .filter(|l| !ours(l) || wanted.contains(l))
+            .cloned()
             .collect();
         for label in wanted {
             if !labels.contains(label) {
                 labels.push(label.clone());
             }
         }
-        if labels == names(&pull["labels"]) {
+        if labels == current {
             return Ok(labels);
         }
         let answer = self
             .call(
-                &format!("label #{number}"),
+                &what,
                 "PUT",
                 &self.path(&format!("issues/{number}/labels")),
                 Some(&json!({ "labels": labels })),
             )
             .await?;
-        Ok(answer
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|l| l["name"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or(labels))
+        let answer: Vec<Label> = decode(&what, answer)?;
+        Ok(answer.into_iter().map(|l| l.name).collect())
+    }
+
+    /// The logins that authored or committed the head commit of pull request `number`.
+    async fn pushers(&self, number: u64, head: &str) -> Result<Vec<String>> {
+        let what = format!("read the commits of #{number}");
+        let commits: Vec<RepoCommit> = self
+            .list(&what, &self.path(&format!("pulls/{number}/commits")))
+            .await?;
+        let last = commits
+            .into_iter()
+            .find(|c| c.sha == head)
+            .ok_or_else(|| Error::Decode {
+                what: what.clone(),
+                message: format!("the head commit {head} is not among the pull request's commits"),
+            })?;
+        let mut logins: Vec<String> = [last.author, last.committer]
+            .into_iter()
+            .flatten()
+            .map(|a| a.login)
+            .filter(|login| login != "web-flow")
+            .collect();
+        logins.dedup();
+        Ok(logins)
     }
 }
 
-fn names(labels: &Value) -> Vec<String> {
-    labels
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Reads an answer into octocrab's model of it.
+fn decode<T: DeserializeOwned>(what: &str, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| Error::Decode {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
 }
 
-fn summary(pull: &Value) -> PullSummary {
-    PullSummary {
-        number: pull["number"].as_u64().unwrap_or_default(),
-        head: pull["head"]["ref"].as_str().unwrap_or_default().to_owned(),
-        title: pull["title"].as_str().unwrap_or_default().to_owned(),
-        url: pull["html_url"].as_str().unwrap_or_default().to_owned(),
-        labels: names(&pull["labels"]),
-    }
+/// A field octocrab models as optional that GitHub documents as always there.
+fn required<T>(what: &str, field: &str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| Error::Decode {
+        what: what.to_owned(),
+        message: format!("no `{field}`"),
+    })
 }
 
-fn review_state(text: &str) -> ReviewState {
-    match text {
-        "APPROVED" => ReviewState::Approved,
-        "CHANGES_REQUESTED" => ReviewState::ChangesRequested,
-        "DISMISSED" => ReviewState::Dismissed,
-        "PENDING" => ReviewState::Pending,
+fn label_names(what: &str, labels: Option<&[Label]>) -> Result<Vec<String>> {
+    Ok(required(what, "labels", labels)?
+        .iter()
+        .map(|l| l.name.clone())
+        .collect())
+}
+
+fn summary(pull: &PullRequest) -> Result<PullSummary> {
+    let what = format!("read #{}", pull.number);
+    Ok(PullSummary {
+        number: pull.number,
+        head: pull.head.ref_field.clone(),
+        title: required(&what, "title", pull.title.clone())?,
+        url: required(&what, "html_url", pull.html_url.as_ref())?.to_string(),
+        labels: label_names(&what, pull.labels.as_deref())?,
+    })
+}
+
+fn review_state(
+    what: &str,
+    state: Option<octocrab::models::pulls::ReviewState>,
+) -> Result<ReviewState> {
+    use octocrab::models::pulls::ReviewState as Theirs;
+    Ok(match required(what, "state", state)? {
+        Theirs::Approved => ReviewState::Approved,
+        Theirs::ChangesRequested => ReviewState::ChangesRequested,
+        Theirs::Dismissed => ReviewState::Dismissed,
+        Theirs::Pending => ReviewState::Pending,
         _ => ReviewState::Commented,
-    }
+    })
 }
 
 impl Forge for GitHub {
@@ -389,27 +450,28 @@ impl Forge for GitHub {
         let what = format!("open the pull request of {}", spec.head);
         let create =
             json!({"title": spec.title, "head": spec.head, "base": spec.base, "body": body});
-        let (pull, created) = self
+        let (pull, created): (PullRequest, bool) = self
             .find_or_create(&what, &self.path("pulls"), &create, || {
                 self.find_pull(&spec.head)
             })
             .await?;
-        let number = pull["number"].as_u64().ok_or_else(|| Error::Decode {
-            what: what.clone(),
-            message: "no number".into(),
-        })?;
-        let pull =
-            if created || (pull["title"] == spec.title.as_str() && pull["body"] == body.as_str()) {
-                pull
-            } else {
-                self.call(
-                    &format!("update #{number}"),
+        let number = pull.number;
+        let unchanged = pull.title.as_deref() == Some(spec.title.as_str())
+            && pull.body.as_deref().unwrap_or_default() == body;
+        let pull = if created || unchanged {
+            pull
+        } else {
+            let what = format!("update #{number}");
+            let answer = self
+                .call(
+                    &what,
                     "PATCH",
                     &self.path(&format!("pulls/{number}")),
                     Some(&json!({"title": spec.title, "body": body})),
                 )
-                .await?
-            };
+                .await?;
+            decode(&what, answer)?
+        };
         let labels = self.set_labels(&pull, &spec.labels).await?;
         for (i, piece) in pieces.iter().enumerate().skip(1) {
             let text = format!(
@@ -420,7 +482,7 @@ impl Forge for GitHub {
             self.upsert_comment(number, &format!("body-part-{}", i + 1), &text)
                 .await?;
         }
-        let mut summary = summary(&pull);
+        let mut summary = summary(&pull)?;
         summary.labels = labels;
         let upserted = if created {
             Upserted::Opened
@@ -431,66 +493,94 @@ impl Forge for GitHub {
     }
 
     async fn open_pulls(&self, label: &str) -> Result<Vec<PullSummary>> {
-        let pulls = self
+        let pulls: Vec<PullRequest> = self
             .list("list open pull requests", &self.path("pulls?state=open"))
             .await?;
-        Ok(pulls
-            .iter()
-            .map(summary)
-            .filter(|p| p.labels.iter().any(|l| l == label))
-            .collect())
+        let mut found = Vec::new();
+        for pull in &pulls {
+            let summary = summary(pull)?;
+            if summary.labels.iter().any(|l| l == label) {
+                found.push(summary);
+            }
+        }
+        Ok(found)
     }
 
     async fn pull(&self, number: u64) -> Result<PullInfo> {
-        let pull = self
-            .call(
-                &format!("read #{number}"),
-                "GET",
-                &self.path(&format!("pulls/{number}")),
-                None,
-            )
+        let what = format!("read #{number}");
+        let pull: PullRequest = self
+            .get(&what, &self.path(&format!("pulls/{number}")))
             .await?;
-        let reviews = self
+        let reviews_what = format!("read the reviews of #{number}");
+        let reviews: Vec<octocrab::models::pulls::Review> = self
             .list(
-                &format!("read the reviews of #{number}"),
+                &reviews_what,
                 &self.path(&format!("pulls/{number}/reviews")),
             )
             .await?;
-        Ok(PullInfo {
-            summary: summary(&pull),
-            author: pull["user"]["login"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            base: pull["base"]["ref"].as_str().unwrap_or_default().to_owned(),
-            merged: pull["merged"].as_bool().unwrap_or(false),
-            merge_commit: pull["merge_commit_sha"].as_str().map(str::to_owned),
-            reviews: reviews
-                .iter()
-                .map(|r| Review {
-                    user: r["user"]["login"].as_str().unwrap_or_default().to_owned(),
-                    state: review_state(r["state"].as_str().unwrap_or_default()),
+        let reviews = reviews
+            .into_iter()
+            .map(|r| {
+                Ok(Review {
+                    user: required(&reviews_what, "user", r.user)?.login,
+                    state: review_state(&reviews_what, r.state)?,
+                    commit: r.commit_id,
                 })
-                .collect(),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let head_sha = pull.head.sha.clone();
+        Ok(PullInfo {
+            summary: summary(&pull)?,
+            author: required(&what, "user", pull.user.as_ref())?.login.clone(),
+            base: pull.base.ref_field.clone(),
+            merged: pull.merged_at.is_some(),
+            merge_commit: pull.merge_commit_sha.clone(),
+            pushers: self.pushers(number, &head_sha).await?,
+            head_sha,
+            reviews,
         })
     }
 
-    async fn pull_for_commit(&self, commit: &str) -> Result<Option<u64>> {
-        let pulls = self
+    async fn pull_for_commit(&self, commit: &str, base: &str) -> Result<Option<MergedPull>> {
+        let pulls: Vec<PullRequest> = self
             .list(
                 &format!("find the pull request of {commit}"),
                 &self.path(&format!("commits/{commit}/pulls")),
             )
             .await?;
-        let merged_here = pulls.iter().find(|p| p["merge_commit_sha"] == commit);
-        let merged = pulls.iter().find(|p| p["merged_at"].is_string());
-        Ok(merged_here.or(merged).and_then(|p| p["number"].as_u64()))
+        let merged: Vec<(u64, &str)> = pulls
+            .iter()
+            .filter(|p| p.merged_at.is_some() && p.base.ref_field == base)
+            .filter_map(|p| Some((p.number, p.merge_commit_sha.as_deref()?)))
+            .collect();
+        let found = merged
+            .iter()
+            .find(|(_, merge)| *merge == commit)
+            .or_else(|| merged.first());
+        Ok(found.map(|(number, merge)| MergedPull {
+            number: *number,
+            merge_commit: (*merge).to_owned(),
+        }))
+    }
+
+    async fn team_members(&self, team: &str) -> Result<Vec<String>> {
+        let (org, slug) = team.split_once('/').ok_or_else(|| Error::Decode {
+            what: format!("read the members of team {team}"),
+            message: "a team is named `org/slug`".into(),
+        })?;
+        let members: Vec<octocrab::models::Author> = self
+            .list(
+                &format!("read the members of team @{team}"),
+                &format!("/orgs/{org}/teams/{slug}/members"),
+            )
+            .await?;
+        Ok(members.into_iter().map(|m| m.login).collect())
     }
 
     async fn upsert_comment(&self, number: u64, marker: &str, body: &str) -> Result<()> {
         let body = format!("{}\n{body}", marker_line(marker));
         let what = format!("comment on #{number}");
-        let (found, created) = self
+        let (found, created): (IssueComment, bool) = self
             .find_or_create(
                 &what,
                 &self.path(&format!("issues/{number}/comments")),
@@ -498,15 +588,16 @@ impl Forge for GitHub {
                 || self.find_comment(number, marker),
             )
             .await?;
-        if !created && found["body"] != body.as_str() {
-            let id = found["id"].as_u64().unwrap_or_default();
-            self.call(
-                &what,
-                "PATCH",
-                &self.path(&format!("issues/comments/{id}")),
-                Some(&json!({ "body": body })),
-            )
-            .await?;
+        if !created && found.body.as_deref() != Some(body.as_str()) {
+            let answer = self
+                .call(
+                    &what,
+                    "PATCH",
+                    &self.path(&format!("issues/comments/{}", found.id)),
+                    Some(&json!({ "body": body })),
+                )
+                .await?;
+            decode::<IssueComment>(&what, answer)?;
         }
         Ok(())
     }
@@ -518,25 +609,29 @@ impl Forge for GitHub {
             "context": status.context,
             "description": description,
         });
-        self.call(
-            &format!("set the status of {commit}"),
-            "POST",
-            &self.path(&format!("statuses/{commit}")),
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        let what = format!("set the status of {commit}");
+        let answer = self
+            .call(
+                &what,
+                "POST",
+                &self.path(&format!("statuses/{commit}")),
+                Some(&body),
+            )
+            .await?;
+        decode::<octocrab::models::Status>(&what, answer).map(drop)
     }
 
     async fn close(&self, number: u64, comment: &str) -> Result<()> {
         self.upsert_comment(number, "closed", comment).await?;
-        self.call(
-            &format!("close #{number}"),
-            "PATCH",
-            &self.path(&format!("pulls/{number}")),
-            Some(&json!({"state": "closed"})),
-        )
-        .await
-        .map(drop)
+        let what = format!("close #{number}");
+        let answer = self
+            .call(
+                &what,
+                "PATCH",
+                &self.path(&format!("pulls/{number}")),
+                Some(&json!({"state": "closed"})),
+            )
+            .await?;
+        decode::<PullRequest>(&what, answer).map(drop)
     }
 }

@@ -1,7 +1,8 @@
 //! The pull-request boundary: a narrow [`Forge`] trait (open or update a pull request, one
-//! comment per purpose upserted by a hidden marker, read a pull request with its reviews, find
-//! the pull request of a merge commit, commit statuses, close) and its GitHub implementation
-//! ([`GitHub`], octocrab). I/O: HTTPS to the forge's API. [`split`] and [`approvers`] are pure.
+//! comment per purpose upserted by a hidden marker, read a pull request with its reviews and the
+//! head it merged with, find the pull request that merged a commit into a branch, a team's
+//! members, commit statuses, close) and its GitHub implementation ([`GitHub`], octocrab's typed
+//! models). I/O: HTTPS to the forge's API. [`split`] and [`approvers`] are pure.
 
 mod github;
 pub mod split;
@@ -122,6 +123,9 @@ pub struct Review {
     pub user: String,
     /// Its state.
     pub state: ReviewState,
+    /// The head commit the review was given on; `None` when the forge did not say (such a
+    /// review counts for no head).
+    pub commit: Option<String>,
 }
 
 /// A pull request read in full.
@@ -136,10 +140,24 @@ pub struct PullInfo {
     pub base: String,
     /// Whether it was merged.
     pub merged: bool,
-    /// The merge commit.
+    /// The merge commit (of a squash or rebase merge: the commit it wrote last).
     pub merge_commit: Option<String>,
+    /// The head commit: the one it merged with, once merged.
+    pub head_sha: String,
+    /// The logins that authored or committed the head commit, as far as the forge knows them:
+    /// whoever pushed last may not approve.
+    pub pushers: Vec<String>,
     /// Every review, oldest first.
     pub reviews: Vec<Review>,
+}
+
+/// A merged pull request, as a commit of its base branch knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergedPull {
+    /// Its number.
+    pub number: u64,
+    /// The commit its merge wrote last (`merge_commit_sha`).
+    pub merge_commit: String,
 }
 
 /// A commit status's state.
@@ -182,8 +200,18 @@ pub trait Forge {
     /// A pull request with its reviews.
     fn pull(&self, number: u64) -> impl Future<Output = Result<PullInfo>> + Send;
 
-    /// The pull request whose merge made `commit`, if any.
-    fn pull_for_commit(&self, commit: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
+    /// The pull request merged into the branch `base` that `commit` comes from: the one whose
+    /// merge made it (its merge, squash or last rebased commit), else one whose commits include
+    /// it (an earlier commit of a rebase merge), else none. A pull request merged into another
+    /// branch is never it.
+    fn pull_for_commit(
+        &self,
+        commit: &str,
+        base: &str,
+    ) -> impl Future<Output = Result<Option<MergedPull>>> + Send;
+
+    /// The logins of a team's members; `team` is `org/slug`.
+    fn team_members(&self, team: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// Creates or edits the one comment of the pull request that holds `marker` (a hidden
     /// HTML comment is added to the body to find it again).
@@ -219,43 +247,74 @@ pub fn labels(risk: &str, finding: &str) -> Vec<String> {
     ]
 }
 
-/// The reviewers whose latest decisive review approves, the author left out: a later "changes
-/// requested" or a dismissal cancels an approval; a comment changes nothing.
-pub fn approvers(reviews: &[Review], author: &str) -> Vec<String> {
-    let mut latest: BTreeMap<&str, ReviewState> = BTreeMap::new();
-    for review in reviews {
-        if review.user == author {
+/// The reviewers of `pull` whose latest decisive review approves its head (the commit it merged
+/// with), as GitHub's "dismiss stale approvals" and "most recent reviewable push" rules count
+/// them: a later "changes requested" or a dismissal cancels an approval, a comment changes
+/// nothing, an approval of an earlier head counts for nothing, and neither the author nor
+/// whoever pushed the head may approve.
+pub fn approvers(pull: &PullInfo) -> Vec<String> {
+    let mut latest: BTreeMap<&str, &Review> = BTreeMap::new();
+    for review in &pull.reviews {
+        if review.user == pull.author || pull.pushers.contains(&review.user) {
             continue;
         }
         match review.state {
             ReviewState::Commented | ReviewState::Pending => {}
-            state => {
-                latest.insert(&review.user, state);
+            _ => {
+                latest.insert(&review.user, review);
             }
         }
     }
     latest
-        .into_iter()
-        .filter(|(_, state)| *state == ReviewState::Approved)
-        .map(|(user, _)| user.to_owned())
+        .into_values()
+        .filter(|r| r.state == ReviewState::Approved)
+        .filter(|r| r.commit.as_deref() == Some(pull.head_sha.as_str()))
+        .map(|r| r.user.clone())
         .collect()
+}
+
+/// A merged pull request #1 by `bot` whose head is `head`, for tests.
+#[cfg(test)]
+pub(crate) fn test_pull(reviews: Vec<Review>, pushers: &[&str]) -> PullInfo {
+    PullInfo {
+        summary: PullSummary {
+            number: 1,
+            head: "b".into(),
+            title: "t".into(),
+            url: String::new(),
+            labels: vec![],
+        },
+        author: "bot".into(),
+        base: "main".into(),
+        merged: true,
+        merge_commit: None,
+        head_sha: "head".into(),
+        pushers: pushers.iter().map(|p| (*p).to_owned()).collect(),
+        reviews,
+    }
+}
+
+/// A review of the head `head`, for tests.
+#[cfg(test)]
+pub(crate) fn test_review(user: &str, state: ReviewState) -> Review {
+    Review {
+        user: user.into(),
+        state,
+        commit: Some("head".into()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn review(user: &str, state: ReviewState) -> Review {
-        Review {
-            user: user.into(),
-            state,
-        }
-    }
+    use test_pull as pull;
+    use test_review as review;
 
     #[test]
     fn the_latest_decisive_review_of_each_reviewer_counts_and_the_author_never() {
         use ReviewState::*;
-        let reviews = [
+        let reviews = vec![
             review("alice", Approved),
             review("bob", Approved),
             review("bob", ChangesRequested),
@@ -267,7 +326,37 @@ mod tests {
             review("erin", Dismissed),
             review("bot", Approved),
         ];
-        assert_eq!(approvers(&reviews, "bot"), ["alice", "carol", "dave"]);
-        assert!(approvers(&[], "bot").is_empty());
+        assert_eq!(approvers(&pull(reviews, &[])), ["alice", "carol", "dave"]);
+        assert!(approvers(&pull(vec![], &[])).is_empty());
+    }
+
+    #[test]
+    fn only_approvals_of_the_merged_head_count_and_never_the_last_pushers() {
+        use ReviewState::*;
+        let stale = Review {
+            commit: Some("earlier".into()),
+            ..review("alice", Approved)
+        };
+        let unknown = Review {
+            commit: None,
+            ..review("bob", Approved)
+        };
+        let reviews = vec![
+            stale,
+            unknown,
+            review("carol", Approved),
+            review("mallory", Approved),
+        ];
+        assert_eq!(approvers(&pull(reviews.clone(), &[])), ["carol", "mallory"]);
+        assert_eq!(approvers(&pull(reviews, &["mallory"])), ["carol"]);
+        // A fresh approval of the head after a stale one counts.
+        let again = vec![
+            Review {
+                commit: Some("earlier".into()),
+                ..review("alice", Approved)
+            },
+            review("alice", Approved),
+        ];
+        assert_eq!(approvers(&pull(again, &[])), ["alice"]);
     }
 }

@@ -5,9 +5,11 @@
 //! [`commits`].
 
 mod commits;
+mod notes;
 mod remote;
 
 pub use commits::{Author, trailer, trailers};
+pub use notes::NOTES_REF;
 pub use remote::{Auth, clone};
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use serde_json::Value;
 use crate::manifests::parse_text;
 use crate::manifests::path::FieldPath;
 use crate::model::ObjectRef;
-use crate::remedy::ValueHistory;
+use crate::remedy::{HistoryError, ValueHistory};
 
 /// What can go wrong with the repository.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,45 @@ impl ConfigRepo {
         };
         let blob = git("read blob", self.repo.find_blob(entry.id()))?;
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
+    /// The files directly in directory `dir` (relative to the config repository) at `commit`,
+    /// with their text, by name; `None` when `commit` has no such directory, an error when a
+    /// file is not UTF-8.
+    pub fn files_at(&self, commit: Oid, dir: &Path) -> Result<Option<Vec<(PathBuf, String)>>> {
+        let tree = git(
+            "read tree",
+            git("find commit", self.repo.find_commit(commit))?.tree(),
+        )?;
+        let what = format!("read {} at {commit}", dir.display());
+        let Ok(entry) = tree.get_path(Path::new(&self.git_path(dir))) else {
+            return Ok(None);
+        };
+        let dir_tree = git(&what, self.repo.find_tree(entry.id()))?;
+        let mut files = Vec::new();
+        for entry in dir_tree.iter() {
+            if entry.kind() != Some(git2::ObjectType::Blob) {
+                continue;
+            }
+            let name = dir.join(entry.name().unwrap_or_default());
+            let blob = git(&what, self.repo.find_blob(entry.id()))?;
+            let text = String::from_utf8(blob.content().to_vec()).map_err(|_| Error::Git {
+                what: format!("read {} at {commit}", name.display()),
+                source: git2::Error::from_str("not UTF-8"),
+            })?;
+            files.push((name, text));
+        }
+        files.sort();
+        Ok(Some(files))
+    }
+
+    /// `path` (on disk) relative to the config repository, when it lies inside its work tree.
+    pub fn relative(&self, path: &Path) -> Option<PathBuf> {
+        let workdir = self.repo.workdir()?.canonicalize().ok()?;
+        let path = path.canonicalize().ok()?;
+        path.strip_prefix(workdir.join(&self.prefix))
+            .ok()
+            .map(Path::to_owned)
     }
 
     /// Points `branch` at a commit of `files` (path relative to the config repository, and new
@@ -316,16 +357,23 @@ impl ValueHistory for GitHistory<'_> {
         object: Option<&ObjectRef>,
         path: &FieldPath,
         current: &Value,
-    ) -> Option<Value> {
+    ) -> std::result::Result<Option<Value>, HistoryError> {
+        let failed = |e: git2::Error| HistoryError {
+            file: file.to_owned(),
+            message: e.message().to_owned(),
+        };
         let repo = &self.repo.repo;
         let git_path = self.repo.git_path(file);
-        let mut walk = repo.revwalk().ok()?;
+        let mut walk = repo.revwalk().map_err(failed)?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .ok()?;
-        walk.push_head().ok()?;
+            .map_err(failed)?;
+        walk.push_head().map_err(failed)?;
         let mut last_blob = None;
-        for id in walk.take(self.depth).filter_map(|id| id.ok()) {
-            let tree = repo.find_commit(id).ok()?.tree().ok()?;
+        for id in walk.take(self.depth) {
+            let tree = repo
+                .find_commit(id.map_err(failed)?)
+                .and_then(|c| c.tree())
+                .map_err(failed)?;
             let Ok(entry) = tree.get_path(Path::new(&git_path)) else {
                 continue;
             };
@@ -333,22 +381,25 @@ impl ValueHistory for GitHistory<'_> {
                 continue;
             }
             last_blob = Some(entry.id());
-            let blob = repo.find_blob(entry.id()).ok()?;
+            let blob = repo.find_blob(entry.id()).map_err(failed)?;
             let text = String::from_utf8_lossy(blob.content());
             let parsed = parse_text(file, &text);
-            let doc = parsed.documents.iter().find(|d| match object {
+            // A revision that does not declare the object (yet) is passed over, not the end.
+            let Some(doc) = parsed.documents.iter().find(|d| match object {
                 Some(o) => {
                     d.value["kind"] == o.kind.as_str()
                         && d.value["metadata"]["name"] == o.name.as_str()
                 }
                 None => true,
-            })?;
+            }) else {
+                continue;
+            };
             match path.get(&doc.value) {
-                Some(value) if value != current => return Some(value.clone()),
+                Some(value) if value != current => return Ok(Some(value.clone())),
                 _ => {}
             }
         }
-        None
+        Ok(None)
     }
 }
 
@@ -470,10 +521,51 @@ mod tests {
         let history = GitHistory::new(&config);
         let path: FieldPath = "images[name=app].newTag".parse().unwrap();
         let previous = history.previous(Path::new("k.yaml"), None, &path, &Value::from("1.1"));
-        assert_eq!(previous, Some(Value::from("1.0")));
+        assert_eq!(previous.unwrap(), Some(Value::from("1.0")));
         assert_eq!(
-            history.previous(Path::new("k.yaml"), None, &path, &Value::from("0.9")),
+            history
+                .previous(Path::new("k.yaml"), None, &path, &Value::from("0.9"))
+                .unwrap(),
             Some(Value::from("1.1"))
         );
+    }
+
+    #[test]
+    fn a_revision_without_the_object_is_passed_over_and_an_unreadable_history_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let config = ConfigRepo::open(dir.path()).unwrap();
+        let history = GitHistory::new(&config);
+        let path: FieldPath = "spec.template.spec.containers[name=api].image"
+            .parse()
+            .unwrap();
+        let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let unborn = history.previous(Path::new("d.yaml"), Some(&api), &path, &Value::from("x"));
+        assert!(unborn.is_err(), "{unborn:?}");
+        let deployment = |image: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: shop}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: {image}\n"
+            )
+        };
+        let file = dir.path().join("d.yaml");
+        std::fs::write(&file, deployment("api:1")).unwrap();
+        commit_all(&repo, "one");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        )
+        .unwrap();
+        commit_all(&repo, "moved away");
+        std::fs::write(&file, deployment("api:2")).unwrap();
+        commit_all(&repo, "back");
+        let previous = history
+            .previous(
+                Path::new("d.yaml"),
+                Some(&api),
+                &path,
+                &Value::from("api:2"),
+            )
+            .unwrap();
+        assert_eq!(previous, Some(Value::from("api:1")));
     }
 }

@@ -24,7 +24,7 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    fn callbacks(&self) -> RemoteCallbacks<'_> {
+    pub(super) fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut callbacks = RemoteCallbacks::new();
         if let Some(token) = &self.token {
             callbacks.credentials(move |_, _, _| Cred::userpass_plaintext("x-access-token", token));
@@ -127,7 +127,7 @@ impl ConfigRepo {
         Ok(())
     }
 
-    fn remote(&self, name_or_url: &str) -> Result<git2::Remote<'_>> {
+    pub(super) fn remote(&self, name_or_url: &str) -> Result<git2::Remote<'_>> {
         match self.repo.find_remote(name_or_url) {
             Ok(remote) => Ok(remote),
             Err(_) if name_or_url.contains("://") || Path::new(name_or_url).is_absolute() => {

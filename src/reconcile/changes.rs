@@ -111,9 +111,8 @@ fn applied_at(
         .errors
         .iter()
         .map(|e| {
-            let text = e.to_string();
-            let file = text.split(':').next().unwrap_or_default();
-            (vec![PathBuf::from(file)], text, None)
+            let files = e.files().into_iter().map(Path::to_owned).collect();
+            (files, e.to_string(), None)
         })
         .collect();
     let mut out = Applied::new();
@@ -205,9 +204,9 @@ pub fn between(
             problems: blocking,
         });
     }
-    let before = applied_at(repo, config, parent)
-        .map(|(applied, _)| applied)
-        .unwrap_or_default();
+    // The parent's own unreadable files are not this commit's doing, but a parent tree that
+    // cannot be indexed at all leaves nothing to compare with: every object would look new.
+    let (before, _) = applied_at(repo, config, parent)?;
     let mut keys: Vec<&(PathBuf, String)> = after.keys().chain(before.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -248,8 +247,13 @@ pub fn between(
     Ok(changes)
 }
 
+/// `path` with `key` after it, written as [`FieldPath`](crate::manifests::path::FieldPath)
+/// reads it back: a key with `.`, `[`, `]` or `=` in it (an annotation's `example.com/x`) in
+/// quotes and brackets.
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
+    if key.contains(['.', '[', ']', '=']) {
+        format!("{path}[\"{key}\"]")
+    } else if path.is_empty() {
         key.to_owned()
     } else {
         format!("{path}.{key}")
@@ -365,6 +369,26 @@ mod tests {
                 ("spec.template.spec.containers[name=side].image", None),
             ]
         );
+    }
+
+    #[test]
+    fn every_field_path_reads_back_to_its_field() {
+        let old = json!({"metadata": {"annotations": {"example.com/owner": "a", "plain": "x"}}});
+        let new = json!({"metadata": {"annotations": {"example.com/owner": "b", "plain": "y"}}});
+        let mut out = Vec::new();
+        diff_values(Path::new("f.yaml"), "", &old, &new, &mut out);
+        let paths: Vec<&str> = out.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "metadata.annotations[\"example.com/owner\"]",
+                "metadata.annotations.plain"
+            ]
+        );
+        for field in &out {
+            let path: crate::manifests::path::FieldPath = field.path.parse().unwrap();
+            assert_eq!(path.get(&new), field.new.as_ref(), "{}", field.path);
+        }
     }
 
     #[test]

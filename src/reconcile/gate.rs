@@ -8,32 +8,28 @@ use serde_json::{Value, json};
 
 use super::changes::ObjectChange;
 use crate::assess::{Assessment, Policies, environment_input};
+use crate::check::crd::{self, Breaking};
 use crate::config::Config;
 use crate::forge::{PullInfo, approvers};
 use crate::git::trailer;
 use crate::model::Action;
 
-/// The policy input for one changed object. The commit's `Action` and `Finding` trailers name
-/// the remediation when the change is one of ours; anything else is a `manifest-change` of
-/// finding `manual-change`. A merged commit does not carry the finding's severity: it is null.
-pub fn input(change: &ObjectChange, trailers: &[(String, String)], config: &Config) -> Value {
-    let action = trailer(trailers, "Action").and_then(Action::from_name);
-    let action = match action {
-        Some(action) => {
-            let spec = action.spec();
-            json!({"name": spec.name, "baseRisk": spec.base_risk, "reversible": spec.reversible, "imperative": spec.imperative})
-        }
-        None => {
-            json!({"name": "manifest-change", "baseRisk": "low", "reversible": true, "imperative": false})
-        }
-    };
+/// The policy input for one changed object, as a change of `action` (`None`: a
+/// `manifest-change` of finding `manual-change`). A merged commit does not carry the finding's
+/// severity: it is null.
+pub fn input(
+    change: &ObjectChange,
+    action: Option<Action>,
+    finding: &str,
+    config: &Config,
+) -> Value {
     let environment = change
         .environment
         .as_deref()
         .map(|name| environment_input(name, config));
     json!({
-        "finding": {"code": trailer(trailers, "Finding").unwrap_or("manual-change"), "severity": null},
-        "action": action,
+        "finding": {"code": finding, "severity": null},
+        "action": action_input(action),
         "target": {
             "kind": change.object.kind,
             "namespace": change.object.namespace,
@@ -41,22 +37,96 @@ pub fn input(change: &ObjectChange, trailers: &[(String, String)], config: &Conf
             "labels": change.labels(),
         },
         "environment": environment,
-        "change": {"fields": change.fields},
+        "change": {"fields": change.fields, "trust": []},
     })
 }
 
+fn action_input(action: Option<Action>) -> Value {
+    match action {
+        Some(action) => {
+            let spec = action.spec();
+            json!({"name": spec.name, "baseRisk": spec.base_risk, "reversible": spec.reversible, "imperative": spec.imperative})
+        }
+        None => {
+            json!({"name": "manifest-change", "baseRisk": "low", "reversible": true, "imperative": false})
+        }
+    }
+}
+
+/// The policy input for a commit that changes the files the gate itself reads: the
+/// configuration and the policies (`change.trust`). Their change takes effect only for later
+/// merges, so it is weighed like any other change, by the policies before it.
+pub fn trust_input(files: &[String]) -> Value {
+    json!({
+        "finding": {"code": "manual-change", "severity": null},
+        "action": action_input(None),
+        "target": {"kind": "RemediatorConfiguration", "namespace": null, "name": "remediator", "labels": {}},
+        "environment": null,
+        "change": {"fields": [], "trust": files},
+    })
+}
+
+/// One object's verdict: the change weighed as what it is (a `manifest-change`, with its
+/// breaking CustomResourceDefinition changes in `change.breaking`), and again as the action the
+/// commit's `Action` and `Finding` trailers claim, when they claim one. The trailers are written
+/// by whoever made the commit: they may raise the risk, never lower it. Returns the verdict and
+/// the breaking changes.
+pub fn weigh(
+    policies: &mut Policies,
+    change: &ObjectChange,
+    trailers: &[(String, String)],
+    config: &Config,
+) -> crate::assess::Result<(Assessment, Vec<Breaking>)> {
+    let breaking = match (&change.before, &change.after) {
+        (Some(old), Some(new)) if old["kind"] == "CustomResourceDefinition" => {
+            crd::compare(old, new)
+        }
+        _ => vec![],
+    };
+    let claimed = trailer(trailers, "Action").and_then(Action::from_name);
+    let finding = trailer(trailers, "Finding").unwrap_or("manual-change");
+    let object = change.object.to_string();
+    let mut weighed = Assessment::none();
+    let mut ways = vec![(None, "manual-change")];
+    if claimed.is_some() || finding != "manual-change" {
+        ways.push((claimed, finding));
+    }
+    for (action, finding) in ways {
+        let mut input = input(change, action, finding, config);
+        input["change"]["breaking"] = json!(breaking);
+        let one = policies.evaluate(&input)?;
+        combine(&mut weighed, &one, &object);
+    }
+    // `combine` names denials by object; one object's verdict names none.
+    let prefix = format!("{object}: ");
+    for denial in &mut weighed.denials {
+        if let Some(rest) = denial.strip_prefix(&prefix) {
+            *denial = rest.to_owned();
+        }
+    }
+    weighed.denials.dedup();
+    Ok((weighed, breaking))
+}
+
 /// The policies' verdict on every object, combined: the highest risk, every denial (named by
-/// object), the most approvals and every team any object asks for.
+/// object), the most approvals and every team any object asks for; each object as [`weigh`]s
+/// it. `trust` lists the changed files the gate reads (configuration, policies), weighed as one
+/// more change.
 pub fn assess(
     policies: &mut Policies,
     changes: &[ObjectChange],
     trailers: &[(String, String)],
+    trust: &[String],
     config: &Config,
 ) -> crate::assess::Result<Assessment> {
     let mut combined = Assessment::none();
     for change in changes {
-        let one = policies.evaluate(&input(change, trailers, config))?;
+        let (one, _) = weigh(policies, change, trailers, config)?;
         combine(&mut combined, &one, &change.object.to_string());
+    }
+    if !trust.is_empty() {
+        let one = policies.evaluate(&trust_input(trust))?;
+        combine(&mut combined, &one, "remediator configuration");
     }
     Ok(combined)
 }
@@ -100,14 +170,24 @@ impl Decision {
     }
 }
 
+/// A team's members as the gate knows them: listed in `approvals.teams`, resolved from the
+/// forge (`@org/slug`), or why they could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamMembers {
+    /// The logins of its members.
+    Known(Vec<String>),
+    /// Why its members could not be read; the team then approves nothing.
+    Unresolved(String),
+}
+
 /// Checks the approvals of `pull` (none when no pull request merged the commit) against what
-/// `assessment` requires; `teams` maps a team to its members' logins.
+/// `assessment` requires; `teams` gives each team's members.
 pub fn decide(
     assessment: Assessment,
     pull: Option<&PullInfo>,
-    teams: &BTreeMap<String, Vec<String>>,
+    teams: &BTreeMap<String, TeamMembers>,
 ) -> Decision {
-    let approvers = pull.map_or_else(Vec::new, |p| approvers(&p.reviews, &p.author));
+    let approvers = pull.map_or_else(Vec::new, approvers);
     let mut refusals: Vec<String> = assessment
         .denials
         .iter()
@@ -117,7 +197,7 @@ pub fn decide(
     let plural = if needed == 1 { "" } else { "s" };
     if needed > 0 && pull.is_none() {
         refusals.push(format!(
-            "a {} risk change needs {needed} approval{plural}, and no pull request merged this commit",
+            "a {} risk change needs {needed} approval{plural}, and no pull request merged this commit into the base branch (a direct push)",
             assessment.risk
         ));
     } else if approvers.len() < needed {
@@ -127,7 +207,7 @@ pub fn decide(
             format!(" ({})", approvers.join(", "))
         };
         refusals.push(format!(
-            "a {} risk change needs {needed} approval{plural} from reviewers other than the author; it has {}{who}",
+            "a {} risk change needs {needed} approval{plural} of the merged head from reviewers other than the author and the last pusher; it has {}{who}",
             assessment.risk,
             approvers.len()
         ));
@@ -137,10 +217,16 @@ pub fn decide(
             None => refusals.push(format!(
                 "an approval from team `{team}` is required, and remediator.yaml does not list its members under approvals.teams"
             )),
-            Some(members) if !approvers.iter().any(|a| members.contains(a)) => refusals.push(
-                format!("an approval from team `{team}` ({}) is required", members.join(", ")),
-            ),
-            Some(_) => {}
+            Some(TeamMembers::Unresolved(why)) => refusals.push(format!(
+                "an approval from team `{team}` is required, and its members cannot be read: {why}"
+            )),
+            Some(TeamMembers::Known(members)) if !approvers.iter().any(|a| members.contains(a)) => {
+                refusals.push(format!(
+                    "an approval from team `{team}` ({}) is required",
+                    members.join(", ")
+                ))
+            }
+            Some(TeamMembers::Known(_)) => {}
         }
     }
     Decision {
@@ -154,7 +240,7 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::assess::Approvals;
-    use crate::forge::{PullSummary, Review, ReviewState};
+    use crate::forge::{ReviewState, test_pull, test_review};
     use crate::model::RiskLevel;
 
     fn assessment(risk: RiskLevel, count: u32, teams: &[&str]) -> Assessment {
@@ -171,32 +257,17 @@ mod tests {
     }
 
     fn pull(reviews: &[(&str, ReviewState)]) -> PullInfo {
-        PullInfo {
-            summary: PullSummary {
-                number: 1,
-                head: "h".into(),
-                title: "t".into(),
-                url: String::new(),
-                labels: vec![],
-            },
-            author: "bot".into(),
-            base: "main".into(),
-            merged: true,
-            merge_commit: None,
-            reviews: reviews
-                .iter()
-                .map(|(u, s)| Review {
-                    user: (*u).into(),
-                    state: *s,
-                })
-                .collect(),
-        }
+        let reviews = reviews.iter().map(|(u, s)| test_review(u, *s)).collect();
+        test_pull(reviews, &[])
     }
 
     #[test]
     fn approvals_are_counted_against_the_tier() {
         use ReviewState::*;
-        let teams = BTreeMap::from([("security".to_owned(), vec!["carol".to_owned()])]);
+        let teams = BTreeMap::from([(
+            "security".to_owned(),
+            TeamMembers::Known(vec!["carol".to_owned()]),
+        )]);
         let low = decide(assessment(RiskLevel::Low, 0, &[]), None, &teams);
         assert!(low.allowed(), "{:?}", low.refusals);
         let medium = decide(
@@ -238,6 +309,21 @@ mod tests {
             &teams,
         );
         assert!(with_security.allowed(), "{:?}", with_security.refusals);
+        let unresolved = BTreeMap::from([(
+            "security".to_owned(),
+            TeamMembers::Unresolved("GitHub answered 404".to_owned()),
+        )]);
+        let refused = decide(
+            assessment(RiskLevel::Critical, 2, &["security"]),
+            Some(&pull(&[("alice", Approved), ("carol", Approved)])),
+            &unresolved,
+        );
+        assert_eq!(
+            refused.refusals,
+            [
+                "an approval from team `security` is required, and its members cannot be read: GitHub answered 404"
+            ]
+        );
     }
 
     #[test]

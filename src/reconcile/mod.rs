@@ -6,12 +6,15 @@
 //! crash applies only what is not applied yet (server-side apply writes nothing that matches).
 //! Wires the `git`, `forge`, `cluster`, `assess` and `audit` edges together.
 
+mod chain;
 pub mod changes;
 pub mod gate;
 mod outcome;
 mod revert;
 mod verify;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use git2::Oid;
@@ -22,11 +25,13 @@ use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
 use crate::cluster::{Cluster, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
-use crate::forge::{CommitStatus, Forge, PullInfo, StatusState};
+use crate::forge::{CommitStatus, Forge, MergedPull, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
 use crate::model::ChangeSet;
 use crate::render::Templates;
+pub use chain::reconcile;
 use changes::{ObjectChange, short};
+use gate::TeamMembers;
 pub use outcome::CommentView;
 pub use revert::rollback;
 pub(crate) use verify::{Verified, under_lock};
@@ -52,6 +57,15 @@ pub enum Error {
     /// The audit log failed: nothing further is done without a record.
     #[error(transparent)]
     Audit(#[from] crate::audit::Error),
+    /// A changed field's path does not read back, so its value cannot be checked live.
+    #[error("{object}: {source}")]
+    FieldPath {
+        /// The object.
+        object: String,
+        /// Why the path does not parse.
+        #[source]
+        source: crate::manifests::path::ParsePathError,
+    },
     /// The commit has no parent to compare with.
     #[error("{0}: the first commit has nothing to compare with")]
     NoParent(String),
@@ -77,6 +91,9 @@ pub struct ReconcileOptions {
     pub hand_off_timeout: Duration,
     /// The commit status's context.
     pub status_context: String,
+    /// Files and directories (relative to the config repository) the gate itself reads: the
+    /// configuration and the policies. A commit that changes one is weighed for it.
+    pub trusted: Vec<PathBuf>,
 }
 
 impl Default for ReconcileOptions {
@@ -89,6 +106,7 @@ impl Default for ReconcileOptions {
             lock: LockOptions::default(),
             hand_off_timeout: Duration::from_secs(300),
             status_context: "remediator/reconcile".to_owned(),
+            trusted: vec![PathBuf::from(crate::config::FILE_NAME)],
         }
     }
 }
@@ -149,6 +167,12 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// Not weighed: an earlier commit of the branch was refused, failed or rolled back, and
+    /// must be resolved first.
+    Waiting {
+        /// That commit.
+        on: String,
+    },
 }
 
 /// What a reconcile did.
@@ -169,6 +193,8 @@ pub(crate) struct Subject {
     pub(crate) commit: Oid,
     pub(crate) trailers: Vec<(String, String)>,
     pub(crate) changes: Vec<ObjectChange>,
+    /// The files it changes that the gate reads (configuration, policies).
+    pub(crate) trust: Vec<String>,
     pub(crate) pull: Option<PullInfo>,
 }
 
@@ -189,13 +215,22 @@ impl Subject {
 }
 
 impl Subject {
-    /// What `commit` changes (in the options' environment), its trailers, and the pull request
-    /// that merged it.
-    async fn load<C, F: Forge>(ctx: &Context<'_, C, F>, commit: Oid) -> Result<Subject> {
+    /// What `commit` changes (in the options' environment) since `since` (its first parent
+    /// when `None`), its trailers, and the pull request that merged it (`merged`, when the
+    /// forge was asked).
+    async fn load<C, F: Forge>(
+        ctx: &Context<'_, C, F>,
+        commit: Oid,
+        since: Option<Oid>,
+        merged: Option<MergedPull>,
+    ) -> Result<Subject> {
         let parents = ctx.repo.parents(commit)?;
-        let parent = *parents
-            .first()
-            .ok_or_else(|| Error::NoParent(short(commit)))?;
+        let parent = match since {
+            Some(since) => since,
+            None => *parents
+                .first()
+                .ok_or_else(|| Error::NoParent(short(commit)))?,
+        };
         let changes = changes::between(
             ctx.repo,
             ctx.config,
@@ -203,16 +238,25 @@ impl Subject {
             commit,
             ctx.options.environment.as_deref(),
         )?;
+        let trust = ctx
+            .repo
+            .changed_files(parent, commit)?
+            .into_iter()
+            .filter(|file| ctx.options.trusted.iter().any(|t| file.starts_with(t)))
+            .map(|file| file.to_string_lossy().replace('\\', "/"))
+            .collect();
         let mut subject = Subject {
             commit,
             trailers: commit_trailers(ctx.repo, commit, &parents)?,
             changes,
+            trust,
             pull: None,
         };
-        if let Some(forge) = ctx.forge
-            && let Some(number) = forge.pull_for_commit(&commit.to_string()).await?
+        // Only the pull request whose merge wrote this very commit judges it.
+        if let (Some(forge), Some(merged)) = (ctx.forge, merged)
+            && merged.merge_commit == commit.to_string()
         {
-            subject.pull = Some(forge.pull(number).await?);
+            subject.pull = Some(forge.pull(merged.number).await?);
         }
         Ok(subject)
     }
@@ -234,11 +278,15 @@ fn commit_trailers(
     }
 }
 
-/// Reconciles a merged commit; see the module documentation.
-pub async fn reconcile<C: Cluster, F: Forge>(
+/// Reconciles one merged commit, its change taken since `since` (its first parent when `None`);
+/// `merged` is the pull request it comes from, as the forge said. See the module
+/// documentation; [`reconcile`] reconciles every commit not yet reconciled up to one.
+pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
     ctx: &Context<'_, C, F>,
     policies: &mut Policies,
     commit: Oid,
+    since: Option<Oid>,
+    merged: Option<MergedPull>,
 ) -> Result<Report> {
     let sha = commit.to_string();
     let done = ctx
@@ -259,14 +307,14 @@ pub async fn reconcile<C: Cluster, F: Forge>(
             },
         });
     }
-    let subject = Subject::load(ctx, commit).await?;
+    let subject = Subject::load(ctx, commit, since, merged).await?;
     let report = |subject: &Subject, outcome| Report {
         commit: sha.clone(),
         pull: subject.pull.as_ref().map(|p| p.summary.number),
         objects: subject.objects(),
         outcome,
     };
-    if subject.changes.is_empty() {
+    if subject.changes.is_empty() && subject.trust.is_empty() {
         ctx.audit
             .append(&subject.record(Event::Verified, "no Kubernetes object changes"))?;
         set_status(
@@ -282,6 +330,13 @@ pub async fn reconcile<C: Cluster, F: Forge>(
     if !refusals.is_empty() {
         refuse(ctx, &subject, &refusals).await?;
         return Ok(report(&subject, Outcome::Refused { reasons: refusals }));
+    }
+    if subject.changes.is_empty() {
+        let message = "approved; the configuration it changes takes effect for later merges";
+        ctx.audit
+            .append(&subject.record(Event::Verified, message))?;
+        set_status(ctx, commit, StatusState::Success, message).await?;
+        return Ok(report(&subject, Outcome::NoChanges));
     }
     set_status(
         ctx,
@@ -304,14 +359,20 @@ pub async fn reconcile<C: Cluster, F: Forge>(
 
 /// The gate: the policies on the change as merged, then the approvals; every step recorded.
 /// Returns why the change may not be applied, nothing when it may.
-async fn check<C, F>(
+async fn check<C, F: Forge>(
     ctx: &Context<'_, C, F>,
     policies: &mut Policies,
     subject: &Subject,
 ) -> Result<Vec<String>> {
-    let assessment = gate::assess(policies, &subject.changes, &subject.trailers, ctx.config)?;
+    let assessment = gate::assess(
+        policies,
+        &subject.changes,
+        &subject.trailers,
+        &subject.trust,
+        ctx.config,
+    )?;
     ctx.audit.append(&Record {
-        detail: serde_json::to_value(&assessment).unwrap_or_default(),
+        detail: json!(assessment),
         ..subject.record(
             Event::Policy,
             format!(
@@ -320,7 +381,8 @@ async fn check<C, F>(
             ),
         )
     })?;
-    let decision = gate::decide(assessment, subject.pull.as_ref(), &ctx.config.teams);
+    let teams = team_members(ctx).await;
+    let decision = gate::decide(assessment, subject.pull.as_ref(), &teams);
     ctx.audit.append(&Record {
         detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals}),
         ..subject.record(
@@ -369,6 +431,51 @@ async fn conclude<C: Cluster, F: Forge>(
         return Ok(Outcome::Failed { reason });
     }
     revert::undo(ctx, subject, &reason).await
+}
+
+/// The pull request `commit` comes from, as the forge says; `None` without a forge.
+pub(crate) async fn merged_pull<C, F: Forge>(
+    ctx: &Context<'_, C, F>,
+    commit: Oid,
+) -> Result<Option<MergedPull>> {
+    match ctx.forge {
+        Some(forge) => Ok(forge
+            .pull_for_commit(&commit.to_string(), &ctx.options.base_branch)
+            .await?),
+        None => Ok(None),
+    }
+}
+
+/// Every team of `approvals.teams` with its members: logins as listed, and the members of each
+/// GitHub team (`@org/slug`) among them as the forge says at this moment. A GitHub team that
+/// cannot be read leaves its team unresolved, with the reason, never empty.
+async fn team_members<C, F: Forge>(ctx: &Context<'_, C, F>) -> BTreeMap<String, TeamMembers> {
+    let mut teams = BTreeMap::new();
+    for (team, entries) in &ctx.config.teams {
+        let mut members = Vec::new();
+        let mut unresolved = None;
+        for entry in entries {
+            let Some(github_team) = entry.strip_prefix('@') else {
+                members.push(entry.clone());
+                continue;
+            };
+            match ctx.forge {
+                None => {
+                    unresolved = Some(format!("{entry} is a GitHub team, and no forge was given"))
+                }
+                Some(forge) => match forge.team_members(github_team).await {
+                    Ok(logins) => members.extend(logins),
+                    Err(error) => unresolved = Some(format!("{entry}: {error}")),
+                },
+            }
+        }
+        let resolved = match unresolved {
+            Some(why) => TeamMembers::Unresolved(why),
+            None => TeamMembers::Known(members),
+        };
+        teams.insert(team.clone(), resolved);
+    }
+    teams
 }
 
 fn list_or_none(items: &[String]) -> String {

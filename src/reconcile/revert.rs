@@ -18,7 +18,8 @@ pub async fn rollback<C: Cluster, F: Forge>(
     ctx: &Context<'_, C, F>,
     commit: git2::Oid,
 ) -> Result<Report> {
-    let subject = Subject::load(ctx, commit).await?;
+    let merged = super::merged_pull(ctx, commit).await?;
+    let subject = Subject::load(ctx, commit, None, merged).await?;
     let outcome = undo(ctx, &subject, "rollback requested").await?;
     Ok(Report {
         commit: commit.to_string(),
@@ -153,6 +154,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         commit: revert,
         trailers: trailers(&message),
         changes: subject.changes.clone(),
+        trust: vec![],
         pull: subject.pull.clone(),
     };
     let verified = under_lock(ctx, &reverted, true).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::changes::ObjectChange;
-use super::{Context, Result, Subject};
+use super::{Context, Error, Result, Subject};
 use crate::audit::{Event, Record};
 use crate::cluster::imperative::is_record;
 use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, WaitOutcome};
@@ -221,14 +221,20 @@ async fn wait_for_values<C: Cluster>(
                 continue;
             };
             let live = cluster.get(&change.object).await?;
-            let synced = live.is_some_and(|live| {
-                change.fields.iter().all(|f| {
-                    let Ok(path) = f.path.parse::<FieldPath>() else {
-                        return true;
-                    };
-                    path.get(&live) == path.get(&wanted)
-                })
-            });
+            let mut synced = live.is_some();
+            for field in &change.fields {
+                // A path that does not read back cannot say the value is live: an error.
+                let path = field
+                    .path
+                    .parse::<FieldPath>()
+                    .map_err(|source| Error::FieldPath {
+                        object: change.object.to_string(),
+                        source,
+                    })?;
+                synced &= live
+                    .as_ref()
+                    .is_some_and(|l| path.get(l) == path.get(&wanted));
+            }
             if !synced {
                 unsynced.push(change.object.to_string());
             }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod world;
+
 /// `../shared/corpus`, or `None` with a note when this checkout has no shared folder beside it.
 pub fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
@@ -149,6 +151,11 @@ pub fn write_files(root: &Path, files: &[(&str, &str)]) {
 
 /// Commits everything in the work tree on the current branch.
 pub fn commit_all(work: &Path, message: &str) -> git2::Oid {
+    commit_all_as(work, message, "dev", "dev@example.com")
+}
+
+/// Commits everything in the work tree on the current branch as `name <email>`.
+pub fn commit_all_as(work: &Path, message: &str, name: &str, email: &str) -> git2::Oid {
     let repo = git2::Repository::open(work).unwrap();
     let mut index = repo.index().unwrap();
     index
@@ -156,7 +163,7 @@ pub fn commit_all(work: &Path, message: &str) -> git2::Oid {
         .unwrap();
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("dev", "dev@example.com").unwrap();
+    let sig = git2::Signature::now(name, email).unwrap();
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
     let parents: Vec<&git2::Commit> = parent.iter().collect();
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)

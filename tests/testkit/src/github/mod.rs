@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::faults::{Faults, LoggedRequest};
 
-pub use state::{Comment, Pull, Review, ReviewState, Status};
+pub use state::{Comment, MergeMethod, Pull, Review, ReviewState, Status};
 
 /// The token of the bot user, `remediator-bot`, that opens pull requests.
 pub const BOT_TOKEN: &str = "bot-token";
@@ -169,6 +169,8 @@ impl FakeGitHub {
             merged: false,
             merge_commit_sha: None,
             head_sha: None,
+            base_sha: None,
+            rebased: vec![],
             user: login.to_owned(),
             labels: vec![],
         });
@@ -193,9 +195,34 @@ impl FakeGitHub {
     /// # Panics
     /// When the pull request cannot be merged.
     pub fn merge(&self, number: u64) -> String {
+        self.merge_with(number, MergeMethod::Merge)
+    }
+
+    /// Merges a pull request as `method` does; returns the commit the merge wrote last (what
+    /// GitHub calls its `merge_commit_sha`).
+    ///
+    /// # Panics
+    /// When the pull request cannot be merged.
+    pub fn merge_with(&self, number: u64, method: MergeMethod) -> String {
         self.state()
-            .merge(number, "octocat")
+            .merge(number, "octocat", method)
             .unwrap_or_else(|e| panic!("merge #{number}: {e}"))
+    }
+
+    /// Makes `org/slug` a team whose members are `logins`.
+    pub fn add_team(&self, team: &str, logins: &[&str]) {
+        self.state().teams.insert(
+            team.to_owned(),
+            logins.iter().map(|l| (*l).to_owned()).collect(),
+        );
+    }
+
+    /// Renames the repository to `new_name` (`owner/name`): the old name then answers with
+    /// redirects, as GitHub does.
+    pub fn rename(&self, new_name: &str) {
+        let mut state = self.state();
+        let old = std::mem::replace(&mut state.repository, new_name.to_owned());
+        state.former_name = Some(old);
     }
 
     /// The commit a branch of the bare repository points at.

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, head
 use serde_json::{Value, json};
 
 use super::Hub;
-use super::state::{Comment, Pull, ReviewState, State, Status};
+use super::state::{Comment, MergeMethod, Pull, ReviewState, State, Status, label_json, user_json};
 use crate::faults::{FaultKind, LoggedRequest};
 
 type Answer = Result<(u16, Value), (u16, String)>;
@@ -86,17 +86,64 @@ fn route(
     };
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let answer = match segments.as_slice() {
-        ["user"] => Ok((200, json!({"login": user}))),
+        ["user"] => Ok((200, user_json(&user))),
         ["repos", owner, name, rest @ ..] if format!("{owner}/{name}") == state.repository => {
             repository(&mut state, &user, method, rest, &query, &body)
+        }
+        ["repos", owner, name, rest @ ..]
+            if state.former_name.as_deref() == Some(&format!("{owner}/{name}")) =>
+        {
+            return moved(&state.repository, rest, uri.query(), method);
+        }
+        ["orgs", org, "teams", slug, "members"] if method == Method::GET => {
+            match state.teams.get(&format!("{org}/{slug}")) {
+                Some(members) => Ok((
+                    200,
+                    Value::Array(members.iter().map(|m| user_json(m)).collect()),
+                )),
+                None => Err((404, "Not Found".to_owned())),
+            }
         }
         _ => Err((404, "Not Found".to_owned())),
     };
     match answer {
         Ok((code, Value::Array(items))) => page(code, items, &query, uri.path()),
         Ok((code, value)) => json_response(code, &value, None),
-        Err((code, message)) => json_response(code, &json!({"message": message}), None),
+        Err((code, message)) => json_response(code, &error_body(code, &message), None),
     }
+}
+
+/// GitHub's error body: the message, `errors` for a validation failure, and where the
+/// documentation is.
+fn error_body(code: u16, message: &str) -> Value {
+    let mut body = json!({
+        "message": message,
+        "documentation_url": "https://docs.github.com/rest",
+        "status": code.to_string(),
+    });
+    if code == 422 {
+        body["errors"] = json!([{"resource": "Issue", "code": "custom", "message": message}]);
+    }
+    body
+}
+
+/// A renamed repository: GET is moved permanently (301), anything else temporarily (307), to
+/// the same route under the new name.
+fn moved(repository: &str, rest: &[&str], query: Option<&str>, method: &Method) -> Response<Body> {
+    let mut location = format!("/repos/{repository}/{}", rest.join("/"));
+    if let Some(query) = query {
+        location = format!("{location}?{query}");
+    }
+    let code = if method == Method::GET { 301 } else { 307 };
+    let mut response = json_response(
+        code,
+        &json!({"message": "Moved Permanently", "url": location, "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"}),
+        None,
+    );
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 fn repository(
@@ -155,6 +202,11 @@ fn pulls(state: &mut State, ask: &Ask) -> Answer {
             Ok((200, state.pull_json(pull)))
         }
         ("PATCH", ["pulls", n]) => update_pull(state, number(n)?, body),
+        ("GET", ["pulls", n, "commits"]) => {
+            let pull = state.pull(number(n)?).ok_or((404, "Not Found".into()))?;
+            let commits = state.pull_commits(pull).map_err(|e| (500, e))?;
+            Ok((200, Value::Array(commits)))
+        }
         ("GET", ["pulls", n, "reviews"]) => {
             let n = number(n)?;
             let reviews = state.reviews.iter().filter(|r| r.pull == n);
@@ -169,13 +221,31 @@ fn pulls(state: &mut State, ask: &Ask) -> Answer {
                 Some("REQUEST_CHANGES") => ReviewState::ChangesRequested,
                 _ => ReviewState::Commented,
             };
-            state.add_review(number(n)?, user, review);
-            Ok((200, json!({})))
+            let n = number(n)?;
+            state.pull(n).ok_or((404, "Not Found".to_owned()))?;
+            state.add_review(n, user, review);
+            let review = state
+                .reviews
+                .last()
+                .cloned()
+                .ok_or((500, "no review".to_owned()))?;
+            Ok((200, state.review_json(&review)))
         }
-        ("PUT", ["pulls", n, "merge"]) => match state.merge(number(n)?, user) {
-            Ok(sha) => Ok((200, json!({"sha": sha, "merged": true}))),
-            Err(message) => Err((405, message)),
-        },
+        ("PUT", ["pulls", n, "merge"]) => {
+            let method = match body["merge_method"].as_str() {
+                None | Some("merge") => MergeMethod::Merge,
+                Some("squash") => MergeMethod::Squash,
+                Some("rebase") => MergeMethod::Rebase,
+                Some(other) => return Err((422, format!("merge_method {other} is not valid"))),
+            };
+            match state.merge(number(n)?, user, method) {
+                Ok(sha) => Ok((
+                    200,
+                    json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
+                )),
+                Err(message) => Err((405, message)),
+            }
+        }
         _ => Err((404, "Not Found".to_owned())),
     }
 }
@@ -243,7 +313,7 @@ fn issues(state: &mut State, ask: &Ask) -> Answer {
                     pull.labels.push(label);
                 }
             }
-            let labels = pull.labels.iter().map(|l| json!({"name": l})).collect();
+            let labels = pull.labels.iter().map(|l| label_json(l)).collect();
             Ok((200, Value::Array(labels)))
         }
         _ => Err((404, "Not Found".to_owned())),
@@ -271,30 +341,45 @@ fn commits(state: &mut State, ask: &Ask) -> Answer {
                     "description is too long (maximum is 140 characters)".into(),
                 ));
             }
-            state.statuses.push(Status {
+            let status = Status {
                 sha: (*sha).to_owned(),
                 state: state_text,
                 context: body["context"].as_str().unwrap_or("default").to_owned(),
                 description,
-            });
-            Ok((201, json!({"state": body["state"]})))
+            };
+            let id = state.next_id();
+            let json = state.status_json(&status, id);
+            state.statuses.push(status);
+            Ok((201, json))
         }
         ("GET", ["commits", sha, "statuses"]) => {
             let statuses = state.statuses.iter().rev().filter(|s| s.sha == *sha);
-            Ok((200, Value::Array(
-                statuses
-                    .map(|s| json!({"state": s.state, "context": s.context, "description": s.description}))
-                    .collect(),
-            )))
-        }
-        ("GET", ["commits", sha, "pulls"]) => {
-            let pulls = state.pulls.iter().filter(|p| {
-                p.merge_commit_sha.as_deref() == Some(*sha) || p.head_sha.as_deref() == Some(*sha)
-            });
             Ok((
                 200,
-                Value::Array(pulls.map(|p| state.pull_json(p)).collect()),
+                Value::Array(
+                    statuses
+                        .enumerate()
+                        .map(|(i, s)| state.status_json(s, i as u64 + 1))
+                        .collect(),
+                ),
             ))
+        }
+        ("GET", ["commits", sha, "pulls"]) => {
+            // The pull requests a commit is associated with: the one it merged, and those whose
+            // commits include it.
+            let mut found = Vec::new();
+            for pull in &state.pulls {
+                let contains = state
+                    .pull_commits(pull)
+                    .map_err(|e| (500, e))?
+                    .iter()
+                    .any(|c| c["sha"] == *sha);
+                let rebased = pull.rebased.iter().any(|c| c == sha);
+                if pull.merge_commit_sha.as_deref() == Some(*sha) || contains || rebased {
+                    found.push(state.pull_json(pull));
+                }
+            }
+            Ok((200, Value::Array(found)))
         }
         _ => Err((404, "Not Found".to_owned())),
     }
@@ -366,6 +451,8 @@ fn create_pull(state: &mut State, user: &str, body: &Value) -> Answer {
         merged: false,
         merge_commit_sha: None,
         head_sha: None,
+        base_sha: None,
+        rebased: vec![],
         user: user.to_owned(),
         labels: vec![],
     };
@@ -480,9 +567,10 @@ fn fault_response(kind: &FaultKind) -> Response<Body> {
             vec![("retry-after", retry_after.to_string())],
         ),
         FaultKind::Status(code) => (*code, "Server Error", vec![]),
+        FaultKind::Answer { status, body } => return json_response(*status, body, None),
         FaultKind::Drop | FaultKind::Delay(_) => (502, "Bad Gateway", vec![]),
     };
-    let mut response = json_response(code, &json!({"message": message}), None);
+    let mut response = json_response(code, &error_body(code, message), None);
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);

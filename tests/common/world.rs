@@ -1,0 +1,130 @@
+//! A world for the merge path's end-to-end tests: a work clone with a bare `origin`, a fake
+//! GitHub serving it, a test API server, and the binary run against them with the bot's token.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use testkit::TestCluster;
+use testkit::github::{BOT_TOKEN, FakeGitHub};
+
+/// The repository, its GitHub and its cluster.
+pub struct World {
+    /// The work clone and its bare origin.
+    pub remote: super::GitRemote,
+    /// The `--policies` directory given to propose, reconcile and rollback.
+    pub policies: PathBuf,
+    /// The fake GitHub serving `acme/config`.
+    pub github: FakeGitHub,
+    /// The test API server.
+    pub cluster: TestCluster,
+}
+
+/// The shop team's own rule on top of the default policies: every change to shop-dev needs a
+/// review.
+pub const SHOP_POLICY: &str = "
+reasons contains {\"level\": \"medium\", \"reason\": \"the shop team reviews every change to shop-dev\"} if input.target.namespace == \"shop-dev\"
+";
+
+/// The merge path's settings every world's remediator.yaml carries.
+pub const RECONCILE: &str = "reconcile:\n  healthTimeoutSeconds: 20\n  lockWaitSeconds: 0\napprovals:\n  teams:\n    security: [carol]\n";
+
+impl World {
+    /// The example repository (or `files`) in a work clone with an `origin`, remediator.yaml
+    /// pointing at the fake GitHub.
+    pub fn new(files: Option<&[(&str, &str)]>) -> World {
+        let remote = match files {
+            None => super::git_remote(Some(&super::example_repo()), &[]),
+            Some(files) => super::git_remote(None, files),
+        };
+        let github = FakeGitHub::start("acme/config", &remote.bare);
+        let config_file = remote.work.join("remediator.yaml");
+        let config = std::fs::read_to_string(&config_file).unwrap_or_default();
+        let config = match config.find("forge:") {
+            Some(at) => config[..at].to_owned(),
+            None => config,
+        };
+        let config = format!(
+            "{config}forge:\n  type: github\n  repository: acme/config\n  apiUrl: {}\n{RECONCILE}",
+            github.url()
+        );
+        std::fs::write(&config_file, config).unwrap();
+        super::commit_all(&remote.work, "Publish to GitHub");
+        super::push(&remote.work, "refs/heads/main:refs/heads/main");
+        let policies = remote.dir.path().join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        let rego = remediator::assess::DEFAULT_POLICIES[0].1.to_owned() + SHOP_POLICY;
+        std::fs::write(policies.join("remediator.rego"), rego).unwrap();
+        World {
+            remote,
+            policies,
+            github,
+            cluster: TestCluster::start(),
+        }
+    }
+
+    /// The work clone's path.
+    pub fn work(&self) -> &str {
+        self.remote.work.to_str().unwrap()
+    }
+
+    /// `remediator ARGS --repo WORK [--kubeconfig K] [--policies P]` with the bot's token.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_remediator"));
+        command.args(args).args(["--repo", self.work()]);
+        if args[0] != "history" {
+            command.args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()]);
+        }
+        if ["propose", "reconcile", "rollback"].contains(&args[0]) {
+            command.args(["--policies", self.policies.to_str().unwrap()]);
+        }
+        command
+            .env("GITHUB_TOKEN", BOT_TOKEN)
+            .env_remove("GITHUB_API_URL")
+            .output()
+            .unwrap()
+    }
+
+    /// `reconcile --commit COMMIT --env dev`.
+    pub fn reconcile(&self, commit: &str) -> Output {
+        self.run(&["reconcile", "--commit", commit, "--env", "dev"])
+    }
+
+    /// Writes by remediator (server-side apply, not dry-run) to an object's path.
+    pub fn writes(&self, path_end: &str) -> usize {
+        self.cluster
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with(path_end))
+            .filter(|r| r.query.contains("fieldManager=remediator") && !r.query.contains("dryRun"))
+            .filter(|r| r.status.is_some_and(|s| s < 300))
+            .count()
+    }
+
+    /// The audit records, oldest first.
+    pub fn audit(&self) -> Vec<Value> {
+        let log = self.remote.work.join(".git/remediator/audit.jsonl");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The audit records' events, oldest first.
+    pub fn events(&self) -> Vec<String> {
+        self.audit()
+            .iter()
+            .map(|r| r["event"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// What a run printed, both streams.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
