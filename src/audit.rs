@@ -370,6 +370,82 @@ pub fn render(chains: &[Chain]) -> String {
 mod tests {
     use super::*;
 
+    /// A bare remote and `clones` clones of it, each with its audit log kept in the remote's
+    /// notes.
+    fn clones(clones: usize) -> (tempfile::TempDir, Vec<AuditLog>) {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("origin.git");
+        git2::Repository::init_bare(&bare).unwrap();
+        let logs = (0..clones)
+            .map(|i| {
+                let work = dir.path().join(format!("clone-{i}"));
+                let repo = git2::Repository::init(&work).unwrap();
+                repo.remote("origin", &format!("file://{}", bare.display()))
+                    .unwrap();
+                AuditLog::new(work.join(".git/remediator/audit.jsonl")).with_trail(Trail {
+                    repo: work,
+                    remote: "origin".into(),
+                    auth: Auth::default(),
+                    author: Author::default(),
+                })
+            })
+            .collect();
+        (dir, logs)
+    }
+
+    #[test]
+    fn the_trail_lives_in_the_remote_so_another_clone_reads_it() {
+        let (_dir, logs) = clones(2);
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        logs[0]
+            .append(&record(Event::Policy, None, commit, "Deployment/a/b"))
+            .unwrap();
+        logs[0]
+            .append(&record(Event::Verified, None, commit, "Deployment/a/b"))
+            .unwrap();
+        logs[0]
+            .append(&Record::new(Event::Closed, "no commit"))
+            .unwrap();
+        let read = logs[1].read().unwrap();
+        let events: Vec<Event> = read.iter().map(|r| r.event).collect();
+        assert_eq!(events, [Event::Policy, Event::Verified, Event::Closed]);
+        assert_eq!(logs[1].location(), "refs/notes/remediator of origin");
+    }
+
+    #[test]
+    fn concurrent_runs_lose_no_record() {
+        let (_dir, logs) = clones(2);
+        let threads: Vec<_> = logs
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(run, log)| {
+                std::thread::spawn(move || {
+                    for i in 0..12 {
+                        let commit = format!("{:040x}", i % 3);
+                        let message = format!("run {run} record {i}");
+                        log.append(&Record {
+                            commit: Some(commit),
+                            ..Record::new(Event::Applied, message)
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let read = logs[0].read().unwrap();
+        let mut messages: Vec<&str> = read.iter().map(|r| r.message.as_str()).collect();
+        messages.sort_unstable();
+        let mut wanted: Vec<String> = (0..2)
+            .flat_map(|run| (0..12).map(move |i| format!("run {run} record {i}")))
+            .collect();
+        wanted.sort();
+        assert_eq!(messages, wanted);
+    }
+
     fn record(event: Event, id: Option<&str>, commit: &str, object: &str) -> Record {
         Record {
             remediation: id.map(str::to_owned),

@@ -386,3 +386,22 @@ fn excludes_and_gitignore_keep_files_out_of_the_index() {
         .collect();
     assert_eq!(names, ["a"]);
 }
+
+#[test]
+fn a_snapshot_that_is_not_there_is_an_error_not_zero_findings() {
+    let repo = repo_arg(&common::example_repo());
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        &repo,
+        "--snapshot",
+        "/nonexistent/snapshot",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("/nonexistent/snapshot: cannot read"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stdout).contains("0 findings"));
+}

@@ -439,3 +439,93 @@ fn squash_and_rebase_merges_are_found_and_another_branch_s_pull_request_is_not()
     );
     assert_eq!(image(&world), "agent:3c");
 }
+
+#[test]
+fn every_merged_commit_is_weighed_in_order_and_a_refused_one_stops_the_rest() {
+    let world = agent_world(&[]);
+    let edit = ("agent.yaml", "agent:1", "agent:2");
+    let base = approved_merge(&world, "base", &[edit], MergeMethod::Merge);
+    assert_applied(&world, &base, "agent:2");
+    // Three merges whose runs were cancelled but the last; the middle one lacks security.
+    sync_main(&world);
+    let edit = ("agent.yaml", "agent:2", "agent:3");
+    let first = approved_merge(&world, "first", &[edit], MergeMethod::Merge);
+    sync_main(&world);
+    let edit = ("agent.yaml", "agent:3", "agent:4");
+    let number = pull_request(&world, "middle", &[edit], "mallory");
+    approve(&world.github, number, &["alice", "bob"]);
+    let middle = world.github.merge(number);
+    sync_main(&world);
+    let edit = ("agent.yaml", "agent:4", "agent:5");
+    let last = approved_merge(&world, "last", &[edit], MergeMethod::Merge);
+
+    let out = world.run(&["reconcile", "--commit", &last]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(printed.contains(&format!("commit {first}")), "{printed}");
+    assert!(printed.contains("refused, nothing applied"), "{printed}");
+    assert!(
+        printed.contains(&format!("waiting: not weighed until {middle} is resolved")),
+        "{printed}"
+    );
+    assert_eq!(image(&world), "agent:3", "the first applied, nothing after");
+    let weighed = |world: &World| -> Vec<String> {
+        world
+            .audit()
+            .into_iter()
+            .filter(|r| r["event"] == "policy")
+            .map(|r| r["commit"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        weighed(&world),
+        [base.clone(), first.clone(), middle.clone()]
+    );
+
+    // Approved after the fact: the next run applies the middle one, then the last.
+    approve(&world.github, number, &["carol"]);
+    let out = world.run(&["reconcile", "--commit", &last]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(image(&world), "agent:5");
+    assert_eq!(weighed(&world), [base, first, middle.clone(), middle, last]);
+}
+
+#[test]
+fn the_audit_trail_travels_with_the_repository_to_a_fresh_clone() {
+    let world = agent_world(&[]);
+    let edit = ("agent.yaml", "agent:1", "agent:2");
+    let merge = approved_merge(&world, "bump", &[edit], MergeMethod::Merge);
+    assert_applied(&world, &merge, "agent:2");
+
+    // A second clone, as a CI runner starts from: it has no local audit file.
+    let second = world.remote.dir.path().join("second");
+    git2::Repository::clone(&format!("file://{}", world.remote.bare.display()), &second).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args(args)
+            .args(["--repo", second.to_str().unwrap()])
+            .env("GITHUB_TOKEN", testkit::github::BOT_TOKEN)
+            .output()
+            .unwrap()
+    };
+    let history = run(&["history"]);
+    let printed = text(&history);
+    assert_eq!(history.status.code(), Some(0), "{printed}");
+    for event in ["policy", "approval", "applied", "verified"] {
+        assert!(printed.contains(event), "{event}: {printed}");
+    }
+    assert!(!second.join(".git/remediator/audit.jsonl").exists());
+    let kubeconfig = world.cluster.kubeconfig().to_str().unwrap().to_owned();
+    let again = run(&["reconcile", "--commit", &merge, "--kubeconfig", &kubeconfig]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("already done: verified"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        world.writes("/deployments/agent"),
+        2,
+        "the first apply and the merge's"
+    );
+}

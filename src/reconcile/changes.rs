@@ -392,6 +392,39 @@ mod tests {
     }
 
     #[test]
+    fn a_parent_tree_that_cannot_be_indexed_is_an_error_not_an_empty_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let commit = |text: &str, parents: &[&git2::Commit<'_>]| {
+            std::fs::write(dir.path().join("cm.yaml"), text).unwrap();
+            let mut index = repo.index().unwrap();
+            index.add_path(Path::new("cm.yaml")).unwrap();
+            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+            let sig = git2::Signature::now("t", "t@example.com").unwrap();
+            repo.commit(Some("HEAD"), &sig, &sig, "m", &tree, parents)
+                .unwrap()
+        };
+        let cm = |v: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: d}}\ndata: {{v: \"{v}\"}}\n"
+            )
+        };
+        let parent = commit(&cm("1"), &[]);
+        let child = commit(&cm("2"), &[&repo.find_commit(parent).unwrap()]);
+        let config_repo = ConfigRepo::open(dir.path()).unwrap();
+        let config = Config::default();
+        let changes = between(&config_repo, &config, parent, child, None).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].before.is_some(), "the object was there before");
+        // The parent's tree cannot be written out: every object would look new.
+        let trees = config_repo.state_dir().join("trees");
+        std::fs::remove_dir_all(trees.join(parent.to_string())).unwrap();
+        std::fs::write(trees.join(parent.to_string()), "not a tree").unwrap();
+        let error = between(&config_repo, &config, parent, child, None).unwrap_err();
+        assert!(matches!(error, Error::Index { .. }), "{error}");
+    }
+
+    #[test]
     fn a_new_object_lists_its_leaves() {
         let mut out = Vec::new();
         diff_values(

@@ -326,6 +326,78 @@ mod tests {
         );
     }
 
+    /// A Deployment in `prod` whose image changed.
+    fn image_change() -> ObjectChange {
+        let before = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "prod"},
+            "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:1"}]}}}});
+        let mut after = before.clone();
+        after["spec"]["template"]["spec"]["containers"][0]["image"] = "api:2".into();
+        let mut fields = Vec::new();
+        super::super::changes::diff_values(
+            std::path::Path::new("api.yaml"),
+            "",
+            &before,
+            &after,
+            &mut fields,
+        );
+        ObjectChange {
+            object: crate::model::ObjectRef::new("apps/v1", "Deployment", Some("prod"), "api"),
+            unit: "prod".into(),
+            placement: "prod/api.yaml".into(),
+            declared: ("prod/api.yaml".into(), 1),
+            environment: None,
+            before: Some(before),
+            after: Some(after),
+            fields,
+        }
+    }
+
+    #[test]
+    fn trailers_may_raise_the_risk_never_lower_it() {
+        // A team that rates every change remediator did not propose as high.
+        let rego = crate::assess::DEFAULT_POLICIES[0].1.to_owned()
+            + "\nreasons contains {\"level\": \"high\", \"reason\": \"a change remediator did not propose\"} if input.action.name == \"manifest-change\"\n";
+        let mut policies =
+            Policies::from_files(vec![("team.rego".into(), rego)]).expect("the policy parses");
+        let config = Config::default();
+        let change = image_change();
+        let human = assess(
+            &mut policies,
+            std::slice::from_ref(&change),
+            &[],
+            &[],
+            &config,
+        )
+        .unwrap();
+        assert_eq!(human.risk, RiskLevel::High);
+        // A human commit claiming to be remediator's low-risk memory raise gets the same risk.
+        let claimed = [
+            ("Action".to_owned(), "raise-memory".to_owned()),
+            ("Finding".to_owned(), "crash-loop-oom".to_owned()),
+        ];
+        let forged = assess(
+            &mut policies,
+            std::slice::from_ref(&change),
+            &claimed,
+            &[],
+            &config,
+        )
+        .unwrap();
+        assert_eq!(forged.risk, RiskLevel::High, "{:?}", forged.reasons);
+        // A trailer naming a riskier action raises it.
+        let drain = [("Action".to_owned(), "drain-node".to_owned())];
+        let raised = assess(
+            &mut policies,
+            std::slice::from_ref(&change),
+            &drain,
+            &[],
+            &config,
+        )
+        .unwrap();
+        assert_eq!(raised.risk, RiskLevel::Critical, "{:?}", raised.reasons);
+    }
+
     #[test]
     fn denials_refuse_whatever_the_approvals() {
         let mut denied = assessment(RiskLevel::High, 2, &[]);

@@ -245,3 +245,55 @@ async fn wait_for_values<C: Cluster>(
         tokio::time::sleep(Duration::from_millis(500).min(timeout)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::KubeCluster;
+    use crate::model::FieldChange;
+
+    fn change(path: &str) -> ObjectChange {
+        let after = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default"}, "data": {"x": "1"}});
+        ObjectChange {
+            object: ObjectRef::new("v1", "ConfigMap", Some("default"), "c"),
+            unit: ".".into(),
+            placement: "c.yaml".into(),
+            declared: ("c.yaml".into(), 1),
+            environment: None,
+            before: None,
+            after: Some(after),
+            fields: vec![FieldChange {
+                file: "c.yaml".into(),
+                path: path.to_owned(),
+                old: None,
+                new: Some(json!("1")),
+                ratio: None,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_field_path_that_does_not_read_back_is_an_error_not_synced() {
+        let cluster = testkit::TestCluster::start();
+        let live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default"}, "data": {"x": "1"}});
+        cluster.create(live, "argocd-controller").unwrap();
+        let kube = KubeCluster::new(cluster.client());
+        let state = |c: &ObjectChange| c.after.clone();
+        let timeout = Duration::from_millis(100);
+        let synced = change("data.x");
+        let left = wait_for_values(&kube, &[&synced], &state, timeout)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let unreadable = change("data[x");
+        let error = wait_for_values(&kube, &[&unreadable], &state, timeout)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::FieldPath { object, .. } if object == "ConfigMap/default/c"),
+            "{error}"
+        );
+    }
+}
