@@ -107,6 +107,10 @@ pub struct Record {
     /// The pull request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull: Option<u64>,
+    /// The environment a run was limited to (`--env`); `None` for a run over every
+    /// environment. A commit finished for one environment is not finished for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// The objects, `Kind/namespace/name`.
     #[serde(default)]
     pub objects: Vec<String>,
@@ -118,6 +122,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// Whether this record speaks for a run over `environment` (`None`: every environment): a
+    /// record of a run over every environment speaks for each.
+    pub fn covers(&self, environment: Option<&str>) -> bool {
+        self.environment.is_none() || self.environment.as_deref() == environment
+    }
+
     /// A record of `event` now.
     pub fn new(event: Event, message: impl Into<String>) -> Record {
         Record {
@@ -126,6 +136,7 @@ impl Record {
             remediation: None,
             commit: None,
             pull: None,
+            environment: None,
             objects: vec![],
             message: message.into(),
             detail: Value::Null,

@@ -148,6 +148,9 @@ pub struct Environment {
     pub paths: Vec<String>,
     /// kubeconfig context of the cluster.
     pub context: Option<String>,
+    /// The kubeconfig file holding that context; `--kubeconfig`, `$KUBECONFIG` or
+    /// `~/.kube/config` when not given.
+    pub kubeconfig: Option<PathBuf>,
     /// The highest risk this environment accepts without escalation.
     pub risk_tolerance: RiskLevel,
     globs: GlobSet,
@@ -301,6 +304,8 @@ struct RawEnvironment {
     paths: Vec<Spanned<String>>,
     #[serde(default)]
     context: Option<String>,
+    #[serde(default)]
+    kubeconfig: Option<PathBuf>,
     #[serde(default = "default_tolerance")]
     risk_tolerance: RiskLevel,
 }
@@ -406,6 +411,7 @@ impl RawConfig {
                 name,
                 paths: env.paths.into_iter().map(|p| p.value).collect(),
                 context: env.context,
+                kubeconfig: env.kubeconfig,
                 risk_tolerance: env.risk_tolerance,
                 globs,
             });

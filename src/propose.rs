@@ -188,6 +188,19 @@ pub struct Plan {
     pub failures: Vec<Reported>,
 }
 
+impl Plan {
+    /// Adds another plan's findings (another environment's, read from its own cluster); two
+    /// proposals with one branch name get their ids added.
+    pub fn absorb(&mut self, other: Plan) {
+        self.findings += other.findings;
+        self.proposals.extend(other.proposals);
+        self.diagnoses.extend(other.diagnoses);
+        self.unmanaged.extend(other.unmanaged);
+        self.failures.extend(other.failures);
+        dedupe_branches(&mut self.proposals);
+    }
+}
+
 /// Detects, remedies, edits, assesses and renders. Never stops on one finding's failure.
 pub fn plan(inputs: &Inputs, policies: &mut Policies, options: &ProposeOptions) -> Plan {
     let now = options

@@ -246,7 +246,7 @@ fn the_config_schema_matches_the_parser() {
             "fieldManager" => "fieldManager: x\n",
             "excludes" => "excludes: [a]\n",
             "environments" => {
-                "environments: [{name: a, paths: [x], context: c, riskTolerance: low}]\n"
+                "environments: [{name: a, paths: [x], context: c, kubeconfig: k, riskTolerance: low}]\n"
             }
             "forge" => {
                 "forge: {type: github, repository: a/b, baseBranch: main, apiUrl: http://x}\n"
@@ -256,7 +256,7 @@ fn the_config_schema_matches_the_parser() {
                 "reconcile: {rollback: pull-request, healthTimeoutSeconds: 60, lockNamespace: ops, lockWaitSeconds: 0}\n"
             }
             "audit" => "audit: {path: audit/remediator.jsonl}\n",
-            "approvals" => "approvals: {teams: {security: [carol]}}\n",
+            "approvals" => "approvals: {teams: {security: [carol, \"@acme/security\"]}}\n",
             other => panic!("the schema declares `{other}`, which this test does not know"),
         }
     };
@@ -269,7 +269,10 @@ fn the_config_schema_matches_the_parser() {
         .unwrap()
         .keys()
         .collect();
-    assert_eq!(env_keys, ["name", "paths", "context", "riskTolerance"]);
+    assert_eq!(
+        env_keys,
+        ["name", "paths", "context", "kubeconfig", "riskTolerance"]
+    );
     let forge_keys: Vec<&String> = top["forge"]["properties"]
         .as_object()
         .unwrap()
@@ -317,7 +320,7 @@ fn the_config_schema_matches_the_parser() {
         all.audit_path.as_deref(),
         Some(Path::new("audit/remediator.jsonl"))
     );
-    assert_eq!(all.teams["security"], ["carol"]);
+    assert_eq!(all.teams["security"], ["carol", "@acme/security"]);
     let zero = Config::parse(
         Path::new("r.yaml"),
         "reconcile:\n  healthTimeoutSeconds: 0\n",

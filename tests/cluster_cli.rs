@@ -222,7 +222,8 @@ fn propose_reads_the_live_cluster_and_puts_the_dry_run_in_the_body() {
 
     let out = remediator(
         &[
-            "propose", "--repo", repo_arg, "--forge", "none", "--output", "markdown",
+            "propose", "--repo", repo_arg, "--forge", "none", "--output", "markdown", "--env",
+            "dev",
         ],
         kubeconfig,
     );

@@ -152,8 +152,8 @@ fn object_diff(change: &ObjectChange) -> String {
 pub struct Checked {
     /// The report.
     pub report: CheckReport,
-    /// Every added or modified object, as applied.
-    pub applied: Vec<Value>,
+    /// Every added or modified object, as applied, with the environment that applies it.
+    pub applied: Vec<(Option<String>, Value)>,
 }
 
 /// Checks the change from the merge base of `base` and `head` to `head`.
@@ -196,6 +196,9 @@ pub fn check(
             objects,
             assessment: combined,
         },
-        applied: changes.into_iter().filter_map(|c| c.after).collect(),
+        applied: changes
+            .into_iter()
+            .filter_map(|c| Some((c.environment, c.after?)))
+            .collect(),
     })
 }

@@ -11,7 +11,7 @@ use remediator::cluster::{ApplyOptions, Cluster, KubeCluster, WaitOptions, WaitO
 use remediator::model::{ChangeAction, ChangeSet, ObjectRef};
 
 use super::super::Outcome;
-use super::cluster::{ClusterArgs, connect, repo_objects, runtime};
+use super::cluster::{ClusterArgs, Route, repo_objects, route, runtime};
 
 /// Arguments of `apply`.
 #[derive(clap::Args)]
@@ -39,54 +39,76 @@ pub struct ApplyArgs {
     pub concurrency: usize,
 }
 
-/// Runs the command.
+/// Runs the command: each environment's objects applied to its own cluster, one after the
+/// other; the first that fails stops the rest.
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
-    let (objects, field_manager) = repo_objects(&args.repo, &args.path)?;
+    let (groups, config) = repo_objects(&args.repo, &args.path)?;
     let options = ApplyOptions {
-        field_manager,
+        field_manager: config.field_manager.clone(),
         concurrency: args.concurrency,
         dry_run: args.dry_run,
         progress: std::io::stderr().is_terminal(),
         ..ApplyOptions::default()
     };
     runtime()?.block_on(async {
-        let connection = connect(&args.cluster).await?;
-        let cluster = KubeCluster::new(connection.client);
-        let changes = match cluster.apply(&objects, &options).await {
-            Ok(changes) => changes,
-            Err(stopped) => {
-                print_changes(&stopped.changes, args.dry_run)?;
-                return Err(stopped.into());
-            }
-        };
-        print_changes(&changes, args.dry_run)?;
-        if !args.wait || args.dry_run {
-            return Ok(Outcome::Ok);
-        }
-        let subjects: Vec<ObjectRef> = changes.entries.iter().map(|e| e.subject.clone()).collect();
-        let wait = WaitOptions {
-            timeout: Duration::from_secs(args.timeout),
-            ..WaitOptions::default()
-        };
-        let report = cluster.wait(&subjects, &wait).await?;
-        let mut out = std::io::stdout().lock();
-        for (object, health) in &report.health {
-            writeln!(out, "{object} {}: {}", health.status, health.message)?;
-        }
-        Ok(match report.outcome {
-            WaitOutcome::Healthy => {
-                writeln!(out, "healthy after {} s", report.elapsed.as_secs())?;
+        let routes = route(&config, &args.cluster, groups).await?;
+        let mut outcome = Outcome::Ok;
+        for Route {
+            cluster, objects, ..
+        } in &routes
+        {
+            if !matches!(
+                apply_one(cluster, objects, &options, &args).await?,
                 Outcome::Ok
+            ) {
+                outcome = Outcome::Changes;
+                break;
             }
-            WaitOutcome::Failed { object, message } => {
-                writeln!(out, "failed: {object}: {message}")?;
-                Outcome::Changes
-            }
-            WaitOutcome::TimedOut => {
-                writeln!(out, "timed out after {} s", args.timeout)?;
-                Outcome::Changes
-            }
-        })
+        }
+        Ok(outcome)
+    })
+}
+
+async fn apply_one(
+    cluster: &KubeCluster,
+    objects: &[serde_json::Value],
+    options: &ApplyOptions,
+    args: &ApplyArgs,
+) -> anyhow::Result<Outcome> {
+    let changes = match cluster.apply(objects, options).await {
+        Ok(changes) => changes,
+        Err(stopped) => {
+            print_changes(&stopped.changes, args.dry_run)?;
+            return Err(stopped.into());
+        }
+    };
+    print_changes(&changes, args.dry_run)?;
+    if !args.wait || args.dry_run {
+        return Ok(Outcome::Ok);
+    }
+    let subjects: Vec<ObjectRef> = changes.entries.iter().map(|e| e.subject.clone()).collect();
+    let wait = WaitOptions {
+        timeout: Duration::from_secs(args.timeout),
+        ..WaitOptions::default()
+    };
+    let report = cluster.wait(&subjects, &wait).await?;
+    let mut out = std::io::stdout().lock();
+    for (object, health) in &report.health {
+        writeln!(out, "{object} {}: {}", health.status, health.message)?;
+    }
+    Ok(match report.outcome {
+        WaitOutcome::Healthy => {
+            writeln!(out, "healthy after {} s", report.elapsed.as_secs())?;
+            Outcome::Ok
+        }
+        WaitOutcome::Failed { object, message } => {
+            writeln!(out, "failed: {object}: {message}")?;
+            Outcome::Changes
+        }
+        WaitOutcome::TimedOut => {
+            writeln!(out, "timed out after {} s", args.timeout)?;
+            Outcome::Changes
+        }
     })
 }
 

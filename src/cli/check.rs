@@ -13,14 +13,14 @@ use serde_json::Value;
 use remediator::assess::Policies;
 use remediator::check::{self, CheckReport, report};
 use remediator::cluster::imperative::is_record;
-use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
+use remediator::cluster::{Cluster, DryRunOptions};
 use remediator::config::Config;
 use remediator::forge::Forge;
 use remediator::git::ConfigRepo;
 use remediator::render::{DryRunView, Templates};
 
 use super::super::Outcome;
-use super::cluster::{ClusterArgs, connect, runtime};
+use super::cluster::{ByEnvironment, ClusterArgs, route, runtime};
 use super::reconcile::GitHubSettings;
 
 /// Output format of `check`.
@@ -169,23 +169,37 @@ async fn dry_run(
     templates: &Templates,
     checked: &check::Checked,
 ) -> anyhow::Result<String> {
-    let connection = connect(&args.cluster).await?;
-    let cluster = KubeCluster::new(connection.client);
-    let objects: Vec<Value> = checked
-        .applied
-        .iter()
-        .filter(|v| !is_record(v))
-        .cloned()
-        .collect();
+    let mut groups = ByEnvironment::new();
+    for (environment, object) in &checked.applied {
+        if !is_record(object) {
+            groups
+                .entry(environment.clone())
+                .or_default()
+                .push(object.clone());
+        }
+    }
     let options = DryRunOptions {
         field_manager: config.field_manager.clone(),
         ..DryRunOptions::default()
     };
-    let view = match cluster.dry_run(&objects, &options).await {
-        Ok(results) => DryRunView::new(&connection.name, &config.field_manager, &results),
-        Err(error) => {
-            DryRunView::failed(&connection.name, &config.field_manager, error.to_string())
+    // Each environment's objects are dry-run in its own cluster.
+    let routes = route(config, &args.cluster, groups).await?;
+    let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+    let name = names.join(", ");
+    let mut results = Vec::new();
+    let mut failed = None;
+    for route in &routes {
+        match route.cluster.dry_run(&route.objects, &options).await {
+            Ok(found) => results.extend(found),
+            Err(error) => {
+                failed = Some(format!("{}: {error}", route.name));
+                break;
+            }
         }
+    }
+    let view = match failed {
+        None => DryRunView::new(&name, &config.field_manager, &results),
+        Some(error) => DryRunView::failed(&name, &config.field_manager, error),
     };
     Ok(templates.dry_run(&view)?)
 }

@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use remediator::cluster::{Clusters, KubeCluster};
+use remediator::config::Config;
 use remediator::manifests;
 
 /// Which cluster to talk to.
@@ -26,6 +30,7 @@ impl ClusterArgs {
 }
 
 /// A client, and a name for the cluster in messages (its context, or its server).
+#[derive(Clone)]
 pub struct Connection {
     /// The client.
     pub client: kube::Client,
@@ -74,13 +79,158 @@ pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Connection> {
     Ok(Connection { client, name })
 }
 
-/// The objects applied from `path` of the repository, as they will be sent, and the field
-/// manager the repository's config names. Files that do not parse are an error: applying the
-/// rest would leave the change half done.
+/// The clusters a run reaches. With `--env`, that environment's cluster for everything: the
+/// command line's when it names one, else the context (and kubeconfig) the configuration gives
+/// the environment. Without, each environment with a context reaches its own cluster, and
+/// objects outside every environment the command line's (or the default kubeconfig's); an
+/// environment without a context reaches none. A configuration without environments sends
+/// everything to the command line's cluster.
+pub async fn clusters(
+    config: &Config,
+    args: &ClusterArgs,
+    environment: Option<&str>,
+) -> anyhow::Result<Clusters<KubeCluster>> {
+    Ok(connections(config, args, environment)
+        .await?
+        .map(|connection| KubeCluster::new(connection.client)))
+}
+
+/// The connections [`clusters`] makes, with their names.
+pub async fn connections(
+    config: &Config,
+    args: &ClusterArgs,
+    environment: Option<&str>,
+) -> anyhow::Result<Clusters<Connection>> {
+    let configured = |name: &str| config.environments.iter().find(|e| e.name == name);
+    let own = |env: &remediator::config::Environment| -> Option<ClusterArgs> {
+        let context = env.context.clone()?;
+        Some(ClusterArgs {
+            kubeconfig: env.kubeconfig.clone().or_else(|| args.kubeconfig.clone()),
+            context: Some(context),
+        })
+    };
+    if let Some(name) = environment {
+        let chosen = match configured(name).and_then(own) {
+            Some(env_args) if !args.given() => env_args,
+            _ => args.clone(),
+        };
+        return Ok(Clusters::single(connect(&chosen).await?));
+    }
+    if config.environments.is_empty() {
+        return Ok(Clusters::single(connect(args).await?));
+    }
+    let mut by_environment = BTreeMap::new();
+    for env in &config.environments {
+        if let Some(env_args) = own(env) {
+            let connection = connect(&env_args)
+                .await
+                .with_context(|| format!("environment {}: cannot reach its cluster", env.name))?;
+            by_environment.insert(env.name.clone(), connection);
+        }
+    }
+    let default = if args.given() {
+        Some(connect(args).await?)
+    } else {
+        None
+    };
+    Ok(Clusters::routed(by_environment, default))
+}
+
+/// Objects bound for clusters by the environment that applies them (`None`: outside every
+/// environment).
+pub type ByEnvironment = BTreeMap<Option<String>, Vec<serde_json::Value>>;
+
+/// The environment whose cluster the command line names by its context, when one does: a
+/// run on one cluster looks at that environment only.
+pub fn environment_of(config: &Config, args: &ClusterArgs) -> Option<String> {
+    let context = args.context.as_deref()?;
+    config
+        .environments
+        .iter()
+        .find(|e| e.context.as_deref() == Some(context))
+        .map(|e| e.name.clone())
+}
+
+/// Where one environment's objects go.
+pub struct Route {
+    /// The environment, or the cluster's name, for messages.
+    pub name: String,
+    /// Its cluster.
+    pub cluster: KubeCluster,
+    /// The objects.
+    pub objects: Vec<serde_json::Value>,
+}
+
+/// Sends each environment's objects to its own cluster, every one found before anything is
+/// sent. A cluster named on the command line takes the objects of one environment only (a
+/// `--context` other than the one the environment names is refused); without one, each
+/// environment goes to the cluster [`clusters`] gives it, and one that has none is an error
+/// naming it.
+pub async fn route(
+    config: &Config,
+    args: &ClusterArgs,
+    groups: ByEnvironment,
+) -> anyhow::Result<Vec<Route>> {
+    if args.given() {
+        let names: Vec<&str> = groups
+            .keys()
+            .map(|e| e.as_deref().unwrap_or("(outside every environment)"))
+            .collect();
+        if groups.len() > 1 && !config.environments.is_empty() {
+            anyhow::bail!(
+                "the objects belong to {}: one cluster may take one environment's only; give the --path of one, or name no cluster so that each goes to its own",
+                names.join(", ")
+            );
+        }
+        let configured = groups
+            .keys()
+            .flatten()
+            .find_map(|name| config.environments.iter().find(|e| &e.name == name));
+        if let (Some(env), Some(given)) = (configured, &args.context)
+            && let Some(own) = &env.context
+            && own != given
+        {
+            anyhow::bail!(
+                "environment {} reaches context {own}, not {given}: objects never go to another environment's cluster",
+                env.name
+            );
+        }
+        let connection = connect(args).await?;
+        let cluster = KubeCluster::new(connection.client);
+        return Ok(groups
+            .into_values()
+            .map(|objects| Route {
+                name: connection.name.clone(),
+                cluster: cluster.clone(),
+                objects,
+            })
+            .collect());
+    }
+    let clusters = clusters(config, args, None).await?;
+    let mut routes = Vec::new();
+    for (environment, objects) in groups {
+        let cluster = clusters.get(environment.as_deref()).with_context(|| {
+            format!(
+                "environment {} has no cluster: name its context in remediator.yaml (environments[].context), or give --context",
+                environment.as_deref().unwrap_or("(outside every environment)")
+            )
+        })?;
+        routes.push(Route {
+            name: environment.unwrap_or_else(|| "default".to_owned()),
+            cluster: cluster.clone(),
+            objects,
+        });
+    }
+    Ok(routes)
+}
+
+/// The objects applied from `path` of the repository, as they will be sent, by environment, and
+/// the repository's configuration. Files that do not parse are an error: applying the rest
+/// would leave the change half done.
 pub fn repo_objects(
     repo: &std::path::Path,
     path: &std::path::Path,
-) -> anyhow::Result<(Vec<serde_json::Value>, String)> {
+) -> anyhow::Result<(ByEnvironment, Config)> {
     let (config, index) = super::super::load(repo)?;
     if !index.errors.is_empty() {
         for error in &index.errors {
@@ -92,11 +242,20 @@ pub fn repo_objects(
             repo.display()
         );
     }
-    let objects = index
-        .under(path)
-        .into_iter()
-        .map(|o| index.applied(o))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut objects = ByEnvironment::new();
+    let mut seen = std::collections::HashSet::new();
+    for object in index.under(path) {
+        let environment = config
+            .environment_for(index.placement(object))
+            .map(|e| e.name.clone());
+        // One cluster takes an object once, whichever of its builds apply it.
+        if seen.insert((environment.clone(), &object.id)) {
+            objects
+                .entry(environment)
+                .or_default()
+                .push(index.applied(object)?);
+        }
+    }
     if objects.is_empty() {
         let relative = path.strip_prefix(".").unwrap_or(path);
         let mut builds: Vec<String> = index
@@ -120,5 +279,5 @@ pub fn repo_objects(
             builds.join(", ")
         );
     }
-    Ok((objects, config.field_manager))
+    Ok((objects, config))
 }

@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
+use remediator::cluster::{Cluster, DryRunOptions};
 use remediator::model::ChangeAction;
 
 use super::super::Outcome;
-use super::cluster::{ClusterArgs, connect, repo_objects, runtime};
+use super::cluster::{ClusterArgs, repo_objects, route, runtime};
 
 /// Arguments of `diff`.
 #[derive(clap::Args)]
@@ -29,15 +29,18 @@ pub struct DiffArgs {
 
 /// Runs the command.
 pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
-    let (objects, field_manager) = repo_objects(&args.repo, &args.path)?;
+    let (groups, config) = repo_objects(&args.repo, &args.path)?;
     let results = runtime()?.block_on(async {
-        let connection = connect(&args.cluster).await?;
         let options = DryRunOptions {
-            field_manager,
+            field_manager: config.field_manager.clone(),
             ..DryRunOptions::default()
         };
-        let cluster = KubeCluster::new(connection.client);
-        anyhow::Ok(cluster.dry_run(&objects, &options).await?)
+        let mut results = Vec::new();
+        // Each environment's objects against its own cluster.
+        for route in route(&config, &args.cluster, groups).await? {
+            results.extend(route.cluster.dry_run(&route.objects, &options).await?);
+        }
+        anyhow::Ok(results)
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -12,13 +12,15 @@ use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, Forge};
 use remediator::git::{ConfigRepo, GitHistory};
 use remediator::manifests::RepoIndex;
-use remediator::propose::{Inputs, Plan, ProposeOptions, Published, plan, publish_local};
+use remediator::propose::{
+    Inputs, Plan, ProposeOptions, Published, plan as plan_of, publish_local,
+};
 use remediator::remedy::{NoHistory, ValueHistory};
 use remediator::render::{DryRunView, Templates};
 use remediator::snapshot;
 
 use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
-use super::cluster::{Connection, connect, runtime};
+use super::cluster::{Connection, connections, environment_of, runtime};
 use super::reconcile::GitHubSettings;
 
 /// Where the proposals go.
@@ -38,23 +40,30 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     if args.snapshot.is_some() && args.cluster.given() {
         anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
     }
-    // Without a snapshot, the live cluster: its runtime and connection serve the dry-runs too.
-    let (loaded, live) = match &args.snapshot {
-        Some(path) => (snapshot::load(path)?, None),
-        None => {
-            let runtime = runtime()?;
-            let (loaded, connection) = runtime.block_on(async {
-                let connection = connect(&args.cluster).await?;
-                let loaded = KubeCluster::new(connection.client.clone())
-                    .snapshot(&SnapshotOptions::default())
-                    .await?;
-                anyhow::Ok((loaded, connection))
-            })?;
-            (loaded, Some((runtime, connection)))
-        }
+    // Without a snapshot, the live clusters, each environment's its own: their runtime and
+    // connections serve the dry-runs too.
+    let runtime = match &args.snapshot {
+        Some(_) => None,
+        None => Some(runtime()?),
     };
-    for problem in &loaded.problems {
-        eprintln!("warning: {problem}");
+    let (sources, whole) = match (&args.snapshot, &runtime) {
+        (Some(path), _) => {
+            let loaded = snapshot::load(path)?;
+            let whole = loaded.problems.iter().all(|p| !p.unread());
+            let source = Source {
+                environment: args.env.clone(),
+                loaded,
+                connection: None,
+            };
+            (vec![source], whole)
+        }
+        (None, Some(runtime)) => runtime.block_on(live_sources(&args, &config))?,
+        (None, None) => unreachable!("a runtime is started for every live run"),
+    };
+    for source in &sources {
+        for problem in &source.loaded.problems {
+            eprintln!("warning: {problem}");
+        }
     }
     let mut policies = match &args.policies {
         Some(dir) => Policies::from_dir(dir)?,
@@ -95,36 +104,47 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         ),
         None => None,
     };
-    let options = ProposeOptions {
-        environment: args.env.clone(),
-        now,
-        ..ProposeOptions::default()
-    };
-    let inputs = Inputs {
-        repo: &args.repo,
-        index: &index,
-        config: &config,
-        snapshot: &loaded.snapshot,
-        history,
-        templates: &templates,
-    };
-    let mut plan = plan(&inputs, &mut policies, &options);
-    if let Some((runtime, connection)) = &live {
-        runtime.block_on(add_dry_runs(
-            &mut plan,
-            &index,
-            &templates,
-            connection,
-            &config.field_manager,
-        ));
+    let mut plan = Plan::default();
+    for source in &sources {
+        let options = ProposeOptions {
+            environment: source.environment.clone(),
+            now,
+            ..ProposeOptions::default()
+        };
+        let inputs = Inputs {
+            repo: &args.repo,
+            index: &index,
+            config: &config,
+            snapshot: &source.loaded.snapshot,
+            history,
+            templates: &templates,
+        };
+        let mut one = plan_of(&inputs, &mut policies, &options);
+        if let (Some(runtime), Some(connection)) = (&runtime, &source.connection) {
+            runtime.block_on(add_dry_runs(
+                &mut one,
+                &index,
+                &templates,
+                connection,
+                &config.field_manager,
+            ));
+        }
+        plan.absorb(one);
     }
     let published = match (&repo, &github) {
         (Some(repo), Some(settings)) => {
-            let runtime = live.as_ref().map(|(runtime, _)| runtime);
-            // A pull request is closed as cleared only when every kind was read in this run,
-            // across the whole cluster: a finding not seen in a list that failed has not cleared.
-            let whole = args.env.is_none() && loaded.problems.iter().all(|p| !p.unread());
-            to_github(&args, &config, &plan, repo, settings, runtime, whole)?
+            // A pull request is closed as cleared only when every kind of every environment
+            // was read in this run: a finding not seen in a list that failed has not cleared.
+            let whole = whole && args.env.is_none();
+            to_github(
+                &args,
+                &config,
+                &plan,
+                repo,
+                settings,
+                runtime.as_ref(),
+                whole,
+            )?
         }
         (Some(repo), None) if forge => {
             publish_local(repo, repo.head()?, &plan.proposals, &config.git.author)
@@ -178,6 +198,65 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// What one plan is made from: a snapshot, or one environment's cluster.
+struct Source {
+    /// The environment it stands for; `None`: every environment.
+    environment: Option<String>,
+    /// What was read.
+    loaded: snapshot::Loaded,
+    /// The cluster it was read from, for the dry-runs.
+    connection: Option<Connection>,
+}
+
+/// The live clusters to look at, and whether together they are the whole of what the
+/// repository applies. With `--env`, or a cluster named on the command line (whose context
+/// picks its environment), one; else each environment's own cluster, and an environment
+/// without one is not looked at (said as a warning).
+async fn live_sources(args: &ProposeArgs, config: &Config) -> anyhow::Result<(Vec<Source>, bool)> {
+    let environment = args
+        .env
+        .clone()
+        .or_else(|| environment_of(config, &args.cluster));
+    if args.cluster.given() && environment.is_none() && !config.environments.is_empty() {
+        anyhow::bail!(
+            "which environment is this cluster? give --env, or name no cluster so that each environment is read from its own"
+        );
+    }
+    let connections = connections(config, &args.cluster, environment.as_deref()).await?;
+    let single = environment.is_some() || config.environments.is_empty();
+    let mut whole = true;
+    let mut sources = Vec::new();
+    let wanted: Vec<Option<String>> = if single {
+        vec![environment.clone()]
+    } else {
+        config
+            .environments
+            .iter()
+            .map(|e| Some(e.name.clone()))
+            .collect()
+    };
+    for environment in wanted {
+        let Some(connection) = connections.get(environment.as_deref()) else {
+            eprintln!(
+                "warning: environment {} has no cluster (environments[].context): its findings are not looked for",
+                environment.as_deref().unwrap_or("-")
+            );
+            whole = false;
+            continue;
+        };
+        let loaded = KubeCluster::new(connection.client.clone())
+            .snapshot(&SnapshotOptions::default())
+            .await?;
+        whole &= loaded.problems.iter().all(|p| !p.unread());
+        sources.push(Source {
+            environment,
+            loaded,
+            connection: Some(connection.clone()),
+        });
+    }
+    Ok((sources, whole))
 }
 
 /// Publishes the plan to GitHub, on the live cluster's runtime when there is one.

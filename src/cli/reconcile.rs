@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use remediator::assess::Policies;
 use remediator::audit::{self, AuditLog};
-use remediator::cluster::{KubeCluster, LockOptions, WaitOptions};
+use remediator::cluster::{LockOptions, WaitOptions};
 use remediator::config::{Config, Forge as ForgeConfig};
 use remediator::forge::GitHub;
 use remediator::git::{Auth, ConfigRepo};
@@ -18,7 +18,7 @@ use remediator::reconcile::{self, Context, Outcome as Ended, ReconcileOptions, R
 use remediator::render::Templates;
 
 use super::super::Outcome;
-use super::cluster::{ClusterArgs, connect, runtime};
+use super::cluster::{ClusterArgs, clusters, runtime};
 
 /// Arguments of `reconcile` and `rollback`.
 #[derive(clap::Args)]
@@ -298,12 +298,11 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         ..ReconcileOptions::default()
     };
     let reports = runtime.block_on(async {
-        let connection = connect(&args.cluster).await?;
-        let cluster = KubeCluster::new(connection.client);
+        let clusters = clusters(&config, &args.cluster, args.env.as_deref()).await?;
         let ctx = Context {
             repo: &repo,
             config: &config,
-            cluster: &cluster,
+            clusters: &clusters,
             forge: forge.as_ref(),
             audit: &audit,
             templates: &templates,

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod ownership;
 mod prefetch;
 pub mod retry;
+pub mod routing;
 pub mod wait;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ pub use dryrun::{DryRunOptions, DryRunResult, FieldConflict};
 pub use live::SnapshotOptions;
 pub use lock::{Held, LockOptions};
 pub use retry::RetryPolicy;
+pub use routing::Clusters;
 pub use wait::{WaitOptions, WaitOutcome, WaitReport};
 
 /// Errors of the cluster boundary.

@@ -51,7 +51,8 @@ pub struct Unrendered {
 
 impl RepoIndex {
     /// The objects applied from `path` (a directory or file, relative to the root): those of
-    /// units under it, and those declared under it in plain directories; each object once.
+    /// units under it, and those declared under it in plain directories; each object once for
+    /// each build that applies it.
     pub fn under(&self, path: &Path) -> Vec<&IndexedObject> {
         let path = path.strip_prefix(".").unwrap_or(path);
         let mut seen = HashSet::new();
@@ -63,7 +64,7 @@ impl RepoIndex {
                 unit.path.starts_with(path)
                     || (unit.kustomization.is_none() && file.starts_with(path))
             })
-            .filter(|o| seen.insert(&o.id))
+            .filter(|o| seen.insert((&self.unit(o).path, &o.id)))
             .collect()
     }
 

@@ -28,7 +28,13 @@ pub async fn reconcile<C: Cluster, F: Forge>(
     policies: &mut Policies,
     target: Oid,
 ) -> Result<Vec<Report>> {
-    let records = ctx.audit.read()?;
+    let environment = ctx.options.environment.as_deref();
+    let records: Vec<Record> = ctx
+        .audit
+        .read()?
+        .into_iter()
+        .filter(|r| r.covers(environment))
+        .collect();
     let pending = pending(ctx.repo, &records, target)?;
     if pending.is_empty() {
         return Ok(vec![
@@ -73,7 +79,8 @@ pub async fn reconcile<C: Cluster, F: Forge>(
     Ok(reports)
 }
 
-/// The commits to reconcile for `target`, oldest first: its first-parent ancestors back to the
+/// The commits to reconcile for `target` (`records` being those of runs over its
+/// environments), oldest first: its first-parent ancestors back to the
 /// last one with a final record, that one left out, and without the commits a later one of
 /// them reverts. With no final record on the chain at all (the first run), from the oldest
 /// commit with any record (one refused before), else `target` alone; with `target` itself

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
-use crate::cluster::{Cluster, LockOptions, WaitOptions};
+use crate::cluster::{Cluster, Clusters, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
 use crate::forge::{CommitStatus, Forge, MergedPull, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
@@ -66,6 +66,9 @@ pub enum Error {
         #[source]
         source: crate::manifests::path::ParsePathError,
     },
+    /// A change reaches an environment that has no cluster.
+    #[error("environment {0} has no cluster: name its context under environments, or give --env")]
+    NoCluster(String),
     /// The commit has no parent to compare with.
     #[error("{0}: the first commit has nothing to compare with")]
     NoParent(String),
@@ -117,8 +120,8 @@ pub struct Context<'a, C, F> {
     pub repo: &'a ConfigRepo,
     /// Its configuration.
     pub config: &'a Config,
-    /// The cluster.
-    pub cluster: &'a C,
+    /// The clusters, by environment.
+    pub clusters: &'a Clusters<C>,
     /// The forge; `None` when there is none (no approvals can be read, so only changes needing
     /// none pass the gate).
     pub forge: Option<&'a F>,
@@ -196,6 +199,8 @@ pub(crate) struct Subject {
     /// The files it changes that the gate reads (configuration, policies).
     pub(crate) trust: Vec<String>,
     pub(crate) pull: Option<PullInfo>,
+    /// The environment the run is limited to.
+    pub(crate) environment: Option<String>,
 }
 
 impl Subject {
@@ -208,6 +213,7 @@ impl Subject {
             remediation: trailer(&self.trailers, "Remediation-Id").map(str::to_owned),
             commit: Some(self.commit.to_string()),
             pull: self.pull.as_ref().map(|p| p.summary.number),
+            environment: self.environment.clone(),
             objects: self.objects(),
             ..Record::new(event, message)
         }
@@ -251,6 +257,7 @@ impl Subject {
             changes,
             trust,
             pull: None,
+            environment: ctx.options.environment.clone(),
         };
         // Only the pull request whose merge wrote this very commit judges it.
         if let (Some(forge), Some(merged)) = (ctx.forge, merged)
@@ -294,6 +301,7 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
         .read()?
         .into_iter()
         .filter(|r| r.commit.as_deref() == Some(sha.as_str()))
+        .filter(|r| r.covers(ctx.options.environment.as_deref()))
         .rfind(|r| matches!(r.event, Event::Verified | Event::RolledBack));
     // The record that finished the commit says all the report needs: neither tree is indexed
     // again, nor the forge asked.
@@ -326,7 +334,11 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
         .await?;
         return Ok(report(&subject, Outcome::NoChanges));
     }
-    let refusals = check(ctx, policies, &subject).await?;
+    // Each environment reaches only its own cluster; one without a cluster reaches none.
+    let mut refusals = unrouted(ctx, &subject);
+    if refusals.is_empty() {
+        refusals = check(ctx, policies, &subject).await?;
+    }
     if !refusals.is_empty() {
         refuse(ctx, &subject, &refusals).await?;
         return Ok(report(&subject, Outcome::Refused { reasons: refusals }));
@@ -431,6 +443,31 @@ async fn conclude<C: Cluster, F: Forge>(
         return Ok(Outcome::Failed { reason });
     }
     revert::undo(ctx, subject, &reason).await
+}
+
+/// Why the subject cannot be applied for want of a cluster: each environment it changes that
+/// has none, named.
+fn unrouted<C, F>(ctx: &Context<'_, C, F>, subject: &Subject) -> Vec<String> {
+    let mut missing: Vec<&str> = subject
+        .changes
+        .iter()
+        .filter(|c| ctx.clusters.get(c.environment.as_deref()).is_none())
+        .map(|c| {
+            c.environment
+                .as_deref()
+                .unwrap_or("(outside every environment)")
+        })
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+        .into_iter()
+        .map(|environment| {
+            format!(
+                "the change reaches environment {environment}, which has no cluster: name its context in remediator.yaml (environments[].context), or reconcile it alone with --env and --context"
+            )
+        })
+        .collect()
 }
 
 /// The pull request `commit` comes from, as the forge says; `None` without a forge.

@@ -156,6 +156,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         changes: subject.changes.clone(),
         trust: vec![],
         pull: subject.pull.clone(),
+        environment: subject.environment.clone(),
     };
     let verified = under_lock(ctx, &reverted, true).await?;
     let healthy = verified.failure.is_none();

@@ -15,7 +15,7 @@ use crate::manifests::path::FieldPath;
 use crate::model::{ChangeAction, ChangeSet, ObjectRef};
 
 /// What applying and waiting found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Verified {
     /// The apply's change set.
     pub(crate) changes: ChangeSet,
@@ -31,9 +31,24 @@ pub(crate) struct Verified {
     pub(crate) failure: Option<String>,
 }
 
+impl Verified {
+    /// Adds what one environment's apply found.
+    fn add(&mut self, one: Verified) {
+        self.changes.entries.extend(one.changes.entries);
+        self.executed.extend(one.executed);
+        self.before.extend(one.before);
+        self.health.extend(one.health);
+        self.unsynced.extend(one.unsynced);
+        if self.failure.is_none() {
+            self.failure = one.failure;
+        }
+    }
+}
+
 /// Carries out the action records the change adds (or, going back, undoes those it added).
 async fn execute_records<C: Cluster, F>(
     ctx: &Context<'_, C, F>,
+    cluster: &C,
     subject: &Subject,
     reverse: bool,
 ) -> Result<Vec<String>> {
@@ -49,7 +64,7 @@ async fn execute_records<C: Cluster, F>(
             (Some(record), None) if is_record(record) => (record, true),
             _ => continue,
         };
-        let lines = ctx.cluster.execute(record, undo).await?;
+        let lines = cluster.execute(record, undo).await?;
         ctx.audit.append(&Record {
             detail: json!({"done": lines, "undo": if undo { Value::Null } else { record["spec"]["undo"].clone() }}),
             ..subject.record(Event::Executed, format!("{}: {}", change.object, lines.join("; ")))
@@ -59,18 +74,67 @@ async fn execute_records<C: Cluster, F>(
     Ok(done)
 }
 
-/// Takes the locks of the subject's objects (waiting as the options say; `LockHeld` when
-/// another holder keeps them), applies and verifies, and gives the locks back whatever came of
-/// it.
+/// Applies and verifies the subject's changes, each environment's in its own cluster, one
+/// environment after the other in the configuration's order; the first that fails stops the
+/// rest. An environment without a cluster is an error: the gate refuses such a change first.
 pub(crate) async fn under_lock<C: Cluster, F>(
     ctx: &Context<'_, C, F>,
     subject: &Subject,
     reverse: bool,
 ) -> Result<Verified> {
+    let mut order: Vec<Option<&str>> = ctx
+        .config
+        .environments
+        .iter()
+        .map(|e| Some(e.name.as_str()))
+        .collect();
+    order.push(None);
+    let mut verified = Verified::default();
+    for environment in order {
+        let changes: Vec<ObjectChange> = subject
+            .changes
+            .iter()
+            .filter(|c| c.environment.as_deref() == environment)
+            .cloned()
+            .collect();
+        if changes.is_empty() {
+            continue;
+        }
+        let cluster = ctx
+            .clusters
+            .get(environment)
+            .ok_or_else(|| Error::NoCluster(environment.unwrap_or("(none)").to_owned()))?;
+        let part = Subject {
+            commit: subject.commit,
+            trailers: subject.trailers.clone(),
+            changes,
+            trust: vec![],
+            pull: subject.pull.clone(),
+            environment: subject.environment.clone(),
+        };
+        let one = under_lock_on(ctx, cluster, &part, reverse).await?;
+        let failed = one.failure.is_some();
+        verified.add(one);
+        if failed {
+            break;
+        }
+    }
+    Ok(verified)
+}
+
+/// Takes the locks of the subject's objects in `cluster` (waiting as the options say;
+/// `LockHeld` when another holder keeps them), applies and verifies, and gives the locks back
+/// whatever came of it.
+async fn under_lock_on<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    cluster: &C,
+    subject: &Subject,
+    reverse: bool,
+) -> Result<Verified> {
     let targets: Vec<ObjectRef> = subject.changes.iter().map(|c| c.object.clone()).collect();
-    let held = ctx.cluster.lock(&targets, &ctx.options.lock).await?;
-    let verified = apply_and_verify(ctx, subject, reverse).await;
-    ctx.cluster.unlock(&held).await?;
+    let held = cluster.lock(&targets, &ctx.options.lock).await?;
+    let verified = apply_and_verify(ctx, cluster, subject, reverse).await;
+    cluster.unlock(&held).await?;
     verified
 }
 
@@ -79,6 +143,7 @@ pub(crate) async fn under_lock<C: Cluster, F>(
 /// everything to be healthy.
 async fn apply_and_verify<C: Cluster, F>(
     ctx: &Context<'_, C, F>,
+    cluster: &C,
     subject: &Subject,
     reverse: bool,
 ) -> Result<Verified> {
@@ -86,11 +151,10 @@ async fn apply_and_verify<C: Cluster, F>(
         let value = if reverse { &c.before } else { &c.after };
         value.clone().filter(|v| !is_record(v))
     };
-    let executed = execute_records(ctx, subject, reverse).await?;
+    let executed = execute_records(ctx, cluster, subject, reverse).await?;
     let field_manager = ctx.config.field_manager.clone();
     let objects: Vec<Value> = subject.changes.iter().filter_map(state).collect();
-    let dry = ctx
-        .cluster
+    let dry = cluster
         .dry_run(
             &objects,
             &DryRunOptions {
@@ -110,12 +174,12 @@ async fn apply_and_verify<C: Cluster, F>(
         field_manager,
         ..ApplyOptions::default()
     };
-    let (changes, stopped) = match ctx.cluster.apply(&objects, &options).await {
+    let (changes, stopped) = match cluster.apply(&objects, &options).await {
         Ok(changes) => (changes, None),
         Err(stopped) => (stopped.changes.clone(), Some(stopped.to_string())),
     };
     ctx.audit.append(&Record {
-        detail: serde_json::to_value(&changes).unwrap_or_default(),
+        detail: json!(changes),
         ..subject.record(Event::Applied, changes_line(&changes))
     })?;
     let mut verified = Verified {
@@ -129,7 +193,7 @@ async fn apply_and_verify<C: Cluster, F>(
     if verified.failure.is_some() {
         return Ok(verified);
     }
-    let unsynced = hand_off(ctx, subject, &verified.changes, &state).await?;
+    let unsynced = hand_off(ctx, cluster, subject, &verified.changes, &state).await?;
     if !unsynced.is_empty() {
         verified.failure = Some(format!(
             "{} did not reach the merged values within {}s",
@@ -145,7 +209,7 @@ async fn apply_and_verify<C: Cluster, F>(
         .filter(|c| state(c).is_some())
         .map(|c| c.object.clone())
         .collect();
-    let report = ctx.cluster.wait(&targets, &ctx.options.wait).await?;
+    let report = cluster.wait(&targets, &ctx.options.wait).await?;
     verified.health = report.health;
     verified.failure = match report.outcome {
         WaitOutcome::Healthy => None,
@@ -162,6 +226,7 @@ async fn apply_and_verify<C: Cluster, F>(
 /// values, and records it; returns those that did not in time.
 async fn hand_off<C: Cluster, F>(
     ctx: &Context<'_, C, F>,
+    cluster: &C,
     subject: &Subject,
     changes: &ChangeSet,
     state: &impl Fn(&ObjectChange) -> Option<Value>,
@@ -179,8 +244,7 @@ async fn hand_off<C: Cluster, F>(
     if handed.is_empty() {
         return Ok(vec![]);
     }
-    let unsynced =
-        wait_for_values(ctx.cluster, &handed, state, ctx.options.hand_off_timeout).await?;
+    let unsynced = wait_for_values(cluster, &handed, state, ctx.options.hand_off_timeout).await?;
     let names: Vec<String> = handed.iter().map(|c| c.object.to_string()).collect();
     let message = if unsynced.is_empty() {
         format!("synced by their GitOps tool: {}", names.join(", "))

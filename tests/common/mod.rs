@@ -121,6 +121,15 @@ fn init(path: &Path, bare: bool) -> git2::Repository {
     git2::Repository::init_opts(path, &options).unwrap()
 }
 
+/// The example's remediator.yaml with dev reaching the cluster of `dev` (a kubeconfig whose
+/// context is `testkit`) and prod that of `prod`.
+pub fn example_config_on(text: &str, dev: &Path, prod: &Path) -> String {
+    let on =
+        |kubeconfig: &Path| format!("context: testkit\n    kubeconfig: {}", kubeconfig.display());
+    text.replace("context: kind-shop-dev", &on(dev))
+        .replace("context: gke-shop-prod", &on(prod))
+}
+
 /// Makes a work clone holding a copy of `from` (when given) and `files`, commits it and pushes
 /// `main` to a new bare `origin`.
 pub fn git_remote(from: Option<&Path>, files: &[(&str, &str)]) -> GitRemote {

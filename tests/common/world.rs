@@ -38,8 +38,12 @@ impl World {
             Some(files) => super::git_remote(None, files),
         };
         let github = FakeGitHub::start("acme/config", &remote.bare);
+        let cluster = TestCluster::start();
         let config_file = remote.work.join("remediator.yaml");
+        // Every environment reaches the test cluster.
+        let kubeconfig = cluster.kubeconfig();
         let config = std::fs::read_to_string(&config_file).unwrap_or_default();
+        let config = super::example_config_on(&config, kubeconfig, kubeconfig);
         let config = match config.find("forge:") {
             Some(at) => config[..at].to_owned(),
             None => config,
@@ -59,7 +63,7 @@ impl World {
             remote,
             policies,
             github,
-            cluster: TestCluster::start(),
+            cluster,
         }
     }
 
@@ -68,11 +72,12 @@ impl World {
         self.remote.work.to_str().unwrap()
     }
 
-    /// `remediator ARGS --repo WORK [--kubeconfig K] [--policies P]` with the bot's token.
+    /// `remediator ARGS --repo WORK [--kubeconfig K] [--policies P]` with the bot's token;
+    /// propose reads each environment from the cluster the configuration gives it.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_remediator"));
         command.args(args).args(["--repo", self.work()]);
-        if args[0] != "history" {
+        if !["history", "propose"].contains(&args[0]) {
             command.args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()]);
         }
         if ["propose", "reconcile", "rollback"].contains(&args[0]) {
