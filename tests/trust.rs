@@ -166,11 +166,7 @@ fn the_configuration_under_review_does_not_judge_itself() {
         Some(number),
         "an approval from team `security` (carol) is required",
     );
-    let policy = world
-        .audit()
-        .into_iter()
-        .rfind(|r| r["event"] == "policy")
-        .unwrap();
+    let policy = world.last("policy");
     let reasons = policy["detail"]["reasons"].to_string();
     assert!(
         reasons.contains("remediator.yaml decides what is applied"),
@@ -241,11 +237,7 @@ fn policies_in_the_repository_are_read_as_they_were_before_the_merge() {
         Some(number),
         "needs 2 approvals of the merged head",
     );
-    let policy = world
-        .audit()
-        .into_iter()
-        .rfind(|r| r["event"] == "policy")
-        .unwrap();
+    let policy = world.last("policy");
     assert_eq!(policy["detail"]["risk"], "critical", "{policy}");
     assert!(
         policy["detail"]["reasons"]

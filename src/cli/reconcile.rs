@@ -218,7 +218,7 @@ impl TrustedInputs {
         let mut files = vec![PathBuf::from(remediator::config::FILE_NAME)];
         let policies = match policies {
             None => Policies::embedded(),
-            Some(dir) => match repo.relative(dir) {
+            Some(dir) => match repo.relative(dir)? {
                 None => Policies::from_dir(dir)?,
                 Some(inside) => {
                     files.push(inside.clone());

@@ -183,7 +183,10 @@ impl ConfigRepo {
             if entry.kind() != Some(git2::ObjectType::Blob) {
                 continue;
             }
-            let name = dir.join(entry.name().unwrap_or_default());
+            let name = dir.join(entry.name().map_err(|_| Error::Git {
+                what: what.clone(),
+                source: git2::Error::from_str("a file name that is not UTF-8"),
+            })?);
             let blob = git(&what, self.repo.find_blob(entry.id()))?;
             let text = String::from_utf8(blob.content().to_vec()).map_err(|_| Error::Git {
                 what: format!("read {} at {commit}", name.display()),
@@ -195,13 +198,36 @@ impl ConfigRepo {
         Ok(Some(files))
     }
 
-    /// `path` (on disk) relative to the config repository, when it lies inside its work tree.
-    pub fn relative(&self, path: &Path) -> Option<PathBuf> {
-        let workdir = self.repo.workdir()?.canonicalize().ok()?;
-        let path = path.canonicalize().ok()?;
-        path.strip_prefix(workdir.join(&self.prefix))
+    /// `path` (on disk) relative to the config repository, when it lies inside its work tree;
+    /// a path that does not exist is compared as written (made absolute).
+    pub fn relative(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let io = |what: &str, e: std::io::Error| Error::Write {
+            message: format!("{what}: {e}"),
+        };
+        let workdir = self
+            .repo
+            .workdir()
+            .ok_or_else(|| Error::Write {
+                message: "the repository has no work tree".into(),
+            })?
+            .canonicalize()
+            .map_err(|e| io("the work tree", e))?;
+        let absolute = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| io("the current directory", e))?
+                .join(path)
+        };
+        let resolved = match absolute.canonicalize() {
+            Ok(resolved) => resolved,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => absolute,
+            Err(e) => return Err(io(&path.display().to_string(), e)),
+        };
+        Ok(resolved
+            .strip_prefix(workdir.join(&self.prefix))
             .ok()
-            .map(Path::to_owned)
+            .map(Path::to_owned))
     }
 
     /// Points `branch` at a commit of `files` (path relative to the config repository, and new

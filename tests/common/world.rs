@@ -116,6 +116,14 @@ impl World {
             .collect()
     }
 
+    /// The last audit record of `event`.
+    pub fn last(&self, event: &str) -> Value {
+        self.audit()
+            .into_iter()
+            .rfind(|r| r["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} record: {:?}", self.events()))
+    }
+
     /// The audit records' events, oldest first.
     pub fn events(&self) -> Vec<String> {
         self.audit()
