@@ -266,3 +266,52 @@ fn propose_reads_each_environment_s_findings_from_its_own_cluster() {
         text(&out)
     );
 }
+
+#[test]
+fn check_dry_runs_each_environment_in_its_own_cluster_and_says_what_it_left_out() {
+    let prod = TestCluster::start();
+    let world = three_environments(&prod);
+    let base = common::branch_head(&world.remote.bare, "main").unwrap();
+    let merge = merged(
+        &world,
+        "all",
+        &[
+            ("dev/settings.yaml", "2"),
+            ("prod/settings.yaml", "3"),
+            ("staging/settings.yaml", "4"),
+        ],
+    );
+    let repo = git2::Repository::open(&world.remote.work).unwrap();
+    repo.find_remote("origin")
+        .unwrap()
+        .fetch(&["refs/heads/main:refs/remotes/origin/main"], None, None)
+        .unwrap();
+    let out = binary(&[
+        "check",
+        "--repo",
+        world.work(),
+        "--base",
+        &base.to_string(),
+        "--head",
+        &merge,
+        "--kubeconfig",
+        prod.kubeconfig().to_str().unwrap(),
+    ]);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.contains("Server-side dry-run"), "{report}");
+    assert!(
+        report.contains("Not dry-run: 1 objects of staging: it has no cluster"),
+        "{report}"
+    );
+    let dry_runs = |cluster: &TestCluster| {
+        cluster
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.query.contains("dryRun"))
+            .count()
+    };
+    assert_eq!(dry_runs(&world.cluster), 1, "dev's object in dev");
+    assert_eq!(dry_runs(&prod), 1, "prod's object in prod");
+    assert_eq!(writes(&world.cluster) + writes(&prod), 0);
+}

@@ -521,3 +521,40 @@ fn the_audit_trail_travels_with_the_repository_to_a_fresh_clone() {
         "the first apply and the merge's"
     );
 }
+
+/// The agent world whose security team is the GitHub team `team`, set before any merge.
+fn team_world(team: &str) -> World {
+    let world = agent_world(&[]);
+    push_as(
+        &world,
+        &[(
+            "remediator.yaml",
+            SECURITY_TEAM,
+            &format!("security: [\"{team}\"]"),
+        )],
+        "admin",
+        "refs/heads/main:refs/heads/main",
+    );
+    sync_main(&world);
+    world
+}
+
+#[test]
+fn a_github_team_is_read_when_a_merge_is_weighed_and_one_that_cannot_be_is_a_refusal() {
+    let world = team_world("@acme/security");
+    world.github.add_team("acme/security", &["carol"]);
+    let edit = ("agent.yaml", "agent:1", "agent:2");
+    let merge = approved_merge(&world, "bump", &[edit], MergeMethod::Merge);
+    assert_applied(&world, &merge, "agent:2");
+
+    let world = team_world("@acme/missing");
+    let edit = ("agent.yaml", "agent:1", "agent:2");
+    let merge = approved_merge(&world, "bump", &[edit], MergeMethod::Merge);
+    let number = world.github.pulls().last().unwrap().number;
+    assert_refused(
+        &world,
+        &merge,
+        Some(number),
+        "an approval from team `security` is required, and its members cannot be read: @acme/missing",
+    );
+}

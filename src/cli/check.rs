@@ -13,14 +13,14 @@ use serde_json::Value;
 use remediator::assess::Policies;
 use remediator::check::{self, CheckReport, report};
 use remediator::cluster::imperative::is_record;
-use remediator::cluster::{Cluster, DryRunOptions};
+use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
 use remediator::config::Config;
 use remediator::forge::Forge;
 use remediator::git::ConfigRepo;
 use remediator::render::{DryRunView, Templates};
 
 use super::super::Outcome;
-use super::cluster::{ByEnvironment, ClusterArgs, route, runtime};
+use super::cluster::{ByEnvironment, ClusterArgs, Route, connect, route, runtime};
 use super::reconcile::GitHubSettings;
 
 /// Output format of `check`.
@@ -183,7 +183,7 @@ async fn dry_run(
         ..DryRunOptions::default()
     };
     // Each environment's objects are dry-run in its own cluster.
-    let routes = route(config, &args.cluster, groups).await?;
+    let (routes, skipped) = check_routes(config, &args.cluster, groups).await?;
     let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
     let name = names.join(", ");
     let mut results = Vec::new();
@@ -197,11 +197,68 @@ async fn dry_run(
             }
         }
     }
-    let view = match failed {
+    let mut view = match failed {
         None => DryRunView::new(&name, &config.field_manager, &results),
         Some(error) => DryRunView::failed(&name, &config.field_manager, error),
     };
+    view.skipped = skipped;
     Ok(templates.dry_run(&view)?)
+}
+
+/// Where check dry-runs each environment's objects, and what it leaves out with why. Without
+/// environments, everything in the cluster the command line names. With them, each
+/// environment with a context in that context (of its own kubeconfig, else the one given), and
+/// objects outside every environment in the cluster given; an environment without a context,
+/// or other than the one a given `--context` names, is not dry-run: no cluster but its own
+/// may preview it.
+async fn check_routes(
+    config: &Config,
+    args: &ClusterArgs,
+    groups: ByEnvironment,
+) -> anyhow::Result<(Vec<Route>, Vec<String>)> {
+    if config.environments.is_empty() {
+        return Ok((route(config, args, groups).await?, vec![]));
+    }
+    let mut routes = Vec::new();
+    let mut skipped = Vec::new();
+    for (environment, objects) in groups {
+        let Some(label) = environment.as_deref() else {
+            // No environment claims them: the cluster the command line names.
+            let connection = connect(args).await?;
+            routes.push(Route {
+                name: connection.name,
+                cluster: KubeCluster::new(connection.client),
+                objects,
+            });
+            continue;
+        };
+        let configured = config.environments.iter().find(|e| e.name == label);
+        let Some((env, context)) = configured.and_then(|e| Some((e, e.context.clone()?))) else {
+            skipped.push(format!(
+                "{} objects of {label}: it has no cluster",
+                objects.len()
+            ));
+            continue;
+        };
+        if args.context.as_ref().is_some_and(|given| *given != context) {
+            skipped.push(format!(
+                "{} objects of {label}: its cluster is context {context}",
+                objects.len()
+            ));
+            continue;
+        }
+        let own = ClusterArgs {
+            kubeconfig: env.kubeconfig.clone().or_else(|| args.kubeconfig.clone()),
+            context: Some(context),
+        };
+        let connection = connect(&own).await?;
+        routes.push(Route {
+            name: format!("{label} ({})", connection.name),
+            cluster: KubeCluster::new(connection.client),
+            objects,
+        });
+    }
+    Ok((routes, skipped))
 }
 
 /// The pull request: `--pull`, else the event's, else `refs/pull/N/merge`.

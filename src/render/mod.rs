@@ -157,6 +157,8 @@ pub struct DryRunView {
     pub objects: Vec<DryRunObjectView>,
     /// Why the dry-run could not run, when it could not.
     pub error: Option<String>,
+    /// Objects not dry-run, each group with why (an environment without a cluster).
+    pub skipped: Vec<String>,
 }
 
 /// One object of the dry-run section.
@@ -192,6 +194,7 @@ impl DryRunView {
             field_manager: field_manager.to_owned(),
             objects,
             error: None,
+            skipped: vec![],
         }
     }
 
