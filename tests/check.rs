@@ -603,3 +603,35 @@ fn with_a_cluster_the_report_carries_the_dry_run_and_the_other_owners() {
         .count();
     assert_eq!(writes, 0, "a check writes nothing");
 }
+
+#[test]
+fn a_pull_request_is_checked_by_the_policies_of_its_base_and_its_policy_change_is_critical() {
+    let rego = remediator::assess::DEFAULT_POLICIES[0].1;
+    let permissive = "package remediator\n\ndecision := {\"risk\": \"low\", \"denials\": [], \"approvals\": {\"count\": 0, \"teams\": []}, \"escalated\": false, \"reasons\": []}\n";
+    let (remote, base) = repo(
+        &[
+            ("prod/api.yaml", &deployment(3, "api:1.0")),
+            ("policies/remediator.rego", rego),
+        ],
+        &[
+            ("prod/api.yaml", &deployment(1, "api:1.0")),
+            ("policies/remediator.rego", permissive),
+        ],
+    );
+    let policies = remote.work.join("policies");
+    let out = check(
+        &remote.work,
+        &base,
+        &["--policies", policies.to_str().unwrap(), "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["assessment"]["risk"], "critical", "{report}");
+    let reasons = report["assessment"]["reasons"].to_string();
+    assert!(
+        reasons.contains("policies/remediator.rego decides what is applied"),
+        "{reasons}"
+    );
+    let denials = report["assessment"]["denials"].to_string();
+    assert!(denials.contains("below 2 replicas"), "{denials}");
+}

@@ -157,10 +157,14 @@ pub struct Checked {
 }
 
 /// Checks the change from the merge base of `base` and `head` to `head`.
+/// `config` and `policies` should be those of the merge base, as the merge gate will judge the
+/// pull request; `trusted` lists the files and directories the gate reads (configuration,
+/// policies), whose change is weighed as the gate weighs it.
 pub fn check(
     repo: &ConfigRepo,
     config: &Config,
     policies: &mut Policies,
+    trusted: &[PathBuf],
     base: Oid,
     head: Oid,
     environment: Option<&str>,
@@ -170,6 +174,16 @@ pub fn check(
     let changes = changes::between(repo, config, from, head, environment)?;
     let mut objects = Vec::new();
     let mut combined = Assessment::none();
+    let trust: Vec<String> = repo
+        .changed_files(from, head)?
+        .into_iter()
+        .filter(|file| trusted.iter().any(|t| file.starts_with(t)))
+        .map(|file| file.to_string_lossy().replace('\\', "/"))
+        .collect();
+    if !trust.is_empty() {
+        let one = policies.evaluate(&gate::trust_input(&trust))?;
+        gate::combine(&mut combined, &one, "remediator configuration");
+    }
     for change in &changes {
         let (assessment, breaking) = gate::weigh(policies, change, &trailers, config)?;
         gate::combine(&mut combined, &assessment, &change.object.to_string());

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::Value;
 
-use remediator::assess::Policies;
 use remediator::check::{self, CheckReport, report};
 use remediator::cluster::imperative::is_record;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
@@ -21,7 +20,7 @@ use remediator::render::{DryRunView, Templates};
 
 use super::super::Outcome;
 use super::cluster::{ByEnvironment, ClusterArgs, Route, connect, route, runtime};
-use super::reconcile::GitHubSettings;
+use super::reconcile::{GitHubSettings, TrustedInputs};
 
 /// Output format of `check`.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,18 +91,25 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
 }
 
 fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
-    let config = Config::load(&args.repo)?;
     let repo = ConfigRepo::open(&args.repo)?;
     let (base, head) = (repo.resolve(&args.base)?, repo.resolve(&args.head)?);
-    let mut policies = match &args.policies {
-        Some(dir) => Policies::from_dir(dir)?,
-        None => Policies::embedded(),
-    };
+    // Judged as the merge gate will judge it: by the configuration and the policies of the
+    // base it merges into, never by the pull request's own.
+    let TrustedInputs {
+        config,
+        mut policies,
+        files,
+    } = TrustedInputs::at(
+        &repo,
+        repo.merge_base(base, head)?,
+        args.policies.as_deref(),
+    )?;
     let templates = Templates::load(args.templates.as_deref())?;
     let checked = check::check(
         &repo,
         &config,
         &mut policies,
+        &files,
         base,
         head,
         args.env.as_deref(),

@@ -214,6 +214,15 @@ impl TrustedInputs {
                 "{commit}: the first commit has no commit before it to take the configuration from"
             )
         })?;
+        TrustedInputs::at(repo, parent, policies)
+    }
+
+    /// Reads them as they are in `commit`.
+    pub fn at(
+        repo: &ConfigRepo,
+        parent: git2::Oid,
+        policies: Option<&Path>,
+    ) -> anyhow::Result<TrustedInputs> {
         let config = Config::at(repo, parent)?;
         let mut files = vec![PathBuf::from(remediator::config::FILE_NAME)];
         let policies = match policies {
