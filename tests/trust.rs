@@ -558,3 +558,52 @@ fn a_github_team_is_read_when_a_merge_is_weighed_and_one_that_cannot_be_is_a_ref
         "an approval from team `security` is required, and its members cannot be read: @acme/missing",
     );
 }
+
+#[test]
+fn a_configuration_change_reconciled_late_is_still_judged_by_the_configuration_before_it() {
+    let world = agent_world(&[]);
+    let edit = ("agent.yaml", "agent:1", "agent:2");
+    let base = approved_merge(&world, "base", &[edit], MergeMethod::Merge);
+    assert_applied(&world, &base, "agent:2");
+    // Two merges whose runs never came: the first adds eve to the security team, the second
+    // counts on her.
+    sync_main(&world);
+    let team = ("remediator.yaml", SECURITY_TEAM, "security: [carol, eve]");
+    let first = pull_request(
+        &world,
+        "teams",
+        &[team, ("agent.yaml", "agent:2", "agent:3")],
+        "mallory",
+    );
+    approve(&world.github, first, &["alice", "eve"]);
+    let first_merge = world.github.merge(first);
+    sync_main(&world);
+    let second = pull_request(
+        &world,
+        "after",
+        &[("agent.yaml", "agent:3", "agent:4")],
+        "mallory",
+    );
+    approve(&world.github, second, &["alice", "eve"]);
+    let second_merge = world.github.merge(second);
+
+    let out = world.run(&["reconcile", "--commit", &second_merge]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("an approval from team `security` (carol) is required"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("waiting: not weighed until {first_merge}")),
+        "{printed}"
+    );
+    assert_eq!(image(&world), "agent:2");
+
+    // Carol approves the first after the fact: it goes through, and the second is then judged
+    // by the team as the first left it, where eve is a member.
+    approve(&world.github, first, &["carol"]);
+    let out = world.run(&["reconcile", "--commit", &second_merge]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(image(&world), "agent:4");
+}

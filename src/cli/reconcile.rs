@@ -14,7 +14,7 @@ use remediator::cluster::{LockOptions, WaitOptions};
 use remediator::config::{Config, Forge as ForgeConfig};
 use remediator::forge::GitHub;
 use remediator::git::{Auth, ConfigRepo};
-use remediator::reconcile::{self, Context, Outcome as Ended, ReconcileOptions, Report};
+use remediator::reconcile::{self, Context, Outcome as Ended, ReconcileOptions, Report, Segment};
 use remediator::render::Templates;
 
 use super::super::Outcome;
@@ -248,7 +248,28 @@ impl TrustedInputs {
     }
 }
 
-/// Runs `reconcile`, or `rollback` when `rollback` is set.
+/// What a run does with the context it builds.
+#[derive(Clone, Copy)]
+enum Job<'p> {
+    /// `rollback --commit`.
+    Rollback,
+    /// Reconcile these pending commits (none: report the target's earlier outcome).
+    Reconcile(&'p [git2::Oid]),
+}
+
+/// What every context of one command shares.
+struct Shared<'a> {
+    args: &'a ReconcileArgs,
+    repo: &'a ConfigRepo,
+    audit: &'a AuditLog,
+    templates: &'a Templates,
+    runtime: &'a tokio::runtime::Runtime,
+    auth: &'a Auth,
+}
+
+/// Runs `reconcile`, or `rollback` when `rollback` is set. Each part of the chain of pending
+/// commits is judged by the configuration and policies of the commit before it: a run stops
+/// after a commit that changes them, and the next part gets a context built from it.
 pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let auth = git_auth();
     let (path, repo, cloned) = open_or_clone(&args.repo, &auth)?;
@@ -260,26 +281,73 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         repo.checkout_detached(base)?;
     }
     let commit = repo.resolve(&args.commit)?;
+    let latest = TrustedInputs::before(&repo, commit, args.policies.as_deref())?;
+    if base_branch(&latest.config) != base_branch(&checkout)
+        || latest.config.git.remote != checkout.git.remote
+    {
+        fetch_base(&repo, &latest.config, &auth)?;
+    }
+    let audit = audit_log(&path, &latest.config, Some(&repo));
+    let templates = Templates::load(args.templates.as_deref())?;
+    let runtime = runtime()?;
+    let shared = Shared {
+        args: &args,
+        repo: &repo,
+        audit: &audit,
+        templates: &templates,
+        runtime: &runtime,
+        auth: &auth,
+    };
+    let mut reports = Vec::new();
+    if rollback {
+        reports.extend(in_context(&shared, latest, Job::Rollback, commit)?.reports);
+    } else {
+        loop {
+            let pending = reconcile::pending(&repo, &audit, args.env.as_deref(), commit)?;
+            let start = pending.first().copied().unwrap_or(commit);
+            let inputs = TrustedInputs::before(&repo, start, args.policies.as_deref())?;
+            let segment = in_context(&shared, inputs, Job::Reconcile(&pending), commit)?;
+            reports.extend(segment.reports);
+            if !segment.inputs_changed {
+                break;
+            }
+        }
+    }
+    print(&reports, args.output)?;
+    let fine = |report: &Report| match report.outcome {
+        Ended::AlreadyDone { .. } | Ended::NoChanges | Ended::Healthy { .. } => true,
+        Ended::RolledBack { .. } => rollback,
+        Ended::Refused { .. } | Ended::Failed { .. } | Ended::Waiting { .. } => false,
+    };
+    Ok(if reports.iter().all(fine) {
+        Outcome::Ok
+    } else {
+        Outcome::Changes
+    })
+}
+
+/// Builds the forge, the clusters and the options from `inputs`, and does `job` with them.
+fn in_context(
+    shared: &Shared,
+    inputs: TrustedInputs,
+    job: Job<'_>,
+    commit: git2::Oid,
+) -> anyhow::Result<Segment> {
     let TrustedInputs {
         config,
         mut policies,
         files,
-    } = TrustedInputs::before(&repo, commit, args.policies.as_deref())?;
-    if base_branch(&config) != base_branch(&checkout) || config.git.remote != checkout.git.remote {
-        fetch_base(&repo, &config, &auth)?;
-    }
+    } = inputs;
+    let args = shared.args;
     let settings_github = if args.no_forge {
         None
     } else {
         GitHubSettings::of(&config)?
     };
-    let runtime = runtime()?;
     let forge = match &settings_github {
-        Some(settings) => Some(settings.client(&runtime)?),
+        Some(settings) => Some(settings.client(shared.runtime)?),
         None => None,
     };
-    let audit = audit_log(&path, &config, Some(&repo));
-    let templates = Templates::load(args.templates.as_deref())?;
     let settings = &config.reconcile;
     let timeout = args
         .timeout
@@ -288,7 +356,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let options = ReconcileOptions {
         environment: args.env.clone(),
         base_branch: base_branch(&config),
-        auth,
+        auth: shared.auth.clone(),
         wait: WaitOptions {
             timeout,
             ..WaitOptions::default()
@@ -306,34 +374,27 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         trusted: files,
         ..ReconcileOptions::default()
     };
-    let reports = runtime.block_on(async {
+    shared.runtime.block_on(async {
         let clusters = clusters(&config, &args.cluster, args.env.as_deref()).await?;
         let ctx = Context {
-            repo: &repo,
+            repo: shared.repo,
             config: &config,
             clusters: &clusters,
             forge: forge.as_ref(),
-            audit: &audit,
-            templates: &templates,
+            audit: shared.audit,
+            templates: shared.templates,
             options,
         };
-        let reports = if rollback {
-            vec![reconcile::rollback(&ctx, commit).await?]
-        } else {
-            reconcile::reconcile(&ctx, &mut policies, commit).await?
+        let segment = match job {
+            Job::Rollback => Segment {
+                reports: vec![reconcile::rollback(&ctx, commit).await?],
+                inputs_changed: false,
+            },
+            Job::Reconcile(pending) => {
+                reconcile::reconcile_segment(&ctx, &mut policies, pending, commit).await?
+            }
         };
-        anyhow::Ok(reports)
-    })?;
-    print(&reports, args.output)?;
-    let fine = |report: &Report| match report.outcome {
-        Ended::AlreadyDone { .. } | Ended::NoChanges | Ended::Healthy { .. } => true,
-        Ended::RolledBack { .. } => rollback,
-        Ended::Refused { .. } | Ended::Failed { .. } | Ended::Waiting { .. } => false,
-    };
-    Ok(if reports.iter().all(fine) {
-        Outcome::Ok
-    } else {
-        Outcome::Changes
+        anyhow::Ok(segment)
     })
 }
 

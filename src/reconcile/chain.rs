@@ -5,15 +5,17 @@
 //! commit that is refused, fails or is rolled back stops the chain: the later ones wait until it
 //! is resolved, by approvals given after the fact (the next run weighs it again) or by a revert
 //! on the branch (a reverted commit is left out). The earlier commits of a rebase merge are
-//! weighed together with the commit that ends it, under its pull request.
+//! weighed together with the commit that ends it, under its pull request. Each commit is judged
+//! by the gate's inputs as the commit before it left them, so a run stops after a commit that
+//! changes them, and the next is built from it.
 
 use std::collections::HashSet;
 
 use git2::Oid;
 
-use super::{Context, Outcome, Report, Result, merged_pull, reconcile_one};
+use super::{Context, Outcome, Report, Result, merged_pull, reconcile_one, trust_files};
 use crate::assess::Policies;
-use crate::audit::{Event, Record};
+use crate::audit::{AuditLog, Event, Record};
 use crate::cluster::Cluster;
 use crate::forge::Forge;
 use crate::git::{ConfigRepo, trailer, trailers};
@@ -21,25 +23,33 @@ use crate::git::{ConfigRepo, trailer, trailers};
 /// How far back a run looks for the last reconciled commit.
 const LOOK_BACK: usize = 500;
 
-/// Reconciles every commit not yet reconciled up to `target`, oldest first; one report per
-/// commit weighed. The last report is `target`'s, or that of the commit that stopped the chain.
-pub async fn reconcile<C: Cluster, F: Forge>(
+/// What a run over part of the chain did.
+#[derive(Debug)]
+pub struct Segment {
+    /// One report per commit weighed, oldest first; then one per commit left waiting.
+    pub reports: Vec<Report>,
+    /// Whether it stopped after a commit that changed the gate's own inputs (configuration,
+    /// policies) went through: the commits after it are to be weighed by those inputs as that
+    /// commit left them, in a run built from it.
+    pub inputs_changed: bool,
+}
+
+/// Reconciles `pending` (from [`pending`]), oldest first, with `ctx` and `policies` read from
+/// the commit before the first of them. It stops at a commit that is refused, fails or is
+/// rolled back (the later ones wait), and after a commit that changes the gate's own inputs:
+/// nothing after it may be judged by the inputs from before it. With nothing pending, the
+/// target's earlier outcome.
+pub async fn reconcile_segment<C: Cluster, F: Forge>(
     ctx: &Context<'_, C, F>,
     policies: &mut Policies,
+    pending: &[Oid],
     target: Oid,
-) -> Result<Vec<Report>> {
-    let environment = ctx.options.environment.as_deref();
-    let records: Vec<Record> = ctx
-        .audit
-        .read()?
-        .into_iter()
-        .filter(|r| r.covers(environment))
-        .collect();
-    let pending = pending(ctx.repo, &records, target)?;
+) -> Result<Segment> {
     if pending.is_empty() {
-        return Ok(vec![
-            reconcile_one(ctx, policies, target, None, None).await?,
-        ]);
+        return Ok(Segment {
+            reports: vec![reconcile_one(ctx, policies, target, None, None).await?],
+            inputs_changed: false,
+        });
     }
     let mut reports = Vec::new();
     let mut since = None;
@@ -57,16 +67,18 @@ pub async fn reconcile<C: Cluster, F: Forge>(
             }
             continue;
         }
+        let from = since;
         let report = reconcile_one(ctx, policies, commit, since.take(), merged).await?;
         let stops = matches!(
             report.outcome,
             Outcome::Refused { .. } | Outcome::RolledBack { .. } | Outcome::Failed { .. }
         );
         reports.push(report);
+        let later = &pending[i + 1..];
         if stops {
             // Nothing later is weighed, let alone applied, before this one is resolved.
-            reports.extend(pending[i + 1..].iter().map(|later| Report {
-                commit: later.to_string(),
+            reports.extend(later.iter().map(|c| Report {
+                commit: c.to_string(),
                 pull: None,
                 objects: vec![],
                 outcome: Outcome::Waiting {
@@ -75,17 +87,39 @@ pub async fn reconcile<C: Cluster, F: Forge>(
             }));
             break;
         }
+        if !later.is_empty() && !trust_files(ctx, from, commit)?.is_empty() {
+            return Ok(Segment {
+                reports,
+                inputs_changed: true,
+            });
+        }
     }
-    Ok(reports)
+    Ok(Segment {
+        reports,
+        inputs_changed: false,
+    })
 }
 
-/// The commits to reconcile for `target` (`records` being those of runs over its
-/// environments), oldest first: its first-parent ancestors back to the
-/// last one with a final record, that one left out, and without the commits a later one of
-/// them reverts. With no final record on the chain at all (the first run), from the oldest
-/// commit with any record (one refused before), else `target` alone; with `target` itself
-/// final, none.
-fn pending(repo: &ConfigRepo, records: &[Record], target: Oid) -> Result<Vec<Oid>> {
+/// The commits to reconcile for `target` in a run over `environment` (`None`: every
+/// environment), oldest first: its first-parent ancestors back to the last one with a final
+/// record, that one left out, and without the commits a later one of them reverts. With no
+/// final record on the chain at all (the first run), from the oldest commit with any record
+/// (one refused before), else `target` alone; with `target` itself final, none.
+pub fn pending(
+    repo: &ConfigRepo,
+    audit: &AuditLog,
+    environment: Option<&str>,
+    target: Oid,
+) -> Result<Vec<Oid>> {
+    let records: Vec<Record> = audit
+        .read()?
+        .into_iter()
+        .filter(|r| r.covers(environment))
+        .collect();
+    pending_in(repo, &records, target)
+}
+
+fn pending_in(repo: &ConfigRepo, records: &[Record], target: Oid) -> Result<Vec<Oid>> {
     let settled: HashSet<&str> = records
         .iter()
         .filter(|r| matches!(r.event, Event::Verified | Event::RolledBack))

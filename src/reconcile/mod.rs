@@ -29,7 +29,7 @@ use crate::forge::{CommitStatus, Forge, MergedPull, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
 use crate::model::ChangeSet;
 use crate::render::Templates;
-pub use chain::reconcile;
+pub use chain::{Segment, pending, reconcile_segment};
 use changes::{ObjectChange, short};
 use gate::TeamMembers;
 pub use outcome::CommentView;
@@ -244,13 +244,7 @@ impl Subject {
             commit,
             ctx.options.environment.as_deref(),
         )?;
-        let trust = ctx
-            .repo
-            .changed_files(parent, commit)?
-            .into_iter()
-            .filter(|file| ctx.options.trusted.iter().any(|t| file.starts_with(t)))
-            .map(|file| file.to_string_lossy().replace('\\', "/"))
-            .collect();
+        let trust = trust_files(ctx, Some(parent), commit)?;
         let mut subject = Subject {
             commit,
             trailers: commit_trailers(ctx.repo, commit, &parents)?,
@@ -468,6 +462,30 @@ fn unrouted<C, F>(ctx: &Context<'_, C, F>, subject: &Subject) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The files the gate reads (configuration, policies) that `commit` changes since `since` (its
+/// first parent when `None`).
+pub(crate) fn trust_files<C, F>(
+    ctx: &Context<'_, C, F>,
+    since: Option<Oid>,
+    commit: Oid,
+) -> Result<Vec<String>> {
+    let since = match since {
+        Some(since) => since,
+        None => *ctx
+            .repo
+            .parents(commit)?
+            .first()
+            .ok_or_else(|| Error::NoParent(short(commit)))?,
+    };
+    Ok(ctx
+        .repo
+        .changed_files(since, commit)?
+        .into_iter()
+        .filter(|file| ctx.options.trusted.iter().any(|t| file.starts_with(t)))
+        .map(|file| file.to_string_lossy().replace('\\', "/"))
+        .collect())
 }
 
 /// The pull request `commit` comes from, as the forge says; `None` without a forge.
