@@ -312,13 +312,8 @@ fn whoever_pushed_the_head_cannot_approve_it() {
 
 #[test]
 fn a_direct_push_is_refused_and_what_comes_after_it_waits() {
-    let world = agent_world(&[]);
     // The control: a change through an approved pull request.
-    let edit = ("agent.yaml", "agent:1", "agent:2");
-    let merge = approved_merge(&world, "bump", &[edit], MergeMethod::Merge);
-    assert_applied(&world, &merge, "agent:2");
-
-    sync_main(&world);
+    let (world, _) = reconciled_world();
     let direct = push_as(
         &world,
         &[("agent.yaml", "agent:2", "agent:3")],
@@ -342,6 +337,17 @@ fn a_direct_push_is_refused_and_what_comes_after_it_waits() {
         text(&out)
     );
     assert_eq!(image(&world), "agent:2");
+}
+
+/// The agent world after an approved merge set `agent:2` and was reconciled, the local main at
+/// the remote's; returns it with that merge.
+fn reconciled_world() -> (World, String) {
+    let world = agent_world(&[]);
+    let edit = ("agent.yaml", "agent:1", "agent:2");
+    let merge = approved_merge(&world, "base", &[edit], MergeMethod::Merge);
+    assert_applied(&world, &merge, "agent:2");
+    sync_main(&world);
+    (world, merge)
 }
 
 /// Moves the local main to the remote's.
@@ -434,12 +440,8 @@ fn squash_and_rebase_merges_are_found_and_another_branch_s_pull_request_is_not()
 
 #[test]
 fn every_merged_commit_is_weighed_in_order_and_a_refused_one_stops_the_rest() {
-    let world = agent_world(&[]);
-    let edit = ("agent.yaml", "agent:1", "agent:2");
-    let base = approved_merge(&world, "base", &[edit], MergeMethod::Merge);
-    assert_applied(&world, &base, "agent:2");
+    let (world, base) = reconciled_world();
     // Three merges whose runs were cancelled but the last; the middle one lacks security.
-    sync_main(&world);
     let edit = ("agent.yaml", "agent:2", "agent:3");
     let first = approved_merge(&world, "first", &[edit], MergeMethod::Merge);
     sync_main(&world);
@@ -561,13 +563,9 @@ fn a_github_team_is_read_when_a_merge_is_weighed_and_one_that_cannot_be_is_a_ref
 
 #[test]
 fn a_configuration_change_reconciled_late_is_still_judged_by_the_configuration_before_it() {
-    let world = agent_world(&[]);
-    let edit = ("agent.yaml", "agent:1", "agent:2");
-    let base = approved_merge(&world, "base", &[edit], MergeMethod::Merge);
-    assert_applied(&world, &base, "agent:2");
+    let (world, _) = reconciled_world();
     // Two merges whose runs never came: the first adds eve to the security team, the second
     // counts on her.
-    sync_main(&world);
     let team = ("remediator.yaml", SECURITY_TEAM, "security: [carol, eve]");
     let first = pull_request(
         &world,
