@@ -174,3 +174,30 @@ pub fn display_dir(path: &std::path::Path) -> String {
 
 /// Result of the manifests module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod error_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::Error;
+
+    #[test]
+    fn an_error_names_every_file_it_is_about() {
+        let duplicate = Error::Duplicate {
+            object: "Deployment/shop/api".into(),
+            unit: PathBuf::from("apps"),
+            file: PathBuf::from("apps/all.yaml"),
+            line: 40,
+            other_file: PathBuf::from("apps/api.yaml"),
+            other_line: 1,
+        };
+        assert_eq!(
+            duplicate.files(),
+            [Path::new("apps/all.yaml"), Path::new("apps/api.yaml")]
+        );
+        let asked = Error::NotDeclared {
+            object: "Deployment/shop/api".into(),
+        };
+        assert!(asked.files().is_empty());
+    }
+}
