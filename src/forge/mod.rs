@@ -5,6 +5,7 @@
 //! models). I/O: HTTPS to the forge's API. [`split`] and [`approvers`] are pure.
 
 mod github;
+mod models;
 pub mod split;
 
 use std::collections::BTreeMap;

@@ -9,11 +9,11 @@
 mod chain;
 pub mod changes;
 pub mod gate;
+mod inputs;
 mod outcome;
 mod revert;
 mod verify;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ use crate::model::ChangeSet;
 use crate::render::Templates;
 pub use chain::{Segment, pending, reconcile_segment};
 use changes::{ObjectChange, short};
-use gate::TeamMembers;
+use inputs::{merged_pull, team_members, trust_files, unrouted};
 pub use outcome::CommentView;
 pub use revert::rollback;
 pub(crate) use verify::{Verified, under_lock};
@@ -281,7 +281,7 @@ fn commit_trailers(
 
 /// Reconciles one merged commit, its change taken since `since` (its first parent when `None`);
 /// `merged` is the pull request it comes from, as the forge said. See the module
-/// documentation; [`reconcile`] reconciles every commit not yet reconciled up to one.
+/// documentation; [`reconcile_segment`] reconciles every commit not yet reconciled up to one.
 pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
     ctx: &Context<'_, C, F>,
     policies: &mut Policies,
@@ -437,100 +437,6 @@ async fn conclude<C: Cluster, F: Forge>(
         return Ok(Outcome::Failed { reason });
     }
     revert::undo(ctx, subject, &reason).await
-}
-
-/// Why the subject cannot be applied for want of a cluster: each environment it changes that
-/// has none, named.
-fn unrouted<C, F>(ctx: &Context<'_, C, F>, subject: &Subject) -> Vec<String> {
-    let mut missing: Vec<&str> = subject
-        .changes
-        .iter()
-        .filter(|c| ctx.clusters.get(c.environment.as_deref()).is_none())
-        .map(|c| {
-            c.environment
-                .as_deref()
-                .unwrap_or("(outside every environment)")
-        })
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    missing
-        .into_iter()
-        .map(|environment| {
-            format!(
-                "the change reaches environment {environment}, which has no cluster: name its context in remediator.yaml (environments[].context), or reconcile it alone with --env and --context"
-            )
-        })
-        .collect()
-}
-
-/// The files the gate reads (configuration, policies) that `commit` changes since `since` (its
-/// first parent when `None`).
-pub(crate) fn trust_files<C, F>(
-    ctx: &Context<'_, C, F>,
-    since: Option<Oid>,
-    commit: Oid,
-) -> Result<Vec<String>> {
-    let since = match since {
-        Some(since) => since,
-        None => *ctx
-            .repo
-            .parents(commit)?
-            .first()
-            .ok_or_else(|| Error::NoParent(short(commit)))?,
-    };
-    Ok(ctx
-        .repo
-        .changed_files(since, commit)?
-        .into_iter()
-        .filter(|file| ctx.options.trusted.iter().any(|t| file.starts_with(t)))
-        .map(|file| file.to_string_lossy().replace('\\', "/"))
-        .collect())
-}
-
-/// The pull request `commit` comes from, as the forge says; `None` without a forge.
-pub(crate) async fn merged_pull<C, F: Forge>(
-    ctx: &Context<'_, C, F>,
-    commit: Oid,
-) -> Result<Option<MergedPull>> {
-    match ctx.forge {
-        Some(forge) => Ok(forge
-            .pull_for_commit(&commit.to_string(), &ctx.options.base_branch)
-            .await?),
-        None => Ok(None),
-    }
-}
-
-/// Every team of `approvals.teams` with its members: logins as listed, and the members of each
-/// GitHub team (`@org/slug`) among them as the forge says at this moment. A GitHub team that
-/// cannot be read leaves its team unresolved, with the reason, never empty.
-async fn team_members<C, F: Forge>(ctx: &Context<'_, C, F>) -> BTreeMap<String, TeamMembers> {
-    let mut teams = BTreeMap::new();
-    for (team, entries) in &ctx.config.teams {
-        let mut members = Vec::new();
-        let mut unresolved = None;
-        for entry in entries {
-            let Some(github_team) = entry.strip_prefix('@') else {
-                members.push(entry.clone());
-                continue;
-            };
-            match ctx.forge {
-                None => {
-                    unresolved = Some(format!("{entry} is a GitHub team, and no forge was given"))
-                }
-                Some(forge) => match forge.team_members(github_team).await {
-                    Ok(logins) => members.extend(logins),
-                    Err(error) => unresolved = Some(format!("{entry}: {error}")),
-                },
-            }
-        }
-        let resolved = match unresolved {
-            Some(why) => TeamMembers::Unresolved(why),
-            None => TeamMembers::Known(members),
-        };
-        teams.insert(team.clone(), resolved);
-    }
-    teams
 }
 
 fn list_or_none(items: &[String]) -> String {
