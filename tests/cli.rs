@@ -408,3 +408,122 @@ fn a_snapshot_that_is_not_there_is_an_error_not_zero_findings() {
     );
     assert!(!text(&out.stdout).contains("0 findings"));
 }
+
+/// The example with the api Deployment declared a second time in its build, as an "all-in-one"
+/// file beside the per-service files would.
+fn example_with_a_duplicate() -> tempfile::TempDir {
+    let repo = common::copy_tree(&common::example_repo(), false);
+    let api = repo.path().join("apps/api");
+    let deployment = std::fs::read_to_string(api.join("deployment.yaml")).unwrap();
+    let copy = format!(
+        "# Everything in one file.\n{}",
+        deployment.replace("replicas: 2", "replicas: 2 # the all-in-one copy")
+    );
+    std::fs::write(api.join("all-in-one.yaml"), copy).unwrap();
+    let kustomization = api.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    std::fs::write(
+        &kustomization,
+        text.replace(
+            "  - deployment.yaml\n",
+            "  - deployment.yaml\n  - all-in-one.yaml\n",
+        ),
+    )
+    .unwrap();
+    repo
+}
+
+#[test]
+fn an_object_declared_twice_is_never_edited_silently() {
+    let repo = example_with_a_duplicate();
+    let repo_arg = repo_arg(repo.path());
+    let memory = "spec.template.spec.containers[name=api].resources.limits.memory=768Mi";
+    let before = std::fs::read_to_string(repo.path().join("apps/api/deployment.yaml")).unwrap();
+    let out = remediator(&[
+        "set",
+        "--repo",
+        &repo_arg,
+        "Deployment/shop/api",
+        memory,
+        "--write",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("apps/api/all-in-one.yaml:3")
+            && stderr.contains("apps/api/deployment.yaml:2"),
+        "{stderr}"
+    );
+    let after = std::fs::read_to_string(repo.path().join("apps/api/deployment.yaml")).unwrap();
+    assert_eq!(before, after, "nothing written");
+
+    // --file reaches the copy it names, the second one included.
+    let out = remediator(&[
+        "set",
+        "--repo",
+        &repo_arg,
+        "Deployment/shop/api",
+        memory,
+        "--file",
+        "apps/api/all-in-one.yaml",
+        "--write",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let copy = std::fs::read_to_string(repo.path().join("apps/api/all-in-one.yaml")).unwrap();
+    assert!(copy.contains("memory: 768Mi"), "{copy}");
+    assert!(copy.contains("replicas: 2 # the all-in-one copy"), "{copy}");
+
+    // propose refuses the edit and names the copies in its diagnosis.
+    let snapshot = common::example_repo().join("../snapshot");
+    let out = remediator(&[
+        "propose",
+        "--repo",
+        &repo_arg,
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--forge",
+        "none",
+        "--output",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnosis = report["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["finding"]["code"] == "crash-loop-oom")
+        .unwrap_or_else(|| panic!("{report}"));
+    let reason = diagnosis["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("declared more than once")
+            && reason.contains("apps/api/all-in-one.yaml:3")
+            && reason.contains("apps/api/deployment.yaml:2"),
+        "{reason}"
+    );
+    let proposed: Vec<&str> = report["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["target"].as_str().unwrap())
+        .collect();
+    assert!(!proposed.contains(&"Deployment/shop/api"), "{proposed:?}");
+
+    // A file that does not declare it because it cannot be read says so.
+    std::fs::write(repo.path().join("apps/api/all-in-one.yaml"), "kind: [\n").unwrap();
+    let out = remediator(&[
+        "set",
+        "--repo",
+        &repo_arg,
+        "Deployment/shop/api",
+        memory,
+        "--file",
+        "apps/api/all-in-one.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("not declared in this repository; apps/api/all-in-one.yaml:")
+            && stderr.contains("YAML syntax error"),
+        "{stderr}"
+    );
+}

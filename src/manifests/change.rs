@@ -8,7 +8,9 @@ use super::edit::{Edit, apply};
 use super::{Error, Location, RepoIndex, Result};
 use crate::model::RefQuery;
 
-/// The one place the repository declares `query`. `file`, when given, picks among several.
+/// The one place the repository declares `query`. `file`, when given, picks among several;
+/// without it, an object declared more than once (in several units, or twice in one) is
+/// ambiguous and every copy is named: editing one copy would leave the other to undo it.
 pub fn locate<'i>(
     index: &'i RepoIndex,
     query: &RefQuery,
@@ -17,15 +19,33 @@ pub fn locate<'i>(
     let mut places: Vec<&Location> = index
         .find(query)
         .into_iter()
-        .map(|o| &index.declaration(o).location)
+        .flat_map(|o| index.copies(o))
         .filter(|l| file.is_none_or(|f| l.file == f))
         .collect();
     places.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     places.dedup();
     match places.as_slice() {
-        [] => Err(Error::NotDeclared {
-            object: query.to_string(),
-        }),
+        [] => {
+            // The file asked for may not declare it because it could not be read.
+            let problems: Vec<String> = match file {
+                Some(f) => index
+                    .errors
+                    .iter()
+                    .filter(|e| e.files().contains(&f))
+                    .map(ToString::to_string)
+                    .collect(),
+                None => vec![],
+            };
+            let why = if problems.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", problems.join("; "))
+            };
+            Err(Error::NotDeclared {
+                object: query.to_string(),
+                why,
+            })
+        }
         [one] => Ok(one),
         many => Err(Error::Ambiguous {
             object: query.to_string(),

@@ -105,6 +105,9 @@ pub struct RepoIndex {
     pub declarations: Vec<Declaration>,
     /// Every object per unit, sorted by file and line.
     pub objects: Vec<IndexedObject>,
+    /// The later declarations of an object a unit declares more than once (each also an error):
+    /// never edited on their own, always named.
+    pub duplicates: Vec<IndexedObject>,
     /// The units, sorted by path.
     pub units: Vec<Unit>,
     /// The kustomization files.
@@ -162,6 +165,19 @@ impl RepoIndex {
             .iter()
             .filter(|o| o.id.matches(query))
             .collect()
+    }
+
+    /// Every declaration of `object` in its unit, itself first: more than one when the unit
+    /// declares it more than once.
+    pub fn copies<'i>(&'i self, object: &'i IndexedObject) -> Vec<&'i Location> {
+        let mut copies = vec![&self.declaration(object).location];
+        copies.extend(
+            self.duplicates
+                .iter()
+                .filter(|d| d.id == object.id && d.unit == object.unit)
+                .map(|d| &self.declaration(d).location),
+        );
+        copies
     }
 
     /// The declaration behind an indexed object.
@@ -406,6 +422,11 @@ impl RepoIndex {
                         line: declared.location.line,
                         other_file: first.file.clone(),
                         other_line: first.line,
+                    });
+                    self.duplicates.push(IndexedObject {
+                        id,
+                        declaration: decl,
+                        unit: unit_index,
                     });
                 }
                 continue;

@@ -115,10 +115,13 @@ pub enum Error {
     },
 
     /// No unit of the repository declares the object.
-    #[error("{object}: not declared in this repository")]
+    #[error("{object}: not declared in this repository{why}")]
     NotDeclared {
         /// The object asked for.
         object: String,
+        /// What the index found wrong in the file asked for, when there was one (`; f.yaml:3:
+        /// YAML syntax error ...`); empty otherwise.
+        why: String,
     },
     /// The object is declared in several places and none was chosen.
     #[error("{object}: declared in several places ({places}); pass --file to choose one")]
@@ -197,6 +200,7 @@ mod error_tests {
         );
         let asked = Error::NotDeclared {
             object: "Deployment/shop/api".into(),
+            why: String::new(),
         };
         assert!(asked.files().is_empty());
     }

@@ -191,6 +191,15 @@ impl<'a> Context<'a> {
                 )));
             }
         };
+        let copies = index.copies(object);
+        if copies.len() > 1 {
+            let places: Vec<String> = copies.iter().map(|l| l.to_string()).collect();
+            return Err(Stop::Diagnosis(format!(
+                "{target} is declared more than once in {} ({}): a change to one copy would be undone by the other; keep one declaration, then propose again",
+                crate::manifests::display_dir(&index.unit(object).path),
+                places.join(", ")
+            )));
+        }
         let unit = index.unit(object);
         Ok(Declared {
             object,
