@@ -31,6 +31,7 @@ reasons contains {"level": "medium", "reason": "the action cannot be undone by a
 reasons contains {"level": "high", "reason": sprintf("memory more than doubled at %s (x%.1f)", [f.path, f.ratio])} if {
 	some f in input.change.fields
 	contains(f.path, "memory")
+	is_number(f.ratio)
 	f.ratio > 2
 }
 
@@ -52,16 +53,20 @@ reasons contains {"level": "critical", "reason": sprintf("%s decides what is app
 }
 
 # Changes that are refused whatever the approvals.
+# In Rego `null < 2` is true: a field a change adds or removes has a null side, so every
+# comparison asks for numbers first.
 denials contains sprintf("scaling %s below 2 replicas in production leaves no redundancy", [f.path]) if {
 	production
 	some f in input.change.fields
 	replica_field(f.path)
+	is_number(f.new)
 	f.new < 2
 }
 
 denials contains sprintf("shrinking a volume claim (%s) is not possible", [f.path]) if {
 	some f in input.change.fields
 	contains(f.path, "storage")
+	is_number(f.ratio)
 	f.ratio < 1
 }
 

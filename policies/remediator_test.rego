@@ -93,3 +93,40 @@ test_a_change_that_touches_no_trusted_file_is_not_raised if {
 	d := remediator.decision with input as object.union(base, {"change": {"fields": base.change.fields, "trust": []}})
 	d.risk == "low"
 }
+
+claim := {
+	"finding": {"code": "manual-change", "severity": null},
+	"action": {"name": "manifest-change", "baseRisk": "low", "reversible": true, "imperative": false},
+	"target": {"kind": "PersistentVolumeClaim", "namespace": "shop", "name": "data", "labels": {}},
+	"environment": {"name": "prod", "riskTolerance": "medium"},
+}
+
+test_an_added_claim_is_not_a_shrunk_one if {
+	added := object.union(claim, {"change": {"fields": [{"file": "c.yaml", "path": "spec.resources.requests.storage", "old": null, "new": "10Gi", "ratio": null}]}})
+	d := remediator.decision with input as added
+	count(d.denials) == 0
+}
+
+test_a_removed_claim_is_not_a_shrunk_one if {
+	removed := object.union(claim, {"change": {"fields": [{"file": "c.yaml", "path": "spec.resources.requests.storage", "old": "10Gi", "new": null, "ratio": null}]}})
+	d := remediator.decision with input as removed
+	count(d.denials) == 0
+}
+
+test_a_shrunk_claim_is_denied if {
+	shrunk := object.union(claim, {"change": {"fields": [{"file": "c.yaml", "path": "spec.resources.requests.storage", "old": "10Gi", "new": "5Gi", "ratio": 0.5}]}})
+	d := remediator.decision with input as shrunk
+	count(d.denials) == 1
+}
+
+test_removing_replicas_in_production_is_no_scale_down if {
+	removed := object.union(prod, {"change": {"fields": [{"file": "d.yaml", "path": "spec.replicas", "old": 3, "new": null, "ratio": null}]}})
+	d := remediator.decision with input as removed
+	count(d.denials) == 0
+}
+
+test_a_removed_memory_limit_is_not_doubled if {
+	removed := object.union(base, {"change": {"fields": [{"file": "d.yaml", "path": "x.limits.memory", "old": "1Gi", "new": null, "ratio": null}]}})
+	d := remediator.decision with input as removed
+	d.risk == "low"
+}
