@@ -425,6 +425,41 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_stops_a_commit_that_touches_either_of_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let commit = |files: &[(&str, &str)], parents: &[&git2::Commit<'_>]| {
+            let mut index = repo.index().unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.path().join(name), text).unwrap();
+                index.add_path(Path::new(name)).unwrap();
+            }
+            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+            let sig = git2::Signature::now("t", "t@example.com").unwrap();
+            repo.commit(Some("HEAD"), &sig, &sig, "m", &tree, parents)
+                .unwrap()
+        };
+        let cm = |v: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: d}}\ndata: {{v: \"{v}\"}}\n"
+            )
+        };
+        let parent = commit(&[("a.yaml", &cm("1")), ("b.yaml", &cm("1"))], &[]);
+        let parent_commit = repo.find_commit(parent).unwrap();
+        // The commit touches only the first copy; the index names the error after the second.
+        let child = commit(&[("a.yaml", &cm("2"))], &[&parent_commit]);
+        let config_repo = ConfigRepo::open(dir.path()).unwrap();
+        let error = between(&config_repo, &Config::default(), parent, child, None).unwrap_err();
+        let Error::Unreadable { problems, .. } = &error else {
+            panic!("{error}");
+        };
+        assert!(
+            problems[0].starts_with("b.yaml") && problems[0].contains("a.yaml"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn a_new_object_lists_its_leaves() {
         let mut out = Vec::new();
         diff_values(
