@@ -635,17 +635,6 @@ fn budget(cluster: &TestCluster, name: &str, allowed: i64) {
         .unwrap();
 }
 
-fn pod_on(node: &str, name: &str, owner: Option<&str>) -> Value {
-    let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}});
-    if let Some(kind) = owner {
-        pod["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": kind,
-            "name": "agent", "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]);
-    }
-    pod
-}
-
 #[test]
 fn a_merged_drain_record_is_carried_out_once_approved_and_undone_by_its_rollback() {
     let world = World::new(Some(&[("web.yaml", WEB)]));
@@ -653,19 +642,22 @@ fn a_merged_drain_record_is_carried_out_once_approved_and_undone_by_its_rollback
     world.cluster.create(node, "kubelet").unwrap();
     world
         .cluster
-        .create(pod_on("n1", "app", None), "kube-controller-manager")
+        .create(common::pod_on("n1", "app", None), "kube-controller-manager")
         .unwrap();
     budget(&world.cluster, "app", 1);
     world
         .cluster
         .create(
-            pod_on("n1", "agent-x", Some("DaemonSet")),
+            common::pod_on("n1", "agent-x", Some("DaemonSet")),
             "kube-controller-manager",
         )
         .unwrap();
     world
         .cluster
-        .create(pod_on("n2", "elsewhere", None), "kube-controller-manager")
+        .create(
+            common::pod_on("n2", "elsewhere", None),
+            "kube-controller-manager",
+        )
         .unwrap();
     common::write_files(&world.remote.work, &[("actions/drain-node-n1.yaml", DRAIN)]);
     let before = common::branch_head(&world.remote.work, "main").unwrap();
@@ -948,7 +940,10 @@ fn a_drain_waits_for_a_disruption_budget_and_gives_up_when_it_never_allows() {
     let node = serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {}});
     cluster.create(node, "kubelet").unwrap();
     cluster
-        .create(pod_on("n1", "guarded", None), "kube-controller-manager")
+        .create(
+            common::pod_on("n1", "guarded", None),
+            "kube-controller-manager",
+        )
         .unwrap();
     budget(&cluster, "guarded", 0);
     let mut record: Value = serde_saphyr::from_str(DRAIN).unwrap();

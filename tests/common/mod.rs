@@ -214,3 +214,16 @@ pub fn publishing_faults(faults: &testkit::faults::Faults) {
         FaultKind::SecondaryRateLimit { retry_after: 1 },
     ));
 }
+
+/// A pod `name` in `default` on `node`, labelled `app: name`, owned by a `kind` named `agent`
+/// when `owner` is given.
+pub fn pod_on(node: &str, name: &str, owner: Option<&str>) -> serde_json::Value {
+    let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}});
+    if let Some(kind) = owner {
+        pod["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": kind,
+            "name": "agent", "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]);
+    }
+    pod
+}
