@@ -259,6 +259,14 @@ const PAYMENTS: &str = r#"apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: shop}
 ---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: payments-6d5f
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: payments, uid: d, controller: true}]
+spec: {selector: {matchLabels: {app: payments}}}
+---
 apiVersion: v1
 kind: Pod
 metadata:

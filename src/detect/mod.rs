@@ -229,8 +229,33 @@ pub(crate) mod fixtures {
         })
     }
 
-    /// A snapshot of these objects (any kinds the loader reads).
-    pub fn snapshot(objects: Vec<Value>) -> Snapshot {
+    /// A snapshot of these objects (any kinds the loader reads), with the ReplicaSet `pod` names
+    /// for each Deployment's pods, as the cluster lists it beside them.
+    pub fn snapshot(mut objects: Vec<Value>) -> Snapshot {
+        let mut replica_sets: Vec<String> = objects
+            .iter()
+            .flat_map(|o| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|r| r["kind"] == "ReplicaSet")
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .filter(|name| name.ends_with("-5d4f8"))
+            .collect();
+        replica_sets.sort();
+        replica_sets.dedup();
+        for name in replica_sets {
+            let deployment = name.trim_end_matches("-5d4f8").to_owned();
+            objects.push(json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": name, "namespace": "shop",
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                        "name": deployment, "uid": "d", "controller": true}]},
+                "spec": {"selector": {"matchLabels": {"app": "x"}}}
+            }));
+        }
         let mut loaded = crate::snapshot::Loaded::default();
         let text = objects
             .iter()

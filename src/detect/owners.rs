@@ -1,5 +1,5 @@
-//! Who owns a Pod: its controller, followed through a ReplicaSet to the Deployment that made it.
-//! Pure.
+//! Who owns a Pod: its controller, followed by `ownerReferences` through a ReplicaSet to the
+//! Deployment that made it, and through a Job to its CronJob. Never guessed from names. Pure.
 
 use std::collections::HashMap;
 
@@ -8,53 +8,48 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 
 use crate::model::{ObjectRef, Snapshot};
 
+/// The controllers of a snapshot's ReplicaSets and Jobs, by namespace and name.
+type Controllers<'s> = HashMap<(&'s str, &'s str), &'s OwnerReference>;
+
 /// Owner lookups for one snapshot.
 pub struct Owners<'s> {
-    replica_sets: HashMap<(&'s str, &'s str), &'s OwnerReference>,
+    replica_sets: Controllers<'s>,
+    jobs: Controllers<'s>,
 }
 
 impl<'s> Owners<'s> {
-    /// Indexes the ReplicaSets of a snapshot.
+    /// Indexes the ReplicaSets and Jobs of a snapshot.
     pub fn new(snapshot: &'s Snapshot) -> Self {
-        let replica_sets = snapshot
-            .replica_sets
-            .iter()
-            .filter_map(|rs| {
-                let meta = &rs.metadata;
-                let owner = controller(meta)?;
-                Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), owner))
-            })
-            .collect();
-        Self { replica_sets }
+        Self {
+            replica_sets: controllers(snapshot.replica_sets.iter().map(|rs| &rs.metadata)),
+            jobs: controllers(snapshot.jobs.iter().map(|job| &job.metadata)),
+        }
     }
 
-    /// The workload that owns `pod`: a Deployment (through its ReplicaSet), StatefulSet,
-    /// DaemonSet, Job or ReplicaSet. A ReplicaSet missing from the snapshot is matched to its
-    /// Deployment by the `pod-template-hash` suffix of its name.
+    /// The workload that owns `pod`, by its `ownerReferences`: a Deployment (through its
+    /// ReplicaSet), a CronJob (through its Job), or the StatefulSet, DaemonSet, Job or ReplicaSet
+    /// that controls it. A ReplicaSet or Job missing from the snapshot is the owner itself:
+    /// nothing is guessed from names. `None` for a pod no controller owns.
     pub fn of_pod(&self, pod: &Pod) -> Option<ObjectRef> {
         let meta = &pod.metadata;
         let namespace = meta.namespace.as_deref()?;
         let owner = controller(meta)?;
-        if owner.kind != "ReplicaSet" {
-            return Some(reference(owner, namespace));
-        }
-        if let Some(deployment) = self.replica_sets.get(&(namespace, owner.name.as_str())) {
-            return Some(reference(deployment, namespace));
-        }
-        let hash = meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("pod-template-hash"));
-        match hash.and_then(|h| owner.name.strip_suffix(&format!("-{h}"))) {
-            Some(deployment) => Some(ObjectRef::new(
-                "apps/v1",
-                "Deployment",
-                Some(namespace),
-                deployment,
-            )),
-            None => Some(reference(owner, namespace)),
-        }
+        let above = match owner.kind.as_str() {
+            "ReplicaSet" => self.replica_sets.get(&(namespace, owner.name.as_str())),
+            "Job" => self.jobs.get(&(namespace, owner.name.as_str())),
+            _ => None,
+        };
+        Some(reference(above.copied().unwrap_or(owner), namespace))
     }
+}
+
+fn controllers<'s>(metas: impl Iterator<Item = &'s ObjectMeta>) -> Controllers<'s> {
+    metas
+        .filter_map(|meta| {
+            let owner = controller(meta)?;
+            Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), owner))
+        })
+        .collect()
 }
 
 fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
@@ -82,4 +77,59 @@ pub fn pod_ref(pod: &Pod) -> ObjectRef {
         meta.namespace.as_deref(),
         meta.name.as_deref().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn owned(kind: &str, name: &str, by: Option<(&str, &str)>) -> serde_json::Value {
+        let mut object = json!({"kind": kind, "metadata": {"name": name, "namespace": "shop"}});
+        if let Some((owner_kind, owner)) = by {
+            object["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1",
+                "kind": owner_kind, "name": owner, "uid": "u", "controller": true}]);
+        }
+        object
+    }
+
+    #[test]
+    fn owners_are_followed_by_reference_never_guessed_from_names() {
+        let mut snapshot = Snapshot::default();
+        snapshot.replica_sets.push(typed(owned(
+            "ReplicaSet",
+            "api-7d9f",
+            Some(("Deployment", "api")),
+        )));
+        snapshot.jobs.push(typed(owned(
+            "Job",
+            "report-2911",
+            Some(("CronJob", "report")),
+        )));
+        let owners = Owners::new(&snapshot);
+        let pod = |by: Option<(&str, &str)>| -> Pod {
+            let mut pod = owned("Pod", "p", by);
+            pod["metadata"]["labels"] = json!({"pod-template-hash": "5c6b"});
+            typed(pod)
+        };
+        let of = |p: Pod| owners.of_pod(&p).map(|o| o.to_string());
+        assert_eq!(
+            of(pod(Some(("ReplicaSet", "api-7d9f")))).as_deref(),
+            Some("Deployment/shop/api")
+        );
+        assert_eq!(
+            of(pod(Some(("Job", "report-2911")))).as_deref(),
+            Some("CronJob/shop/report")
+        );
+        // A ReplicaSet the snapshot lacks is the owner: its name is not taken apart.
+        assert_eq!(
+            of(pod(Some(("ReplicaSet", "web-5c6b")))).as_deref(),
+            Some("ReplicaSet/shop/web-5c6b")
+        );
+        assert_eq!(of(pod(None)), None);
+    }
 }
