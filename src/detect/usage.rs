@@ -248,21 +248,25 @@ impl<'u> Resource<'u> {
     }
 }
 
-/// Sustained high CPU: every sample of the trailing window at or above the ratio of the request,
-/// the window long enough. Returns the explanation and the evidence line.
+/// Sustained high CPU: every sample of the window that ends now at or above the ratio of the
+/// request, the samples covering most of the window. Samples older than the window are no
+/// recent data, never evidence: stale usage neither fires nor keeps a finding alive. Returns the
+/// explanation and the evidence line.
 fn high_cpu(cpu: &Resource, options: &DetectOptions) -> Option<(String, String)> {
     let request = cpu.request?;
-    let last = cpu.samples.last()?.0;
+    let now = options.now.as_second() as f64;
     let window = options.high_cpu_for.as_secs() as f64;
-    let recent: Vec<f64> = cpu
+    let in_window = |t: f64| t >= now - window && t <= now;
+    let recent: Vec<(f64, f64)> = cpu
         .samples
         .iter()
         .zip(&cpu.values)
-        .filter(|((t, _), _)| *t >= last - window)
-        .map(|(_, v)| *v)
+        .filter(|((t, _), _)| in_window(*t))
+        .map(|((t, _), v)| (*t, *v))
         .collect();
-    let first_recent = cpu.samples.iter().find(|(t, _)| *t >= last - window)?.0;
-    let covered = last - first_recent >= window * 0.8 && recent.len() >= 3;
+    let (first, last) = (recent.first()?.0, recent.last()?.0);
+    let covered = last - first >= window * 0.8 && recent.len() >= 3;
+    let recent: Vec<f64> = recent.into_iter().map(|(_, v)| v).collect();
     let threshold = request * options.high_cpu_ratio;
     if !covered || recent.iter().any(|v| *v < threshold) {
         return None;
@@ -375,9 +379,14 @@ mod tests {
         detect(&snap, &DetectOptions::at(now()))
     }
 
+    /// `n` samples a minute apart, the last one at the snapshot's moment.
     fn minutes(n: usize, value: impl Fn(usize) -> f64) -> Vec<(f64, f64)> {
+        minutes_until(now().as_second() as f64, n, value)
+    }
+
+    fn minutes_until(end: f64, n: usize, value: impl Fn(usize) -> f64) -> Vec<(f64, f64)> {
         (0..n)
-            .map(|i| (1_700_000_000.0 + 60.0 * i as f64, value(i)))
+            .map(|i| (end - 60.0 * (n - 1 - i) as f64, value(i)))
             .collect()
     }
 
@@ -408,12 +417,16 @@ mod tests {
         // High, but for two minutes only.
         assert!(
             run(
-                resources,
+                resources.clone(),
                 minutes(30, |i| if i >= 28 { 0.2 } else { 0.05 }),
                 vec![]
             )
             .is_empty()
         );
+        // High until an hour ago, nothing since: stale data is no evidence.
+        let an_hour_ago = now().as_second() as f64 - 3600.0;
+        let stale = minutes_until(an_hour_ago, 30, |i| if i >= 22 { 0.2 } else { 0.05 });
+        assert!(run(resources, stale, vec![]).is_empty());
     }
 
     #[test]
