@@ -67,6 +67,40 @@ fn quick_retries() -> RetryPolicy {
 }
 
 #[tokio::test]
+async fn a_crd_backed_class_applies_after_its_crd_is_established_in_one_call() {
+    let cluster = TestCluster::start();
+    let class_crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgetclasses.example.remediator.dev"},
+        "spec": {"group": "example.remediator.dev", "scope": "Cluster",
+            "names": {"plural": "widgetclasses", "singular": "widgetclass", "kind": "WidgetClass", "listKind": "WidgetClassList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    let class = json!({"apiVersion": "example.remediator.dev/v1", "kind": "WidgetClass",
+        "metadata": {"name": "fast"}, "spec": {"controller": "example.remediator.dev/gears"}});
+    // The workload and the class come first on purpose: staging puts the CRD before them.
+    let objects = vec![config_map("uses-fast", "fast"), class, class_crd];
+    let kube = KubeCluster::new(cluster.client());
+    let changes = kube
+        .apply(&objects, &ApplyOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        actions(&changes),
+        vec![
+            (
+                "CustomResourceDefinition/widgetclasses.example.remediator.dev".to_string(),
+                ChangeAction::Created
+            ),
+            ("WidgetClass/fast".to_string(), ChangeAction::Created),
+            (
+                "ConfigMap/default/uses-fast".to_string(),
+                ChangeAction::Created
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_crd_and_its_custom_resource_apply_in_one_call() {
     let cluster = TestCluster::start();
     for (target, client) in clients(&cluster).await {

@@ -1,7 +1,7 @@
 //! Staged server-side apply, after fluxcd/pkg `ssa.ApplyAllStaged`: definitions first (CRDs,
-//! Namespaces, cluster roles, classes), then a wait until the CRDs are established, then
-//! everything else, then admission webhooks and policies, so that none of them can block the
-//! objects of the same change. Within a stage, objects are applied `concurrency` at a time. An
+//! Namespaces, cluster roles), then a wait until the CRDs are established, then the class kinds
+//! (a CRD-backed `*Class` needs its CRD established), then everything else, then admission
+//! webhooks and policies, so that none of them can block the objects of the same change. Within a stage, objects are applied `concurrency` at a time. An
 //! object whose dry-run shows no change is not written; one a GitOps tool manages is left to it.
 //! Every call is retried on throttling, server errors and lost connections. When an object fails,
 //! no new object is started, and the objects already done come back with the error.
@@ -25,8 +25,11 @@ use crate::model::{ChangeAction, ChangeSet, ObjectRef};
 /// A step of a staged apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
-    /// What other objects need to exist first: CRDs, Namespaces, cluster roles, classes.
+    /// What other objects need to exist first: CRDs, Namespaces, cluster roles.
     Definitions,
+    /// Class kinds (`StorageClass`, `IngressClass`, a CRD's `GatewayClass`): after the CRDs are
+    /// established, before the objects that name them.
+    Classes,
     /// Everything else.
     Objects,
     /// Admission webhooks and policies, which could refuse the objects before them.
@@ -34,7 +37,7 @@ pub enum Stage {
 }
 
 /// The apply order: each listed kind's stage and rank within it. Kinds not listed are applied in
-/// [`Stage::Objects`] after the listed ones; a kind named `*Class` is a definition.
+/// [`Stage::Objects`] after the listed ones; a kind named `*Class` is a class.
 pub const APPLY_ORDER: &[(&str, Stage)] = &[
     ("CustomResourceDefinition", Stage::Definitions),
     ("Namespace", Stage::Definitions),
@@ -70,7 +73,7 @@ pub const APPLY_ORDER: &[(&str, Stage)] = &[
 pub fn order(kind: &str) -> (Stage, usize) {
     match APPLY_ORDER.iter().position(|(k, _)| *k == kind) {
         Some(rank) => (APPLY_ORDER[rank].1, rank),
-        None if kind.ends_with("Class") => (Stage::Definitions, APPLY_ORDER.len()),
+        None if kind.ends_with("Class") => (Stage::Classes, APPLY_ORDER.len()),
         None => (Stage::Objects, APPLY_ORDER.len()),
     }
 }
@@ -155,7 +158,12 @@ pub async fn apply(
         Ok(resolver) => resolver,
         Err(error) => return Err(stopped(changes, error)),
     };
-    for stage in [Stage::Definitions, Stage::Objects, Stage::Admission] {
+    for stage in [
+        Stage::Definitions,
+        Stage::Classes,
+        Stage::Objects,
+        Stage::Admission,
+    ] {
         let members: Vec<&Value> = staged
             .iter()
             .filter(|(s, ..)| *s == stage)
@@ -397,7 +405,9 @@ mod tests {
     #[test]
     fn definitions_come_first_and_admission_last() {
         assert_eq!(order("CustomResourceDefinition").0, Stage::Definitions);
-        assert_eq!(order("StorageClass").0, Stage::Definitions);
+        assert_eq!(order("StorageClass").0, Stage::Classes);
+        assert!(order("Namespace") < order("GatewayClass"));
+        assert!(order("GatewayClass") < order("ConfigMap"));
         assert_eq!(order("Widget").0, Stage::Objects);
         assert_eq!(order("ValidatingWebhookConfiguration").0, Stage::Admission);
         assert!(order("Namespace") < order("ConfigMap"));
