@@ -607,7 +607,7 @@ fn with_a_cluster_the_report_carries_the_dry_run_and_the_other_owners() {
 #[test]
 fn a_pull_request_is_checked_by_the_policies_of_its_base_and_its_policy_change_is_critical() {
     let rego = remediator::assess::DEFAULT_POLICIES[0].1;
-    let permissive = "package remediator\n\ndecision := {\"risk\": \"low\", \"denials\": [], \"approvals\": {\"count\": 0, \"teams\": []}, \"escalated\": false, \"reasons\": []}\n";
+    let permissive = common::PERMISSIVE_POLICY;
     let (remote, base) = repo(
         &[
             ("prod/api.yaml", &deployment(3, "api:1.0")),

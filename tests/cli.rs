@@ -438,15 +438,12 @@ fn an_object_declared_twice_is_never_edited_silently() {
     let repo = example_with_a_duplicate();
     let repo_arg = repo_arg(repo.path());
     let memory = "spec.template.spec.containers[name=api].resources.limits.memory=768Mi";
+    let set = |extra: &[&str]| {
+        let args = ["set", "--repo", &repo_arg, "Deployment/shop/api", memory];
+        remediator(&[&args[..], extra].concat())
+    };
     let before = std::fs::read_to_string(repo.path().join("apps/api/deployment.yaml")).unwrap();
-    let out = remediator(&[
-        "set",
-        "--repo",
-        &repo_arg,
-        "Deployment/shop/api",
-        memory,
-        "--write",
-    ]);
+    let out = set(&["--write"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -458,16 +455,7 @@ fn an_object_declared_twice_is_never_edited_silently() {
     assert_eq!(before, after, "nothing written");
 
     // --file reaches the copy it names, the second one included.
-    let out = remediator(&[
-        "set",
-        "--repo",
-        &repo_arg,
-        "Deployment/shop/api",
-        memory,
-        "--file",
-        "apps/api/all-in-one.yaml",
-        "--write",
-    ]);
+    let out = set(&["--file", "apps/api/all-in-one.yaml", "--write"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let copy = std::fs::read_to_string(repo.path().join("apps/api/all-in-one.yaml")).unwrap();
     assert!(copy.contains("memory: 768Mi"), "{copy}");
@@ -510,15 +498,7 @@ fn an_object_declared_twice_is_never_edited_silently() {
 
     // A file that does not declare it because it cannot be read says so.
     std::fs::write(repo.path().join("apps/api/all-in-one.yaml"), "kind: [\n").unwrap();
-    let out = remediator(&[
-        "set",
-        "--repo",
-        &repo_arg,
-        "Deployment/shop/api",
-        memory,
-        "--file",
-        "apps/api/all-in-one.yaml",
-    ]);
+    let out = set(&["--file", "apps/api/all-in-one.yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(

@@ -95,6 +95,12 @@ fn approved_merge(world: &World, branch: &str, edits: &[Edit<'_>], method: Merge
     world.github.merge_with(number, method)
 }
 
+/// Mallory's pull request of `edits`, merged with no approval; returns it and the merge.
+fn unapproved_merge(world: &World, branch: &str, edits: &[Edit<'_>]) -> (u64, String) {
+    let number = pull_request(world, branch, edits, "mallory");
+    (number, world.github.merge(number))
+}
+
 fn approve(github: &FakeGitHub, number: u64, logins: &[&str]) {
     for login in logins {
         github.review(number, login, ReviewState::Approved);
@@ -183,16 +189,14 @@ fn an_api_url_changed_by_the_pull_request_is_never_asked() {
     let world = agent_world(&[]);
     let elsewhere = FakeGitHub::start("acme/config", &world.remote.bare);
     let url = world.github.url().to_owned();
-    let number = pull_request(
+    let (number, merge) = unapproved_merge(
         &world,
         "api",
         &[
             ("remediator.yaml", url.as_str(), elsewhere.url()),
             ("agent.yaml", "agent:1", "agent:2"),
         ],
-        "mallory",
     );
-    let merge = world.github.merge(number);
     assert_refused(
         &world,
         &merge,
@@ -210,27 +214,19 @@ fn an_api_url_changed_by_the_pull_request_is_never_asked() {
     assert!(elsewhere.requests().is_empty());
 }
 
-/// Policies that answer "low, nothing needed" whatever the change.
-const PERMISSIVE: &str = "package remediator
-
-decision := {\"risk\": \"low\", \"denials\": [], \"approvals\": {\"count\": 0, \"teams\": []}, \"escalated\": false, \"reasons\": []}
-";
-
 #[test]
 fn policies_in_the_repository_are_read_as_they_were_before_the_merge() {
     let rego = remediator::assess::DEFAULT_POLICIES[0].1;
     let mut world = agent_world(&[("policies/remediator.rego", rego)]);
     world.policies = world.remote.work.join("policies");
-    let number = pull_request(
+    let (number, merge) = unapproved_merge(
         &world,
         "policy",
         &[
-            ("policies/remediator.rego", rego, PERMISSIVE),
+            ("policies/remediator.rego", rego, common::PERMISSIVE_POLICY),
             ("agent.yaml", "agent:1", "agent:2"),
         ],
-        "mallory",
     );
-    let merge = world.github.merge(number);
     assert_refused(
         &world,
         &merge,

@@ -391,26 +391,38 @@ mod tests {
         }
     }
 
+    /// Writes `files` into the work tree of `repo` and commits them on HEAD.
+    fn commit(repo: &git2::Repository, files: &[(&str, &str)], parents: &[git2::Oid]) -> Oid {
+        let workdir = repo.workdir().unwrap();
+        let mut index = repo.index().unwrap();
+        for (name, text) in files {
+            std::fs::write(workdir.join(name), text).unwrap();
+            index.add_path(Path::new(name)).unwrap();
+        }
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let parents: Vec<git2::Commit<'_>> = parents
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "m", &tree, &parents)
+            .unwrap()
+    }
+
+    /// ConfigMap `d/c` whose `v` is `value`.
+    fn config_map(value: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: d}}\ndata: {{v: \"{value}\"}}\n"
+        )
+    }
+
     #[test]
     fn a_parent_tree_that_cannot_be_indexed_is_an_error_not_an_empty_before() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init(dir.path()).unwrap();
-        let commit = |text: &str, parents: &[&git2::Commit<'_>]| {
-            std::fs::write(dir.path().join("cm.yaml"), text).unwrap();
-            let mut index = repo.index().unwrap();
-            index.add_path(Path::new("cm.yaml")).unwrap();
-            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-            let sig = git2::Signature::now("t", "t@example.com").unwrap();
-            repo.commit(Some("HEAD"), &sig, &sig, "m", &tree, parents)
-                .unwrap()
-        };
-        let cm = |v: &str| {
-            format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: d}}\ndata: {{v: \"{v}\"}}\n"
-            )
-        };
-        let parent = commit(&cm("1"), &[]);
-        let child = commit(&cm("2"), &[&repo.find_commit(parent).unwrap()]);
+        let parent = commit(&repo, &[("cm.yaml", &config_map("1"))], &[]);
+        let child = commit(&repo, &[("cm.yaml", &config_map("2"))], &[parent]);
         let config_repo = ConfigRepo::open(dir.path()).unwrap();
         let config = Config::default();
         let changes = between(&config_repo, &config, parent, child, None).unwrap();
@@ -428,26 +440,11 @@ mod tests {
     fn a_duplicate_stops_a_commit_that_touches_either_of_its_files() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init(dir.path()).unwrap();
-        let commit = |files: &[(&str, &str)], parents: &[&git2::Commit<'_>]| {
-            let mut index = repo.index().unwrap();
-            for (name, text) in files {
-                std::fs::write(dir.path().join(name), text).unwrap();
-                index.add_path(Path::new(name)).unwrap();
-            }
-            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-            let sig = git2::Signature::now("t", "t@example.com").unwrap();
-            repo.commit(Some("HEAD"), &sig, &sig, "m", &tree, parents)
-                .unwrap()
-        };
-        let cm = |v: &str| {
-            format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: d}}\ndata: {{v: \"{v}\"}}\n"
-            )
-        };
-        let parent = commit(&[("a.yaml", &cm("1")), ("b.yaml", &cm("1"))], &[]);
-        let parent_commit = repo.find_commit(parent).unwrap();
+        let copies = [("a.yaml", config_map("1")), ("b.yaml", config_map("1"))];
+        let copies: Vec<(&str, &str)> = copies.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let parent = commit(&repo, &copies, &[]);
         // The commit touches only the first copy; the index names the error after the second.
-        let child = commit(&[("a.yaml", &cm("2"))], &[&parent_commit]);
+        let child = commit(&repo, &[("a.yaml", &config_map("2"))], &[parent]);
         let config_repo = ConfigRepo::open(dir.path()).unwrap();
         let error = between(&config_repo, &Config::default(), parent, child, None).unwrap_err();
         let Error::Unreadable { problems, .. } = &error else {
