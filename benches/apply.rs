@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use remediator::build::{self, Renderer};
 use remediator::cluster::{ApplyOptions, Cluster, KubeCluster};
 use remediator::manifests::{IndexOptions, RepoIndex};
 use serde_json::{Value, json};
@@ -30,11 +31,12 @@ fn write_files(dir: &Path) {
 fn ours(runtime: &tokio::runtime::Runtime, kube: &KubeCluster, dir: &Path, ns: &str) -> Duration {
     let started = Instant::now();
     let index = RepoIndex::build(dir, &IndexOptions::default()).expect("index");
-    let objects: Vec<Value> = index
+    let renderer = Renderer::from_path();
+    let objects: Vec<Value> = build::objects(&index, &renderer, |_| true)
         .objects
-        .iter()
+        .into_iter()
         .map(|o| {
-            let mut value = index.applied(o).expect("plain files render");
+            let mut value = o.value;
             value["metadata"]["namespace"] = json!(ns);
             value
         })

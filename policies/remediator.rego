@@ -8,9 +8,10 @@
 #   target      {kind, namespace, name, labels}
 #   environment {name, riskTolerance} or null
 #   change      {fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}],
-#               trust: [file]} (breaking: for CustomResourceDefinitions; trust: on a merged
-#               commit or a pull request, the configuration and policy files it changes, which
-#               decide what later merges need)
+#               trust: [file], unrendered: [{build, reason}]} (breaking: for
+#               CustomResourceDefinitions; trust: on a merged commit or a pull request, the
+#               configuration and policy files it changes, which decide what later merges need;
+#               unrendered: builds the change touches that could not be rendered)
 #
 # Output: data.remediator.decision = {risk, denials, approvals: {count, teams}, escalated, reasons}.
 package remediator
@@ -50,6 +51,12 @@ reasons contains {"level": "critical", "reason": sprintf("breaking CRD change at
 # it: changing them needs what a critical change needs.
 reasons contains {"level": "critical", "reason": sprintf("%s decides what is applied and who must approve it", [f])} if {
 	some f in input.change.trust
+}
+
+# A build that could not be rendered (Helm not installed, a remote resource out of reach) changes
+# the cluster in ways nobody has seen: at least high.
+reasons contains {"level": "high", "reason": sprintf("%s is not rendered (%s): what it changes is unknown", [b.build, b.reason])} if {
+	some b in input.change.unrendered
 }
 
 # Changes that are refused whatever the approvals.

@@ -114,6 +114,9 @@ pub struct Record {
     /// The objects, `Kind/namespace/name`.
     #[serde(default)]
     pub objects: Vec<String>,
+    /// The program that rendered the builds, with its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renderer: Option<String>,
     /// One line for people.
     pub message: String,
     /// The step's data (change set, approvers, revert commit, ...).
@@ -138,6 +141,7 @@ impl Record {
             pull: None,
             environment: None,
             objects: vec![],
+            renderer: None,
             message: message.into(),
             detail: Value::Null,
         }

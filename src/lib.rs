@@ -20,6 +20,7 @@
 
 pub mod assess;
 pub mod audit;
+pub mod build;
 pub mod check;
 pub mod cluster;
 pub mod config;

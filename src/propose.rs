@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
+use crate::build::{Origin, Renderer};
 use crate::config::Config;
 use crate::detect::{DetectOptions, detect};
 use crate::git::{Author, BranchOutcome, ConfigRepo};
@@ -94,48 +95,22 @@ impl Proposal {
     }
 
     /// The objects this proposal changes, as they will be applied: each edited declaration read
-    /// back from the edited file and rendered as its build applies it, and the Kubernetes
-    /// objects of created files. An edit of a kustomization or a patch file changes no object on
-    /// its own and gives none; a build that cannot be rendered is an error.
-    pub fn changed_objects(&self, index: &RepoIndex) -> Result<Vec<Value>, String> {
+    /// back from the edited file (in a kustomize build, the build rendered by kustomize with the
+    /// edited files), and the Kubernetes objects of created files. An edit of a kustomization or
+    /// a patch file changes no object on its own and gives none; a build that cannot be rendered
+    /// is an error.
+    pub fn changed_objects(
+        &self,
+        index: &RepoIndex,
+        renderer: &Renderer,
+    ) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();
         for change in &self.remediation.changes {
             match change {
                 Change::Edit { location, .. } => {
-                    let Some(declaration) = index
-                        .declarations
-                        .iter()
-                        .position(|d| d.location == *location)
-                    else {
-                        continue;
-                    };
-                    let applying = index
-                        .objects
-                        .iter()
-                        .filter(|o| o.declaration == declaration);
-                    let mut applying: Vec<_> = applying.collect();
-                    // The unit the finding was seen in, when the declaration has several.
-                    applying.sort_by_key(|o| o.id != self.remediation.target);
-                    let Some(object) = applying.first() else {
-                        continue;
-                    };
-                    let Some(file) = self.files.iter().find(|f| f.path == location.file) else {
-                        continue;
-                    };
-                    let parsed = parse_file(&file.path, file.new.as_bytes());
-                    let Some(document) = parsed
-                        .documents
-                        .into_iter()
-                        .find(|d| d.document == location.document)
-                    else {
-                        continue;
-                    };
-                    let value = match location.item {
-                        Some(item) => document.value["items"][item].clone(),
-                        None => document.value,
-                    };
-                    let value = index.render(object, value).map_err(|e| e.to_string())?;
-                    out.push(value);
+                    if let Some(value) = self.edited_object(index, renderer, location)? {
+                        out.push(value);
+                    }
                 }
                 Change::Create { path, content } => {
                     let parsed = parse_file(path, content.as_bytes());
@@ -150,6 +125,76 @@ impl Proposal {
             }
         }
         Ok(out)
+    }
+
+    /// The object declared at `location`, edited, as its unit applies it.
+    fn edited_object(
+        &self,
+        index: &RepoIndex,
+        renderer: &Renderer,
+        location: &Location,
+    ) -> Result<Option<Value>, String> {
+        let Some(declaration) = index
+            .declarations
+            .iter()
+            .position(|d| d.location == *location)
+        else {
+            return Ok(None);
+        };
+        let mut applying: Vec<_> = index
+            .objects
+            .iter()
+            .filter(|o| o.declaration == declaration)
+            .collect();
+        // The unit the finding was seen in, when the declaration has several.
+        applying.sort_by_key(|o| o.id != self.remediation.target);
+        let Some(object) = applying.first() else {
+            return Ok(None);
+        };
+        let unit = index.unit(object);
+        if unit.kustomization.is_some() {
+            let Some(build) = index.builds.iter().find(|b| b.dir == unit.path) else {
+                return Ok(None);
+            };
+            let edits: Vec<(&Path, &str)> = self
+                .files
+                .iter()
+                .map(|f| (f.path.as_path(), f.new.as_str()))
+                .collect();
+            let rendered = renderer
+                .render_edited(&index.root, build, &edits)
+                .map_err(|e| e.to_string())?;
+            let declared = &index.declarations[declaration];
+            let found = rendered.into_iter().find(|r| {
+                r.origin == Origin::File(location.file.clone())
+                    && r.value["kind"] == declared.id.kind.as_str()
+                    && r.value["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.contains(&declared.id.name))
+            });
+            return Ok(found.map(|r| r.value));
+        }
+        let Some(file) = self.files.iter().find(|f| f.path == location.file) else {
+            return Ok(None);
+        };
+        let parsed = parse_file(&file.path, file.new.as_bytes());
+        let Some(document) = parsed
+            .documents
+            .into_iter()
+            .find(|d| d.document == location.document)
+        else {
+            return Ok(None);
+        };
+        let mut value = match location.item {
+            Some(item) => document.value["items"][item].clone(),
+            None => document.value,
+        };
+        if let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut)
+            && let Some(namespace) = &object.id.namespace
+        {
+            metadata.insert("namespace".into(), Value::from(namespace.clone()));
+        }
+        Ok(Some(value))
     }
 }
 

@@ -114,10 +114,19 @@ fn diff_and_apply_a_build_with_flux_exit_codes() {
     assert!(text(&reapplied).contains("Secret/shop-dev/api-db configured"));
     assert_no_secret(&outputs);
 
+    // A build that kustomize refuses is its error, naming the build; nothing of it is applied.
+    let kustomization = repo.path().join("clusters/prod/kustomization.yaml");
+    let good = std::fs::read_to_string(&kustomization).unwrap();
+    std::fs::write(
+        &kustomization,
+        good.replace("patches/web-resources.yaml", "patches/missing.yaml"),
+    )
+    .unwrap();
     let refused = run("apply", "clusters/prod", &[]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
     assert!(
-        text(&refused).contains("clusters/prod/kustomization.yaml uses `patches`"),
+        text(&refused).contains("clusters/prod/kustomization.yaml: kustomize build failed")
+            && text(&refused).contains("missing.yaml"),
         "{}",
         text(&refused)
     );
@@ -125,6 +134,17 @@ fn diff_and_apply_a_build_with_flux_exit_codes() {
         cluster.object("Namespace", "", "shop").is_none(),
         "nothing of it applied"
     );
+
+    // The production build renders with its patch, as kustomize renders it.
+    std::fs::write(&kustomization, good).unwrap();
+    let prod = run("apply", "clusters/prod", &[]);
+    assert_eq!(prod.status.code(), Some(0), "{}", text(&prod));
+    let web = cluster.object("Deployment", "shop", "web").unwrap();
+    let container = &web["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["resources"]["requests"]["cpu"], "500m");
+    assert_eq!(container["image"], "ghcr.io/acme/shop-web:2.4.1");
+    let api = cluster.object("Deployment", "shop", "api").unwrap();
+    assert_eq!(api["spec"]["replicas"], 3);
 }
 
 #[test]

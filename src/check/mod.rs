@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
+use crate::build::{NotRendered, Renderer};
 use crate::config::Config;
 use crate::git::{ConfigRepo, trailers};
 use crate::manifests::{diff, emit_block};
@@ -90,6 +91,10 @@ pub struct CheckReport {
     pub head: String,
     /// Every changed object.
     pub objects: Vec<ObjectReport>,
+    /// The builds the change touches that could not be rendered: their change is unknown.
+    pub not_rendered: Vec<NotRendered>,
+    /// The program that rendered the builds, with its version.
+    pub renderer: Option<String>,
     /// The highest risk, every denial, the most approvals and every team.
     pub assessment: Assessment,
 }
@@ -156,6 +161,15 @@ pub struct Checked {
     pub applied: Vec<(Option<String>, Value)>,
 }
 
+/// How to check.
+#[derive(Debug)]
+pub struct CheckOptions<'a> {
+    /// Only objects applied in this environment.
+    pub environment: Option<&'a str>,
+    /// Renders the builds.
+    pub renderer: &'a Renderer,
+}
+
 /// Checks the change from the merge base of `base` and `head` to `head`.
 /// `config` and `policies` should be those of the merge base, as the merge gate will judge the
 /// pull request; `trusted` lists the files and directories the gate reads (configuration,
@@ -165,13 +179,23 @@ pub fn check(
     config: &Config,
     policies: &mut Policies,
     trusted: &[PathBuf],
-    base: Oid,
-    head: Oid,
-    environment: Option<&str>,
+    (base, head): (Oid, Oid),
+    options: &CheckOptions<'_>,
 ) -> Result<Checked, Error> {
     let from = repo.merge_base(base, head)?;
     let trailers = trailers(&repo.message(head)?);
-    let changes = changes::between(repo, config, from, head, environment)?;
+    let changes::Changes {
+        objects: changes,
+        not_rendered,
+        renderer,
+    } = changes::between(
+        repo,
+        config,
+        options.renderer,
+        from,
+        head,
+        options.environment,
+    )?;
     let mut objects = Vec::new();
     let mut combined = Assessment::none();
     let trust: Vec<String> = repo
@@ -183,6 +207,10 @@ pub fn check(
     if !trust.is_empty() {
         let one = policies.evaluate(&gate::trust_input(&trust))?;
         gate::combine(&mut combined, &one, "remediator configuration");
+    }
+    if !not_rendered.is_empty() {
+        let one = policies.evaluate(&gate::unrendered_input(&not_rendered))?;
+        gate::combine(&mut combined, &one, "builds not rendered");
     }
     for change in &changes {
         let (assessment, breaking) = gate::weigh(policies, change, &trailers, config)?;
@@ -208,6 +236,8 @@ pub fn check(
             base: from.to_string(),
             head: head.to_string(),
             objects,
+            not_rendered,
+            renderer,
             assessment: combined,
         },
         applied: changes

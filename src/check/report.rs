@@ -177,6 +177,8 @@ mod tests {
             base: "a".repeat(40),
             head: "b".repeat(40),
             objects,
+            not_rendered: vec![],
+            renderer: None,
             assessment: Assessment::none(),
         }
     }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::Value;
 
-use remediator::check::{self, CheckReport, report};
+use remediator::build::Renderer;
+use remediator::check::{self, CheckOptions, CheckReport, report};
 use remediator::cluster::imperative::is_record;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
 use remediator::config::Config;
@@ -105,14 +106,18 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
         args.policies.as_deref(),
     )?;
     let templates = Templates::load(args.templates.as_deref())?;
+    let renderer = Renderer::from_path();
+    let options = CheckOptions {
+        environment: args.env.as_deref(),
+        renderer: &renderer,
+    };
     let checked = check::check(
         &repo,
         &config,
         &mut policies,
         &files,
-        base,
-        head,
-        args.env.as_deref(),
+        (base, head),
+        &options,
     )?;
     let runtime = runtime()?;
     let dry_run = if args.cluster.given() {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use remediator::build::{self, Renderer};
 use remediator::cluster::{Clusters, KubeCluster};
 use remediator::config::Config;
 use remediator::manifests;
@@ -242,22 +243,44 @@ pub fn repo_objects(
             repo.display()
         );
     }
+    let path = path.strip_prefix(".").unwrap_or(path);
+    let renderer = Renderer::from_path();
+    let rendering = build::objects(&index, &renderer, |dir| {
+        dir.starts_with(path) || path.starts_with(dir)
+    });
+    if let Some(not) = rendering.not_rendered.first() {
+        anyhow::bail!(
+            "{}: not rendered: {}; nothing was applied",
+            manifests::display_dir(&not.build),
+            not.reason
+        );
+    }
+    if let Some((build, message)) = rendering.failed.first() {
+        anyhow::bail!(
+            "{}: kustomize build failed: {message}",
+            build.kustomization.display()
+        );
+    }
     let mut objects = ByEnvironment::new();
     let mut seen = std::collections::HashSet::new();
-    for object in index.under(path) {
+    let applied_from_path = |o: &build::AppliedObject| {
+        if o.built {
+            o.unit.starts_with(path)
+        } else {
+            o.declared.0.starts_with(path)
+        }
+    };
+    for object in rendering.objects.into_iter().filter(applied_from_path) {
         let environment = config
-            .environment_for(index.placement(object))
+            .environment_for(&object.placement)
             .map(|e| e.name.clone());
         // One cluster takes an object once, whichever of its builds apply it.
-        if seen.insert((environment.clone(), &object.id)) {
-            objects
-                .entry(environment)
-                .or_default()
-                .push(index.applied(object)?);
+        if seen.insert((environment.clone(), object.id.clone())) {
+            objects.entry(environment).or_default().push(object.value);
         }
     }
     if objects.is_empty() {
-        let relative = path.strip_prefix(".").unwrap_or(path);
+        let relative = path;
         let mut builds: Vec<String> = index
             .objects
             .iter()

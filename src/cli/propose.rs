@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use remediator::assess::Policies;
+use remediator::build::Renderer;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, Forge};
 use remediator::git::{ConfigRepo, GitHistory};
@@ -303,8 +304,9 @@ async fn add_dry_runs(
         field_manager: field_manager.to_owned(),
         ..DryRunOptions::default()
     };
+    let renderer = Renderer::from_path();
     for proposal in &mut plan.proposals {
-        let results = match proposal.changed_objects(index) {
+        let results = match proposal.changed_objects(index, &renderer) {
             Ok(objects) => cluster
                 .dry_run(&objects, &options)
                 .await

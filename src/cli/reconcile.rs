@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use remediator::assess::Policies;
 use remediator::audit::{self, AuditLog};
+use remediator::build::Renderer;
 use remediator::cluster::{LockOptions, WaitOptions};
 use remediator::config::{Config, Forge as ForgeConfig};
 use remediator::forge::GitHub;
@@ -263,6 +264,7 @@ struct Shared<'a> {
     repo: &'a ConfigRepo,
     audit: &'a AuditLog,
     templates: &'a Templates,
+    renderer: &'a Renderer,
     runtime: &'a tokio::runtime::Runtime,
     auth: &'a Auth,
 }
@@ -290,11 +292,13 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let audit = audit_log(&path, &latest.config, Some(&repo));
     let templates = Templates::load(args.templates.as_deref())?;
     let runtime = runtime()?;
+    let renderer = Renderer::from_path();
     let shared = Shared {
         args: &args,
         repo: &repo,
         audit: &audit,
         templates: &templates,
+        renderer: &renderer,
         runtime: &runtime,
         auth: &auth,
     };
@@ -383,6 +387,7 @@ fn in_context(
             forge: forge.as_ref(),
             audit: shared.audit,
             templates: shared.templates,
+            renderer: shared.renderer,
             options,
         };
         let segment = match job {

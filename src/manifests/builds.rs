@@ -7,10 +7,71 @@ use std::path::{Component, Path, PathBuf};
 use super::Error;
 use super::index::KustomizationFile;
 
+/// One kustomize build: a kustomization no other kustomization of the repository includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The kustomization's directory, relative to the root.
+    pub dir: PathBuf,
+    /// Its kustomization file.
+    pub kustomization: PathBuf,
+    /// Every kustomization directory the build reads, itself first; its inputs are the files
+    /// under them.
+    pub dirs: Vec<PathBuf>,
+    /// A `kind: Component`, which kustomize builds only through the builds that use it.
+    pub component: bool,
+    /// Remote resources (URLs) any of its kustomizations include.
+    pub remote: Vec<String>,
+    /// Whether any of its kustomizations inflates Helm charts (`helmCharts`).
+    pub helm: bool,
+}
+
+impl Build {
+    /// The builds of `graph`, from the kustomizations it was made of.
+    pub(super) fn all(graph: &BuildGraph, kustomizations: &[KustomizationFile]) -> Vec<Build> {
+        let by_dir: HashMap<&Path, &KustomizationFile> = kustomizations
+            .iter()
+            .map(|k| (k.dir.as_path(), k))
+            .collect();
+        let mut out = Vec::new();
+        for (dir, dirs) in &graph.dirs {
+            let Some(top) = by_dir.get(dir.as_path()) else {
+                continue;
+            };
+            let read: Vec<&KustomizationFile> = dirs
+                .iter()
+                .filter_map(|d| by_dir.get(d.as_path()).copied())
+                .collect();
+            out.push(Build {
+                dir: dir.clone(),
+                kustomization: top.location.file.clone(),
+                dirs: dirs.clone(),
+                component: top.kustomization.kind.as_deref() == Some("Component"),
+                remote: read
+                    .iter()
+                    .flat_map(|k| k.kustomization.remote_resources())
+                    .map(str::to_owned)
+                    .collect(),
+                helm: read
+                    .iter()
+                    .any(|k| k.kustomization.others.contains_key("helmCharts")),
+            });
+        }
+        out
+    }
+
+    /// Whether `file` (relative to the root) is one the build may read.
+    pub fn reads(&self, file: &Path) -> bool {
+        self.dirs.iter().any(|d| file.starts_with(d))
+    }
+}
+
 /// Which files each kustomize build reaches, with the namespace the build gives them.
 pub(super) struct BuildGraph {
     /// Root kustomization directory → (file, namespace) pairs.
     pub reach: BTreeMap<PathBuf, Vec<(PathBuf, Option<String>)>>,
+    /// Root kustomization directory → every kustomization directory the build reads, itself
+    /// first: kustomize loads a build's files only from under these.
+    pub dirs: BTreeMap<PathBuf, Vec<PathBuf>>,
     pub errors: Vec<Error>,
 }
 
@@ -23,6 +84,7 @@ impl BuildGraph {
         let file_set: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
         let mut graph = BuildGraph {
             reach: BTreeMap::new(),
+            dirs: BTreeMap::new(),
             errors: vec![],
         };
         let mut included: HashSet<PathBuf> = HashSet::new();
@@ -52,17 +114,10 @@ impl BuildGraph {
             children.insert(k.dir.as_path(), list);
         }
         for k in kustomizations.iter().filter(|k| !included.contains(&k.dir)) {
-            let mut reached = Vec::new();
-            let mut visiting = HashSet::new();
-            collect(
-                &k.dir,
-                None,
-                &by_dir,
-                &children,
-                &mut visiting,
-                &mut reached,
-            );
-            graph.reach.insert(k.dir.clone(), reached);
+            let mut walk = Walk::default();
+            collect(&k.dir, None, &by_dir, &children, &mut walk);
+            graph.reach.insert(k.dir.clone(), walk.reached);
+            graph.dirs.insert(k.dir.clone(), walk.dirs);
         }
         graph
     }
@@ -73,16 +128,26 @@ enum Child {
     Build(PathBuf),
 }
 
+/// What one build's walk has found so far.
+#[derive(Default)]
+struct Walk {
+    visiting: HashSet<PathBuf>,
+    reached: Vec<(PathBuf, Option<String>)>,
+    dirs: Vec<PathBuf>,
+}
+
 fn collect(
     dir: &Path,
     outer_namespace: Option<&str>,
     by_dir: &HashMap<&Path, &KustomizationFile>,
     children: &HashMap<&Path, Vec<Child>>,
-    visiting: &mut HashSet<PathBuf>,
-    reached: &mut Vec<(PathBuf, Option<String>)>,
+    walk: &mut Walk,
 ) {
-    if !visiting.insert(dir.to_owned()) {
+    if !walk.visiting.insert(dir.to_owned()) {
         return;
+    }
+    if !walk.dirs.iter().any(|d| d == dir) {
+        walk.dirs.push(dir.to_owned());
     }
     let own = by_dir
         .get(dir)
@@ -90,11 +155,13 @@ fn collect(
     let namespace = outer_namespace.or(own);
     for child in children.get(dir).into_iter().flatten() {
         match child {
-            Child::File(file) => reached.push((file.clone(), namespace.map(str::to_owned))),
-            Child::Build(sub) => collect(sub, namespace, by_dir, children, visiting, reached),
+            Child::File(file) => walk
+                .reached
+                .push((file.clone(), namespace.map(str::to_owned))),
+            Child::Build(sub) => collect(sub, namespace, by_dir, children, walk),
         }
     }
-    visiting.remove(dir);
+    walk.visiting.remove(dir);
 }
 
 /// Resources that are not YAML (a kustomization may list JSON or generated files); they are not

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::builds::{BuildGraph, join_relative};
+use super::builds::{Build, BuildGraph, join_relative};
 use super::kustomize::Kustomization;
 use super::scope::is_cluster_scoped;
 use super::source::{ParsedDocument, ParsedFile};
@@ -112,6 +112,13 @@ pub struct RepoIndex {
     pub units: Vec<Unit>,
     /// The kustomization files.
     pub kustomizations: Vec<KustomizationFile>,
+    /// The kustomize builds, by directory.
+    pub builds: Vec<Build>,
+    /// Helm chart directories (with a `Chart.yaml`): their files are rendered by Helm through a
+    /// release, never read as manifests.
+    pub charts: Vec<PathBuf>,
+    /// Kinds the repository's own CRDs declare cluster-scoped.
+    pub cluster_kinds: Vec<String>,
     /// Files that kustomizations use as patches.
     pub patches: Vec<PathBuf>,
     /// The objects strategic-merge patch files declare: where an overlay overrides a field.
@@ -139,8 +146,17 @@ impl RepoIndex {
             root: root.to_owned(),
             ..Default::default()
         };
+        index.charts = parsed
+            .iter()
+            .filter(|(file, _)| file.file_name().is_some_and(|n| n == "Chart.yaml"))
+            .map(|(file, _)| parent(file))
+            .collect();
         let mut docs = Vec::new();
         for (file, parsed) in parsed {
+            // A chart's files are Helm's: templates are not YAML until rendered.
+            if index.charts.iter().any(|chart| file.starts_with(chart)) {
+                continue;
+            }
             index.errors.extend(parsed.errors);
             index.files.push(file.clone());
             docs.push((file, parsed.documents));
@@ -156,6 +172,7 @@ impl RepoIndex {
             }
         }
         index.assign_units(&cluster_kinds);
+        index.cluster_kinds = cluster_kinds;
         index
     }
 
@@ -343,8 +360,9 @@ impl RepoIndex {
                 .or_default()
                 .push(i);
         }
-        let builds = BuildGraph::new(&self.kustomizations, &self.files);
-        self.errors.extend(builds.errors);
+        let mut builds = BuildGraph::new(&self.kustomizations, &self.files);
+        self.errors.append(&mut builds.errors);
+        self.builds = Build::all(&builds, &self.kustomizations);
         let kustomization_files: HashMap<&Path, &Path> = self
             .kustomizations
             .iter()

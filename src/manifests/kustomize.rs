@@ -121,6 +121,15 @@ impl Kustomization {
             .filter(|r| !is_remote(r))
     }
 
+    /// Remote resources (URLs) the build includes.
+    pub fn remote_resources(&self) -> impl Iterator<Item = &str> {
+        self.resources
+            .iter()
+            .chain(&self.bases)
+            .map(String::as_str)
+            .filter(|r| is_remote(r))
+    }
+
     /// Files this kustomization uses as patches.
     pub fn patch_files(&self) -> impl Iterator<Item = &str> {
         let inline = |s: &&String| !s.contains('\n') && !s.trim_start().starts_with('{');

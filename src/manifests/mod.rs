@@ -16,12 +16,12 @@ mod lines;
 pub mod path;
 mod scope;
 mod source;
-mod transform;
 mod verify;
 mod walk;
 
 use std::path::PathBuf;
 
+pub use builds::Build;
 pub use change::{edit_object, locate};
 pub use emit::block as emit_block;
 pub use index::{
@@ -31,7 +31,6 @@ pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
 pub use lines::{LineIndex, line_of_byte};
 pub use scope::is_cluster_scoped;
 pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
-pub use transform::Unrendered;
 
 /// What can go wrong reading or editing manifests. Each names the file and line, or the object.
 #[derive(Debug, thiserror::Error)]

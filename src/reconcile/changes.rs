@@ -1,6 +1,7 @@
-//! What a merged commit changes in the cluster: both trees are written out and indexed, every
-//! object is rendered as its build applies it, and the objects that differ are compared field by
-//! field. I/O: reads the Git repository and writes each tree once under the Git directory.
+//! What a merged commit changes in the cluster: both trees are written out into temporary
+//! directories and indexed, every build is rendered by kustomize (each set of inputs once), and
+//! the objects that differ are compared field by field. I/O: reads the Git repository, writes
+//! the trees into temporary directories removed afterwards, runs kustomize.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use serde_json::{Map, Value};
 
+use crate::build::{self, AppliedObject, NotRendered, Renderer};
 use crate::config::Config;
 use crate::git::ConfigRepo;
 use crate::manifests::{IndexOptions, RepoIndex};
@@ -74,39 +76,44 @@ pub enum Error {
     },
 }
 
-/// One object as a commit applies it.
-#[derive(Debug, Clone)]
-struct AppliedObject {
-    id: ObjectRef,
-    placement: PathBuf,
-    /// The declaring file and the 1-based line the object starts on.
-    declared: (PathBuf, usize),
-    value: Value,
-}
-
 /// The objects applied at a commit, by (build, object).
 type Applied = BTreeMap<(PathBuf, String), AppliedObject>;
 
-/// Something at a commit that cannot be read or rendered: the files it is about, the message,
-/// and the placement of the object it concerns.
+/// Something at a commit that cannot be read or rendered: the files or directories it is
+/// about, the message, and the placement of the objects it concerns.
 type Problem = (Vec<PathBuf>, String, Option<PathBuf>);
+
+/// What a commit applies: its objects, what cannot be read or rendered, and the builds not
+/// rendered for a reason outside the repository, with the directories each reads.
+struct AtCommit {
+    applied: Applied,
+    problems: Vec<Problem>,
+    not_rendered: Vec<(NotRendered, Vec<PathBuf>, PathBuf)>,
+}
 
 fn applied_at(
     repo: &ConfigRepo,
     config: &Config,
+    renderer: &Renderer,
     commit: Oid,
-) -> Result<(Applied, Vec<Problem>), Error> {
+) -> Result<AtCommit, Error> {
     let what = format!("commit {}", short(commit));
     let index_error = |message: String| Error::Index {
         what: what.clone(),
         message,
     };
-    let dir = tree_dir(repo, commit).map_err(|e| index_error(e.to_string()))?;
+    // The tree is written out for kustomize and removed when this returns.
+    let dir = tempfile::Builder::new()
+        .prefix("remediator-tree-")
+        .tempdir()
+        .map_err(|e| index_error(e.to_string()))?;
+    repo.write_tree(commit, dir.path())
+        .map_err(|e| index_error(e.to_string()))?;
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
     };
-    let index = RepoIndex::build(&dir, &options).map_err(|e| index_error(e.to_string()))?;
+    let index = RepoIndex::build(dir.path(), &options).map_err(|e| index_error(e.to_string()))?;
     let mut problems: Vec<Problem> = index
         .errors
         .iter()
@@ -115,55 +122,37 @@ fn applied_at(
             (files, e.to_string(), None)
         })
         .collect();
-    let mut out = Applied::new();
-    for object in &index.objects {
-        match index.applied(object) {
-            Ok(value) => {
-                let unit = index.unit(object).path.clone();
-                let location = &index.declaration(object).location;
-                out.insert(
-                    (unit, object.id.to_string()),
-                    AppliedObject {
-                        id: object.id.clone(),
-                        placement: index.placement(object).to_owned(),
-                        declared: (location.file.clone(), location.line),
-                        value,
-                    },
-                );
-            }
-            Err(error) => {
-                let declared = index.declaration(object).location.file.clone();
-                let placement = index.placement(object).to_owned();
-                problems.push((
-                    vec![declared, error.file.clone()],
-                    error.to_string(),
-                    Some(placement),
-                ));
-            }
-        }
+    let rendering = build::objects(&index, renderer, |_| true);
+    for (build, message) in rendering.failed {
+        let message = format!(
+            "{}: kustomize build failed: {message}",
+            build.kustomization.display()
+        );
+        problems.push((
+            build.dirs.clone(),
+            message,
+            Some(build.kustomization.clone()),
+        ));
     }
-    Ok((out, problems))
-}
-
-/// The commit's config tree, written once under the Git directory (`remediator/trees/<sha>`)
-/// and kept: a commit's tree never changes.
-fn tree_dir(repo: &ConfigRepo, commit: Oid) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let trees = repo.state_dir().join("trees");
-    let dir = trees.join(commit.to_string());
-    if dir.is_dir() {
-        return Ok(dir);
-    }
-    let partial = trees.join(format!("{commit}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial)?;
-    repo.write_tree(commit, &partial)?;
-    if let Err(error) = std::fs::rename(&partial, &dir) {
-        let _ = std::fs::remove_dir_all(&partial);
-        if !dir.is_dir() {
-            return Err(error.into());
-        }
-    }
-    Ok(dir)
+    let not_rendered = rendering
+        .not_rendered
+        .into_iter()
+        .filter_map(|not| {
+            let build = index.builds.iter().find(|b| b.dir == not.build)?;
+            let (dirs, placement) = (build.dirs.clone(), build.kustomization.clone());
+            Some((not, dirs, placement))
+        })
+        .collect();
+    let applied = rendering
+        .objects
+        .into_iter()
+        .map(|o| ((o.unit.clone(), o.id.to_string()), o))
+        .collect();
+    Ok(AtCommit {
+        applied,
+        problems,
+        not_rendered,
+    })
 }
 
 /// The first 12 digits of a commit.
@@ -171,29 +160,50 @@ pub fn short(commit: Oid) -> String {
     commit.to_string().chars().take(12).collect()
 }
 
+/// What a commit changes.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// The objects that differ.
+    pub objects: Vec<ObjectChange>,
+    /// The builds the commit changes that could not be rendered: their change is unknown.
+    pub not_rendered: Vec<NotRendered>,
+    /// The program builds were rendered with, when there were builds.
+    pub renderer: Option<String>,
+}
+
+/// Whether `touched` changes anything under `about` (files or directories).
+fn touches(touched: &[PathBuf], about: &[PathBuf]) -> bool {
+    touched
+        .iter()
+        .any(|t| about.iter().any(|a| t.starts_with(a)))
+}
+
 /// The objects that differ between `parent` and `commit`, in the environment `environment` when
-/// given. A file the commit changes that does not parse, or a changed object whose build cannot
-/// be rendered, stops everything: applying the rest would apply half the change. Problems the
+/// given. A file the commit changes that does not parse, or a build it changes that kustomize
+/// refuses, stops everything: applying the rest would apply half the change. Problems the
 /// commit does not touch are not its own.
 pub fn between(
     repo: &ConfigRepo,
     config: &Config,
+    renderer: &Renderer,
     parent: Oid,
     commit: Oid,
     environment: Option<&str>,
-) -> Result<Vec<ObjectChange>, Error> {
-    let (after, problems) = applied_at(repo, config, commit)?;
+) -> Result<Changes, Error> {
+    let after = applied_at(repo, config, renderer, commit)?;
+    let in_environment = |placement: &Option<PathBuf>| match (environment, placement) {
+        (Some(wanted), Some(placement)) => config
+            .environment_for(placement)
+            .is_some_and(|e| e.name == wanted),
+        _ => true,
+    };
     // What cannot be read or rendered stops the reconcile only when the commit touches it.
     let touched = repo.changed_files(parent, commit)?;
-    let mut blocking: Vec<String> = problems
+    let mut blocking: Vec<String> = after
+        .problems
         .into_iter()
-        .filter(|(files, _, _)| files.iter().any(|f| touched.contains(f)))
-        .filter(|(_, _, placement)| match (environment, placement) {
-            (Some(wanted), Some(placement)) => config
-                .environment_for(placement)
-                .is_some_and(|e| e.name == wanted),
-            _ => true,
-        })
+        .filter(|(about, _, _)| touches(&touched, about))
+        .filter(|(_, _, placement)| in_environment(placement))
         .map(|(_, message, _)| message)
         .collect();
     if !blocking.is_empty() {
@@ -204,9 +214,18 @@ pub fn between(
             problems: blocking,
         });
     }
+    let not_rendered = after
+        .not_rendered
+        .into_iter()
+        .filter(|(_, dirs, placement)| {
+            touches(&touched, dirs) && in_environment(&Some(placement.clone()))
+        })
+        .map(|(not, _, _)| not)
+        .collect();
     // The parent's own unreadable files are not this commit's doing, but a parent tree that
     // cannot be indexed at all leaves nothing to compare with: every object would look new.
-    let (before, _) = applied_at(repo, config, parent)?;
+    let before = applied_at(repo, config, renderer, parent)?.applied;
+    let after = after.applied;
     let mut keys: Vec<&(PathBuf, String)> = after.keys().chain(before.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -244,7 +263,11 @@ pub fn between(
             fields,
         });
     }
-    Ok(changes)
+    Ok(Changes {
+        objects: changes,
+        not_rendered,
+        renderer: renderer.name().map(str::to_owned),
+    })
 }
 
 /// `path` with `key` after it, written as [`FieldPath`](crate::manifests::path::FieldPath)
@@ -417,23 +440,23 @@ mod tests {
         )
     }
 
+    /// [`between`] with the default configuration, every environment.
+    fn between_plain(repo: &ConfigRepo, parent: Oid, child: Oid) -> Result<Changes, Error> {
+        let renderer = Renderer::from_path();
+        between(repo, &Config::default(), &renderer, parent, child, None)
+    }
+
     #[test]
-    fn a_parent_tree_that_cannot_be_indexed_is_an_error_not_an_empty_before() {
+    fn both_trees_are_compared_and_none_is_left_behind() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init(dir.path()).unwrap();
         let parent = commit(&repo, &[("cm.yaml", &config_map("1"))], &[]);
         let child = commit(&repo, &[("cm.yaml", &config_map("2"))], &[parent]);
         let config_repo = ConfigRepo::open(dir.path()).unwrap();
-        let config = Config::default();
-        let changes = between(&config_repo, &config, parent, child, None).unwrap();
+        let changes = between_plain(&config_repo, parent, child).unwrap().objects;
         assert_eq!(changes.len(), 1);
         assert!(changes[0].before.is_some(), "the object was there before");
-        // The parent's tree cannot be written out: every object would look new.
-        let trees = config_repo.state_dir().join("trees");
-        std::fs::remove_dir_all(trees.join(parent.to_string())).unwrap();
-        std::fs::write(trees.join(parent.to_string()), "not a tree").unwrap();
-        let error = between(&config_repo, &config, parent, child, None).unwrap_err();
-        assert!(matches!(error, Error::Index { .. }), "{error}");
+        assert!(!config_repo.state_dir().join("trees").exists());
     }
 
     #[test]
@@ -446,7 +469,7 @@ mod tests {
         // The commit touches only the first copy; the index names the error after the second.
         let child = commit(&repo, &[("a.yaml", &config_map("2"))], &[parent]);
         let config_repo = ConfigRepo::open(dir.path()).unwrap();
-        let error = between(&config_repo, &Config::default(), parent, child, None).unwrap_err();
+        let error = between_plain(&config_repo, parent, child).unwrap_err();
         let Error::Unreadable { problems, .. } = &error else {
             panic!("{error}");
         };

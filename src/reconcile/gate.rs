@@ -57,13 +57,35 @@ fn action_input(action: Option<Action>) -> Value {
 /// configuration and the policies (`change.trust`). Their change takes effect only for later
 /// merges, so it is weighed like any other change, by the policies before it.
 pub fn trust_input(files: &[String]) -> Value {
+    whole_change_input(
+        "RemediatorConfiguration",
+        "remediator",
+        json!({"fields": [], "trust": files}),
+    )
+}
+
+/// A policy input about the change as a whole rather than one object.
+fn whole_change_input(kind: &str, name: &str, change: Value) -> Value {
     json!({
         "finding": {"code": "manual-change", "severity": null},
         "action": action_input(None),
-        "target": {"kind": "RemediatorConfiguration", "namespace": null, "name": "remediator", "labels": {}},
+        "target": {"kind": kind, "namespace": null, "name": name, "labels": {}},
         "environment": null,
-        "change": {"fields": [], "trust": files},
+        "change": change,
     })
+}
+
+/// The input that weighs builds whose change could not be rendered: the change is unknown.
+pub fn unrendered_input(builds: &[crate::build::NotRendered]) -> Value {
+    let builds: Vec<Value> = builds
+        .iter()
+        .map(|b| json!({"build": crate::manifests::display_dir(&b.build), "reason": b.reason}))
+        .collect();
+    whole_change_input(
+        "Build",
+        "builds",
+        json!({"fields": [], "unrendered": builds}),
+    )
 }
 
 /// One object's verdict: the change weighed as what it is (a `manifest-change`, with its

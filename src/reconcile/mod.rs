@@ -23,10 +23,12 @@ use serde_json::json;
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
+use crate::build::Renderer;
 use crate::cluster::{Cluster, Clusters, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
 use crate::forge::{CommitStatus, Forge, MergedPull, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
+use crate::manifests::display_dir;
 use crate::model::ChangeSet;
 use crate::render::Templates;
 pub use chain::{Segment, pending, reconcile_segment};
@@ -129,6 +131,8 @@ pub struct Context<'a, C, F> {
     pub audit: &'a AuditLog,
     /// The templates of the pull request comments.
     pub templates: &'a Templates,
+    /// Renders the builds, each set of inputs once per run.
+    pub renderer: &'a Renderer,
     /// Options.
     pub options: ReconcileOptions,
 }
@@ -196,6 +200,8 @@ pub(crate) struct Subject {
     pub(crate) commit: Oid,
     pub(crate) trailers: Vec<(String, String)>,
     pub(crate) changes: Vec<ObjectChange>,
+    /// The program that rendered the builds.
+    pub(crate) renderer: Option<String>,
     /// The files it changes that the gate reads (configuration, policies).
     pub(crate) trust: Vec<String>,
     pub(crate) pull: Option<PullInfo>,
@@ -215,6 +221,7 @@ impl Subject {
             pull: self.pull.as_ref().map(|p| p.summary.number),
             environment: self.environment.clone(),
             objects: self.objects(),
+            renderer: self.renderer.clone(),
             ..Record::new(event, message)
         }
     }
@@ -240,15 +247,31 @@ impl Subject {
         let changes = changes::between(
             ctx.repo,
             ctx.config,
+            ctx.renderer,
             parent,
             commit,
             ctx.options.environment.as_deref(),
         )?;
+        // A build whose change cannot be rendered cannot be applied: the rest would be half
+        // the change.
+        if !changes.not_rendered.is_empty() {
+            let problems = changes
+                .not_rendered
+                .iter()
+                .map(|n| format!("{}: not rendered: {}", display_dir(&n.build), n.reason))
+                .collect();
+            return Err(changes::Error::Unreadable {
+                commit: short(commit),
+                problems,
+            }
+            .into());
+        }
         let trust = trust_files(ctx, Some(parent), commit)?;
         let mut subject = Subject {
             commit,
             trailers: commit_trailers(ctx.repo, commit, &parents)?,
-            changes,
+            changes: changes.objects,
+            renderer: changes.renderer,
             trust,
             pull: None,
             environment: ctx.options.environment.clone(),

@@ -154,6 +154,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         commit: revert,
         trailers: trailers(&message),
         changes: subject.changes.clone(),
+        renderer: subject.renderer.clone(),
         trust: vec![],
         pull: subject.pull.clone(),
         environment: subject.environment.clone(),

@@ -108,6 +108,7 @@ pub(crate) async fn under_lock<C: Cluster, F>(
             commit: subject.commit,
             trailers: subject.trailers.clone(),
             changes,
+            renderer: subject.renderer.clone(),
             trust: vec![],
             pull: subject.pull.clone(),
             environment: subject.environment.clone(),

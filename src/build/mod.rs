@@ -1,0 +1,326 @@
+//! Builds rendered by kustomize itself ([`kustomize`]), as Argo CD and Flux render them, with
+//! each rendered object traced back to the file that declares it (kustomize's own origin
+//! annotations), and every object of a repository as it will be applied ([`objects`]).
+//! A build is rendered once per run for the same inputs (the files under the directories it
+//! reads). A build that cannot be rendered for a reason outside the repository (Helm not
+//! installed, a remote resource that cannot be fetched) is [`NotRendered`]; any other failure is
+//! kustomize's own error, never a partial render. I/O: reads the build's files, runs kustomize,
+//! writes a wrapper kustomization in a temporary directory.
+
+pub mod kustomize;
+mod objects;
+mod origin;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use kustomize::{Kustomize, Missing};
+pub use objects::{AppliedObject, Rendering, objects};
+pub use origin::Origin;
+
+use crate::manifests::{Build, display_dir, parse_text};
+
+/// A build that cannot be rendered here, and why: it is reported, never taken as "no change".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotRendered {
+    /// The build's directory.
+    pub build: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// Why a build gives no objects.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    /// Something outside the repository is missing.
+    #[error("{}: not rendered: {}", display_dir(&.0.build), .0.reason)]
+    NotRendered(NotRendered),
+    /// kustomize refused the build; the message is its own.
+    #[error("{}: kustomize build failed: {message}", kustomization.display())]
+    Failed {
+        /// The build's kustomization file.
+        kustomization: PathBuf,
+        /// kustomize's message.
+        message: String,
+    },
+}
+
+/// One object of a build's output.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The object as applied, without the origin annotation.
+    pub value: Value,
+    /// Where kustomize took it from.
+    pub origin: Origin,
+}
+
+/// Renders, by build directory and hash of its inputs.
+type Cache = HashMap<(PathBuf, u64), Result<Vec<Rendered>, Failure>>;
+
+/// Renders builds with kustomize, each set of inputs once.
+#[derive(Debug)]
+pub struct Renderer {
+    kustomize: Result<Kustomize, Missing>,
+    cache: Mutex<Cache>,
+}
+
+impl Renderer {
+    /// A renderer using `kustomize` (see [`Kustomize::find`]); a missing one is an error only
+    /// when a build has to be rendered.
+    pub fn new(kustomize: Result<Kustomize, Missing>) -> Self {
+        Renderer {
+            kustomize,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// A renderer with the kustomize on `PATH`.
+    pub fn from_path() -> Self {
+        Self::new(Kustomize::find())
+    }
+
+    /// The program builds are rendered with, and its version; `None` when there is none.
+    pub fn name(&self) -> Option<&str> {
+        self.kustomize.as_ref().ok().map(|k| k.name.as_str())
+    }
+
+    /// The objects of `build` under `root`, as kustomize renders them.
+    pub fn render(&self, root: &Path, build: &Build) -> Result<Vec<Rendered>, Failure> {
+        let key = (build.dir.clone(), inputs_hash(root, build));
+        if let Some(done) = self.lock().get(&key) {
+            return done.clone();
+        }
+        let result = self.render_uncached(root, build);
+        self.lock().insert(key, result.clone());
+        result
+    }
+
+    /// The objects of `build` under `root` with `edits` (file relative to the root, new text)
+    /// written over its files: the build's inputs are copied into a temporary directory, which
+    /// is removed afterwards.
+    pub fn render_edited(
+        &self,
+        root: &Path,
+        build: &Build,
+        edits: &[(&Path, &str)],
+    ) -> Result<Vec<Rendered>, Failure> {
+        let failed = |error: std::io::Error| Failure::Failed {
+            kustomization: build.kustomization.clone(),
+            message: format!("cannot copy its files to render the edit: {error}"),
+        };
+        let copy = tempfile::Builder::new()
+            .prefix("remediator-edit-")
+            .tempdir()
+            .map_err(failed)?;
+        let mut files = Vec::new();
+        for dir in &build.dirs {
+            collect_files(&root.join(dir), &mut files);
+        }
+        for file in files {
+            let relative = file.strip_prefix(root).unwrap_or(&file);
+            let target = copy.path().join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(failed)?;
+            }
+            std::fs::copy(&file, &target).map_err(failed)?;
+        }
+        for (file, text) in edits {
+            if build.reads(file) {
+                std::fs::write(copy.path().join(file), text).map_err(failed)?;
+            }
+        }
+        self.render(copy.path(), build)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn render_uncached(&self, root: &Path, build: &Build) -> Result<Vec<Rendered>, Failure> {
+        let not_rendered = |reason: String| {
+            Failure::NotRendered(NotRendered {
+                build: build.dir.clone(),
+                reason,
+            })
+        };
+        let failed = |message: String| Failure::Failed {
+            kustomization: build.kustomization.clone(),
+            message,
+        };
+        if build.component {
+            return Err(not_rendered(
+                "a kustomize Component is built only through the builds that use it".to_owned(),
+            ));
+        }
+        let kustomize = self.kustomize.as_ref().map_err(|e| failed(e.to_string()))?;
+        if build.helm && !kustomize.has_helm() {
+            return Err(not_rendered(
+                "it inflates Helm charts (`helmCharts`) and `helm` is not on PATH".to_owned(),
+            ));
+        }
+        let wrapper = Wrapper::new(root, &build.dir).map_err(|e| failed(e.to_string()))?;
+        let text = match kustomize.run(wrapper.dir()) {
+            Ok(text) => text,
+            Err(error) if !build.remote.is_empty() => {
+                return Err(not_rendered(format!(
+                    "its remote resources ({}) could not be fetched: {error}",
+                    build.remote.join(", ")
+                )));
+            }
+            Err(error) => return Err(failed(wrapper.local(&error.to_string()))),
+        };
+        let parsed = parse_text(&build.kustomization, &text);
+        if let Some(error) = parsed.errors.first() {
+            return Err(failed(format!("its output does not parse: {error}")));
+        }
+        Ok(parsed
+            .documents
+            .into_iter()
+            .filter(|d| d.value.is_object())
+            .map(|d| {
+                let (value, origin) = origin::take(d.value, &wrapper);
+                Rendered { value, origin }
+            })
+            .collect())
+    }
+}
+
+/// A kustomization in a temporary directory that includes the build and asks kustomize for
+/// origin annotations, so every rendered object names its source file; the build itself is
+/// read where it is, untouched.
+pub(crate) struct Wrapper {
+    dir: tempfile::TempDir,
+    /// The repository root, absolute.
+    root: PathBuf,
+}
+
+impl Wrapper {
+    fn new(root: &Path, build: &Path) -> std::io::Result<Self> {
+        let root = root.canonicalize()?;
+        let dir = tempfile::Builder::new()
+            .prefix("remediator-build-")
+            .tempdir()?;
+        let here = dir.path().canonicalize()?;
+        let target = relative_to(&here, &root.join(build));
+        let text = format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\nbuildMetadata: [originAnnotations]\n",
+            serde_json::to_string(&target.to_string_lossy()).unwrap_or_default()
+        );
+        std::fs::write(here.join("kustomization.yaml"), text)?;
+        Ok(Wrapper { dir, root })
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `path` as kustomize wrote it (relative to the wrapper), relative to the repository root;
+    /// `None` when it is outside.
+    fn resolve(&self, path: &str) -> Option<PathBuf> {
+        let here = self.dir.path().canonicalize().ok()?;
+        let mut out = PathBuf::new();
+        for component in here.join(path).components() {
+            match component {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out.strip_prefix(&self.root).ok().map(Path::to_owned)
+    }
+
+    /// kustomize's message with the wrapper's level and the absolute paths taken out.
+    fn local(&self, message: &str) -> String {
+        const INNER: &str = "recursed accumulation of path '";
+        let message = match message.find(INNER) {
+            Some(start) => {
+                let rest = &message[start + INNER.len()..];
+                rest.find("': ").map_or(rest, |end| &rest[end + 3..])
+            }
+            None => message,
+        };
+        let root = format!("{}/", self.root.display());
+        let wrapper = self
+            .dir
+            .path()
+            .canonicalize()
+            .map(|p| format!("{}/", p.display()))
+            .unwrap_or_default();
+        let mut out = message.replace(&root, "");
+        if !wrapper.is_empty() {
+            out = out.replace(&wrapper, "");
+        }
+        out
+    }
+}
+
+/// The relative path from directory `from` to `to`, both absolute.
+fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component<'_>> = from.components().collect();
+    let to: Vec<Component<'_>> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for component in &to[common..] {
+        out.push(component);
+    }
+    out
+}
+
+/// A hash of every file a build may read: the files under its kustomization directories.
+fn inputs_hash(root: &Path, build: &Build) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut files = Vec::new();
+    for dir in &build.dirs {
+        collect_files(&root.join(dir), &mut files);
+    }
+    files.sort();
+    files.dedup();
+    for file in files {
+        file.strip_prefix(root).unwrap_or(&file).hash(&mut hasher);
+        std::fs::read(&file).ok().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && entry.file_name() != ".git" => collect_files(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_to_the_common_ancestor() {
+        assert_eq!(
+            relative_to(Path::new("/tmp/w"), Path::new("/work/repo/apps")),
+            PathBuf::from("../../work/repo/apps")
+        );
+        assert_eq!(
+            relative_to(Path::new("/a/b"), Path::new("/a/b/c")),
+            PathBuf::from("c")
+        );
+    }
+}
