@@ -7,7 +7,8 @@
 #               that are not remediator's own)
 #   target      {kind, namespace, name, labels}
 #   environment {name, riskTolerance} or null
-#   change      {fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}],
+#   change      {kind: added|modified|removed, deletes: bool, applier: string or null,
+#               fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}],
 #               trust: [file], unrendered: [{build, reason}]} (breaking: for
 #               CustomResourceDefinitions; trust: on a merged commit or a pull request, the
 #               configuration and policy files it changes, which decide what later merges need;
@@ -59,6 +60,35 @@ reasons contains {"level": "high", "reason": sprintf("%s is not rendered (%s): w
 	some b in input.change.unrendered
 }
 
+# Removing an object from Git deletes it from the cluster when what applies it prunes (a Flux
+# Kustomization with `prune: true`, an Argo CD Application with automated pruning).
+reasons contains {"level": "medium", "reason": sprintf("removing it deletes it from the cluster (%s prunes)", [input.change.applier])} if {
+	input.change.deletes
+}
+
+reasons contains {"level": level, "reason": sprintf("deleting a %s %s", [input.target.kind, why])} if {
+	input.change.deletes
+	[level, why] := deletion_weight[input.target.kind]
+}
+
+deletion_weight := {
+	"Namespace": ["critical", "deletes every object in it"],
+	"CustomResourceDefinition": ["critical", "deletes every custom resource of its kind"],
+	"PersistentVolumeClaim": ["high", "can delete its volume and the data on it"],
+	"PersistentVolume": ["high", "can delete the data on it"],
+	"HelmRelease": ["high", "uninstalls the release"],
+	"Kustomization": ["high", "can delete everything it applied"],
+	"Application": ["high", "can delete everything it applied"],
+	"NetworkPolicy": ["high", "opens the traffic it restricted"],
+	"ValidatingWebhookConfiguration": ["high", "lifts an admission control"],
+	"MutatingWebhookConfiguration": ["high", "lifts an admission control"],
+	"ValidatingAdmissionPolicy": ["high", "lifts an admission control"],
+	"ValidatingAdmissionPolicyBinding": ["high", "lifts an admission control"],
+	"ClusterPolicy": ["high", "lifts an admission control"],
+	"Policy": ["high", "lifts an admission control"],
+	"ConstraintTemplate": ["high", "lifts an admission control"],
+}
+
 # Changes that are refused whatever the approvals.
 # In Rego `null < 2` is true: a field a change adds or removes has a null side, so every
 # comparison asks for numbers first.
@@ -66,6 +96,7 @@ denials contains sprintf("scaling %s below 2 replicas in production leaves no re
 	production
 	some f in input.change.fields
 	replica_field(f.path)
+	is_number(f.old)
 	is_number(f.new)
 	f.new < 2
 }

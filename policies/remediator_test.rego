@@ -130,3 +130,82 @@ test_a_removed_memory_limit_is_not_doubled if {
 	d := remediator.decision with input as removed
 	d.risk == "low"
 }
+
+# Every shape of change: an added object has a null `old` on every field, a removed one a null
+# `new`, so no rule may compare a null by accident.
+shape(kind, name, change_kind, fields, deletes) := object.union(prod, {
+	"action": {"name": "manual-change", "baseRisk": "low", "reversible": true, "imperative": false},
+	"finding": {"code": "manual-change", "severity": null},
+	"target": {"kind": kind, "namespace": "shop", "name": name, "labels": {}},
+	"change": {"kind": change_kind, "fields": fields, "deletes": deletes, "applier": "Flux Kustomization flux-system/apps"},
+})
+
+decide(change) := d if {
+	d := remediator.decision with input as change
+}
+
+field(path, old, new, ratio) := {"file": "f.yaml", "path": path, "old": old, "new": new, "ratio": ratio}
+
+test_added_and_removed_volume_claims_are_not_shrinks if {
+	added := shape("PersistentVolumeClaim", "data", "added", [field("spec.resources.requests.storage", null, "10Gi", null)], false)
+	count(decide(added).denials) == 0
+	removed := shape("PersistentVolumeClaim", "data", "removed", [field("spec.resources.requests.storage", "10Gi", null, null)], false)
+	count(decide(removed).denials) == 0
+	grown := shape("PersistentVolumeClaim", "data", "modified", [field("spec.resources.requests.storage", "10Gi", "20Gi", 2)], false)
+	count(decide(grown).denials) == 0
+	shrunk := shape("PersistentVolumeClaim", "data", "modified", [field("spec.resources.requests.storage", "10Gi", "5Gi", 0.5)], false)
+	count(decide(shrunk).denials) == 1
+}
+
+test_replicas_are_denied_only_when_scaled_down_below_two if {
+	added := shape("Deployment", "api", "added", [field("spec.replicas", null, 1, null)], false)
+	count(decide(added).denials) == 0
+	removed := shape("Deployment", "api", "removed", [field("spec.replicas", 3, null, null)], false)
+	count(decide(removed).denials) == 0
+	scaled := shape("Deployment", "api", "modified", [field("spec.replicas", 3, 1, 0.33)], false)
+	count(decide(scaled).denials) == 1
+}
+
+test_memory_of_added_and_removed_containers_is_not_a_ratio if {
+	added := shape("Deployment", "api", "added", [field("spec.template.spec.containers[name=api].resources.limits.memory", null, "4Gi", null)], false)
+	decide(added).risk == "medium"
+	removed := shape("Deployment", "api", "removed", [field("spec.template.spec.containers[name=api].resources.limits.memory", "4Gi", null, null)], false)
+	decide(removed).risk == "medium"
+	doubled := shape("Deployment", "api", "modified", [field("spec.template.spec.containers[name=api].resources.limits.memory", "1Gi", "4Gi", 4)], false)
+	decide(doubled).risk == "high"
+}
+
+test_a_removal_nothing_prunes_is_not_a_deletion if {
+	kept := shape("Namespace", "shop", "removed", [], false)
+	d := remediator.decision with input as kept
+	d.risk == "medium"
+	every r in d.reasons {
+		not contains(r, "delet")
+	}
+}
+
+test_pruned_removals_are_rated_by_what_they_delete if {
+	decide(shape("Namespace", "shop", "removed", [], true)).risk == "critical"
+	decide(shape("CustomResourceDefinition", "widgets.example.com", "removed", [], true)).risk == "critical"
+	decide(shape("PersistentVolumeClaim", "data", "removed", [], true)).risk == "high"
+	decide(shape("HelmRelease", "podinfo", "removed", [], true)).risk == "high"
+	decide(shape("NetworkPolicy", "deny-all", "removed", [], true)).risk == "high"
+	decide(shape("ClusterPolicy", "require-labels", "removed", [], true)).risk == "high"
+	decide(shape("ConfigMap", "settings", "removed", [], true)).risk == "medium"
+	d := remediator.decision with input as shape("HelmRelease", "podinfo", "removed", [], true)
+	"high: deleting a HelmRelease uninstalls the release" in d.reasons
+	"medium: removing it deletes it from the cluster (Flux Kustomization flux-system/apps prunes)" in d.reasons
+}
+
+test_a_rename_is_a_removal_and_an_addition if {
+	old := shape("NetworkPolicy", "deny-all", "removed", [], true)
+	new := shape("NetworkPolicy", "deny-everything", "added", [field("spec.podSelector", null, {}, null)], false)
+	decide(old).risk == "high"
+	decide(new).risk == "medium"
+	count(decide(new).denials) == 0
+}
+
+test_an_added_namespace_or_crd_is_not_a_deletion if {
+	decide(shape("Namespace", "shop", "added", [], false)).risk == "medium"
+	decide(shape("CustomResourceDefinition", "widgets.example.com", "added", [], false)).risk == "medium"
+}

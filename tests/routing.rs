@@ -54,37 +54,14 @@ fn three_environments(prod: &TestCluster) -> World {
 
 /// A pull request by mallory changing `edits` (file, new level), approved by alice, merged.
 fn merged(world: &World, branch: &str, edits: &[(&str, &str)]) -> String {
-    let work = &world.remote.work;
-    let main = common::branch_head(work, "main").unwrap();
-    for (file, level) in edits {
-        std::fs::write(work.join(file), settings(level)).unwrap();
-    }
-    common::commit_all(work, branch);
-    common::push(work, &format!("refs/heads/main:refs/heads/{branch}"));
-    let repo = git2::Repository::open(work).unwrap();
-    repo.reset(
-        &repo.find_object(main, None).unwrap(),
-        git2::ResetType::Hard,
-        None,
-    )
-    .unwrap();
-    let number = world.github.open_pull(branch, "main", branch, "mallory");
-    world
-        .github
-        .review(number, "alice", testkit::github::ReviewState::Approved);
-    world.github.merge(number)
+    let files: Vec<(&str, String)> = edits.iter().map(|(f, l)| (*f, settings(l))).collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    world.merge_change(branch, &files)
 }
 
 /// `reconcile --commit C EXTRA...`, no cluster named unless `extra` names one.
 fn reconcile(world: &World, commit: &str, extra: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args(["reconcile", "--commit", commit, "--repo", world.work()])
-        .args(["--policies", world.policies.to_str().unwrap()])
-        .args(extra)
-        .env("GITHUB_TOKEN", testkit::github::BOT_TOKEN)
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .output()
-        .unwrap()
+    world.reconcile_routed(commit, extra)
 }
 
 #[test]

@@ -40,6 +40,14 @@ pub enum Failure {
     /// Something outside the repository is missing.
     #[error("{}: not rendered: {}", display_dir(&.0.build), .0.reason)]
     NotRendered(NotRendered),
+    /// Neither kustomize nor kubectl is there to render it.
+    #[error("{}: cannot be rendered: {missing}", kustomization.display())]
+    NoKustomize {
+        /// The build's kustomization file.
+        kustomization: PathBuf,
+        /// What is missing.
+        missing: Missing,
+    },
     /// kustomize refused the build; the message is its own.
     #[error("{}: kustomize build failed: {message}", kustomization.display())]
     Failed {
@@ -159,7 +167,13 @@ impl Renderer {
                 "a kustomize Component is built only through the builds that use it".to_owned(),
             ));
         }
-        let kustomize = self.kustomize.as_ref().map_err(|e| failed(e.to_string()))?;
+        let kustomize = self
+            .kustomize
+            .as_ref()
+            .map_err(|missing| Failure::NoKustomize {
+                kustomization: build.kustomization.clone(),
+                missing: missing.clone(),
+            })?;
         if build.helm && !kustomize.has_helm() {
             return Err(not_rendered(
                 "it inflates Helm charts (`helmCharts`) and `helm` is not on PATH".to_owned(),
@@ -170,8 +184,9 @@ impl Renderer {
             Ok(text) => text,
             Err(error) if !build.remote.is_empty() => {
                 return Err(not_rendered(format!(
-                    "its remote resources ({}) could not be fetched: {error}",
-                    build.remote.join(", ")
+                    "its remote resources ({}) could not be fetched: {}",
+                    build.remote.join(", "),
+                    wrapper.local(&error.to_string())
                 )));
             }
             Err(error) => return Err(failed(wrapper.local(&error.to_string()))),

@@ -35,7 +35,8 @@ pub struct Rendering {
     pub objects: Vec<AppliedObject>,
     /// Builds not rendered for a reason outside the repository.
     pub not_rendered: Vec<NotRendered>,
-    /// Builds kustomize refused, with its message.
+    /// Builds that could not be rendered for a reason of the repository (kustomize refused
+    /// them) or of this machine (no kustomize), each with the whole error.
     pub failed: Vec<(Build, String)>,
 }
 
@@ -77,7 +78,7 @@ pub fn objects(
                 .objects
                 .extend(rendered.into_iter().map(|r| applied(index, build, r))),
             Err(Failure::NotRendered(not)) => out.not_rendered.push(not),
-            Err(Failure::Failed { message, .. }) => out.failed.push((build.clone(), message)),
+            Err(error) => out.failed.push((build.clone(), error.to_string())),
         }
     }
     out

@@ -45,7 +45,8 @@ pub enum Kind {
     Added,
     /// Changed.
     Modified,
-    /// Gone from the repository (left in the cluster: nothing prunes it).
+    /// Gone from the repository: deleted from the cluster when what applies it prunes
+    /// ([`ObjectReport::deletes`]), else left there.
     Removed,
 }
 
@@ -72,6 +73,11 @@ pub struct ObjectReport {
     pub line: usize,
     /// How it changes.
     pub change: Kind,
+    /// For a removal: whether it is deleted from the cluster (what applies it prunes).
+    pub deletes: bool,
+    /// The Flux Kustomization or Argo CD Application that applies it, when the repository
+    /// declares one.
+    pub applier: Option<String>,
     /// The policies' verdict.
     pub assessment: Assessment,
     /// The fields that change; a Secret's values are `***`.
@@ -95,6 +101,8 @@ pub struct CheckReport {
     pub not_rendered: Vec<NotRendered>,
     /// The program that rendered the builds, with its version.
     pub renderer: Option<String>,
+    /// Manifest files the change touches that no build and no plain directory reads.
+    pub unused: Vec<PathBuf>,
     /// The highest risk, every denial, the most approvals and every team.
     pub assessment: Assessment,
 }
@@ -188,6 +196,7 @@ pub fn check(
         objects: changes,
         not_rendered,
         renderer,
+        unused,
     } = changes::between(
         repo,
         config,
@@ -225,6 +234,8 @@ pub fn check(
                 (_, None) => Kind::Removed,
                 _ => Kind::Modified,
             },
+            deletes: change.deletes(),
+            applier: change.applier.as_ref().map(|a| a.name.clone()),
             assessment,
             fields: shown_fields(change),
             diff: object_diff(change),
@@ -238,6 +249,10 @@ pub fn check(
             objects,
             not_rendered,
             renderer,
+            unused: unused
+                .into_iter()
+                .filter(|file| !trusted.iter().any(|t| file.starts_with(t)))
+                .collect(),
             assessment: combined,
         },
         applied: changes

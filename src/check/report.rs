@@ -162,6 +162,8 @@ mod tests {
             file: format!("apps/{name}.yaml").into(),
             line: 3,
             change: Kind::Modified,
+            deletes: false,
+            applier: None,
             assessment: Assessment {
                 risk,
                 ..Assessment::none()
@@ -179,6 +181,7 @@ mod tests {
             objects,
             not_rendered: vec![],
             renderer: None,
+            unused: vec![],
             assessment: Assessment::none(),
         }
     }

@@ -255,11 +255,8 @@ pub fn repo_objects(
             not.reason
         );
     }
-    if let Some((build, message)) = rendering.failed.first() {
-        anyhow::bail!(
-            "{}: kustomize build failed: {message}",
-            build.kustomization.display()
-        );
+    if let Some((_, message)) = rendering.failed.first() {
+        anyhow::bail!("{message}; nothing was applied");
     }
     let mut objects = ByEnvironment::new();
     let mut seen = std::collections::HashSet::new();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use serde_json::{Map, Value};
 
+use super::pruning::{self, Applier};
 use crate::build::{self, AppliedObject, NotRendered, Renderer};
 use crate::config::Config;
 use crate::git::ConfigRepo;
@@ -36,9 +37,17 @@ pub struct ObjectChange {
     pub after: Option<Value>,
     /// The fields that differ.
     pub fields: Vec<FieldChange>,
+    /// The Flux Kustomization or Argo CD Application the repository has apply it, if any.
+    pub applier: Option<Applier>,
 }
 
 impl ObjectChange {
+    /// Whether the change removes the object and its applier prunes: the object is deleted
+    /// from the cluster, not merely left there.
+    pub fn deletes(&self) -> bool {
+        self.after.is_none() && self.applier.as_ref().is_some_and(|a| a.prune)
+    }
+
     /// The object's labels after the change (before, when it is removed).
     pub fn labels(&self) -> Map<String, Value> {
         self.after
@@ -87,6 +96,10 @@ type Problem = (Vec<PathBuf>, String, Option<PathBuf>);
 /// rendered for a reason outside the repository, with the directories each reads.
 struct AtCommit {
     applied: Applied,
+    appliers: Vec<Applier>,
+    /// What the commit's builds and plain directories read: build directories, plain files
+    /// declaring objects, chart directories.
+    used: Vec<PathBuf>,
     problems: Vec<Problem>,
     not_rendered: Vec<(NotRendered, Vec<PathBuf>, PathBuf)>,
 }
@@ -124,10 +137,6 @@ fn applied_at(
         .collect();
     let rendering = build::objects(&index, renderer, |_| true);
     for (build, message) in rendering.failed {
-        let message = format!(
-            "{}: kustomize build failed: {message}",
-            build.kustomization.display()
-        );
         problems.push((
             build.dirs.clone(),
             message,
@@ -148,8 +157,17 @@ fn applied_at(
         .into_iter()
         .map(|o| ((o.unit.clone(), o.id.to_string()), o))
         .collect();
+    let used = index
+        .builds
+        .iter()
+        .flat_map(|b| b.dirs.iter().cloned())
+        .chain(index.declarations.iter().map(|d| d.location.file.clone()))
+        .chain(index.charts.iter().cloned())
+        .collect();
     Ok(AtCommit {
         applied,
+        used,
+        appliers: pruning::appliers(&index),
         problems,
         not_rendered,
     })
@@ -169,6 +187,21 @@ pub struct Changes {
     pub not_rendered: Vec<NotRendered>,
     /// The program builds were rendered with, when there were builds.
     pub renderer: Option<String>,
+    /// Manifest files the commit changes that no build and no plain directory reads, before
+    /// or after it: they change nothing in any cluster.
+    pub unused: Vec<PathBuf>,
+}
+
+/// A YAML or JSON file outside hidden directories (`.github/` holds CI files, not manifests).
+fn is_manifest_like(file: &Path) -> bool {
+    let hidden = file
+        .components()
+        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+    let extension = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    !hidden && ["yaml", "yml", "json"].contains(&extension)
 }
 
 /// Whether `touched` changes anything under `about` (files or directories).
@@ -216,17 +249,43 @@ pub fn between(
     }
     let not_rendered = after
         .not_rendered
-        .into_iter()
+        .iter()
         .filter(|(_, dirs, placement)| {
             touches(&touched, dirs) && in_environment(&Some(placement.clone()))
         })
-        .map(|(not, _, _)| not)
+        .map(|(not, _, _)| not.clone())
         .collect();
     // The parent's own unreadable files are not this commit's doing, but a parent tree that
     // cannot be indexed at all leaves nothing to compare with: every object would look new.
-    let before = applied_at(repo, config, renderer, parent)?.applied;
-    let after = after.applied;
-    let mut keys: Vec<&(PathBuf, String)> = after.keys().chain(before.keys()).collect();
+    let before = applied_at(repo, config, renderer, parent)?;
+    // A build not rendered on one side has unknown objects there, not removed or added ones.
+    let unknown: Vec<&PathBuf> = after
+        .not_rendered
+        .iter()
+        .chain(&before.not_rendered)
+        .map(|(not, _, _)| &not.build)
+        .collect();
+    let unused = touched
+        .iter()
+        .filter(|file| {
+            is_manifest_like(file) && file.as_path() != Path::new(crate::config::FILE_NAME)
+        })
+        .filter(|file| {
+            !after
+                .used
+                .iter()
+                .chain(&before.used)
+                .any(|u| file.starts_with(u))
+        })
+        .cloned()
+        .collect();
+    let appliers = [after.appliers, before.appliers];
+    let (before, after) = (before.applied, after.applied);
+    let mut keys: Vec<&(PathBuf, String)> = after
+        .keys()
+        .chain(before.keys())
+        .filter(|(unit, _)| !unknown.contains(&unit))
+        .collect();
     keys.sort();
     keys.dedup();
     let mut changes = Vec::new();
@@ -261,12 +320,17 @@ pub fn between(
             before: old,
             after: new,
             fields,
+            applier: appliers
+                .iter()
+                .find_map(|a| pruning::applier_of(a, &key.0))
+                .cloned(),
         });
     }
     Ok(Changes {
         objects: changes,
         not_rendered,
         renderer: renderer.name().map(str::to_owned),
+        unused,
     })
 }
 

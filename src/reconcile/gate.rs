@@ -37,8 +37,23 @@ pub fn input(
             "labels": change.labels(),
         },
         "environment": environment,
-        "change": {"fields": change.fields, "trust": []},
+        "change": {
+            "kind": change_kind(change),
+            "fields": change.fields,
+            "trust": [],
+            "deletes": change.deletes(),
+            "applier": change.applier.as_ref().map(|a| &a.name),
+        },
     })
+}
+
+/// `added`, `modified` or `removed`.
+fn change_kind(change: &ObjectChange) -> &'static str {
+    match (&change.before, &change.after) {
+        (None, _) => "added",
+        (_, None) => "removed",
+        _ => "modified",
+    }
 }
 
 fn action_input(action: Option<Action>) -> Value {
@@ -372,6 +387,7 @@ mod tests {
             before: Some(before),
             after: Some(after),
             fields,
+            applier: None,
         }
     }
 

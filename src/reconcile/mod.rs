@@ -11,6 +11,7 @@ pub mod changes;
 pub mod gate;
 mod inputs;
 mod outcome;
+pub mod pruning;
 mod revert;
 mod verify;
 

@@ -335,6 +335,7 @@ mod tests {
                 new: Some(json!("1")),
                 ratio: None,
             }],
+            applier: None,
         }
     }
 

@@ -170,6 +170,8 @@ pub fn commit_all_as(work: &Path, message: &str, name: &str, email: &str) -> git
     index
         .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
         .unwrap();
+    // Files removed from the work tree leave the commit too.
+    index.update_all(["*"], None).unwrap();
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     let sig = git2::Signature::now(name, email).unwrap();

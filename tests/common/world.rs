@@ -95,6 +95,40 @@ impl World {
         self.run(&["reconcile", "--commit", commit, "--env", "dev"])
     }
 
+    /// `reconcile --commit COMMIT EXTRA...` with each environment on the cluster the
+    /// configuration gives it, unless `extra` names one.
+    pub fn reconcile_routed(&self, commit: &str, extra: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args(["reconcile", "--commit", commit, "--repo", self.work()])
+            .args(["--policies", self.policies.to_str().unwrap()])
+            .args(extra)
+            .env("GITHUB_TOKEN", BOT_TOKEN)
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .output()
+            .unwrap()
+    }
+
+    /// A pull request by mallory writing `files` (path, text), approved by alice, merged;
+    /// returns the merge commit.
+    pub fn merge_change(&self, branch: &str, files: &[(&str, &str)]) -> String {
+        let work = &self.remote.work;
+        let main = super::branch_head(work, "main").unwrap();
+        super::write_files(work, files);
+        super::commit_all(work, branch);
+        super::push(work, &format!("refs/heads/main:refs/heads/{branch}"));
+        let repo = git2::Repository::open(work).unwrap();
+        repo.reset(
+            &repo.find_object(main, None).unwrap(),
+            git2::ResetType::Hard,
+            None,
+        )
+        .unwrap();
+        let number = self.github.open_pull(branch, "main", branch, "mallory");
+        self.github
+            .review(number, "alice", testkit::github::ReviewState::Approved);
+        self.github.merge(number)
+    }
+
     /// Writes by remediator (server-side apply, not dry-run) to an object's path.
     pub fn writes(&self, path_end: &str) -> usize {
         self.cluster

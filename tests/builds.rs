@@ -1,0 +1,467 @@
+//! `check` and `reconcile` on the history of a repository shaped like Flux's
+//! flux2-kustomize-helm-example: a shared base with staging and production overlays that patch
+//! it, each applied by a pruning Flux Kustomization. Every input of a build counts; what cannot
+//! be rendered says why; a removal is rated by what its pruning owner does with it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BASE_KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: podinfo
+resources:
+  - namespace.yaml
+  - repository.yaml
+  - release.yaml
+configMapGenerator:
+  - name: podinfo-values
+    files: [values.yaml=values.yaml]
+generatorOptions:
+  disableNameSuffixHash: true
+";
+
+const NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: podinfo
+";
+
+const REPOSITORY: &str = "apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: podinfo
+spec:
+  interval: 5m
+  url: https://stefanprodan.github.io/podinfo
+";
+
+fn release(interval: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+spec:
+  interval: {interval}
+  chart:
+    spec:
+      chart: podinfo
+      sourceRef: {{kind: HelmRepository, name: podinfo}}
+  valuesFrom:
+    - kind: ConfigMap
+      name: podinfo-values
+"
+    )
+}
+
+fn overlay(patch: &str) -> String {
+    format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../base/podinfo
+patches:
+  - path: {patch}
+    target:
+      kind: HelmRelease
+"
+    )
+}
+
+fn values_patch(host: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+spec:
+  values:
+    ingress:
+      hosts: [{{host: {host}}}]
+"
+    )
+}
+
+fn flux_kustomization(cluster: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./apps/{cluster}
+  prune: true
+  sourceRef: {{kind: GitRepository, name: flux-system}}
+"
+    )
+}
+
+const CONFIG: &str = "environments:
+  - name: staging
+    paths: [\"apps/staging/**\", \"clusters/staging/**\"]
+  - name: production
+    paths: [\"apps/production/**\", \"clusters/production/**\"]
+";
+
+fn check(work: &Path, base: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
+        .args(extra)
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_REF")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The check of the last commit as JSON, with its exit code.
+fn check_last(work: &Path, base: git2::Oid) -> (Option<i32>, Value) {
+    let out = check(work, &base.to_string(), &["--output", "json"]);
+    let value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out.status.code(), value)
+}
+
+/// `(object, environment)` of every changed object.
+fn changed(report: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["object"].as_str().unwrap().to_owned(),
+                o["environment"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn kustomize_present() -> bool {
+    let found = remediator::build::Kustomize::find().is_ok();
+    if !found {
+        println!("note: neither kustomize nor kubectl is on PATH; the build checks are skipped");
+    }
+    found
+}
+
+#[test]
+fn every_input_of_a_build_counts_in_a_flux_shaped_history() {
+    if !kustomize_present() {
+        return;
+    }
+    let staging_patch = values_patch("podinfo.staging");
+    let production_patch = values_patch("podinfo.production");
+    let first_release = release("50m");
+    let staging_overlay = overlay("podinfo-values.yaml");
+    let staging_flux = flux_kustomization("staging");
+    let production_flux = flux_kustomization("production");
+    let remote = common::git_remote(
+        None,
+        &[
+            ("remediator.yaml", CONFIG),
+            ("apps/base/podinfo/kustomization.yaml", BASE_KUSTOMIZATION),
+            ("apps/base/podinfo/namespace.yaml", NAMESPACE),
+            ("apps/base/podinfo/repository.yaml", REPOSITORY),
+            ("apps/base/podinfo/release.yaml", &first_release),
+            ("apps/base/podinfo/values.yaml", "replicaCount: 1\n"),
+            ("apps/staging/kustomization.yaml", &staging_overlay),
+            ("apps/staging/podinfo-values.yaml", &staging_patch),
+            ("apps/production/kustomization.yaml", &staging_overlay),
+            ("apps/production/podinfo-values.yaml", &production_patch),
+            ("clusters/staging/apps.yaml", &staging_flux),
+            ("clusters/production/apps.yaml", &production_flux),
+        ],
+    );
+    let work = &remote.work;
+    let mut base = common::branch_head(work, "main").unwrap();
+    let step = |base: &mut git2::Oid, files: &[(&str, &str)], message: &str| {
+        common::write_files(work, files);
+        let head = common::commit_all(work, message);
+        let checked = check_last(work, *base);
+        let markdown = text(&check(work, &base.to_string(), &[]));
+        *base = head;
+        (checked.0, checked.1, markdown)
+    };
+
+    // A change to the shared base shows in both builds.
+    let (code, report, _) = step(
+        &mut base,
+        &[("apps/base/podinfo/release.yaml", &release("10m"))],
+        "Reconcile podinfo more often",
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        changed(&report),
+        [
+            ("HelmRelease/podinfo/podinfo".into(), "production".into()),
+            ("HelmRelease/podinfo/podinfo".into(), "staging".into()),
+        ]
+    );
+    assert!(
+        report["renderer"].as_str().unwrap().contains("kustomize"),
+        "the renderer is named: {report}"
+    );
+
+    // A change to the production patch alone shows in production only.
+    let (_, report, _) = step(
+        &mut base,
+        &[(
+            "apps/production/podinfo-values.yaml",
+            &values_patch("podinfo.example.com"),
+        )],
+        "Serve production on its public name",
+    );
+    assert_eq!(
+        changed(&report),
+        [("HelmRelease/podinfo/podinfo".into(), "production".into())]
+    );
+    let field = &report["objects"][0]["fields"][0];
+    assert_eq!(field["new"][0]["host"], "podinfo.example.com", "{report}");
+
+    // A values file read by a generator is an input too.
+    let (_, report, _) = step(
+        &mut base,
+        &[("apps/base/podinfo/values.yaml", "replicaCount: 2\n")],
+        "Two podinfo replicas",
+    );
+    assert_eq!(
+        changed(&report),
+        [
+            (
+                "ConfigMap/podinfo/podinfo-values".into(),
+                "production".into()
+            ),
+            ("ConfigMap/podinfo/podinfo-values".into(), "staging".into()),
+        ]
+    );
+
+    // A file no build and no directory of manifests reads is said to be unused.
+    let (code, report, markdown) = step(
+        &mut base,
+        &[("examples/values-override.yaml", "replicaCount: 5\n")],
+        "An example of overriding values",
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["objects"], serde_json::json!([]));
+    assert_eq!(
+        report["unused"],
+        serde_json::json!(["examples/values-override.yaml"])
+    );
+    assert!(
+        markdown.contains("Applied by no build and no directory of manifests"),
+        "{markdown}"
+    );
+
+    // A remote resource that cannot be fetched is not rendered, with kustomize's reason, and
+    // at least high; never "no change".
+    let with_remote = |version: &str| {
+        staging_overlay.replace(
+            "resources:\n  - ../base/podinfo\n",
+            &format!(
+                "resources:\n  - ../base/podinfo\n  - https://releases.example.invalid/kyverno/{version}/install.yaml\n"
+            ),
+        )
+    };
+    let (code, report, _) = step(
+        &mut base,
+        &[("apps/staging/kustomization.yaml", &with_remote("v1.10.0"))],
+        "Install Kyverno in staging",
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "nothing is denied, more approvals are needed; the action's --fail-on decides: {report}"
+    );
+    assert_eq!(
+        report["objects"],
+        serde_json::json!([]),
+        "no object is taken as removed"
+    );
+    assert_eq!(
+        report["not_rendered"][0]["build"], "apps/staging",
+        "{report}"
+    );
+    assert!(
+        report["not_rendered"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("releases.example.invalid"),
+        "{report}"
+    );
+    assert_eq!(report["assessment"]["risk"], "high", "{report}");
+    let (_, report, markdown) = step(
+        &mut base,
+        &[("apps/staging/kustomization.yaml", &with_remote("v1.11.0"))],
+        "Kyverno 1.11",
+    );
+    assert_eq!(
+        report["not_rendered"][0]["build"], "apps/staging",
+        "{report}"
+    );
+    assert_eq!(report["assessment"]["risk"], "high", "{report}");
+    assert!(
+        markdown.contains("**Not rendered**: `apps/staging`"),
+        "{markdown}"
+    );
+
+    // Removing the HelmRelease from a pruned tree uninstalls it: high, and said.
+    std::fs::remove_file(work.join("apps/base/podinfo/release.yaml")).unwrap();
+    let (_, report, markdown) = step(
+        &mut base,
+        &[(
+            "apps/base/podinfo/kustomization.yaml",
+            &BASE_KUSTOMIZATION.replace("  - release.yaml\n", ""),
+        )],
+        "Retire podinfo's release",
+    );
+    let removed: Vec<&Value> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["object"] == "HelmRelease/podinfo/podinfo")
+        .collect();
+    // Staging, which cannot be rendered, is listed as such rather than as a removal.
+    assert_eq!(removed.len(), 1, "{report}");
+    assert_eq!(removed[0]["environment"], "production");
+    assert_eq!(
+        report["not_rendered"][0]["build"], "apps/staging",
+        "{report}"
+    );
+    for object in removed {
+        assert_eq!(object["change"], "removed");
+        assert_eq!(object["deletes"], true);
+        assert_eq!(object["applier"], "Flux Kustomization flux-system/apps");
+        assert_eq!(object["assessment"]["risk"], "high", "{object}");
+    }
+    assert!(
+        markdown.contains("**Merging deletes it from the cluster**"),
+        "{markdown}"
+    );
+}
+
+/// A ConfigMap `settings` whose `level` is `level`.
+fn settings(level: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  level: \"{level}\"\n  owner: platform\n"
+    )
+}
+
+/// A strategic-merge patch of the settings' `owner`.
+fn owner_patch(owner: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  owner: {owner}\n"
+    )
+}
+
+const OVERLAY: &str = "resources: [../base]\npatches:\n  - path: owner.yaml\n";
+
+#[test]
+fn reconcile_applies_a_base_change_to_every_build_and_a_patch_to_its_own() {
+    if !kustomize_present() {
+        return;
+    }
+    let prod = testkit::TestCluster::start();
+    let files = [
+        (
+            "base/kustomization.yaml",
+            "resources: [settings.yaml]\n".to_owned(),
+        ),
+        ("base/settings.yaml", settings("1")),
+        ("dev/kustomization.yaml", OVERLAY.to_owned()),
+        ("dev/owner.yaml", owner_patch("dev-team")),
+        ("prod/kustomization.yaml", OVERLAY.to_owned()),
+        ("prod/owner.yaml", owner_patch("sre")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let world = common::world::World::new(Some(&files));
+    let config_file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&config_file).unwrap();
+    let environments = format!(
+        "environments:\n  - name: dev\n    paths: [\"dev/**\"]\n    context: testkit\n    kubeconfig: {}\n  - name: prod\n    paths: [\"prod/**\"]\n    context: testkit\n    kubeconfig: {}\n",
+        world.cluster.kubeconfig().display(),
+        prod.kubeconfig().display()
+    );
+    std::fs::write(&config_file, format!("{environments}{config}")).unwrap();
+    common::commit_all(&world.remote.work, "Environments and their clusters");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let live = |cluster: &testkit::TestCluster| {
+        let settings = cluster.object("ConfigMap", "default", "settings");
+        settings.map(|s| (s["data"]["level"].clone(), s["data"]["owner"].clone()))
+    };
+
+    // The shared base changes: both builds, each in its own cluster, each with its own patch.
+    let merge = world.merge_change("level-2", &[("base/settings.yaml", &settings("2"))]);
+    let out = world.reconcile_routed(&merge, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::world::text(&out));
+    let (dev, prod_live) = (live(&world.cluster), live(&prod));
+    assert_eq!(dev, Some(("2".into(), "dev-team".into())));
+    assert_eq!(prod_live, Some(("2".into(), "sre".into())));
+    let record = world.last("verified");
+    assert!(
+        record["renderer"].as_str().unwrap().contains("kustomize"),
+        "the audit record names the renderer: {record}"
+    );
+
+    // The production patch alone changes production alone.
+    let writes = |cluster: &testkit::TestCluster| {
+        cluster
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with("/configmaps/settings"))
+            .filter(|r| !r.query.contains("dryRun") && r.status.is_some_and(|s| s < 300))
+            .count()
+    };
+    let before = (writes(&world.cluster), writes(&prod));
+    let merge = world.merge_change("prod-owner", &[("prod/owner.yaml", &owner_patch("oncall"))]);
+    let out = world.reconcile_routed(&merge, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::world::text(&out));
+    assert_eq!(live(&prod), Some(("2".into(), "oncall".into())));
+    assert_eq!(writes(&world.cluster), before.0, "dev is not written");
+    assert_eq!(writes(&prod), before.1 + 1);
+}
+
+#[test]
+fn without_kustomize_a_changed_build_is_an_error_naming_it() {
+    let remote = common::git_remote(
+        None,
+        &[
+            ("base/kustomization.yaml", "resources: [settings.yaml]\n"),
+            ("base/settings.yaml", &settings("1")),
+            ("prod/kustomization.yaml", OVERLAY),
+            ("prod/owner.yaml", &owner_patch("sre")),
+        ],
+    );
+    let base = common::branch_head(&remote.work, "main").unwrap();
+    common::write_files(&remote.work, &[("base/settings.yaml", &settings("2"))]);
+    common::commit_all(&remote.work, "Level 2");
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["check", "--repo", remote.work.to_str().unwrap()])
+        .args(["--base", &base.to_string()])
+        .env("PATH", empty.path())
+        .env_remove("GITHUB_EVENT_PATH")
+        .output()
+        .unwrap();
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{printed}");
+    assert!(
+        printed.contains("prod/kustomization.yaml: cannot be rendered: neither `kustomize` nor `kubectl` is on PATH"),
+        "{printed}"
+    );
+}
