@@ -9,10 +9,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
-use crate::build::{Origin, Renderer};
+use crate::build::{Renderer, identity};
 use crate::config::Config;
 use crate::detect::{DetectOptions, detect};
 use crate::git::{Author, BranchOutcome, ConfigRepo};
+use crate::manifests::Build;
 use crate::manifests::diff::{FileChange, render};
 use crate::manifests::edit::apply;
 use crate::manifests::{Location, RepoIndex, parse_file};
@@ -104,15 +105,36 @@ impl Proposal {
         index: &RepoIndex,
         renderer: &Renderer,
     ) -> Result<Vec<Value>, String> {
+        let build = self.target_build(index);
         let mut out = Vec::new();
+        if let Some(build) = build {
+            let edits: Vec<(&Path, &str)> = self
+                .files
+                .iter()
+                .map(|f| (f.path.as_path(), f.new.as_str()))
+                .collect();
+            let rendered = renderer
+                .render_edited(&index.root, build, &edits)
+                .map_err(|e| e.to_string())?;
+            out.extend(
+                rendered
+                    .into_iter()
+                    .map(|r| r.value)
+                    .filter(|v| identity(v, &index.cluster_kinds) == self.remediation.target),
+            );
+        }
         for change in &self.remediation.changes {
             match change {
-                Change::Edit { location, .. } => {
-                    if let Some(value) = self.edited_object(index, renderer, location)? {
+                Change::Edit { location, .. } if build.is_none() => {
+                    if let Some(value) = self.edited_object(index, location) {
                         out.push(value);
                     }
                 }
+                Change::Edit { .. } => {}
                 Change::Create { path, content } => {
+                    if build.is_some_and(|b| b.reads(path)) {
+                        continue;
+                    }
                     let parsed = parse_file(path, content.as_bytes());
                     out.extend(
                         parsed
@@ -127,64 +149,38 @@ impl Proposal {
         Ok(out)
     }
 
-    /// The object declared at `location`, edited, as its unit applies it.
-    fn edited_object(
-        &self,
-        index: &RepoIndex,
-        renderer: &Renderer,
-        location: &Location,
-    ) -> Result<Option<Value>, String> {
-        let Some(declaration) = index
-            .declarations
-            .iter()
-            .position(|d| d.location == *location)
-        else {
-            return Ok(None);
-        };
-        let mut applying: Vec<_> = index
+    /// The kustomize build the target is applied by, when it reads every file the proposal
+    /// changes.
+    fn target_build<'i>(&self, index: &'i RepoIndex) -> Option<&'i Build> {
+        let files: Vec<&Path> = self.files.iter().map(|f| f.path.as_path()).collect();
+        index
             .objects
             .iter()
-            .filter(|o| o.declaration == declaration)
-            .collect();
-        // The unit the finding was seen in, when the declaration has several.
-        applying.sort_by_key(|o| o.id != self.remediation.target);
-        let Some(object) = applying.first() else {
-            return Ok(None);
-        };
-        let unit = index.unit(object);
-        if unit.kustomization.is_some() {
-            let Some(build) = index.builds.iter().find(|b| b.dir == unit.path) else {
-                return Ok(None);
-            };
-            let edits: Vec<(&Path, &str)> = self
-                .files
-                .iter()
-                .map(|f| (f.path.as_path(), f.new.as_str()))
-                .collect();
-            let rendered = renderer
-                .render_edited(&index.root, build, &edits)
-                .map_err(|e| e.to_string())?;
-            let declared = &index.declarations[declaration];
-            let found = rendered.into_iter().find(|r| {
-                r.origin == Origin::File(location.file.clone())
-                    && r.value["kind"] == declared.id.kind.as_str()
-                    && r.value["metadata"]["name"]
-                        .as_str()
-                        .is_some_and(|n| n.contains(&declared.id.name))
-            });
-            return Ok(found.map(|r| r.value));
-        }
-        let Some(file) = self.files.iter().find(|f| f.path == location.file) else {
-            return Ok(None);
-        };
+            .filter(|o| o.id == self.remediation.target)
+            .filter_map(|o| {
+                let unit = index.unit(o);
+                unit.kustomization.as_ref()?;
+                index.builds.iter().find(|b| b.dir == unit.path)
+            })
+            .find(|b| files.iter().all(|f| b.reads(f)))
+    }
+
+    /// The object declared at `location` in a plain directory, edited, as it is applied.
+    fn edited_object(&self, index: &RepoIndex, location: &Location) -> Option<Value> {
+        let declaration = index
+            .declarations
+            .iter()
+            .position(|d| d.location == *location)?;
+        let object = index
+            .objects
+            .iter()
+            .find(|o| o.declaration == declaration)?;
+        let file = self.files.iter().find(|f| f.path == location.file)?;
         let parsed = parse_file(&file.path, file.new.as_bytes());
-        let Some(document) = parsed
+        let document = parsed
             .documents
             .into_iter()
-            .find(|d| d.document == location.document)
-        else {
-            return Ok(None);
-        };
+            .find(|d| d.document == location.document)?;
         let mut value = match location.item {
             Some(item) => document.value["items"][item].clone(),
             None => document.value,
@@ -194,7 +190,7 @@ impl Proposal {
         {
             metadata.insert("namespace".into(), Value::from(namespace.clone()));
         }
-        Ok(Some(value))
+        Some(value)
     }
 }
 

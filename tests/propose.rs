@@ -102,6 +102,20 @@ fn branch_change(repo: &Repository, branch: &str) -> Vec<String> {
     lines
 }
 
+/// The lines a branch adds for a new patch of the prod overlay: the kustomization's `patches`
+/// entry, then the patch with its comment naming the finding.
+fn overlay_patch(file: &str, finding: &str, body: &str) -> Vec<String> {
+    let patch = format!("clusters/prod/patches/{file}");
+    let mut lines = vec![format!(
+        "clusters/prod/kustomization.yaml: +  - path: patches/{file}"
+    )];
+    lines.push(format!(
+        "{patch}: +# remediator: {finding}; only this overlay's build sees it."
+    ));
+    lines.extend(body.lines().map(|l| format!("{patch}: +{l}")));
+    lines
+}
+
 #[test]
 fn the_example_gives_five_proposals_each_on_its_own_branch() {
     let (dir, repo) = example_repository();
@@ -121,14 +135,15 @@ fn the_example_gives_five_proposals_each_on_its_own_branch() {
     assert_eq!(risk("remediator/node-not-ready/pool-b-3"), "critical");
     assert_eq!(risk("remediator/crash-loop-oom/shop-api"), "medium");
 
+    // The bases under apps/ are shared by dev and prod: a fix for prod goes into a new patch
+    // of the prod overlay, and the bases stay as they are.
     assert_eq!(
         branch_change(&repo, "remediator/crash-loop-oom/shop-api"),
-        [
-            "apps/api/deployment.yaml: -              memory: 512Mi",
-            "apps/api/deployment.yaml: +              memory: 665Mi",
-            "apps/api/deployment.yaml: -              memory: 512Mi # equal to the request: no overcommit for the JVM",
-            "apps/api/deployment.yaml: +              memory: 665Mi # equal to the request: no overcommit for the JVM",
-        ]
+        overlay_patch(
+            "deployment-api-patch.yaml",
+            "crash-loop-oom on Deployment/shop/api",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          resources:\n            limits:\n              memory: 665Mi\n            requests:\n              memory: 665Mi",
+        )
     );
     assert_eq!(
         branch_change(&repo, "remediator/image-pull-backoff/shop-worker"),
@@ -139,21 +154,19 @@ fn the_example_gives_five_proposals_each_on_its_own_branch() {
     );
     assert_eq!(
         branch_change(&repo, "remediator/high-cpu/shop-web"),
-        [
-            "apps/web/hpa.yaml: -  maxReplicas: 6 # raised from 4 after the spring sale",
-            "apps/web/hpa.yaml: +  maxReplicas: 9 # raised from 4 after the spring sale",
-        ]
+        overlay_patch(
+            "horizontalpodautoscaler-web-patch.yaml",
+            "high-cpu on Deployment/shop/web",
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\nspec:\n  maxReplicas: 9",
+        )
     );
     assert_eq!(
         branch_change(&repo, "remediator/over-provisioned/shop-redis"),
-        [
-            "apps/redis/statefulset.yaml: -              cpu: \"2\"",
-            "apps/redis/statefulset.yaml: -              memory: 4Gi",
-            "apps/redis/statefulset.yaml: +              cpu: \"230m\"",
-            "apps/redis/statefulset.yaml: +              memory: 390Mi",
-            "apps/redis/statefulset.yaml: -              memory: 4Gi",
-            "apps/redis/statefulset.yaml: +              memory: 390Mi",
-        ]
+        overlay_patch(
+            "statefulset-redis-patch.yaml",
+            "over-provisioned on StatefulSet/shop/redis",
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: redis\nspec:\n  template:\n    spec:\n      containers:\n        - name: redis\n          resources:\n            requests:\n              cpu: 230m\n              memory: 390Mi\n            limits:\n              memory: 390Mi",
+        )
     );
     let drain = branch_change(&repo, "remediator/node-not-ready/pool-b-3");
     assert!(
@@ -474,5 +487,55 @@ fn a_github_forge_without_a_token_is_refused_before_anything_is_published() {
             .count(),
         1,
         "only the base branch"
+    );
+}
+
+#[test]
+fn a_fix_for_prod_in_a_shared_base_changes_prod_alone_as_kustomize_renders_it() {
+    if remediator::build::Kustomize::find().is_err() {
+        println!("note: neither kustomize nor kubectl is on PATH; the rendered check is skipped");
+        return;
+    }
+    let (dir, _repo) = example_repository();
+    propose_json(dir.path(), &snapshot_dir());
+    let repo = dir.path().to_str().unwrap();
+    let checked = remediator(&[
+        "check",
+        "--repo",
+        repo,
+        "--base",
+        "HEAD",
+        "--head",
+        "remediator/crash-loop-oom/shop-api",
+        "--output",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&checked.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&checked.stderr)));
+    let objects = report["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1, "{report:#}");
+    assert_eq!(objects[0]["object"], "Deployment/shop/api");
+    assert_eq!(
+        objects[0]["environment"], "prod",
+        "dev's build is untouched"
+    );
+    let fields: Vec<(&str, &str)> = objects[0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["new"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                "spec.template.spec.containers[name=api].resources.limits.memory",
+                "665Mi"
+            ),
+            (
+                "spec.template.spec.containers[name=api].resources.requests.memory",
+                "665Mi"
+            ),
+        ]
     );
 }

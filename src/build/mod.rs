@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use kustomize::{Kustomize, Missing};
-pub use objects::{AppliedObject, Rendering, objects};
+pub use objects::{AppliedObject, Rendering, identity, objects};
 pub use origin::Origin;
 
 use crate::manifests::{Build, display_dir, parse_text};

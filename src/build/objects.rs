@@ -111,7 +111,7 @@ fn applied(index: &RepoIndex, build: &Build, rendered: Rendered) -> AppliedObjec
 
 /// The identity of a rendered object; a namespaced object without a namespace lands in
 /// `default`, as `kubectl apply` puts it.
-pub(crate) fn identity(value: &Value, cluster_kinds: &[String]) -> ObjectRef {
+pub fn identity(value: &Value, cluster_kinds: &[String]) -> ObjectRef {
     let field = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
     let kind = field("/kind").unwrap_or_default();
     let namespace = if is_cluster_scoped(kind, cluster_kinds) {

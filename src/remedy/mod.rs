@@ -7,6 +7,7 @@
 
 mod image;
 mod imperative;
+mod layer;
 pub use imperative::RECORD_API_VERSION;
 mod resources;
 mod scale;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::manifests::edit::Edit;
+use crate::manifests::edit::{Edit, EditOp};
 use crate::manifests::path::FieldPath;
 use crate::manifests::{Declaration, IndexedObject, KustomizationFile, Location, RepoIndex, Unit};
 use crate::model::{
@@ -144,11 +145,14 @@ pub(crate) type RemedyResult = Result<Remediation, Stop>;
 
 /// The target as the repository declares it for one unit.
 pub(crate) struct Declared<'a> {
+    pub index: &'a RepoIndex,
     pub object: &'a IndexedObject,
     pub declaration: &'a Declaration,
     pub unit: &'a Unit,
     pub kustomization: Option<&'a KustomizationFile>,
     pub environment: Option<String>,
+    /// The patch to add to the build's overlay for a value set in a shared base.
+    pub overlay: Option<layer::OverlayPatch>,
 }
 
 impl<'a> Context<'a> {
@@ -201,20 +205,24 @@ impl<'a> Context<'a> {
             )));
         }
         let unit = index.unit(object);
+        let kustomization = index
+            .kustomizations
+            .iter()
+            .find(|k| unit.kustomization.as_ref() == Some(&k.location.file));
         Ok(Declared {
+            index,
             object,
             declaration: index.declaration(object),
             unit,
-            kustomization: index
-                .kustomizations
-                .iter()
-                .find(|k| unit.kustomization.as_ref() == Some(&k.location.file)),
+            kustomization,
             environment: environment(object),
+            overlay: layer::overlay_patch(index, object, kustomization),
         })
     }
 
     /// Where `path` of the declared object is set for its unit: an overlay patch of the unit that
-    /// sets it, or the declaration itself.
+    /// sets it; else, for a base other builds share, the new patch of the unit's overlay (with
+    /// the base's value to read); else the declaration itself.
     pub(crate) fn field_location(
         &self,
         declared: &Declared,
@@ -223,15 +231,31 @@ impl<'a> Context<'a> {
         let in_unit = |file: &Path| {
             declared.unit.kustomization.is_some() && file.starts_with(&declared.unit.path)
         };
-        let patch = self.index.patch_declarations.iter().find(|p| {
-            p.id.kind == declared.declaration.id.kind
-                && p.id.name == declared.declaration.id.name
-                && in_unit(&p.location.file)
-                && path.get(&p.value).is_some()
-        });
-        match patch {
-            Some(p) => (p.location.clone(), p.value.clone()),
-            None => (
+        let patches: Vec<&Declaration> = self
+            .index
+            .patch_declarations
+            .iter()
+            .filter(|p| {
+                p.id.kind == declared.declaration.id.kind
+                    && p.id.name == declared.declaration.id.name
+                    && in_unit(&p.location.file)
+            })
+            .collect();
+        // A patch that sets the field; else, for a base other builds share, one that already
+        // patches the list item the field is in (a container), which the edit extends.
+        let item = item_path(path);
+        let patch = patches
+            .iter()
+            .find(|p| path.get(&p.value).is_some())
+            .or_else(|| {
+                let item = item.as_ref()?;
+                declared.overlay.as_ref()?;
+                patches.iter().find(|p| item.get(&p.value).is_some())
+            });
+        match (patch, &declared.overlay) {
+            (Some(p), _) => (p.location.clone(), p.value.clone()),
+            (None, Some(overlay)) => (overlay.location(), declared.declaration.value.clone()),
+            (None, None) => (
                 declared.declaration.location.clone(),
                 declared.declaration.value.clone(),
             ),
@@ -249,6 +273,8 @@ pub(crate) struct Draft<'d> {
     pub rollback: String,
     pub changes: Vec<Change>,
     pub fields: Vec<FieldChange>,
+    /// What goes into the new overlay patch.
+    pub patch_sets: Vec<(FieldPath, Value)>,
 }
 
 impl<'d> Draft<'d> {
@@ -270,6 +296,7 @@ impl<'d> Draft<'d> {
             rollback,
             changes: vec![],
             fields: vec![],
+            patch_sets: vec![],
         }
     }
 
@@ -283,6 +310,11 @@ impl<'d> Draft<'d> {
             old,
             new: Some(new.clone()),
         });
+        let overlay = self.declared.and_then(|d| d.overlay.as_ref());
+        if overlay.is_some_and(|o| o.file == location.file) {
+            self.patch_sets.push((path, new));
+            return;
+        }
         let edit = Edit::set(path, new);
         match self
             .changes
@@ -297,12 +329,53 @@ impl<'d> Draft<'d> {
         }
     }
 
-    pub(crate) fn finish(self) -> Remediation {
+    pub(crate) fn finish(mut self) -> Remediation {
+        let mut finding = self.finding.clone();
+        if let Some(declared) = self.declared {
+            if let Some(overlay) = declared
+                .overlay
+                .as_ref()
+                .filter(|_| !self.patch_sets.is_empty())
+            {
+                let content =
+                    layer::patch_text(declared.declaration, &self.patch_sets, self.finding);
+                let dir = declared.unit.path.as_path();
+                let name = overlay
+                    .file
+                    .strip_prefix(dir)
+                    .map(|n| n.to_string_lossy().replace('\\', "/"))
+                    .ok();
+                self.changes.push(Change::Create {
+                    path: overlay.file.clone(),
+                    content,
+                });
+                self.changes.push(Change::Edit {
+                    location: overlay.kustomization.clone(),
+                    edits: vec![Edit {
+                        path: FieldPath {
+                            segments: vec![crate::manifests::path::Segment::Key("patches".into())],
+                        },
+                        op: EditOp::Append(serde_json::json!({"path": name.unwrap_or_default()})),
+                    }],
+                });
+            }
+            let mut files: Vec<&Path> = self.fields.iter().map(|f| f.file.as_path()).collect();
+            files.dedup();
+            if !files.is_empty() {
+                let words = layer::explain(
+                    declared.index,
+                    declared.object,
+                    &files,
+                    declared.overlay.as_ref(),
+                );
+                finding = finding.with("edited", words);
+            }
+        }
         let container = self.finding.container.as_deref().unwrap_or_default();
         let target = self.target.to_string();
         Remediation {
             id: stable_id(&[self.finding.code.as_str(), &target, container]),
-            finding: self.finding.clone(),
+            finding,
             action: self.action,
             labels: self
                 .declared
@@ -332,6 +405,17 @@ fn ratio(old: Option<&Value>, new: &Value) -> Option<f64> {
     };
     let (old, new) = (number(old?)?, number(new)?);
     (old > 0.0).then(|| new / old)
+}
+
+/// The path up to and including its last `[key=value]` step (the list item a field is in).
+fn item_path(path: &FieldPath) -> Option<FieldPath> {
+    let last = path
+        .segments
+        .iter()
+        .rposition(|s| matches!(s, crate::manifests::path::Segment::Select { .. }))?;
+    Some(FieldPath {
+        segments: path.segments[..=last].to_vec(),
+    })
 }
 
 /// `spec.template.spec.containers[name=<container>].<rest>` for a workload kind; `None` for kinds
@@ -476,7 +560,7 @@ mod tests {
         assert_eq!(
             edits(&r),
             [
-                "apps/web/deployment.yaml: spec.template.spec.containers[name=web].resources.limits.memory = \"624Mi\""
+                "clusters/prod/patches/web-resources.yaml: spec.template.spec.containers[name=web].resources.limits.memory = \"624Mi\""
             ]
         );
     }

@@ -268,8 +268,8 @@ mod tests {
         assert_eq!(
             edits(&r),
             [
-                "apps/api/deployment.yaml: spec.template.spec.containers[name=api].resources.limits.memory = \"768Mi\"",
-                "apps/api/deployment.yaml: spec.template.spec.containers[name=api].resources.requests.memory = \"768Mi\"",
+                "clusters/prod/patches/deployment-api-patch.yaml: spec.template.spec.containers[name=api].resources.limits.memory = \"768Mi\"",
+                "clusters/prod/patches/deployment-api-patch.yaml: spec.template.spec.containers[name=api].resources.requests.memory = \"768Mi\"",
             ]
         );
         assert_eq!(r.fields[0].ratio, Some(1.5));
@@ -307,8 +307,7 @@ mod tests {
         };
         f.usage = vec![facts("cpu", 100.0), facts("memory", 300.0 * 1048576.0)];
         let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
-        let prefix =
-            "apps/redis/statefulset.yaml: spec.template.spec.containers[name=redis].resources";
+        let prefix = "clusters/prod/patches/statefulset-redis-patch.yaml: spec.template.spec.containers[name=redis].resources";
         assert_eq!(
             edits(&r),
             [

@@ -145,7 +145,10 @@ mod tests {
             ..context(&index, &config, &snapshot)
         };
         let r = proposal(remediate(&high_cpu("Deployment", "web"), &ctx));
-        assert_eq!(edits(&r), ["apps/web/hpa.yaml: spec.maxReplicas = 9"]);
+        assert_eq!(
+            edits(&r),
+            ["clusters/prod/patches/horizontalpodautoscaler-web-patch.yaml: spec.maxReplicas = 9"]
+        );
         assert!(
             r.fields
                 .iter()

@@ -1,0 +1,227 @@
+//! Which layer of the config repository an edit goes into. A remediation for one build must not
+//! silently change every build that shares a base: when the value is set in a base that more
+//! than one build uses and no overlay patch of the target's build sets it, the change goes into
+//! a new strategic-merge patch in that build's overlay, as small as possible, added to its
+//! `patches:`. A base only one build uses is edited in place. Pure.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::manifests::path::{FieldPath, Segment};
+use crate::manifests::{
+    Declaration, IndexedObject, KustomizationFile, Location, RepoIndex, emit_block,
+};
+use crate::model::Finding;
+
+/// A patch to add to the target's overlay.
+#[derive(Debug, Clone)]
+pub(crate) struct OverlayPatch {
+    /// The new patch file, relative to the root.
+    pub file: PathBuf,
+    /// The overlay's kustomization, which gains the patch.
+    pub kustomization: Location,
+    /// The other builds that use the base declaration, which the patch leaves alone.
+    pub others: Vec<PathBuf>,
+}
+
+impl OverlayPatch {
+    /// The location an edit of the new patch is addressed to.
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.file.clone(),
+            document: 0,
+            item: None,
+            line: 1,
+            span: 0..0,
+        }
+    }
+}
+
+/// The builds (and plain directories) that apply declaration `declaration`, sorted.
+pub(crate) fn units_of(index: &RepoIndex, declaration: usize) -> Vec<&Path> {
+    let units: BTreeSet<&Path> = index
+        .objects
+        .iter()
+        .filter(|o| o.declaration == declaration)
+        .map(|o| index.unit(o).path.as_path())
+        .collect();
+    units.into_iter().collect()
+}
+
+/// The overlay patch for `object` when its declaration sits outside its build's directory, in a
+/// base that other builds use too; `None` when editing the declaration in place is right.
+pub(crate) fn overlay_patch(
+    index: &RepoIndex,
+    object: &IndexedObject,
+    kustomization: Option<&KustomizationFile>,
+) -> Option<OverlayPatch> {
+    let kustomization = kustomization?;
+    let unit = index.unit(object);
+    let declaration = index.declaration(object);
+    if declaration.location.file.starts_with(&unit.path) {
+        return None;
+    }
+    let others: Vec<PathBuf> = units_of(index, object.declaration)
+        .into_iter()
+        .filter(|u| *u != unit.path)
+        .map(Path::to_owned)
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    let stem = format!(
+        "{}-{}-patch",
+        declaration.id.kind.to_lowercase(),
+        declaration.id.name
+    );
+    // Beside the overlay's other patches when they share a folder (`patches/`).
+    let patch_dirs: BTreeSet<PathBuf> = kustomization
+        .kustomization
+        .patch_files()
+        .filter_map(|p| Path::new(p).parent().map(Path::to_owned))
+        .collect();
+    let dir = match patch_dirs.iter().collect::<Vec<_>>().as_slice() {
+        [one] => unit.path.join(one),
+        _ => unit.path.clone(),
+    };
+    let taken =
+        |file: &Path| index.files.iter().any(|f| f == file) || index.root.join(file).exists();
+    let file = std::iter::once(dir.join(format!("{stem}.yaml")))
+        .chain((2..).map(|n| dir.join(format!("{stem}-{n}.yaml"))))
+        .find(|f| !taken(f))?;
+    Some(OverlayPatch {
+        file,
+        kustomization: kustomization.location.clone(),
+        others,
+    })
+}
+
+/// The text of a strategic-merge patch of `declaration` that sets `sets`, with a comment naming
+/// the finding.
+pub(crate) fn patch_text(
+    declaration: &Declaration,
+    sets: &[(FieldPath, Value)],
+    finding: &Finding,
+) -> String {
+    let value = &declaration.value;
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), Value::from(declaration.id.name.clone()));
+    if let Some(namespace) = value.pointer("/metadata/namespace") {
+        metadata.insert("namespace".into(), namespace.clone());
+    }
+    let mut patch = Map::new();
+    patch.insert("apiVersion".into(), value["apiVersion"].clone());
+    patch.insert("kind".into(), value["kind"].clone());
+    patch.insert("metadata".into(), Value::Object(metadata));
+    let mut patch = Value::Object(patch);
+    for (path, new) in sets {
+        put(&mut patch, &path.segments, new.clone());
+    }
+    format!(
+        "# remediator: {} on {}; only this overlay's build sees it.\n{}",
+        finding.code,
+        finding.target(),
+        emit_block(&patch)
+    )
+}
+
+/// Sets `segments` of `value` to `new`, creating mappings and `[key=value]` items on the way.
+fn put(value: &mut Value, segments: &[Segment], new: Value) {
+    let Some((first, rest)) = segments.split_first() else {
+        *value = new;
+        return;
+    };
+    match first {
+        Segment::Key(key) => {
+            if !value.is_object() {
+                *value = Value::Object(Map::new());
+            }
+            let Some(map) = value.as_object_mut() else {
+                return;
+            };
+            let child = map.entry(key.clone()).or_insert(Value::Null);
+            put(child, rest, new);
+        }
+        Segment::Select { key, value: wanted } => {
+            if !value.is_array() {
+                *value = Value::Array(vec![]);
+            }
+            let Some(items) = value.as_array_mut() else {
+                return;
+            };
+            let position = items.iter().position(|i| {
+                i.get(key)
+                    .map(crate::manifests::path::scalar_text)
+                    .as_deref()
+                    == Some(wanted)
+            });
+            let position = position.unwrap_or_else(|| {
+                let mut item = Map::new();
+                item.insert(key.clone(), Value::from(wanted.clone()));
+                items.push(Value::Object(item));
+                items.len() - 1
+            });
+            put(&mut items[position], rest, new);
+        }
+        Segment::Index(i) => {
+            if let Some(item) = value.as_array_mut().and_then(|items| items.get_mut(*i)) {
+                put(item, rest, new);
+            }
+        }
+    }
+}
+
+/// The pull request's words on where the edit went and who else sees it.
+pub(crate) fn explain(
+    index: &RepoIndex,
+    object: &IndexedObject,
+    files: &[&Path],
+    overlay: Option<&OverlayPatch>,
+) -> String {
+    let unit = crate::manifests::display_dir(&index.unit(object).path);
+    let shown = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| format!("`{}`", crate::manifests::display_dir(p)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(overlay) = overlay.filter(|o| files.contains(&o.file.as_path())) {
+        return format!(
+            "a new patch in the `{unit}` overlay (`{}`): the value is set in a base shared with {}, which the patch leaves as it is",
+            overlay.file.display(),
+            shown(&overlay.others)
+        );
+    }
+    let declaration = index.declaration(object);
+    let all: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+    let others: Vec<PathBuf> = units_of(index, object.declaration)
+        .into_iter()
+        .filter(|u| *u != index.unit(object).path)
+        .map(Path::to_owned)
+        .collect();
+    if files
+        .iter()
+        .all(|f| f.starts_with(&index.unit(object).path))
+        && !files.contains(&declaration.location.file.as_path())
+    {
+        return format!(
+            "{}, in the `{unit}` build's own files; no other build sees the change",
+            all.join(", ")
+        );
+    }
+    if others.is_empty() {
+        format!(
+            "{} in place: only the `{unit}` build uses it",
+            all.join(", ")
+        )
+    } else {
+        format!(
+            "{} in place: {} see the change too",
+            all.join(", "),
+            shown(&others)
+        )
+    }
+}
