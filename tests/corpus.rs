@@ -124,6 +124,55 @@ fn a_no_op_edit_of_every_object_is_byte_identical() {
     }
 }
 
+#[test]
+fn a_new_plain_image_keeps_every_line_s_style_comment_and_trailing_space() {
+    let mut edited = 0;
+    for crlf in [false, true] {
+        for project in common::corpus_projects() {
+            let copy = common::copy_tree(&project, crlf);
+            let index = RepoIndex::build(copy.path(), &IndexOptions::default()).unwrap();
+            for decl in &index.declarations {
+                let containers = decl.value["spec"]["template"]["spec"]["containers"].as_array();
+                for container in containers.into_iter().flatten() {
+                    let (Some(name), Some(image)) =
+                        (container["name"].as_str(), container["image"].as_str())
+                    else {
+                        continue;
+                    };
+                    let text =
+                        std::fs::read_to_string(copy.path().join(&decl.location.file)).unwrap();
+                    let new_image = format!("{image}-patched");
+                    let path = format!("spec.template.spec.containers[name={name}].image");
+                    let edit = Edit::set(path.parse().unwrap(), Value::from(new_image.clone()));
+                    let new = apply(&text, &decl.location, &[edit]).unwrap();
+                    // Exactly one line changes, and only by its value: no quotes added, the
+                    // comment and the trailing whitespace where they were.
+                    let old_lines: Vec<&str> = text.split_inclusive('\n').collect();
+                    let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
+                    assert_eq!(old_lines.len(), new_lines.len(), "{}", decl.location);
+                    let changed: Vec<(&&str, &&str)> = old_lines
+                        .iter()
+                        .zip(&new_lines)
+                        .filter(|(a, b)| a != b)
+                        .collect();
+                    assert_eq!(changed.len(), 1, "{}", decl.location);
+                    let (old_line, new_line) = changed[0];
+                    assert_eq!(
+                        old_line.replacen(image, &new_image, 1),
+                        **new_line,
+                        "{}",
+                        decl.location
+                    );
+                    edited += 1;
+                }
+            }
+        }
+    }
+    if common::corpus().is_some() {
+        assert!(edited > 50, "{edited} images edited");
+    }
+}
+
 /// Applies `edits` to the object declared at `file`:`line` and returns the unified diff.
 fn diff_of(
     project: &Path,

@@ -113,13 +113,56 @@ fn apply_one(text: &str, location: &Location, edit: &Edit) -> Result<(String, Ed
             EditOp::Append(value) => append(&root, &edit.path, value)?,
             EditOp::Remove => remove(&root, &edit.path)?,
         };
-        Ok((file.to_string(), intended))
+        Ok((keep_trailing_space(text, &file.to_string()), intended))
     }))
     .unwrap_or_else(|_| {
         Err(EditError::Verify(
             "the YAML editor failed on this file".to_owned(),
         ))
     })
+}
+
+/// `new` with the trailing whitespace of each edited line as it was in `old`: the editor drops
+/// it when it replaces a scalar that ends a line.
+fn keep_trailing_space(old: &str, new: &str) -> String {
+    let split = |line: &str| -> (usize, usize) {
+        let ending = if line.ends_with("\r\n") {
+            2
+        } else {
+            usize::from(line.ends_with('\n'))
+        };
+        let body = &line[..line.len() - ending];
+        (body.trim_end_matches([' ', '\t']).len(), body.len())
+    };
+    let diff = similar::TextDiff::from_lines(old, new);
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) = (
+        old.split_inclusive('\n').collect(),
+        new.split_inclusive('\n').collect(),
+    );
+    let mut out = String::with_capacity(new.len());
+    for op in diff.ops() {
+        let (_, old_range, new_range) = op.as_tag_tuple();
+        let same_shape = old_range.len() == new_range.len();
+        for (i, n) in new_range.clone().enumerate() {
+            let line = new_lines[n];
+            let old_line = old_range.clone().nth(i).map(|o| old_lines[o]);
+            match old_line.filter(|_| same_shape) {
+                Some(old_line) => {
+                    let (old_kept, old_body) = split(old_line);
+                    let (kept, body) = split(line);
+                    if old_kept < old_body && kept == body {
+                        out.push_str(&line[..body]);
+                        out.push_str(&old_line[old_kept..old_body]);
+                        out.push_str(&line[body..]);
+                    } else {
+                        out.push_str(line);
+                    }
+                }
+                None => out.push_str(line),
+            }
+        }
+    }
+    out
 }
 
 fn object_root(file: &YamlFile, location: &Location) -> Result<Mapping, EditError> {
@@ -486,6 +529,27 @@ spec:
         changes
             .map(|c| format!("{}{}", c.tag(), c.value().trim_end()))
             .collect()
+    }
+
+    #[test]
+    fn a_plain_value_stays_plain_with_its_trailing_space_and_comment() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  image: a:1\t\n  cpu: 500m  \n  memory: \"1Gi\"   # q\r\n  other: x\n";
+        let out = apply(
+            text,
+            &locate(text, 0),
+            &[
+                edit("data.image", EditOp::Set("a:2".into())),
+                edit("data.cpu", EditOp::Set("750m".into())),
+                edit("data.memory", EditOp::Set("2Gi".into())),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            text.replace("a:1", "a:2")
+                .replace("500m", "750m")
+                .replace("1Gi", "2Gi")
+        );
     }
 
     #[test]

@@ -78,11 +78,12 @@ pub fn needs_quotes(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return true;
     };
-    let numeric_looking = s.chars().any(|c| c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_hexdigit() || "+-._:xXoO".contains(c));
+    // YAML 1.1 readers take `2026-11-26` (and what follows it) for a timestamp.
+    let date_like =
+        s.len() >= 8 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) && s.as_bytes()[4] == b'-';
     WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
-        || numeric_looking
+        || is_number_like(s)
+        || date_like
         || "-?:,[]{}#&*!|>'\"%@`".contains(first)
         || first.is_whitespace()
         || s.ends_with(char::is_whitespace)
@@ -92,8 +93,75 @@ pub fn needs_quotes(s: &str) -> bool {
         || s.chars().any(char::is_control)
 }
 
+/// Whether a YAML 1.1 or 1.2 reader could take `s` for a number: decimal integers and floats,
+/// `0x`/`0o`/`0b` and leading-zero octals, and YAML 1.1's sexagesimal `1:30`, with `_` digit
+/// separators and a sign. `a:2` and `1.2.3` are strings.
+fn is_number_like(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let digits =
+        |t: &str, radix: u32| !t.is_empty() && t.chars().all(|c| c == '_' || c.is_digit(radix));
+    if let Some(rest) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        return digits(rest, 16);
+    }
+    if let Some(rest) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        return digits(rest, 8);
+    }
+    if let Some(rest) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        return digits(rest, 2);
+    }
+    if body.contains(':') {
+        // Sexagesimal: 190:20:30 or 1:30.5.
+        let (whole, fraction) = body.split_once('.').unwrap_or((body, ""));
+        let mut parts = whole.split(':');
+        let first = parts.next().unwrap_or_default();
+        return digits(first, 10)
+            && parts.all(|p| digits(p, 10) && p.len() <= 2)
+            && (fraction.is_empty() || digits(fraction, 10));
+    }
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e), 10));
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let has_digit = mantissa.chars().any(|c| c.is_ascii_digit());
+    has_digit
+        && exponent_ok
+        && (whole.is_empty() || digits(whole, 10))
+        && (fraction.is_empty() || digits(fraction, 10))
+        && mantissa.matches('.').count() <= 1
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_are_told_from_strings_that_look_like_them() {
+        for number in [
+            "1",
+            "-2",
+            "+3.5",
+            "1_000",
+            "0x1F",
+            "0o17",
+            "0b101",
+            "1e3",
+            "2.5E-3",
+            ".5",
+            "1:30",
+            "190:20:30.15",
+            "017",
+        ] {
+            assert!(super::is_number_like(number), "{number}");
+        }
+        for string in [
+            "a:2", "1.2.3", "500m", "1Gi", "v1.0", "1:2:345", "0x", "e3", "1e",
+        ] {
+            assert!(!super::is_number_like(string), "{string}");
+            assert!(!super::needs_quotes(string), "{string} is a plain string");
+        }
+        assert!(super::needs_quotes("2026-11-26"), "a YAML 1.1 timestamp");
+    }
+
     use super::*;
     use serde_json::json;
 

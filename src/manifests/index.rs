@@ -466,9 +466,17 @@ fn declared_id(value: &Value) -> std::result::Result<ObjectRef, String> {
         return Err("apiVersion and kind must be strings".to_owned());
     };
     let metadata = value.get("metadata");
-    let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str);
-    let Some(name) = name.filter(|n| !n.is_empty()) else {
-        return Err(format!("{kind} has no metadata.name"));
+    // An object named by the server (`generateName`, Jobs especially) is known by its prefix.
+    let name = |key: &str| {
+        metadata
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+    };
+    let Some(name) = name("name").or_else(|| name("generateName")) else {
+        return Err(format!(
+            "{kind} has no metadata.name or metadata.generateName"
+        ));
     };
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
@@ -547,6 +555,31 @@ mod tests {
     }
 
     #[test]
+    fn objects_named_by_the_server_are_indexed_by_their_prefix() {
+        let idx = index(&[
+            (
+                "jobs/migrate.yaml",
+                "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  namespace: shop\n",
+            ),
+            (
+                "jobs/charts/Chart.yaml",
+                "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+            ),
+            (
+                "jobs/charts/templates/job.yaml",
+                "{{ if .Values.x }}\nkind: Job\n{{ end }}\n",
+            ),
+        ]);
+        assert_eq!(ids(&idx), ["Job/shop/migrate-"]);
+        assert!(idx.errors.is_empty(), "{:?}", idx.errors);
+        assert_eq!(
+            idx.charts,
+            [PathBuf::from("jobs/charts")],
+            "templates are Helm's"
+        );
+    }
+
+    #[test]
     fn overlays_set_namespaces_outermost_first() {
         let idx = index(&[
             (
@@ -614,9 +647,8 @@ mod tests {
             "{errors:?}"
         );
         assert!(
-            errors
-                .iter()
-                .any(|e| e.starts_with("b.yaml:1: ConfigMap has no metadata.name")),
+            errors.iter().any(|e| e
+                .starts_with("b.yaml:1: ConfigMap has no metadata.name or metadata.generateName")),
             "{errors:?}"
         );
         assert!(

@@ -11,6 +11,12 @@ use crate::model::{Action, Finding, FindingCode};
 pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
+    if let Some(values) = &declared.helm {
+        return Err(Stop::Diagnosis(format!(
+            "{target} is made by {}; roll its image back in the release's values (commonly `image.tag`) or with the release's own history",
+            values.release
+        )));
+    }
     let containers: Vec<String> = match (&finding.container, finding.code) {
         (Some(c), FindingCode::ImagePullBackoff) => vec![c.clone()],
         _ => containers(&declared),

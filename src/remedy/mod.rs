@@ -5,6 +5,7 @@
 //! Edits go where the value is set for the target's environment: an overlay's `replicas:` or
 //! `images:` entry, or an overlay patch that sets the field, before the base declaration.
 
+mod helm;
 mod image;
 mod imperative;
 mod layer;
@@ -153,6 +154,9 @@ pub(crate) struct Declared<'a> {
     pub environment: Option<String>,
     /// The patch to add to the build's overlay for a value set in a shared base.
     pub overlay: Option<layer::OverlayPatch>,
+    /// For a workload a Helm release makes: the release's values (the declaration is the
+    /// release's).
+    pub helm: Option<helm::HelmValues>,
 }
 
 impl<'a> Context<'a> {
@@ -175,6 +179,13 @@ impl<'a> Context<'a> {
             .collect();
         let object = match found.as_slice() {
             [] => {
+                let released = helm::release_of(index, self.snapshot, target).filter(|(o, _)| {
+                    self.environment
+                        .is_none_or(|env| environment(o).as_deref() == Some(env))
+                });
+                if let Some((release, values)) = released {
+                    return self.declared_object(release, Some(values));
+                }
                 let scope = self
                     .environment
                     .map(|e| format!(" for environment `{e}`"))
@@ -195,6 +206,17 @@ impl<'a> Context<'a> {
                 )));
             }
         };
+        self.declared_object(object, None)
+    }
+
+    /// `object` as declared, when it is declared once.
+    fn declared_object(
+        &self,
+        object: &'a IndexedObject,
+        helm: Option<helm::HelmValues>,
+    ) -> Result<Declared<'a>, Stop> {
+        let index = self.index;
+        let target = &object.id;
         let copies = index.copies(object);
         if copies.len() > 1 {
             let places: Vec<String> = copies.iter().map(|l| l.to_string()).collect();
@@ -215,8 +237,12 @@ impl<'a> Context<'a> {
             declaration: index.declaration(object),
             unit,
             kustomization,
-            environment: environment(object),
+            environment: self
+                .config
+                .environment_for(index.placement(object))
+                .map(|e| e.name.clone()),
             overlay: layer::overlay_patch(index, object, kustomization),
+            helm,
         })
     }
 
@@ -248,9 +274,11 @@ impl<'a> Context<'a> {
             .iter()
             .find(|p| path.get(&p.value).is_some())
             .or_else(|| {
-                let item = item.as_ref()?;
                 declared.overlay.as_ref()?;
-                patches.iter().find(|p| item.get(&p.value).is_some())
+                patches.iter().find(|p| match &item {
+                    Some(item) => item.get(&p.value).is_some(),
+                    None => true,
+                })
             });
         match (patch, &declared.overlay) {
             (Some(p), _) => (p.location.clone(), p.value.clone()),
@@ -359,6 +387,15 @@ impl<'d> Draft<'d> {
                     }],
                 });
             }
+            if let Some(helm) = &declared.helm {
+                let keys: Vec<String> = self
+                    .fields
+                    .iter()
+                    .filter_map(|f| f.path.strip_prefix(&format!("{}.", helm.prefix)))
+                    .map(str::to_owned)
+                    .collect();
+                finding = finding.with("values key", helm.guess(&keys.join("`, `")));
+            }
             let mut files: Vec<&Path> = self.fields.iter().map(|f| f.file.as_path()).collect();
             files.dedup();
             if !files.is_empty() {
@@ -462,6 +499,18 @@ pub(crate) mod testing {
             environment: None,
             history: &NoHistory,
             actions_dir: "remediations".into(),
+        }
+    }
+
+    /// Usage facts of `resource` whose p95 and maximum are `p95`.
+    pub fn usage(resource: &str, p95: f64) -> crate::model::UsageFacts {
+        crate::model::UsageFacts {
+            resource: resource.into(),
+            p95,
+            max: p95,
+            request: None,
+            limit: None,
+            chart: vec![],
         }
     }
 

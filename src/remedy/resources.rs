@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Context, Declared, Draft, RemedyResult, Stop, container_path};
+use super::{Context, Declared, Draft, RemedyResult, Stop, container_path, helm};
 use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
 use crate::model::{Action, Finding, FindingCode, Snapshot, UsageFacts};
 
@@ -190,6 +190,11 @@ fn path(
     container: &str,
     rest: &str,
 ) -> Result<crate::manifests::path::FieldPath, Stop> {
+    if let Some(values) = &declared.helm {
+        return helm::conventional_key(rest)
+            .and_then(|key| values.path(&key))
+            .ok_or_else(|| Stop::Diagnosis(format!("no common chart value sets `{rest}`")));
+    }
     let kind = &declared.declaration.id.kind;
     container_path(kind, container, rest)
         .ok_or_else(|| Stop::Diagnosis(format!("{kind} has no pod template remediator can edit")))
@@ -242,7 +247,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::{Outcome, remediate};
     use crate::detect::fixtures;
-    use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
+    use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
     fn finding(code: FindingCode, target: &str, container: &str) -> Finding {
         let target = ObjectRef::new(
@@ -297,15 +302,7 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let mut f = finding(FindingCode::OverProvisioned, "StatefulSet/redis", "redis");
-        let facts = |resource: &str, p95: f64| UsageFacts {
-            resource: resource.into(),
-            p95,
-            max: p95,
-            request: None,
-            limit: None,
-            chart: vec![],
-        };
-        f.usage = vec![facts("cpu", 100.0), facts("memory", 300.0 * 1048576.0)];
+        f.usage = vec![usage("cpu", 100.0), usage("memory", 300.0 * 1048576.0)];
         let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
         let prefix = "clusters/prod/patches/statefulset-redis-patch.yaml: spec.template.spec.containers[name=redis].resources";
         assert_eq!(

@@ -11,6 +11,9 @@ use crate::model::{Action, Finding, ObjectRef};
 pub(super) fn high_cpu(finding: &Finding, ctx: &Context) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
+    if let Some(values) = &declared.helm {
+        return scale_release(finding, ctx, &target, &declared, values);
+    }
     match autoscaler(ctx, &declared, &target) {
         Some(hpa) => tune_hpa(finding, ctx, &target, &hpa),
         None => scale(finding, ctx, &target, &declared),
@@ -93,6 +96,63 @@ fn scale(
             (location, doc, path, current)
         }
     };
+    Ok(scaled(
+        finding,
+        target,
+        declared,
+        (&location, &doc, path, current),
+    ))
+}
+
+/// A workload a Helm release makes: its `replicaCount`, unless an autoscaler (made by the chart)
+/// owns the replicas.
+fn scale_release(
+    finding: &Finding,
+    ctx: &Context,
+    target: &ObjectRef,
+    declared: &Declared,
+    values: &super::helm::HelmValues,
+) -> RemedyResult {
+    let autoscaled = ctx.snapshot.hpas.iter().any(|h| {
+        h.metadata.namespace == target.namespace
+            && h.spec.scale_target_ref.kind == target.kind
+            && h.spec.scale_target_ref.name == target.name
+    });
+    if autoscaled {
+        return Err(Stop::Diagnosis(format!(
+            "an autoscaler made by {} owns the replicas of {target}; raise its ceiling in the release's values (commonly `autoscaling.maxReplicas`)",
+            values.release
+        )));
+    }
+    let path = values
+        .path("replicaCount")
+        .ok_or_else(|| Stop::Diagnosis("the values have no place for replicaCount".into()))?;
+    let (location, doc) = ctx.field_location(declared, &path);
+    let live = ctx.snapshot.deployments.iter().find(|d| {
+        d.metadata.name.as_deref() == Some(target.name.as_str())
+            && d.metadata.namespace == target.namespace
+    });
+    let current = path
+        .get(&doc)
+        .and_then(Value::as_i64)
+        .or_else(|| live.and_then(|d| d.spec.replicas).map(i64::from))
+        .unwrap_or(1);
+    Ok(scaled(
+        finding,
+        target,
+        declared,
+        (&location, &doc, path, current),
+    ))
+}
+
+/// The remediation that scales `target` from `current` replicas by half again (at least one
+/// more), at the location, in the document and at the path given.
+fn scaled(
+    finding: &Finding,
+    target: &ObjectRef,
+    declared: &Declared,
+    (location, doc, path, current): (&crate::manifests::Location, &Value, FieldPath, i64),
+) -> crate::model::Remediation {
     let new = ((current as f64) * 1.5).ceil().max((current + 1) as f64) as i64;
     let mut draft = Draft::new(
         finding,
@@ -102,8 +162,8 @@ fn scale(
         format!("Scale {target} from {current} to {new} replicas"),
         format!("Revert the commit: {target} goes back to {current} replicas."),
     );
-    draft.set(&location, &doc, path, Value::from(new));
-    Ok(draft.finish())
+    draft.set(location, doc, path, Value::from(new));
+    draft.finish()
 }
 
 #[cfg(test)]

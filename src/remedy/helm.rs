@@ -1,0 +1,263 @@
+//! Workloads a Helm release makes: the repository declares the release (a Flux `HelmRelease`, or
+//! an Argo CD `Application` with a Helm source and `valuesObject`), not the Deployment, so the
+//! edit goes into the release's values. The live workload names its release (Flux's
+//! `helm.toolkit.fluxcd.io/*` labels, Helm's `meta.helm.sh/*` annotations, Argo CD's instance
+//! label). Without the chart's templates the value's key is the common convention
+//! (`resources`, `replicaCount`, `image.tag`, `autoscaling.maxReplicas`), and the pull request
+//! says it is one. Pure.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::manifests::path::FieldPath;
+use crate::manifests::{IndexedObject, RepoIndex};
+use crate::model::{ObjectRef, Snapshot};
+
+/// Where a release's values are, and what the guess is based on.
+#[derive(Debug, Clone)]
+pub(crate) struct HelmValues {
+    /// The values' path in the release object (`spec.values`).
+    pub prefix: String,
+    /// The release, for the pull request (`HelmRelease podinfo/podinfo`).
+    pub release: String,
+}
+
+impl HelmValues {
+    /// The path of `key` (`resources.limits.memory`) in the release's values.
+    pub fn path(&self, key: &str) -> Option<FieldPath> {
+        format!("{}.{key}", self.prefix).parse().ok()
+    }
+
+    /// What the pull request says about the key.
+    pub fn guess(&self, key: &str) -> String {
+        format!(
+            "`{key}` in the values of {}: the chart's templates are not in the repository, so the key is the common convention for charts; check that this chart reads it",
+            self.release
+        )
+    }
+}
+
+/// The labels and annotations of the live workload `target`.
+fn live_metadata(
+    snapshot: &Snapshot,
+    target: &ObjectRef,
+) -> Option<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let matches = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.name.as_deref() == Some(target.name.as_str()) && m.namespace == target.namespace
+    };
+    let metadata = match target.kind.as_str() {
+        "Deployment" => snapshot
+            .deployments
+            .iter()
+            .map(|d| &d.metadata)
+            .find(|m| matches(m)),
+        "StatefulSet" => snapshot
+            .stateful_sets
+            .iter()
+            .map(|d| &d.metadata)
+            .find(|m| matches(m)),
+        "DaemonSet" => snapshot
+            .daemon_sets
+            .iter()
+            .map(|d| &d.metadata)
+            .find(|m| matches(m)),
+        _ => None,
+    }?;
+    Some((
+        metadata.labels.clone().unwrap_or_default(),
+        metadata.annotations.clone().unwrap_or_default(),
+    ))
+}
+
+/// The release in the repository that makes `target`, with where its values are.
+pub(crate) fn release_of<'i>(
+    index: &'i RepoIndex,
+    snapshot: &Snapshot,
+    target: &ObjectRef,
+) -> Option<(&'i IndexedObject, HelmValues)> {
+    let (labels, annotations) = live_metadata(snapshot, target)?;
+    let flux = labels
+        .get("helm.toolkit.fluxcd.io/name")
+        .zip(labels.get("helm.toolkit.fluxcd.io/namespace"));
+    let helm = annotations
+        .get("meta.helm.sh/release-name")
+        .zip(annotations.get("meta.helm.sh/release-namespace"));
+    let argo = labels.get("argocd.argoproj.io/instance");
+    index.objects.iter().find_map(|object| {
+        let id = &object.id;
+        let value = &index.declaration(object).value;
+        let namespace = id.namespace.as_deref().unwrap_or("default");
+        if id.group == "helm.toolkit.fluxcd.io" && id.kind == "HelmRelease" {
+            let release_name = value
+                .pointer("/spec/releaseName")
+                .and_then(Value::as_str)
+                .unwrap_or(&id.name);
+            let target_namespace = value
+                .pointer("/spec/targetNamespace")
+                .and_then(Value::as_str)
+                .unwrap_or(namespace);
+            let by_flux = flux.is_some_and(|(n, ns)| *n == id.name && ns == namespace);
+            let by_helm = helm.is_some_and(|(n, ns)| n == release_name && ns == target_namespace);
+            (by_flux || by_helm).then(|| {
+                let release = format!("HelmRelease {namespace}/{}", id.name);
+                (
+                    object,
+                    HelmValues {
+                        prefix: "spec.values".into(),
+                        release,
+                    },
+                )
+            })
+        } else if id.group == "argoproj.io" && id.kind == "Application" {
+            let helm_source = value.pointer("/spec/source/helm")?;
+            // Values written as one string block cannot be edited key by key.
+            let by_argo = argo == Some(&id.name) && !helm_source["values"].is_string();
+            by_argo.then(|| {
+                let release = format!("Argo CD Application {namespace}/{}", id.name);
+                let prefix = "spec.source.helm.valuesObject".into();
+                (object, HelmValues { prefix, release })
+            })
+        } else {
+            None
+        }
+    })
+}
+
+/// The values key of a workload field a remedy changes, by the charts' common conventions:
+/// `spec.template.spec.containers[name=x].resources.limits.memory` is `resources.limits.memory`,
+/// `spec.replicas` is `replicaCount`.
+pub(crate) fn conventional_key(rest: &str) -> Option<String> {
+    if rest.starts_with("resources.") {
+        return Some(rest.to_owned());
+    }
+    match rest {
+        "replicas" => Some("replicaCount".into()),
+        "image" => Some("image.tag".into()),
+        "maxReplicas" => Some("autoscaling.maxReplicas".into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::remediate;
+    use super::super::testing::{context, proposal, usage};
+    use crate::config::Config;
+    use crate::detect::fixtures;
+    use crate::manifests::{IndexOptions, RepoIndex};
+    use crate::model::{Finding, FindingCode, ObjectRef, Severity};
+
+    const RELEASE: &str = "# podinfo, as Flux installs it
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  interval: 50m
+  chart:
+    spec:
+      chart: podinfo
+      version: \">=1.0.0\" # any release
+      sourceRef: {kind: HelmRepository, name: podinfo}
+  values:
+    replicaCount: 2 # two for rolling updates
+    resources:
+      requests:
+        cpu: \"1\" # sized by hand
+        memory: 512Mi
+";
+
+    fn live(labels: serde_json::Value) -> serde_json::Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "podinfo", "namespace": "podinfo", "labels": labels},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "podinfo"}},
+                "template": {"metadata": {"labels": {"app": "podinfo"}},
+                    "spec": {"containers": [{"name": "podinfod", "image": "podinfo:6"}]}}}})
+    }
+
+    fn over_provisioned() -> Finding {
+        let target = ObjectRef::new("apps/v1", "Deployment", Some("podinfo"), "podinfo");
+        let mut f = Finding::new(
+            FindingCode::OverProvisioned,
+            Severity::Warning,
+            target.clone(),
+            "x".into(),
+        );
+        f.owner = Some(target);
+        f.container = Some("podinfod".into());
+        f.usage = vec![usage("cpu", 100.0), usage("memory", 100.0 * 1048576.0)];
+        f
+    }
+
+    #[test]
+    fn a_right_size_of_a_flux_release_edits_its_values_in_place_with_comments_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("apps/podinfo")).unwrap();
+        std::fs::write(dir.path().join("apps/podinfo/release.yaml"), RELEASE).unwrap();
+        let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+        let config = Config::default();
+        let labels = json!({"helm.toolkit.fluxcd.io/name": "podinfo", "helm.toolkit.fluxcd.io/namespace": "podinfo"});
+        let snapshot = fixtures::snapshot(vec![live(labels)]);
+        let r = proposal(remediate(
+            &over_provisioned(),
+            &context(&index, &config, &snapshot),
+        ));
+        let changes = crate::propose::apply_changes(dir.path(), &r).unwrap();
+        assert_eq!(changes.len(), 1);
+        let text_diff = similar::TextDiff::from_lines(&changes[0].old, &changes[0].new);
+        let diff: Vec<&str> = text_diff
+            .iter_all_changes()
+            .filter(|c| c.tag() != similar::ChangeTag::Equal)
+            .map(|c| c.value())
+            .collect();
+        assert_eq!(
+            diff,
+            [
+                "        cpu: \"1\" # sized by hand\n",
+                "        memory: 512Mi\n",
+                "        cpu: \"130m\" # sized by hand\n",
+                "        memory: 130Mi\n",
+            ]
+        );
+        assert!(
+            r.finding
+                .fact("values key")
+                .unwrap()
+                .contains("HelmRelease podinfo/podinfo"),
+            "the key is stated as a guess: {:?}",
+            r.finding.evidence
+        );
+    }
+
+    #[test]
+    fn a_workload_without_release_labels_stays_unmanaged() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("release.yaml"), RELEASE).unwrap();
+        let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+        let config = Config::default();
+        let snapshot = fixtures::snapshot(vec![live(json!({"app": "podinfo"}))]);
+        let outcome = remediate(&over_provisioned(), &context(&index, &config, &snapshot));
+        assert!(
+            matches!(outcome, super::super::Outcome::Unmanaged { .. }),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn helm_s_own_annotations_find_the_release_too() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("release.yaml"), RELEASE).unwrap();
+        let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+        let mut live = live(json!({}));
+        live["metadata"]["annotations"] = json!({"meta.helm.sh/release-name": "podinfo", "meta.helm.sh/release-namespace": "podinfo"});
+        let snapshot = fixtures::snapshot(vec![live]);
+        let target = ObjectRef::new("apps/v1", "Deployment", Some("podinfo"), "podinfo");
+        let (object, values) = super::release_of(&index, &snapshot, &target).unwrap();
+        assert_eq!(object.id.kind, "HelmRelease");
+        assert_eq!(values.prefix, "spec.values");
+    }
+}
