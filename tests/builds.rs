@@ -465,3 +465,86 @@ fn without_kustomize_a_changed_build_is_an_error_naming_it() {
         "{printed}"
     );
 }
+
+const CLUSTER_VARS: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cluster-vars
+  namespace: flux-system
+data:
+  cluster_region: eu-west-1
+";
+
+fn substituting_flux(substitute: &str) -> String {
+    let post_build = format!(
+        "  postBuild:\n    substitute: {{{substitute}}}\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-vars\n"
+    );
+    flux_kustomization("").replace("path: ./apps/\n", "path: ./apps\n") + &post_build
+}
+
+const SUBSTITUTED: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: default
+data:
+  region: ${cluster_region}
+  env: ${cluster_env:=dev}
+  replicas: \"${replicas}\"
+";
+
+#[test]
+fn flux_post_build_variables_are_substituted_and_a_missing_one_is_named() {
+    if !kustomize_present() {
+        return;
+    }
+    let remote = common::git_remote(
+        None,
+        &[
+            ("clusters/prod/vars.yaml", CLUSTER_VARS),
+            (
+                "clusters/prod/apps.yaml",
+                &substituting_flux("replicas: \"3\""),
+            ),
+            ("apps/kustomization.yaml", "resources: [settings.yaml]\n"),
+            ("apps/settings.yaml", SUBSTITUTED),
+        ],
+    );
+    let work = &remote.work;
+    let base = common::branch_head(work, "main").unwrap();
+    // The variable's value changes in the ConfigMap: the object changes with it.
+    common::write_files(
+        work,
+        &[(
+            "clusters/prod/vars.yaml",
+            &CLUSTER_VARS.replace("eu-west-1", "us-east-1"),
+        )],
+    );
+    let head = common::commit_all(work, "Move to us-east-1");
+    let (code, report) = check_last(work, base);
+    assert_eq!(code, Some(0), "{report}");
+    let settings: Vec<&Value> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["object"] == "ConfigMap/default/settings")
+        .collect();
+    assert_eq!(settings.len(), 1, "{report}");
+    let field = &settings[0]["fields"][0];
+    assert_eq!(field["path"], "data.region");
+    assert_eq!(
+        (&field["old"], &field["new"]),
+        (&Value::from("eu-west-1"), &Value::from("us-east-1"))
+    );
+
+    // A variable that has no value is an error naming it and the build.
+    common::write_files(work, &[("clusters/prod/apps.yaml", &substituting_flux(""))]);
+    common::commit_all(work, "Forget the replicas");
+    let out = check(work, &head.to_string(), &[]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{printed}");
+    assert!(
+        printed.contains("apps: post-build substitution of Flux Kustomization flux-system/apps: no value for ${replicas}"),
+        "{printed}"
+    );
+}

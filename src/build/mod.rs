@@ -7,6 +7,7 @@
 //! kustomize's own error, never a partial render. I/O: reads the build's files, runs kustomize,
 //! writes a wrapper kustomization in a temporary directory.
 
+pub mod flux;
 pub mod kustomize;
 mod objects;
 mod origin;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use kustomize::{Kustomize, Missing};
-pub use objects::{AppliedObject, Rendering, identity, objects};
+pub use objects::{AppliedObject, Failed, Rendering, identity, objects};
 pub use origin::Origin;
 
 use crate::manifests::{Build, display_dir, parse_text};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Failure, NotRendered, Origin, Rendered, Renderer};
+use super::{Failure, NotRendered, Origin, Rendered, Renderer, flux};
 use crate::manifests::{Build, RepoIndex, is_cluster_scoped};
 use crate::model::ObjectRef;
 
@@ -35,9 +35,20 @@ pub struct Rendering {
     pub objects: Vec<AppliedObject>,
     /// Builds not rendered for a reason outside the repository.
     pub not_rendered: Vec<NotRendered>,
-    /// Builds that could not be rendered for a reason of the repository (kustomize refused
-    /// them) or of this machine (no kustomize), each with the whole error.
-    pub failed: Vec<(Build, String)>,
+    /// What could not be rendered for a reason of the repository (kustomize refused a build, a
+    /// substitution variable has no value) or of this machine (no kustomize).
+    pub failed: Vec<Failed>,
+}
+
+/// A build or file that could not be rendered.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// The files and directories it reads.
+    pub about: Vec<PathBuf>,
+    /// The file deciding its environment.
+    pub placement: PathBuf,
+    /// The whole error, naming the build or file.
+    pub message: String,
 }
 
 /// The objects of the units of `index` that `wanted` (given the unit's directory) accepts.
@@ -47,6 +58,7 @@ pub fn objects(
     wanted: impl Fn(&Path) -> bool,
 ) -> Rendering {
     let mut out = Rendering::default();
+    let substitutions = flux::substitutions(index);
     for object in &index.objects {
         let unit = index.unit(object);
         if unit.kustomization.is_some() || !wanted(&unit.path) {
@@ -59,8 +71,24 @@ pub fn objects(
         {
             metadata.insert("namespace".into(), Value::from(namespace.clone()));
         }
+        let file = &declaration.location.file;
+        if let Some(substitution) = flux::for_unit(&substitutions, file, false) {
+            match substituted(substitution, value) {
+                Ok(done) => value = done,
+                Err(message) => {
+                    let mut about = substitution.files.clone();
+                    about.push(file.clone());
+                    out.failed.push(Failed {
+                        about,
+                        placement: file.clone(),
+                        message: format!("{}: {message}", declaration.location),
+                    });
+                    continue;
+                }
+            }
+        }
         out.objects.push(AppliedObject {
-            id: object.id.clone(),
+            id: identity(&value, &index.cluster_kinds),
             unit: unit.path.clone(),
             built: false,
             placement: declaration.location.file.clone(),
@@ -73,15 +101,53 @@ pub fn objects(
         .iter()
         .filter(|b| !b.component && wanted(&b.dir))
     {
-        match renderer.render(&index.root, build) {
-            Ok(rendered) => out
-                .objects
-                .extend(rendered.into_iter().map(|r| applied(index, build, r))),
-            Err(Failure::NotRendered(not)) => out.not_rendered.push(not),
-            Err(error) => out.failed.push((build.clone(), error.to_string())),
+        let failed = |message: String| Failed {
+            about: build.dirs.clone(),
+            placement: build.kustomization.clone(),
+            message,
+        };
+        let rendered = match renderer.render(&index.root, build) {
+            Ok(rendered) => rendered,
+            Err(Failure::NotRendered(not)) => {
+                out.not_rendered.push(not);
+                continue;
+            }
+            Err(error) => {
+                out.failed.push(failed(error.to_string()));
+                continue;
+            }
+        };
+        let substitution = flux::for_unit(&substitutions, &build.dir, true);
+        let mut objects = Vec::new();
+        for mut r in rendered {
+            if let Some(substitution) = substitution {
+                match substituted(substitution, r.value) {
+                    Ok(done) => r.value = done,
+                    Err(message) => {
+                        let dir = crate::manifests::display_dir(&build.dir);
+                        let mut failed = failed(format!("{dir}: {message}"));
+                        failed.about.extend(substitution.files.iter().cloned());
+                        out.failed.push(failed);
+                        objects.clear();
+                        break;
+                    }
+                }
+            }
+            objects.push(applied(index, build, r));
         }
+        out.objects.extend(objects);
     }
     out
+}
+
+/// `value` with the variables of `substitution`; the error names the Flux Kustomization.
+fn substituted(substitution: &flux::Substitution, value: Value) -> Result<Value, String> {
+    let vars = substitution
+        .vars
+        .as_ref()
+        .map_err(|e| format!("{}: {e}", substitution.applier))?;
+    flux::substitute(value, vars)
+        .map_err(|e| format!("post-build substitution of {}: {e}", substitution.applier))
 }
 
 /// A rendered object with its identity and declaring line.

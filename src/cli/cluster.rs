@@ -255,8 +255,8 @@ pub fn repo_objects(
             not.reason
         );
     }
-    if let Some((_, message)) = rendering.failed.first() {
-        anyhow::bail!("{message}; nothing was applied");
+    if let Some(failed) = rendering.failed.first() {
+        anyhow::bail!("{}; nothing was applied", failed.message);
     }
     let mut objects = ByEnvironment::new();
     let mut seen = std::collections::HashSet::new();

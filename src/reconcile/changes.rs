@@ -136,12 +136,8 @@ fn applied_at(
         })
         .collect();
     let rendering = build::objects(&index, renderer, |_| true);
-    for (build, message) in rendering.failed {
-        problems.push((
-            build.dirs.clone(),
-            message,
-            Some(build.kustomization.clone()),
-        ));
+    for failed in rendering.failed {
+        problems.push((failed.about, failed.message, Some(failed.placement)));
     }
     let not_rendered = rendering
         .not_rendered
