@@ -199,13 +199,24 @@ fn every_input_of_a_build_counts_in_a_flux_shaped_history() {
         (checked.0, checked.1, markdown)
     };
 
-    // A change to the shared base shows in both builds.
-    let (code, report, _) = step(
+    // A change to the shared base shows in both builds. The release's chart is Helm's to
+    // render: what it changes is unknown, so it is high and needs more approvals.
+    let (code, report, markdown) = step(
         &mut base,
         &[("apps/base/podinfo/release.yaml", &release("10m"))],
         "Reconcile podinfo more often",
     );
-    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["assessment"]["risk"], "high", "{report}");
+    let why = report["objects"][0]["unrendered"].as_str().unwrap();
+    assert!(
+        why.contains("chart `podinfo` from HelmRepository podinfo"),
+        "{why}"
+    );
+    assert!(
+        markdown.contains("**Not rendered**: its chart `podinfo`"),
+        "{markdown}"
+    );
     assert_eq!(
         changed(&report),
         [

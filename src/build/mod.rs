@@ -11,6 +11,7 @@ pub mod flux;
 pub mod kustomize;
 mod objects;
 mod origin;
+pub mod release;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -96,6 +97,11 @@ impl Renderer {
     /// The program builds are rendered with, and its version; `None` when there is none.
     pub fn name(&self) -> Option<&str> {
         self.kustomize.as_ref().ok().map(|k| k.name.as_str())
+    }
+
+    /// Whether `helm` is on `PATH` beside kustomize.
+    pub fn has_helm(&self) -> bool {
+        self.kustomize.as_ref().is_ok_and(Kustomize::has_helm)
     }
 
     /// The objects of `build` under `root`, as kustomize renders them.

@@ -78,6 +78,8 @@ pub struct ObjectReport {
     /// The Flux Kustomization or Argo CD Application that applies it, when the repository
     /// declares one.
     pub applier: Option<String>,
+    /// For a Helm release: why the objects its chart makes are not rendered.
+    pub unrendered: Option<String>,
     /// The policies' verdict.
     pub assessment: Assessment,
     /// The fields that change; a Secret's values are `***`.
@@ -236,6 +238,7 @@ pub fn check(
             },
             deletes: change.deletes(),
             applier: change.applier.as_ref().map(|a| a.name.clone()),
+            unrendered: change.unrendered.clone(),
             assessment,
             fields: shown_fields(change),
             diff: object_diff(change),

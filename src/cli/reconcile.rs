@@ -452,6 +452,9 @@ fn print_one(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
         report.commit,
         report.objects.join(", ")
     )?;
+    for line in &report.not_rendered {
+        writeln!(out, "not rendered: {line}")?;
+    }
     match &report.outcome {
         Ended::AlreadyDone { event } => writeln!(
             out,

@@ -81,6 +81,7 @@ pub async fn reconcile_segment<C: Cluster, F: Forge>(
                 commit: c.to_string(),
                 pull: None,
                 objects: vec![],
+                not_rendered: vec![],
                 outcome: Outcome::Waiting {
                     on: commit.to_string(),
                 },

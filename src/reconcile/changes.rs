@@ -39,6 +39,8 @@ pub struct ObjectChange {
     pub fields: Vec<FieldChange>,
     /// The Flux Kustomization or Argo CD Application the repository has apply it, if any.
     pub applier: Option<Applier>,
+    /// For a Helm release: why the objects its chart makes are not rendered here.
+    pub unrendered: Option<String>,
 }
 
 impl ObjectChange {
@@ -299,6 +301,10 @@ pub fn between(
             continue;
         }
         let (old, new) = (old.map(|o| o.value.clone()), new.map(|n| n.value.clone()));
+        let unrendered = new
+            .as_ref()
+            .or(old.as_ref())
+            .and_then(|v| build::release::unrendered(v, renderer.has_helm()));
         let mut fields = Vec::new();
         diff_values(
             &applied.declared.0,
@@ -320,6 +326,7 @@ pub fn between(
                 .iter()
                 .find_map(|a| pruning::applier_of(a, &key.0))
                 .cloned(),
+            unrendered,
         });
     }
     Ok(Changes {

@@ -131,6 +131,9 @@ pub fn weigh(
     for (action, finding) in ways {
         let mut input = input(change, action, finding, config);
         input["change"]["breaking"] = json!(breaking);
+        if let Some(reason) = &change.unrendered {
+            input["change"]["unrendered"] = json!([{"build": object, "reason": reason}]);
+        }
         let one = policies.evaluate(&input)?;
         combine(&mut weighed, &one, &object);
     }
@@ -388,6 +391,7 @@ mod tests {
             after: Some(after),
             fields,
             applier: None,
+            unrendered: None,
         }
     }
 

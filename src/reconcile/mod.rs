@@ -192,6 +192,9 @@ pub struct Report {
     pub pull: Option<u64>,
     /// The objects it changes.
     pub objects: Vec<String>,
+    /// Helm releases among them whose charts' objects were not rendered, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_rendered: Vec<String>,
     /// How it ended.
     pub outcome: Outcome,
 }
@@ -213,6 +216,14 @@ pub(crate) struct Subject {
 impl Subject {
     pub(crate) fn objects(&self) -> Vec<String> {
         self.changes.iter().map(|c| c.object.to_string()).collect()
+    }
+
+    /// The Helm releases it changes whose charts' objects are not rendered, with why.
+    pub(crate) fn not_rendered(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter_map(|c| Some(format!("{}: {}", c.object, c.unrendered.as_ref()?)))
+            .collect()
     }
 
     pub(crate) fn record(&self, event: Event, message: impl Into<String>) -> Record {
@@ -328,6 +339,7 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
             commit: sha,
             pull: record.pull,
             objects: record.objects,
+            not_rendered: vec![],
             outcome: Outcome::AlreadyDone {
                 event: record.event,
             },
@@ -338,6 +350,7 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
         commit: sha.clone(),
         pull: subject.pull.as_ref().map(|p| p.summary.number),
         objects: subject.objects(),
+        not_rendered: subject.not_rendered(),
         outcome,
     };
     if subject.changes.is_empty() && subject.trust.is_empty() {

@@ -25,6 +25,7 @@ pub async fn rollback<C: Cluster, F: Forge>(
         commit: commit.to_string(),
         pull: subject.pull.as_ref().map(|p| p.summary.number),
         objects: subject.objects(),
+        not_rendered: subject.not_rendered(),
         outcome,
     })
 }

@@ -336,6 +336,7 @@ mod tests {
                 ratio: None,
             }],
             applier: None,
+            unrendered: None,
         }
     }
 
