@@ -32,7 +32,7 @@ fn ours(runtime: &tokio::runtime::Runtime, kube: &KubeCluster, dir: &Path, ns: &
     let started = Instant::now();
     let index = RepoIndex::build(dir, &IndexOptions::default()).expect("index");
     let renderer = Renderer::from_path();
-    let objects: Vec<Value> = build::objects(&index, &renderer, |_| true)
+    let objects: Vec<Value> = build::objects(&index, &renderer, |_, _| true)
         .objects
         .into_iter()
         .map(|o| {

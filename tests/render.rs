@@ -64,13 +64,14 @@ fn every_corpus_build_kustomize_can_build_renders_to_the_same_objects() {
                 // A component no build uses: alone it gives no object, or no build at all.
                 let alone = kubectl_kustomize(&project.join(&build.dir));
                 assert!(alone.is_none_or(|objects| objects.is_empty()), "{label}");
-                let ours = build::objects(&index, &renderer, |dir| dir == build.dir);
+                let ours =
+                    build::objects(&index, &renderer, |dir, built| built && dir == build.dir);
                 assert!(ours.objects.is_empty() && ours.failed.is_empty(), "{label}");
                 components += 1;
                 continue;
             }
             let expected = kubectl_kustomize(&project.join(&build.dir));
-            let ours = build::objects(&index, &renderer, |dir| dir == build.dir);
+            let ours = build::objects(&index, &renderer, |dir, built| built && dir == build.dir);
             match expected {
                 Some(expected) => {
                     assert!(ours.failed.is_empty(), "{label}: {:?}", ours.failed);

@@ -300,6 +300,18 @@ fn relative_to(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
+/// What decides a build's output: its input files and the Flux variables it gets. Two builds
+/// with one fingerprint render alike.
+pub fn fingerprint(index: &crate::manifests::RepoIndex, build: &Build) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    inputs_hash(&index.root, build).hash(&mut hasher);
+    let substitutions = flux::substitutions(index);
+    if let Some(substitution) = flux::for_unit(&substitutions, &build.dir, true) {
+        format!("{:?}", substitution.vars).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// A hash of every file a build may read: the files under its kustomization directories.
 fn inputs_hash(root: &Path, build: &Build) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

@@ -51,17 +51,18 @@ pub struct Failed {
     pub message: String,
 }
 
-/// The objects of the units of `index` that `wanted` (given the unit's directory) accepts.
+/// The objects of the units of `index` that `wanted` accepts, given the unit's directory and
+/// whether it is a kustomize build.
 pub fn objects(
     index: &RepoIndex,
     renderer: &Renderer,
-    wanted: impl Fn(&Path) -> bool,
+    wanted: impl Fn(&Path, bool) -> bool,
 ) -> Rendering {
     let mut out = Rendering::default();
     let substitutions = flux::substitutions(index);
     for object in &index.objects {
         let unit = index.unit(object);
-        if unit.kustomization.is_some() || !wanted(&unit.path) {
+        if unit.kustomization.is_some() || !wanted(&unit.path, false) {
             continue;
         }
         let declaration = index.declaration(object);
@@ -96,17 +97,19 @@ pub fn objects(
             value,
         });
     }
-    for build in index
+    let builds: Vec<&Build> = index
         .builds
         .iter()
-        .filter(|b| !b.component && wanted(&b.dir))
-    {
+        .filter(|b| !b.component && wanted(&b.dir, true))
+        .collect();
+    let renders = render_all(index, renderer, &builds);
+    for (build, rendered) in builds.into_iter().zip(renders) {
         let failed = |message: String| Failed {
             about: build.dirs.clone(),
             placement: build.kustomization.clone(),
             message,
         };
-        let rendered = match renderer.render(&index.root, build) {
+        let rendered = match rendered {
             Ok(rendered) => rendered,
             Err(Failure::NotRendered(not)) => {
                 out.not_rendered.push(not);
@@ -138,6 +141,55 @@ pub fn objects(
         out.objects.extend(objects);
     }
     out
+}
+
+/// Each of `builds` rendered, on every core (kustomize spends most of a build loading its
+/// schemas, one process per build), in their order.
+fn render_all(
+    index: &RepoIndex,
+    renderer: &Renderer,
+    builds: &[&Build],
+) -> Vec<Result<Vec<Rendered>, Failure>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<Vec<Rendered>, Failure>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(builds.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(build) = builds.get(i) else {
+                            break mine;
+                        };
+                        mine.push((i, renderer.render(&index.root, build)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut out: Vec<Option<Result<Vec<Rendered>, Failure>>> =
+        builds.iter().map(|_| None).collect();
+    for (i, result) in done.drain(..) {
+        out[i] = Some(result);
+    }
+    // A worker that died leaves its builds failed, never missing: a missing build would read
+    // as every object of it removed.
+    out.into_iter()
+        .zip(builds)
+        .map(|(result, build)| {
+            result.unwrap_or_else(|| {
+                Err(Failure::Failed {
+                    kustomization: build.kustomization.clone(),
+                    message: "rendering stopped before this build was done".to_owned(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// `value` with the variables of `substitution`; the error names the Flux Kustomization.

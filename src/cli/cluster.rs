@@ -245,7 +245,7 @@ pub fn repo_objects(
     }
     let path = path.strip_prefix(".").unwrap_or(path);
     let renderer = Renderer::from_path();
-    let rendering = build::objects(&index, &renderer, |dir| {
+    let rendering = build::objects(&index, &renderer, |dir, _| {
         dir.starts_with(path) || path.starts_with(dir)
     });
     if let Some(not) = rendering.not_rendered.first() {

@@ -3,7 +3,7 @@
 //! the objects that differ are compared field by field. I/O: reads the Git repository, writes
 //! the trees into temporary directories removed afterwards, runs kustomize.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use git2::Oid;
@@ -106,18 +106,18 @@ struct AtCommit {
     not_rendered: Vec<(NotRendered, Vec<PathBuf>, PathBuf)>,
 }
 
-fn applied_at(
-    repo: &ConfigRepo,
-    config: &Config,
-    renderer: &Renderer,
-    commit: Oid,
-) -> Result<AtCommit, Error> {
+/// A commit's tree, written out for kustomize (removed when dropped), and its index.
+struct Tree {
+    _dir: tempfile::TempDir,
+    index: RepoIndex,
+}
+
+fn tree_at(repo: &ConfigRepo, config: &Config, commit: Oid) -> Result<Tree, Error> {
     let what = format!("commit {}", short(commit));
     let index_error = |message: String| Error::Index {
         what: what.clone(),
         message,
     };
-    // The tree is written out for kustomize and removed when this returns.
     let dir = tempfile::Builder::new()
         .prefix("remediator-tree-")
         .tempdir()
@@ -129,6 +129,13 @@ fn applied_at(
         threads: 0,
     };
     let index = RepoIndex::build(dir.path(), &options).map_err(|e| index_error(e.to_string()))?;
+    Ok(Tree { _dir: dir, index })
+}
+
+/// What `tree` applies, rendering only the builds `render` names (the others cannot differ
+/// from the other commit's).
+fn applied_at(tree: &Tree, renderer: &Renderer, render: &BTreeSet<PathBuf>) -> AtCommit {
+    let index = &tree.index;
     let mut problems: Vec<Problem> = index
         .errors
         .iter()
@@ -137,7 +144,7 @@ fn applied_at(
             (files, e.to_string(), None)
         })
         .collect();
-    let rendering = build::objects(&index, renderer, |_| true);
+    let rendering = build::objects(index, renderer, |dir, built| !built || render.contains(dir));
     for failed in rendering.failed {
         problems.push((failed.about, failed.message, Some(failed.placement)));
     }
@@ -162,13 +169,31 @@ fn applied_at(
         .chain(index.declarations.iter().map(|d| d.location.file.clone()))
         .chain(index.charts.iter().cloned())
         .collect();
-    Ok(AtCommit {
+    AtCommit {
         applied,
         used,
-        appliers: pruning::appliers(&index),
+        appliers: pruning::appliers(index),
         problems,
         not_rendered,
-    })
+    }
+}
+
+/// The builds whose output may differ between two indexed trees: those whose inputs (files,
+/// and the Flux variables they get) differ, or that only one of them has.
+fn changed_builds(before: &Tree, after: &Tree) -> BTreeSet<PathBuf> {
+    let prints = |tree: &Tree| -> BTreeMap<PathBuf, u64> {
+        tree.index
+            .builds
+            .iter()
+            .map(|b| (b.dir.clone(), build::fingerprint(&tree.index, b)))
+            .collect()
+    };
+    let (old, new) = (prints(before), prints(after));
+    old.keys()
+        .chain(new.keys())
+        .filter(|dir| old.get(*dir) != new.get(*dir))
+        .cloned()
+        .collect()
 }
 
 /// The first 12 digits of a commit.
@@ -221,7 +246,14 @@ pub fn between(
     commit: Oid,
     environment: Option<&str>,
 ) -> Result<Changes, Error> {
-    let after = applied_at(repo, config, renderer, commit)?;
+    // Both trees are written out first: a build whose inputs are the same in both cannot
+    // change, and is not rendered at all.
+    let after_tree = tree_at(repo, config, commit)?;
+    // The parent's own unreadable files are not this commit's doing, but a parent tree that
+    // cannot be indexed at all leaves nothing to compare with: every object would look new.
+    let before_tree = tree_at(repo, config, parent)?;
+    let render = changed_builds(&before_tree, &after_tree);
+    let after = applied_at(&after_tree, renderer, &render);
     let in_environment = |placement: &Option<PathBuf>| match (environment, placement) {
         (Some(wanted), Some(placement)) => config
             .environment_for(placement)
@@ -253,9 +285,7 @@ pub fn between(
         })
         .map(|(not, _, _)| not.clone())
         .collect();
-    // The parent's own unreadable files are not this commit's doing, but a parent tree that
-    // cannot be indexed at all leaves nothing to compare with: every object would look new.
-    let before = applied_at(repo, config, renderer, parent)?;
+    let before = applied_at(&before_tree, renderer, &render);
     // A build not rendered on one side has unknown objects there, not removed or added ones.
     let unknown: Vec<&PathBuf> = after
         .not_rendered
