@@ -559,3 +559,191 @@ fn flux_post_build_variables_are_substituted_and_a_missing_one_is_named() {
         "{printed}"
     );
 }
+
+#[test]
+fn a_chart_change_is_not_rendered_and_its_templates_are_not_manifests() {
+    if !kustomize_present() {
+        return;
+    }
+    let template = |replicas: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  replicas: {replicas}\n{{{{- if .Values.extra }}}}\n  paused: true\n{{{{- end }}}}\n"
+        )
+    };
+    let remote = common::git_remote(
+        None,
+        &[
+            (
+                "charts/podinfo/Chart.yaml",
+                "apiVersion: v2\nname: podinfo\nversion: 1.0.0\n",
+            ),
+            ("charts/podinfo/values.yaml", "extra: false\n"),
+            ("charts/podinfo/templates/deployment.yaml", &template("1")),
+            (
+                "apps/settings.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: default}\ndata: {a: \"1\"}\n",
+            ),
+        ],
+    );
+    let base = common::branch_head(&remote.work, "main").unwrap();
+    common::write_files(
+        &remote.work,
+        &[(
+            "charts/podinfo/templates/deployment.yaml",
+            &template("{{ .Values.replicas }}"),
+        )],
+    );
+    common::commit_all(&remote.work, "Replicas from values");
+    let (code, report) = check_last(&remote.work, base);
+    assert_eq!(
+        code,
+        Some(1),
+        "high, more approvals; no parse error: {report}"
+    );
+    assert_eq!(report["objects"], serde_json::json!([]));
+    assert_eq!(
+        report["not_rendered"][0]["build"], "charts/podinfo",
+        "{report}"
+    );
+    assert_eq!(report["assessment"]["risk"], "high");
+    assert_eq!(
+        report["unused"],
+        serde_json::json!([]),
+        "a chart's files are its own"
+    );
+}
+
+#[test]
+fn a_generated_secret_is_masked_like_any_secret() {
+    if !kustomize_present() {
+        return;
+    }
+    let generator = |password: &str| {
+        format!(
+            "resources: [settings.yaml]\nsecretGenerator:\n  - name: db\n    namespace: default\n    literals: [password={password}]\n    options: {{disableNameSuffixHash: true}}\n"
+        )
+    };
+    let (remote, base) = two_kustomizations(
+        &generator("first-s3cret-value"),
+        &generator("second-s3cret-value"),
+    );
+    let json = check(&remote.work, &base, &["--output", "json"]);
+    let markdown = check(&remote.work, &base, &[]);
+    let printed = format!("{}{}", text(&json), text(&markdown));
+    assert!(printed.contains("Secret/default/db"), "{printed}");
+    for secret in ["first-s3cret-value", "second-s3cret-value"] {
+        use std::io::Write as _;
+        let encoded = {
+            let mut out = Vec::new();
+            let mut child = Command::new("base64")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(secret.as_bytes())
+                .unwrap();
+            out.extend(child.wait_with_output().unwrap().stdout);
+            String::from_utf8(out).unwrap().trim().to_owned()
+        };
+        assert!(!printed.contains(secret), "{printed}");
+        assert!(!printed.contains(&encoded), "{printed}");
+    }
+}
+
+/// A repository whose build `apps` (with one ConfigMap) has `first` as its kustomization, then
+/// `second` in a later commit; returns it with the first commit.
+fn two_kustomizations(first: &str, second: &str) -> (common::GitRemote, String) {
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: default}\ndata: {a: \"1\"}\n";
+    let remote = common::git_remote(
+        None,
+        &[
+            ("apps/kustomization.yaml", first),
+            ("apps/settings.yaml", settings),
+        ],
+    );
+    let base = common::branch_head(&remote.work, "main")
+        .unwrap()
+        .to_string();
+    common::write_files(&remote.work, &[("apps/kustomization.yaml", second)]);
+    common::commit_all(&remote.work, "The change");
+    (remote, base)
+}
+
+/// A directory holding links to this machine's kustomize and kubectl, and `extra` scripts.
+fn path_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["kustomize", "kubectl"] {
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+        {
+            std::os::unix::fs::symlink(found, dir.path().join(name)).unwrap();
+        }
+    }
+    for (name, script) in extra {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = dir.path().join(name);
+        std::fs::write(&file, script).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_build() {
+    if !kustomize_present() {
+        return;
+    }
+    let kustomization = |version: &str| {
+        format!(
+            "resources: [settings.yaml]\nhelmCharts:\n  - name: podinfo\n    repo: https://charts.example.invalid\n    version: {version}\n    releaseName: podinfo\n"
+        )
+    };
+    let (remote, base) = two_kustomizations(&kustomization("6.0.0"), &kustomization("6.1.0"));
+    let run = |path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args([
+                "check",
+                "--repo",
+                remote.work.to_str().unwrap(),
+                "--base",
+                &base,
+            ])
+            .args(["--output", "json"])
+            .env("PATH", path)
+            .env_remove("GITHUB_EVENT_PATH")
+            .output()
+            .unwrap()
+    };
+
+    let without_helm = path_with(&[]);
+    let out = run(without_helm.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["not_rendered"][0]["build"], "apps");
+    assert!(
+        report["not_rendered"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`helm` is not on PATH"),
+        "{report}"
+    );
+    assert_eq!(report["assessment"]["risk"], "high");
+
+    let failing_helm = path_with(&[(
+        "helm",
+        "#!/bin/sh\necho 'Error: looks like \"https://charts.example.invalid\" is not a valid chart repository or cannot be reached' >&2\nexit 1\n",
+    )]);
+    let out = run(failing_helm.path());
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{printed}");
+    assert!(
+        printed.contains("apps/kustomization.yaml: kustomize build failed"),
+        "{printed}"
+    );
+}

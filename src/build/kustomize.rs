@@ -280,6 +280,26 @@ mod tests {
     }
 
     #[test]
+    fn a_build_that_hangs_is_stopped_at_its_timeout() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("kustomize");
+        std::fs::write(
+            &program,
+            "#!/bin/sh\nif [ \"$1\" = version ]; then echo v5.4.3; exit 0; fi\nexec sleep 30\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut kustomize = Kustomize::find_in(Some(dir.path().as_os_str().to_owned())).unwrap();
+        assert_eq!(kustomize.name, "kustomize v5.4.3");
+        kustomize.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let error = kustomize.run(dir.path()).unwrap_err();
+        assert!(matches!(error, RunError::Timeout { .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
     fn a_path_without_either_program_is_named() {
         let empty = tempfile::tempdir().unwrap();
         let error = Kustomize::find_in(Some(empty.path().as_os_str().to_owned())).unwrap_err();

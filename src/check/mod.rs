@@ -199,6 +199,7 @@ pub fn check(
         not_rendered,
         renderer,
         unused,
+        charts,
     } = changes::between(
         repo,
         config,
@@ -219,6 +220,8 @@ pub fn check(
         let one = policies.evaluate(&gate::trust_input(&trust))?;
         gate::combine(&mut combined, &one, "remediator configuration");
     }
+    let mut not_rendered = not_rendered;
+    not_rendered.extend(charts);
     if !not_rendered.is_empty() {
         let one = policies.evaluate(&gate::unrendered_input(&not_rendered))?;
         gate::combine(&mut combined, &one, "builds not rendered");

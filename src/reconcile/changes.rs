@@ -213,6 +213,9 @@ pub struct Changes {
     /// Manifest files the commit changes that no build and no plain directory reads, before
     /// or after it: they change nothing in any cluster.
     pub unused: Vec<PathBuf>,
+    /// Helm charts of the repository the commit changes: what they make is rendered by the
+    /// releases that install them, not here.
+    pub charts: Vec<NotRendered>,
 }
 
 /// A YAML or JSON file outside hidden directories (`.github/` holds CI files, not manifests).
@@ -307,6 +310,22 @@ pub fn between(
         })
         .cloned()
         .collect();
+    let mut charts: Vec<&PathBuf> = after_tree
+        .index
+        .charts
+        .iter()
+        .chain(&before_tree.index.charts)
+        .filter(|chart| touched.iter().any(|t| t.starts_with(chart)))
+        .collect();
+    charts.sort();
+    charts.dedup();
+    let charts = charts
+        .into_iter()
+        .map(|chart| NotRendered {
+            build: chart.clone(),
+            reason: "a Helm chart changes: the objects it makes are rendered by the releases that install it, not here".to_owned(),
+        })
+        .collect();
     let appliers = [after.appliers, before.appliers];
     let (before, after) = (before.applied, after.applied);
     let mut keys: Vec<&(PathBuf, String)> = after
@@ -364,6 +383,7 @@ pub fn between(
         not_rendered,
         renderer: renderer.name().map(str::to_owned),
         unused,
+        charts,
     })
 }
 

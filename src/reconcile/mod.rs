@@ -206,6 +206,8 @@ pub(crate) struct Subject {
     pub(crate) changes: Vec<ObjectChange>,
     /// The program that rendered the builds.
     pub(crate) renderer: Option<String>,
+    /// The Helm charts it changes, which are rendered by their releases.
+    pub(crate) charts: Vec<crate::build::NotRendered>,
     /// The files it changes that the gate reads (configuration, policies).
     pub(crate) trust: Vec<String>,
     pub(crate) pull: Option<PullInfo>,
@@ -220,9 +222,14 @@ impl Subject {
 
     /// The Helm releases it changes whose charts' objects are not rendered, with why.
     pub(crate) fn not_rendered(&self) -> Vec<String> {
+        let charts = self
+            .charts
+            .iter()
+            .map(|c| format!("{}: {}", display_dir(&c.build), c.reason));
         self.changes
             .iter()
             .filter_map(|c| Some(format!("{}: {}", c.object, c.unrendered.as_ref()?)))
+            .chain(charts)
             .collect()
     }
 
@@ -284,6 +291,7 @@ impl Subject {
             trailers: commit_trailers(ctx.repo, commit, &parents)?,
             changes: changes.objects,
             renderer: changes.renderer,
+            charts: changes.charts,
             trust,
             pull: None,
             environment: ctx.options.environment.clone(),

@@ -156,6 +156,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         trailers: trailers(&message),
         changes: subject.changes.clone(),
         renderer: subject.renderer.clone(),
+        charts: vec![],
         trust: vec![],
         pull: subject.pull.clone(),
         environment: subject.environment.clone(),

@@ -109,6 +109,7 @@ pub(crate) async fn under_lock<C: Cluster, F>(
             trailers: subject.trailers.clone(),
             changes,
             renderer: subject.renderer.clone(),
+            charts: vec![],
             trust: vec![],
             pull: subject.pull.clone(),
             environment: subject.environment.clone(),
