@@ -74,9 +74,14 @@ fn every_document_with_apiversion_and_kind_is_declared_once() {
             let relative = file.strip_prefix(&project).unwrap();
             let text = std::fs::read_to_string(&file).unwrap();
             let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-            let objects = docs
-                .iter()
-                .filter(|d| d.get("apiVersion").is_some() && d.get("kind").is_some());
+            // kustomize's transformer configurations (`apiVersion: builtin`) are build inputs,
+            // not objects.
+            let objects = docs.iter().filter(|d| {
+                let version = d["apiVersion"].as_str().and_then(|a| a.rsplit('/').next());
+                version.is_some_and(|v| {
+                    v.starts_with('v') && v[1..].starts_with(|c: char| c.is_ascii_digit())
+                }) && d.get("kind").is_some()
+            });
             let is_support = index.patches.iter().any(|p| p == relative)
                 || index
                     .kustomizations

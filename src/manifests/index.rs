@@ -276,7 +276,7 @@ impl RepoIndex {
                 });
                 continue;
             };
-            if !map.contains_key("apiVersion") || !map.contains_key("kind") {
+            if !looks_like_kubernetes(map) {
                 foreign = true;
                 continue;
             }
@@ -459,6 +459,26 @@ impl RepoIndex {
     }
 }
 
+/// Whether a document is meant as a Kubernetes object: an `apiVersion` of the form `v1` or
+/// `group/v1beta1` and a `kind` that is a name. Other tools' files with those keys (ksonnet's
+/// `app.yaml`: `apiVersion: 0.1.0`, `kind: ksonnet.io/app`) are not; a document that means to be
+/// one but lacks a name is still reported.
+fn looks_like_kubernetes(map: &serde_json::Map<String, Value>) -> bool {
+    let (Some(api_version), Some(kind)) = (map.get("apiVersion"), map.get("kind")) else {
+        return false;
+    };
+    let (Some(api_version), Some(kind)) = (api_version.as_str(), kind.as_str()) else {
+        // Not strings: reported as a broken object, not set aside.
+        return true;
+    };
+    let version = api_version.rsplit('/').next().unwrap_or_default();
+    let version_ok =
+        version.starts_with('v') && version[1..].starts_with(|c: char| c.is_ascii_digit());
+    let kind_ok = kind.starts_with(|c: char| c.is_ascii_alphabetic())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric());
+    version_ok && kind_ok
+}
+
 /// The object identity of a declared manifest, or what is missing.
 fn declared_id(value: &Value) -> std::result::Result<ObjectRef, String> {
     let field = |name: &str| value.get(name).and_then(Value::as_str);
@@ -552,6 +572,27 @@ mod tests {
         assert_eq!(ids(&idx), ["Deployment/default/api", "Namespace/prod"]);
         assert_eq!(idx.others, [PathBuf::from("values.yaml")]);
         assert!(idx.errors.is_empty(), "{:?}", idx.errors);
+    }
+
+    #[test]
+    fn other_tools_files_are_set_aside_not_reported() {
+        let idx = index(&[
+            (
+                "guestbook/app.yaml",
+                "apiVersion: 0.1.0\nkind: ksonnet.io/app\nenvironments: {}\n",
+            ),
+            (
+                "guestbook/broken.yaml",
+                "apiVersion: v1\nkind: ConfigMap\ndata: {}\n",
+            ),
+        ]);
+        assert_eq!(idx.others, [PathBuf::from("guestbook/app.yaml")]);
+        assert_eq!(idx.errors.len(), 1, "{:?}", idx.errors);
+        assert!(
+            idx.errors[0]
+                .to_string()
+                .starts_with("guestbook/broken.yaml")
+        );
     }
 
     #[test]
