@@ -747,3 +747,106 @@ fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_
         "{printed}"
     );
 }
+
+/// A `helm` that renders `template NAME CHART --namespace NS --values FILE` as a ConfigMap of
+/// the values beside the chart's templates, as they are.
+const FAKE_HELM: &str = "#!/bin/sh
+PATH=/usr/bin:/bin
+[ \"$1\" = template ] || exit 1
+name=$2; chart=$3; ns=$5; values=$7
+printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s-values\\n  namespace: %s\\ndata:\\n  values: |\\n' \"$name\" \"$ns\"
+sed 's/^/    /' \"$values\"
+for t in \"$chart\"/templates/*.yaml; do echo '---'; cat \"$t\"; done
+";
+
+fn local_release(replicas: u32) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: ./charts/podinfo
+      sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}
+  values:
+    replicaCount: {replicas}
+"
+    )
+}
+
+fn chart_service(port: u32) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  ports: [{{port: {port}}}]\n"
+    )
+}
+
+#[test]
+fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
+    if !kustomize_present() {
+        return;
+    }
+    let remote = common::git_remote(
+        None,
+        &[
+            (
+                "charts/podinfo/Chart.yaml",
+                "apiVersion: v2\nname: podinfo\nversion: 1.0.0\n",
+            ),
+            ("charts/podinfo/templates/service.yaml", &chart_service(80)),
+            ("apps/release.yaml", &local_release(1)),
+        ],
+    );
+    let work = &remote.work;
+    let helm = path_with(&[("helm", FAKE_HELM)]);
+    let run = |base: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
+            .args(["--output", "json"])
+            .env("PATH", helm.path())
+            .env_remove("GITHUB_EVENT_PATH")
+            .output()
+            .unwrap();
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        report
+    };
+    // The values change: the release and the objects its chart makes with them.
+    let base = common::branch_head(work, "main").unwrap().to_string();
+    common::write_files(work, &[("apps/release.yaml", &local_release(2))]);
+    let head = common::commit_all(work, "Two replicas").to_string();
+    let report = run(&base);
+    assert_eq!(
+        changed(&report),
+        [
+            ("ConfigMap/podinfo/podinfo-values".into(), "-".into()),
+            ("HelmRelease/podinfo/podinfo".into(), "-".into()),
+        ],
+        "{report}"
+    );
+    for object in report["objects"].as_array().unwrap() {
+        assert!(object["unrendered"].is_null(), "{object}");
+    }
+    assert_eq!(report["not_rendered"], serde_json::json!([]));
+    assert_eq!(report["assessment"]["risk"], "low", "{report}");
+
+    // The chart's template changes: the object it makes.
+    common::write_files(
+        work,
+        &[(
+            "charts/podinfo/templates/service.yaml",
+            &chart_service(8080),
+        )],
+    );
+    common::commit_all(work, "Serve on 8080");
+    let report = run(&head);
+    assert_eq!(
+        changed(&report),
+        [("Service/podinfo/podinfo".into(), "-".into())],
+        "{report}"
+    );
+    assert_eq!(report["not_rendered"], serde_json::json!([]), "{report}");
+}

@@ -99,6 +99,31 @@ impl Kustomize {
         self.helm.is_some()
     }
 
+    /// `helm template` of `chart` (a directory) as release `name` in `namespace` with the
+    /// values file `values`, as Helm prints it.
+    pub fn helm_template(
+        &self,
+        chart: &Path,
+        name: &str,
+        namespace: &str,
+        values: &Path,
+    ) -> Option<Result<String, RunError>> {
+        let helm = self.helm.as_ref()?;
+        let mut command = Command::new(helm);
+        command
+            .arg("template")
+            .arg(name)
+            .arg(chart)
+            .arg("--namespace")
+            .arg(namespace)
+            .arg("--values")
+            .arg(values)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Some(run_with_timeout(command, "helm template", self.timeout))
+    }
+
     /// The build of `dir`, as kustomize prints it.
     pub fn run(&self, dir: &Path) -> Result<String, RunError> {
         let mut command = Command::new(&self.program);

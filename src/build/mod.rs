@@ -8,6 +8,7 @@
 //! writes a wrapper kustomization in a temporary directory.
 
 pub mod flux;
+pub mod helm;
 pub mod kustomize;
 mod objects;
 mod origin;
@@ -97,6 +98,11 @@ impl Renderer {
     /// The program builds are rendered with, and its version; `None` when there is none.
     pub fn name(&self) -> Option<&str> {
         self.kustomize.as_ref().ok().map(|k| k.name.as_str())
+    }
+
+    /// The program builds are rendered with, when there is one.
+    pub fn kustomize(&self) -> Option<&Kustomize> {
+        self.kustomize.as_ref().ok()
     }
 
     /// Whether `helm` is on `PATH` beside kustomize.

@@ -1,7 +1,7 @@
 //! Helm releases the repository declares (a Flux `HelmRelease`, an Argo CD `Application` with a
-//! Helm source): the objects their charts make are rendered by Helm in the cluster, so a change
-//! to a release changes objects this run cannot see. Each one says why, so that it is reported
-//! as not rendered and weighed as an unknown change, never as no change. Pure.
+//! Helm source) whose charts' objects are not rendered here (see [`super::helm`] for those that
+//! are): a change to one changes objects this run cannot see. Each one says why, so that it is
+//! reported as not rendered and weighed as an unknown change, never as no change. Pure.
 
 use serde_json::Value;
 
@@ -9,7 +9,8 @@ use serde_json::Value;
 pub fn unrendered(object: &Value, helm_on_path: bool) -> Option<String> {
     let kind = object["kind"].as_str()?;
     let api = object["apiVersion"].as_str().unwrap_or_default();
-    let source = if api.starts_with("helm.toolkit.fluxcd.io/") && kind == "HelmRelease" {
+    let flux = api.starts_with("helm.toolkit.fluxcd.io/") && kind == "HelmRelease";
+    let source = if flux {
         let chart = object.pointer("/spec/chart/spec");
         let reference = object.pointer("/spec/chartRef");
         match (chart, reference) {
@@ -49,10 +50,14 @@ pub fn unrendered(object: &Value, helm_on_path: bool) -> Option<String> {
     } else {
         return None;
     };
-    let why = if helm_on_path {
-        "remediator does not run `helm template` for releases; review the values change against the chart"
-    } else {
-        "`helm` is not on PATH"
+    let why = match (helm_on_path, flux) {
+        (false, _) => "`helm` is not on PATH",
+        (true, true) => {
+            "the chart is not a directory of the repository, and remediator does not fetch charts"
+        }
+        (true, false) => {
+            "remediator renders the charts of Flux HelmReleases, not of Argo CD Applications"
+        }
     };
     Some(format!(
         "its {source} is rendered by Helm in the cluster, not here: {why}"

@@ -218,6 +218,90 @@ pub struct Changes {
     pub charts: Vec<NotRendered>,
 }
 
+/// The Helm releases rendered by `helm template`.
+#[derive(Default)]
+struct Released {
+    /// Per release (by its key among the applied objects): `None` when its chart's objects
+    /// were rendered on both sides, else why not.
+    outcome: BTreeMap<(PathBuf, String), Option<String>>,
+    /// The chart directories rendered through a release.
+    charts: BTreeSet<PathBuf>,
+}
+
+/// Adds to each side the objects made by its HelmReleases whose chart is in the repository,
+/// when the release or its chart changes and `helm` is there: `helm template` with the
+/// release's values as applied.
+fn render_releases(
+    renderer: &Renderer,
+    sides: [(&Tree, &mut Applied); 2],
+    touched: &[PathBuf],
+) -> Released {
+    let mut released = Released::default();
+    if !renderer.has_helm() {
+        return released;
+    }
+    let [(before_tree, before), (after_tree, after)] = sides;
+    let releases = |tree: &Tree,
+                    applied: &Applied|
+     -> Vec<((PathBuf, String), build::helm::LocalRelease, AppliedObject)> {
+        applied
+            .iter()
+            .filter_map(|(key, object)| {
+                let release = build::helm::local_release(&object.value, &tree.index.charts)?;
+                Some((key.clone(), release, object.clone()))
+            })
+            .collect()
+    };
+    let (old, new) = (releases(before_tree, before), releases(after_tree, after));
+    let changed = |key: &(PathBuf, String), chart: &Path| {
+        let value = |list: &[((PathBuf, String), build::helm::LocalRelease, AppliedObject)]| {
+            list.iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, _, o)| o.value.clone())
+        };
+        value(&old) != value(&new) || touched.iter().any(|t| t.starts_with(chart))
+    };
+    for (tree, applied, list) in [(before_tree, before, &old), (after_tree, after, &new)] {
+        for (key, release, object) in list {
+            if !changed(key, &release.chart) {
+                continue;
+            }
+            let values = object
+                .value
+                .pointer("/spec/values")
+                .cloned()
+                .unwrap_or_default();
+            let outcome = build::helm::template(renderer, &tree.index.root, release, &values);
+            let objects = match outcome {
+                Some(Ok(objects)) => objects,
+                Some(Err(error)) => {
+                    let why = format!(
+                        "`helm template` of {} failed: {error}",
+                        release.chart.display()
+                    );
+                    released.outcome.insert(key.clone(), Some(why));
+                    continue;
+                }
+                None => continue,
+            };
+            released.outcome.entry(key.clone()).or_insert(None);
+            released.charts.insert(release.chart.clone());
+            let unit = PathBuf::from(format!("{}#{}", key.0.display(), key.1));
+            for value in objects {
+                let id = build::identity(&value, &tree.index.cluster_kinds);
+                let made = AppliedObject {
+                    id: id.clone(),
+                    unit: unit.clone(),
+                    value,
+                    ..object.clone()
+                };
+                applied.insert((unit.clone(), id.to_string()), made);
+            }
+        }
+    }
+    released
+}
+
 /// A YAML or JSON file outside hidden directories (`.github/` holds CI files, not manifests).
 fn is_manifest_like(file: &Path) -> bool {
     let hidden = file
@@ -310,12 +394,22 @@ pub fn between(
         })
         .cloned()
         .collect();
+    let (mut before_applied, mut after_applied) = (before.applied, after.applied);
+    let released = render_releases(
+        renderer,
+        [
+            (&before_tree, &mut before_applied),
+            (&after_tree, &mut after_applied),
+        ],
+        &touched,
+    );
     let mut charts: Vec<&PathBuf> = after_tree
         .index
         .charts
         .iter()
         .chain(&before_tree.index.charts)
         .filter(|chart| touched.iter().any(|t| t.starts_with(chart)))
+        .filter(|chart| !released.charts.contains(*chart))
         .collect();
     charts.sort();
     charts.dedup();
@@ -327,7 +421,7 @@ pub fn between(
         })
         .collect();
     let appliers = [after.appliers, before.appliers];
-    let (before, after) = (before.applied, after.applied);
+    let (before, after) = (before_applied, after_applied);
     let mut keys: Vec<&(PathBuf, String)> = after
         .keys()
         .chain(before.keys())
@@ -350,10 +444,13 @@ pub fn between(
             continue;
         }
         let (old, new) = (old.map(|o| o.value.clone()), new.map(|n| n.value.clone()));
-        let unrendered = new
-            .as_ref()
-            .or(old.as_ref())
-            .and_then(|v| build::release::unrendered(v, renderer.has_helm()));
+        let unrendered = match released.outcome.get(key) {
+            Some(outcome) => outcome.clone(),
+            None => new
+                .as_ref()
+                .or(old.as_ref())
+                .and_then(|v| build::release::unrendered(v, renderer.has_helm())),
+        };
         let mut fields = Vec::new();
         diff_values(
             &applied.declared.0,
