@@ -75,7 +75,9 @@ fn variables(
         .flatten();
     for source in sources {
         let kind = source["kind"].as_str().unwrap_or("ConfigMap");
-        let name = source["name"].as_str().unwrap_or_default();
+        let Some(name) = source["name"].as_str() else {
+            return Err(format!("a substituteFrom {kind} has no name"));
+        };
         let optional = source["optional"].as_bool().unwrap_or(false);
         let found = index.declarations.iter().find(|d| {
             d.id.kind == kind
@@ -94,7 +96,8 @@ fn variables(
         files.push(found.location.file.clone());
         if let Some(data) = found.value["data"].as_object() {
             for (key, value) in data {
-                let text = value.as_str().unwrap_or_default();
+                let text = scalar(value);
+                let text = text.as_str();
                 let text = if kind == "Secret" {
                     decode_base64(text).ok_or_else(|| {
                         format!("Secret {namespace}/{name}: `{key}` is not base64")
@@ -107,17 +110,13 @@ fn variables(
         }
         if let Some(data) = found.value["stringData"].as_object() {
             for (key, value) in data {
-                vars.insert(key.clone(), value.as_str().unwrap_or_default().to_owned());
+                vars.insert(key.clone(), scalar(value));
             }
         }
     }
     if let Some(inline) = post_build["substitute"].as_object() {
         for (key, value) in inline {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            vars.insert(key.clone(), text);
+            vars.insert(key.clone(), scalar(value));
         }
     }
     Ok(vars)
@@ -213,6 +212,14 @@ fn replace(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    }
+}
+
+/// A value as the text a variable takes: a string as it is, anything else as written.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

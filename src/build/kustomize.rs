@@ -234,8 +234,13 @@ fn run_with_timeout(
             }
         }
     };
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
+    // A reader that died would pass for an empty build: every object gone.
+    let (Ok(out), Ok(err)) = (stdout.join(), stderr.join()) else {
+        return Err(RunError::Start {
+            program: name.to_owned(),
+            message: "its output could not be read".to_owned(),
+        });
+    };
     if status.success() {
         Ok(out)
     } else {

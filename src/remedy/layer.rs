@@ -24,6 +24,8 @@ pub(crate) struct OverlayPatch {
     pub kustomization: Location,
     /// The other builds that use the base declaration, which the patch leaves alone.
     pub others: Vec<PathBuf>,
+    /// The patch's path as the overlay's `patches:` entry names it, relative to the overlay.
+    pub entry: String,
 }
 
 impl OverlayPatch {
@@ -91,10 +93,16 @@ pub(crate) fn overlay_patch(
     let file = std::iter::once(dir.join(format!("{stem}.yaml")))
         .chain((2..).map(|n| dir.join(format!("{stem}-{n}.yaml"))))
         .find(|f| !taken(f))?;
+    let entry = file
+        .strip_prefix(&unit.path)
+        .ok()?
+        .to_string_lossy()
+        .replace('\\', "/");
     Some(OverlayPatch {
         file,
         kustomization: kustomization.location.clone(),
         others,
+        entry,
     })
 }
 

@@ -367,12 +367,6 @@ impl<'d> Draft<'d> {
             {
                 let content =
                     layer::patch_text(declared.declaration, &self.patch_sets, self.finding);
-                let dir = declared.unit.path.as_path();
-                let name = overlay
-                    .file
-                    .strip_prefix(dir)
-                    .map(|n| n.to_string_lossy().replace('\\', "/"))
-                    .ok();
                 self.changes.push(Change::Create {
                     path: overlay.file.clone(),
                     content,
@@ -383,7 +377,7 @@ impl<'d> Draft<'d> {
                         path: FieldPath {
                             segments: vec![crate::manifests::path::Segment::Key("patches".into())],
                         },
-                        op: EditOp::Append(serde_json::json!({"path": name.unwrap_or_default()})),
+                        op: EditOp::Append(serde_json::json!({"path": overlay.entry})),
                     }],
                 });
             }
