@@ -400,17 +400,7 @@ fn reconcile_applies_a_base_change_to_every_build_and_a_patch_to_its_own() {
         ("prod/owner.yaml", owner_patch("sre")),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
-    let world = common::world::World::new(Some(&files));
-    let config_file = world.remote.work.join("remediator.yaml");
-    let config = std::fs::read_to_string(&config_file).unwrap();
-    let environments = format!(
-        "environments:\n  - name: dev\n    paths: [\"dev/**\"]\n    context: testkit\n    kubeconfig: {}\n  - name: prod\n    paths: [\"prod/**\"]\n    context: testkit\n    kubeconfig: {}\n",
-        world.cluster.kubeconfig().display(),
-        prod.kubeconfig().display()
-    );
-    std::fs::write(&config_file, format!("{environments}{config}")).unwrap();
-    common::commit_all(&world.remote.work, "Environments and their clusters");
-    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let world = common::world::World::dev_and_prod(&files, &prod, "");
     let live = |cluster: &testkit::TestCluster| {
         let settings = cluster.object("ConfigMap", "default", "settings");
         settings.map(|s| (s["data"]["level"].clone(), s["data"]["owner"].clone()))
@@ -579,10 +569,7 @@ fn a_chart_change_is_not_rendered_and_its_templates_are_not_manifests() {
             ),
             ("charts/podinfo/values.yaml", "extra: false\n"),
             ("charts/podinfo/templates/deployment.yaml", &template("1")),
-            (
-                "apps/settings.yaml",
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: default}\ndata: {a: \"1\"}\n",
-            ),
+            ("apps/settings.yaml", SETTINGS),
         ],
     );
     let base = common::branch_head(&remote.work, "main").unwrap();
@@ -654,15 +641,18 @@ fn a_generated_secret_is_masked_like_any_secret() {
     }
 }
 
+/// A ConfigMap for builds that need one object.
+const SETTINGS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: default}\ndata: {a: \"1\"}\n";
+
 /// A repository whose build `apps` (with one ConfigMap) has `first` as its kustomization, then
 /// `second` in a later commit; returns it with the first commit.
 fn two_kustomizations(first: &str, second: &str) -> (common::GitRemote, String) {
-    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: default}\ndata: {a: \"1\"}\n";
     let remote = common::git_remote(
         None,
         &[
             ("apps/kustomization.yaml", first),
-            ("apps/settings.yaml", settings),
+            ("apps/settings.yaml", SETTINGS),
         ],
     );
     let base = common::branch_head(&remote.work, "main")

@@ -38,18 +38,11 @@ fn three_environments(prod: &TestCluster) -> World {
         ("staging/settings.yaml", settings("1")),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
-    let world = World::new(Some(&files));
-    let config_file = world.remote.work.join("remediator.yaml");
-    let config = std::fs::read_to_string(&config_file).unwrap();
-    let environments = format!(
-        "environments:\n  - name: dev\n    paths: [\"dev/**\"]\n    context: testkit\n    kubeconfig: {}\n  - name: prod\n    paths: [\"prod/**\"]\n    context: testkit\n    kubeconfig: {}\n  - name: staging\n    paths: [\"staging/**\"]\n",
-        world.cluster.kubeconfig().display(),
-        prod.kubeconfig().display()
-    );
-    std::fs::write(&config_file, format!("{environments}{config}")).unwrap();
-    common::commit_all(&world.remote.work, "Environments and their clusters");
-    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
-    world
+    World::dev_and_prod(
+        &files,
+        prod,
+        "  - name: staging\n    paths: [\"staging/**\"]\n",
+    )
 }
 
 /// A pull request by mallory changing `edits` (file, new level), approved by alice, merged.

@@ -306,13 +306,12 @@ fn relative_to(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
-/// What decides a build's output: its input files and the Flux variables it gets. Two builds
-/// with one fingerprint render alike.
-pub fn fingerprint(index: &crate::manifests::RepoIndex, build: &Build) -> u64 {
+/// What decides a build's output: its input files under `root` and the Flux variables it gets
+/// (`substitutions` are the repository's). Two builds with one fingerprint render alike.
+pub fn fingerprint(root: &Path, build: &Build, substitutions: &[flux::Substitution]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    inputs_hash(&index.root, build).hash(&mut hasher);
-    let substitutions = flux::substitutions(index);
-    if let Some(substitution) = flux::for_unit(&substitutions, &build.dir, true) {
+    inputs_hash(root, build).hash(&mut hasher);
+    if let Some(substitution) = flux::for_unit(substitutions, &build.dir, true) {
         format!("{:?}", substitution.vars).hash(&mut hasher);
     }
     hasher.finish()

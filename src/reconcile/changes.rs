@@ -182,10 +182,14 @@ fn applied_at(tree: &Tree, renderer: &Renderer, render: &BTreeSet<PathBuf>) -> A
 /// and the Flux variables they get) differ, or that only one of them has.
 fn changed_builds(before: &Tree, after: &Tree) -> BTreeSet<PathBuf> {
     let prints = |tree: &Tree| -> BTreeMap<PathBuf, u64> {
+        let substitutions = build::flux::substitutions(&tree.index);
         tree.index
             .builds
             .iter()
-            .map(|b| (b.dir.clone(), build::fingerprint(&tree.index, b)))
+            .map(|b| {
+                let print = build::fingerprint(&tree.index.root, b, &substitutions);
+                (b.dir.clone(), print)
+            })
             .collect()
     };
     let (old, new) = (prints(before), prints(after));

@@ -67,6 +67,24 @@ impl World {
         }
     }
 
+    /// A world of `files` whose environment `dev` (`dev/**`) reaches the world's cluster and
+    /// `prod` (`prod/**`) reaches `prod`, with `more` environments (YAML list items) after them;
+    /// the configuration is pushed to main before any merge, so the gate reads it.
+    pub fn dev_and_prod(files: &[(&str, &str)], prod: &TestCluster, more: &str) -> World {
+        let world = World::new(Some(files));
+        let config_file = world.remote.work.join("remediator.yaml");
+        let config = std::fs::read_to_string(&config_file).unwrap();
+        let environments = format!(
+            "environments:\n  - name: dev\n    paths: [\"dev/**\"]\n    context: testkit\n    kubeconfig: {}\n  - name: prod\n    paths: [\"prod/**\"]\n    context: testkit\n    kubeconfig: {}\n{more}",
+            world.cluster.kubeconfig().display(),
+            prod.kubeconfig().display()
+        );
+        std::fs::write(&config_file, format!("{environments}{config}")).unwrap();
+        super::commit_all(&world.remote.work, "Environments and their clusters");
+        super::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+        world
+    }
+
     /// The work clone's path.
     pub fn work(&self) -> &str {
         self.remote.work.to_str().unwrap()
