@@ -663,6 +663,23 @@ fn two_kustomizations(first: &str, second: &str) -> (common::GitRemote, String) 
     (remote, base)
 }
 
+/// `check --output json` of the work clone's HEAD against `base`, with `path` as `PATH`.
+fn check_with_path(work: &Path, base: &str, path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
+        .args(["--output", "json"])
+        .env("PATH", path)
+        .env_remove("GITHUB_EVENT_PATH")
+        .output()
+        .unwrap()
+}
+
+/// The report of [`check_with_path`].
+fn json_with_path(work: &Path, base: &str, path: &Path) -> Value {
+    let out = check_with_path(work, base, path);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
 /// A directory holding links to this machine's kustomize and kubectl, and `extra` scripts.
 fn path_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -695,21 +712,7 @@ fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_
         )
     };
     let (remote, base) = two_kustomizations(&kustomization("6.0.0"), &kustomization("6.1.0"));
-    let run = |path: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_remediator"))
-            .args([
-                "check",
-                "--repo",
-                remote.work.to_str().unwrap(),
-                "--base",
-                &base,
-            ])
-            .args(["--output", "json"])
-            .env("PATH", path)
-            .env_remove("GITHUB_EVENT_PATH")
-            .output()
-            .unwrap()
-    };
+    let run = |path: &Path| check_with_path(&remote.work, &base, path);
 
     let without_helm = path_with(&[]);
     let out = run(without_helm.path());
@@ -792,18 +795,7 @@ fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
     );
     let work = &remote.work;
     let helm = path_with(&[("helm", FAKE_HELM)]);
-    let run = |base: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
-            .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
-            .args(["--output", "json"])
-            .env("PATH", helm.path())
-            .env_remove("GITHUB_EVENT_PATH")
-            .output()
-            .unwrap();
-        let report: Value =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-        report
-    };
+    let run = |base: &str| json_with_path(work, base, helm.path());
     // The values change: the release and the objects its chart makes with them.
     let base = common::branch_head(work, "main").unwrap().to_string();
     common::write_files(work, &[("apps/release.yaml", &local_release(2))]);
@@ -837,6 +829,59 @@ fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
         changed(&report),
         [("Service/podinfo/podinfo".into(), "-".into())],
         "{report}"
+    );
+    assert_eq!(report["not_rendered"], serde_json::json!([]), "{report}");
+}
+
+#[test]
+fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
+    if !kustomize_present() {
+        return;
+    }
+    let application = |replicas: u32| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: guestbook\n  namespace: argocd\nspec:\n  destination: {{namespace: guestbook, server: https://kubernetes.default.svc}}\n  source:\n    repoURL: https://github.com/acme/config\n    path: charts/guestbook\n    helm:\n      valueFiles: [values-prod.yaml]\n      valuesObject: {{replicaCount: {replicas}}}\n"
+        )
+    };
+    let remote = common::git_remote(
+        None,
+        &[
+            (
+                "charts/guestbook/Chart.yaml",
+                "apiVersion: v2\nname: guestbook\nversion: 1.0.0\n",
+            ),
+            ("charts/guestbook/values-prod.yaml", "tier: prod\n"),
+            (
+                "charts/guestbook/templates/service.yaml",
+                &chart_service(80),
+            ),
+            ("argo/guestbook.yaml", &application(1)),
+        ],
+    );
+    let work = &remote.work;
+    let base = common::branch_head(work, "main").unwrap().to_string();
+    common::write_files(work, &[("argo/guestbook.yaml", &application(3))]);
+    common::commit_all(work, "Three guestbooks");
+    let helm = path_with(&[("helm", FAKE_HELM)]);
+    let report = json_with_path(work, &base, helm.path());
+    assert_eq!(
+        changed(&report),
+        [
+            ("Application/argocd/guestbook".into(), "-".into()),
+            ("ConfigMap/guestbook/guestbook-values".into(), "-".into()),
+        ],
+        "{report}"
+    );
+    let made = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == "ConfigMap/guestbook/guestbook-values")
+        .unwrap();
+    let values = made["fields"][0]["new"].as_str().unwrap();
+    assert!(
+        values.contains("replicaCount: 3") && values.contains("tier: prod"),
+        "the value file and the object merged: {values}"
     );
     assert_eq!(report["not_rendered"], serde_json::json!([]), "{report}");
 }

@@ -1,8 +1,8 @@
-//! Flux `HelmRelease`s whose chart is in the repository (a `GitRepository` source and a chart
-//! path), rendered with `helm template` when `helm` is on `PATH`, so that a values or chart
-//! change shows as the objects it changes. Charts from a Helm repository or an OCI registry are
-//! not fetched: such releases stay not rendered, with the reason. I/O: runs helm, writes the
-//! values to a temporary file.
+//! Helm releases whose chart is in the repository (a Flux `HelmRelease` from a `GitRepository`,
+//! an Argo CD `Application` whose source path is a chart), rendered with `helm template` when
+//! `helm` is on `PATH`, so that a values or chart change shows as the objects it changes. Charts
+//! from a Helm repository or an OCI registry are not fetched: such releases stay not rendered,
+//! with the reason. I/O: reads value files, runs helm, writes the values to a temporary file.
 
 use std::path::{Path, PathBuf};
 
@@ -20,49 +20,124 @@ pub struct LocalRelease {
     pub name: String,
     /// The namespace it installs into.
     pub namespace: String,
+    /// Its values, merged as its tool merges them.
+    pub values: Value,
 }
 
-/// The chart of a HelmRelease (as applied) when it is one of `charts`, directories of the
-/// repository.
-pub fn local_release(value: &Value, charts: &[PathBuf]) -> Option<LocalRelease> {
-    let api = value["apiVersion"].as_str().unwrap_or_default();
-    if !api.starts_with("helm.toolkit.fluxcd.io/") || value["kind"] != "HelmRelease" {
-        return None;
-    }
-    let chart = value.pointer("/spec/chart/spec")?;
-    if chart.pointer("/sourceRef/kind").and_then(Value::as_str) != Some("GitRepository") {
-        return None;
-    }
-    let path: PathBuf = chart["chart"]
-        .as_str()?
-        .split('/')
+/// `./charts/podinfo/` as `charts/podinfo`.
+fn normalise(path: &str) -> PathBuf {
+    path.split('/')
         .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    if !charts.contains(&path) {
-        return None;
-    }
-    let field = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
-    let namespace = field("/metadata/namespace").unwrap_or("default");
-    Some(LocalRelease {
-        chart: path,
-        name: field("/spec/releaseName")
-            .or(field("/metadata/name"))
-            .unwrap_or_default()
-            .to_owned(),
-        namespace: field("/spec/targetNamespace")
-            .unwrap_or(namespace)
-            .to_owned(),
-    })
+        .collect()
 }
 
-/// The objects `release` makes, as `helm template` renders them with its `spec.values`;
-/// `None` when `helm` is not on `PATH`.
+/// The chart of a Flux HelmRelease or an Argo CD Application (as applied) when it is one of
+/// `charts`, directories of the repository under `root`; an error when its values cannot be
+/// read.
+pub fn local_release(
+    value: &Value,
+    charts: &[PathBuf],
+    root: &Path,
+) -> Option<Result<LocalRelease, String>> {
+    let api = value["apiVersion"].as_str().unwrap_or_default();
+    let field = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
+    let name = field("/metadata/name")?;
+    if api.starts_with("helm.toolkit.fluxcd.io/") && value["kind"] == "HelmRelease" {
+        let chart = value.pointer("/spec/chart/spec")?;
+        if chart.pointer("/sourceRef/kind").and_then(Value::as_str) != Some("GitRepository") {
+            return None;
+        }
+        let path = normalise(chart["chart"].as_str()?);
+        if !charts.contains(&path) {
+            return None;
+        }
+        let namespace = field("/metadata/namespace").unwrap_or("default");
+        return Some(Ok(LocalRelease {
+            chart: path,
+            name: field("/spec/releaseName").unwrap_or(name).to_owned(),
+            namespace: field("/spec/targetNamespace")
+                .unwrap_or(namespace)
+                .to_owned(),
+            values: value
+                .pointer("/spec/values")
+                .cloned()
+                .unwrap_or(Value::Null),
+        }));
+    }
+    if api.starts_with("argoproj.io/") && value["kind"] == "Application" {
+        let source = value.pointer("/spec/source")?;
+        let path = normalise(source["path"].as_str()?);
+        if !charts.contains(&path) {
+            return None;
+        }
+        let helm = &source["helm"];
+        let values = argo_values(root, &path, helm);
+        return Some(values.map(|values| {
+            LocalRelease {
+                name: helm["releaseName"].as_str().unwrap_or(name).to_owned(),
+                namespace: field("/spec/destination/namespace")
+                    .unwrap_or("default")
+                    .to_owned(),
+                chart: path,
+                values,
+            }
+        }));
+    }
+    None
+}
+
+/// An Argo CD Helm source's values as Argo CD merges them: each of `valueFiles` (relative to
+/// the chart), then `values` (a YAML string), then `valuesObject`, later ones winning.
+fn argo_values(root: &Path, chart: &Path, helm: &Value) -> Result<Value, String> {
+    let mut merged = Value::Object(serde_json::Map::new());
+    for file in helm["valueFiles"].as_array().into_iter().flatten() {
+        let file = file.as_str().ok_or("a valueFiles entry is not a string")?;
+        let path = chart.join(file);
+        let text = std::fs::read_to_string(root.join(&path))
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        merge(&mut merged, parse_values(&path, &text)?);
+    }
+    if let Some(text) = helm["values"].as_str() {
+        merge(&mut merged, parse_values(Path::new("helm.values"), text)?);
+    }
+    if let Some(object) = helm.get("valuesObject") {
+        merge(&mut merged, object.clone());
+    }
+    Ok(merged)
+}
+
+fn parse_values(file: &Path, text: &str) -> Result<Value, String> {
+    let parsed = parse_text(file, text);
+    if let Some(error) = parsed.errors.first() {
+        return Err(error.to_string());
+    }
+    Ok(parsed
+        .documents
+        .into_iter()
+        .next()
+        .map_or(Value::Null, |d| d.value))
+}
+
+/// `over` merged into `base`, mappings key by key, anything else replaced.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                merge(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+/// The objects `release` makes, as `helm template` renders them with its values; `None` when
+/// `helm` is not on `PATH`.
 pub fn template(
     renderer: &Renderer,
     root: &Path,
     release: &LocalRelease,
-    values: &Value,
 ) -> Option<Result<Vec<Value>, String>> {
+    let values = &release.values;
     let kustomize = renderer.kustomize()?;
     let file = match tempfile::Builder::new()
         .prefix("remediator-values-")
@@ -98,4 +173,48 @@ pub fn template(
                 .collect()),
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn argo_cd_values_merge_files_then_the_string_then_the_object() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("charts/app")).unwrap();
+        std::fs::write(
+            root.path().join("charts/app/values-prod.yaml"),
+            "replicaCount: 2\nimage: {tag: \"1.0\", pullPolicy: Always}\n",
+        )
+        .unwrap();
+        let app = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "app", "namespace": "argocd"},
+            "spec": {"destination": {"namespace": "shop"},
+                "source": {"path": "./charts/app", "helm": {
+                    "valueFiles": ["values-prod.yaml"],
+                    "values": "replicaCount: 3\n",
+                    "valuesObject": {"image": {"tag": "1.1"}}}}}});
+        let charts = [PathBuf::from("charts/app")];
+        let release = local_release(&app, &charts, root.path()).unwrap().unwrap();
+        assert_eq!(
+            (release.name.as_str(), release.namespace.as_str()),
+            ("app", "shop")
+        );
+        assert_eq!(
+            release.values,
+            json!({"replicaCount": 3, "image": {"tag": "1.1", "pullPolicy": "Always"}})
+        );
+        let missing = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "app"},
+            "spec": {"source": {"path": "charts/app", "helm": {"valueFiles": ["nope.yaml"]}}}});
+        let error = local_release(&missing, &charts, root.path())
+            .unwrap()
+            .unwrap_err();
+        assert!(error.contains("charts/app/nope.yaml"), "{error}");
+        let elsewhere = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "app"}, "spec": {"source": {"path": "k8s"}}});
+        assert!(local_release(&elsewhere, &charts, root.path()).is_none());
+    }
 }

@@ -9,8 +9,7 @@ use serde_json::Value;
 pub fn unrendered(object: &Value, helm_on_path: bool) -> Option<String> {
     let kind = object["kind"].as_str()?;
     let api = object["apiVersion"].as_str().unwrap_or_default();
-    let flux = api.starts_with("helm.toolkit.fluxcd.io/") && kind == "HelmRelease";
-    let source = if flux {
+    let source = if api.starts_with("helm.toolkit.fluxcd.io/") && kind == "HelmRelease" {
         let chart = object.pointer("/spec/chart/spec");
         let reference = object.pointer("/spec/chartRef");
         match (chart, reference) {
@@ -50,14 +49,10 @@ pub fn unrendered(object: &Value, helm_on_path: bool) -> Option<String> {
     } else {
         return None;
     };
-    let why = match (helm_on_path, flux) {
-        (false, _) => "`helm` is not on PATH",
-        (true, true) => {
-            "the chart is not a directory of the repository, and remediator does not fetch charts"
-        }
-        (true, false) => {
-            "remediator renders the charts of Flux HelmReleases, not of Argo CD Applications"
-        }
+    let why = if helm_on_path {
+        "the chart is not a directory of the repository, and remediator does not fetch charts"
+    } else {
+        "`helm` is not on PATH"
     };
     Some(format!(
         "its {source} is rendered by Helm in the cluster, not here: {why}"

@@ -245,61 +245,80 @@ fn render_releases(
         return released;
     }
     let [(before_tree, before), (after_tree, after)] = sides;
-    let releases = |tree: &Tree,
-                    applied: &Applied|
-     -> Vec<((PathBuf, String), build::helm::LocalRelease, AppliedObject)> {
+    type Found = (
+        (PathBuf, String),
+        Result<build::helm::LocalRelease, String>,
+        AppliedObject,
+    );
+    let releases = |tree: &Tree, applied: &Applied| -> Vec<Found> {
         applied
             .iter()
             .filter_map(|(key, object)| {
-                let release = build::helm::local_release(&object.value, &tree.index.charts)?;
+                let release = build::helm::local_release(
+                    &object.value,
+                    &tree.index.charts,
+                    &tree.index.root,
+                )?;
                 Some((key.clone(), release, object.clone()))
             })
             .collect()
     };
     let (old, new) = (releases(before_tree, before), releases(after_tree, after));
-    let changed = |key: &(PathBuf, String), chart: &Path| {
-        let value = |list: &[((PathBuf, String), build::helm::LocalRelease, AppliedObject)]| {
+    let changed = |key: &(PathBuf, String), chart: Option<&Path>| {
+        let value = |list: &[Found]| {
             list.iter()
                 .find(|(k, _, _)| k == key)
                 .map(|(_, _, o)| o.value.clone())
         };
-        value(&old) != value(&new) || touched.iter().any(|t| t.starts_with(chart))
+        value(&old) != value(&new)
+            || chart.is_some_and(|c| touched.iter().any(|t| t.starts_with(c)))
     };
-    for (tree, applied, list) in [(before_tree, before, &old), (after_tree, after, &new)] {
+    // What each side's releases make, kept apart until every release is rendered on both
+    // sides: a release that fails on one side contributes nothing, rather than removals.
+    let mut made: [Vec<((PathBuf, String), AppliedObject)>; 2] = [vec![], vec![]];
+    for (side, (tree, list)) in [(before_tree, &old), (after_tree, &new)]
+        .into_iter()
+        .enumerate()
+    {
         for (key, release, object) in list {
-            if !changed(key, &release.chart) {
+            let chart = release.as_ref().ok().map(|r| r.chart.as_path());
+            if !changed(key, chart) {
                 continue;
             }
-            let values = object
-                .value
-                .pointer("/spec/values")
-                .cloned()
-                .unwrap_or_default();
-            let outcome = build::helm::template(renderer, &tree.index.root, release, &values);
+            let outcome = match release {
+                Ok(release) => build::helm::template(renderer, &tree.index.root, release),
+                Err(error) => Some(Err(error.clone())),
+            };
             let objects = match outcome {
                 Some(Ok(objects)) => objects,
                 Some(Err(error)) => {
-                    let why = format!(
-                        "`helm template` of {} failed: {error}",
-                        release.chart.display()
-                    );
+                    let why = format!("`helm template` failed: {error}");
                     released.outcome.insert(key.clone(), Some(why));
                     continue;
                 }
                 None => continue,
             };
+            let Ok(release) = release else { continue };
             released.outcome.entry(key.clone()).or_insert(None);
             released.charts.insert(release.chart.clone());
             let unit = PathBuf::from(format!("{}#{}", key.0.display(), key.1));
             for value in objects {
                 let id = build::identity(&value, &tree.index.cluster_kinds);
-                let made = AppliedObject {
+                let object = AppliedObject {
                     id: id.clone(),
                     unit: unit.clone(),
                     value,
                     ..object.clone()
                 };
-                applied.insert((unit.clone(), id.to_string()), made);
+                made[side].push((key.clone(), object));
+            }
+        }
+    }
+    let [made_before, made_after] = made;
+    for (applied, made) in [(before, made_before), (after, made_after)] {
+        for (release, object) in made {
+            if released.outcome.get(&release) == Some(&None) {
+                applied.insert((object.unit.clone(), object.id.to_string()), object);
             }
         }
     }
