@@ -885,3 +885,76 @@ fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
     );
     assert_eq!(report["not_rendered"], serde_json::json!([]), "{report}");
 }
+
+/// A ConfigMap `name` in `default`.
+fn config_map(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  a: \"1\"\n"
+    )
+}
+
+#[test]
+fn reconcile_deletes_what_a_merge_removes_when_it_applied_it_and_nothing_else() {
+    let prod = testkit::TestCluster::start();
+    let files = [
+        ("dev/kept.yaml", config_map("kept")),
+        ("dev/retired.yaml", config_map("retired")),
+        ("dev/adopted.yaml", config_map("adopted")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let world = common::world::World::dev_and_prod(&files, &prod, "");
+    // remediator applied `kept` and `retired`; `adopted` was made by someone else.
+    for path in ["dev/kept.yaml", "dev/retired.yaml"] {
+        let out = world.run(&["apply", "--path", path]);
+        assert_eq!(out.status.code(), Some(0), "{}", common::world::text(&out));
+    }
+    let adopted = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "adopted", "namespace": "default"}, "data": {"a": "by hand"}});
+    world
+        .cluster
+        .create(adopted, "kubectl-client-side-apply")
+        .unwrap();
+
+    let work = &world.remote.work;
+    std::fs::remove_file(work.join("dev/retired.yaml")).unwrap();
+    std::fs::remove_file(work.join("dev/adopted.yaml")).unwrap();
+    let removal = world.merge_change("retire", &[]);
+    let out = world.reconcile_routed(&removal, &["--env", "dev"]);
+    let printed = common::world::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("ConfigMap/default/retired deleted"),
+        "{printed}"
+    );
+    assert!(
+        world
+            .cluster
+            .object("ConfigMap", "default", "retired")
+            .is_none()
+    );
+    assert!(
+        printed.contains("ConfigMap/default/adopted skipped"),
+        "{printed}"
+    );
+    let adopted = world
+        .cluster
+        .object("ConfigMap", "default", "adopted")
+        .unwrap();
+    assert_eq!(
+        adopted["data"]["a"], "by hand",
+        "someone else's object is left alone"
+    );
+    assert!(
+        world
+            .cluster
+            .object("ConfigMap", "default", "kept")
+            .is_some()
+    );
+    let deletes = world
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "one delete, of the object remediator applied");
+}

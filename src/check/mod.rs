@@ -78,6 +78,8 @@ pub struct ObjectReport {
     /// The Flux Kustomization or Argo CD Application that applies it, when the repository
     /// declares one.
     pub applier: Option<String>,
+    /// For a removal that deletes: what deletes it.
+    pub pruner: Option<String>,
     /// For a Helm release: why the objects its chart makes are not rendered.
     pub unrendered: Option<String>,
     /// The policies' verdict.
@@ -241,6 +243,7 @@ pub fn check(
             },
             deletes: change.deletes(),
             applier: change.applier.as_ref().map(|a| a.name.clone()),
+            pruner: change.pruner(),
             unrendered: change.unrendered.clone(),
             assessment,
             fields: shown_fields(change),

@@ -164,6 +164,7 @@ mod tests {
             change: Kind::Modified,
             deletes: false,
             applier: None,
+            pruner: None,
             unrendered: None,
             assessment: Assessment {
                 risk,

@@ -14,6 +14,7 @@ pub mod live;
 pub mod lock;
 pub mod ownership;
 mod prefetch;
+pub mod prune;
 pub mod retry;
 pub mod routing;
 pub mod wait;
@@ -32,6 +33,7 @@ pub use apply::{ApplyOptions, Stopped};
 pub use dryrun::{DryRunOptions, DryRunResult, FieldConflict};
 pub use live::SnapshotOptions;
 pub use lock::{Held, LockOptions};
+pub use prune::PruneOptions;
 pub use retry::RetryPolicy;
 pub use routing::Clusters;
 pub use wait::{WaitOptions, WaitOutcome, WaitReport};
@@ -161,6 +163,13 @@ pub trait Cluster {
     ) -> impl Future<Output = Result<Held>> + Send;
     /// Gives locks back.
     fn unlock(&self, held: &Held) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the objects a merge removed that remediator applied (see [`prune`]); the
+    /// partial change set comes back with the error.
+    fn prune(
+        &self,
+        objects: &[ObjectRef],
+        options: &PruneOptions,
+    ) -> impl Future<Output = std::result::Result<ChangeSet, Stopped>> + Send;
     /// Carries out an action record (its undo when `undo`); one line per thing done.
     fn execute(
         &self,
@@ -187,6 +196,15 @@ impl KubeCluster {
     }
 
     /// The kept discovery, or a new one when there is none or `fresh` is asked for.
+    /// The API serving `object`'s kind, discovering again once when the kind is unknown.
+    async fn api(&self, object: &ObjectRef) -> Result<Api<DynamicObject>> {
+        match self.resolver(false).await?.api_for(&self.client, object) {
+            Ok(api) => Ok(api),
+            Err(Error::UnknownKind(_)) => self.resolver(true).await?.api_for(&self.client, object),
+            Err(error) => Err(error),
+        }
+    }
+
     async fn resolver(&self, fresh: bool) -> Result<std::sync::Arc<Resolver>> {
         let kept = self.resolver.lock().ok().and_then(|r| r.clone());
         match kept {
@@ -208,14 +226,16 @@ impl Cluster for KubeCluster {
     }
 
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
-        let api = match self.resolver(false).await?.api_for(&self.client, object) {
-            Ok(api) => api,
-            Err(Error::UnknownKind(_)) => {
-                self.resolver(true).await?.api_for(&self.client, object)?
-            }
-            Err(error) => return Err(error),
-        };
+        let api = self.api(object).await?;
         dryrun::live(&api, object, &RetryPolicy::default()).await
+    }
+
+    async fn prune(
+        &self,
+        objects: &[ObjectRef],
+        options: &PruneOptions,
+    ) -> std::result::Result<ChangeSet, Stopped> {
+        self.prune_objects(objects, options).await
     }
 
     async fn dry_run(

@@ -44,10 +44,19 @@ pub struct ObjectChange {
 }
 
 impl ObjectChange {
-    /// Whether the change removes the object and its applier prunes: the object is deleted
-    /// from the cluster, not merely left there.
+    /// Whether the change removes the object and what applies it prunes: a Flux Kustomization
+    /// or Argo CD Application with pruning, or, without one, remediator's own reconcile (which
+    /// deletes what it applied). The object is deleted from the cluster, not merely left there.
     pub fn deletes(&self) -> bool {
-        self.after.is_none() && self.applier.as_ref().is_some_and(|a| a.prune)
+        self.after.is_none() && self.applier.as_ref().is_none_or(|a| a.prune)
+    }
+
+    /// What deletes it when [`deletes`](Self::deletes).
+    pub fn pruner(&self) -> Option<String> {
+        self.deletes().then(|| match &self.applier {
+            Some(applier) => applier.name.clone(),
+            None => "remediator's reconcile (for an object it applied)".to_owned(),
+        })
     }
 
     /// The object's labels after the change (before, when it is removed).

@@ -42,7 +42,7 @@ pub fn input(
             "fields": change.fields,
             "trust": [],
             "deletes": change.deletes(),
-            "applier": change.applier.as_ref().map(|a| &a.name),
+            "applier": change.pruner().or_else(|| change.applier.as_ref().map(|a| a.name.clone())),
         },
     })
 }

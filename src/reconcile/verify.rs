@@ -10,7 +10,7 @@ use super::changes::ObjectChange;
 use super::{Context, Error, Result, Subject};
 use crate::audit::{Event, Record};
 use crate::cluster::imperative::is_record;
-use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, WaitOutcome};
+use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, PruneOptions, WaitOutcome};
 use crate::manifests::path::FieldPath;
 use crate::model::{ChangeAction, ChangeSet, ObjectRef};
 
@@ -176,10 +176,33 @@ async fn apply_and_verify<C: Cluster, F>(
         field_manager,
         ..ApplyOptions::default()
     };
-    let (changes, stopped) = match cluster.apply(&objects, &options).await {
+    let (mut changes, mut stopped) = match cluster.apply(&objects, &options).await {
         Ok(changes) => (changes, None),
         Err(stopped) => (stopped.changes.clone(), Some(stopped.to_string())),
     };
+    // What the merge removes from Git goes from the cluster too, when remediator applied it
+    // and no GitOps tool of the repository does: after everything else is applied, as Flux
+    // collects its garbage.
+    let forward = !reverse && stopped.is_none();
+    let removed: Vec<ObjectRef> = subject
+        .changes
+        .iter()
+        .filter(|c| forward && c.after.is_none() && c.applier.is_none())
+        .filter(|c| c.before.as_ref().is_some_and(|v| !is_record(v)))
+        .map(|c| c.object.clone())
+        .collect();
+    if !removed.is_empty() {
+        let options = PruneOptions {
+            field_manager: options.field_manager.clone(),
+        };
+        match cluster.prune(&removed, &options).await {
+            Ok(pruned) => changes.entries.extend(pruned.entries),
+            Err(error) => {
+                changes.entries.extend(error.changes.entries.clone());
+                stopped = Some(error.to_string());
+            }
+        }
+    }
     ctx.audit.append(&Record {
         detail: json!(changes),
         ..subject.record(Event::Applied, changes_line(&changes))
