@@ -741,15 +741,29 @@ fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_
     );
 }
 
-/// A `helm` that renders `template NAME CHART --namespace NS --values FILE` as a ConfigMap of
-/// the values beside the chart's templates, as they are.
+/// A `helm` that renders `template NAME CHART [--repo URL] [--version V] --namespace NS --values
+/// FILE` as a ConfigMap of the values (and of the repository a fetched chart comes from), beside
+/// the templates of a chart directory, as they are.
 const FAKE_HELM: &str = "#!/bin/sh
 PATH=/usr/bin:/bin
 [ \"$1\" = template ] || exit 1
-name=$2; chart=$3; ns=$5; values=$7
-printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s-values\\n  namespace: %s\\ndata:\\n  values: |\\n' \"$name\" \"$ns\"
+name=$2; chart=$3; shift 3
+while [ $# -gt 0 ]; do
+  case \"$1\" in
+    --namespace) ns=$2; shift 2;;
+    --values) values=$2; shift 2;;
+    --repo) repo=$2; shift 2;;
+    --version) version=$2; shift 2;;
+    *) shift;;
+  esac
+done
+printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s-values\\n  namespace: %s\\ndata:\\n' \"$name\" \"$ns\"
+[ -n \"$repo\" ] && printf '  source: \"%s %s %s\"\\n' \"$repo\" \"$chart\" \"$version\"
+printf '  values: |\\n'
 sed 's/^/    /' \"$values\"
-for t in \"$chart\"/templates/*.yaml; do echo '---'; cat \"$t\"; done
+if [ -d \"$chart/templates\" ]; then
+  for t in \"$chart\"/templates/*.yaml; do echo '---'; cat \"$t\"; done
+fi
 ";
 
 fn local_release(replicas: u32) -> String {
@@ -957,4 +971,75 @@ fn reconcile_deletes_what_a_merge_removes_when_it_applied_it_and_nothing_else() 
         .filter(|r| r.method == "DELETE")
         .count();
     assert_eq!(deletes, 1, "one delete, of the object remediator applied");
+}
+
+#[test]
+fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
+    if !kustomize_present() {
+        return;
+    }
+    let release = |replicas: u32| {
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  chart:\n    spec:\n      chart: podinfo\n      version: \">=6.0.0\"\n      sourceRef: {{kind: HelmRepository, name: podinfo}}\n  values:\n    replicaCount: {replicas}\n"
+        )
+    };
+    let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  url: https://stefanprodan.github.io/podinfo\n";
+    let remote = common::git_remote(
+        None,
+        &[
+            ("apps/repository.yaml", repository),
+            ("apps/release.yaml", &release(1)),
+        ],
+    );
+    let work = &remote.work;
+    let base = common::branch_head(work, "main").unwrap().to_string();
+    common::write_files(work, &[("apps/release.yaml", &release(2))]);
+    common::commit_all(work, "Two replicas");
+    let helm = path_with(&[("helm", FAKE_HELM)]);
+    let report = json_with_path(work, &base, helm.path());
+    let made = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == "ConfigMap/podinfo/podinfo-values")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(made["unrendered"].is_null(), "{made}");
+    let release_object = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == "HelmRelease/podinfo/podinfo")
+        .unwrap();
+    assert!(release_object["unrendered"].is_null(), "{release_object}");
+    // helm was asked for the chart from the declared repository, at the declared version.
+    let diff = made["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("source: https://stefanprodan.github.io/podinfo podinfo >=6.0.0"),
+        "{diff}"
+    );
+    let fields = made["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 1, "{made}");
+    assert!(
+        fields[0]["new"]
+            .as_str()
+            .unwrap()
+            .contains("replicaCount: 2")
+    );
+
+    // A helm that cannot fetch it leaves the release not rendered, with helm's reason.
+    let failing = path_with(&[(
+        "helm",
+        "#!/bin/sh\necho 'Error: failed to fetch https://stefanprodan.github.io/podinfo/index.yaml' >&2\nexit 1\n",
+    )]);
+    let report = json_with_path(work, &base, failing.path());
+    let object = &report["objects"][0];
+    assert_eq!(object["object"], "HelmRelease/podinfo/podinfo", "{report}");
+    assert!(
+        object["unrendered"]
+            .as_str()
+            .unwrap()
+            .contains("failed to fetch"),
+        "{object}"
+    );
+    assert_eq!(report["assessment"]["risk"], "high");
 }

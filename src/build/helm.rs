@@ -14,14 +14,82 @@ use crate::manifests::{emit_block, parse_text};
 /// A release whose chart is a directory of the repository.
 #[derive(Debug, Clone)]
 pub struct LocalRelease {
-    /// The chart's directory, relative to the root.
-    pub chart: PathBuf,
+    /// Where the chart is.
+    pub chart: Chart,
     /// The release name.
     pub name: String,
     /// The namespace it installs into.
     pub namespace: String,
     /// Its values, merged as its tool merges them.
     pub values: Value,
+}
+
+/// Where a release's chart is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chart {
+    /// A directory of the repository, relative to the root.
+    Dir(PathBuf),
+    /// A chart of a Helm repository (`https://`) or an OCI registry (`oci://`), fetched by
+    /// `helm template` itself.
+    Fetched {
+        /// The repository's URL.
+        repository: String,
+        /// The chart's name.
+        name: String,
+        /// The version or version range, when one is given.
+        version: Option<String>,
+    },
+}
+
+impl Chart {
+    /// The directory, for a chart of the repository.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            Chart::Dir(dir) => Some(dir),
+            Chart::Fetched { .. } => None,
+        }
+    }
+
+    /// The chart as `helm template` takes it, after the release name.
+    fn args(&self, root: &Path) -> Vec<std::ffi::OsString> {
+        match self {
+            Chart::Dir(dir) => vec![root.join(dir).into_os_string()],
+            Chart::Fetched {
+                repository,
+                name,
+                version,
+            } => {
+                let mut args: Vec<std::ffi::OsString> = if repository.starts_with("oci://") {
+                    vec![format!("{}/{name}", repository.trim_end_matches('/')).into()]
+                } else {
+                    vec![name.into(), "--repo".into(), repository.into()]
+                };
+                if let Some(version) = version {
+                    args.extend(["--version".into(), version.into()]);
+                }
+                args
+            }
+        }
+    }
+}
+
+/// The Helm repositories a repository declares (Flux `HelmRepository`), by namespace and name.
+pub fn repositories(
+    index: &crate::manifests::RepoIndex,
+) -> std::collections::BTreeMap<(String, String), String> {
+    index
+        .declarations
+        .iter()
+        .filter(|d| d.id.group == "source.toolkit.fluxcd.io" && d.id.kind == "HelmRepository")
+        .filter_map(|d| {
+            let url = d.value.pointer("/spec/url").and_then(Value::as_str)?;
+            let namespace =
+                d.id.namespace
+                    .clone()
+                    .unwrap_or_else(|| "flux-system".into());
+            Some(((namespace, d.id.name.clone()), url.to_owned()))
+        })
+        .collect()
 }
 
 /// `./charts/podinfo/` as `charts/podinfo`.
@@ -37,6 +105,7 @@ fn normalise(path: &str) -> PathBuf {
 pub fn local_release(
     value: &Value,
     charts: &[PathBuf],
+    repositories: &std::collections::BTreeMap<(String, String), String>,
     root: &Path,
 ) -> Option<Result<LocalRelease, String>> {
     let api = value["apiVersion"].as_str().unwrap_or_default();
@@ -44,16 +113,32 @@ pub fn local_release(
     let name = field("/metadata/name")?;
     if api.starts_with("helm.toolkit.fluxcd.io/") && value["kind"] == "HelmRelease" {
         let chart = value.pointer("/spec/chart/spec")?;
-        if chart.pointer("/sourceRef/kind").and_then(Value::as_str) != Some("GitRepository") {
-            return None;
-        }
-        let path = normalise(chart["chart"].as_str()?);
-        if !charts.contains(&path) {
-            return None;
-        }
         let namespace = field("/metadata/namespace").unwrap_or("default");
+        let source = chart["sourceRef"]["kind"].as_str();
+        let chart = match source {
+            Some("GitRepository") => {
+                let path = normalise(chart["chart"].as_str()?);
+                if !charts.contains(&path) {
+                    return None;
+                }
+                Chart::Dir(path)
+            }
+            Some("HelmRepository") => {
+                let repository_namespace = chart["sourceRef"]["namespace"]
+                    .as_str()
+                    .unwrap_or(namespace);
+                let repository_name = chart["sourceRef"]["name"].as_str()?;
+                let key = (repository_namespace.to_owned(), repository_name.to_owned());
+                Chart::Fetched {
+                    repository: repositories.get(&key)?.clone(),
+                    name: chart["chart"].as_str()?.to_owned(),
+                    version: chart["version"].as_str().map(str::to_owned),
+                }
+            }
+            _ => return None,
+        };
         return Some(Ok(LocalRelease {
-            chart: path,
+            chart,
             name: field("/spec/releaseName").unwrap_or(name).to_owned(),
             namespace: field("/spec/targetNamespace")
                 .unwrap_or(namespace)
@@ -66,19 +151,33 @@ pub fn local_release(
     }
     if api.starts_with("argoproj.io/") && value["kind"] == "Application" {
         let source = value.pointer("/spec/source")?;
-        let path = normalise(source["path"].as_str()?);
-        if !charts.contains(&path) {
-            return None;
-        }
+        let (chart, values_dir) = match (source["chart"].as_str(), source["path"].as_str()) {
+            (Some(chart), _) => {
+                let chart = Chart::Fetched {
+                    repository: source["repoURL"].as_str()?.to_owned(),
+                    name: chart.to_owned(),
+                    version: source["targetRevision"].as_str().map(str::to_owned),
+                };
+                (chart, None)
+            }
+            (None, Some(path)) => {
+                let path = normalise(path);
+                if !charts.contains(&path) {
+                    return None;
+                }
+                (Chart::Dir(path.clone()), Some(path))
+            }
+            (None, None) => return None,
+        };
         let helm = &source["helm"];
-        let values = argo_values(root, &path, helm);
+        let values = argo_values(root, values_dir.as_deref(), helm);
         return Some(values.map(|values| {
             LocalRelease {
                 name: helm["releaseName"].as_str().unwrap_or(name).to_owned(),
                 namespace: field("/spec/destination/namespace")
                     .unwrap_or("default")
                     .to_owned(),
-                chart: path,
+                chart,
                 values,
             }
         }));
@@ -88,10 +187,11 @@ pub fn local_release(
 
 /// An Argo CD Helm source's values as Argo CD merges them: each of `valueFiles` (relative to
 /// the chart), then `values` (a YAML string), then `valuesObject`, later ones winning.
-fn argo_values(root: &Path, chart: &Path, helm: &Value) -> Result<Value, String> {
+fn argo_values(root: &Path, chart: Option<&Path>, helm: &Value) -> Result<Value, String> {
     let mut merged = Value::Object(serde_json::Map::new());
     for file in helm["valueFiles"].as_array().into_iter().flatten() {
         let file = file.as_str().ok_or("a valueFiles entry is not a string")?;
+        let chart = chart.ok_or("valueFiles of a fetched chart are not in the repository")?;
         let path = chart.join(file);
         let text = std::fs::read_to_string(root.join(&path))
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
@@ -156,7 +256,7 @@ pub fn template(
         return Some(Err(format!("cannot write the values: {error}")));
     }
     let output = kustomize.helm_template(
-        &root.join(&release.chart),
+        &release.chart.args(root),
         &release.name,
         &release.namespace,
         file.path(),
@@ -197,7 +297,10 @@ mod tests {
                     "values": "replicaCount: 3\n",
                     "valuesObject": {"image": {"tag": "1.1"}}}}}});
         let charts = [PathBuf::from("charts/app")];
-        let release = local_release(&app, &charts, root.path()).unwrap().unwrap();
+        let none = Default::default();
+        let release = local_release(&app, &charts, &none, root.path())
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (release.name.as_str(), release.namespace.as_str()),
             ("app", "shop")
@@ -209,12 +312,12 @@ mod tests {
         let missing = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": "app"},
             "spec": {"source": {"path": "charts/app", "helm": {"valueFiles": ["nope.yaml"]}}}});
-        let error = local_release(&missing, &charts, root.path())
+        let error = local_release(&missing, &charts, &none, root.path())
             .unwrap()
             .unwrap_err();
         assert!(error.contains("charts/app/nope.yaml"), "{error}");
         let elsewhere = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": "app"}, "spec": {"source": {"path": "k8s"}}});
-        assert!(local_release(&elsewhere, &charts, root.path()).is_none());
+        assert!(local_release(&elsewhere, &charts, &none, root.path()).is_none());
     }
 }

@@ -99,11 +99,11 @@ impl Kustomize {
         self.helm.is_some()
     }
 
-    /// `helm template` of `chart` (a directory) as release `name` in `namespace` with the
-    /// values file `values`, as Helm prints it.
+    /// `helm template` of `chart` (a directory, or a name with `--repo` and `--version`) as
+    /// release `name` in `namespace` with the values file `values`, as Helm prints it.
     pub fn helm_template(
         &self,
-        chart: &Path,
+        chart: &[std::ffi::OsString],
         name: &str,
         namespace: &str,
         values: &Path,
@@ -113,7 +113,7 @@ impl Kustomize {
         command
             .arg("template")
             .arg(name)
-            .arg(chart)
+            .args(chart)
             .arg("--namespace")
             .arg(namespace)
             .arg("--values")

@@ -50,7 +50,7 @@ pub fn unrendered(object: &Value, helm_on_path: bool) -> Option<String> {
         return None;
     };
     let why = if helm_on_path {
-        "the chart is not a directory of the repository, and remediator does not fetch charts"
+        "its chart source (a directory, or a HelmRepository with its URL) is not declared in the repository"
     } else {
         "`helm` is not on PATH"
     };

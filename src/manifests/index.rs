@@ -7,7 +7,7 @@
 //! `namespace:` wins), duplicates are errors within a unit, and the same base reached from two
 //! overlays is listed once per overlay. Reads the files under the root; writes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -119,6 +119,9 @@ pub struct RepoIndex {
     pub charts: Vec<PathBuf>,
     /// Kinds the repository's own CRDs declare cluster-scoped.
     pub cluster_kinds: Vec<String>,
+    /// For each chart, the top-level values its templates read (`.Values.resources` gives
+    /// `resources`); filled by [`RepoIndex::build`], which reads the templates.
+    pub chart_values: BTreeMap<PathBuf, BTreeSet<String>>,
     /// Files that kustomizations use as patches.
     pub patches: Vec<PathBuf>,
     /// The objects strategic-merge patch files declare: where an overlay overrides a field.
@@ -136,7 +139,18 @@ impl RepoIndex {
     pub fn build(root: &Path, options: &IndexOptions) -> Result<Self> {
         let files = walk(root, &options.excludes)?;
         let parsed = parse_all(root, &files, options.threads);
-        Ok(Self::from_parsed(root, parsed))
+        let mut index = Self::from_parsed(root, parsed);
+        index.chart_values = index
+            .charts
+            .iter()
+            .map(|chart| {
+                (
+                    chart.clone(),
+                    values_read(&root.join(chart).join("templates")),
+                )
+            })
+            .collect();
+        Ok(index)
     }
 
     /// Indexes files already parsed, given with paths relative to the root, in any order.
@@ -477,6 +491,29 @@ fn looks_like_kubernetes(map: &serde_json::Map<String, Value>) -> bool {
     let kind_ok = kind.starts_with(|c: char| c.is_ascii_alphabetic())
         && kind.chars().all(|c| c.is_ascii_alphanumeric());
     version_ok && kind_ok
+}
+
+/// The top-level keys of `.Values` that the templates under `dir` read.
+fn values_read(dir: &Path) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return keys;
+    };
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        for (at, _) in text.match_indices(".Values.") {
+            let key: String = text[at + 8..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !key.is_empty() {
+                keys.insert(key);
+            }
+        }
+    }
+    keys
 }
 
 /// The object identity of a declared manifest, or what is missing.

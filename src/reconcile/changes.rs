@@ -260,12 +260,14 @@ fn render_releases(
         AppliedObject,
     );
     let releases = |tree: &Tree, applied: &Applied| -> Vec<Found> {
+        let repositories = build::helm::repositories(&tree.index);
         applied
             .iter()
             .filter_map(|(key, object)| {
                 let release = build::helm::local_release(
                     &object.value,
                     &tree.index.charts,
+                    &repositories,
                     &tree.index.root,
                 )?;
                 Some((key.clone(), release, object.clone()))
@@ -290,7 +292,7 @@ fn render_releases(
         .enumerate()
     {
         for (key, release, object) in list {
-            let chart = release.as_ref().ok().map(|r| r.chart.as_path());
+            let chart = release.as_ref().ok().and_then(|r| r.chart.dir());
             if !changed(key, chart) {
                 continue;
             }
@@ -309,7 +311,9 @@ fn render_releases(
             };
             let Ok(release) = release else { continue };
             released.outcome.entry(key.clone()).or_insert(None);
-            released.charts.insert(release.chart.clone());
+            if let Some(dir) = release.chart.dir() {
+                released.charts.insert(dir.to_owned());
+            }
             let unit = PathBuf::from(format!("{}#{}", key.0.display(), key.1));
             for value in objects {
                 let id = build::identity(&value, &tree.index.cluster_kinds);

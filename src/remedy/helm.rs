@@ -21,20 +21,38 @@ pub(crate) struct HelmValues {
     pub prefix: String,
     /// The release, for the pull request (`HelmRelease podinfo/podinfo`).
     pub release: String,
+    /// The top-level values the chart's templates read, when the chart is in the repository.
+    pub read: Option<std::collections::BTreeSet<String>>,
 }
 
 impl HelmValues {
-    /// The path of `key` (`resources.limits.memory`) in the release's values.
-    pub fn path(&self, key: &str) -> Option<FieldPath> {
-        format!("{}.{key}", self.prefix).parse().ok()
+    /// The path of `key` (`resources.limits.memory`) in the release's values; an error when
+    /// the chart is in the repository and its templates do not read the key.
+    pub fn path(&self, key: &str) -> Result<FieldPath, String> {
+        let root = key.split('.').next().unwrap_or(key);
+        if self.read.as_ref().is_some_and(|read| !read.contains(root)) {
+            return Err(format!(
+                "the chart of {} does not read `.Values.{root}`; set the value where its templates take it",
+                self.release
+            ));
+        }
+        format!("{}.{key}", self.prefix)
+            .parse()
+            .map_err(|e| format!("`{key}`: {e}"))
     }
 
-    /// What the pull request says about the key.
-    pub fn guess(&self, key: &str) -> String {
-        format!(
-            "`{key}` in the values of {}: the chart's templates are not in the repository, so the key is the common convention for charts; check that this chart reads it",
-            self.release
-        )
+    /// What the pull request says about the keys.
+    pub fn guess(&self, keys: &str) -> String {
+        match &self.read {
+            Some(_) => format!(
+                "`{keys}` in the values of {}: the chart's templates read them",
+                self.release
+            ),
+            None => format!(
+                "`{keys}` in the values of {}: the chart's templates are not in the repository, so the key is the common convention for charts; check that this chart reads it",
+                self.release
+            ),
+        }
     }
 }
 
@@ -106,6 +124,8 @@ pub(crate) fn release_of<'i>(
                     HelmValues {
                         prefix: "spec.values".into(),
                         release,
+                        read: chart_dir(value)
+                            .and_then(|dir| index.chart_values.get(&dir).cloned()),
                     },
                 )
             })
@@ -116,12 +136,42 @@ pub(crate) fn release_of<'i>(
             by_argo.then(|| {
                 let release = format!("Argo CD Application {namespace}/{}", id.name);
                 let prefix = "spec.source.helm.valuesObject".into();
-                (object, HelmValues { prefix, release })
+                let dir: Option<std::path::PathBuf> = value
+                    .pointer("/spec/source/path")
+                    .and_then(Value::as_str)
+                    .map(|p| {
+                        p.split('/')
+                            .filter(|s| !s.is_empty() && *s != ".")
+                            .collect()
+                    });
+                let read = dir.and_then(|dir| index.chart_values.get(&dir).cloned());
+                (
+                    object,
+                    HelmValues {
+                        prefix,
+                        release,
+                        read,
+                    },
+                )
             })
         } else {
             None
         }
     })
+}
+
+/// The chart directory of a Flux HelmRelease from a `GitRepository`.
+fn chart_dir(release: &Value) -> Option<std::path::PathBuf> {
+    let chart = release.pointer("/spec/chart/spec")?;
+    if chart.pointer("/sourceRef/kind").and_then(Value::as_str) != Some("GitRepository") {
+        return None;
+    }
+    let path = chart["chart"].as_str()?;
+    Some(
+        path.split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect(),
+    )
 }
 
 /// The values key of a workload field a remedy changes, by the charts' common conventions:
@@ -230,6 +280,56 @@ spec:
                 .contains("HelmRelease podinfo/podinfo"),
             "the key is stated as a guess: {:?}",
             r.finding.evidence
+        );
+    }
+
+    #[test]
+    fn a_chart_in_the_repository_confirms_the_key_or_refuses_it() {
+        let local = RELEASE.replace(
+            "chart: podinfo\n      version: \">=1.0.0\" # any release\n      sourceRef: {kind: HelmRepository, name: podinfo}",
+            "chart: ./charts/podinfo\n      sourceRef: {kind: GitRepository, name: flux-system}",
+        );
+        assert!(local.contains("GitRepository"), "{local}");
+        let run = |template: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let files = [
+                ("apps/release.yaml", local.as_str()),
+                (
+                    "charts/podinfo/Chart.yaml",
+                    "apiVersion: v2\nname: podinfo\nversion: 1.0.0\n",
+                ),
+                ("charts/podinfo/templates/deployment.yaml", template),
+            ];
+            for (name, text) in files {
+                let path = dir.path().join(name);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+            let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+            let labels = json!({"helm.toolkit.fluxcd.io/name": "podinfo", "helm.toolkit.fluxcd.io/namespace": "podinfo"});
+            let snapshot = fixtures::snapshot(vec![live(labels)]);
+            remediate(
+                &over_provisioned(),
+                &context(&index, &Config::default(), &snapshot),
+            )
+        };
+        let reads = run("resources: {{- toYaml .Values.resources | nindent 12 }}\n");
+        let r = proposal(reads);
+        assert!(
+            r.finding
+                .fact("values key")
+                .unwrap()
+                .contains("the chart's templates read them"),
+            "{:?}",
+            r.finding.evidence
+        );
+        let ignores = run("replicas: {{ .Values.replicaCount }}\n");
+        let super::super::Outcome::Diagnosis { reason, .. } = ignores else {
+            panic!("{ignores:?}");
+        };
+        assert!(
+            reason.contains("does not read `.Values.resources`"),
+            "{reason}"
         );
     }
 

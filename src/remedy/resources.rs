@@ -191,9 +191,9 @@ fn path(
     rest: &str,
 ) -> Result<crate::manifests::path::FieldPath, Stop> {
     if let Some(values) = &declared.helm {
-        return helm::conventional_key(rest)
-            .and_then(|key| values.path(&key))
-            .ok_or_else(|| Stop::Diagnosis(format!("no common chart value sets `{rest}`")));
+        let key = helm::conventional_key(rest)
+            .ok_or_else(|| Stop::Diagnosis(format!("no common chart value sets `{rest}`")))?;
+        return values.path(&key).map_err(Stop::Diagnosis);
     }
     let kind = &declared.declaration.id.kind;
     container_path(kind, container, rest)

@@ -124,9 +124,7 @@ fn scale_release(
             values.release
         )));
     }
-    let path = values
-        .path("replicaCount")
-        .ok_or_else(|| Stop::Diagnosis("the values have no place for replicaCount".into()))?;
+    let path = values.path("replicaCount").map_err(Stop::Diagnosis)?;
     let (location, doc) = ctx.field_location(declared, &path);
     let live = ctx.snapshot.deployments.iter().find(|d| {
         d.metadata.name.as_deref() == Some(target.name.as_str())
