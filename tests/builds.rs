@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::check;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -108,16 +110,6 @@ const CONFIG: &str = "environments:
   - name: production
     paths: [\"apps/production/**\", \"clusters/production/**\"]
 ";
-
-fn check(work: &Path, base: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
-        .args(extra)
-        .env_remove("GITHUB_EVENT_PATH")
-        .env_remove("GITHUB_REF")
-        .output()
-        .unwrap()
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -420,14 +412,7 @@ fn reconcile_applies_a_base_change_to_every_build_and_a_patch_to_its_own() {
     );
 
     // The production patch alone changes production alone.
-    let writes = |cluster: &testkit::TestCluster| {
-        cluster
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PATCH" && r.path.ends_with("/configmaps/settings"))
-            .filter(|r| !r.query.contains("dryRun") && r.status.is_some_and(|s| s < 300))
-            .count()
-    };
+    let writes = |cluster| common::writes_to(cluster, "/configmaps/settings");
     let before = (writes(&world.cluster), writes(&prod));
     let merge = world.merge_change("prod-owner", &[("prod/owner.yaml", &owner_patch("oncall"))]);
     let out = world.reconcile_routed(&merge, &[]);

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::check;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -105,16 +107,6 @@ fn repo(base: &[(&str, &str)], head: &[(&str, &str)]) -> (common::GitRemote, Str
     common::write_files(&remote.work, head);
     common::commit_all(&remote.work, "The pull request's change");
     (remote, first)
-}
-
-fn check(work: &Path, base: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
-        .args(extra)
-        .env_remove("GITHUB_EVENT_PATH")
-        .env_remove("GITHUB_REF")
-        .output()
-        .unwrap()
 }
 
 /// `remediator check --repo WORK --base BASE` as GitHub Actions runs it, against the fake GitHub.

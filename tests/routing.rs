@@ -16,12 +16,7 @@ fn settings(level: &str) -> String {
 
 /// Writes by remediator to the settings ConfigMap of `cluster`.
 fn writes(cluster: &TestCluster) -> usize {
-    cluster
-        .requests()
-        .iter()
-        .filter(|r| r.method == "PATCH" && r.path.ends_with("/configmaps/settings"))
-        .filter(|r| !r.query.contains("dryRun") && r.status.is_some_and(|s| s < 300))
-        .count()
+    common::writes_to(cluster, "/configmaps/settings")
 }
 
 fn level(cluster: &TestCluster) -> Option<String> {

@@ -34,6 +34,28 @@ pub fn corpus_projects() -> Vec<PathBuf> {
     projects
 }
 
+/// `remediator check --repo WORK --base BASE EXTRA...`, outside any GitHub Actions event.
+pub fn check(work: &Path, base: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["check", "--repo", work.to_str().unwrap(), "--base", base])
+        .args(extra)
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_REF")
+        .output()
+        .unwrap()
+}
+
+/// Successful writes (server-side applies, not dry-runs) to the objects whose path ends with
+/// `path_end` in `cluster`.
+pub fn writes_to(cluster: &testkit::TestCluster, path_end: &str) -> usize {
+    cluster
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with(path_end))
+        .filter(|r| !r.query.contains("dryRun") && r.status.is_some_and(|s| s < 300))
+        .count()
+}
+
 /// The embedded example repository.
 pub fn example_repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/repo")
