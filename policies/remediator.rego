@@ -8,9 +8,12 @@
 #   target      {kind, namespace, name, labels}
 #   environment {name, riskTolerance} or null
 #   change      {kind: added|modified|removed, deletes: bool, applier: string or null,
-#               fields: [{file, path, old, new, ratio}], breaking: [{version, path, change}],
-#               trust: [file], unrendered: [{build, reason}]} (breaking: for
-#               CustomResourceDefinitions; trust: on a merged commit or a pull request, the
+#               fields: [{file, path, old, new, ratio}],
+#               breaking: [{version, path, change, rule, severity: breaking|warning}],
+#               existing: [{version, total, invalid}], trust: [file],
+#               unrendered: [{build, reason}]} (breaking: for CustomResourceDefinitions;
+#               existing: with a cluster, how many of a CRD's live custom resources fail its
+#               new schema; trust: on a merged commit or a pull request, the
 #               configuration and policy files it changes, which decide what later merges need;
 #               unrendered: builds the change touches that could not be rendered)
 #
@@ -41,11 +44,26 @@ reasons contains {"level": "critical", "reason": "draining a node evicts every p
 
 reasons contains {"level": "critical", "reason": "kube-system runs the cluster itself"} if input.target.namespace == "kube-system"
 
-# A CustomResourceDefinition change that breaks existing custom resources or clients (from
-# `remediator check`: served version or field removed, type changed, newly required, validation
-# tightened).
+# A CustomResourceDefinition change that breaks existing custom resources or clients (served or
+# stored version removed, field removed, type changed, newly required, validation tightened; see
+# docs/crd-compatibility.md).
 reasons contains {"level": "critical", "reason": sprintf("breaking CRD change at %s (%s): %s", [b.path, b.version, b.change])} if {
 	some b in input.change.breaking
+	not b.severity == "warning"
+}
+
+# A CRD change that keeps objects valid but changes what they mean (a default added, changed or
+# removed): at least high.
+reasons contains {"level": "high", "reason": sprintf("CRD behaviour change at %s (%s): %s", [b.path, b.version, b.change])} if {
+	some b in input.change.breaking
+	b.severity == "warning"
+}
+
+# Live custom resources that the new schema rejects: they can still be read, but not updated
+# until they are fixed.
+reasons contains {"level": "critical", "reason": sprintf("%d of %d existing objects (%s) fail the new schema", [e.invalid, e.total, e.version])} if {
+	some e in input.change.existing
+	e.invalid > 0
 }
 
 # The configuration and the policies decide what every later merge needs and who may approve

@@ -75,6 +75,27 @@ test_breaking_crd_change_is_critical if {
 	"critical: breaking CRD change at .spec.size (v1): field removed" in d.reasons
 }
 
+crd_change(change) := object.union(base, {
+	"target": {"kind": "CustomResourceDefinition", "namespace": null, "name": "widgets.example.com", "labels": {}},
+	"environment": null,
+	"change": object.union({"fields": [], "breaking": []}, change),
+})
+
+test_a_crd_default_changed_is_high_not_critical if {
+	warning := {"version": "v1", "path": ".spec.mode", "change": "default changed", "rule": "default-changed", "severity": "warning"}
+	d := remediator.decision with input as crd_change({"breaking": [warning]})
+	d.risk == "high"
+	"high: CRD behaviour change at .spec.mode (v1): default changed" in d.reasons
+}
+
+test_live_objects_failing_the_new_schema_are_critical if {
+	d := remediator.decision with input as crd_change({"existing": [{"version": "v1", "total": 340, "invalid": 12}]})
+	d.risk == "critical"
+	"critical: 12 of 340 existing objects (v1) fail the new schema" in d.reasons
+	valid := remediator.decision with input as crd_change({"existing": [{"version": "v1", "total": 340, "invalid": 0}]})
+	valid.risk != "critical"
+}
+
 test_changing_the_configuration_or_the_policies_is_critical if {
 	trust := {
 		"finding": {"code": "manual-change", "severity": null},

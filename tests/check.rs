@@ -227,21 +227,25 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
             "",
             ".spec.note",
             "field removed",
+            // Gone from the file: the line of its parent's properties.
+            20,
         ),
         (
             "required: [size]",
             "required: [size, color]",
             ".spec.color",
             "newly required",
+            22,
         ),
         (
             "size: {type: integer}",
             "size: {type: string}",
             ".spec.size",
             "type changed from integer to string",
+            21,
         ),
     ];
-    for (from, to, path, change) in cases {
+    for (from, to, path, change, line) in cases {
         let changed = CRD.replace(from, to);
         assert_ne!(changed, CRD, "{path}: the test edit applies");
         let (remote, base) = repo(
@@ -257,7 +261,7 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
         );
         assert!(
             report.contains(&format!(
-                "- `CustomResourceDefinition/widgets.example.com` v1 `{path}`: {change}\n"
+                "- **breaking** (v1) `{path}` (line {line}): {change}\n"
             )),
             "{report}"
         );
@@ -270,6 +274,8 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
         assert_eq!(breaking.as_array().unwrap().len(), 1, "{breaking}");
         assert_eq!(breaking[0]["path"], path);
         assert_eq!(breaking[0]["change"], change);
+        assert_eq!(breaking[0]["line"], line);
+        assert_eq!(breaking[0]["severity"], "breaking");
     }
 }
 

@@ -5,6 +5,7 @@
 //! and SARIF. I/O: reads the Git repository (through `reconcile::changes`).
 
 pub mod crd;
+pub mod existing;
 pub mod report;
 
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ use crate::manifests::{diff, emit_block};
 use crate::model::FieldChange;
 use crate::reconcile::changes::{self, ObjectChange};
 use crate::reconcile::gate;
-use crd::Breaking;
+use crd::{Breaking, Readability};
+use existing::Existing;
 
 /// What can stop a check.
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +90,13 @@ pub struct ObjectReport {
     pub fields: Vec<FieldChange>,
     /// Unified diff of the object as applied; a Secret's values are `***`.
     pub diff: String,
-    /// For a CustomResourceDefinition: what it breaks.
+    /// For a CustomResourceDefinition: what it breaks, and what it changes in behaviour
+    /// (warnings).
     pub breaking: Vec<Breaking>,
+    /// For a modified CustomResourceDefinition: whether its versions stay readable.
+    pub readability: Option<Readability>,
+    /// For a CustomResourceDefinition, with a cluster: its live objects against the new schema.
+    pub existing: Option<Existing>,
 }
 
 /// The whole pull request.
@@ -122,15 +129,39 @@ impl CheckReport {
         self.assessment.approvals.count > default || !self.assessment.approvals.teams.is_empty()
     }
 
-    /// Every breaking CRD change, with its object.
+    /// Every breaking CRD change (not the warnings), with its object.
     pub fn breaking(&self) -> impl Iterator<Item = (&ObjectReport, &Breaking)> {
-        self.objects
-            .iter()
-            .flat_map(|o| o.breaking.iter().map(move |b| (o, b)))
+        self.objects.iter().flat_map(|o| {
+            o.breaking
+                .iter()
+                .filter(|b| b.breaks())
+                .map(move |b| (o, b))
+        })
     }
 }
 
 const MASK: &str = "***";
+
+/// Puts each CRD finding at its line in the file that declares the CRD at `head`.
+fn place(
+    repo: &ConfigRepo,
+    head: Oid,
+    change: &ObjectChange,
+    found: &mut [Breaking],
+) -> Result<(), Error> {
+    let (file, start) = &change.declared;
+    if let Some(text) = repo.file_at(head, file)? {
+        for b in found {
+            b.line = Some(crd::lines::line(&text, *start, b));
+        }
+    }
+    Ok(())
+}
+
+fn is_crd(change: &ObjectChange) -> bool {
+    change.object.kind == "CustomResourceDefinition"
+        && change.object.group == "apiextensions.k8s.io"
+}
 
 fn is_secret(change: &ObjectChange) -> bool {
     change.object.kind == "Secret" && change.object.group.is_empty()
@@ -229,7 +260,10 @@ pub fn check(
         gate::combine(&mut combined, &one, "builds not rendered");
     }
     for change in &changes {
-        let (assessment, breaking) = gate::weigh(policies, change, &trailers, config)?;
+        let (assessment, mut breaking) = gate::weigh(policies, change, &trailers, config)?;
+        if !breaking.is_empty() {
+            place(repo, head, change, &mut breaking)?;
+        }
         gate::combine(&mut combined, &assessment, &change.object.to_string());
         objects.push(ObjectReport {
             object: change.object.to_string(),
@@ -248,7 +282,14 @@ pub fn check(
             assessment,
             fields: shown_fields(change),
             diff: object_diff(change),
+            readability: match (&change.before, &change.after) {
+                (Some(old), Some(new)) if !breaking.is_empty() || is_crd(change) => {
+                    Some(crd::readability(old, new, None, &breaking))
+                }
+                _ => None,
+            },
             breaking,
+            existing: None,
         });
     }
     Ok(Checked {

@@ -7,6 +7,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::crd::{Breaking, Readability};
+use super::existing::{Existing, NAMED};
 use super::{CheckReport, ObjectReport};
 use crate::forge::split::{GITHUB_LIMIT, split};
 use crate::model::RiskLevel;
@@ -26,17 +28,115 @@ fn approvals(report: &CheckReport) -> String {
     format!("{} approval{plural}{teams}", a.count)
 }
 
-/// One breaking change with its object, for the template.
+/// One changed CustomResourceDefinition, for the operator-upgrade block.
 #[derive(Debug, Serialize)]
-pub struct BreakingView<'a> {
+pub struct CrdView<'a> {
     /// The CRD.
     pub object: &'a str,
-    /// Its version.
-    pub version: &'a str,
-    /// The path.
-    pub path: &'a str,
-    /// What changed.
-    pub change: &'a str,
+    /// Its findings that break objects or clients.
+    pub breaking: Vec<&'a Breaking>,
+    /// Its behaviour changes (defaults).
+    pub warnings: Vec<&'a Breaking>,
+    /// Its versions before and after, and whether they stay readable, in words.
+    pub versions: Option<String>,
+    /// Whether every version stays readable.
+    pub readable: bool,
+    /// Its live objects against the new schema, in words; none without a cluster.
+    pub existing: Option<String>,
+    /// Each failure of the live objects with the objects that have it.
+    pub failures: Vec<String>,
+    /// CEL rules that could not be evaluated on the live objects.
+    pub unevaluated: Vec<String>,
+}
+
+fn listed(names: &[String]) -> String {
+    names.join(", ")
+}
+
+fn versions_text(r: &Readability) -> String {
+    let arrow = |a: String, b: String| {
+        if a == b { a } else { format!("{a} → {b}") }
+    };
+    let stored = match &r.stored {
+        Some(stored) => format!("; objects stored at {} (live)", listed(stored)),
+        None => String::new(),
+    };
+    let verdict = if r.readable {
+        "they stay readable"
+    } else {
+        "**not all stay readable**"
+    };
+    format!(
+        "served {}; storage {}{stored}: {verdict}.",
+        arrow(listed(&r.served_before), listed(&r.served_after)),
+        arrow(
+            r.storage_before.clone().unwrap_or_else(|| "none".into()),
+            r.storage_after.clone().unwrap_or_else(|| "none".into())
+        ),
+    )
+}
+
+fn existing_text(e: &Existing) -> String {
+    let (invalid, total) = (e.invalid(), e.total());
+    let kind = &e.kind;
+    if !e.live {
+        "not in the cluster yet: no objects to break.".to_owned()
+    } else if total == 0 {
+        format!("no `{kind}` objects in the cluster.")
+    } else if invalid == 0 {
+        format!("all {total} `{kind}` objects pass the new schema.")
+    } else {
+        format!(
+            "**{invalid} of {total} `{kind}` objects would fail the new schema.** They can still be read, but not updated until they are fixed (the API server lets unchanged invalid values through only where validation ratcheting applies)."
+        )
+    }
+}
+
+fn failures(e: &Existing) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in &e.versions {
+        if let Some(error) = &v.error {
+            out.push(format!("{}: not checked: {error}", v.version));
+        }
+        for (message, objects) in v.validation.grouped() {
+            let shown = &objects[..objects.len().min(NAMED)];
+            let more = if objects.len() > NAMED { ", …" } else { "" };
+            out.push(format!(
+                "`{message}` ({}): {}{more} ({} object{})",
+                v.version,
+                shown.join(", "),
+                objects.len(),
+                if objects.len() == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    out
+}
+
+fn crd_views(report: &CheckReport) -> Vec<CrdView<'_>> {
+    report
+        .objects
+        .iter()
+        .filter(|o| {
+            o.object.starts_with("CustomResourceDefinition/")
+                && (!o.breaking.is_empty() || o.readability.is_some() || o.existing.is_some())
+        })
+        .map(|o| CrdView {
+            object: &o.object,
+            breaking: o.breaking.iter().filter(|b| b.breaks()).collect(),
+            warnings: o.breaking.iter().filter(|b| !b.breaks()).collect(),
+            versions: o.readability.as_ref().map(versions_text),
+            readable: o.readability.as_ref().is_none_or(|r| r.readable),
+            existing: o.existing.as_ref().map(existing_text),
+            failures: o.existing.as_ref().map(failures).unwrap_or_default(),
+            unevaluated: o
+                .existing
+                .iter()
+                .flat_map(|e| e.versions.iter())
+                .flat_map(|v| v.validation.unevaluated.iter().cloned())
+                .collect(),
+        })
+        .collect()
 }
 
 /// What `templates/check.md.j2` shows.
@@ -50,8 +150,8 @@ pub struct CheckView<'a> {
     pub head: &'a str,
     /// The approvals needed, in words (`2 approvals, including security`).
     pub approvals: String,
-    /// Every breaking CRD change.
-    pub breaking: Vec<BreakingView<'a>>,
+    /// Every changed CRD: what breaks, its versions, its live objects.
+    pub crds: Vec<CrdView<'a>>,
     /// The dry-run section, when a cluster was given.
     pub dry_run: Option<&'a str>,
 }
@@ -68,15 +168,7 @@ pub fn markdown(
         base: &report.base[..report.base.len().min(12)],
         head: &report.head[..report.head.len().min(12)],
         approvals: approvals(report),
-        breaking: report
-            .breaking()
-            .map(|(o, b)| BreakingView {
-                object: &o.object,
-                version: &b.version,
-                path: &b.path,
-                change: &b.change,
-            })
-            .collect(),
+        crds: crd_views(report),
         dry_run,
     };
     let out = templates.check(&view)?;
@@ -118,7 +210,26 @@ pub fn sarif(report: &CheckReport) -> Value {
         }
         for b in &o.breaking {
             let text = format!("{} {} {}: {}", o.object, b.version, b.path, b.change);
-            results.push(result("crd-breaking-change", "error", text, o));
+            let (rule, level) = if b.breaks() {
+                ("crd-breaking-change", "error")
+            } else {
+                ("crd-behaviour-change", "warning")
+            };
+            let mut one = result(rule, level, text, o);
+            if let Some(line) = b.line {
+                one["locations"][0]["physicalLocation"]["region"]["startLine"] = json!(line);
+            }
+            results.push(one);
+        }
+        if let Some(e) = o.existing.as_ref().filter(|e| e.invalid() > 0) {
+            let text = format!(
+                "{}: {} of {} live {} objects fail the new schema",
+                o.object,
+                e.invalid(),
+                e.total(),
+                e.kind
+            );
+            results.push(result("crd-existing-objects-invalid", "error", text, o));
         }
         if o.assessment.risk >= RiskLevel::High {
             let text = format!(
@@ -141,6 +252,8 @@ pub fn sarif(report: &CheckReport) -> Value {
                 "rules": [
                     rule("policy-denial", "A policy refuses this change"),
                     rule("crd-breaking-change", "A CustomResourceDefinition change breaks existing resources or clients"),
+                    rule("crd-behaviour-change", "A CustomResourceDefinition change alters what existing resources mean (a default)"),
+                    rule("crd-existing-objects-invalid", "Live custom resources fail the new CustomResourceDefinition schema"),
                     rule("high-risk-change", "A change of high or critical risk"),
                 ],
             }},
@@ -173,6 +286,8 @@ mod tests {
             fields: vec![],
             diff,
             breaking: vec![],
+            readability: None,
+            existing: None,
         }
     }
 
@@ -223,6 +338,9 @@ mod tests {
             version: "v1".into(),
             path: ".spec.x".into(),
             change: "field removed".into(),
+            rule: "field-removed".into(),
+            severity: crate::check::crd::Severity::Breaking,
+            line: Some(7),
         });
         let calm = object("c", RiskLevel::Low, String::new());
         let value = sarif(&report(vec![denied, crd, calm]));

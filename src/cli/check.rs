@@ -11,9 +11,10 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use remediator::build::Renderer;
+use remediator::check::existing::Existing;
 use remediator::check::{self, CheckOptions, CheckReport, report};
 use remediator::cluster::imperative::is_record;
-use remediator::cluster::{Cluster, DryRunOptions, KubeCluster};
+use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, ListOptions};
 use remediator::config::Config;
 use remediator::forge::Forge;
 use remediator::git::ConfigRepo;
@@ -111,7 +112,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
         environment: args.env.as_deref(),
         renderer: &renderer,
     };
-    let checked = check::check(
+    let mut checked = check::check(
         &repo,
         &config,
         &mut policies,
@@ -121,7 +122,9 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
     )?;
     let runtime = runtime()?;
     let dry_run = if args.cluster.given() {
-        Some(runtime.block_on(dry_run(args, &config, &templates, &checked))?)
+        let (text, existing) = runtime.block_on(dry_run(args, &config, &templates, &checked))?;
+        check::existing::weigh(&mut checked.report, &mut policies, existing, &repo)?;
+        Some(text)
     } else {
         None
     };
@@ -174,12 +177,14 @@ fn outcome(report: &CheckReport, default_approvals: u32) -> Outcome {
     }
 }
 
+/// The dry-run section, and what each cluster says of the CustomResourceDefinitions that
+/// change (their live objects against the new schemas).
 async fn dry_run(
     args: &CheckArgs,
     config: &Config,
     templates: &Templates,
     checked: &check::Checked,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Vec<Existing>)> {
     let mut groups = ByEnvironment::new();
     for (environment, object) in &checked.applied {
         if !is_record(object) {
@@ -199,7 +204,23 @@ async fn dry_run(
     let name = names.join(", ");
     let mut results = Vec::new();
     let mut failed = None;
+    let mut existing = Vec::new();
     for route in &routes {
+        let crds: Vec<Value> = route
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == "CustomResourceDefinition")
+            .cloned()
+            .collect();
+        if !crds.is_empty() {
+            // What the policies weigh: a cluster that cannot say is an error, not a pass.
+            let found = check::existing::examine(&route.cluster, &crds, &ListOptions::default())
+                .await
+                .with_context(|| {
+                    format!("{}: cannot check the live custom resources", route.name)
+                })?;
+            existing.extend(found);
+        }
         match route.cluster.dry_run(&route.objects, &options).await {
             Ok(found) => results.extend(found),
             Err(error) => {
@@ -213,7 +234,7 @@ async fn dry_run(
         Some(error) => DryRunView::failed(&name, &config.field_manager, error),
     };
     view.skipped = skipped;
-    Ok(templates.dry_run(&view)?)
+    Ok((templates.dry_run(&view)?, existing))
 }
 
 /// Where check dry-runs each environment's objects, and what it leaves out with why. Without

@@ -1,6 +1,6 @@
 //! The Kubernetes boundary, behind the [`Cluster`] trait: [`live`] lists a snapshot, [`dryrun`]
 //! shows what applying would do and who else owns the fields, [`apply`] writes in stages with
-//! server-side apply, [`wait`] polls health. [`health`] (per-kind health) and [`ownership`] (who
+//! server-side apply, [`wait`] polls health, [`list`] lists a kind. [`health`] (per-kind health) and [`ownership`] (who
 //! manages a live object) are pure and read objects as the API server returns them; [`retry`]
 //! says which failures are worth another try; [`lock`] keeps two remediations off one object.
 //! [`KubeCluster`] talks to the API server through
@@ -10,6 +10,7 @@ pub mod apply;
 pub mod dryrun;
 pub mod health;
 pub mod imperative;
+pub mod list;
 pub mod live;
 pub mod lock;
 pub mod ownership;
@@ -31,6 +32,7 @@ use crate::model::{ChangeSet, ObjectRef};
 use crate::snapshot::Loaded;
 pub use apply::{ApplyOptions, Stopped};
 pub use dryrun::{DryRunOptions, DryRunResult, FieldConflict};
+pub use list::ListOptions;
 pub use live::SnapshotOptions;
 pub use lock::{Held, LockOptions};
 pub use prune::PruneOptions;
@@ -137,6 +139,13 @@ pub trait Cluster {
     fn snapshot(&self, options: &SnapshotOptions) -> impl Future<Output = Result<Loaded>> + Send;
     /// The live object, or `None` when it does not exist.
     fn get(&self, object: &ObjectRef) -> impl Future<Output = Result<Option<Value>>> + Send;
+    /// Every object of a kind in every namespace (see [`list`]).
+    fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        options: &ListOptions,
+    ) -> impl Future<Output = Result<Vec<Value>>> + Send;
     /// What applying `objects` would do, and who else owns the fields it sets.
     fn dry_run(
         &self,
@@ -228,6 +237,15 @@ impl Cluster for KubeCluster {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
         let api = self.api(object).await?;
         dryrun::live(&api, object, &RetryPolicy::default()).await
+    }
+
+    async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        options: &ListOptions,
+    ) -> Result<Vec<Value>> {
+        self.list_objects(api_version, kind, options).await
     }
 
     async fn prune(

@@ -80,7 +80,7 @@ pub fn trust_input(files: &[String]) -> Value {
 }
 
 /// A policy input about the change as a whole rather than one object.
-fn whole_change_input(kind: &str, name: &str, change: Value) -> Value {
+pub fn whole_change_input(kind: &str, name: &str, change: Value) -> Value {
     json!({
         "finding": {"code": "manual-change", "severity": null},
         "action": action_input(None),
@@ -116,7 +116,7 @@ pub fn weigh(
 ) -> crate::assess::Result<(Assessment, Vec<Breaking>)> {
     let breaking = match (&change.before, &change.after) {
         (Some(old), Some(new)) if old["kind"] == "CustomResourceDefinition" => {
-            crd::compare(old, new)
+            crd::compare(old, new, None)
         }
         _ => vec![],
     };
