@@ -361,5 +361,10 @@ mod tests {
             results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
             3
         );
+        // A CRD finding sits at its own line of the file.
+        assert_eq!(
+            results[1]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            7
+        );
     }
 }

@@ -554,6 +554,32 @@ fn list_and_map_structure_changed() {
         ["preserve-unknown-fields-removed"]
     );
     // An explicit default value is no change; keeping unknown fields anew loosens.
+    let list = |extra: Value| {
+        let mut s = spec();
+        s["properties"]["hosts"] = json!({"type": "array", "items": {"type": "string"}});
+        s["properties"]["hosts"]
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    assert!(
+        rules(
+            list(json!({})),
+            list(json!({"x-kubernetes-list-type": "atomic"}))
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        rules(
+            list(json!({})),
+            list(json!({"x-kubernetes-list-type": "set"}))
+        )
+        .into_iter()
+        .map(|(_, r, _)| r)
+        .collect::<Vec<_>>(),
+        ["list-type-changed"]
+    );
     assert!(
         found(|s| s["properties"]["labels"]["x-kubernetes-map-type"] = json!("granular"))
             .is_empty()
