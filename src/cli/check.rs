@@ -22,7 +22,7 @@ use remediator::render::{DryRunView, Templates};
 
 use super::super::Outcome;
 use super::cluster::{ByEnvironment, ClusterArgs, Route, connect, route, runtime};
-use super::reconcile::{GitHubSettings, TrustedInputs};
+use remediator::workspace::{GitHubSettings, TrustedInputs};
 
 /// Output format of `check`.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

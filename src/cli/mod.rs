@@ -5,5 +5,4 @@ pub mod check;
 pub mod cluster;
 pub mod diff;
 pub mod propose;
-pub mod publish;
 pub mod reconcile;

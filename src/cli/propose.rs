@@ -22,7 +22,8 @@ use remediator::snapshot;
 
 use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
 use super::cluster::{Connection, connections, environment_of, runtime};
-use super::reconcile::GitHubSettings;
+use remediator::publish;
+use remediator::workspace::{GitHubSettings, audit_log, git_auth};
 
 /// Where the proposals go.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -278,16 +279,25 @@ fn to_github(
             &own
         }
     };
-    let audit = super::reconcile::audit_log(&args.repo, config, Some(repo));
+    let audit = audit_log(&args.repo, config, Some(repo));
     let forge = settings.client(runtime)?;
-    let target = super::publish::Target {
+    let auth = git_auth();
+    let target = publish::Target {
         repo,
         config,
         forge: &forge,
         base_branch: &settings.base_branch,
         audit: &audit,
+        auth: &auth,
     };
-    super::publish::publish(runtime, &target, plan, close_cleared)
+    let (published, closed) = runtime.block_on(publish::publish(&target, plan, close_cleared))?;
+    for pull in closed {
+        eprintln!(
+            "closed #{} ({}): its finding has cleared",
+            pull.number, pull.branch
+        );
+    }
+    Ok(published)
 }
 
 /// Puts each proposal's server-side dry-run, with the other owners of the fields it sets, into

@@ -1,0 +1,166 @@
+//! Proposals to GitHub: the proposal branches are committed on top of the remote base branch,
+//! pushed (every ref checked), and each gets one pull request, opened or updated in place; a pull
+//! request whose finding is gone from the cluster is closed with a comment saying so. Every step
+//! is recorded in the audit log. `propose --forge github` and `serve` both publish through here.
+//! I/O: Git and GitHub.
+
+use crate::audit::{self, AuditLog, Event, Record};
+use crate::config::Config;
+use crate::forge::{self, Forge, GitHub, PullRequestSpec, Upserted, labels};
+use crate::git::{self, Auth, ConfigRepo};
+use crate::propose::{Plan, Published, is_branch_of, publish_local};
+
+/// What can stop a publication; the branches and pull requests done before stay done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The base branch could not be fetched, or the branches pushed.
+    #[error(transparent)]
+    Git(#[from] git::Error),
+    /// GitHub failed.
+    #[error(transparent)]
+    Forge(#[from] forge::Error),
+    /// The audit log could not be written.
+    #[error(transparent)]
+    Audit(#[from] audit::Error),
+}
+
+/// Where a plan is published.
+pub struct Target<'a> {
+    /// The config repository's clone.
+    pub repo: &'a ConfigRepo,
+    /// Its configuration.
+    pub config: &'a Config,
+    /// GitHub.
+    pub forge: &'a GitHub,
+    /// The branch pull requests target.
+    pub base_branch: &'a str,
+    /// The audit log.
+    pub audit: &'a AuditLog,
+    /// Git credentials.
+    pub auth: &'a Auth,
+}
+
+/// A pull request closed because its finding cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// Its number.
+    pub number: u64,
+    /// Its branch.
+    pub branch: String,
+}
+
+/// Publishes the plan to GitHub: the Git part first (blocking), then the pull requests.
+/// `close_cleared` closes the pull requests of findings no longer seen (only when the whole
+/// cluster was looked at).
+pub async fn publish(
+    target: &Target<'_>,
+    plan: &Plan,
+    close_cleared: bool,
+) -> Result<(Vec<Published>, Vec<Closed>), Error> {
+    let Target {
+        repo,
+        config,
+        forge,
+        base_branch,
+        audit,
+        auth,
+    } = *target;
+    let remote = &config.git.remote;
+    let base = repo.fetch_branch(remote, base_branch, auth)?;
+    let mut published = publish_local(repo, base, &plan.proposals, &config.git.author);
+    let refspecs: Vec<String> = published
+        .iter()
+        .filter(|p| p.outcome.is_ok())
+        .map(|p| format!("+refs/heads/{0}:refs/heads/{0}", p.branch))
+        .collect();
+    if !refspecs.is_empty() {
+        repo.push(remote, &refspecs, auth)?;
+    }
+    for (proposal, result) in plan.proposals.iter().zip(published.iter_mut()) {
+        if result.outcome.is_err() {
+            continue;
+        }
+        let spec = PullRequestSpec {
+            head: proposal.branch.clone(),
+            base: base_branch.to_owned(),
+            title: proposal.title.clone(),
+            body: proposal.body.clone(),
+            labels: labels(
+                &proposal.assessment.risk.to_string(),
+                &proposal.remediation.finding.code.to_string(),
+            ),
+        };
+        match forge.open_or_update(&spec).await {
+            Ok((pull, upserted)) => {
+                let verb = if upserted == Upserted::Opened {
+                    "opened"
+                } else {
+                    "updated"
+                };
+                result.pull = Some(format!("#{} {verb}", pull.number));
+                audit.append(&Record {
+                    remediation: Some(proposal.remediation.id.clone()),
+                    pull: Some(pull.number),
+                    objects: vec![proposal.remediation.target.to_string()],
+                    detail: serde_json::json!({"branch": proposal.branch, "risk": proposal.assessment.risk, "approvals": proposal.assessment.approvals}),
+                    ..Record::new(
+                        Event::Proposed,
+                        format!("{}: pull request {verb}", proposal.title),
+                    )
+                })?;
+            }
+            Err(error) => result.outcome = Err(error.to_string()),
+        }
+    }
+    let closed = if close_cleared {
+        close_cleared_pulls(forge, plan, audit).await?
+    } else {
+        vec![]
+    };
+    Ok((published, closed))
+}
+
+/// Closes remediator's open pull requests whose finding the plan no longer sees.
+pub async fn close_cleared_pulls(
+    forge: &GitHub,
+    plan: &Plan,
+    audit: &AuditLog,
+) -> Result<Vec<Closed>, Error> {
+    let still_seen = |branch: &str| {
+        plan.proposals.iter().any(|p| p.branch == branch)
+            || plan
+                .diagnoses
+                .iter()
+                .chain(&plan.unmanaged)
+                .chain(&plan.failures)
+                .any(|r| is_branch_of(branch, &r.finding.code.to_string(), r.finding.target()))
+    };
+    let mut closed = Vec::new();
+    for pull in forge.open_pulls("remediator").await? {
+        if !pull.head.starts_with("remediator/")
+            || pull.head.starts_with("remediator/revert-")
+            || still_seen(&pull.head)
+        {
+            continue;
+        }
+        let comment = format!(
+            "The finding behind `{}` is no longer seen in the cluster, so this pull request is closed. \
+             If it comes back, remediator opens a new one.",
+            pull.head
+        );
+        forge.close(pull.number, &comment).await?;
+        audit.append(&Record {
+            pull: Some(pull.number),
+            detail: serde_json::json!({"branch": pull.head}),
+            ..Record::new(
+                Event::Closed,
+                format!("#{}: the finding has cleared", pull.number),
+            )
+        })?;
+        closed.push(Closed {
+            number: pull.number,
+            branch: pull.head,
+        });
+    }
+    Ok(closed)
+}
