@@ -126,6 +126,15 @@ impl GitHubSettings {
         })
     }
 
+    /// The client, built inside the runtime already running.
+    pub fn client_here(&self) -> Result<GitHub> {
+        Ok(GitHub::new(
+            self.url.as_deref(),
+            &self.token,
+            &self.repository,
+        )?)
+    }
+
     /// The client; inside the runtime that runs its requests.
     pub fn client(&self, runtime: &tokio::runtime::Runtime) -> Result<GitHub> {
         let _entered = runtime.enter();

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use remediator::audit::{self, AuditLog};
+use remediator::audit;
 use remediator::build::Renderer;
-use remediator::cluster::{LockOptions, WaitOptions};
-use remediator::config::{Config, Forge as ForgeConfig};
+use remediator::cluster::{Clusters, KubeCluster};
+use remediator::config::Config;
 use remediator::git::{Auth, ConfigRepo};
-use remediator::reconcile::{self, Context, Outcome as Ended, ReconcileOptions, Report, Segment};
+use remediator::reconcile::driver::{Driver, Reach, base_branch};
+use remediator::reconcile::{Outcome as Ended, Report};
 use remediator::render::Templates;
-use remediator::workspace::{GitHubSettings, TrustedInputs, audit_log, git_auth, open_or_clone};
+use remediator::workspace::{TrustedInputs, audit_log, git_auth, open_or_clone};
 
 use super::super::Outcome;
 use super::cluster::{ClusterArgs, clusters, runtime};
@@ -64,26 +65,6 @@ pub struct HistoryArgs {
     pub object: Option<String>,
 }
 
-/// What a run does with the context it builds.
-#[derive(Clone, Copy)]
-enum Job<'p> {
-    /// `rollback --commit`.
-    Rollback,
-    /// Reconcile these pending commits (none: report the target's earlier outcome).
-    Reconcile(&'p [git2::Oid]),
-}
-
-/// What every context of one command shares.
-struct Shared<'a> {
-    args: &'a ReconcileArgs,
-    repo: &'a ConfigRepo,
-    audit: &'a AuditLog,
-    templates: &'a Templates,
-    renderer: &'a Renderer,
-    runtime: &'a tokio::runtime::Runtime,
-    auth: &'a Auth,
-}
-
 /// Runs `reconcile`, or `rollback` when `rollback` is set. Each part of the chain of pending
 /// commits is judged by the configuration and policies of the commit before it: a run stops
 /// after a commit that changes them, and the next part gets a context built from it.
@@ -108,30 +89,27 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let templates = Templates::load(args.templates.as_deref())?;
     let runtime = runtime()?;
     let renderer = Renderer::from_path();
-    let shared = Shared {
-        args: &args,
+    let reach = ArgsReach(&args.cluster);
+    let driver = Driver {
         repo: &repo,
         audit: &audit,
         templates: &templates,
         renderer: &renderer,
-        runtime: &runtime,
         auth: &auth,
+        reach: &reach,
+        policies: args.policies.clone(),
+        environment: args.env.clone(),
+        timeout: args.timeout.map(Duration::from_secs),
+        forge: !args.no_forge,
+        holder: format!("remediator-{}-{}", hostname(), std::process::id()),
     };
-    let mut reports = Vec::new();
-    if rollback {
-        reports.extend(in_context(&shared, latest, Job::Rollback, commit)?.reports);
-    } else {
-        loop {
-            let pending = reconcile::pending(&repo, &audit, args.env.as_deref(), commit)?;
-            let start = pending.first().copied().unwrap_or(commit);
-            let inputs = TrustedInputs::before(&repo, start, args.policies.as_deref())?;
-            let segment = in_context(&shared, inputs, Job::Reconcile(&pending), commit)?;
-            reports.extend(segment.reports);
-            if !segment.inputs_changed {
-                break;
-            }
+    let reports = runtime.block_on(async {
+        if rollback {
+            driver.rollback(commit).await
+        } else {
+            driver.reconcile(commit).await
         }
-    }
+    })?;
     print(&reports, args.output)?;
     let fine = |report: &Report| match report.outcome {
         Ended::AlreadyDone { .. } | Ended::NoChanges | Ended::Healthy { .. } => true,
@@ -145,84 +123,18 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Builds the forge, the clusters and the options from `inputs`, and does `job` with them.
-fn in_context(
-    shared: &Shared,
-    inputs: TrustedInputs,
-    job: Job<'_>,
-    commit: git2::Oid,
-) -> anyhow::Result<Segment> {
-    let TrustedInputs {
-        config,
-        mut policies,
-        files,
-    } = inputs;
-    let args = shared.args;
-    let settings_github = if args.no_forge {
-        None
-    } else {
-        GitHubSettings::of(&config)?
-    };
-    let forge = match &settings_github {
-        Some(settings) => Some(settings.client(shared.runtime)?),
-        None => None,
-    };
-    let settings = &config.reconcile;
-    let timeout = args
-        .timeout
-        .map_or(settings.health_timeout, Duration::from_secs);
-    let lock = LockOptions::default();
-    let options = ReconcileOptions {
-        environment: args.env.clone(),
-        base_branch: base_branch(&config),
-        auth: shared.auth.clone(),
-        wait: WaitOptions {
-            timeout,
-            ..WaitOptions::default()
-        },
-        lock: LockOptions {
-            namespace: settings.lock_namespace.clone(),
-            wait: settings.lock_wait,
-            holder: format!("remediator-{}-{}", hostname(), std::process::id()),
-            // The lock is not renewed: it must outlast a hand-off wait, a health wait and a
-            // rollback's own health wait.
-            duration: lock.duration.max(timeout * 4),
-            ..lock
-        },
-        hand_off_timeout: timeout,
-        trusted: files,
-        ..ReconcileOptions::default()
-    };
-    shared.runtime.block_on(async {
-        let clusters = clusters(&config, &args.cluster, args.env.as_deref()).await?;
-        let ctx = Context {
-            repo: shared.repo,
-            config: &config,
-            clusters: &clusters,
-            forge: forge.as_ref(),
-            audit: shared.audit,
-            templates: shared.templates,
-            renderer: shared.renderer,
-            options,
-        };
-        let segment = match job {
-            Job::Rollback => Segment {
-                reports: vec![reconcile::rollback(&ctx, commit).await?],
-                inputs_changed: false,
-            },
-            Job::Reconcile(pending) => {
-                reconcile::reconcile_segment(&ctx, &mut policies, pending, commit).await?
-            }
-        };
-        anyhow::Ok(segment)
-    })
-}
+/// The clusters the command line and each configuration name.
+struct ArgsReach<'a>(&'a ClusterArgs);
 
-/// The branch pull requests merge into: the GitHub forge's `baseBranch`, else `main`.
-fn base_branch(config: &Config) -> String {
-    match &config.forge {
-        ForgeConfig::GitHub { base_branch, .. } => base_branch.clone(),
-        _ => "main".to_owned(),
+impl Reach for ArgsReach<'_> {
+    async fn clusters(
+        &self,
+        config: &Config,
+        environment: Option<&str>,
+    ) -> Result<Clusters<KubeCluster>, String> {
+        clusters(config, self.0, environment)
+            .await
+            .map_err(|e| format!("{e:#}"))
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod chain;
 pub mod changes;
+pub mod driver;
 pub mod gate;
 mod inputs;
 mod outcome;

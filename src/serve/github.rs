@@ -1,0 +1,238 @@
+//! GitHub webhook deliveries: authenticated before anything is parsed (HMAC-SHA256 of the raw
+//! body against `X-Hub-Signature-256`, compared in constant time), replays refused by delivery id
+//! within a window, and each event turned into the job it asks for: a `push` to the base branch
+//! reconciles, a pull request opened or synchronized is checked, a review re-weighs the gate.
+//! Pure, with the time passed in.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Why a delivery is refused (401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// No `X-Hub-Signature-256`.
+    #[error("the delivery is not signed (no X-Hub-Signature-256)")]
+    Unsigned,
+    /// The signature does not match the body.
+    #[error("the signature does not match the body")]
+    BadSignature,
+    /// No `X-GitHub-Delivery`.
+    #[error("the delivery has no X-GitHub-Delivery id")]
+    NoDelivery,
+    /// The delivery id was seen within the window.
+    #[error("delivery {0} was already received")]
+    Replayed(String),
+}
+
+/// Checks `signature` (`sha256=<hex>`) against the HMAC-SHA256 of `body` under `secret`.
+pub fn verify(secret: &[u8], body: &[u8], signature: Option<&str>) -> Result<(), Refused> {
+    let signature = signature.ok_or(Refused::Unsigned)?;
+    let hex = signature
+        .strip_prefix("sha256=")
+        .ok_or(Refused::BadSignature)?;
+    let tag = decode_hex(hex).ok_or(Refused::BadSignature)?;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    ring::hmac::verify(&key, body, &tag).map_err(|_| Refused::BadSignature)
+}
+
+/// The signature GitHub would send for `body`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The delivery ids seen within a window, oldest first; at most `capacity` are kept.
+#[derive(Debug)]
+pub struct Deliveries {
+    window: Duration,
+    capacity: usize,
+    order: VecDeque<(Instant, String)>,
+    seen: HashMap<String, Instant>,
+}
+
+impl Deliveries {
+    /// Keeps ids for `window`, at most `capacity` of them.
+    pub fn new(window: Duration, capacity: usize) -> Self {
+        Deliveries {
+            window,
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Records `id` at `now`; refuses it when it was seen within the window.
+    pub fn admit(&mut self, id: Option<&str>, now: Instant) -> Result<(), Refused> {
+        let id = id.filter(|i| !i.is_empty()).ok_or(Refused::NoDelivery)?;
+        while let Some((at, old)) = self.order.front() {
+            if now.duration_since(*at) <= self.window && self.order.len() < self.capacity {
+                break;
+            }
+            self.seen.remove(old);
+            self.order.pop_front();
+        }
+        if self.seen.contains_key(id) {
+            return Err(Refused::Replayed(id.to_owned()));
+        }
+        self.seen.insert(id.to_owned(), now);
+        self.order.push_back((now, id.to_owned()));
+        Ok(())
+    }
+}
+
+/// What a delivery asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Reconcile the base branch up to this commit.
+    Reconcile {
+        /// The pushed head.
+        after: String,
+    },
+    /// Check a pull request and update its one comment.
+    Check {
+        /// Its number.
+        pull: u64,
+        /// Its base branch.
+        base: String,
+        /// Its head commit.
+        head: String,
+    },
+    /// A review changed: weigh a pending merge's gate again.
+    Review {
+        /// The pull request.
+        pull: u64,
+    },
+}
+
+/// The job of an authenticated delivery of `event` (`X-GitHub-Event`); `None` for events that
+/// ask for nothing (answered 202). A body that is not the event's JSON is an error.
+pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, String> {
+    if event == "ping" {
+        return Ok(None);
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the {event} payload is not JSON: {e}"))?;
+    let text = |p: &str| value.pointer(p).and_then(Value::as_str);
+    Ok(match event {
+        "push" => {
+            let wanted = format!("refs/heads/{base_branch}");
+            match (text("/ref"), text("/after")) {
+                (Some(r), Some(after))
+                    if r == wanted && value["deleted"] != Value::Bool(true) =>
+                {
+                    Some(Job::Reconcile {
+                        after: after.to_owned(),
+                    })
+                }
+                _ => None,
+            }
+        }
+        "pull_request" => match text("/action") {
+            Some("opened" | "synchronize" | "reopened") => {
+                let pull = value["pull_request"]["number"]
+                    .as_u64()
+                    .ok_or("a pull_request event without its number")?;
+                Some(Job::Check {
+                    pull,
+                    base: text("/pull_request/base/ref").unwrap_or(base_branch).to_owned(),
+                    head: text("/pull_request/head/sha")
+                        .ok_or("a pull_request event without its head commit")?
+                        .to_owned(),
+                })
+            }
+            _ => None,
+        },
+        "pull_request_review" => value["pull_request"]["number"]
+            .as_u64()
+            .map(|pull| Job::Review { pull }),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_right_signature_of_the_whole_body_passes() {
+        let body = br#"{"ref":"refs/heads/main"}"#;
+        let signature = sign(b"s3cret", body);
+        assert_eq!(verify(b"s3cret", body, Some(&signature)), Ok(()));
+        assert_eq!(verify(b"s3cret", body, None), Err(Refused::Unsigned));
+        assert_eq!(
+            verify(b"other", body, Some(&signature)),
+            Err(Refused::BadSignature)
+        );
+        assert_eq!(
+            verify(b"s3cret", &body[..body.len() - 1], Some(&signature)),
+            Err(Refused::BadSignature),
+            "a truncated body"
+        );
+        assert_eq!(
+            verify(b"s3cret", body, Some(&signature.replace("sha256=", "sha1="))),
+            Err(Refused::BadSignature)
+        );
+        assert_eq!(
+            verify(b"s3cret", body, Some("sha256=zz")),
+            Err(Refused::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_delivery_is_admitted_once_within_the_window() {
+        let start = Instant::now();
+        let mut seen = Deliveries::new(Duration::from_secs(60), 100);
+        assert_eq!(seen.admit(Some("a"), start), Ok(()));
+        assert_eq!(
+            seen.admit(Some("a"), start + Duration::from_secs(30)),
+            Err(Refused::Replayed("a".into()))
+        );
+        assert_eq!(seen.admit(None, start), Err(Refused::NoDelivery));
+        // Past the window the id is forgotten; the window is kept short and bounded.
+        assert_eq!(seen.admit(Some("a"), start + Duration::from_secs(120)), Ok(()));
+        let mut small = Deliveries::new(Duration::from_secs(60), 2);
+        for id in ["x", "y", "z"] {
+            small.admit(Some(id), start).unwrap();
+        }
+        assert_eq!(small.order.len(), 2);
+    }
+
+    #[test]
+    fn events_become_jobs() {
+        let push = br#"{"ref":"refs/heads/main","after":"abc","deleted":false}"#;
+        assert_eq!(
+            job("push", push, "main"),
+            Ok(Some(Job::Reconcile { after: "abc".into() }))
+        );
+        assert_eq!(job("push", push, "release"), Ok(None), "another branch");
+        let pr = br#"{"action":"synchronize","pull_request":{"number":7,"base":{"ref":"main"},"head":{"sha":"def"}}}"#;
+        assert_eq!(
+            job("pull_request", pr, "main"),
+            Ok(Some(Job::Check { pull: 7, base: "main".into(), head: "def".into() }))
+        );
+        let closed = br#"{"action":"closed","pull_request":{"number":7}}"#;
+        assert_eq!(job("pull_request", closed, "main"), Ok(None));
+        let review = br#"{"action":"submitted","pull_request":{"number":7}}"#;
+        assert_eq!(
+            job("pull_request_review", review, "main"),
+            Ok(Some(Job::Review { pull: 7 }))
+        );
+        assert_eq!(job("issues", b"{}", "main"), Ok(None));
+        assert_eq!(job("ping", b"not json", "main"), Ok(None));
+        assert!(job("push", b"{", "main").is_err());
+    }
+}
