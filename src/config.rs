@@ -74,6 +74,8 @@ pub struct Config {
     pub audit_path: Option<PathBuf>,
     /// Approval teams: a team's name and the logins of its members.
     pub teams: BTreeMap<String, Vec<String>>,
+    /// The in-cluster service (`serve`).
+    pub serve: crate::serve::settings::ServeSettings,
 }
 
 /// The Git side of the configuration.
@@ -135,6 +137,7 @@ impl Default for Config {
             reconcile: ReconcileSettings::default(),
             audit_path: None,
             teams: BTreeMap::new(),
+            serve: crate::serve::settings::ServeSettings::default(),
         }
     }
 }
@@ -253,6 +256,8 @@ struct RawConfig {
     audit: Option<RawAudit>,
     #[serde(default)]
     approvals: Option<RawApprovals>,
+    #[serde(default)]
+    serve: Option<Spanned<crate::serve::settings::RawServe>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -475,7 +480,17 @@ impl RawConfig {
             remote: None,
             author: None,
         });
+        let serve = match self.serve {
+            None => crate::serve::settings::ServeSettings::default(),
+            Some(raw) => {
+                let line = raw.referenced.line();
+                raw.value
+                    .validate()
+                    .map_err(|(key, message)| invalid(line, &key, message))?
+            }
+        };
         Ok(Config {
+            serve,
             field_manager,
             excludes,
             environments,

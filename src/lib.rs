@@ -34,5 +34,6 @@ pub mod publish;
 pub mod reconcile;
 pub mod remedy;
 pub mod render;
+pub mod serve;
 pub mod snapshot;
 pub mod workspace;

@@ -94,6 +94,9 @@ enum Command {
     /// Check a pull request: what changes, its risk, breaking CRD changes, the dry-run. Exit
     /// codes: 0 fine, 1 needs approvals beyond the default, 2 denied by policy, 3 error.
     Check(cli::check::CheckArgs),
+    /// Run as a service: watch the cluster and propose what is wrong, take Alertmanager's alerts
+    /// and GitHub's webhooks, reconcile what merges; `/healthz`, `/readyz`, `/metrics`.
+    Serve(cli::serve::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -270,6 +273,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Rollback(args) => cli::reconcile::run(args, true),
         Command::History(args) => cli::reconcile::history(args),
         Command::Check(args) => cli::check::run(args),
+        Command::Serve(args) => cli::serve::run(args),
     }
 }
 

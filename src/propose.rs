@@ -244,11 +244,32 @@ impl Plan {
 
 /// Detects, remedies, edits, assesses and renders. Never stops on one finding's failure.
 pub fn plan(inputs: &Inputs, policies: &mut Policies, options: &ProposeOptions) -> Plan {
+    plan_with(inputs, policies, options, Vec::new())
+}
+
+/// [`plan`], with findings from elsewhere (Alertmanager's alerts) beside detection's. A finding
+/// from elsewhere about a subject detection already has a finding for (on it or its owner) adds
+/// its evidence to that finding rather than a second proposal.
+pub fn plan_with(
+    inputs: &Inputs,
+    policies: &mut Policies,
+    options: &ProposeOptions,
+    extra: Vec<Finding>,
+) -> Plan {
     let now = options
         .now
         .or_else(|| inputs.snapshot.taken_at())
         .unwrap_or_else(wall_clock);
-    let findings = detect(inputs.snapshot, &DetectOptions::at(now));
+    let mut findings = detect(inputs.snapshot, &DetectOptions::at(now));
+    for finding in extra {
+        let about = |f: &Finding| {
+            f.subject == finding.subject || f.owner.as_ref() == Some(&finding.subject)
+        };
+        match findings.iter_mut().find(|f| about(f)) {
+            Some(known) => known.evidence.extend(finding.evidence),
+            None => findings.push(finding),
+        }
+    }
     let ctx = Context {
         index: inputs.index,
         config: inputs.config,

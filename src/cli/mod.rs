@@ -6,3 +6,4 @@ pub mod cluster;
 pub mod diff;
 pub mod propose;
 pub mod reconcile;
+pub mod serve;

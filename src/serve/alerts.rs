@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Evidence, Finding, FindingCode, ObjectRef, Severity};
+use crate::detect::owners::Owners;
+use crate::model::{Evidence, Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
 /// The webhook payload.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,9 +61,24 @@ pub fn builtin() -> Vec<Mapping> {
         ("KubePodNotReady", "replicas-not-ready", "Pod", "pod"),
         ("KubeContainerWaiting", "crash-loop", "Pod", "pod"),
         ("CPUThrottlingHigh", "high-cpu", "Pod", "pod"),
-        ("KubeDeploymentReplicasMismatch", "replicas-not-ready", "Deployment", "deployment"),
-        ("KubeHpaMaxedOut", "high-cpu", "HorizontalPodAutoscaler", "horizontalpodautoscaler"),
-        ("KubePersistentVolumeFillingUp", "pvc-filling-up", "PersistentVolumeClaim", "persistentvolumeclaim"),
+        (
+            "KubeDeploymentReplicasMismatch",
+            "replicas-not-ready",
+            "Deployment",
+            "deployment",
+        ),
+        (
+            "KubeHpaMaxedOut",
+            "high-cpu",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscaler",
+        ),
+        (
+            "KubePersistentVolumeFillingUp",
+            "pvc-filling-up",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaim",
+        ),
         ("KubeNodeNotReady", "node-not-ready", "Node", "node"),
     ]
     .into_iter()
@@ -154,9 +170,7 @@ impl Episodes {
 }
 
 fn code(name: &str) -> Option<FindingCode> {
-    FindingCode::ALL
-        .into_iter()
-        .find(|c| c.to_string() == name)
+    FindingCode::ALL.into_iter().find(|c| c.to_string() == name)
 }
 
 /// The finding an alert stands for, with the alert as evidence.
@@ -199,6 +213,47 @@ pub fn finding(alert: &Alert, group: &str, mappings: &[Mapping]) -> Option<Findi
     Some(found)
 }
 
+/// An alert's finding completed from the cluster: a pod's owning workload, and a crash loop
+/// whose container was last OOM-killed read as the memory problem it is.
+pub fn enrich(mut finding: Finding, snapshot: &Snapshot) -> Finding {
+    if finding.subject.kind != "Pod" {
+        return finding;
+    }
+    let pod = snapshot.pods.iter().find(|p| {
+        p.metadata.namespace == finding.subject.namespace
+            && p.metadata.name.as_deref() == Some(finding.subject.name.as_str())
+    });
+    let Some(pod) = pod else {
+        return finding;
+    };
+    finding.owner = Owners::new(snapshot).of_pod(pod);
+    let killed = pod
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .filter(|c| {
+            finding
+                .container
+                .as_ref()
+                .is_none_or(|name| &c.name == name)
+        })
+        .find(|c| {
+            c.last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
+        });
+    if let (FindingCode::CrashLoop, Some(container)) = (finding.code, killed) {
+        finding.code = FindingCode::CrashLoopOom;
+        finding.container = Some(container.name.clone());
+        finding.evidence.push(Evidence {
+            label: "last termination".into(),
+            value: format!("{}: OOMKilled", container.name),
+        });
+    }
+    finding
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,19 +272,33 @@ mod tests {
 
     #[test]
     fn alerts_are_deduplicated_by_fingerprint_and_resolved_ones_end() {
-        let crash = [("alertname", "KubePodCrashLooping"), ("namespace", "shop"), ("pod", "api-1"), ("container", "api")];
+        let crash = [
+            ("alertname", "KubePodCrashLooping"),
+            ("namespace", "shop"),
+            ("pod", "api-1"),
+            ("container", "api"),
+        ];
         let mut episodes = Episodes::default();
         let first = episodes.receive(payload("firing", "f1", &crash));
         assert_eq!(first.started, ["f1"]);
         let again = episodes.receive(payload("firing", "f1", &crash));
-        assert_eq!(again, Received { repeated: 1, ..Received::default() });
+        assert_eq!(
+            again,
+            Received {
+                repeated: 1,
+                ..Received::default()
+            }
+        );
         let (findings, unknown) = episodes.findings(&builtin());
         assert!(unknown.is_empty());
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].code, FindingCode::CrashLoop);
         assert_eq!(findings[0].subject.to_string(), "Pod/shop/api-1");
         assert_eq!(findings[0].container.as_deref(), Some("api"));
-        assert_eq!(findings[0].evidence[0].value, "KubePodCrashLooping (firing since 2026-11-26T10:00:00Z)");
+        assert_eq!(
+            findings[0].evidence[0].value,
+            "KubePodCrashLooping (firing since 2026-11-26T10:00:00Z)"
+        );
         let done = episodes.receive(payload("resolved", "f1", &crash));
         assert_eq!(done.resolved, ["f1"]);
         assert!(episodes.is_empty());
@@ -238,12 +307,25 @@ mod tests {
     #[test]
     fn unknown_alerts_are_kept_and_the_table_can_be_extended() {
         let mut episodes = Episodes::default();
-        episodes.receive(payload("firing", "f2", &[("alertname", "MyAppDown"), ("namespace", "shop"), ("deployment", "api")]));
+        episodes.receive(payload(
+            "firing",
+            "f2",
+            &[
+                ("alertname", "MyAppDown"),
+                ("namespace", "shop"),
+                ("deployment", "api"),
+            ],
+        ));
         let (findings, unknown) = episodes.findings(&builtin());
         assert!(findings.is_empty());
         assert_eq!(unknown.len(), 1, "recorded, not dropped");
         let mut table = builtin();
-        table.push(Mapping { alert: "MyAppDown".into(), finding: "replicas-not-ready".into(), kind: "Deployment".into(), label: "deployment".into() });
+        table.push(Mapping {
+            alert: "MyAppDown".into(),
+            finding: "replicas-not-ready".into(),
+            kind: "Deployment".into(),
+            label: "deployment".into(),
+        });
         let (findings, _) = episodes.findings(&table);
         assert_eq!(findings[0].subject.to_string(), "Deployment/shop/api");
         assert!(parse(br#"{"version":"3","groupKey":"","alerts":[]}"#).is_err());
@@ -252,7 +334,15 @@ mod tests {
     #[test]
     fn a_node_alert_names_a_cluster_scoped_node() {
         let mut episodes = Episodes::default();
-        episodes.receive(payload("firing", "n", &[("alertname", "KubeNodeNotReady"), ("namespace", "monitoring"), ("node", "worker-1")]));
+        episodes.receive(payload(
+            "firing",
+            "n",
+            &[
+                ("alertname", "KubeNodeNotReady"),
+                ("namespace", "monitoring"),
+                ("node", "worker-1"),
+            ],
+        ));
         let (findings, _) = episodes.findings(&builtin());
         assert_eq!(findings[0].subject.to_string(), "Node/worker-1");
     }

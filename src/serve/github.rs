@@ -124,16 +124,14 @@ pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, S
     if event == "ping" {
         return Ok(None);
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the {event} payload is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the {event} payload is not JSON: {e}"))?;
     let text = |p: &str| value.pointer(p).and_then(Value::as_str);
     Ok(match event {
         "push" => {
             let wanted = format!("refs/heads/{base_branch}");
             match (text("/ref"), text("/after")) {
-                (Some(r), Some(after))
-                    if r == wanted && value["deleted"] != Value::Bool(true) =>
-                {
+                (Some(r), Some(after)) if r == wanted && value["deleted"] != Value::Bool(true) => {
                     Some(Job::Reconcile {
                         after: after.to_owned(),
                     })
@@ -148,7 +146,9 @@ pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, S
                     .ok_or("a pull_request event without its number")?;
                 Some(Job::Check {
                     pull,
-                    base: text("/pull_request/base/ref").unwrap_or(base_branch).to_owned(),
+                    base: text("/pull_request/base/ref")
+                        .unwrap_or(base_branch)
+                        .to_owned(),
                     head: text("/pull_request/head/sha")
                         .ok_or("a pull_request event without its head commit")?
                         .to_owned(),
@@ -183,7 +183,11 @@ mod tests {
             "a truncated body"
         );
         assert_eq!(
-            verify(b"s3cret", body, Some(&signature.replace("sha256=", "sha1="))),
+            verify(
+                b"s3cret",
+                body,
+                Some(&signature.replace("sha256=", "sha1="))
+            ),
             Err(Refused::BadSignature)
         );
         assert_eq!(
@@ -203,7 +207,10 @@ mod tests {
         );
         assert_eq!(seen.admit(None, start), Err(Refused::NoDelivery));
         // Past the window the id is forgotten; the window is kept short and bounded.
-        assert_eq!(seen.admit(Some("a"), start + Duration::from_secs(120)), Ok(()));
+        assert_eq!(
+            seen.admit(Some("a"), start + Duration::from_secs(120)),
+            Ok(())
+        );
         let mut small = Deliveries::new(Duration::from_secs(60), 2);
         for id in ["x", "y", "z"] {
             small.admit(Some(id), start).unwrap();
@@ -216,13 +223,19 @@ mod tests {
         let push = br#"{"ref":"refs/heads/main","after":"abc","deleted":false}"#;
         assert_eq!(
             job("push", push, "main"),
-            Ok(Some(Job::Reconcile { after: "abc".into() }))
+            Ok(Some(Job::Reconcile {
+                after: "abc".into()
+            }))
         );
         assert_eq!(job("push", push, "release"), Ok(None), "another branch");
         let pr = br#"{"action":"synchronize","pull_request":{"number":7,"base":{"ref":"main"},"head":{"sha":"def"}}}"#;
         assert_eq!(
             job("pull_request", pr, "main"),
-            Ok(Some(Job::Check { pull: 7, base: "main".into(), head: "def".into() }))
+            Ok(Some(Job::Check {
+                pull: 7,
+                base: "main".into(),
+                head: "def".into()
+            }))
         );
         let closed = br#"{"action":"closed","pull_request":{"number":7}}"#;
         assert_eq!(job("pull_request", closed, "main"), Ok(None));

@@ -1,0 +1,95 @@
+//! `remediator serve`: builds the service's clients (the cluster from the command line, the
+//! kubeconfig or the pod's service account; GitHub from the configuration and `GITHUB_TOKEN`),
+//! opens or clones the config repository, and runs [`remediator::serve`] until SIGTERM or
+//! Ctrl-C.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use remediator::build::Renderer;
+use remediator::cluster::KubeCluster;
+use remediator::config::Config;
+use remediator::render::Templates;
+use remediator::serve::{self, Service};
+use remediator::workspace::{GitHubSettings, audit_log, git_auth, open_or_clone};
+
+use super::super::Outcome;
+use super::cluster::{ClusterArgs, connect, runtime};
+
+/// Arguments of `serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The config repository: a clone, or a URL (`https://`, `file://`) that remediator clones
+    /// and keeps in its cache. Its `remediator.yaml` holds `serve:` and the forge.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The cluster the service runs in: the pod's service account when not given.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// A directory of .rego files replacing the default policies.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// A directory of templates replacing the embedded ones.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// The address to listen on, replacing `serve.listen`.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Runs the service.
+pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let auth = git_auth();
+    let (path, repo, _) = open_or_clone(&args.repo, &auth)?;
+    let mut config = Config::load(&path)?;
+    if let Some(listen) = args.listen {
+        config.serve.listen = listen;
+    }
+    let github = GitHubSettings::of(&config)?.context(
+        "serve needs `forge: {type: github, repository: owner/name}` in remediator.yaml",
+    )?;
+    let runtime = runtime()?;
+    let connection = runtime.block_on(connect(&args.cluster))?;
+    let forge = github.client(&runtime)?;
+    let service = Service {
+        audit: audit_log(&path, &config, Some(&repo)),
+        repo,
+        cluster: KubeCluster::new(connection.client.clone()),
+        client: connection.client,
+        github,
+        forge,
+        auth,
+        templates: Templates::load(args.templates.as_deref())?,
+        renderer: Renderer::from_path(),
+        policies: args.policies.clone(),
+        holder: format!("remediator-serve-{}", std::process::id()),
+        config,
+    };
+    runtime.block_on(serve::run(service, stop_signal()))?;
+    Ok(Outcome::Ok)
+}
+
+/// SIGTERM (the kubelet stopping the pod) or Ctrl-C.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,209 @@
+//! The service's HTTP side: `/healthz` (the process), `/readyz` (the watches synced and GitHub
+//! reached), `/metrics`, and the two webhooks. A GitHub delivery is authenticated before its body
+//! is read as anything; an Alertmanager notification needs the bearer token when one is
+//! configured. A full queue answers 503, so the sender retries later.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::{Job, Shared, alerts, github};
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/webhooks/github", post(github_delivery))
+        .route("/webhooks/alertmanager", post(alertmanager))
+        .with_state(shared)
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        let why = format!(
+            "not ready after {}s: watches synced {}, GitHub reached {}",
+            shared.started.elapsed().as_secs(),
+            shared.synced.load(std::sync::atomic::Ordering::SeqCst),
+            shared.reachable.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn github_delivery(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let refuse = |why: String| {
+        shared.metrics.delivery("github", "refused");
+        (StatusCode::UNAUTHORIZED, why).into_response()
+    };
+    let Some(secret) = &shared.github_secret else {
+        return refuse("no webhook secret is configured (serve.githubWebhookSecret)".into());
+    };
+    let signature = header_text(&headers, "x-hub-signature-256");
+    if let Err(why) = github::verify(secret, &body, signature) {
+        return refuse(why.to_string());
+    }
+    let delivery = header_text(&headers, "x-github-delivery");
+    if let Err(why) = shared
+        .deliveries
+        .lock()
+        .await
+        .admit(delivery, Instant::now())
+    {
+        return refuse(why.to_string());
+    }
+    let event = header_text(&headers, "x-github-event").unwrap_or("");
+    match github::job(event, &body, &shared.base_branch) {
+        Err(why) => {
+            shared.metrics.delivery("github", "invalid");
+            (StatusCode::BAD_REQUEST, why).into_response()
+        }
+        Ok(None) => {
+            shared.metrics.delivery("github", "ignored");
+            (StatusCode::ACCEPTED, "nothing to do").into_response()
+        }
+        Ok(Some(job)) => {
+            if shared.push(Job::GitHub(job)) {
+                shared.metrics.delivery("github", "accepted");
+                (StatusCode::ACCEPTED, "queued").into_response()
+            } else {
+                shared.metrics.delivery("github", "busy");
+                (StatusCode::SERVICE_UNAVAILABLE, "the queue is full").into_response()
+            }
+        }
+    }
+}
+
+/// Whether the request carries the token, as Alertmanager's `http_config` sends it: a bearer
+/// token, or basic auth whose password is the token.
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = header_text(headers, "authorization") else {
+        return false;
+    };
+    let given = if let Some(bearer) = value.strip_prefix("Bearer ") {
+        bearer.trim().to_owned()
+    } else if let Some(basic) = value.strip_prefix("Basic ") {
+        match decode_basic(basic.trim()) {
+            Some(pair) => pair
+                .split_once(':')
+                .map(|(_, p)| p.to_owned())
+                .unwrap_or_default(),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    same(given.as_bytes(), token.as_bytes())
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn decode_basic(text: &str) -> Option<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes().filter(|b| *b != b'=') {
+        let value = ALPHABET.iter().position(|a| *a == byte)? as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn alertmanager(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(token) = &shared.alertmanager_token
+        && !authorized(&headers, token)
+    {
+        shared.metrics.delivery("alertmanager", "refused");
+        return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
+    }
+    let payload = match alerts::parse(&body) {
+        Ok(payload) => payload,
+        Err(why) => {
+            shared.metrics.delivery("alertmanager", "invalid");
+            return (StatusCode::BAD_REQUEST, why).into_response();
+        }
+    };
+    let received = {
+        let mut episodes = shared.episodes.lock().await;
+        let received = episodes.receive(payload);
+        shared.metrics.alerts.set(episodes.len() as i64);
+        received
+    };
+    if received.started.is_empty() && received.resolved.is_empty() {
+        shared.metrics.delivery("alertmanager", "ignored");
+        return (StatusCode::OK, "nothing new").into_response();
+    }
+    if shared.detect() {
+        shared.metrics.delivery("alertmanager", "accepted");
+        (StatusCode::OK, "queued").into_response()
+    } else {
+        shared.metrics.delivery("alertmanager", "busy");
+        (StatusCode::SERVICE_UNAVAILABLE, "the queue is full").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_comes_as_a_bearer_or_as_basic_auth() {
+        let mut headers = HeaderMap::new();
+        assert!(!authorized(&headers, "t0k"));
+        headers.insert("authorization", "Bearer t0k".parse().unwrap());
+        assert!(authorized(&headers, "t0k"));
+        headers.insert("authorization", "Bearer other".parse().unwrap());
+        assert!(!authorized(&headers, "t0k"));
+        // alertmanager:t0k
+        headers.insert(
+            "authorization",
+            "Basic YWxlcnRtYW5hZ2VyOnQwaw==".parse().unwrap(),
+        );
+        assert!(authorized(&headers, "t0k"));
+        assert_eq!(
+            decode_basic("YWxlcnRtYW5hZ2VyOnQwaw==").unwrap(),
+            "alertmanager:t0k"
+        );
+    }
+}

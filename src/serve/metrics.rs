@@ -1,0 +1,164 @@
+//! The service's metrics, in Prometheus' text format (prometheus-client): findings by code,
+//! proposals by outcome, reconciles by outcome, rollbacks, gate refusals, webhook deliveries by
+//! source and result, request latency and errors by boundary, and queue depth. Pure.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A label: one value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Label {
+    /// Its value.
+    pub value: String,
+}
+
+/// Two labels: where and what.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Delivery {
+    /// `github` or `alertmanager`.
+    pub source: String,
+    /// `accepted`, `ignored`, `refused`, `invalid`, `busy`.
+    pub result: String,
+}
+
+/// A boundary's request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Boundary {
+    /// `github` or `kubernetes`.
+    pub target: String,
+}
+
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// Every metric, registered.
+pub struct Metrics {
+    registry: Registry,
+    /// Findings seen by detection, by code.
+    pub findings: Family<Label, Counter>,
+    /// Proposals by outcome (`opened`, `updated`, `closed`, `failed`).
+    pub proposals: Family<Label, Counter>,
+    /// Reconciles by outcome.
+    pub reconciles: Family<Label, Counter>,
+    /// Rollbacks done.
+    pub rollbacks: Counter,
+    /// Merges the gate refused.
+    pub refusals: Counter,
+    /// Webhook deliveries by source and result.
+    pub deliveries: Family<Delivery, Counter>,
+    /// Seconds a job of each boundary took.
+    pub latency: Family<Boundary, Histogram, fn() -> Histogram>,
+    /// Failed jobs, by boundary.
+    pub errors: Family<Boundary, Counter>,
+    /// Jobs waiting.
+    pub queue: Gauge,
+    /// Alerts firing.
+    pub alerts: Gauge,
+    /// 1 while this replica leads.
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("remediator");
+        let metrics = Metrics {
+            findings: Family::default(),
+            proposals: Family::default(),
+            reconciles: Family::default(),
+            rollbacks: Counter::default(),
+            refusals: Counter::default(),
+            deliveries: Family::default(),
+            latency: Family::new_with_constructor(latency),
+            errors: Family::default(),
+            queue: Gauge::default(),
+            alerts: Gauge::default(),
+            leader: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "findings",
+            "Findings seen, by code",
+            metrics.findings.clone(),
+        );
+        registry.register(
+            "proposals",
+            "Pull requests opened, updated, closed or failed",
+            metrics.proposals.clone(),
+        );
+        registry.register(
+            "reconciles",
+            "Reconciles of merged commits, by outcome",
+            metrics.reconciles.clone(),
+        );
+        registry.register("rollbacks", "Merges rolled back", metrics.rollbacks.clone());
+        registry.register(
+            "gate_refusals",
+            "Merges the gate refused",
+            metrics.refusals.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries, by source and result",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Duration of GitHub and Kubernetes work",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "request_errors",
+            "Failed GitHub and Kubernetes work",
+            metrics.errors.clone(),
+        );
+        registry.register("queue_depth", "Jobs waiting", metrics.queue.clone());
+        registry.register(
+            "alerts_firing",
+            "Alertmanager alerts firing",
+            metrics.alerts.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica leads",
+            metrics.leader.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one delivery.
+    pub fn delivery(&self, source: &str, result: &str) {
+        self.deliveries
+            .get_or_create(&Delivery {
+                source: source.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one of a family.
+    pub fn count(family: &Family<Label, Counter>, value: &str) {
+        family
+            .get_or_create(&Label {
+                value: value.into(),
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

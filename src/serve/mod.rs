@@ -1,0 +1,210 @@
+//! `remediator serve`: the long-running service. It watches the cluster and runs detection when
+//! objects change (debounced) and on a resync interval, takes Alertmanager's alerts and GitHub's
+//! webhooks, and runs the same library functions as the commands: [`crate::propose`] and
+//! [`crate::publish`] for findings, the reconcile [`crate::reconcile::driver`] for pushes to the
+//! base branch. One worker takes jobs from a bounded queue; a full queue answers 503. It serves
+//! `/healthz`, `/readyz` and `/metrics`. I/O: the cluster, Git, GitHub and HTTP.
+
+pub mod alerts;
+pub mod github;
+mod http;
+pub mod metrics;
+pub mod settings;
+mod watch;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::{Mutex, mpsc};
+
+use crate::audit::AuditLog;
+use crate::build::Renderer;
+use crate::cluster::KubeCluster;
+use crate::config::Config;
+use crate::forge::GitHub;
+use crate::git::{Auth, ConfigRepo};
+use crate::render::Templates;
+use crate::workspace::GitHubSettings;
+use metrics::Metrics;
+use settings::ServeSettings;
+
+/// What can stop the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret the configuration names cannot be read.
+    #[error("serve: {0}")]
+    Secret(String),
+    /// The HTTP server failed.
+    #[error("the HTTP server failed: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// A job for the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Detect, propose, publish, close what cleared.
+    Detect,
+    /// What a GitHub delivery asks for.
+    GitHub(github::Job),
+}
+
+/// Everything the worker uses, built by the command.
+pub struct Service {
+    /// The config repository's clone.
+    pub repo: ConfigRepo,
+    /// The configuration of the checkout: where to fetch, and the service's settings.
+    pub config: Config,
+    /// The cluster the service runs in.
+    pub cluster: KubeCluster,
+    /// The client the watches use.
+    pub client: kube::Client,
+    /// GitHub's settings.
+    pub github: GitHubSettings,
+    /// The GitHub client.
+    pub forge: GitHub,
+    /// Git credentials.
+    pub auth: Auth,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// The templates.
+    pub templates: Templates,
+    /// Renders the builds.
+    pub renderer: Renderer,
+    /// A directory of policies replacing the defaults.
+    pub policies: Option<PathBuf>,
+    /// Who holds the locks.
+    pub holder: String,
+}
+
+/// What the HTTP handlers, the watches and the worker share.
+pub(crate) struct Shared {
+    settings: ServeSettings,
+    base_branch: String,
+    metrics: Metrics,
+    jobs: mpsc::Sender<Job>,
+    /// A detection is queued and not started: more changes need no second one.
+    detect_queued: AtomicBool,
+    deliveries: Mutex<github::Deliveries>,
+    episodes: Mutex<alerts::Episodes>,
+    github_secret: Option<Vec<u8>>,
+    alertmanager_token: Option<String>,
+    /// The watches have listed everything once.
+    synced: AtomicBool,
+    /// GitHub answered.
+    reachable: AtomicBool,
+    started: Instant,
+}
+
+impl Shared {
+    /// Queues a detection unless one is already waiting; false when the queue is full.
+    fn detect(&self) -> bool {
+        if self.detect_queued.swap(true, Ordering::SeqCst) {
+            return true;
+        }
+        let sent = self.jobs.try_send(Job::Detect).is_ok();
+        if !sent {
+            self.detect_queued.store(false, Ordering::SeqCst);
+        }
+        self.metrics.queue.set(self.depth());
+        sent
+    }
+
+    /// Queues a job; false when the queue is full.
+    fn push(&self, job: Job) -> bool {
+        let sent = self.jobs.try_send(job).is_ok();
+        self.metrics.queue.set(self.depth());
+        sent
+    }
+
+    fn depth(&self) -> i64 {
+        (self.jobs.max_capacity() - self.jobs.capacity()) as i64
+    }
+
+    fn ready(&self) -> bool {
+        self.synced.load(Ordering::SeqCst) && self.reachable.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the service until `shutdown` resolves; the job under way is finished first.
+pub async fn run(
+    service: Service,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let settings = service.config.serve.clone();
+    let read = |source: &Option<settings::SecretSource>| -> Result<Option<String>, Error> {
+        source
+            .as_ref()
+            .map(|s| s.read().map_err(Error::Secret))
+            .transpose()
+    };
+    let github_secret = read(&settings.github_webhook_secret)?.map(String::into_bytes);
+    let alertmanager_token = read(&settings.alertmanager_token)?;
+    let (jobs, queue) = mpsc::channel(settings.queue);
+    let shared = Arc::new(Shared {
+        base_branch: service.github.base_branch.clone(),
+        metrics: Metrics::default(),
+        jobs,
+        detect_queued: AtomicBool::new(false),
+        deliveries: Mutex::new(github::Deliveries::new(
+            std::time::Duration::from_secs(3600),
+            10_000,
+        )),
+        episodes: Mutex::new(alerts::Episodes::default()),
+        github_secret,
+        alertmanager_token,
+        synced: AtomicBool::new(false),
+        reachable: AtomicBool::new(false),
+        started: Instant::now(),
+        settings,
+    });
+    let listener = tokio::net::TcpListener::bind(shared.settings.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            address: shared.settings.listen,
+            source,
+        })?;
+    eprintln!(
+        "serve: listening on {}",
+        listener.local_addr().map_err(Error::Http)?
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watches = tokio::spawn(watch::run(
+        service.client.clone(),
+        shared.clone(),
+        stopped.clone(),
+    ));
+    // Git's repository handle is not shared between threads: the worker stays on this one.
+    let local = tokio::task::LocalSet::new();
+    let worker = local.spawn_local(worker::run(service, shared.clone(), queue, stopped.clone()));
+    let app = http::router(shared.clone());
+    let mut on_stop = stopped.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = on_stop.wait_for(|s| *s).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    local
+        .run_until(async {
+            shutdown.await;
+            eprintln!("serve: stopping; the job under way is finished first");
+            let _ = stop.send(true);
+            watches.abort();
+            let _ = worker.await;
+        })
+        .await;
+    match server.await {
+        Ok(result) => result.map_err(Error::Http),
+        Err(_) => Ok(()),
+    }
+}

@@ -1,0 +1,144 @@
+//! `serve:` in `remediator.yaml`: where the service listens, the environment whose cluster it
+//! runs in, its debounce, resync and queue, and where its secrets are (an environment variable
+//! or a file, never the configuration itself), plus alert mappings that extend the built-in
+//! table. Validated once, at the edge; the secrets are read when the service starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::alerts::{Mapping, builtin};
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (a mounted Secret), its content trimmed.
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// The secret; an empty or missing one is an error naming where it was looked for.
+    pub fn read(&self) -> Result<String, String> {
+        let value = match self {
+            SecretSource::Env(name) => std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?,
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        };
+        let value = value.trim().to_owned();
+        if value.is_empty() {
+            return Err(format!("{self:?} is empty"));
+        }
+        Ok(value)
+    }
+}
+
+/// The section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawServe {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    debounce_seconds: Option<u64>,
+    #[serde(default)]
+    resync_seconds: Option<u64>,
+    #[serde(default)]
+    queue: Option<usize>,
+    #[serde(default)]
+    github_webhook_secret: Option<SecretSource>,
+    #[serde(default)]
+    alertmanager_token: Option<SecretSource>,
+    #[serde(default)]
+    alerts: Vec<Mapping>,
+}
+
+/// The validated section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeSettings {
+    /// The address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// The environment whose cluster the service runs in; every environment when `None`.
+    pub environment: Option<String>,
+    /// How long changes settle before detection runs.
+    pub debounce: Duration,
+    /// How often detection runs without a change (and the watches' bookmarks are trusted).
+    pub resync: Duration,
+    /// Jobs waiting at most; a full queue answers 503 (back-pressure), never grows.
+    pub queue: usize,
+    /// Where GitHub's webhook secret is; without it, GitHub deliveries are refused.
+    pub github_webhook_secret: Option<SecretSource>,
+    /// Where Alertmanager's bearer token is; without it, the intake is open.
+    pub alertmanager_token: Option<SecretSource>,
+    /// The alert table: the built-in mappings, then the configuration's (which win).
+    pub alerts: Vec<Mapping>,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            environment: None,
+            debounce: Duration::from_secs(10),
+            resync: Duration::from_secs(300),
+            queue: 256,
+            github_webhook_secret: None,
+            alertmanager_token: None,
+            alerts: builtin(),
+        }
+    }
+}
+
+impl RawServe {
+    /// Validates the section; an error names the key.
+    pub fn validate(self) -> Result<ServeSettings, (String, String)> {
+        let defaults = ServeSettings::default();
+        let listen = match self.listen {
+            None => defaults.listen,
+            Some(text) => text.parse().map_err(|_| {
+                (
+                    "serve.listen".to_owned(),
+                    format!("`{text}` is not an address and port (0.0.0.0:8080)"),
+                )
+            })?,
+        };
+        let queue = self.queue.unwrap_or(defaults.queue);
+        if queue == 0 {
+            return Err(("serve.queue".into(), "must be at least 1".into()));
+        }
+        for (i, m) in self.alerts.iter().enumerate() {
+            let known = crate::model::FindingCode::ALL
+                .iter()
+                .any(|c| c.to_string() == m.finding);
+            if !known {
+                return Err((
+                    format!("serve.alerts[{i}].finding"),
+                    format!("`{}` is not a finding code", m.finding),
+                ));
+            }
+        }
+        let mut alerts = defaults.alerts;
+        alerts.extend(self.alerts);
+        Ok(ServeSettings {
+            listen,
+            environment: self.environment,
+            debounce: self
+                .debounce_seconds
+                .map_or(defaults.debounce, Duration::from_secs),
+            resync: self
+                .resync_seconds
+                .map_or(defaults.resync, Duration::from_secs),
+            queue,
+            github_webhook_secret: self.github_webhook_secret,
+            alertmanager_token: self.alertmanager_token,
+            alerts,
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! The worker: one job at a time from the bounded queue. A detection fetches the base branch,
+//! indexes it as committed, reads the cluster, plans with the firing alerts beside detection's
+//! findings, and publishes exactly as `propose --forge github` does (GitHub is the state: an
+//! open pull request is updated, never opened twice, and one whose finding cleared is closed). A
+//! push reconciles the base branch through the reconcile driver, as `reconcile` does; a review
+//! weighs the pending merges again. The job under way is finished before the service stops.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::metrics::{Boundary, Metrics};
+use super::{Job, Service, Shared, github};
+use crate::assess::Policies;
+use crate::cluster::{Cluster, SnapshotOptions};
+use crate::config::Config;
+use crate::forge::Forge;
+use crate::git::GitHistory;
+use crate::manifests::{IndexOptions, RepoIndex};
+use crate::propose::{self, Inputs, ProposeOptions};
+use crate::publish;
+use crate::reconcile::Outcome;
+use crate::reconcile::driver::{Driver, Fixed};
+
+pub(super) async fn run(
+    service: Service,
+    shared: Arc<Shared>,
+    mut queue: mpsc::Receiver<Job>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    reach_github(&service, &shared).await;
+    loop {
+        let job = tokio::select! {
+            job = queue.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+            _ = stopped.changed() => return,
+        };
+        shared.metrics.queue.set(shared.depth());
+        let (target, result) = match job {
+            Job::Detect => {
+                shared.detect_queued.store(false, Ordering::SeqCst);
+                (
+                    "github",
+                    timed(&shared.metrics, "kubernetes", detect(&service, &shared)).await,
+                )
+            }
+            Job::GitHub(github::Job::Reconcile { after }) => (
+                "kubernetes",
+                reconcile(&service, &shared, Some(&after)).await,
+            ),
+            Job::GitHub(github::Job::Review { .. }) => {
+                ("kubernetes", reconcile(&service, &shared, None).await)
+            }
+            Job::GitHub(github::Job::Check { pull, .. }) => (
+                "github",
+                Err(format!(
+                    "pull request #{pull}: checking pull requests from serve is not built yet; run `remediator check` in the pull request's workflow"
+                )),
+            ),
+        };
+        if let Err(error) = result {
+            shared
+                .metrics
+                .errors
+                .get_or_create(&Boundary {
+                    target: target.into(),
+                })
+                .inc();
+            eprintln!("serve: {error}");
+        }
+    }
+}
+
+async fn reach_github(service: &Service, shared: &Shared) {
+    match service.forge.open_pulls("remediator").await {
+        Ok(_) => shared.reachable.store(true, Ordering::SeqCst),
+        Err(error) => eprintln!("serve: GitHub is not reachable yet: {error}"),
+    }
+}
+
+async fn timed<T>(
+    metrics: &Metrics,
+    target: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let start = Instant::now();
+    let out = work.await;
+    metrics
+        .latency
+        .get_or_create(&Boundary {
+            target: target.into(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    out
+}
+
+/// One detection, planned and published.
+async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
+    let remote = &service.config.git.remote;
+    let base_branch = &shared.base_branch;
+    let base = service
+        .repo
+        .fetch_branch(remote, base_branch, &service.auth)
+        .map_err(|e| format!("cannot fetch {base_branch} from {remote}: {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
+    let root = service
+        .repo
+        .write_tree(base, dir.path())
+        .map_err(|e| e.to_string())?;
+    let config = Config::at(&service.repo, base).map_err(|e| e.to_string())?;
+    let options = IndexOptions {
+        excludes: config.excludes.clone(),
+        threads: 0,
+    };
+    let index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
+    let loaded = service
+        .cluster
+        .snapshot(&SnapshotOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    // A pull request is closed as cleared only when every kind was read.
+    let whole = loaded.problems.iter().all(|p| !p.unread());
+    let mut policies = match &service.policies {
+        Some(dir) => Policies::from_dir(dir).map_err(|e| e.to_string())?,
+        None => Policies::embedded(),
+    };
+    let (alerted, unknown) = {
+        let episodes = shared.episodes.lock().await;
+        let (findings, unknown) = episodes.findings(&shared.settings.alerts);
+        let unknown: Vec<String> = unknown
+            .iter()
+            .map(|a| a.labels.get("alertname").cloned().unwrap_or_default())
+            .collect();
+        (findings, unknown)
+    };
+    for name in unknown {
+        eprintln!("serve: alert {name} maps to no finding (add it to serve.alerts)");
+    }
+    let history = GitHistory::new(&service.repo);
+    let inputs = Inputs {
+        repo: &root,
+        index: &index,
+        config: &config,
+        snapshot: &loaded.snapshot,
+        history: &history,
+        templates: &service.templates,
+    };
+    let propose_options = ProposeOptions {
+        environment: shared.settings.environment.clone(),
+        ..ProposeOptions::default()
+    };
+    let alerted = alerted
+        .into_iter()
+        .map(|f| super::alerts::enrich(f, &loaded.snapshot))
+        .collect();
+    let plan = propose::plan_with(&inputs, &mut policies, &propose_options, alerted);
+    for proposal in &plan.proposals {
+        Metrics::count(
+            &shared.metrics.findings,
+            &proposal.remediation.finding.code.to_string(),
+        );
+    }
+    for reported in plan.diagnoses.iter().chain(&plan.unmanaged) {
+        Metrics::count(&shared.metrics.findings, &reported.finding.code.to_string());
+    }
+    let target = publish::Target {
+        repo: &service.repo,
+        config: &config,
+        forge: &service.forge,
+        base_branch,
+        audit: &service.audit,
+        auth: &service.auth,
+    };
+    let (published, closed) = publish::publish(&target, &plan, whole)
+        .await
+        .map_err(|e| e.to_string())?;
+    shared.reachable.store(true, Ordering::SeqCst);
+    for one in &published {
+        let outcome = match (&one.outcome, &one.pull) {
+            (Err(_), _) => "failed",
+            (Ok(_), Some(pull)) if pull.ends_with("opened") => "opened",
+            (Ok(_), Some(_)) => "updated",
+            (Ok(_), None) => "failed",
+        };
+        Metrics::count(&shared.metrics.proposals, outcome);
+        if let (Err(error), _) = (&one.outcome, &one.pull) {
+            eprintln!("serve: {}: {error}", one.branch);
+        }
+    }
+    for _ in &closed {
+        Metrics::count(&shared.metrics.proposals, "closed");
+    }
+    Ok(())
+}
+
+/// Reconciles the base branch up to `after` (a push), or up to its head (a review).
+async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> Result<(), String> {
+    let remote = &service.config.git.remote;
+    let base = service
+        .repo
+        .fetch_branch(remote, &shared.base_branch, &service.auth)
+        .map_err(|e| e.to_string())?;
+    let commit = match after {
+        Some(sha) => service.repo.resolve(sha).map_err(|e| e.to_string())?,
+        None => base,
+    };
+    let reach = Fixed(service.cluster.clone());
+    let driver = Driver {
+        repo: &service.repo,
+        audit: &service.audit,
+        templates: &service.templates,
+        renderer: &service.renderer,
+        auth: &service.auth,
+        reach: &reach,
+        policies: service.policies.clone(),
+        environment: shared.settings.environment.clone(),
+        timeout: None,
+        forge: true,
+        holder: service.holder.clone(),
+    };
+    let reports = timed(&shared.metrics, "kubernetes", driver.reconcile(commit))
+        .await
+        .map_err(|e| e.to_string())?;
+    for report in &reports {
+        let outcome = match &report.outcome {
+            Outcome::AlreadyDone { .. } => "already-done",
+            Outcome::NoChanges => "no-changes",
+            Outcome::Healthy { .. } => "healthy",
+            Outcome::RolledBack { .. } => {
+                shared.metrics.rollbacks.inc();
+                "rolled-back"
+            }
+            Outcome::Refused { .. } => {
+                shared.metrics.refusals.inc();
+                "refused"
+            }
+            Outcome::Failed { .. } => "failed",
+            Outcome::Waiting { .. } => "waiting",
+        };
+        Metrics::count(&shared.metrics.reconciles, outcome);
+    }
+    Ok(())
+}

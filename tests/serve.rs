@@ -1,0 +1,334 @@
+//! `remediator serve` as a process, against the test API server, the fake GitHub and a real Git
+//! remote: webhooks are authenticated before anything acts on them, a crash loop becomes one
+//! pull request within seconds of the failure, a restart re-adopts it, and an Alertmanager alert
+//! opens a pull request that its resolution closes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::world::{World, text};
+use serde_json::json;
+use testkit::PodState;
+use testkit::github::BOT_TOKEN;
+
+const SECRET: &str = "webhook-s3cret";
+const TOKEN: &str = "alert-t0ken";
+
+/// A running `serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The world with `serve:` in its configuration, pushed to main: detection settles for a
+/// second, and dev is the environment the service runs in.
+fn world() -> World {
+    let world = World::new(None);
+    let file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    let serve = "serve:\n  environment: dev\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n  alertmanagerToken: {env: TEST_ALERT_TOKEN}\n";
+    std::fs::write(&file, format!("{config}{serve}")).unwrap();
+    common::commit_all(&world.remote.work, "Run remediator as a service");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    world
+}
+
+fn start(world: &World) -> Serve {
+    let address = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["serve", "--repo", world.work(), "--listen", &address])
+        .args(["--kubeconfig", world.cluster.kubeconfig().to_str().unwrap()])
+        .args(["--policies", world.policies.to_str().unwrap()])
+        .env("GITHUB_TOKEN", BOT_TOKEN)
+        .env("TEST_WEBHOOK_SECRET", SECRET)
+        .env("TEST_ALERT_TOKEN", TOKEN)
+        .env_remove("GITHUB_API_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let serve = Serve { child, address };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, _)) = request(&serve, "GET", "/readyz", &[], b"") {
+            return serve;
+        }
+        assert!(Instant::now() < deadline, "serve did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One HTTP/1.1 request; the status and body, `None` when nothing listens.
+fn request(
+    serve: &Serve,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(&serve.address).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        serve.address,
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    Some((status, body))
+}
+
+fn sign(body: &[u8]) -> String {
+    remediator::serve::github::sign(SECRET.as_bytes(), body)
+}
+
+fn open_pulls(world: &World) -> Vec<testkit::github::Pull> {
+    world
+        .github
+        .pulls()
+        .into_iter()
+        .filter(|p| p.state == "open")
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+fn metric(serve: &Serve, line_start: &str) -> Option<f64> {
+    let (_, text) = request(serve, "GET", "/metrics", &[], b"")?;
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn webhook_deliveries_that_are_not_authentic_are_refused_and_nothing_acts() {
+    let world = world();
+    let serve = start(&world);
+    assert_eq!(
+        request(&serve, "GET", "/healthz", &[], b"").map(|r| r.0),
+        Some(200)
+    );
+    let push =
+        json!({"ref": "refs/heads/main", "after": "0000000000000000000000000000000000000000"})
+            .to_string();
+    let body = push.as_bytes();
+    let good = sign(body);
+    let event = ("X-GitHub-Event", "push");
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+    let cases: [Case; 3] = [
+        ("unsigned", vec![event, ("X-GitHub-Delivery", "d1")], body),
+        (
+            "wrong signature",
+            vec![
+                event,
+                ("X-GitHub-Delivery", "d2"),
+                ("X-Hub-Signature-256", "sha256=00ff"),
+            ],
+            body,
+        ),
+        (
+            "truncated body",
+            vec![
+                event,
+                ("X-GitHub-Delivery", "d3"),
+                ("X-Hub-Signature-256", &good),
+            ],
+            &body[..body.len() - 2],
+        ),
+    ];
+    for (what, headers, body) in cases {
+        let answer = request(&serve, "POST", "/webhooks/github", &headers, body);
+        assert_eq!(answer.map(|a| a.0), Some(401), "{what}");
+    }
+    // An authentic delivery of an event that asks for nothing, then its replay.
+    let ping = br#"{"zen":"Keep it logically awesome."}"#;
+    let ping_signature = sign(ping);
+    let headers = [
+        ("X-GitHub-Event", "issues"),
+        ("X-GitHub-Delivery", "d4"),
+        ("X-Hub-Signature-256", ping_signature.as_str()),
+    ];
+    let first = request(&serve, "POST", "/webhooks/github", &headers, ping);
+    assert_eq!(first.map(|a| a.0), Some(202));
+    let replay = request(&serve, "POST", "/webhooks/github", &headers, ping);
+    assert_eq!(replay.map(|a| a.0), Some(401), "a replayed delivery");
+    assert_eq!(
+        metric(
+            &serve,
+            "remediator_webhook_deliveries_total{source=\"github\",result=\"refused\"}"
+        ),
+        Some(4.0)
+    );
+    // Alertmanager without its token.
+    let alert = request(&serve, "POST", "/webhooks/alertmanager", &[], b"{}");
+    assert_eq!(alert.map(|a| a.0), Some(401));
+    assert!(world.github.pulls().is_empty(), "nothing acted");
+    assert_eq!(world.events().len(), 0, "nothing was audited");
+}
+
+#[test]
+fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it() {
+    let world = world();
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let serve = start(&world);
+    let failed = Instant::now();
+    let pods = world
+        .cluster
+        .add_pods("shop-dev", "api", 2, &PodState::oom_killed(6))
+        .unwrap();
+    // The api container fails; the log shipper beside it runs.
+    for pod in &pods {
+        world
+            .cluster
+            .set_container_state("shop-dev", pod, "log-shipper", &PodState::Running)
+            .unwrap();
+    }
+    let took = wait_for("the pull request", Duration::from_secs(10), || {
+        !open_pulls(&world).is_empty()
+    });
+    let since_failure = failed.elapsed();
+    println!("failure to pull request: {since_failure:?} (seen {took:?} after the pods failed)");
+    assert!(since_failure < Duration::from_secs(10));
+    let pulls = open_pulls(&world);
+    assert_eq!(pulls.len(), 1, "one pull request for one problem");
+    assert!(
+        pulls[0].head.starts_with("remediator/crash-loop-oom/"),
+        "{}",
+        pulls[0].head
+    );
+    // More changes to the same pods: the same pull request, updated, never a second.
+    world
+        .cluster
+        .set_container_state("shop-dev", &pods[0], "api", &PodState::oom_killed(7))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(world.github.pulls().len(), 1);
+    assert_eq!(
+        metric(&serve, "remediator_proposals_total{value=\"opened\"}"),
+        Some(1.0)
+    );
+    // A restart re-adopts the open pull request.
+    drop(serve);
+    let serve = start(&world);
+    wait_for("the restarted detection", Duration::from_secs(10), || {
+        metric(&serve, "remediator_proposals_total{value=\"updated\"}").is_some()
+    });
+    assert_eq!(world.github.pulls().len(), 1, "re-adopted, not duplicated");
+}
+
+#[test]
+fn an_alert_opens_a_pull_request_and_its_resolution_closes_it() {
+    let world = world();
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    // A pod whose one OOM kill is an hour old: detection alone sees nothing to do.
+    let pods = world
+        .cluster
+        .add_pods("shop-dev", "api", 1, &PodState::Running)
+        .unwrap();
+    let pod = &pods[0];
+    let mut live = world.cluster.object("Pod", "shop-dev", pod).unwrap();
+    let status = &mut live["status"]["containerStatuses"][0];
+    status["restartCount"] = json!(1);
+    status["lastState"] = json!({"terminated": {"reason": "OOMKilled", "exitCode": 137,
+        "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:10:00Z"}});
+    world
+        .cluster
+        .set_status("Pod", "shop-dev", pod, live["status"].clone())
+        .unwrap();
+    let serve = start(&world);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(world.github.pulls().is_empty(), "nothing without the alert");
+    let payload = |status: &str| -> Vec<u8> {
+        json!({"version": "4", "groupKey": "{}:{alertname=\"KubePodCrashLooping\"}",
+            "status": status, "receiver": "remediator", "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager",
+            "alerts": [{"status": status, "labels": {"alertname": "KubePodCrashLooping",
+                "namespace": "shop-dev", "pod": pod, "container": "api", "severity": "warning"},
+                "annotations": {"description": "Pod is in waiting state (reason: CrashLoopBackOff)."},
+                "startsAt": "2026-11-26T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus", "fingerprint": "a1b2c3"}]})
+        .to_string()
+        .into_bytes()
+    };
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    let firing = request(
+        &serve,
+        "POST",
+        "/webhooks/alertmanager",
+        &auth,
+        &payload("firing"),
+    );
+    assert_eq!(firing.map(|a| a.0), Some(200));
+    // Alertmanager repeats the notification: still one finding.
+    let again = request(
+        &serve,
+        "POST",
+        "/webhooks/alertmanager",
+        &auth,
+        &payload("firing"),
+    );
+    assert_eq!(again.map(|a| a.0), Some(200));
+    wait_for("the alert's pull request", Duration::from_secs(10), || {
+        !open_pulls(&world).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let pulls = world.github.pulls();
+    assert_eq!(pulls.len(), 1, "one finding, one pull request");
+    assert!(
+        pulls[0].body.contains("KubePodCrashLooping"),
+        "{}",
+        pulls[0].body
+    );
+    let resolved = request(
+        &serve,
+        "POST",
+        "/webhooks/alertmanager",
+        &auth,
+        &payload("resolved"),
+    );
+    assert_eq!(resolved.map(|a| a.0), Some(200));
+    wait_for("the pull request closed", Duration::from_secs(10), || {
+        open_pulls(&world).is_empty()
+    });
+    let comments = world.github.comments(pulls[0].number);
+    assert!(
+        comments.iter().any(|c| c.body.contains("no longer seen")),
+        "{comments:?}"
+    );
+}
