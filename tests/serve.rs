@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::world::{World, text};
-use serde_json::json;
+use serde_json::{Value, json};
 use testkit::PodState;
 use testkit::github::BOT_TOKEN;
 
@@ -331,4 +331,129 @@ fn an_alert_opens_a_pull_request_and_its_resolution_closes_it() {
         comments.iter().any(|c| c.body.contains("no longer seen")),
         "{comments:?}"
     );
+}
+
+/// The api's crash loop, proposed by `serve`: its one pull request, approved by alice.
+fn proposed(world: &World) -> u64 {
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let pods = world
+        .cluster
+        .add_pods("shop-dev", "api", 2, &PodState::oom_killed(6))
+        .unwrap();
+    for pod in &pods {
+        world
+            .cluster
+            .set_container_state("shop-dev", pod, "log-shipper", &PodState::Running)
+            .unwrap();
+    }
+    wait_for("the pull request", Duration::from_secs(10), || {
+        !open_pulls(world).is_empty()
+    });
+    let number = open_pulls(world)[0].number;
+    world
+        .github
+        .review(number, "alice", testkit::github::ReviewState::Approved);
+    number
+}
+
+/// A signed push of `after` to main.
+fn push_delivery(serve: &Serve, after: &str, id: &str) -> Option<u16> {
+    let body = json!({"ref": "refs/heads/main", "after": after, "deleted": false}).to_string();
+    let signature = sign(body.as_bytes());
+    let headers = [
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", id),
+        ("X-Hub-Signature-256", signature.as_str()),
+    ];
+    request(serve, "POST", "/webhooks/github", &headers, body.as_bytes()).map(|a| a.0)
+}
+
+fn memory_limit(world: &World) -> Value {
+    let api = world
+        .cluster
+        .object("Deployment", "shop-dev", "api")
+        .unwrap();
+    api["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"].clone()
+}
+
+#[test]
+fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
+    let world = world();
+    let serve = start(&world);
+    let number = proposed(&world);
+    let merge = world.github.merge(number);
+    let before = memory_limit(&world);
+    world.cluster.follow_spec(Duration::from_millis(200));
+    assert_eq!(push_delivery(&serve, &merge, "merge-1"), Some(202));
+    wait_for("the outcome comment", Duration::from_secs(30), || {
+        world
+            .github
+            .comments(number)
+            .iter()
+            .any(|c| c.body.contains("applied and healthy"))
+    });
+    assert_ne!(memory_limit(&world), before, "the memory limit was raised");
+    assert_eq!(
+        metric(&serve, "remediator_reconciles_total{value=\"healthy\"}"),
+        Some(1.0)
+    );
+    // The same push delivered again is a replay; a new delivery of it finds it done.
+    assert_eq!(push_delivery(&serve, &merge, "merge-1"), Some(401));
+    assert_eq!(push_delivery(&serve, &merge, "merge-2"), Some(202));
+    wait_for("the second delivery", Duration::from_secs(10), || {
+        metric(
+            &serve,
+            "remediator_reconciles_total{value=\"already-done\"}",
+        )
+        .is_some()
+    });
+    assert_eq!(world.writes("/deployments/api"), 2, "applied once");
+}
+
+#[test]
+fn a_merge_whose_rollout_fails_is_reverted_and_the_revert_applied() {
+    let world = world();
+    let serve = start(&world);
+    let number = proposed(&world);
+    let merge = world.github.merge(number);
+    let before = memory_limit(&world);
+    let main_before = world.github.branch_head("main").unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let failed_at = std::sync::Mutex::new(None::<Instant>);
+    std::thread::scope(|scope| {
+        // The new pods never come up: the rollout fails as soon as the change is applied.
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let api = world
+                    .cluster
+                    .object("Deployment", "shop-dev", "api")
+                    .unwrap();
+                if api["metadata"]["generation"] != api["status"]["observedGeneration"]
+                    && memory_limit(&world) != before
+                {
+                    world
+                        .cluster
+                        .set_rollout("Deployment", "shop-dev", "api", testkit::Rollout::Failed)
+                        .unwrap();
+                    failed_at.lock().unwrap().get_or_insert_with(Instant::now);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert_eq!(push_delivery(&serve, &merge, "merge-1"), Some(202));
+        wait_for("the revert applied", Duration::from_secs(60), || {
+            memory_limit(&world) == before && failed_at.lock().unwrap().is_some()
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let failed = failed_at.lock().unwrap().unwrap();
+    let took = failed.elapsed();
+    println!("failure shown to revert applied: {took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let main_after = world.github.branch_head("main").unwrap();
+    assert_ne!(main_after, main_before, "a revert commit is on main");
+    wait_for("the rollback counted", Duration::from_secs(10), || {
+        metric(&serve, "remediator_rollbacks_total").is_some_and(|n| n >= 1.0)
+    });
 }
