@@ -457,3 +457,72 @@ fn a_merge_whose_rollout_fails_is_reverted_and_the_revert_applied() {
         metric(&serve, "remediator_rollbacks_total").is_some_and(|n| n >= 1.0)
     });
 }
+
+#[test]
+fn a_pull_request_event_is_checked_and_gets_its_one_comment() {
+    let world = world();
+    let serve = start(&world);
+    // A change on a branch, pushed, and its pull request.
+    let main = common::branch_head(&world.remote.work, "main").unwrap();
+    let file = world.remote.work.join("apps/api/deployment.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("revisionHistoryLimit: 5", "revisionHistoryLimit: 6", 1),
+    )
+    .unwrap();
+    let head = common::commit_all(&world.remote.work, "api: one more revision").to_string();
+    common::push(&world.remote.work, "HEAD:refs/heads/more-api");
+    let repo = git2::Repository::open(&world.remote.work).unwrap();
+    repo.reset(
+        &repo.find_object(main, None).unwrap(),
+        git2::ResetType::Hard,
+        None,
+    )
+    .unwrap();
+    let number = world
+        .github
+        .open_pull("more-api", "main", "More api", "dev");
+    let event = |action: &str| {
+        json!({"action": action, "number": number, "pull_request": {"number": number,
+            "base": {"ref": "main"}, "head": {"ref": "more-api", "sha": head}}})
+        .to_string()
+    };
+    for (id, action) in [("p1", "opened"), ("p2", "synchronize")] {
+        let body = event(action);
+        let signature = sign(body.as_bytes());
+        let headers = [
+            ("X-GitHub-Event", "pull_request"),
+            ("X-GitHub-Delivery", id),
+            ("X-Hub-Signature-256", signature.as_str()),
+        ];
+        let answer = request(
+            &serve,
+            "POST",
+            "/webhooks/github",
+            &headers,
+            body.as_bytes(),
+        );
+        assert_eq!(answer.map(|a| a.0), Some(202));
+        wait_for("the check comment", Duration::from_secs(20), || {
+            world
+                .github
+                .comments(number)
+                .iter()
+                .any(|c| c.body.contains("remediator check"))
+        });
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let comments: Vec<_> = world
+        .github
+        .comments(number)
+        .into_iter()
+        .filter(|c| c.body.contains("remediator check"))
+        .collect();
+    assert_eq!(comments.len(), 1, "one comment, updated in place");
+    assert!(
+        comments[0].body.contains("`Deployment/shop-dev/api`"),
+        "{}",
+        comments[0].body
+    );
+}

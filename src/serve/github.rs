@@ -110,6 +110,8 @@ pub enum Job {
         base: String,
         /// Its head commit.
         head: String,
+        /// Its head branch.
+        branch: String,
     },
     /// A review changed: weigh a pending merge's gate again.
     Review {
@@ -151,6 +153,9 @@ pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, S
                         .to_owned(),
                     head: text("/pull_request/head/sha")
                         .ok_or("a pull_request event without its head commit")?
+                        .to_owned(),
+                    branch: text("/pull_request/head/ref")
+                        .ok_or("a pull_request event without its head branch")?
                         .to_owned(),
                 })
             }
@@ -228,13 +233,14 @@ mod tests {
             }))
         );
         assert_eq!(job("push", push, "release"), Ok(None), "another branch");
-        let pr = br#"{"action":"synchronize","pull_request":{"number":7,"base":{"ref":"main"},"head":{"sha":"def"}}}"#;
+        let pr = br#"{"action":"synchronize","pull_request":{"number":7,"base":{"ref":"main"},"head":{"sha":"def","ref":"fix"}}}"#;
         assert_eq!(
             job("pull_request", pr, "main"),
             Ok(Some(Job::Check {
                 pull: 7,
                 base: "main".into(),
-                head: "def".into()
+                head: "def".into(),
+                branch: "fix".into()
             }))
         );
         let closed = br#"{"action":"closed","pull_request":{"number":7}}"#;

@@ -3,7 +3,8 @@
 //! findings, and publishes exactly as `propose --forge github` does (GitHub is the state: an
 //! open pull request is updated, never opened twice, and one whose finding cleared is closed). A
 //! push reconciles the base branch through the reconcile driver, as `reconcile` does; a review
-//! weighs the pending merges again. The job under way is finished before the service stops.
+//! weighs the pending merges again; a pull request opened or synchronized is checked as
+//! `check --comment` does. The job under way is finished before the service stops.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use super::metrics::{Boundary, Metrics};
 use super::{Job, Service, Shared, github};
 use crate::assess::Policies;
+use crate::check::{CheckOptions, report};
 use crate::cluster::{Cluster, SnapshotOptions};
 use crate::config::Config;
 use crate::forge::Forge;
@@ -23,6 +25,7 @@ use crate::propose::{self, Inputs, ProposeOptions};
 use crate::publish;
 use crate::reconcile::Outcome;
 use crate::reconcile::driver::{Driver, Fixed};
+use crate::workspace::TrustedInputs;
 
 pub(super) async fn run(
     service: Service,
@@ -55,11 +58,19 @@ pub(super) async fn run(
             Job::GitHub(github::Job::Review { .. }) => {
                 ("kubernetes", reconcile(&service, &shared, None).await)
             }
-            Job::GitHub(github::Job::Check { pull, .. }) => (
+            Job::GitHub(github::Job::Check {
+                pull,
+                base,
+                head,
+                branch,
+            }) => (
                 "github",
-                Err(format!(
-                    "pull request #{pull}: checking pull requests from serve is not built yet; run `remediator check` in the pull request's workflow"
-                )),
+                timed(
+                    &shared.metrics,
+                    "github",
+                    check(&service, pull, &base, &head, &branch),
+                )
+                .await,
             ),
         };
         if let Err(error) = result {
@@ -194,6 +205,54 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     for _ in &closed {
         Metrics::count(&shared.metrics.proposals, "closed");
     }
+    Ok(())
+}
+
+/// Checks a pull request as `check --comment` does: judged by the configuration and policies
+/// of the merge base, its one comment created or updated.
+async fn check(
+    service: &Service,
+    pull: u64,
+    base: &str,
+    head: &str,
+    branch: &str,
+) -> Result<(), String> {
+    let remote = &service.config.git.remote;
+    let repo = &service.repo;
+    let fail = |e: &dyn std::fmt::Display| format!("pull request #{pull}: {e}");
+    let base_oid = repo
+        .fetch_branch(remote, base, &service.auth)
+        .map_err(|e| fail(&e))?;
+    let fetched = repo
+        .fetch_branch(remote, branch, &service.auth)
+        .map_err(|e| fail(&e))?;
+    let head_oid = repo.resolve(head).unwrap_or(fetched);
+    let merge_base = repo.merge_base(base_oid, head_oid).map_err(|e| fail(&e))?;
+    let TrustedInputs {
+        config,
+        mut policies,
+        files,
+    } = TrustedInputs::at(repo, merge_base, service.policies.as_deref()).map_err(|e| fail(&e))?;
+    let options = CheckOptions {
+        environment: None,
+        renderer: &service.renderer,
+    };
+    let checked = crate::check::check(
+        repo,
+        &config,
+        &mut policies,
+        &files,
+        (base_oid, head_oid),
+        &options,
+    )
+    .map_err(|e| fail(&e))?;
+    let markdown =
+        report::markdown(&service.templates, &checked.report, None).map_err(|e| fail(&e))?;
+    service
+        .forge
+        .upsert_comment(pull, report::COMMENT_MARKER, &markdown)
+        .await
+        .map_err(|e| fail(&e))?;
     Ok(())
 }
 
