@@ -45,7 +45,7 @@ fn world() -> World {
     let world = World::new(None);
     let file = world.remote.work.join("remediator.yaml");
     let config = std::fs::read_to_string(&file).unwrap();
-    let serve = "serve:\n  environment: dev\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n  alertmanagerToken: {env: TEST_ALERT_TOKEN}\n";
+    let serve = "serve:\n  environment: dev\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  leaseSeconds: 3\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n  alertmanagerToken: {env: TEST_ALERT_TOKEN}\n";
     std::fs::write(&file, format!("{config}{serve}")).unwrap();
     common::commit_all(&world.remote.work, "Run remediator as a service");
     common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
@@ -206,17 +206,7 @@ fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it(
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
     let serve = start(&world);
     let failed = Instant::now();
-    let pods = world
-        .cluster
-        .add_pods("shop-dev", "api", 2, &PodState::oom_killed(6))
-        .unwrap();
-    // The api container fails; the log shipper beside it runs.
-    for pod in &pods {
-        world
-            .cluster
-            .set_container_state("shop-dev", pod, "log-shipper", &PodState::Running)
-            .unwrap();
-    }
+    let pods = fail_api(&world);
     let took = wait_for("the pull request", Duration::from_secs(10), || {
         !open_pulls(&world).is_empty()
     });
@@ -244,7 +234,8 @@ fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it(
     // A restart re-adopts the open pull request.
     drop(serve);
     let serve = start(&world);
-    wait_for("the restarted detection", Duration::from_secs(10), || {
+    // The killed replica never gave its lease back: the new one takes it once it lapses.
+    wait_for("the restarted detection", Duration::from_secs(15), || {
         metric(&serve, "remediator_proposals_total{value=\"updated\"}").is_some()
     });
     assert_eq!(world.github.pulls().len(), 1, "re-adopted, not duplicated");
@@ -333,20 +324,27 @@ fn an_alert_opens_a_pull_request_and_its_resolution_closes_it() {
     );
 }
 
-/// The api's crash loop, proposed by `serve`: its one pull request, approved by alice.
-fn proposed(world: &World) -> u64 {
-    let applied = world.run(&["apply", "--path", "clusters/dev"]);
-    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+/// The api's pods, running, then their api container OOM-killed (the log shipper beside it
+/// keeps running): one problem.
+fn fail_api(world: &World) -> Vec<String> {
     let pods = world
         .cluster
-        .add_pods("shop-dev", "api", 2, &PodState::oom_killed(6))
+        .add_pods("shop-dev", "api", 2, &PodState::Running)
         .unwrap();
     for pod in &pods {
         world
             .cluster
-            .set_container_state("shop-dev", pod, "log-shipper", &PodState::Running)
+            .set_container_state("shop-dev", pod, "api", &PodState::oom_killed(6))
             .unwrap();
     }
+    pods
+}
+
+/// The api's crash loop, proposed by `serve`: its one pull request, approved by alice.
+fn proposed(world: &World) -> u64 {
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    fail_api(world);
     wait_for("the pull request", Duration::from_secs(10), || {
         !open_pulls(world).is_empty()
     });
@@ -524,5 +522,96 @@ fn a_pull_request_event_is_checked_and_gets_its_one_comment() {
         comments[0].body.contains("`Deployment/shop-dev/api`"),
         "{}",
         comments[0].body
+    );
+}
+
+fn leads(serve: &Serve) -> bool {
+    metric(serve, "remediator_leader") == Some(1.0)
+}
+
+fn signed(serve: &Serve, event: &str, id: &str, body: &str) -> Option<u16> {
+    let signature = sign(body.as_bytes());
+    let headers = [
+        ("X-GitHub-Event", event),
+        ("X-GitHub-Delivery", id),
+        ("X-Hub-Signature-256", signature.as_str()),
+    ];
+    request(serve, "POST", "/webhooks/github", &headers, body.as_bytes()).map(|a| a.0)
+}
+
+#[test]
+fn two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery() {
+    let world = world();
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let first = start(&world);
+    let second = start(&world);
+    wait_for("one leader", Duration::from_secs(10), || {
+        leads(&first) != leads(&second)
+    });
+    let (leader, follower) = if leads(&first) {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    // Only the leader acts: one failure, one pull request.
+    fail_api(&world);
+    wait_for("the pull request", Duration::from_secs(10), || {
+        !open_pulls(&world).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        world.github.pulls().len(),
+        1,
+        "one pull request from two replicas"
+    );
+    // A delivery that reaches the follower is forwarded to the leader.
+    assert_eq!(signed(&follower, "issues", "f1", "{}"), Some(202));
+    assert_eq!(
+        metric(
+            &follower,
+            "remediator_webhook_deliveries_total{source=\"github\",result=\"forwarded\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &leader,
+            "remediator_webhook_deliveries_total{source=\"github\",result=\"ignored\"}"
+        ),
+        Some(1.0)
+    );
+    // The leader dies without giving its lease back.
+    drop(leader);
+    let died = Instant::now();
+    // A delivery sent before the follower leads is queued there, not lost.
+    let pull = open_pulls(&world).remove(0);
+    let event = json!({"action": "synchronize", "number": pull.number, "pull_request": {
+        "number": pull.number, "base": {"ref": "main"},
+        "head": {"ref": pull.head, "sha": world.github.branch_head(&pull.head)}}})
+    .to_string();
+    assert_eq!(signed(&follower, "pull_request", "f2", &event), Some(202));
+    let took = wait_for("the takeover", Duration::from_secs(10), || leads(&follower));
+    println!("takeover {:?} after the leader died", died.elapsed());
+    assert!(
+        died.elapsed() < Duration::from_millis(3000 + 900),
+        "within the lease duration and a follower's look ({took:?})"
+    );
+    wait_for(
+        "the queued delivery worked",
+        Duration::from_secs(20),
+        || {
+            world
+                .github
+                .comments(pull.number)
+                .iter()
+                .any(|c| c.body.contains("remediator check"))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        world.github.pulls().len(),
+        1,
+        "no duplicate after the takeover"
     );
 }

@@ -66,7 +66,7 @@ fn now() -> MicroTime {
 
 /// Whether a lease is free for `holder`: no holder, `holder` itself, or not renewed within its
 /// duration.
-fn free_for(lease: &Lease, holder: &str, at: Timestamp) -> bool {
+pub(crate) fn free_for(lease: &Lease, holder: &str, at: Timestamp) -> bool {
     let Some(spec) = &lease.spec else { return true };
     match spec.holder_identity.as_deref() {
         None | Some("") => true,
@@ -74,7 +74,7 @@ fn free_for(lease: &Lease, holder: &str, at: Timestamp) -> bool {
         Some(_) => {
             let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref());
             let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-            renewed.is_none_or(|t| t.0.as_second() + duration < at.as_second())
+            renewed.is_none_or(|t| t.0.as_millisecond() + duration * 1000 < at.as_millisecond())
         }
     }
 }

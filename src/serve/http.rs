@@ -70,6 +70,10 @@ async fn github_delivery(
     if let Err(why) = github::verify(secret, &body, signature) {
         return refuse(why.to_string());
     }
+    if let Some(answer) = forwarded(&shared, "/webhooks/github", &headers, &body).await {
+        shared.metrics.delivery("github", "forwarded");
+        return answer;
+    }
     let delivery = header_text(&headers, "x-github-delivery");
     if let Err(why) = shared
         .deliveries
@@ -99,6 +103,48 @@ async fn github_delivery(
             }
         }
     }
+}
+
+/// The header a replica sets on a delivery it forwards, so that it is never forwarded twice.
+const FORWARDED: &str = "x-remediator-forwarded";
+
+/// On a follower, the leader's answer to the same delivery; `None` when this replica leads,
+/// the delivery was forwarded already, or the leader cannot be reached (the delivery is then
+/// queued here, and worked once this replica leads: none is lost).
+async fn forwarded(
+    shared: &Shared,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<Response> {
+    if headers.contains_key(FORWARDED) {
+        return None;
+    }
+    let address = shared.forward_to()?;
+    let mut request = axum::http::Request::post(format!("http://{address}{path}"));
+    for name in [
+        "x-hub-signature-256",
+        "x-github-delivery",
+        "x-github-event",
+        "authorization",
+        "content-type",
+    ] {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value);
+        }
+    }
+    let request = request
+        .header(FORWARDED, "1")
+        .body(http_body_util::Full::new(body.clone()))
+        .ok()?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    let status = answer.status();
+    (!status.is_server_error()).then(|| (status, "forwarded to the leader").into_response())
 }
 
 /// Whether the request carries the token, as Alertmanager's `http_config` sends it: a bearer
@@ -156,6 +202,10 @@ async fn alertmanager(
     {
         shared.metrics.delivery("alertmanager", "refused");
         return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
+    }
+    if let Some(answer) = forwarded(&shared, "/webhooks/alertmanager", &headers, &body).await {
+        shared.metrics.delivery("alertmanager", "forwarded");
+        return answer;
     }
     let payload = match alerts::parse(&body) {
         Ok(payload) => payload,

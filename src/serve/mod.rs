@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod github;
 mod http;
+pub mod leader;
 pub mod metrics;
 pub mod settings;
 mod watch;
@@ -105,11 +106,49 @@ pub(crate) struct Shared {
     /// GitHub answered.
     reachable: AtomicBool,
     started: Instant,
+    /// This replica holds the leader's lease.
+    leading: AtomicBool,
+    /// Where the leader is reached, when another replica leads.
+    leader_address: std::sync::Mutex<Option<String>>,
+    /// Wakes the worker when this replica starts leading.
+    wake: tokio::sync::Notify,
+    /// This replica's own address.
+    own_address: String,
 }
 
 impl Shared {
-    /// Queues a detection unless one is already waiting; false when the queue is full.
+    /// Records the election's outcome.
+    fn set_leader(&self, leads: bool, address: Option<String>) {
+        let was = self.leading.swap(leads, Ordering::SeqCst);
+        self.metrics.leader.set(i64::from(leads));
+        if let Ok(mut known) = self.leader_address.lock() {
+            *known = if leads { None } else { address };
+        }
+        if leads && !was {
+            eprintln!("serve: leading");
+            self.wake.notify_waiters();
+            // A new leader catches up with what changed while it followed.
+            self.detect();
+        } else if !leads && was {
+            eprintln!("serve: no longer leading");
+        }
+    }
+
+    /// Where to forward a delivery: the leader's address, unless this replica leads.
+    fn forward_to(&self) -> Option<String> {
+        if self.leading.load(Ordering::SeqCst) {
+            return None;
+        }
+        let known = self.leader_address.lock().ok()?.clone()?;
+        (known != self.own_address).then_some(known)
+    }
+
+    /// Queues a detection unless one is already waiting, or this replica follows; false when
+    /// the queue is full.
     fn detect(&self) -> bool {
+        if !self.leading.load(Ordering::SeqCst) {
+            return true;
+        }
         if self.detect_queued.swap(true, Ordering::SeqCst) {
             return true;
         }
@@ -152,6 +191,18 @@ pub async fn run(
     let github_secret = read(&settings.github_webhook_secret)?.map(String::into_bytes);
     let alertmanager_token = read(&settings.alertmanager_token)?;
     let (jobs, queue) = mpsc::channel(settings.queue);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            address: settings.listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(Error::Http)?;
+    let own_address = settings
+        .advertise
+        .clone()
+        .unwrap_or_else(|| bound.to_string());
     let shared = Arc::new(Shared {
         base_branch: service.github.base_branch.clone(),
         metrics: Metrics::default(),
@@ -167,19 +218,20 @@ pub async fn run(
         synced: AtomicBool::new(false),
         reachable: AtomicBool::new(false),
         started: Instant::now(),
+        leading: AtomicBool::new(false),
+        leader_address: std::sync::Mutex::new(None),
+        wake: tokio::sync::Notify::new(),
+        own_address: own_address.clone(),
         settings,
     });
-    let listener = tokio::net::TcpListener::bind(shared.settings.listen)
-        .await
-        .map_err(|source| Error::Listen {
-            address: shared.settings.listen,
-            source,
-        })?;
-    eprintln!(
-        "serve: listening on {}",
-        listener.local_addr().map_err(Error::Http)?
-    );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let identity = format!("{}@{own_address}", service.holder);
+    let election = tokio::spawn(leader::run(
+        service.client.clone(),
+        shared.clone(),
+        identity,
+        stopped.clone(),
+    ));
+    eprintln!("serve: listening on {bound}");
     let watches = tokio::spawn(watch::run(
         service.client.clone(),
         shared.clone(),
@@ -201,6 +253,8 @@ pub async fn run(
             let _ = stop.send(true);
             watches.abort();
             let _ = worker.await;
+            // The lease is given up once the job under way is done.
+            let _ = election.await;
         })
         .await;
     match server.await {

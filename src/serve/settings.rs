@@ -58,6 +58,12 @@ pub struct RawServe {
     alertmanager_token: Option<SecretSource>,
     #[serde(default)]
     alerts: Vec<Mapping>,
+    #[serde(default)]
+    lease_seconds: Option<u64>,
+    #[serde(default)]
+    lease_namespace: Option<String>,
+    #[serde(default)]
+    advertise: Option<String>,
 }
 
 /// The validated section.
@@ -79,6 +85,13 @@ pub struct ServeSettings {
     pub alertmanager_token: Option<SecretSource>,
     /// The alert table: the built-in mappings, then the configuration's (which win).
     pub alerts: Vec<Mapping>,
+    /// How long the leader's lease lasts without renewal.
+    pub lease: Duration,
+    /// The namespace of the leader's Lease: the pod's own (`POD_NAMESPACE`) when not given.
+    pub lease_namespace: String,
+    /// The address other replicas reach this one at (`POD_IP:port`); the listen address when
+    /// not given.
+    pub advertise: Option<String>,
 }
 
 impl Default for ServeSettings {
@@ -92,6 +105,12 @@ impl Default for ServeSettings {
             github_webhook_secret: None,
             alertmanager_token: None,
             alerts: builtin(),
+            lease: Duration::from_secs(15),
+            lease_namespace: std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".to_owned()),
+            advertise: None,
         }
     }
 }
@@ -139,6 +158,15 @@ impl RawServe {
             github_webhook_secret: self.github_webhook_secret,
             alertmanager_token: self.alertmanager_token,
             alerts,
+            lease: match self.lease_seconds {
+                None => defaults.lease,
+                Some(0) => {
+                    return Err(("serve.leaseSeconds".into(), "must be at least 1".into()));
+                }
+                Some(seconds) => Duration::from_secs(seconds),
+            },
+            lease_namespace: self.lease_namespace.unwrap_or(defaults.lease_namespace),
+            advertise: self.advertise,
         })
     }
 }

@@ -35,6 +35,18 @@ pub(super) async fn run(
 ) {
     reach_github(&service, &shared).await;
     loop {
+        // Only the leader works; a follower's queued deliveries wait for it to lead.
+        while !shared.leading.load(Ordering::SeqCst) {
+            let woken = shared.wake.notified();
+            if shared.leading.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                _ = stopped.changed() => return,
+            }
+        }
         let job = tokio::select! {
             job = queue.recv() => match job {
                 Some(job) => job,
