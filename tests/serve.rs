@@ -615,3 +615,187 @@ fn two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery() {
         "no duplicate after the takeover"
     );
 }
+
+/// One RBAC rule.
+struct Rule {
+    groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The ClusterRole's and the Role's rules of deploy/, as kustomize renders it, and the
+/// namespace the Role is in.
+fn deploy_rules() -> (Vec<Rule>, Vec<Rule>, String) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let out = Command::new("kubectl")
+        .args(["kustomize", dir.to_str().unwrap()])
+        .output()
+        .expect("kubectl on PATH");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (mut cluster, mut namespaced, mut namespace) = (vec![], vec![], String::new());
+    for doc in text.split("\n---\n") {
+        let value: Value = serde_saphyr::from_str(doc).unwrap();
+        let rules = || -> Vec<Rule> {
+            value["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| Rule {
+                    groups: strings(&r["apiGroups"]),
+                    resources: strings(&r["resources"]),
+                    verbs: strings(&r["verbs"]),
+                })
+                .collect()
+        };
+        match value["kind"].as_str() {
+            Some("ClusterRole") => cluster = rules(),
+            Some("Role") => {
+                namespaced = rules();
+                namespace = value["metadata"]["namespace"].as_str().unwrap().to_owned();
+            }
+            _ => {}
+        }
+    }
+    (cluster, namespaced, namespace)
+}
+
+/// A request as RBAC sees it: verb, group, resource (with its subresource), namespace; `None`
+/// for discovery and other non-resource paths.
+fn attributes(
+    method: &str,
+    path: &str,
+    query: &str,
+) -> Option<(String, String, String, Option<String>)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _, rest @ ..] => (*group, rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+        rest => (None, rest),
+    };
+    let (resource, name, sub) = match rest {
+        [] => return None,
+        [resource] => (*resource, None, None),
+        [resource, name] => (*resource, Some(*name), None),
+        [resource, name, sub, ..] => (*resource, Some(*name), Some(*sub)),
+    };
+    let verb = match (method, name) {
+        ("GET", Some(_)) => "get",
+        ("GET", None) if query.contains("watch=true") || query.contains("watch=1") => "watch",
+        ("GET", None) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", Some(_)) => "delete",
+        ("DELETE", None) => "deletecollection",
+        _ => return None,
+    };
+    let resource = match sub {
+        Some(sub) => format!("{resource}/{sub}"),
+        None => resource.to_owned(),
+    };
+    Some((verb.to_owned(), group.to_owned(), resource, namespace))
+}
+
+fn allows(rules: &[Rule], verb: &str, group: &str, resource: &str) -> bool {
+    rules.iter().any(|r| {
+        r.groups.iter().any(|g| g == group || g == "*")
+            && r.resources.iter().any(|x| x == resource || x == "*")
+            && r.verbs.iter().any(|v| v == verb || v == "*")
+    })
+}
+
+#[test]
+fn the_deploy_base_dry_runs_and_its_rbac_covers_every_request_serve_makes() {
+    let world = world();
+    // Leases in remediator's own namespace, as deploy/ grants them.
+    let file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("reconcile:\n", "reconcile:\n  lockNamespace: remediator\n");
+    std::fs::write(&file, format!("{config}  leaseNamespace: remediator\n")).unwrap();
+    common::commit_all(&world.remote.work, "Leases in remediator's namespace");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "remediator"}});
+    world.cluster.create(ns, "kubectl").unwrap();
+    // deploy/ itself, by server-side dry-run.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let diff = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["diff", "--repo", root.to_str().unwrap(), "--path", "deploy"])
+        .args(["--kubeconfig", world.cluster.kubeconfig().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(diff.status.code(), Some(1), "{}", text(&diff));
+    for kind in [
+        "ClusterRole/remediator",
+        "Deployment/remediator/remediator",
+        "NetworkPolicy/remediator/remediator",
+    ] {
+        assert!(text(&diff).contains(kind), "{kind}: {}", text(&diff));
+    }
+    // Everything serve asks of the API server in a merge's life.
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let from = world.cluster.requests().len();
+    let serve = start(&world);
+    fail_api(&world);
+    wait_for("the pull request", Duration::from_secs(10), || {
+        !open_pulls(&world).is_empty()
+    });
+    let number = open_pulls(&world)[0].number;
+    world
+        .github
+        .review(number, "alice", testkit::github::ReviewState::Approved);
+    let merge = world.github.merge(number);
+    world.cluster.follow_spec(Duration::from_millis(200));
+    assert_eq!(push_delivery(&serve, &merge, "rbac-1"), Some(202));
+    wait_for("the outcome comment", Duration::from_secs(30), || {
+        world
+            .github
+            .comments(number)
+            .iter()
+            .any(|c| c.body.contains("applied and healthy"))
+    });
+    drop(serve);
+    let (cluster_rules, own_rules, own) = deploy_rules();
+    let mut uncovered: Vec<String> = world.cluster.requests()[from..]
+        .iter()
+        .filter_map(|r| attributes(&r.method, &r.path, &r.query).map(|a| (r, a)))
+        .filter(|(_, (verb, group, resource, namespace))| {
+            !allows(&cluster_rules, verb, group, resource)
+                && !(namespace.as_deref() == Some(own.as_str())
+                    && allows(&own_rules, verb, group, resource))
+        })
+        .map(|(r, (verb, group, resource, namespace))| {
+            format!(
+                "{verb} {group}/{resource} in {namespace:?} ({} {})",
+                r.method, r.path
+            )
+        })
+        .collect();
+    uncovered.dedup();
+    assert!(
+        uncovered.is_empty(),
+        "deploy/ does not grant:\n{}",
+        uncovered.join("\n")
+    );
+}

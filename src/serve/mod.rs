@@ -199,10 +199,14 @@ pub async fn run(
             source,
         })?;
     let bound = listener.local_addr().map_err(Error::Http)?;
-    let own_address = settings
-        .advertise
-        .clone()
-        .unwrap_or_else(|| bound.to_string());
+    // Where the other replicas reach this one: as configured, else the pod's IP (POD_IP, from
+    // the downward API) when listening on every address, else the address bound.
+    let own_address = settings.advertise.clone().unwrap_or_else(|| {
+        match std::env::var("POD_IP").ok().filter(|ip| !ip.is_empty()) {
+            Some(ip) if bound.ip().is_unspecified() => format!("{ip}:{}", bound.port()),
+            _ => bound.to_string(),
+        }
+    });
     let shared = Arc::new(Shared {
         base_branch: service.github.base_branch.clone(),
         metrics: Metrics::default(),
