@@ -258,7 +258,7 @@ fn the_config_schema_matches_the_parser() {
             "audit" => "audit: {path: audit/remediator.jsonl}\n",
             "approvals" => "approvals: {teams: {security: [carol, \"@acme/security\"]}}\n",
             "serve" => {
-                "serve: {listen: \"127.0.0.1:9000\", environment: dev, debounceSeconds: 2, resyncSeconds: 60, queue: 8, githubWebhookSecret: {env: HOOK}, alertmanagerToken: {file: /t}, alerts: [{alert: A, finding: crash-loop, kind: Pod, label: pod}]}\n"
+                "serve: {listen: \"127.0.0.1:9000\", environment: dev, debounceSeconds: 2, resyncSeconds: 60, queue: 8, metricsIntervalSeconds: 10, leaseSeconds: 5, leaseNamespace: ops, advertise: \"10.0.0.1:8080\", githubWebhookSecret: {env: HOOK}, alertmanagerToken: {file: /t}, alerts: [{alert: A, finding: crash-loop, kind: Pod, label: pod}]}\n"
             }
             other => panic!("the schema declares `{other}`, which this test does not know"),
         }

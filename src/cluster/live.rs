@@ -158,6 +158,24 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
     Ok(loaded)
 }
 
+/// Every PodMetrics the cluster serves now; `None` when metrics.k8s.io is not served (no
+/// metrics-server). A sampler keeps their usage over time.
+pub async fn sample_pod_metrics(
+    client: &kube::Client,
+    options: &SnapshotOptions,
+) -> Result<Option<Vec<Value>>> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &pod_metrics());
+    match pages::<DynamicObject>(&api, options.page_size, &options.retry).await {
+        Ok(items) => Ok(Some(items.into_iter().map(to_value).collect())),
+        Err(kube::Error::Api(status)) if matches!(status.code, 404 | 503) => Ok(None),
+        Err(source) => Err(Error::Api {
+            object: "metrics.k8s.io pods".into(),
+            verb: "list",
+            source,
+        }),
+    }
+}
+
 /// metrics.k8s.io's PodMetrics.
 fn pod_metrics() -> ApiResource {
     ApiResource {

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod github;
+pub mod history;
 mod http;
 pub mod leader;
 pub mod metrics;
@@ -114,6 +115,10 @@ pub(crate) struct Shared {
     wake: tokio::sync::Notify,
     /// This replica's own address.
     own_address: String,
+    /// The usage history sampled from metrics.k8s.io.
+    history: std::sync::Mutex<history::History>,
+    /// The last snapshot detection read: the sampler's map from pods to workloads.
+    latest: std::sync::Mutex<Option<Arc<crate::model::Snapshot>>>,
 }
 
 impl Shared {
@@ -226,8 +231,16 @@ pub async fn run(
         leader_address: std::sync::Mutex::new(None),
         wake: tokio::sync::Notify::new(),
         own_address: own_address.clone(),
+        // Two hours of samples, at most 720 a series (every 10 s).
+        history: std::sync::Mutex::new(history::History::new(7200, 720)),
+        latest: std::sync::Mutex::new(None),
         settings,
     });
+    let sampler = tokio::spawn(sample(
+        service.client.clone(),
+        shared.clone(),
+        stopped.clone(),
+    ));
     let identity = format!("{}@{own_address}", service.holder);
     let election = tokio::spawn(leader::run(
         service.client.clone(),
@@ -256,6 +269,7 @@ pub async fn run(
             eprintln!("serve: stopping; the job under way is finished first");
             let _ = stop.send(true);
             watches.abort();
+            sampler.abort();
             let _ = worker.await;
             // The lease is given up once the job under way is done.
             let _ = election.await;
@@ -264,5 +278,37 @@ pub async fn run(
     match server.await {
         Ok(result) => result.map_err(Error::Http),
         Err(_) => Ok(()),
+    }
+}
+
+/// Samples metrics.k8s.io on the interval into the usage history, attributing pods to their
+/// workloads by the last snapshot detection read.
+async fn sample(
+    client: kube::Client,
+    shared: Arc<Shared>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(shared.settings.metrics_interval);
+    let options = crate::cluster::SnapshotOptions::default();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let latest = shared.latest.lock().ok().and_then(|l| l.clone());
+        let Some(snapshot) = latest else { continue };
+        match crate::cluster::live::sample_pod_metrics(&client, &options).await {
+            Ok(Some(items)) => match crate::cluster::live::usage(&snapshot, &items) {
+                Ok(usage) => {
+                    if let Ok(mut history) = shared.history.lock() {
+                        history.absorb(&usage);
+                    }
+                }
+                Err(error) => eprintln!("serve: metrics sample: {error}"),
+            },
+            // No metrics-server: no usage to keep.
+            Ok(None) => {}
+            Err(error) => eprintln!("serve: metrics sample: {error}"),
+        }
     }
 }

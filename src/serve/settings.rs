@@ -64,6 +64,8 @@ pub struct RawServe {
     lease_namespace: Option<String>,
     #[serde(default)]
     advertise: Option<String>,
+    #[serde(default)]
+    metrics_interval_seconds: Option<u64>,
 }
 
 /// The validated section.
@@ -92,6 +94,8 @@ pub struct ServeSettings {
     /// The address other replicas reach this one at (`POD_IP:port`); the listen address when
     /// not given.
     pub advertise: Option<String>,
+    /// How often metrics.k8s.io is sampled into the usage history.
+    pub metrics_interval: Duration,
 }
 
 impl Default for ServeSettings {
@@ -111,6 +115,7 @@ impl Default for ServeSettings {
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "default".to_owned()),
             advertise: None,
+            metrics_interval: Duration::from_secs(30),
         }
     }
 }
@@ -167,6 +172,16 @@ impl RawServe {
             },
             lease_namespace: self.lease_namespace.unwrap_or(defaults.lease_namespace),
             advertise: self.advertise,
+            metrics_interval: match self.metrics_interval_seconds {
+                None => defaults.metrics_interval,
+                Some(0) => {
+                    return Err((
+                        "serve.metricsIntervalSeconds".into(),
+                        "must be at least 1".into(),
+                    ));
+                }
+                Some(seconds) => Duration::from_secs(seconds),
+            },
         })
     }
 }

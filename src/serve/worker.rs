@@ -140,11 +140,16 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         threads: 0,
     };
     let index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
-    let loaded = service
+    let mut loaded = service
         .cluster
         .snapshot(&SnapshotOptions::default())
         .await
         .map_err(|e| e.to_string())?;
+    // This read's usage joins the history sampled since; detection reads all of it.
+    if let Ok(mut history) = shared.history.lock() {
+        history.absorb(&loaded.snapshot.usage);
+        loaded.snapshot.usage = history.history();
+    }
     // A pull request is closed as cleared only when every kind was read.
     let whole = loaded.problems.iter().all(|p| !p.unread());
     let mut policies = match &service.policies {
@@ -216,6 +221,9 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     }
     for _ in &closed {
         Metrics::count(&shared.metrics.proposals, "closed");
+    }
+    if let Ok(mut latest) = shared.latest.lock() {
+        *latest = Some(Arc::new(loaded.snapshot));
     }
     Ok(())
 }
