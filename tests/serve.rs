@@ -798,3 +798,75 @@ fn the_deploy_base_dry_runs_and_its_rbac_covers_every_request_serve_makes() {
         uncovered.join("\n")
     );
 }
+
+#[test]
+fn a_thousand_failing_pods_across_two_hundred_workloads_make_one_pull_request_each() {
+    const WORKLOADS: usize = 200;
+    let deployment = |i: usize| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: fleet\nspec:\n  replicas: 5\n  selector:\n    matchLabels: {{app: app-{i}}}\n  template:\n    metadata:\n      labels: {{app: app-{i}}}\n    spec:\n      containers:\n        - name: app\n          image: registry.example.com/app:1.0\n          resources:\n            requests: {{memory: 128Mi}}\n            limits: {{memory: 256Mi}}\n"
+        )
+    };
+    let mut files: Vec<(String, String)> = (0..WORKLOADS)
+        .map(|i| (format!("apps/app-{i}.yaml"), deployment(i)))
+        .collect();
+    files.push((
+        "apps/namespace.yaml".into(),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fleet\n".into(),
+    ));
+    files.push((
+        "remediator.yaml".into(),
+        "serve:\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n".into(),
+    ));
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let world = World::new(Some(&borrowed));
+    let applied = world.run(&["apply", "--path", "apps"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    // GitHub's secondary rate limit, three times while the pull requests are opened.
+    world.github.faults().add(
+        testkit::Fault::new(
+            "POST",
+            "*/pulls",
+            testkit::FaultKind::SecondaryRateLimit { retry_after: 1 },
+        )
+        .times(3),
+    );
+    let serve = start(&world);
+    let failed = Instant::now();
+    for i in 0..WORKLOADS {
+        world
+            .cluster
+            .add_pods("fleet", &format!("app-{i}"), 5, &PodState::oom_killed(6))
+            .unwrap();
+    }
+    wait_for(
+        "a pull request per workload",
+        Duration::from_secs(240),
+        || open_pulls(&world).len() >= WORKLOADS,
+    );
+    println!(
+        "1,000 failing pods to {WORKLOADS} pull requests: {:?}",
+        failed.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let pulls = world.github.pulls();
+    let mut heads: Vec<&str> = pulls.iter().map(|p| p.head.as_str()).collect();
+    heads.sort_unstable();
+    heads.dedup();
+    assert_eq!(pulls.len(), WORKLOADS, "one pull request per problem");
+    assert_eq!(heads.len(), WORKLOADS);
+    let limited = world
+        .github
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(403) && r.method == "POST")
+        .count();
+    assert_eq!(
+        limited, 3,
+        "the secondary rate limit was met, and waited out"
+    );
+    drop(serve);
+}
