@@ -53,24 +53,35 @@ fn world() -> World {
 }
 
 fn start(world: &World) -> Serve {
+    let serve = spawn(world, &[], Stdio::inherit());
+    wait_ready(&serve);
+    serve
+}
+
+/// `serve` with `extra` arguments, its standard error to `stderr`.
+fn spawn(world: &World, extra: &[&str], stderr: Stdio) -> Serve {
     let address = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_remediator"))
         .args(["serve", "--repo", world.work(), "--listen", &address])
         .args(["--kubeconfig", world.cluster.kubeconfig().to_str().unwrap()])
         .args(["--policies", world.policies.to_str().unwrap()])
+        .args(extra)
         .env("GITHUB_TOKEN", BOT_TOKEN)
         .env("TEST_WEBHOOK_SECRET", SECRET)
         .env("TEST_ALERT_TOKEN", TOKEN)
         .env_remove("GITHUB_API_URL")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    let serve = Serve { child, address };
+    Serve { child, address }
+}
+
+fn wait_ready(serve: &Serve) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some((200, _)) = request(&serve, "GET", "/readyz", &[], b"") {
-            return serve;
+        if let Some((200, _)) = request(serve, "GET", "/readyz", &[], b"") {
+            return;
         }
         assert!(Instant::now() < deadline, "serve did not become ready");
         std::thread::sleep(Duration::from_millis(100));
@@ -869,4 +880,30 @@ fn a_thousand_failing_pods_across_two_hundred_workloads_make_one_pull_request_ea
         "the secondary rate limit was met, and waited out"
     );
     drop(serve);
+}
+
+#[test]
+fn logs_come_as_json_lines_when_asked() {
+    let world = world();
+    let mut serve = spawn(&world, &["--log-format", "json"], Stdio::piped());
+    wait_ready(&serve);
+    serve.child.kill().unwrap();
+    let mut stderr = String::new();
+    serve
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "listening"
+            && l["fields"]["address"] == serve.address.as_str()),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l["level"].is_string()));
 }

@@ -36,10 +36,36 @@ pub struct ServeArgs {
     /// The address to listen on, replacing `serve.listen`.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Log lines as text, or as JSON objects (one a line) for a log pipeline.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How `serve` logs.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-26T10:00:00Z  INFO remediator::serve: listening address=0.0.0.0:8080`.
+    Text,
+    /// `{"timestamp":...,"level":"INFO","fields":{"message":"listening",...},"target":...}`.
+    Json,
+}
+
+/// Sends the service's log to stderr, in the format asked for.
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO);
+    let result = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // Only a second initialisation fails, and the first one logs.
+    drop(result);
 }
 
 /// Runs the service.
 pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    init_logs(args.log_format);
     let auth = git_auth();
     let (path, repo, _) = open_or_clone(&args.repo, &auth)?;
     let mut config = Config::load(&path)?;

@@ -103,7 +103,7 @@ pub(super) async fn run(
                 shared.set_leader(leads, address(&holder).map(str::to_owned));
             }
             Err(error) => {
-                eprintln!("serve: the leader lease cannot be read or renewed: {error}");
+                tracing::warn!(%error, "the leader lease cannot be read or renewed");
                 // Stop acting before the lease can have passed to another replica.
                 if renewed.is_none_or(|at| at.elapsed() >= duration * 2 / 3) {
                     shared.set_leader(false, None);

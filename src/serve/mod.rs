@@ -130,12 +130,12 @@ impl Shared {
             *known = if leads { None } else { address };
         }
         if leads && !was {
-            eprintln!("serve: leading");
+            tracing::info!("leading");
             self.wake.notify_waiters();
             // A new leader catches up with what changed while it followed.
             self.detect();
         } else if !leads && was {
-            eprintln!("serve: no longer leading");
+            tracing::warn!("no longer leading");
         }
     }
 
@@ -248,7 +248,7 @@ pub async fn run(
         identity,
         stopped.clone(),
     ));
-    eprintln!("serve: listening on {bound}");
+    tracing::info!(address = %bound, "listening");
     let watches = tokio::spawn(watch::run(
         service.client.clone(),
         shared.clone(),
@@ -266,7 +266,7 @@ pub async fn run(
     local
         .run_until(async {
             shutdown.await;
-            eprintln!("serve: stopping; the job under way is finished first");
+            tracing::info!("stopping; the job under way is finished first");
             let _ = stop.send(true);
             watches.abort();
             sampler.abort();
@@ -304,11 +304,11 @@ async fn sample(
                         history.absorb(&usage);
                     }
                 }
-                Err(error) => eprintln!("serve: metrics sample: {error}"),
+                Err(error) => tracing::warn!(%error, "metrics sample"),
             },
             // No metrics-server: no usage to keep.
             Ok(None) => {}
-            Err(error) => eprintln!("serve: metrics sample: {error}"),
+            Err(error) => tracing::warn!(%error, "metrics sample"),
         }
     }
 }

@@ -59,7 +59,7 @@ fn spawn<K>(
                             target: "kubernetes".into(),
                         })
                         .inc();
-                    eprintln!("serve: watch: {error}");
+                    tracing::warn!(%error, "watch");
                 }
             }
         }

@@ -93,7 +93,7 @@ pub(super) async fn run(
                     target: target.into(),
                 })
                 .inc();
-            eprintln!("serve: {error}");
+            tracing::error!(%error, "job failed");
         }
     }
 }
@@ -101,7 +101,7 @@ pub(super) async fn run(
 async fn reach_github(service: &Service, shared: &Shared) {
     match service.forge.open_pulls("remediator").await {
         Ok(_) => shared.reachable.store(true, Ordering::SeqCst),
-        Err(error) => eprintln!("serve: GitHub is not reachable yet: {error}"),
+        Err(error) => tracing::warn!(%error, "GitHub is not reachable yet"),
     }
 }
 
@@ -166,7 +166,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         (findings, unknown)
     };
     for name in unknown {
-        eprintln!("serve: alert {name} maps to no finding (add it to serve.alerts)");
+        tracing::warn!(alert = %name, "the alert maps to no finding (add it to serve.alerts)");
     }
     let history = GitHistory::new(&service.repo);
     let inputs = Inputs {
@@ -216,7 +216,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         };
         Metrics::count(&shared.metrics.proposals, outcome);
         if let (Err(error), _) = (&one.outcome, &one.pull) {
-            eprintln!("serve: {}: {error}", one.branch);
+            tracing::error!(branch = %one.branch, %error, "not published");
         }
     }
     for _ in &closed {
