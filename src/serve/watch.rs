@@ -14,6 +14,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use kube::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event as Watched};
 use kube::runtime::{WatchStreamExt, watcher as watch};
 use serde::de::DeserializeOwned;
@@ -25,7 +26,7 @@ const KINDS: usize = 10;
 
 /// Watches one kind; each change is a notification, its first full list counts as synced.
 fn spawn<K>(
-    api: Api<K>,
+    api: Api<PartialObjectMeta<K>>,
     config: watcher::Config,
     changes: mpsc::Sender<()>,
     listed: Arc<AtomicUsize>,
@@ -35,6 +36,7 @@ fn spawn<K>(
 {
     tokio::spawn(async move {
         let mut first = true;
+        // Only that something changed matters here: metadata is all that is read.
         let mut stream = watch(api, config).default_backoff().boxed();
         while let Some(event) = stream.next().await {
             match event {
@@ -77,7 +79,7 @@ pub(super) async fn run(
     macro_rules! watch_all {
         ($($kind:ty),*) => {$(
             spawn(
-                Api::<$kind>::all(client.clone()),
+                Api::<PartialObjectMeta<$kind>>::all(client.clone()),
                 plain(),
                 changes.clone(),
                 listed.clone(),
@@ -97,7 +99,7 @@ pub(super) async fn run(
         PersistentVolumeClaim
     );
     spawn(
-        Api::<Event>::all(client.clone()),
+        Api::<PartialObjectMeta<Event>>::all(client.clone()),
         plain().fields("type=Warning"),
         changes.clone(),
         listed.clone(),

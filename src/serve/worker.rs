@@ -223,7 +223,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         Metrics::count(&shared.metrics.proposals, "closed");
     }
     if let Ok(mut latest) = shared.latest.lock() {
-        *latest = Some(Arc::new(loaded.snapshot));
+        *latest = Some(Arc::new(owners_only(loaded.snapshot)));
     }
     Ok(())
 }
@@ -323,4 +323,39 @@ async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> R
         Metrics::count(&shared.metrics.reconciles, outcome);
     }
     Ok(())
+}
+
+/// What the sampler needs of a snapshot, to attribute pods to workloads: the metadata of pods,
+/// ReplicaSets and Jobs; the rest is dropped rather than kept between detections.
+fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::batch::v1::Job as BatchJob;
+    use k8s_openapi::api::core::v1::Pod;
+    crate::model::Snapshot {
+        pods: snapshot
+            .pods
+            .into_iter()
+            .map(|p| Pod {
+                metadata: p.metadata,
+                ..Pod::default()
+            })
+            .collect(),
+        replica_sets: snapshot
+            .replica_sets
+            .into_iter()
+            .map(|r| ReplicaSet {
+                metadata: r.metadata,
+                ..ReplicaSet::default()
+            })
+            .collect(),
+        jobs: snapshot
+            .jobs
+            .into_iter()
+            .map(|j| BatchJob {
+                metadata: j.metadata,
+                ..BatchJob::default()
+            })
+            .collect(),
+        ..crate::model::Snapshot::default()
+    }
 }
