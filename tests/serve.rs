@@ -656,16 +656,9 @@ fn strings(value: &Value) -> Vec<String> {
 /// namespace the Role is in.
 fn deploy_rules() -> (Vec<Rule>, Vec<Rule>, String) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
-    let out = Command::new("kubectl")
-        .args(["kustomize", dir.to_str().unwrap()])
-        .output()
-        .expect("kubectl on PATH");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    // Rendered as the service renders builds: kustomize, else kubectl's.
+    let kustomize = remediator::build::Kustomize::find().expect("kustomize or kubectl on PATH");
+    let text = kustomize.run(&dir).unwrap();
     let (mut cluster, mut namespaced, mut namespace) = (vec![], vec![], String::new());
     for doc in text.split("\n---\n") {
         let value: Value = serde_saphyr::from_str(doc).unwrap();
