@@ -10,7 +10,7 @@
 #   change      {kind: added|modified|removed, deletes: bool, applier: string or null,
 #               fields: [{file, path, old, new, ratio}],
 #               breaking: [{version, path, change, rule, severity: breaking|warning}],
-#               existing: [{version, total, invalid}], trust: [file],
+#               existing: [{version, total, invalid, unchecked}], trust: [file],
 #               unrendered: [{build, reason}]} (breaking: for CustomResourceDefinitions;
 #               existing: with a cluster, how many of a CRD's live custom resources fail its
 #               new schema; trust: on a merged commit or a pull request, the
@@ -64,6 +64,12 @@ reasons contains {"level": "high", "reason": sprintf("CRD behaviour change at %s
 reasons contains {"level": "critical", "reason": sprintf("%d of %d existing objects (%s) fail the new schema", [e.invalid, e.total, e.version])} if {
 	some e in input.change.existing
 	e.invalid > 0
+}
+
+# Live custom resources the new schema could not check: whether they break is unknown.
+reasons contains {"level": "high", "reason": sprintf("%d existing objects (%s) could not be checked against the new schema", [e.total, e.version])} if {
+	some e in input.change.existing
+	e.unchecked
 }
 
 # The configuration and the policies decide what every later merge needs and who may approve

@@ -96,6 +96,12 @@ test_live_objects_failing_the_new_schema_are_critical if {
 	valid.risk != "critical"
 }
 
+test_live_objects_that_could_not_be_checked_are_high if {
+	d := remediator.decision with input as crd_change({"existing": [{"version": "v1", "total": 340, "invalid": 0, "unchecked": true}]})
+	d.risk == "high"
+	"high: 340 existing objects (v1) could not be checked against the new schema" in d.reasons
+}
+
 test_changing_the_configuration_or_the_policies_is_critical if {
 	trust := {
 		"finding": {"code": "manual-change", "severity": null},

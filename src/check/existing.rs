@@ -178,7 +178,7 @@ fn input(existing: &Existing) -> Value {
         .iter()
         .map(|v| {
             json!({"version": v.version, "total": v.validation.total,
-                "invalid": v.validation.invalid.len()})
+                "invalid": v.validation.invalid.len(), "unchecked": v.error.is_some()})
         })
         .collect();
     gate::whole_change_input(
