@@ -410,9 +410,11 @@ fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
     let before = memory_limit(&world);
     let merge = merged_to_health(&world, &serve, number, "merge-1");
     assert_ne!(memory_limit(&world), before, "the memory limit was raised");
-    assert_eq!(
-        metric(&serve, "remediator_reconciles_total{value=\"healthy\"}"),
-        Some(1.0)
+    // The comment is posted before the run ends and is counted.
+    wait_for(
+        "the healthy reconcile counted",
+        Duration::from_secs(10),
+        || metric(&serve, "remediator_reconciles_total{value=\"healthy\"}") == Some(1.0),
     );
     // The same push delivered again is a replay; a new delivery of it finds it done.
     assert_eq!(push_delivery(&serve, &merge, "merge-1"), Some(401));
