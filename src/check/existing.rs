@@ -72,8 +72,23 @@ impl Existing {
     }
 }
 
-fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+/// A field every CRD has; its absence is an error naming the CRD, since the custom resources
+/// could not be found without it.
+fn text<'a>(value: &'a Value, pointer: &str) -> cluster::Result<&'a str> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| cluster::Error::Unreadable {
+            object: format!(
+                "CustomResourceDefinition/{}",
+                value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(unnamed)")
+            ),
+            message: format!("{pointer} is missing; its custom resources cannot be listed"),
+        })
 }
 
 /// Examines each changed CRD (as the head applies it) in `cluster`. A live CRD or list that
@@ -85,14 +100,14 @@ pub async fn examine<C: Cluster>(
 ) -> cluster::Result<Vec<Existing>> {
     let mut out = Vec::new();
     for new in crds {
-        let name = text(new, "/metadata/name");
+        let name = text(new, "/metadata/name")?;
         let reference = ObjectRef::new(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",
             None,
             name,
         );
-        let kind = text(new, "/spec/names/kind").to_owned();
+        let kind = text(new, "/spec/names/kind")?.to_owned();
         let Some(live) = cluster.get(&reference).await? else {
             out.push(Existing {
                 object: reference.to_string(),
@@ -114,7 +129,7 @@ pub async fn examine<C: Cluster>(
             })?;
         let breaking = crd::compare(&live, new, Some(&stored));
         let readability = crd::readability(&live, new, Some(&stored), &breaking);
-        let group = text(new, "/spec/group");
+        let group = text(new, "/spec/group")?;
         let mut checks = Vec::new();
         for (version, _, schema) in versions::served_pairs(&live, new) {
             let objects = cluster
