@@ -351,6 +351,85 @@ fn fail_api(world: &World) -> Vec<String> {
     pods
 }
 
+/// How many times metrics.k8s.io has been listed.
+fn metric_reads(world: &World) -> usize {
+    world
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/apis/metrics.k8s.io/") && r.status == Some(200))
+        .count()
+}
+
+#[test]
+fn sustained_cpu_sampled_from_metrics_server_becomes_a_high_cpu_pull_request() {
+    let world = world();
+    let file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{config}  metricsIntervalSeconds: 1\n")).unwrap();
+    common::commit_all(&world.remote.work, "Sample metrics every second");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    world.cluster.serve_metrics();
+    let pods = world
+        .cluster
+        .add_pods("shop-dev", "api", 2, &PodState::Running)
+        .unwrap();
+    let _serve = start(&world);
+    // metrics-server's samples of the last five minutes, one per read: the api container at
+    // 450m of its 500m request; the sidecar idle.
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut high_cpu_opened = false;
+    for ago in [280, 200, 120, 40, 0] {
+        let at = (now - k8s_openapi::jiff::SignedDuration::from_secs(ago)).to_string();
+        for pod in &pods {
+            let usage = [("api", "450m", "100Mi"), ("log-shipper", "5m", "10Mi")];
+            world
+                .cluster
+                .set_pod_metrics("shop-dev", pod, &at, &usage)
+                .unwrap();
+        }
+        let read = metric_reads(&world);
+        wait_for("a metrics sample", Duration::from_secs(10), || {
+            metric_reads(&world) > read
+        });
+        if ago > 60 {
+            // Under four minutes of high use is not yet sustained.
+            std::thread::sleep(Duration::from_millis(1500));
+            assert!(
+                open_pulls(&world)
+                    .iter()
+                    .all(|p| !p.head.starts_with("remediator/high-cpu/")),
+                "high-cpu after {}s of samples",
+                280 - ago
+            );
+        } else if !high_cpu_opened {
+            high_cpu_opened = wait_for_pull(&world, "remediator/high-cpu/");
+        }
+    }
+    assert!(high_cpu_opened, "no high-cpu pull request");
+    let pulls = open_pulls(&world);
+    let high: Vec<_> = pulls
+        .iter()
+        .filter(|p| p.head.starts_with("remediator/high-cpu/"))
+        .collect();
+    assert_eq!(high.len(), 1, "{pulls:?}");
+    assert!(high[0].head.contains("api"), "{}", high[0].head);
+}
+
+/// Whether a pull request whose branch starts with `prefix` opens within 10 s.
+fn wait_for_pull(world: &World, prefix: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if open_pulls(world).iter().any(|p| p.head.starts_with(prefix)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 /// The api's crash loop, proposed by `serve`: its one pull request, approved by alice.
 fn proposed(world: &World) -> u64 {
     let applied = world.run(&["apply", "--path", "clusters/dev"]);
@@ -427,6 +506,50 @@ fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
         .is_some()
     });
     assert_eq!(world.writes("/deployments/api"), 2, "applied once");
+}
+
+#[test]
+fn a_merge_refused_for_want_of_approval_is_applied_once_a_review_approves_it() {
+    let world = world();
+    let serve = start(&world);
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    fail_api(&world);
+    wait_for("the pull request", Duration::from_secs(10), || {
+        !open_pulls(&world).is_empty()
+    });
+    let number = open_pulls(&world)[0].number;
+    let before = memory_limit(&world);
+    // Merged with no review: the gate refuses it and nothing is applied.
+    let merge = world.github.merge(number);
+    world.cluster.follow_spec(Duration::from_millis(200));
+    assert_eq!(push_delivery(&serve, &merge, "merge-1"), Some(202));
+    wait_for("the refusal", Duration::from_secs(30), || {
+        metric(&serve, "remediator_gate_refusals_total") == Some(1.0)
+    });
+    assert_eq!(memory_limit(&world), before, "refused, not applied");
+    // A review that does not approve changes nothing.
+    let review = |id: &str| {
+        let body = json!({"action": "submitted", "pull_request": {"number": number}}).to_string();
+        signed(&serve, "pull_request_review", id, &body)
+    };
+    world
+        .github
+        .review(number, "mallory", testkit::github::ReviewState::Commented);
+    assert_eq!(review("review-1"), Some(202));
+    wait_for("the second refusal", Duration::from_secs(30), || {
+        metric(&serve, "remediator_gate_refusals_total") == Some(2.0)
+    });
+    assert_eq!(memory_limit(&world), before);
+    // alice approves: the gate is weighed again and the change applied.
+    world
+        .github
+        .review(number, "alice", testkit::github::ReviewState::Approved);
+    assert_eq!(review("review-2"), Some(202));
+    wait_for("the apply", Duration::from_secs(30), || {
+        metric(&serve, "remediator_reconciles_total{value=\"healthy\"}") == Some(1.0)
+    });
+    assert_ne!(memory_limit(&world), before, "applied once approved");
 }
 
 #[test]
@@ -634,6 +757,45 @@ fn two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery() {
         1,
         "no duplicate after the takeover"
     );
+}
+
+#[test]
+fn sigterm_ends_the_leader_cleanly_and_hands_its_lease_over_at_once() {
+    let world = world();
+    let mut first = start(&world);
+    wait_for("the leader", Duration::from_secs(10), || leads(&first));
+    let second = start(&world);
+    let lease = || {
+        world
+            .cluster
+            .object("Lease", "remediator", "remediator-serve")
+            .or_else(|| world.cluster.object("Lease", "default", "remediator-serve"))
+            .expect("the leader's Lease")
+    };
+    assert!(lease()["spec"]["holderIdentity"].is_string());
+    let terminated = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = first.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            terminated.elapsed() < Duration::from_secs(10),
+            "still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    // The lease was given back, not left to lapse: the other replica leads well before the
+    // three seconds of the lease could have run out.
+    wait_for("the takeover", Duration::from_secs(10), || leads(&second));
+    let took = terminated.elapsed();
+    println!("SIGTERM to the other replica leading: {took:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
 }
 
 /// One RBAC rule.

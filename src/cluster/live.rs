@@ -43,11 +43,13 @@ impl Default for SnapshotOptions {
     }
 }
 
-/// Lists every page of one kind, `page_size` objects a page.
+/// Lists every page of one kind, `page_size` objects a page, passing each object through `keep`
+/// as its page arrives (to drop what the caller will not read before the next page comes).
 pub(crate) async fn pages<K>(
     api: &Api<K>,
     page_size: u32,
     retry: &RetryPolicy,
+    keep: impl Fn(&mut K),
 ) -> std::result::Result<Vec<K>, kube::Error>
 where
     K: Clone + DeserializeOwned + Debug,
@@ -59,12 +61,24 @@ where
         if let Some(token) = &token {
             params = params.continue_token(token);
         }
-        let page = with_retry(retry, || api.list(&params)).await?;
+        let mut page = with_retry(retry, || api.list(&params)).await?;
+        page.items.iter_mut().for_each(&keep);
         items.extend(page.items);
         token = page.metadata.continue_.filter(|t| !t.is_empty());
         if token.is_none() {
             return Ok(items);
         }
+    }
+}
+
+/// Drops what detection never reads and what makes up much of a listed object: the field
+/// managers and kubectl's copy of the last applied configuration. Who owns a field is read
+/// from the live object when a change is assessed, not from the snapshot.
+fn unread<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }
 
@@ -77,9 +91,9 @@ async fn collect<K>(
     problems: &mut Vec<Problem>,
 ) -> Result<()>
 where
-    K: Clone + DeserializeOwned + Debug,
+    K: kube::Resource + Clone + DeserializeOwned + Debug,
 {
-    match pages(&api, options.page_size, &options.retry).await {
+    match pages(&api, options.page_size, &options.retry, unread).await {
         Ok(items) => {
             into.extend(items);
             Ok(())
@@ -135,7 +149,7 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        match pages::<DynamicObject>(&api, options.page_size, &options.retry).await {
+        match pages::<DynamicObject>(&api, options.page_size, &options.retry, unread).await {
             Ok(items) => {
                 let items: Vec<Value> = items.into_iter().map(to_value).collect();
                 s.usage = usage(s, &items)?;
@@ -165,7 +179,7 @@ pub async fn sample_pod_metrics(
     options: &SnapshotOptions,
 ) -> Result<Option<Vec<Value>>> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &pod_metrics());
-    match pages::<DynamicObject>(&api, options.page_size, &options.retry).await {
+    match pages::<DynamicObject>(&api, options.page_size, &options.retry, unread).await {
         Ok(items) => Ok(Some(items.into_iter().map(to_value).collect())),
         Err(kube::Error::Api(status)) if matches!(status.code, 404 | 503) => Ok(None),
         Err(source) => Err(Error::Api {
@@ -194,6 +208,14 @@ fn pod_metrics() -> ApiResource {
 /// decides findings, so an unreadable value never becomes zero.
 pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> Result<UsageHistory> {
     let owners = Owners::new(snapshot);
+    let pods: std::collections::HashMap<(&str, &str), &k8s_openapi::api::core::v1::Pod> = snapshot
+        .pods
+        .iter()
+        .filter_map(|p| {
+            let meta = &p.metadata;
+            Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), p))
+        })
+        .collect();
     type Key = (String, String, String, String);
     let mut sums: BTreeMap<Key, (f64, f64, usize, f64)> = BTreeMap::new();
     for metrics in pod_metrics {
@@ -202,10 +224,7 @@ pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> Result<UsageHistory>
         else {
             continue;
         };
-        let pod = snapshot.pods.iter().find(|p| {
-            p.metadata.namespace.as_deref() == Some(namespace)
-                && p.metadata.name.as_deref() == Some(name)
-        });
+        let pod = pods.get(&(namespace, name));
         let Some(workload) = pod.and_then(|p| owners.of_pod(p)) else {
             continue;
         };

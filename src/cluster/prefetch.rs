@@ -66,15 +66,17 @@ pub(crate) async fn prefetch(
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        let items = pages(&api, 500, retry).await.map_err(|source| Error::Api {
-            object: format!(
-                "{}/{}",
-                resource.kind,
-                namespace.as_deref().unwrap_or_default()
-            ),
-            verb: "list",
-            source,
-        })?;
+        let items = pages(&api, 500, retry, |_| {})
+            .await
+            .map_err(|source| Error::Api {
+                object: format!(
+                    "{}/{}",
+                    resource.kind,
+                    namespace.as_deref().unwrap_or_default()
+                ),
+                verb: "list",
+                source,
+            })?;
         let mut live: HashMap<String, Value> = HashMap::new();
         for item in items {
             let mut value = to_value(item);

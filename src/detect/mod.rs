@@ -9,7 +9,7 @@ pub mod owners;
 mod pods;
 mod rollouts;
 mod storage;
-mod usage;
+pub(crate) mod usage;
 
 use std::collections::HashMap;
 

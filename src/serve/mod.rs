@@ -282,7 +282,9 @@ pub async fn run(
 }
 
 /// Samples metrics.k8s.io on the interval into the usage history, attributing pods to their
-/// workloads by the last snapshot detection read.
+/// workloads by the last snapshot detection read. When the usage findings the history now
+/// shows differ from those of the last sample (`high-cpu` has lasted long enough, or stopped),
+/// a detection is queued rather than left to the next resync.
 async fn sample(
     client: kube::Client,
     shared: Arc<Shared>,
@@ -290,6 +292,7 @@ async fn sample(
 ) {
     let mut tick = tokio::time::interval(shared.settings.metrics_interval);
     let options = crate::cluster::SnapshotOptions::default();
+    let mut shown = std::collections::BTreeSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -300,8 +303,17 @@ async fn sample(
         match crate::cluster::live::sample_pod_metrics(&client, &options).await {
             Ok(Some(items)) => match crate::cluster::live::usage(&snapshot, &items) {
                 Ok(usage) => {
-                    if let Ok(mut history) = shared.history.lock() {
-                        history.absorb(&usage);
+                    let history = match shared.history.lock() {
+                        Ok(mut history) => {
+                            history.absorb(&usage);
+                            history.history()
+                        }
+                        Err(_) => continue,
+                    };
+                    let now = usage_findings(&snapshot, history);
+                    if now != shown {
+                        shown = now;
+                        shared.detect();
                     }
                 }
                 Err(error) => tracing::warn!(%error, "metrics sample"),
@@ -311,4 +323,24 @@ async fn sample(
             Err(error) => tracing::warn!(%error, "metrics sample"),
         }
     }
+}
+
+/// The usage findings a history shows against the workloads of `snapshot`, as code, object and
+/// container.
+fn usage_findings(
+    snapshot: &crate::model::Snapshot,
+    history: crate::model::UsageHistory,
+) -> std::collections::BTreeSet<String> {
+    let workloads = crate::model::Snapshot {
+        deployments: snapshot.deployments.clone(),
+        stateful_sets: snapshot.stateful_sets.clone(),
+        daemon_sets: snapshot.daemon_sets.clone(),
+        usage: history,
+        ..crate::model::Snapshot::default()
+    };
+    let options = crate::detect::DetectOptions::at(k8s_openapi::jiff::Timestamp::now());
+    crate::detect::usage::detect(&workloads, &options)
+        .into_iter()
+        .map(|f| format!("{} {} {:?}", f.code, f.subject, f.container))
+        .collect()
 }

@@ -324,18 +324,26 @@ async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> R
     Ok(())
 }
 
-/// What the sampler needs of a snapshot, to attribute pods to workloads: the metadata of pods,
-/// ReplicaSets and Jobs; the rest is dropped rather than kept between detections.
+/// What the sampler needs of a snapshot: the namespace, name and owners of pods, ReplicaSets
+/// and Jobs, to attribute pods to workloads, and the workloads' specs, to read the requests
+/// and limits usage is judged against; the rest is dropped rather than kept between detections.
 fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
     use k8s_openapi::api::apps::v1::ReplicaSet;
     use k8s_openapi::api::batch::v1::Job as BatchJob;
     use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let owners = |meta: ObjectMeta| ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        owner_references: meta.owner_references,
+        ..ObjectMeta::default()
+    };
     crate::model::Snapshot {
         pods: snapshot
             .pods
             .into_iter()
             .map(|p| Pod {
-                metadata: p.metadata,
+                metadata: owners(p.metadata),
                 ..Pod::default()
             })
             .collect(),
@@ -343,7 +351,7 @@ fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
             .replica_sets
             .into_iter()
             .map(|r| ReplicaSet {
-                metadata: r.metadata,
+                metadata: owners(r.metadata),
                 ..ReplicaSet::default()
             })
             .collect(),
@@ -351,10 +359,13 @@ fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
             .jobs
             .into_iter()
             .map(|j| BatchJob {
-                metadata: j.metadata,
+                metadata: owners(j.metadata),
                 ..BatchJob::default()
             })
             .collect(),
+        deployments: snapshot.deployments,
+        stateful_sets: snapshot.stateful_sets,
+        daemon_sets: snapshot.daemon_sets,
         ..crate::model::Snapshot::default()
     }
 }

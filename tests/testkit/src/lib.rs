@@ -248,6 +248,52 @@ impl TestCluster {
         )
     }
 
+    /// Serves metrics.k8s.io's PodMetrics from now on, as a cluster with metrics-server does.
+    pub fn serve_metrics(&self) {
+        let mut store = self.store();
+        if store.types.iter().any(|t| t.kind == "PodMetrics") {
+            return;
+        }
+        store.types.push(resources::ResourceType {
+            group: "metrics.k8s.io".into(),
+            version: "v1beta1".into(),
+            plural: "pods".into(),
+            singular: String::new(),
+            kind: "PodMetrics".into(),
+            namespaced: true,
+            status: false,
+            scale: false,
+            generation: false,
+            short_names: vec![],
+            schema: schema::Schema::Builtin("PodMetrics".into()),
+        });
+    }
+
+    /// Sets what metrics-server reports for a pod: each container's `(name, cpu, memory)`
+    /// usage, sampled at `timestamp` (RFC 3339). Needs [`TestCluster::serve_metrics`].
+    pub fn set_pod_metrics(
+        &self,
+        namespace: &str,
+        name: &str,
+        timestamp: &str,
+        containers: &[(&str, &str, &str)],
+    ) -> Result<Value, ApiError> {
+        let mut store = self.store();
+        let (_, key) = simulate::key_for(&store, "PodMetrics", namespace, name)?;
+        let containers: Vec<Value> = containers
+            .iter()
+            .map(|(name, cpu, memory)| {
+                serde_json::json!({"name": name, "usage": {"cpu": cpu, "memory": memory}})
+            })
+            .collect();
+        let object = serde_json::json!({
+            "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": store::now()},
+            "timestamp": timestamp, "window": "30s", "containers": containers,
+        });
+        Ok(store.put(key, object))
+    }
+
     /// Creates the current ReplicaSet of a Deployment and `count` of its pods in `state`.
     pub fn add_pods(
         &self,
