@@ -71,6 +71,14 @@ pub enum Event {
     Executed,
     /// The pull request was closed.
     Closed,
+    /// Applied and healthy in one cluster of an environment that has several; the commit is
+    /// finished when every cluster is.
+    ClusterVerified,
+    /// A wave stopped at a cluster that could not be worked (unreachable, say): nothing was
+    /// skipped, and a later run resumes there.
+    Halted,
+    /// A promotion pull request for the next environment was opened or updated.
+    Promoted,
 }
 
 impl Event {
@@ -87,6 +95,9 @@ impl Event {
             Event::RolledBack => "rolled-back",
             Event::Executed => "executed",
             Event::Closed => "closed",
+            Event::ClusterVerified => "cluster-verified",
+            Event::Halted => "halted",
+            Event::Promoted => "promoted",
         }
     }
 }
@@ -111,6 +122,9 @@ pub struct Record {
     /// environment. A commit finished for one environment is not finished for the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The cluster of an environment with several that the step is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The objects, `Kind/namespace/name`.
     #[serde(default)]
     pub objects: Vec<String>,
@@ -131,6 +145,11 @@ impl Record {
         self.environment.is_none() || self.environment.as_deref() == environment
     }
 
+    /// The event's name, as the log writes it.
+    pub fn event_name(&self) -> &'static str {
+        self.event.as_str()
+    }
+
     /// A record of `event` now.
     pub fn new(event: Event, message: impl Into<String>) -> Record {
         Record {
@@ -140,6 +159,7 @@ impl Record {
             commit: None,
             pull: None,
             environment: None,
+            cluster: None,
             objects: vec![],
             renderer: None,
             message: message.into(),
@@ -368,8 +388,15 @@ pub fn render(chains: &[Chain]) -> String {
             if let Some(commit) = &r.commit {
                 refs.push(commit.chars().take(12).collect());
             }
+            // Where the step happened: the run's environment and the cluster, when known.
+            let place = match (&r.environment, &r.cluster) {
+                (Some(env), Some(cluster)) => format!("[{env}/{cluster}] "),
+                (Some(env), None) => format!("[{env}] "),
+                (None, Some(cluster)) => format!("[{cluster}] "),
+                (None, None) => String::new(),
+            };
             out.push_str(&format!(
-                "  {}  {:<11} {:<16} {}\n",
+                "  {}  {:<16} {:<16} {place}{}\n",
                 r.time,
                 r.event.as_str(),
                 refs.join(" "),

@@ -76,6 +76,8 @@ pub struct Config {
     pub teams: BTreeMap<String, Vec<String>>,
     /// The in-cluster service (`serve`).
     pub serve: crate::serve::settings::ServeSettings,
+    /// Canary clusters, soak and promotion order; the defaults when not given.
+    pub promotion: Promotion,
 }
 
 /// The Git side of the configuration.
@@ -138,6 +140,7 @@ impl Default for Config {
             audit_path: None,
             teams: BTreeMap::new(),
             serve: crate::serve::settings::ServeSettings::default(),
+            promotion: Promotion::default(),
         }
     }
 }
@@ -156,7 +159,55 @@ pub struct Environment {
     pub kubeconfig: Option<PathBuf>,
     /// The highest risk this environment accepts without escalation.
     pub risk_tolerance: RiskLevel,
+    /// The clusters it reaches, in wave order: those `clusters` names, or one named after the
+    /// environment for `context`; none when neither is given.
+    pub clusters: Vec<ClusterTarget>,
     globs: GlobSet,
+}
+
+/// One cluster an environment reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTarget {
+    /// Its name in records and messages (`prod-eu-1`).
+    pub name: String,
+    /// Its kubeconfig context.
+    pub context: String,
+    /// The kubeconfig file holding that context; `--kubeconfig`, `$KUBECONFIG` or
+    /// `~/.kube/config` when not given.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// How a change moves through the environments and, within one, through its clusters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// The environments in promotion order; a change proven in one is proposed for the next.
+    pub order: Vec<String>,
+    /// How long a change stays healthy before it goes further: after an environment's canary
+    /// clusters, before the rest; after a whole environment, before the next one's pull request.
+    pub soak: Duration,
+    /// The first clusters of an environment, applied and soaked before the others.
+    pub canary: usize,
+    /// How many of the other clusters are applied at once.
+    pub max_parallel: usize,
+}
+
+impl Default for Promotion {
+    fn default() -> Self {
+        Promotion {
+            order: vec![],
+            soak: Duration::from_secs(600),
+            canary: 1,
+            max_parallel: 1,
+        }
+    }
+}
+
+impl Promotion {
+    /// The environment after `environment` in the order.
+    pub fn next(&self, environment: &str) -> Option<&str> {
+        let at = self.order.iter().position(|e| e == environment)?;
+        self.order.get(at + 1).map(String::as_str)
+    }
 }
 
 impl Environment {
@@ -258,6 +309,32 @@ struct RawConfig {
     approvals: Option<RawApprovals>,
     #[serde(default)]
     serve: Option<Spanned<crate::serve::settings::RawServe>>,
+    #[serde(default)]
+    clusters: Vec<RawCluster>,
+    #[serde(default)]
+    promotion: Option<Spanned<RawPromotion>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCluster {
+    name: Spanned<String>,
+    context: String,
+    #[serde(default)]
+    kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPromotion {
+    #[serde(default)]
+    order: Vec<Spanned<String>>,
+    #[serde(default)]
+    soak_seconds: Option<u64>,
+    #[serde(default)]
+    canary: Option<usize>,
+    #[serde(default)]
+    max_parallel: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +388,8 @@ struct RawEnvironment {
     context: Option<String>,
     #[serde(default)]
     kubeconfig: Option<PathBuf>,
+    #[serde(default)]
+    clusters: Vec<Spanned<String>>,
     #[serde(default = "default_tolerance")]
     risk_tolerance: RiskLevel,
 }
@@ -370,6 +449,21 @@ impl RawConfig {
             }
             excludes.push(pattern.value);
         }
+        let mut clusters: Vec<ClusterTarget> = Vec::new();
+        for (i, cluster) in self.clusters.into_iter().enumerate() {
+            let (name, line) = (cluster.name.value, cluster.name.referenced.line());
+            if name.is_empty() || clusters.iter().any(|c| c.name == name) {
+                let message = format!("`{name}` must be a name used once");
+                return Err(invalid(line, &format!("clusters[{i}].name"), message));
+            }
+            let target = ClusterTarget {
+                name,
+                context: cluster.context,
+                kubeconfig: cluster.kubeconfig,
+            };
+            clusters.push(target);
+        }
+        let mut reached: BTreeMap<String, String> = BTreeMap::new();
         let mut environments: Vec<Environment> = Vec::new();
         for (i, env) in self.environments.into_iter().enumerate() {
             let key = format!("environments[{i}]");
@@ -412,12 +506,49 @@ impl RawConfig {
             let globs = globs
                 .build()
                 .map_err(|e| invalid(line, &format!("{key}.paths"), e.to_string()))?;
+            if env.context.is_some() && !env.clusters.is_empty() {
+                return Err(invalid(
+                    line,
+                    &format!("{key}.clusters"),
+                    "give `context` (one cluster) or `clusters` (names under `clusters:`), not both"
+                        .into(),
+                ));
+            }
+            let mut targets = Vec::new();
+            for (j, wanted) in env.clusters.iter().enumerate() {
+                let at = (wanted.referenced.line(), format!("{key}.clusters[{j}]"));
+                let target = clusters
+                    .iter()
+                    .find(|c| c.name == wanted.value)
+                    .cloned()
+                    .ok_or_else(|| {
+                        let message = format!("`{}` is not under `clusters:`", wanted.value);
+                        invalid(at.0, &at.1, message)
+                    })?;
+                // Each environment reaches only its own clusters.
+                if let Some(other) = reached.insert(target.name.clone(), name.clone()) {
+                    let message = format!(
+                        "`{}` is environment {other}'s already: an environment reaches only its own clusters",
+                        target.name
+                    );
+                    return Err(invalid(at.0, &at.1, message));
+                }
+                targets.push(target);
+            }
+            if let Some(context) = &env.context {
+                targets.push(ClusterTarget {
+                    name: name.clone(),
+                    context: context.clone(),
+                    kubeconfig: env.kubeconfig.clone(),
+                });
+            }
             environments.push(Environment {
                 name,
                 paths: env.paths.into_iter().map(|p| p.value).collect(),
                 context: env.context,
                 kubeconfig: env.kubeconfig,
                 risk_tolerance: env.risk_tolerance,
+                clusters: targets,
                 globs,
             });
         }
@@ -489,7 +620,43 @@ impl RawConfig {
                     .map_err(|(key, message)| invalid(line, &key, message))?
             }
         };
+        let promotion = match self.promotion {
+            None => Promotion::default(),
+            Some(raw) => {
+                let line = raw.referenced.line();
+                let raw = raw.value;
+                let defaults = Promotion::default();
+                let mut order = Vec::new();
+                for (i, name) in raw.order.into_iter().enumerate() {
+                    let key = format!("promotion.order[{i}]");
+                    let line = name.referenced.line();
+                    if !environments.iter().any(|e| e.name == name.value) {
+                        let message = format!("`{}` is not an environment", name.value);
+                        return Err(invalid(line, &key, message));
+                    }
+                    if order.contains(&name.value) {
+                        let message = format!("`{}` comes twice", name.value);
+                        return Err(invalid(line, &key, message));
+                    }
+                    order.push(name.value);
+                }
+                if let Some(parallel) = raw.max_parallel.as_ref().filter(|p| p.value == 0) {
+                    return Err(invalid(
+                        parallel.referenced.line().max(line),
+                        "promotion.maxParallel",
+                        "must be at least 1".into(),
+                    ));
+                }
+                Promotion {
+                    order,
+                    soak: raw.soak_seconds.map_or(defaults.soak, Duration::from_secs),
+                    canary: raw.canary.unwrap_or(defaults.canary),
+                    max_parallel: raw.max_parallel.map_or(defaults.max_parallel, |p| p.value),
+                }
+            }
+        };
         Ok(Config {
+            promotion,
             serve,
             field_manager,
             excludes,
@@ -570,6 +737,35 @@ forge:
     }
 
     #[test]
+    fn environments_reach_named_clusters_in_wave_order_and_promote_in_order() {
+        let config = parse(
+            "clusters:\n  - {name: eu, context: ctx-eu}\n  - {name: us, context: ctx-us, kubeconfig: /k}\nenvironments:\n  - {name: dev, paths: [\"dev/**\"], context: kind-dev}\n  - {name: prod, paths: [\"prod/**\"], clusters: [us, eu]}\npromotion:\n  order: [dev, prod]\n  soakSeconds: 60\n  canary: 1\n  maxParallel: 2\n",
+        )
+        .unwrap();
+        let names = |env: usize| -> Vec<String> {
+            config.environments[env]
+                .clusters
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(0),
+            ["dev"],
+            "a context is one cluster named after its environment"
+        );
+        assert_eq!(names(1), ["us", "eu"]);
+        assert_eq!(
+            config.environments[1].clusters[0].kubeconfig.as_deref(),
+            Some(Path::new("/k"))
+        );
+        assert_eq!(config.promotion.next("dev"), Some("prod"));
+        assert_eq!(config.promotion.next("prod"), None);
+        assert_eq!(config.promotion.soak, Duration::from_secs(60));
+        assert_eq!(config.promotion.max_parallel, 2);
+    }
+
+    #[test]
     fn invalid_values_name_the_key_and_line() {
         let cases = [
             (
@@ -594,6 +790,26 @@ forge:
                 "forge.repository",
             ),
             ("fieldManager: \"\"\n", 1, "fieldManager"),
+            (
+                "environments:\n  - name: a\n    paths: [x]\n    clusters: [eu]\n",
+                4,
+                "environments[0].clusters[0]",
+            ),
+            (
+                "clusters:\n  - {name: eu, context: c}\nenvironments:\n  - name: a\n    paths: [x]\n    clusters: [eu]\n  - name: b\n    paths: [y]\n    clusters: [eu]\n",
+                9,
+                "environments[1].clusters[0]",
+            ),
+            (
+                "clusters:\n  - {name: eu, context: c}\nenvironments:\n  - name: a\n    paths: [x]\n    context: c\n    clusters: [eu]\n",
+                4,
+                "environments[0].clusters",
+            ),
+            (
+                "environments:\n  - name: a\n    paths: [x]\npromotion:\n  order: [a, b]\n",
+                5,
+                "promotion.order[1]",
+            ),
         ];
         for (text, line, key) in cases {
             match parse(text).unwrap_err() {

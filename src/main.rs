@@ -91,6 +91,9 @@ enum Command {
     Rollback(cli::reconcile::ReconcileArgs),
     /// Print the audit trail: recommendation, approval, apply, validation, rollback.
     History(cli::reconcile::HistoryArgs),
+    /// Open the promotion pull requests that are due: a change healthy in one environment for
+    /// the soak, proposed for the next in `promotion.order`, with its evidence.
+    Promote(cli::promote::PromoteArgs),
     /// Check a pull request: what changes, its risk, breaking CRD changes, the dry-run. Exit
     /// codes: 0 fine, 1 needs approvals beyond the default, 2 denied by policy, 3 error.
     Check(cli::check::CheckArgs),
@@ -272,6 +275,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Reconcile(args) => cli::reconcile::run(args, false),
         Command::Rollback(args) => cli::reconcile::run(args, true),
         Command::History(args) => cli::reconcile::history(args),
+        Command::Promote(args) => cli::promote::run(args),
         Command::Check(args) => cli::check::run(args),
         Command::Serve(args) => cli::serve::run(args),
     }

@@ -351,9 +351,13 @@ fn propose(
 /// The files a remediation changes, before and after. Edits of one file are applied from its end
 /// to its start, so that each location's span is still where the index found it.
 pub fn apply_changes(repo: &Path, remediation: &Remediation) -> Result<Vec<FileChange>, String> {
+    apply_edits(repo, &remediation.changes, &remediation.target.to_string())
+}
+
+/// The files `changes` make, before and after; `what` names the change in errors.
+pub fn apply_edits(repo: &Path, changes: &[Change], what: &str) -> Result<Vec<FileChange>, String> {
     let mut out: Vec<FileChange> = Vec::new();
-    let mut edits: Vec<(&Location, &Vec<crate::manifests::edit::Edit>)> = remediation
-        .changes
+    let mut edits: Vec<(&Location, &Vec<crate::manifests::edit::Edit>)> = changes
         .iter()
         .filter_map(|c| match c {
             Change::Edit { location, edits } => Some((location, edits)),
@@ -371,8 +375,7 @@ pub fn apply_changes(repo: &Path, remediation: &Remediation) -> Result<Vec<FileC
             None => std::fs::read_to_string(repo.join(&location.file))
                 .map_err(|e| format!("{}: cannot read: {e}", location.file.display()))?,
         };
-        let new = apply(&text, location, list)
-            .map_err(|e| format!("{} ({location}): {e}", remediation.target))?;
+        let new = apply(&text, location, list).map_err(|e| format!("{what} ({location}): {e}"))?;
         match position {
             Some(i) => out[i].new = new,
             None => out.push(FileChange {
@@ -382,7 +385,7 @@ pub fn apply_changes(repo: &Path, remediation: &Remediation) -> Result<Vec<FileC
             }),
         }
     }
-    for change in &remediation.changes {
+    for change in changes {
         if let Change::Create { path, content } = change {
             let old = std::fs::read_to_string(repo.join(path)).unwrap_or_default();
             out.push(FileChange {

@@ -233,6 +233,15 @@ fn a_bad_config_names_the_key_and_line() {
     );
 }
 
+fn keys_of(section: &Value) -> Vec<String> {
+    section["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
 /// The JSON Schema and the parser agree: a value for every property the schema declares is
 /// accepted, and a key the schema does not declare is refused.
 #[test]
@@ -260,6 +269,12 @@ fn the_config_schema_matches_the_parser() {
             "serve" => {
                 "serve: {listen: \"127.0.0.1:9000\", environment: dev, debounceSeconds: 2, resyncSeconds: 60, queue: 8, metricsIntervalSeconds: 10, leaseSeconds: 5, leaseNamespace: ops, advertise: \"10.0.0.1:8080\", githubWebhookSecret: {env: HOOK}, alertmanagerToken: {file: /t}, alerts: [{alert: A, finding: crash-loop, kind: Pod, label: pod}]}\n"
             }
+            "clusters" => {
+                "clusters: [{name: eu, context: c, kubeconfig: k}]\nenvironments: [{name: a, paths: [x], clusters: [eu]}]\n"
+            }
+            "promotion" => {
+                "environments: [{name: a, paths: [x]}, {name: b, paths: [y]}]\npromotion: {order: [a, b], soakSeconds: 60, canary: 1, maxParallel: 2}\n"
+            }
             other => panic!("the schema declares `{other}`, which this test does not know"),
         }
     };
@@ -274,7 +289,22 @@ fn the_config_schema_matches_the_parser() {
         .collect();
     assert_eq!(
         env_keys,
-        ["name", "paths", "context", "kubeconfig", "riskTolerance"]
+        [
+            "name",
+            "paths",
+            "context",
+            "kubeconfig",
+            "clusters",
+            "riskTolerance"
+        ]
+    );
+    assert_eq!(
+        keys_of(&top["promotion"]),
+        ["order", "soakSeconds", "canary", "maxParallel"]
+    );
+    assert_eq!(
+        keys_of(&top["clusters"]["items"]),
+        ["name", "context", "kubeconfig"]
     );
     let forge_keys: Vec<&String> = top["forge"]["properties"]
         .as_object()

@@ -265,30 +265,42 @@ async fn check_routes(
             continue;
         };
         let configured = config.environments.iter().find(|e| e.name == label);
-        let Some((env, context)) = configured.and_then(|e| Some((e, e.context.clone()?))) else {
+        let targets = configured.map_or(&[][..], |e| e.clusters.as_slice());
+        if targets.is_empty() {
             skipped.push(format!(
                 "{} objects of {label}: it has no cluster",
                 objects.len()
             ));
             continue;
-        };
-        if args.context.as_ref().is_some_and(|given| *given != context) {
-            skipped.push(format!(
-                "{} objects of {label}: its cluster is context {context}",
-                objects.len()
-            ));
-            continue;
         }
-        let own = ClusterArgs {
-            kubeconfig: env.kubeconfig.clone().or_else(|| args.kubeconfig.clone()),
-            context: Some(context),
-        };
-        let connection = connect(&own).await?;
-        routes.push(Route {
-            name: format!("{label} ({})", connection.name),
-            cluster: KubeCluster::new(connection.client),
-            objects,
-        });
+        for target in targets {
+            let context = target.context.clone();
+            if args.context.as_ref().is_some_and(|given| *given != context) {
+                skipped.push(format!(
+                    "{} objects of {label}: its cluster {} is context {context}",
+                    objects.len(),
+                    target.name
+                ));
+                continue;
+            }
+            let own = ClusterArgs {
+                kubeconfig: target
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| args.kubeconfig.clone()),
+                context: Some(context),
+            };
+            let connection = connect(&own).await?;
+            let name = match targets.len() {
+                1 => format!("{label} ({})", connection.name),
+                _ => format!("{label}/{} ({})", target.name, connection.name),
+            };
+            routes.push(Route {
+                name,
+                cluster: KubeCluster::new(connection.client),
+                objects: objects.clone(),
+            });
+        }
     }
     Ok((routes, skipped))
 }

@@ -103,31 +103,50 @@ pub async fn connections(
     environment: Option<&str>,
 ) -> anyhow::Result<Clusters<Connection>> {
     let configured = |name: &str| config.environments.iter().find(|e| e.name == name);
-    let own = |env: &remediator::config::Environment| -> Option<ClusterArgs> {
-        let context = env.context.clone()?;
-        Some(ClusterArgs {
-            kubeconfig: env.kubeconfig.clone().or_else(|| args.kubeconfig.clone()),
-            context: Some(context),
-        })
+    let targets = |env: &remediator::config::Environment| -> Vec<(String, ClusterArgs)> {
+        env.clusters
+            .iter()
+            .map(|target| {
+                let target_args = ClusterArgs {
+                    kubeconfig: target
+                        .kubeconfig
+                        .clone()
+                        .or_else(|| args.kubeconfig.clone()),
+                    context: Some(target.context.clone()),
+                };
+                (target.name.clone(), target_args)
+            })
+            .collect()
+    };
+    let connect_all = |env: &remediator::config::Environment| {
+        let all = targets(env);
+        let name = env.name.clone();
+        async move {
+            let mut connected = Vec::new();
+            for (cluster, target_args) in all {
+                let connection = connect(&target_args).await.with_context(|| {
+                    format!("environment {name}: cannot reach its cluster {cluster}")
+                })?;
+                connected.push((cluster, connection));
+            }
+            anyhow::Ok(connected)
+        }
     };
     if let Some(name) = environment {
-        let chosen = match configured(name).and_then(own) {
-            Some(env_args) if !args.given() => env_args,
-            _ => args.clone(),
+        if args.given() {
+            return Ok(Clusters::single(connect(args).await?));
+        }
+        return match configured(name).filter(|env| !env.clusters.is_empty()) {
+            Some(env) => Ok(Clusters::single_named(connect_all(env).await?)),
+            None => Ok(Clusters::single(connect(args).await?)),
         };
-        return Ok(Clusters::single(connect(&chosen).await?));
     }
     if config.environments.is_empty() {
         return Ok(Clusters::single(connect(args).await?));
     }
     let mut by_environment = BTreeMap::new();
     for env in &config.environments {
-        if let Some(env_args) = own(env) {
-            let connection = connect(&env_args)
-                .await
-                .with_context(|| format!("environment {}: cannot reach its cluster", env.name))?;
-            by_environment.insert(env.name.clone(), connection);
-        }
+        by_environment.insert(env.name.clone(), connect_all(env).await?);
     }
     let default = if args.given() {
         Some(connect(args).await?)
@@ -148,7 +167,7 @@ pub fn environment_of(config: &Config, args: &ClusterArgs) -> Option<String> {
     config
         .environments
         .iter()
-        .find(|e| e.context.as_deref() == Some(context))
+        .find(|e| e.clusters.iter().any(|c| c.context == context))
         .map(|e| e.name.clone())
 }
 
@@ -210,17 +229,27 @@ pub async fn route(
     let clusters = clusters(config, args, None).await?;
     let mut routes = Vec::new();
     for (environment, objects) in groups {
-        let cluster = clusters.get(environment.as_deref()).with_context(|| {
-            format!(
+        let all = clusters.all(environment.as_deref());
+        if all.is_empty() {
+            anyhow::bail!(
                 "environment {} has no cluster: name its context in remediator.yaml (environments[].context), or give --context",
-                environment.as_deref().unwrap_or("(outside every environment)")
-            )
-        })?;
-        routes.push(Route {
-            name: environment.unwrap_or_else(|| "default".to_owned()),
-            cluster: cluster.clone(),
-            objects,
-        });
+                environment
+                    .as_deref()
+                    .unwrap_or("(outside every environment)")
+            );
+        }
+        let name = environment.unwrap_or_else(|| "default".to_owned());
+        for (cluster_name, cluster) in all {
+            routes.push(Route {
+                name: if all.len() > 1 {
+                    format!("{name}/{cluster_name}")
+                } else {
+                    name.clone()
+                },
+                cluster: cluster.clone(),
+                objects: objects.clone(),
+            });
+        }
     }
     Ok(routes)
 }

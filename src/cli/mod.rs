@@ -4,6 +4,7 @@ pub mod apply;
 pub mod check;
 pub mod cluster;
 pub mod diff;
+pub mod promote;
 pub mod propose;
 pub mod reconcile;
 pub mod serve;

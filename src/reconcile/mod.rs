@@ -38,7 +38,7 @@ use changes::{ObjectChange, short};
 use inputs::{merged_pull, team_members, trust_files, unrouted};
 pub use outcome::CommentView;
 pub use revert::rollback;
-pub(crate) use verify::{Verified, under_lock};
+pub(crate) use verify::{Verified, failure_of, under_lock};
 
 /// What can stop the merge path (refusals and unhealthy changes are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,16 @@ pub enum Error {
     /// A change reaches an environment that has no cluster.
     #[error("environment {0} has no cluster: name its context under environments, or give --env")]
     NoCluster(String),
+    /// A wave stopped at a cluster that could not be worked; a later run resumes there.
+    #[error(
+        "halted at cluster {cluster}: {reason}; nothing further was applied, and the next run resumes with this cluster"
+    )]
+    Halted {
+        /// `environment/cluster`.
+        cluster: String,
+        /// Why.
+        reason: String,
+    },
     /// The commit has no parent to compare with.
     #[error("{0}: the first commit has nothing to compare with")]
     NoParent(String),
@@ -214,9 +224,26 @@ pub(crate) struct Subject {
     pub(crate) pull: Option<PullInfo>,
     /// The environment the run is limited to.
     pub(crate) environment: Option<String>,
+    /// The one cluster of an environment with several that this part goes to.
+    pub(crate) cluster: Option<String>,
 }
 
 impl Subject {
+    /// The same commit with `changes` alone, going to `cluster` when given.
+    pub(crate) fn part(&self, changes: Vec<ObjectChange>, cluster: Option<String>) -> Subject {
+        Subject {
+            commit: self.commit,
+            trailers: self.trailers.clone(),
+            changes,
+            renderer: self.renderer.clone(),
+            charts: vec![],
+            trust: vec![],
+            pull: self.pull.clone(),
+            environment: self.environment.clone(),
+            cluster,
+        }
+    }
+
     pub(crate) fn objects(&self) -> Vec<String> {
         self.changes.iter().map(|c| c.object.to_string()).collect()
     }
@@ -240,6 +267,7 @@ impl Subject {
             commit: Some(self.commit.to_string()),
             pull: self.pull.as_ref().map(|p| p.summary.number),
             environment: self.environment.clone(),
+            cluster: self.cluster.clone(),
             objects: self.objects(),
             renderer: self.renderer.clone(),
             ..Record::new(event, message)
@@ -296,6 +324,7 @@ impl Subject {
             trust,
             pull: None,
             environment: ctx.options.environment.clone(),
+            cluster: None,
         };
         // Only the pull request whose merge wrote this very commit judges it.
         if let (Some(forge), Some(merged)) = (ctx.forge, merged)

@@ -160,6 +160,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         trust: vec![],
         pull: subject.pull.clone(),
         environment: subject.environment.clone(),
+        cluster: None,
     };
     let verified = under_lock(ctx, &reverted, true).await?;
     let healthy = verified.failure.is_none();

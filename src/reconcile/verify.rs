@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::changes::ObjectChange;
@@ -100,21 +101,36 @@ pub(crate) async fn under_lock<C: Cluster, F>(
         if changes.is_empty() {
             continue;
         }
-        let cluster = ctx
-            .clusters
-            .get(environment)
-            .ok_or_else(|| Error::NoCluster(environment.unwrap_or("(none)").to_owned()))?;
-        let part = Subject {
-            commit: subject.commit,
-            trailers: subject.trailers.clone(),
-            changes,
-            renderer: subject.renderer.clone(),
-            charts: vec![],
-            trust: vec![],
-            pull: subject.pull.clone(),
-            environment: subject.environment.clone(),
+        let clusters = ctx.clusters.all(environment);
+        if clusters.is_empty() {
+            return Err(Error::NoCluster(environment.unwrap_or("(none)").to_owned()));
+        }
+        let part = subject.part(changes, None);
+        // A cluster named under `clusters:` is named in the records too.
+        let named = ctx
+            .config
+            .environments
+            .iter()
+            .any(|e| Some(e.name.as_str()) == environment && e.context.is_none());
+        let one = match clusters {
+            [(name, cluster)] => {
+                let part = Subject {
+                    cluster: named.then(|| name.clone()),
+                    ..part
+                };
+                under_lock_on(ctx, cluster, &part, reverse).await?
+            }
+            several => {
+                waves(
+                    ctx,
+                    environment.unwrap_or("(none)"),
+                    several,
+                    &part,
+                    reverse,
+                )
+                .await?
+            }
         };
-        let one = under_lock_on(ctx, cluster, &part, reverse).await?;
         let failed = one.failure.is_some();
         verified.add(one);
         if failed {
@@ -122,6 +138,199 @@ pub(crate) async fn under_lock<C: Cluster, F>(
         }
     }
     Ok(verified)
+}
+
+/// One environment's clusters in waves: its canary clusters (`promotion.canary`) one at a
+/// time, a soak, their health checked again, then the others `promotion.maxParallel` at a time.
+/// Each cluster that verifies is recorded, so a later run after a crash resumes with the next
+/// one and never applies a verified cluster again. A failure stops the waves; a cluster that
+/// cannot be worked (unreachable) halts them with a record naming it. Going back (a rollback),
+/// every cluster the change reached is restored, and no other.
+async fn waves<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    environment: &str,
+    clusters: &[(String, C)],
+    subject: &Subject,
+    reverse: bool,
+) -> Result<Verified> {
+    let promotion = &ctx.config.promotion;
+    let mut verified = Verified::default();
+    if reverse {
+        let original = super::trailer(&subject.trailers, "Reverts").unwrap_or_default();
+        let reached = cluster_records(ctx, original, &[Event::Applied])?;
+        for (name, cluster) in clusters.iter().filter(|(n, _)| reached.contains_key(n)) {
+            let one = on_cluster(ctx, environment, name, cluster, subject, reverse).await?;
+            verified.add(one);
+        }
+        return Ok(verified);
+    }
+    let sha = subject.commit.to_string();
+    let finished = cluster_records(ctx, &sha, &[Event::ClusterVerified])?;
+    let (canaries, rest) = clusters.split_at(promotion.canary.min(clusters.len()));
+    for (name, cluster) in canaries {
+        if finished.contains_key(name) {
+            continue;
+        }
+        let one = on_cluster(ctx, environment, name, cluster, subject, reverse).await?;
+        let failed = one.failure.is_some();
+        verified.add(one);
+        if failed {
+            return Ok(verified);
+        }
+    }
+    let waiting: Vec<&(String, C)> = rest
+        .iter()
+        .filter(|(n, _)| !finished.contains_key(n))
+        .collect();
+    if waiting.is_empty() {
+        return Ok(verified);
+    }
+    if !canaries.is_empty() {
+        // The soak runs from the last canary's verification, a resumed run waiting only for what
+        // is left of it.
+        let verified_at = cluster_records(ctx, &sha, &[Event::ClusterVerified])?;
+        let last = canaries
+            .iter()
+            .filter_map(|(n, _)| verified_at.get(n))
+            .max()
+            .copied()
+            .unwrap_or_else(Timestamp::now);
+        let soaked = Timestamp::now().duration_since(last);
+        let left = SignedDuration::try_from(promotion.soak)
+            .unwrap_or(SignedDuration::MAX)
+            .checked_sub(soaked)
+            .unwrap_or_default();
+        if left.is_positive() {
+            tokio::time::sleep(left.unsigned_abs()).await;
+        }
+        for (name, cluster) in canaries {
+            if let Some(failure) = still_healthy(ctx, cluster, subject).await? {
+                let failure = format!(
+                    "canary cluster {name} is not healthy after the {}s soak: {failure}",
+                    promotion.soak.as_secs()
+                );
+                ctx.audit.append(&Record {
+                    cluster: Some(name.clone()),
+                    ..subject.record(Event::Failed, failure.clone())
+                })?;
+                verified.failure = Some(failure);
+                return Ok(verified);
+            }
+        }
+    }
+    for wave in waiting.chunks(promotion.max_parallel.max(1)) {
+        let runs = wave
+            .iter()
+            .map(|(name, cluster)| on_cluster(ctx, environment, name, cluster, subject, reverse));
+        let mut failed = false;
+        let mut halted = None;
+        for one in futures::future::join_all(runs).await {
+            match one {
+                Ok(one) => {
+                    failed |= one.failure.is_some();
+                    verified.add(one);
+                }
+                Err(error) => {
+                    halted.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = halted {
+            return Err(error);
+        }
+        if failed {
+            return Ok(verified);
+        }
+    }
+    Ok(verified)
+}
+
+/// The clusters with a record of one of `events` for `commit`, and the time of the last.
+fn cluster_records<C, F>(
+    ctx: &Context<'_, C, F>,
+    commit: &str,
+    events: &[Event],
+) -> Result<std::collections::BTreeMap<String, Timestamp>> {
+    let mut found = std::collections::BTreeMap::new();
+    for record in ctx.audit.read()? {
+        if record.commit.as_deref() != Some(commit)
+            || !events.contains(&record.event)
+            || !record.covers(ctx.options.environment.as_deref())
+        {
+            continue;
+        }
+        if let (Some(cluster), Ok(time)) = (record.cluster, record.time.parse::<Timestamp>()) {
+            found.insert(cluster, time);
+        }
+    }
+    Ok(found)
+}
+
+/// Applies and verifies the subject in one cluster of several, its records naming the cluster;
+/// records it verified, or that the wave halted there.
+async fn on_cluster<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    environment: &str,
+    name: &str,
+    cluster: &C,
+    subject: &Subject,
+    reverse: bool,
+) -> Result<Verified> {
+    let part = subject.part(subject.changes.clone(), Some(name.to_owned()));
+    match under_lock_on(ctx, cluster, &part, reverse).await {
+        Ok(one) => {
+            if one.failure.is_none() && !reverse {
+                ctx.audit.append(&Record {
+                    detail: super::outcome::health_detail(&one),
+                    ..part.record(
+                        Event::ClusterVerified,
+                        format!("healthy in {environment}/{name}"),
+                    )
+                })?;
+                crate::failpoint::hit("after-cluster-verified");
+            }
+            Ok(one)
+        }
+        Err(error) => {
+            let reason = format!("halted at cluster {environment}/{name}: {error}");
+            ctx.audit
+                .append(&part.record(Event::Halted, reason.clone()))?;
+            Err(Error::Halted {
+                cluster: format!("{environment}/{name}"),
+                reason: error.to_string(),
+            })
+        }
+    }
+}
+
+/// Why the subject's objects are no longer healthy in `cluster`, after a soak; `None` when
+/// they are.
+async fn still_healthy<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    cluster: &C,
+    subject: &Subject,
+) -> Result<Option<String>> {
+    let targets: Vec<ObjectRef> = subject
+        .changes
+        .iter()
+        .filter(|c| c.after.as_ref().is_some_and(|v| !is_record(v)))
+        .map(|c| c.object.clone())
+        .collect();
+    let options = crate::cluster::WaitOptions {
+        timeout: ctx.options.wait.timeout.min(Duration::from_secs(30)),
+        ..ctx.options.wait.clone()
+    };
+    let report = cluster.wait(&targets, &options).await?;
+    Ok(failure_of(report.outcome, options.timeout))
+}
+
+/// Why a health wait did not end healthy; `None` when it did.
+pub(crate) fn failure_of(outcome: WaitOutcome, timeout: Duration) -> Option<String> {
+    match outcome {
+        WaitOutcome::Healthy => None,
+        WaitOutcome::Failed { object, message } => Some(format!("{object}: {message}")),
+        WaitOutcome::TimedOut => Some(format!("not healthy after {}s", timeout.as_secs())),
+    }
 }
 
 /// Takes the locks of the subject's objects in `cluster` (waiting as the options say;
@@ -236,14 +445,7 @@ async fn apply_and_verify<C: Cluster, F>(
         .collect();
     let report = cluster.wait(&targets, &ctx.options.wait).await?;
     verified.health = report.health;
-    verified.failure = match report.outcome {
-        WaitOutcome::Healthy => None,
-        WaitOutcome::Failed { object, message } => Some(format!("{object}: {message}")),
-        WaitOutcome::TimedOut => Some(format!(
-            "not healthy after {}s",
-            ctx.options.wait.timeout.as_secs()
-        )),
-    };
+    verified.failure = failure_of(report.outcome, ctx.options.wait.timeout);
     Ok(verified)
 }
 

@@ -1,0 +1,88 @@
+//! `remediator promote`: the promotion pull requests that are due, judged by the configuration
+//! and policies of the base branch's head. Run it after `reconcile` and on a schedule (a soak
+//! ends between merges).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use remediator::build::Renderer;
+use remediator::config::Config;
+use remediator::promote::{Decision, Promoter};
+use remediator::reconcile::driver::base_branch;
+use remediator::workspace::{GitHubSettings, TrustedInputs, audit_log, git_auth, open_or_clone};
+
+use super::super::Outcome;
+use super::cluster::{ClusterArgs, clusters, runtime};
+
+/// Arguments of `promote`.
+#[derive(clap::Args)]
+pub struct PromoteArgs {
+    /// The config repository: a clone, or a URL remediator clones.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The cluster of objects outside every environment.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// A directory of .rego files replacing the default policies.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = super::super::Output::Text)]
+    pub output: super::super::Output,
+}
+
+/// Runs `promote`.
+pub fn run(args: PromoteArgs) -> anyhow::Result<Outcome> {
+    let auth = git_auth();
+    let (path, repo, _) = open_or_clone(&args.repo, &auth)?;
+    let checkout = Config::load(&path)?;
+    let base_name = base_branch(&checkout);
+    let base = repo.fetch_branch(&checkout.git.remote, &base_name, &auth)?;
+    let TrustedInputs {
+        config,
+        mut policies,
+        ..
+    } = TrustedInputs::at(&repo, base, args.policies.as_deref())?;
+    let audit = audit_log(&path, &config, Some(&repo));
+    let renderer = Renderer::from_path();
+    let runtime = runtime()?;
+    let promotions = runtime.block_on(async {
+        let clusters = clusters(&config, &args.cluster, None).await?;
+        let forge = match GitHubSettings::of(&config)? {
+            Some(settings) => Some(settings.client_here()?),
+            None => None,
+        };
+        let mut promoter = Promoter {
+            repo: &repo,
+            config: &config,
+            renderer: &renderer,
+            audit: &audit,
+            clusters: &clusters,
+            forge: forge.as_ref(),
+            policies: &mut policies,
+            auth: &auth,
+            base_branch: &base_name,
+        };
+        anyhow::Ok(promoter.run(k8s_openapi::jiff::Timestamp::now()).await?)
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.output == super::super::Output::Json {
+        serde_json::to_writer_pretty(&mut out, &promotions)?;
+        writeln!(out)?;
+        return Ok(Outcome::Ok);
+    }
+    if promotions.is_empty() {
+        writeln!(out, "nothing to promote")?;
+    }
+    for p in &promotions {
+        let what = match &p.outcome {
+            Decision::Proposed { pull, branch } => format!("proposed in #{pull} ({branch})"),
+            Decision::Soaking { seconds_left } => format!("soaking, {seconds_left}s left"),
+            Decision::Unhealthy { reason } => format!("not promoted: {reason}"),
+            Decision::AlreadyThere => "already there".to_owned(),
+            Decision::Superseded { by } => format!("superseded by {}", &by[..12]),
+        };
+        writeln!(out, "{} {} -> {}: {what}", &p.commit[..12], p.from, p.to)?;
+    }
+    Ok(Outcome::Ok)
+}

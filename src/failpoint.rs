@@ -1,0 +1,15 @@
+//! Crash drills: `REMEDIATOR_FAILPOINTS` (comma-separated names) makes the process die at the
+//! named points, as a killed pod or runner would, so tests can show that the next run resumes
+//! from the audit record. Nothing happens when the variable is not set.
+
+/// Ends the process at once (no destructors, no flushing beyond what was already synced) when
+/// `name` is one of `REMEDIATOR_FAILPOINTS`.
+pub fn hit(name: &str) {
+    let Ok(names) = std::env::var("REMEDIATOR_FAILPOINTS") else {
+        return;
+    };
+    if names.split(',').any(|n| n.trim() == name) {
+        eprintln!("failpoint {name}: exiting");
+        std::process::exit(86);
+    }
+}

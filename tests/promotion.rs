@@ -1,0 +1,418 @@
+//! Progressive delivery across three environments and five clusters (test API servers): an
+//! environment's canary cluster is changed first and alone, then the rest; a failure on any
+//! cluster reverts the merge and restores every cluster it reached; a crash or an unreachable
+//! cluster halts the wave, and the next run resumes without applying a verified cluster again;
+//! a change proven in one environment is proposed for the next by its own pull request, after
+//! the soak, with the evidence.
+
+mod common;
+
+use std::time::Duration;
+
+use common::world::{World, text};
+use serde_json::{Value, json};
+use testkit::TestCluster;
+
+fn deployment(env: &str, memory: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+  labels: {{app: api, tier: {env}}}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: api}}
+  template:
+    metadata:
+      labels: {{app: api}}
+    spec:
+      containers:
+        - name: api
+          image: registry.example.com/api:1.4.2
+          resources:
+            requests: {{memory: 128Mi}}
+            limits: {{memory: {memory}}}
+"
+    )
+}
+
+/// The world: dev on the world's own cluster, staging on two, prod on two; every cluster runs
+/// the api as the repository declares it, its rollouts following spec.
+struct Fleet {
+    world: World,
+    /// stg-eu, stg-us, prod-eu, prod-us.
+    others: Vec<TestCluster>,
+}
+
+impl Fleet {
+    fn new(soak_seconds: u64) -> Fleet {
+        let files: Vec<(String, String)> = ["dev", "staging", "prod"]
+            .iter()
+            .map(|env| (format!("{env}/api.yaml"), deployment(env, "256Mi")))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let world = World::new(Some(&borrowed));
+        let others: Vec<TestCluster> = (0..4).map(|_| TestCluster::start()).collect();
+        let names = ["stg-eu", "stg-us", "prod-eu", "prod-us"];
+        let mut clusters = format!(
+            "clusters:\n  - {{name: dev-1, context: testkit, kubeconfig: {}}}\n",
+            world.cluster.kubeconfig().display()
+        );
+        for (name, cluster) in names.iter().zip(&others) {
+            clusters.push_str(&format!(
+                "  - {{name: {name}, context: testkit, kubeconfig: {}}}\n",
+                cluster.kubeconfig().display()
+            ));
+        }
+        let config = format!(
+            "{clusters}environments:\n  - {{name: dev, paths: [\"dev/**\"], clusters: [dev-1]}}\n  - {{name: staging, paths: [\"staging/**\"], clusters: [stg-eu, stg-us]}}\n  - {{name: prod, paths: [\"prod/**\"], clusters: [prod-eu, prod-us]}}\npromotion:\n  order: [dev, staging, prod]\n  soakSeconds: {soak_seconds}\n  canary: 1\n  maxParallel: 1\n"
+        );
+        let file = world.remote.work.join("remediator.yaml");
+        let rest = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{config}{rest}")).unwrap();
+        common::commit_all(&world.remote.work, "Three environments, five clusters");
+        common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+        let fleet = Fleet { world, others };
+        for (env, cluster) in fleet.by_env() {
+            let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+            cluster.create(ns, "kubectl").unwrap();
+            let object: Value = serde_saphyr::from_str(&deployment(env, "256Mi")).unwrap();
+            cluster.create(object, "kubectl").unwrap();
+            cluster.follow_spec(Duration::from_millis(200));
+        }
+        fleet
+    }
+
+    /// Each cluster with its environment: dev-1, stg-eu, stg-us, prod-eu, prod-us.
+    fn by_env(&self) -> Vec<(&'static str, &TestCluster)> {
+        let envs = ["dev", "staging", "staging", "prod", "prod"];
+        let clusters = std::iter::once(&self.world.cluster).chain(&self.others);
+        envs.into_iter().zip(clusters).collect()
+    }
+
+    fn limit(cluster: &TestCluster) -> Value {
+        let api = cluster.object("Deployment", "shop", "api").unwrap();
+        api["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"].clone()
+    }
+
+    fn limits(&self) -> Vec<String> {
+        self.by_env()
+            .iter()
+            .map(|(_, c)| Self::limit(c).as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// A merged pull request raising `env`'s memory limit to `memory`; the merge commit.
+    fn merge(&self, env: &str, memory: &str) -> String {
+        // The work clone's main catches up with merges made on the remote.
+        let work = &self.world.remote.work;
+        for args in [
+            &["fetch", "-q", "origin", "main"][..],
+            &["reset", "-q", "--hard", "FETCH_HEAD"],
+        ] {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(work)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        }
+        let path = format!("{env}/api.yaml");
+        self.world.merge_change(
+            &format!("{env}-memory-{memory}"),
+            &[(&path, &deployment(env, memory))],
+        )
+    }
+
+    fn reconcile(&self, commit: &str) -> std::process::Output {
+        self.world.reconcile_routed(commit, &[])
+    }
+
+    /// The audit records of `event` naming a cluster, as `cluster` in order.
+    fn clusters_of(&self, event: &str) -> Vec<String> {
+        self.world
+            .audit()
+            .iter()
+            .filter(|r| r["event"] == event)
+            .filter_map(|r| r["cluster"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+#[test]
+fn a_staging_merge_changes_the_canary_cluster_first_and_alone_then_the_other() {
+    let fleet = Fleet::new(1);
+    let merge = fleet.merge("staging", "384Mi");
+    let out = fleet.reconcile(&merge);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        fleet.limits(),
+        ["256Mi", "384Mi", "384Mi", "256Mi", "256Mi"],
+        "staging's two clusters only"
+    );
+    let events: Vec<(String, String)> = fleet
+        .world
+        .audit()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["event"].as_str()?.to_owned(),
+                r["cluster"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let at = |event: &str, cluster: &str| {
+        events
+            .iter()
+            .position(|(e, c)| e == event && c == cluster)
+            .unwrap_or_else(|| panic!("no {event} for {cluster}: {events:?}"))
+    };
+    assert!(
+        at("cluster-verified", "stg-eu") < at("applied", "stg-us"),
+        "the canary verified before the other was touched: {events:?}"
+    );
+    assert_eq!(fleet.world.last("verified")["message"], "healthy");
+}
+
+#[test]
+fn a_failed_rollout_on_the_second_staging_cluster_reverts_and_restores_both() {
+    let fleet = Fleet::new(1);
+    let stg_us = &fleet.others[1];
+    let merge = fleet.merge("staging", "384Mi");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|scope| {
+        // The new pods never come up on stg-us.
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if Fleet::limit(stg_us) == "384Mi" {
+                    stg_us
+                        .set_rollout("Deployment", "shop", "api", testkit::Rollout::Failed)
+                        .unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let out = fleet.reconcile(&merge);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    });
+    assert!(text(&out).contains("rolled back by"), "{}", text(&out));
+    assert_eq!(
+        fleet.limits(),
+        ["256Mi", "256Mi", "256Mi", "256Mi", "256Mi"],
+        "both staging clusters restored"
+    );
+    let restored = fleet.clusters_of("applied");
+    assert_eq!(
+        restored,
+        ["stg-eu", "stg-us", "stg-eu", "stg-us"],
+        "applied to both, then both restored"
+    );
+    // No promotion to prod from a rolled-back change, however long it has been.
+    std::thread::sleep(Duration::from_secs(2));
+    let promote = fleet.world.run(&["promote"]);
+    assert_eq!(promote.status.code(), Some(0), "{}", text(&promote));
+    assert!(
+        fleet
+            .world
+            .github
+            .pulls()
+            .iter()
+            .all(|p| !p.head.contains("promote"))
+    );
+}
+
+#[test]
+fn a_crash_after_the_canary_verified_resumes_with_the_next_cluster() {
+    let fleet = Fleet::new(1);
+    let merge = fleet.merge("staging", "384Mi");
+    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args([
+            "reconcile",
+            "--commit",
+            &merge,
+            "--repo",
+            fleet.world.work(),
+        ])
+        .args(["--policies", fleet.world.policies.to_str().unwrap()])
+        .env("GITHUB_TOKEN", testkit::github::BOT_TOKEN)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("REMEDIATOR_FAILPOINTS", "after-cluster-verified")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.code(), Some(86), "{}", text(&crashed));
+    assert_eq!(fleet.limits()[1..3], ["384Mi", "256Mi"], "the canary only");
+    let canary_writes = common::writes_to(&fleet.others[0], "/deployments/api");
+    let out = fleet.reconcile(&merge);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fleet.limits()[1..3], ["384Mi", "384Mi"]);
+    assert_eq!(
+        common::writes_to(&fleet.others[0], "/deployments/api"),
+        canary_writes,
+        "the canary was not applied again"
+    );
+    assert_eq!(fleet.clusters_of("cluster-verified"), ["stg-eu", "stg-us"]);
+    assert_eq!(fleet.world.last("verified")["message"], "healthy");
+}
+
+#[test]
+fn an_unreachable_cluster_halts_the_wave_and_is_never_skipped() {
+    let mut fleet = Fleet::new(0);
+    // stg-us goes away.
+    let gone = fleet.others.remove(1);
+    let kubeconfig = gone.kubeconfig().to_owned();
+    let saved = std::fs::read_to_string(&kubeconfig).unwrap();
+    drop(gone);
+    std::fs::create_dir_all(kubeconfig.parent().unwrap()).unwrap();
+    std::fs::write(&kubeconfig, saved).unwrap();
+    let merge = fleet.merge("staging", "384Mi");
+    let out = fleet.reconcile(&merge);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let printed = text(&out);
+    assert!(
+        printed.contains("halted at cluster staging/stg-us"),
+        "{printed}"
+    );
+    assert_eq!(
+        Fleet::limit(&fleet.others[0]),
+        "384Mi",
+        "the canary was changed"
+    );
+    let halted = fleet.world.last("halted");
+    assert_eq!(halted["cluster"], "stg-us");
+    assert!(
+        !fleet.world.events().contains(&"verified".to_owned()),
+        "not finished: {:?}",
+        fleet.world.events()
+    );
+}
+
+#[test]
+fn a_change_proven_in_dev_is_promoted_to_staging_after_the_soak_then_to_prod() {
+    let fleet = Fleet::new(3);
+    let world = &fleet.world;
+    let merge = fleet.merge("dev", "384Mi");
+    let out = fleet.reconcile(&merge);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        fleet.limits(),
+        ["384Mi", "256Mi", "256Mi", "256Mi", "256Mi"]
+    );
+    // Still soaking: no promotion yet.
+    let early = world.run(&["promote"]);
+    assert_eq!(early.status.code(), Some(0), "{}", text(&early));
+    assert!(
+        text(&early).contains("dev -> staging: soaking"),
+        "{}",
+        text(&early)
+    );
+    let promotions = || -> Vec<testkit::github::Pull> {
+        world
+            .github
+            .pulls()
+            .into_iter()
+            .filter(|p| p.head.starts_with("remediator/promote-"))
+            .collect()
+    };
+    assert!(promotions().is_empty());
+    std::thread::sleep(Duration::from_secs(3));
+    let due = world.run(&["promote"]);
+    assert_eq!(due.status.code(), Some(0), "{}", text(&due));
+    let staging = promotions();
+    assert_eq!(staging.len(), 1, "{}", text(&due));
+    assert_eq!(staging[0].head, "remediator/promote-staging/api");
+    let body = world.github.pull(staging[0].number).body;
+    for wanted in [
+        "Promotion from dev to staging",
+        "3s soak",
+        "| dev/dev-1 | verified |",
+        "Deployment/shop/api: Healthy",
+        "### Risk in staging",
+        "-            memory: 256Mi",
+        "+            memory: 384Mi",
+        "**staging/stg-eu**",
+        "**staging/stg-us**",
+    ] {
+        assert!(body.contains(wanted), "{wanted:?} not in:\n{body}");
+    }
+    // Running again updates the same pull request, never a second.
+    let again = world.run(&["promote"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(promotions().len(), 1);
+    // Merged: the canary first and alone, then the other staging cluster.
+    world.github.review(
+        staging[0].number,
+        "alice",
+        testkit::github::ReviewState::Approved,
+    );
+    let promoted = world.github.merge(staging[0].number);
+    let out = fleet.reconcile(&promoted);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        fleet.limits(),
+        ["384Mi", "384Mi", "384Mi", "256Mi", "256Mi"]
+    );
+    assert_eq!(fleet.clusters_of("cluster-verified"), ["stg-eu", "stg-us"]);
+    // After staging's soak, the promotion to prod.
+    std::thread::sleep(Duration::from_secs(3));
+    let due = world.run(&["promote"]);
+    assert_eq!(due.status.code(), Some(0), "{}", text(&due));
+    let prod: Vec<_> = promotions()
+        .into_iter()
+        .filter(|p| p.head == "remediator/promote-prod/api")
+        .collect();
+    assert_eq!(prod.len(), 1, "{}", text(&due));
+    let body = world.github.pull(prod[0].number).body;
+    assert!(
+        body.contains("staging/stg-eu") && body.contains("staging/stg-us"),
+        "{body}"
+    );
+    // history shows the chain across environments and clusters.
+    let history = world.run(&["history"]);
+    let printed = text(&history);
+    let chain = printed
+        .split("\n== ")
+        .find(|block| block.contains("promotion from staging to prod"))
+        .unwrap_or_else(|| panic!("no chain with the promotion to prod:\n{printed}"));
+    for wanted in [
+        "[dev-1]",
+        "[stg-eu]",
+        "[stg-us]",
+        "promotion from dev to staging",
+    ] {
+        assert!(
+            chain.contains(wanted),
+            "{wanted:?} not in one chain:\n{printed}"
+        );
+    }
+}
+
+#[test]
+fn a_newer_change_to_the_same_object_updates_the_open_promotion_instead_of_stacking() {
+    let fleet = Fleet::new(1);
+    let world = &fleet.world;
+    for memory in ["384Mi", "512Mi"] {
+        let merge = fleet.merge("dev", memory);
+        let out = fleet.reconcile(&merge);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        std::thread::sleep(Duration::from_millis(1100));
+        let out = world.run(&["promote"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let promotions: Vec<_> = world
+        .github
+        .pulls()
+        .into_iter()
+        .filter(|p| p.head.starts_with("remediator/promote-"))
+        .collect();
+    assert_eq!(promotions.len(), 1, "updated, not stacked");
+    let body = world.github.pull(promotions[0].number).body;
+    assert!(body.contains("+            memory: 512Mi"), "{body}");
+    assert!(!body.contains("by hand"), "{body}");
+}
