@@ -330,7 +330,18 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
         let chain = trailer(&merged_trailers, "Remediation-Id")
             .map_or_else(|| proven.commit.to_string(), str::to_owned);
         let finding = trailer(&merged_trailers, "Finding").map(str::to_owned);
-        let carried = carry(&index, self.config, to, changes, earlier, finding.is_some());
+        // A remediation is made again for the next environment's declaration, as propose
+        // would make it there; a change the remedy cannot make again is carried.
+        let remade = finding
+            .as_deref()
+            .and_then(|code| remake(&index, self.config, to, changes, code));
+        let carried = match &remade {
+            Some(remediation) => Carried {
+                edits: remediation.changes.clone(),
+                left: vec![],
+            },
+            None => carry(&index, self.config, to, changes, earlier, finding.is_some()),
+        };
         let files =
             crate::propose::apply_edits(&root, &carried.edits, "promotion").map_err(Error::Io)?;
         let files: Vec<FileChange> = files.into_iter().filter(|f| !f.is_empty()).collect();
@@ -382,6 +393,11 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             .iter()
             .filter_map(|c| c.after.clone())
             .collect();
+        if self.clusters.all(Some(to)).is_empty() {
+            dry_runs.push(format!(
+                "No cluster of {to} is reachable from this run; the pull request's check dry-runs the change there.\n"
+            ));
+        }
         for (name, cluster) in self.clusters.all(Some(to)) {
             let options = DryRunOptions {
                 field_manager: self.config.field_manager.clone(),
@@ -413,6 +429,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             now_health: &now_health,
             diff: &render(&files, false),
             left: &carried.left,
+            remedy: remade.as_ref().map(|r| r.summary.as_str()),
             risk: &assessment,
             dry_runs: &dry_runs,
             objects: &objects,
@@ -541,14 +558,7 @@ fn carry(
         actions_dir: PathBuf::from("actions"),
     };
     for change in changes {
-        let counterpart = index.objects.iter().find(|o| {
-            o.id.kind == change.object.kind
-                && o.id.name == change.object.name
-                && config
-                    .environment_for(index.placement(o))
-                    .is_some_and(|e| e.name == to)
-        });
-        let Some(object) = counterpart else {
+        let Some(object) = counterpart(index, config, to, &change.object) else {
             carried.left.push(format!(
                 "{} has no {} {} in {to}: add it there by hand if it belongs",
                 change.object, change.object.kind, change.object.name
@@ -620,6 +630,64 @@ fn carry(
     carried
 }
 
+/// The remediation of `code` made again for the counterpart in `to` of the change's first
+/// object, from that environment's declaration alone; `None` when the remedy makes none there.
+fn remake(
+    index: &RepoIndex,
+    config: &Config,
+    to: &str,
+    changes: &[ObjectChange],
+    code: &str,
+) -> Option<crate::model::Remediation> {
+    let code = crate::model::FindingCode::ALL
+        .into_iter()
+        .find(|c| c.as_str() == code)?;
+    let change = changes.first()?;
+    let object = counterpart(index, config, to, &change.object)?;
+    let container = change.fields.iter().find_map(|f| {
+        let rest = f.path.split_once("containers[name=")?.1;
+        Some(rest.split_once(']')?.0.to_owned())
+    });
+    let mut finding = crate::model::Finding::new(
+        code,
+        crate::model::Severity::Warning,
+        object.id.clone(),
+        format!("proven in the environment before {to}"),
+    );
+    finding.owner = Some(object.id.clone());
+    finding.container = container;
+    let snapshot = Snapshot::default();
+    let history = crate::remedy::NoHistory;
+    let ctx = crate::remedy::Context {
+        index,
+        config,
+        snapshot: &snapshot,
+        environment: Some(to),
+        history: &history,
+        actions_dir: PathBuf::from("actions"),
+    };
+    match crate::remedy::remediate(&finding, &ctx) {
+        crate::remedy::Outcome::Proposal(remediation) => Some(*remediation),
+        _ => None,
+    }
+}
+
+/// The object of `to` with the kind and name of `object`.
+fn counterpart<'i>(
+    index: &'i RepoIndex,
+    config: &Config,
+    to: &str,
+    object: &ObjectRef,
+) -> Option<&'i crate::manifests::IndexedObject> {
+    index.objects.iter().find(|o| {
+        o.id.kind == object.kind
+            && o.id.name == object.name
+            && config
+                .environment_for(index.placement(o))
+                .is_some_and(|e| e.name == to)
+    })
+}
+
 /// `value` times `ratio`, in its own kind of quantity.
 fn scaled(value: &Value, ratio: Option<f64>) -> Option<Value> {
     use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
@@ -656,6 +724,7 @@ struct Body<'a> {
     now_health: &'a [String],
     diff: &'a str,
     left: &'a [String],
+    remedy: Option<&'a str>,
     risk: &'a crate::assess::Assessment,
     dry_runs: &'a [String],
     objects: &'a [String],
@@ -694,6 +763,12 @@ fn body(b: &Body) -> String {
             format!(": {}", b.risk.reasons.join("; "))
         }
     ));
+    if let Some(summary) = b.remedy {
+        out.push_str(&format!(
+            "### The remedy, made again for {}\n\n{summary}, from {}'s own declaration.\n\n",
+            b.to, b.to
+        ));
+    }
     if !b.diff.is_empty() {
         out.push_str(&format!(
             "### Change\n\n```diff\n{}\n```\n\n",

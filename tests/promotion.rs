@@ -49,9 +49,16 @@ struct Fleet {
 
 impl Fleet {
     fn new(soak_seconds: u64) -> Fleet {
-        let files: Vec<(String, String)> = ["dev", "staging", "prod"]
+        Fleet::with(soak_seconds, ["256Mi"; 3])
+    }
+
+    /// The fleet with dev's, staging's and prod's memory limits.
+    fn with(soak_seconds: u64, memory: [&str; 3]) -> Fleet {
+        let envs = ["dev", "staging", "prod"];
+        let files: Vec<(String, String)> = envs
             .iter()
-            .map(|env| (format!("{env}/api.yaml"), deployment(env, "256Mi")))
+            .zip(memory)
+            .map(|(env, memory)| (format!("{env}/api.yaml"), deployment(env, memory)))
             .collect();
         let borrowed: Vec<(&str, &str)> = files
             .iter()
@@ -82,7 +89,8 @@ impl Fleet {
         for (env, cluster) in fleet.by_env() {
             let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
             cluster.create(ns, "kubectl").unwrap();
-            let object: Value = serde_saphyr::from_str(&deployment(env, "256Mi")).unwrap();
+            let at = envs.iter().position(|e| *e == env).unwrap();
+            let object: Value = serde_saphyr::from_str(&deployment(env, memory[at])).unwrap();
             cluster.create(object, "kubectl").unwrap();
             cluster.follow_spec(Duration::from_millis(200));
         }
@@ -415,4 +423,62 @@ fn a_newer_change_to_the_same_object_updates_the_open_promotion_instead_of_stack
     let body = world.github.pull(promotions[0].number).body;
     assert!(body.contains("+            memory: 512Mi"), "{body}");
     assert!(!body.contains("by hand"), "{body}");
+}
+
+#[test]
+fn a_remediation_is_made_again_for_the_next_environment_s_own_declaration() {
+    // Staging already runs with twice dev's limit: the same remedy raises staging's own.
+    let fleet = Fleet::with(1, ["256Mi", "512Mi", "512Mi"]);
+    let world = &fleet.world;
+    let work = &world.remote.work;
+    let main = common::branch_head(work, "main").unwrap();
+    common::write_files(work, &[("dev/api.yaml", &deployment("dev", "384Mi"))]);
+    common::commit_all(
+        work,
+        "Raise the memory limit of api\n\nRemediation-Id: 3f2a9c\nFinding: crash-loop-oom\nAction: raise-memory\nRisk: medium\n",
+    );
+    common::push(
+        work,
+        "refs/heads/main:refs/heads/remediator/crash-loop-oom/shop-api",
+    );
+    let repo = git2::Repository::open(work).unwrap();
+    repo.reset(
+        &repo.find_object(main, None).unwrap(),
+        git2::ResetType::Hard,
+        None,
+    )
+    .unwrap();
+    let number = world.github.open_pull(
+        "remediator/crash-loop-oom/shop-api",
+        "main",
+        "Raise memory",
+        "remediator",
+    );
+    world
+        .github
+        .review(number, "alice", testkit::github::ReviewState::Approved);
+    let merge = world.github.merge(number);
+    let out = fleet.reconcile(&merge);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = world.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pull = world
+        .github
+        .pulls()
+        .into_iter()
+        .find(|p| p.head == "remediator/promote-staging/api")
+        .unwrap_or_else(|| panic!("no promotion: {}", text(&out)));
+    let body = world.github.pull(pull.number).body;
+    assert!(
+        body.contains("### The remedy, made again for staging"),
+        "{body}"
+    );
+    assert!(
+        body.contains("+            memory: 768Mi"),
+        "512Mi × 1.5:\n{body}"
+    );
+    assert!(!body.contains("by hand"), "{body}");
+    // The chain keeps the remediation's id.
+    assert_eq!(world.last("promoted")["remediation"], "3f2a9c");
 }

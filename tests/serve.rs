@@ -509,6 +509,44 @@ fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
 }
 
 #[test]
+fn a_remediation_healthy_in_dev_for_the_soak_is_proposed_for_prod() {
+    let world = world();
+    let file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    let promotion = "promotion:\n  order: [dev, prod]\n  soakSeconds: 2\n";
+    std::fs::write(&file, format!("{config}{promotion}")).unwrap();
+    common::commit_all(&world.remote.work, "Promote from dev to prod");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let serve = start(&world);
+    let number = proposed(&world);
+    merged_to_health(&world, &serve, number, "merge-1");
+    let healthy = Instant::now();
+    let promotion = || {
+        world
+            .github
+            .pulls()
+            .into_iter()
+            .find(|p| p.head.starts_with("remediator/promote-prod/"))
+    };
+    wait_for("the promotion to prod", Duration::from_secs(30), || {
+        promotion().is_some()
+    });
+    assert!(
+        healthy.elapsed() >= Duration::from_millis(1500),
+        "not before the soak: {:?}",
+        healthy.elapsed()
+    );
+    let body = world.github.pull(promotion().unwrap().number).body;
+    for wanted in [
+        "Promotion from dev to prod",
+        "### The remedy, made again for prod",
+        "No cluster of prod is reachable from this run",
+    ] {
+        assert!(body.contains(wanted), "{wanted:?} not in:\n{body}");
+    }
+}
+
+#[test]
 fn a_merge_refused_for_want_of_approval_is_applied_once_a_review_approves_it() {
     let world = world();
     let serve = start(&world);

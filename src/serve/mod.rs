@@ -60,6 +60,8 @@ pub enum Job {
     Detect,
     /// What a GitHub delivery asks for.
     GitHub(github::Job),
+    /// Open the promotion pull requests that are due.
+    Promote,
 }
 
 /// Everything the worker uses, built by the command.
@@ -241,6 +243,11 @@ pub async fn run(
         shared.clone(),
         stopped.clone(),
     ));
+    let promotions = tokio::spawn(promote_on_interval(
+        shared.clone(),
+        service.config.promotion.clone(),
+        stopped.clone(),
+    ));
     let identity = format!("{}@{own_address}", service.holder);
     let election = tokio::spawn(leader::run(
         service.client.clone(),
@@ -270,6 +277,7 @@ pub async fn run(
             let _ = stop.send(true);
             watches.abort();
             sampler.abort();
+            promotions.abort();
             let _ = worker.await;
             // The lease is given up once the job under way is done.
             let _ = election.await;
@@ -343,4 +351,30 @@ fn usage_findings(
         .into_iter()
         .map(|f| format!("{} {} {:?}", f.code, f.subject, f.container))
         .collect()
+}
+
+/// Queues a promotion run while leading, a quarter of the soak apart (at least ten seconds, at
+/// most the resync interval), so that a promotion opens soon after its soak ends; nothing when
+/// the configuration orders no promotion.
+async fn promote_on_interval(
+    shared: Arc<Shared>,
+    promotion: crate::config::Promotion,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    if promotion.order.len() < 2 {
+        return;
+    }
+    let every = (promotion.soak / 4)
+        .max(std::time::Duration::from_secs(1))
+        .min(shared.settings.resync);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if shared.leading.load(Ordering::SeqCst) {
+            shared.push(Job::Promote);
+        }
+    }
 }

@@ -69,6 +69,7 @@ pub(super) async fn run(
             Job::GitHub(github::Job::Review { .. }) => {
                 ("kubernetes", reconcile(&service, &shared, None).await)
             }
+            Job::Promote => ("github", promote(&service, &shared).await),
             Job::GitHub(github::Job::Check {
                 pull,
                 base,
@@ -320,6 +321,55 @@ async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> R
             Outcome::Waiting { .. } => "waiting",
         };
         Metrics::count(&shared.metrics.reconciles, outcome);
+    }
+    Ok(())
+}
+
+/// Opens the promotion pull requests that are due from the environment the service runs in,
+/// judged by the configuration and policies of the base branch's head. The service reaches only
+/// its own cluster: the next environment's dry-run is left to the pull request's check.
+async fn promote(service: &Service, shared: &Shared) -> Result<(), String> {
+    let Some(environment) = shared.settings.environment.clone() else {
+        return Ok(());
+    };
+    let remote = &service.config.git.remote;
+    let base = service
+        .repo
+        .fetch_branch(remote, &shared.base_branch, &service.auth)
+        .map_err(|e| e.to_string())?;
+    let TrustedInputs {
+        config,
+        mut policies,
+        ..
+    } = TrustedInputs::at(&service.repo, base, service.policies.as_deref())
+        .map_err(|e| e.to_string())?;
+    let name = match config.environments.iter().find(|e| e.name == environment) {
+        Some(env) if env.clusters.len() == 1 => env.clusters[0].name.clone(),
+        _ => environment.clone(),
+    };
+    let clusters = crate::cluster::Clusters::routed(
+        std::collections::BTreeMap::from([(environment, vec![(name, service.cluster.clone())])]),
+        None,
+    );
+    let mut promoter = crate::promote::Promoter {
+        repo: &service.repo,
+        config: &config,
+        renderer: &service.renderer,
+        audit: &service.audit,
+        clusters: &clusters,
+        forge: Some(&service.forge),
+        policies: &mut policies,
+        auth: &service.auth,
+        base_branch: &shared.base_branch,
+    };
+    let done = promoter
+        .run(k8s_openapi::jiff::Timestamp::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    for promotion in done {
+        if let crate::promote::Decision::Proposed { pull, .. } = promotion.outcome {
+            tracing::info!(from = %promotion.from, to = %promotion.to, pull, "promotion proposed");
+        }
     }
     Ok(())
 }
