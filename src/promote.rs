@@ -344,7 +344,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
         };
         let files =
             crate::propose::apply_edits(&root, &carried.edits, "promotion").map_err(Error::Io)?;
-        let files: Vec<FileChange> = files.into_iter().filter(|f| !f.is_empty()).collect();
+        let mut files: Vec<FileChange> = files.into_iter().filter(|f| !f.is_empty()).collect();
         if files.is_empty() && carried.left.is_empty() {
             return Ok(Decision::AlreadyThere);
         }
@@ -353,6 +353,20 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             .first()
             .map(|c| c.object.name.clone())
             .unwrap_or_else(|| short(proven.commit));
+        // Nothing could be carried: the pull request holds the list of what to do, to be done
+        // on its branch by hand (and the list removed) before it merges.
+        if files.is_empty() {
+            let tasks: Vec<String> = carried.left.iter().map(|l| format!("- [ ] {l}")).collect();
+            files.push(FileChange {
+                path: PathBuf::from(format!(".remediator/promotions/{to}-{key}.md")),
+                old: String::new(),
+                new: format!(
+                    "# Promote {} to {to}\n\nThe change could not be carried onto {to}'s files. On this branch:\n\n{}\n\nthen delete this file, and merge.\n",
+                    short(proven.commit),
+                    tasks.join("\n")
+                ),
+            });
+        }
         let branch = format!("remediator/promote-{to}/{key}");
         let title = format!(
             "Promote to {to}: {}",

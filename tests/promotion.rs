@@ -482,3 +482,33 @@ fn a_remediation_is_made_again_for_the_next_environment_s_own_declaration() {
     // The chain keeps the remediation's id.
     assert_eq!(world.last("promoted")["remediation"], "3f2a9c");
 }
+
+#[test]
+fn a_human_change_that_does_not_map_onto_the_next_environment_asks_for_it_by_hand() {
+    // Staging holds another value than dev held before the change: nothing is carried.
+    let fleet = Fleet::with(1, ["256Mi", "512Mi", "512Mi"]);
+    let world = &fleet.world;
+    let merge = fleet.merge("dev", "384Mi");
+    let out = fleet.reconcile(&merge);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = world.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pull = world
+        .github
+        .pulls()
+        .into_iter()
+        .find(|p| p.head == "remediator/promote-staging/api")
+        .unwrap_or_else(|| panic!("no promotion: {}", text(&out)));
+    let body = world.github.pull(pull.number).body;
+    assert!(body.contains("### Not carried: to do by hand"), "{body}");
+    assert!(
+        body.contains("`spec.template.spec.containers[name=api].resources.limits.memory` is `512Mi` in staging"),
+        "{body}"
+    );
+    assert!(
+        body.contains(".remediator/promotions/staging-api.md"),
+        "{body}"
+    );
+    assert!(!body.contains("+            memory: 384Mi"), "{body}");
+}
