@@ -78,6 +78,9 @@ pub struct Config {
     pub serve: crate::serve::settings::ServeSettings,
     /// Canary clusters, soak and promotion order; the defaults when not given.
     pub promotion: Promotion,
+    /// Where usage history comes from for live runs: Prometheus when given, else
+    /// metrics-server's samples.
+    pub prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
 }
 
 /// The Git side of the configuration.
@@ -141,6 +144,7 @@ impl Default for Config {
             teams: BTreeMap::new(),
             serve: crate::serve::settings::ServeSettings::default(),
             promotion: Promotion::default(),
+            prometheus: None,
         }
     }
 }
@@ -313,6 +317,15 @@ struct RawConfig {
     clusters: Vec<RawCluster>,
     #[serde(default)]
     promotion: Option<Spanned<RawPromotion>>,
+    #[serde(default)]
+    metrics: Option<Spanned<RawMetrics>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -655,7 +668,41 @@ impl RawConfig {
                 }
             }
         };
+        let prometheus = match self.metrics {
+            None => None,
+            Some(raw) => {
+                let line = raw.referenced.line();
+                match raw.value.prometheus {
+                    None => None,
+                    Some(settings) => {
+                        let bad = |key: &str, message: &str| {
+                            Err(invalid(
+                                line,
+                                &format!("metrics.prometheus.{key}"),
+                                message.into(),
+                            ))
+                        };
+                        if !(settings.url.starts_with("http://")
+                            || settings.url.starts_with("https://"))
+                        {
+                            return bad("url", "must be an http:// or https:// URL");
+                        }
+                        if settings.window_days == 0 {
+                            return bad("windowDays", "must be at least 1");
+                        }
+                        if settings.concurrency == 0 {
+                            return bad("concurrency", "must be at least 1");
+                        }
+                        if settings.step_seconds == Some(0) {
+                            return bad("stepSeconds", "must be at least 1");
+                        }
+                        Some(settings)
+                    }
+                }
+            }
+        };
         Ok(Config {
+            prometheus,
             promotion,
             serve,
             field_manager,

@@ -434,7 +434,14 @@ mod schema_tests {
         let container = properties(&schema, "/properties/containers/items/properties");
         assert_eq!(
             container,
-            ["namespace", "workload", "container", "cpu", "memory"]
+            [
+                "namespace",
+                "workload",
+                "container",
+                "cpu",
+                "memory",
+                "replicas"
+            ]
         );
         for c in example["containers"].as_array().unwrap() {
             assert!(

@@ -272,6 +272,9 @@ fn the_config_schema_matches_the_parser() {
             "clusters" => {
                 "clusters: [{name: eu, context: c, kubeconfig: k}]\nenvironments: [{name: a, paths: [x], clusters: [eu]}]\n"
             }
+            "metrics" => {
+                "metrics: {prometheus: {url: \"https://prometheus:9090\", bearerToken: {env: PROM_TOKEN}, caFile: /ca.pem, labels: {cluster: prod-eu-1}, windowDays: 14, stepSeconds: 60, concurrency: 4}}\n"
+            }
             "promotion" => {
                 "environments: [{name: a, paths: [x]}, {name: b, paths: [y]}]\npromotion: {order: [a, b], soakSeconds: 60, canary: 1, maxParallel: 2}\n"
             }

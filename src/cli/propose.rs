@@ -248,9 +248,10 @@ async fn live_sources(args: &ProposeArgs, config: &Config) -> anyhow::Result<(Ve
             whole = false;
             continue;
         };
-        let loaded = KubeCluster::new(connection.client.clone())
+        let mut loaded = KubeCluster::new(connection.client.clone())
             .snapshot(&SnapshotOptions::default())
             .await?;
+        remediator::cluster::prometheus::load_usage(config.prometheus.as_ref(), &mut loaded).await;
         whole &= loaded.problems.iter().all(|p| !p.unread());
         sources.push(Source {
             environment,

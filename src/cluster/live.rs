@@ -277,6 +277,7 @@ pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> Result<UsageHistory>
                     container,
                     cpu: vec![(at, cpu / pods)],
                     memory: vec![(at, memory / pods)],
+                    replicas: vec![(at, pods)],
                 }
             },
         )

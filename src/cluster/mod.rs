@@ -15,6 +15,7 @@ pub mod live;
 pub mod lock;
 pub mod ownership;
 mod prefetch;
+pub mod prometheus;
 pub mod prune;
 pub mod retry;
 pub mod routing;

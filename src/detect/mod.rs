@@ -4,9 +4,11 @@
 //! Findings of the same problem on several pods of one workload are merged into one, with the
 //! number of pods as evidence: one problem, one pull request.
 
+mod forecast;
 mod nodes;
 pub mod owners;
 mod pods;
+pub mod predict;
 mod rollouts;
 mod storage;
 pub(crate) mod usage;
@@ -30,6 +32,10 @@ pub struct DetectOptions {
     pub high_cpu_ratio: f64,
     /// ...when it lasts this long.
     pub high_cpu_for: SignedDuration,
+    /// How far ahead a forecast (a volume full, memory at its limit) makes a finding.
+    pub forecast_horizon: SignedDuration,
+    /// Days of history a daily profile needs before it forecasts a peak.
+    pub peak_min_days: f64,
     /// p95 below this share of the request is over-provisioned...
     pub over_provisioned_ratio: f64,
     /// ...over at least this much history.
@@ -51,6 +57,8 @@ impl DetectOptions {
             recent: SignedDuration::from_hours(1),
             high_cpu_ratio: 0.7,
             high_cpu_for: SignedDuration::from_mins(5),
+            forecast_horizon: SignedDuration::from_hours(7 * 24),
+            peak_min_days: 3.0,
             over_provisioned_ratio: 0.5,
             over_provisioned_history: SignedDuration::from_hours(7 * 24),
             under_provisioned_ratio: 0.8,
@@ -66,16 +74,17 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     let mut findings = pods::detect(snapshot, &owners, options);
     findings.extend(rollouts::detect(snapshot, options));
     findings.extend(usage::detect(snapshot, options));
+    findings.extend(forecast::detect(snapshot, options));
     findings.extend(nodes::detect(snapshot));
     findings.extend(storage::detect(snapshot, options));
     let mut findings = merge(findings);
     drop_explained(&mut findings);
-    findings.sort_by(|a, b| {
-        (b.severity, a.code, a.target().to_string()).cmp(&(
-            a.severity,
-            b.code,
-            b.target().to_string(),
-        ))
+    findings.sort_by_cached_key(|f| {
+        (
+            std::cmp::Reverse(f.severity),
+            f.code,
+            f.target().to_string(),
+        )
     });
     findings
 }
@@ -118,19 +127,21 @@ fn merge(findings: Vec<Finding>) -> Vec<Finding> {
 fn drop_explained(findings: &mut Vec<Finding>) {
     use FindingCode::*;
     let explains = |symptom: &Finding, cause: &Finding| {
-        let same_target = symptom.target() == cause.target() && symptom.code != cause.code;
+        let same_target = || symptom.code != cause.code && symptom.target() == cause.target();
         match symptom.code {
-            ReplicasNotReady => same_target,
-            RolloutStuck => same_target && cause.subject.kind == "Pod",
+            ReplicasNotReady => same_target(),
+            RolloutStuck => cause.subject.kind == "Pod" && same_target(),
             UnderProvisioned => {
-                same_target && cause.code == CrashLoopOom && cause.container == symptom.container
+                cause.code == CrashLoopOom && cause.container == symptom.container && same_target()
             }
             _ => false,
         }
     };
+    // Only these symptoms yield to a cause; the others are kept without a look.
+    let yields = |f: &Finding| matches!(f.code, ReplicasNotReady | RolloutStuck | UnderProvisioned);
     let keep: Vec<bool> = findings
         .iter()
-        .map(|f| !findings.iter().any(|cause| explains(f, cause)))
+        .map(|f| !yields(f) || !findings.iter().any(|cause| explains(f, cause)))
         .collect();
     let mut keep = keep.into_iter();
     findings.retain(|_| keep.next().unwrap_or(true));

@@ -1,6 +1,7 @@
 //! Storage problems: claims that stay Pending, and volumes filling up (from usage history). Pure.
 
 use super::DetectOptions;
+use super::predict::{theil_sen, time_to};
 use super::usage::percentile;
 use crate::model::quantity::{format_storage, memory_bytes};
 use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
@@ -54,7 +55,17 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         let p95 = percentile(&used, 0.95);
         let last = used.last().copied().unwrap_or(0.0);
         let ratio = last.max(p95) / volume.capacity_bytes;
-        if volume.capacity_bytes <= 0.0 || ratio < options.volume_full_ratio {
+        if volume.capacity_bytes <= 0.0 {
+            continue;
+        }
+        // When the robust trend reaches the capacity within the horizon, the volume is filling
+        // up whatever its level today.
+        let now = options.now.as_second() as f64;
+        let eta = theil_sen(&volume.used)
+            .filter(|t| t.points >= 12)
+            .and_then(|t| Some((t, time_to(&t, volume.capacity_bytes, now)?)))
+            .filter(|(_, eta)| eta.seconds <= options.forecast_horizon.as_secs() as f64);
+        if ratio < options.volume_full_ratio && eta.is_none() {
             continue;
         }
         let subject = ObjectRef::new(
@@ -80,13 +91,36 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                     .get("storage")
                     .and_then(|q| memory_bytes(&q.0))
             });
+        let days = |s: f64| {
+            if s.is_finite() {
+                format!("{:.1} days", s / 86_400.0)
+            } else {
+                "never".to_owned()
+            }
+        };
+        let forecast = eta.map(|(trend, eta)| {
+            let span = volume.used.last().map_or(0.0, |l| l.0) - volume.used.first().map_or(0.0, |f| f.0);
+            format!(
+                " At the rate it has grown over {:.1} days ({} a day, a Theil–Sen fit of {} points; 95 % interval {} to {} a day), \
+                 it is full in about {} (between {} and {}).",
+                span / 86_400.0,
+                format_storage(trend.slope * 86_400.0),
+                trend.points,
+                format_storage(trend.slope_low * 86_400.0),
+                format_storage(trend.slope_high * 86_400.0),
+                days(eta.seconds),
+                days(eta.earliest),
+                days(eta.latest)
+            )
+        });
         let explanation = format!(
-            "Volume `{}` is {:.0} % full ({} of {}). A full volume stops writes; expanding the claim \
+            "Volume `{}` is {:.0} % full ({} of {}).{} A full volume stops writes; expanding the claim \
              (its storage class must allow volume expansion) gives it room.",
             volume.pvc,
             100.0 * ratio,
             format_storage(last),
-            format_storage(volume.capacity_bytes)
+            format_storage(volume.capacity_bytes),
+            forecast.clone().unwrap_or_default()
         );
         let start = volume.used.first().map_or(0.0, |s| s.0);
         let mut finding = Finding::new(
@@ -96,6 +130,11 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             explanation,
         )
         .with("used", format!("{:.0} %", 100.0 * ratio));
+        if let Some((_, eta)) = eta {
+            finding = finding
+                .with("full in", days(eta.seconds))
+                .with("method", "Theil–Sen trend of used bytes");
+        }
         finding.usage = vec![UsageFacts {
             resource: "storage".into(),
             p95,
@@ -143,5 +182,51 @@ mod tests {
             ]
         );
         assert_eq!(findings[1].usage[0].request, Some(10737418240.0));
+    }
+
+    #[test]
+    fn a_volume_forecast_to_fill_within_the_horizon_is_filling_up_before_any_threshold() {
+        let end = now().as_second() as f64;
+        let capacity = 10737418240.0;
+        // 20 % to 50 % over three days, hourly: full in about five more days.
+        let used = |rate_days: f64| -> Vec<serde_json::Value> {
+            (0..=72)
+                .map(|h| {
+                    let t = end - 3.0 * 86_400.0 + f64::from(h) * 3600.0;
+                    json!([
+                        t,
+                        capacity * (0.5 - 0.3 * (72.0 - f64::from(h)) / 72.0 * 3.0 / rate_days)
+                    ])
+                })
+                .collect()
+        };
+        let volume = |points: Vec<serde_json::Value>| {
+            json!({"kind": "UsageHistory", "volumes": [
+                {"namespace": "shop", "pvc": "logs", "capacityBytes": capacity, "used": points}]})
+        };
+        let found = detect(
+            &snapshot(vec![volume(used(3.0))]),
+            &DetectOptions::at(now()),
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, FindingCode::PvcFillingUp);
+        let days: f64 = found[0]
+            .fact("full in")
+            .unwrap()
+            .trim_end_matches(" days")
+            .parse()
+            .unwrap();
+        assert!((days - 5.0).abs() <= 0.5, "{days}");
+        assert!(
+            found[0].explanation.contains("Theil–Sen"),
+            "{}",
+            found[0].explanation
+        );
+        // Half as fast: full in about 11 days, beyond the 7-day horizon, and only 50 % full.
+        let slow = detect(
+            &snapshot(vec![volume(used(6.0))]),
+            &DetectOptions::at(now()),
+        );
+        assert!(slow.is_empty(), "{slow:?}");
     }
 }

@@ -40,13 +40,17 @@ pub enum FindingCode {
     PvcPending,
     /// A volume is nearly full.
     PvcFillingUp,
+    /// The CPU a workload's daily peak is forecast to need exceeds its autoscaler's ceiling.
+    PeakForecast,
+    /// A container's memory keeps growing toward its limit: a suspected leak.
+    MemoryGrowth,
     /// A pod has been terminating for too long.
     PodStuckTerminating,
 }
 
 impl FindingCode {
     /// Every code.
-    pub const ALL: [FindingCode; 16] = [
+    pub const ALL: [FindingCode; 18] = [
         Self::CrashLoopOom,
         Self::CrashLoop,
         Self::ImagePullBackoff,
@@ -63,6 +67,8 @@ impl FindingCode {
         Self::PvcPending,
         Self::PvcFillingUp,
         Self::PodStuckTerminating,
+        Self::PeakForecast,
+        Self::MemoryGrowth,
     ];
 
     /// The stable code (`crash-loop-oom`).
@@ -83,6 +89,8 @@ impl FindingCode {
             Self::NodeDiskPressure => "node-disk-pressure",
             Self::PvcPending => "pvc-pending",
             Self::PvcFillingUp => "pvc-filling-up",
+            Self::PeakForecast => "peak-forecast",
+            Self::MemoryGrowth => "memory-growth",
             Self::PodStuckTerminating => "pod-stuck-terminating",
         }
     }
@@ -108,7 +116,11 @@ impl FindingCode {
             Self::NodeMemoryPressure => "The node is short of memory and evicts pods.",
             Self::NodeDiskPressure => "The node is short of disk and evicts pods.",
             Self::PvcPending => "The volume claim is not bound to a volume.",
-            Self::PvcFillingUp => "The volume is nearly full.",
+            Self::PvcFillingUp => "The volume is nearly full, or will be within the horizon.",
+            Self::PeakForecast => {
+                "The next daily peak needs more replicas than the autoscaler may run."
+            }
+            Self::MemoryGrowth => "Memory keeps growing toward the limit: a suspected leak.",
             Self::PodStuckTerminating => {
                 "The pod has been terminating far longer than its grace period."
             }

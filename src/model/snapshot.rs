@@ -83,6 +83,10 @@ pub struct ContainerUsage {
     /// `[unix seconds, bytes]` pairs (working set).
     #[serde(default)]
     pub memory: Vec<(f64, f64)>,
+    /// `[unix seconds, pods]` pairs: how many pods the averages are over, when known; the
+    /// workload's total is the average times this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<(f64, f64)>,
 }
 
 /// One PersistentVolumeClaim's usage over time.

@@ -107,6 +107,10 @@ pub fn remediate(finding: &Finding, ctx: &Context) -> Outcome {
         FindingCode::CrashLoopOom => resources::raise_memory(finding, ctx),
         FindingCode::OverProvisioned | FindingCode::UnderProvisioned => resources::right_size(finding, ctx),
         FindingCode::HighCpu => scale::high_cpu(finding, ctx),
+        FindingCode::PeakForecast => scale::ahead_of_peak(finding, ctx),
+        FindingCode::MemoryGrowth => Err(Stop::Diagnosis(
+            "memory that keeps growing is a suspected leak: a higher limit only moves the OOM kill later; find what holds the memory (a heap profile, the growth's start against the deploy history)".into(),
+        )),
         FindingCode::ImagePullBackoff | FindingCode::RolloutStuck => image::rollback(finding, ctx),
         FindingCode::PvcFillingUp => imperative::expand_pvc(finding, ctx),
         FindingCode::NodeNotReady => imperative::node(finding, ctx, Action::DrainNode),

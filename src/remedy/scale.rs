@@ -34,14 +34,61 @@ fn autoscaler(ctx: &Context, declared: &Declared, target: &ObjectRef) -> Option<
         .map(|o| o.id.clone())
 }
 
-fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRef) -> RemedyResult {
-    let declared = ctx.declared(hpa)?;
+/// The forecast daily peak needs more replicas than the autoscaler's ceiling: the ceiling is
+/// raised to what the forecast needs (the finding's `replicas needed`), before the peak.
+pub(super) fn ahead_of_peak(finding: &Finding, ctx: &Context) -> RemedyResult {
+    let target = finding.target().clone();
+    let declared = ctx.declared(&target)?;
+    let needed: i64 = finding
+        .fact("replicas needed")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Stop::Diagnosis("the forecast names no replica count".into()))?;
+    let Some(hpa) = autoscaler(ctx, &declared, &target) else {
+        return Err(Stop::Diagnosis(format!(
+            "{target} has no autoscaler declared beside it; size its replicas for the forecast peak ({needed}) by hand, or add one"
+        )));
+    };
+    let declared = ctx.declared(&hpa)?;
+    let (path, location, doc, max) = ceiling(ctx, &declared, &hpa)?;
+    if needed <= max {
+        return Err(Stop::Diagnosis(format!(
+            "{hpa} may already run {max} replicas, enough for the forecast {needed}"
+        )));
+    }
+    let mut draft = Draft::new(
+        finding,
+        Action::TuneHpa,
+        hpa.clone(),
+        Some(&declared),
+        format!(
+            "Raise the ceiling of {hpa} (which scales {target}) from {max} to {needed} replicas ahead of the forecast daily peak"
+        ),
+        format!(
+            "Revert the commit: the ceiling goes back to {max}, and the peak is served by at most {max} replicas."
+        ),
+    );
+    draft.set(&location, &doc, path, Value::from(needed));
+    Ok(draft.finish())
+}
+
+/// Where an autoscaler's `maxReplicas` is set for its unit, and its value there.
+fn ceiling(
+    ctx: &Context,
+    declared: &Declared,
+    hpa: &ObjectRef,
+) -> Result<(FieldPath, crate::manifests::Location, Value, i64), Stop> {
     let path: FieldPath = "spec.maxReplicas".parse().expect("a valid path");
-    let (location, doc) = ctx.field_location(&declared, &path);
+    let (location, doc) = ctx.field_location(declared, &path);
     let max = path
         .get(&doc)
         .and_then(Value::as_i64)
         .ok_or_else(|| Stop::Diagnosis(format!("{hpa} has no maxReplicas")))?;
+    Ok((path, location, doc, max))
+}
+
+fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRef) -> RemedyResult {
+    let declared = ctx.declared(hpa)?;
+    let (path, location, doc, max) = ceiling(ctx, &declared, hpa)?;
     let live = ctx.snapshot.hpas.iter().find(|h| {
         h.metadata.name.as_deref() == Some(hpa.name.as_str())
             && h.metadata.namespace == hpa.namespace

@@ -62,6 +62,7 @@ impl History {
                 .or_insert_with(|| ContainerUsage {
                     cpu: vec![],
                     memory: vec![],
+                    replicas: vec![],
                     ..sample.clone()
                 });
             let since = newest - self.window;
@@ -116,6 +117,7 @@ mod tests {
                 container: "api".into(),
                 cpu: vec![(at, cores)],
                 memory: vec![(at, 1e8)],
+                replicas: vec![],
             }],
             ..UsageHistory::default()
         }

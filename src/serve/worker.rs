@@ -145,8 +145,11 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         .snapshot(&SnapshotOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    // This read's usage joins the history sampled since; detection reads all of it.
-    if let Ok(mut history) = shared.history.lock() {
+    // Prometheus's history when there is one; else this read's usage joins the history
+    // sampled since, and detection reads all of it.
+    if config.prometheus.is_some() {
+        crate::cluster::prometheus::load_usage(config.prometheus.as_ref(), &mut loaded).await;
+    } else if let Ok(mut history) = shared.history.lock() {
         history.absorb(&loaded.snapshot.usage);
         loaded.snapshot.usage = history.history();
     }

@@ -17,6 +17,7 @@ pub mod fieldset;
 pub mod github;
 pub mod managed;
 pub mod patch;
+pub mod prometheus;
 pub mod resources;
 pub mod schema;
 pub mod select;

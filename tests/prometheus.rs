@@ -1,0 +1,313 @@
+//! Usage from Prometheus, end to end: `propose` against a live cluster (the test API server)
+//! reads two weeks of usage from the fake Prometheus and finds sustained CPU, an over-sized
+//! workload, a volume forecast to fill within the horizon, and a daily peak its autoscaler
+//! cannot serve, which it proposes to raise ahead of time. The queries are checked for shape
+//! and step; a failing Prometheus is an error for usage findings, never an empty history.
+
+mod common;
+
+use std::f64::consts::TAU;
+
+use serde_json::{Value, json};
+use testkit::TestCluster;
+use testkit::prometheus::FakePrometheus;
+
+const DAY: f64 = 86_400.0;
+
+fn deployment(name: &str, replicas: u32, cpu: &str, memory: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+        - name: {name}
+          image: registry.example.com/{name}:1.0
+          resources:
+            requests: {{cpu: {cpu}, memory: {memory}}}
+            limits: {{memory: 2Gi}}
+"
+    )
+}
+
+const HPA: &str = "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+  namespace: shop
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 4
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target: {type: Utilization, averageUtilization: 70}
+";
+
+const PVC: &str = "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+  namespace: shop
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {storage: 10Gi}
+";
+
+/// Two weeks at five-minute steps, up to `now`.
+fn series(now: f64, value: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    (0..4032)
+        .map(|i| {
+            let t = (now - 14.0 * DAY + f64::from(i) * 300.0).floor();
+            (t, value(t))
+        })
+        .collect()
+}
+
+struct Setup {
+    _remote: common::GitRemote,
+    work: String,
+    cluster: TestCluster,
+    prometheus: FakePrometheus,
+}
+
+fn setup() -> Setup {
+    let web = deployment("web", 3, "500m", "256Mi");
+    let api = deployment("api", 2, "500m", "512Mi");
+    let worker = deployment("worker", 1, "1", "1Gi");
+    let files = [
+        ("shop/web.yaml", web.as_str()),
+        ("shop/web-hpa.yaml", HPA),
+        ("shop/api.yaml", api.as_str()),
+        ("shop/worker.yaml", worker.as_str()),
+        ("shop/data.yaml", PVC),
+    ];
+    let remote = common::git_remote(None, &files);
+    let cluster = TestCluster::start();
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    cluster.create(ns, "kubectl").unwrap();
+    for (_, text) in &files {
+        let object: Value = serde_saphyr::from_str(text).unwrap();
+        cluster.create(object, "kubectl").unwrap();
+    }
+    let prometheus = FakePrometheus::start();
+    let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
+    let owner = |pod: &str, set: &str| {
+        prometheus.add(
+            "kube_pod_owner",
+            &[
+                ("namespace", "shop"),
+                ("pod", pod),
+                ("owner_kind", "ReplicaSet"),
+                ("owner_name", set),
+            ],
+            vec![(now - 60.0, 1.0)],
+        );
+    };
+    for (set, deployment) in [
+        ("web-5c6b", "web"),
+        ("api-7d9f", "api"),
+        ("worker-6f4d", "worker"),
+    ] {
+        prometheus.add(
+            "kube_replicaset_owner",
+            &[
+                ("namespace", "shop"),
+                ("replicaset", set),
+                ("owner_kind", "Deployment"),
+                ("owner_name", deployment),
+            ],
+            vec![(now - 60.0, 1.0)],
+        );
+    }
+    let usage = |pod: &str, container: &str, cpu: &dyn Fn(f64) -> f64, memory: f64| {
+        let labels = [
+            ("namespace", "shop"),
+            ("pod", pod),
+            ("container", container),
+        ];
+        prometheus.add(
+            "container_cpu_usage_seconds_total",
+            &labels,
+            series(now, cpu),
+        );
+        prometheus.add(
+            "container_memory_working_set_bytes",
+            &labels,
+            series(now, |_| memory),
+        );
+    };
+    // web: three pods whose total CPU peaks at 5 cores at 15:00 UTC every day.
+    let daily = |t: f64| (2.75 + 2.25 * ((t.rem_euclid(DAY) / DAY - 0.375) * TAU).sin()) / 3.0;
+    for pod in ["web-5c6b-a", "web-5c6b-b", "web-5c6b-c"] {
+        owner(pod, "web-5c6b");
+        usage(pod, "web", &daily, 200.0 * 1048576.0);
+    }
+    // api: 450m of a 500m request, all the time.
+    for pod in ["api-7d9f-a", "api-7d9f-b"] {
+        owner(pod, "api-7d9f");
+        usage(pod, "api", &|_| 0.45, 300.0 * 1048576.0);
+    }
+    // worker: a twentieth of its core and a tenth of its memory.
+    owner("worker-6f4d-a", "worker-6f4d");
+    usage("worker-6f4d-a", "worker", &|_| 0.05, 100.0 * 1048576.0);
+    // data: from 10 % to 60 % of 10 GiB over the last week; full in about 5.6 days.
+    let capacity = 10.0 * 1024f64.powi(3);
+    let claim = [("namespace", "shop"), ("persistentvolumeclaim", "data")];
+    let week_ago = now - 7.0 * DAY;
+    prometheus.add(
+        "kubelet_volume_stats_used_bytes",
+        &claim,
+        series(now, |t| {
+            let f = ((t - week_ago) / (7.0 * DAY)).clamp(0.0, 1.0);
+            capacity * (0.1 + 0.5 * f)
+        })
+        .into_iter()
+        .filter(|(t, _)| *t >= week_ago)
+        .collect(),
+    );
+    prometheus.add(
+        "kubelet_volume_stats_capacity_bytes",
+        &claim,
+        series(now, |_| capacity),
+    );
+    let config = format!(
+        "metrics:\n  prometheus:\n    url: {}\n    labels: {{cluster: test}}\n    concurrency: 2\n",
+        prometheus.url()
+    );
+    std::fs::write(remote.work.join("remediator.yaml"), config).unwrap();
+    common::commit_all(&remote.work, "Usage from Prometheus");
+    let work = remote.work.to_str().unwrap().to_owned();
+    Setup {
+        _remote: remote,
+        work,
+        cluster,
+        prometheus,
+    }
+}
+
+fn propose(setup: &Setup) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args([
+            "propose",
+            "--repo",
+            &setup.work,
+            "--forge",
+            "none",
+            "--output",
+            "json",
+        ])
+        .args(["--kubeconfig", setup.cluster.kubeconfig().to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn propose_reads_two_weeks_from_prometheus_and_forecasts() {
+    let setup = setup();
+    let out = propose(&setup);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for section in ["proposals", "diagnoses", "unmanaged", "failures"] {
+        for item in report[section].as_array().into_iter().flatten() {
+            let code = item["finding"]
+                .as_str()
+                .or(item["finding"]["code"].as_str())
+                .or(item["code"].as_str())
+                .unwrap_or_default();
+            let target = item["finding"]["subject"]
+                .as_str()
+                .or(item["target"].as_str())
+                .unwrap_or_default();
+            found.push((code.to_owned(), target.to_owned()));
+        }
+    }
+    let has =
+        |code: &str, target: &str| found.iter().any(|(c, t)| c == code && t.ends_with(target));
+    assert!(has("high-cpu", "api"), "{found:?}\n{}", text(&out));
+    assert!(has("over-provisioned", "worker"), "{found:?}");
+    assert!(has("pvc-filling-up", "data"), "{found:?}");
+    let peak = report["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["finding"] == "peak-forecast")
+        .unwrap_or_else(|| panic!("no predictive scaling proposal: {found:?}\n{}", text(&out)));
+    let shown = peak.to_string();
+    // 5 cores at 70 % of 500m is 15 replicas; the ceiling is 4.
+    assert!(shown.contains("from 4 to 15 replicas"), "{shown}");
+    // The queries: range queries of 14 days under the point limit, with the configured label.
+    let sent = setup.prometheus.sent();
+    let ranges: Vec<_> = sent
+        .iter()
+        .filter(|q| q.endpoint == "query_range")
+        .collect();
+    assert!(!ranges.is_empty());
+    for q in &ranges {
+        assert!((q.end - q.start - 14.0 * DAY).abs() < 1.0, "{q:?}");
+        assert!((q.end - q.start) / q.step <= 11_000.0, "{q:?}");
+        assert_eq!(q.step, 120.0, "{q:?}");
+        assert!(q.query.contains("cluster=\"test\""), "{q:?}");
+        assert!(q.query.contains("namespace=\"shop\""), "{q:?}");
+    }
+    assert!(ranges.iter().any(|q| q.query.starts_with(
+        "sum by (namespace, pod, container) (rate(container_cpu_usage_seconds_total{"
+    )));
+    assert!(
+        ranges
+            .iter()
+            .any(|q| q.query.contains("container_memory_working_set_bytes"))
+    );
+    assert!(
+        sent.iter()
+            .any(|q| q.endpoint == "query" && q.query.contains("kube_pod_owner"))
+    );
+    // Each query once: answers are cached within the run.
+    let mut queries: Vec<String> = sent
+        .iter()
+        .map(|q| format!("{}{}", q.endpoint, q.query))
+        .collect();
+    let all = queries.len();
+    queries.sort();
+    queries.dedup();
+    assert_eq!(queries.len(), all);
+}
+
+#[test]
+fn a_failing_prometheus_is_an_error_for_usage_findings_never_an_empty_history() {
+    let setup = setup();
+    setup.prometheus.fail(
+        422,
+        "execution",
+        "query processing would load too many samples into memory",
+    );
+    let out = propose(&setup);
+    let printed = text(&out);
+    assert!(
+        printed.contains("usage history from Prometheus")
+            && printed.contains("execution: query processing would load too many samples"),
+        "{printed}"
+    );
+    assert!(!printed.contains("\"over-provisioned\""), "{printed}");
+}

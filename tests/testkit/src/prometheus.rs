@@ -1,0 +1,301 @@
+//! A fake Prometheus HTTP API on 127.0.0.1: `/api/v1/query_range` and `/api/v1/query` answer
+//! in the documented format (`status`, `data.resultType` `matrix` or `vector`, `warnings`;
+//! `errorType` and `error` on failure) from series the test adds. It does not evaluate PromQL:
+//! a query selects the series whose metric name it mentions and whose labels match its
+//! `label="value"` matchers, and a test adds a `rate()`'s result under the counter's name. A
+//! range query samples each series at every step as Prometheus does (the latest point at or
+//! before the step, looking back five minutes); an instant query takes the latest point at or
+//! before its time (any age for `last_over_time`). Every query is recorded.
+//!
+//! I/O: a listening socket on its own thread and runtime.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// One series the fake holds.
+#[derive(Debug, Clone)]
+pub struct FakeSeries {
+    /// The metric name (`container_memory_working_set_bytes`).
+    pub metric: String,
+    /// Its labels, besides the name.
+    pub labels: BTreeMap<String, String>,
+    /// `(unix seconds, value)`, oldest first.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One query the fake was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentQuery {
+    /// `query_range` or `query`.
+    pub endpoint: String,
+    /// The PromQL.
+    pub query: String,
+    /// A range query's start, end and step; an instant query's time as `start`.
+    pub start: f64,
+    /// End of a range.
+    pub end: f64,
+    /// Step of a range, seconds.
+    pub step: f64,
+}
+
+#[derive(Default)]
+struct Data {
+    series: Vec<FakeSeries>,
+    sent: Vec<SentQuery>,
+    failure: Option<(u16, String, String)>,
+}
+
+/// A running fake Prometheus. Stops when dropped.
+pub struct FakePrometheus {
+    data: Arc<Mutex<Data>>,
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakePrometheus {
+    /// Starts one with no series.
+    ///
+    /// # Panics
+    /// When no port can be bound: the test cannot run.
+    pub fn start() -> FakePrometheus {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let data = Arc::new(Mutex::new(Data::default()));
+        let (shutdown, stopped) = oneshot::channel();
+        let serving = data.clone();
+        let thread = std::thread::Builder::new()
+            .name("testkit-prometheus".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("fake Prometheus runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    let app = axum::Router::new()
+                        .route("/api/v1/query_range", get(range))
+                        .route("/api/v1/query", get(instant))
+                        .with_state(serving);
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })
+            .expect("fake Prometheus thread");
+        FakePrometheus {
+            data,
+            url,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Adds a series of `metric` with `labels`.
+    pub fn add(&self, metric: &str, labels: &[(&str, &str)], points: Vec<(f64, f64)>) {
+        self.lock().series.push(FakeSeries {
+            metric: metric.to_owned(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            points,
+        });
+    }
+
+    /// From now on every query fails with HTTP `status`, `errorType` and `error`.
+    pub fn fail(&self, status: u16, error_type: &str, error: &str) {
+        self.lock().failure = Some((status, error_type.to_owned(), error.to_owned()));
+    }
+
+    /// Every query sent, in order.
+    pub fn sent(&self) -> Vec<SentQuery> {
+        self.lock().sent.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().expect("fake Prometheus data")
+    }
+}
+
+impl Drop for FakePrometheus {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Data>>;
+
+/// The `label="value"` matchers of a query (`!=` and regex matchers are not checked).
+fn matchers(query: &str) -> Vec<(String, String)> {
+    let pattern = regex::Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)""#).expect("regex");
+    pattern
+        .captures_iter(query)
+        .filter(|c| {
+            let start = c.get(0).map_or(0, |m| m.start());
+            !query[..start].ends_with('!') && !query[..start].ends_with('=')
+        })
+        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+        .collect()
+}
+
+/// The series a query selects.
+fn selected(data: &Data, query: &str) -> Vec<FakeSeries> {
+    let wanted = matchers(query);
+    data.series
+        .iter()
+        .filter(|s| {
+            query.contains(&s.metric)
+                && wanted
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).is_none_or(|have| have == v))
+        })
+        .cloned()
+        .collect()
+}
+
+fn failure(data: &Data) -> Option<Response> {
+    let (status, kind, error) = data.failure.clone()?;
+    let status =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    Some(answer(
+        status,
+        &json!({"status": "error", "errorType": kind, "error": error}),
+    ))
+}
+
+fn params(raw: Option<String>) -> BTreeMap<String, String> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn answer(status: axum::http::StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn number(params: &BTreeMap<String, String>, key: &str) -> Option<f64> {
+    params.get(key)?.parse().ok()
+}
+
+fn labels_json(series: &FakeSeries) -> Value {
+    let mut labels = serde_json::Map::new();
+    labels.insert("__name__".into(), json!(series.metric));
+    for (k, v) in &series.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    Value::Object(labels)
+}
+
+async fn range(State(data): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let params = params(raw);
+    let mut data = data.lock().expect("fake Prometheus data");
+    let query = params.get("query").cloned().unwrap_or_default();
+    let (Some(start), Some(end), Some(step)) = (
+        number(&params, "start"),
+        number(&params, "end"),
+        number(&params, "step"),
+    ) else {
+        return answer(
+            axum::http::StatusCode::BAD_REQUEST,
+            &json!({"status": "error", "errorType": "bad_data", "error": "start, end and step are required"}),
+        );
+    };
+    data.sent.push(SentQuery {
+        endpoint: "query_range".into(),
+        query: query.clone(),
+        start,
+        end,
+        step,
+    });
+    if let Some(failed) = failure(&data) {
+        return failed;
+    }
+    if (end - start) / step > 11_000.0 {
+        return answer(
+            axum::http::StatusCode::BAD_REQUEST,
+            &json!({"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}),
+        );
+    }
+    let result: Vec<Value> = selected(&data, &query)
+        .iter()
+        .map(|s| {
+            let mut values = Vec::new();
+            let mut at = start;
+            let mut i = 0;
+            while at <= end {
+                while i + 1 < s.points.len() && s.points[i + 1].0 <= at {
+                    i += 1;
+                }
+                if let Some(p) = s.points.get(i).filter(|p| p.0 <= at && at - p.0 <= 300.0) {
+                    values.push(json!([at, p.1.to_string()]));
+                }
+                at += step;
+            }
+            json!({"metric": labels_json(s), "values": values})
+        })
+        .filter(|s| s["values"].as_array().is_some_and(|v| !v.is_empty()))
+        .collect();
+    answer(
+        axum::http::StatusCode::OK,
+        &json!({"status": "success", "data": {"resultType": "matrix", "result": result}}),
+    )
+}
+
+async fn instant(State(data): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let params = params(raw);
+    let mut data = data.lock().expect("fake Prometheus data");
+    let query = params.get("query").cloned().unwrap_or_default();
+    let time = number(&params, "time").unwrap_or(f64::MAX);
+    data.sent.push(SentQuery {
+        endpoint: "query".into(),
+        query: query.clone(),
+        start: time,
+        end: time,
+        step: 0.0,
+    });
+    if let Some(failed) = failure(&data) {
+        return failed;
+    }
+    let any_age = query.contains("last_over_time");
+    let result: Vec<Value> = selected(&data, &query)
+        .iter()
+        .filter_map(|s| {
+            let p = s
+                .points
+                .iter()
+                .rev()
+                .find(|p| p.0 <= time && (any_age || time - p.0 <= 300.0))?;
+            Some(json!({"metric": labels_json(s), "value": [time, p.1.to_string()]}))
+        })
+        .collect();
+    answer(
+        axum::http::StatusCode::OK,
+        &json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
+    )
+}
