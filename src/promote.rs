@@ -712,7 +712,7 @@ fn scaled(value: &Value, ratio: Option<f64>) -> Option<Value> {
             if let Some(bytes) = memory_bytes(s).filter(|_| !s.ends_with('m')) {
                 Some(json!(format_memory(bytes * ratio)))
             } else {
-                cpu_millis(s).map(|m| json!(format_cpu(m * ratio / 1000.0)))
+                cpu_millis(s).map(|m| json!(format_cpu(m * ratio)))
             }
         }
         _ => None,

@@ -257,8 +257,38 @@ fn propose_reads_two_weeks_from_prometheus_and_forecasts() {
     let shown = peak.to_string();
     // 5 cores at 70 % of 500m is 15 replicas; the ceiling is 4.
     assert!(shown.contains("from 4 to 15 replicas"), "{shown}");
-    // The queries: range queries of 14 days under the point limit, with the configured label.
+    // The queries of that first run: range queries of 14 days under the point limit, with the
+    // configured label.
     let sent = setup.prometheus.sent();
+    // The pull request body states the forecast's numbers and charts it against the history.
+    let markdown = std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args([
+            "propose",
+            "--repo",
+            &setup.work,
+            "--forge",
+            "none",
+            "--output",
+            "markdown",
+        ])
+        .args(["--kubeconfig", setup.cluster.kubeconfig().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&markdown.stdout);
+    let forecast = body
+        .split("\n# ")
+        .find(|p| p.contains("peak-forecast"))
+        .unwrap_or_else(|| panic!("no peak-forecast body:\n{body}"));
+    for wanted in [
+        "15:00 UTC",
+        "of CPU in all at its daily peak (15:00 UTC",
+        "seasonal medians",
+        "15 replicas",
+        "xychart-beta",
+        "the rest is the forecast",
+    ] {
+        assert!(forecast.contains(wanted), "{wanted:?} not in:\n{forecast}");
+    }
     let ranges: Vec<_> = sent
         .iter()
         .filter(|q| q.endpoint == "query_range")

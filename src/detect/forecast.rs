@@ -126,10 +126,10 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
              replicas, and `{hpa_name}` may run at most {ceiling}: the peak will run hot or queue. Method: seasonal medians by \
              hour of day over the whole window; inputs: the CPU rate of every container times the pods at each step.",
             profile.days,
-            format_cpu(peak),
-            format_cpu(low),
-            format_cpu(high),
-            format_cpu(request),
+            format_cpu(peak * 1000.0),
+            format_cpu(low * 1000.0),
+            format_cpu(high * 1000.0),
+            format_cpu(request * 1000.0),
         );
         let mut finding = Finding::new(
             FindingCode::PeakForecast,
@@ -139,11 +139,15 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         )
         .with(
             "forecast peak",
-            format!("{} at {hour:02}:00 UTC", format_cpu(peak)),
+            format!("{} at {hour:02}:00 UTC", format_cpu(peak * 1000.0)),
         )
         .with(
             "peak range (p10–p90)",
-            format!("{} – {}", format_cpu(low), format_cpu(high)),
+            format!(
+                "{} – {}",
+                format_cpu(low * 1000.0),
+                format_cpu(high * 1000.0)
+            ),
         )
         .with("replicas needed", needed)
         .with("ceiling", ceiling)
@@ -159,11 +163,46 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                 format!(
                     "{} points with |z| > 3.5, the latest {} (z = {:.1})",
                     odd.len(),
-                    format_cpu(last.1),
+                    format_cpu(last.1 * 1000.0),
                     last.2
                 ),
             );
         }
+        // The chart: the last two days hour by hour, then the forecast day, against what the
+        // ceiling serves.
+        let end = points.last().map_or(0.0, |p| p.0);
+        let start = (end - 2.0 * 86_400.0).max(points[0].0);
+        let mut chart: Vec<(f64, f64)> = Vec::new();
+        let mut hour_start = start;
+        while hour_start < end {
+            let values: Vec<f64> = points
+                .iter()
+                .filter(|p| p.0 >= hour_start && p.0 < hour_start + 3600.0)
+                .map(|p| p.1)
+                .collect();
+            if !values.is_empty() {
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                chart.push((hour_start - start, mean * 1000.0));
+            }
+            hour_start += 3600.0;
+        }
+        let measured = hour_start - start;
+        for h in 0..24 {
+            let at = end + f64::from(h) * 3600.0;
+            let hour = ((at.rem_euclid(86_400.0)) / 3600.0) as usize;
+            if let Some(v) = profile.hours[hour.min(23)] {
+                chart.push((measured + f64::from(h) * 3600.0, v * 1000.0));
+            }
+        }
+        finding.usage = vec![crate::model::UsageFacts {
+            resource: "cpu".into(),
+            p95: peak * 1000.0,
+            max: peak * 1000.0,
+            request: Some(f64::from(ceiling) * per_replica * 1000.0),
+            limit: None,
+            forecast_from: Some(measured),
+            chart,
+        }];
         finding.owner = Some(workload);
         findings.push(finding);
     }

@@ -136,6 +136,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                 .with("method", "Theil–Sen trend of used bytes");
         }
         finding.usage = vec![UsageFacts {
+            forecast_from: None,
             resource: "storage".into(),
             p95,
             max: used.iter().copied().fold(0.0, f64::max),

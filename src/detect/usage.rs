@@ -235,6 +235,7 @@ impl<'u> Resource<'u> {
             .filter(|(i, _)| i % step == 0 || *i == last)
             .map(|(_, p)| p);
         UsageFacts {
+            forecast_from: None,
             resource: self.name.to_owned(),
             p95: self.p95,
             max: self.values.iter().copied().fold(0.0, f64::max),

@@ -179,6 +179,10 @@ pub struct UsageFacts {
     pub p95: f64,
     /// Highest sample.
     pub max: f64,
+    /// Where the chart's forecast starts (seconds from its first point): the points after it
+    /// are predicted, not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_from: Option<f64>,
     /// The current request, when set.
     pub request: Option<f64>,
     /// The current limit, when set.

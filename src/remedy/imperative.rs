@@ -238,6 +238,7 @@ mod tests {
             "x".into(),
         );
         f.usage = vec![UsageFacts {
+            forecast_from: None,
             resource: "storage".into(),
             p95: 9e9,
             max: 9e9,

@@ -503,6 +503,7 @@ pub(crate) mod testing {
     /// Usage facts of `resource` whose p95 and maximum are `p95`.
     pub fn usage(resource: &str, p95: f64) -> crate::model::UsageFacts {
         crate::model::UsageFacts {
+            forecast_from: None,
             resource: resource.into(),
             p95,
             max: p95,
@@ -596,6 +597,7 @@ mod tests {
         f.owner = Some(web);
         f.container = Some("web".into());
         f.usage = vec![UsageFacts {
+            forecast_from: None,
             resource: "memory".into(),
             p95: 480.0 * 1048576.0,
             max: 0.0,
@@ -650,6 +652,7 @@ mod tests {
             ObjectRef::new("v1", "PersistentVolumeClaim", Some("shop"), "uploads"),
         );
         f.usage = vec![UsageFacts {
+            forecast_from: None,
             resource: "storage".into(),
             p95: 0.0,
             max: 0.0,

@@ -324,6 +324,8 @@ pub struct ChartView {
     pub request_label: Option<String>,
     /// Limit, formatted.
     pub limit_label: Option<String>,
+    /// Where the forecast starts, in x-axis units, when the chart carries one.
+    pub forecast_from: Option<u64>,
 }
 
 impl ChartView {
@@ -368,6 +370,7 @@ impl ChartView {
             max: format(usage.max),
             request_label: usage.request.map(format),
             limit_label: usage.limit.map(format),
+            forecast_from: usage.forecast_from.map(|f| (f / x_scale).round() as u64),
         }
     }
 }
