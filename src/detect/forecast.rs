@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 
 use super::DetectOptions;
-use super::predict::{anomalies, daily_profile, theil_sen, time_to};
+use super::predict::{anomalies, daily_profile, theil_sen, time_to, weekday_of, weekday_profile};
 use super::usage::pod_specs;
 use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
 use crate::model::{ContainerUsage, Finding, FindingCode, ObjectRef, Severity, Snapshot};
@@ -106,10 +106,18 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                 _ => points.push((t as f64, v)),
             }
         }
-        let profile = daily_profile(&points);
-        if profile.days < options.peak_min_days {
+        // With two weeks or more, tomorrow's weekday has a profile of its own (a Monday peak);
+        // with less, the typical day.
+        let daily = daily_profile(&points);
+        if daily.days < options.peak_min_days {
             continue;
         }
+        let tomorrow = weekday_of(options.now.as_second() as f64 + 86_400.0);
+        let (profile, method) =
+            match weekday_profile(&points, tomorrow).filter(|_| daily.days >= 14.0) {
+                Some(weekly) => (weekly, "seasonal medians by hour of the same weekday"),
+                None => (daily, "seasonal medians by hour of day"),
+            };
         let Some((hour, peak)) = profile.peak() else {
             continue;
         };
@@ -123,8 +131,8 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         let explanation = format!(
             "Over {:.1} days, {workload} used {} of CPU in all at its daily peak ({hour:02}:00 UTC, the median of that hour; \
              it ranged {} to {} in 80 % of days). At the autoscaler's {utilisation} % target of a {} request, that is {needed} \
-             replicas, and `{hpa_name}` may run at most {ceiling}: the peak will run hot or queue. Method: seasonal medians by \
-             hour of day over the whole window; inputs: the CPU rate of every container times the pods at each step.",
+             replicas, and `{hpa_name}` may run at most {ceiling}: the peak will run hot or queue. Method: {method} over the \
+             whole window; inputs: the CPU rate of every container times the pods at each step.",
             profile.days,
             format_cpu(peak * 1000.0),
             format_cpu(low * 1000.0),
@@ -151,7 +159,7 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         )
         .with("replicas needed", needed)
         .with("ceiling", ceiling)
-        .with("method", "seasonal medians by hour of day")
+        .with("method", method)
         .with(
             "window",
             format!("{:.1} days, {} points", profile.days, points.len()),

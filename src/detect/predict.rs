@@ -158,6 +158,31 @@ pub fn daily_profile(points: &[(f64, f64)]) -> DailyProfile {
     }
 }
 
+/// The profile of one day of the week (0 is Thursday, as 1970-01-01 was; use
+/// [`weekday_of`]): the median of each of its hours over the weeks of the series. `None` when
+/// that weekday has no point.
+pub fn weekday_profile(points: &[(f64, f64)], weekday: usize) -> Option<DailyProfile> {
+    let day: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|(t, _)| weekday_of(*t) == weekday)
+        .copied()
+        .collect();
+    if day.is_empty() {
+        return None;
+    }
+    let mut profile = daily_profile(&day);
+    profile.days = match (points.first(), points.last()) {
+        (Some(a), Some(b)) => (b.0 - a.0) / 86_400.0,
+        _ => 0.0,
+    };
+    Some(profile)
+}
+
+/// The day of the week of `t` (unix seconds), 0 for Thursday.
+pub fn weekday_of(t: f64) -> usize {
+    ((t / 86_400.0).floor() as i64).rem_euclid(7) as usize
+}
+
 /// The score above which a point is an anomaly (Iglewicz and Hoaglin's modified z-score).
 pub const ANOMALY_SCORE: f64 = 3.5;
 
@@ -277,6 +302,24 @@ mod tests {
         assert!((peak - 3.0).abs() <= 0.3, "{peak}");
         assert!((14..=16).contains(&hour), "{hour}");
         assert!(profile.days > 13.9);
+    }
+
+    #[test]
+    fn a_weekly_pattern_forecasts_the_busy_weekday_higher_than_the_typical_day() {
+        // Four weeks, hourly: 1 core at 14:00 every day but 3 cores at 14:00 on one weekday.
+        let busy = weekday_of(1_800_000_000.0);
+        let points: Vec<(f64, f64)> = (0..24 * 28)
+            .map(|h| {
+                let t = 1_800_000_000.0 - 28.0 * DAY + f64::from(h) * 3600.0;
+                let hour = (t.rem_euclid(DAY) / 3600.0) as usize;
+                let peak = if weekday_of(t) == busy { 3.0 } else { 1.0 };
+                (t, if hour == 14 { peak } else { 0.3 })
+            })
+            .collect();
+        let typical = daily_profile(&points).peak().unwrap();
+        assert!((typical.1 - 1.0).abs() < 1e-9, "{typical:?}");
+        let on_busy = weekday_profile(&points, busy).unwrap().peak().unwrap();
+        assert_eq!(on_busy, (14, 3.0));
     }
 
     #[test]
