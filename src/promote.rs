@@ -58,6 +58,9 @@ pub enum Error {
     /// A file could not be written.
     #[error("{0}")]
     Io(String),
+    /// An audit record the decision rests on cannot be read.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// What the run did for one change and environment.
@@ -245,7 +248,13 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             }
             proven.push(Proven {
                 commit,
-                verified_at: record.time.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+                // An unreadable time would read as a soak long over: an error instead.
+                verified_at: record.time.parse().map_err(|e| {
+                    Error::Unreadable(format!(
+                        "the verified record of {sha} has no readable time ({:?}: {e})",
+                        record.time
+                    ))
+                })?,
                 pull: record.pull,
                 by_environment,
             });

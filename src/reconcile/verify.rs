@@ -156,7 +156,15 @@ async fn waves<C: Cluster, F>(
     let promotion = &ctx.config.promotion;
     let mut verified = Verified::default();
     if reverse {
-        let original = super::trailer(&subject.trailers, "Reverts").unwrap_or_default();
+        // Which clusters the change reached is read from the records of the commit the revert
+        // names; a revert that names none cannot say, and restores nothing blindly.
+        let original = super::trailer(&subject.trailers, "Reverts").ok_or_else(|| Error::Halted {
+            cluster: environment.to_owned(),
+            reason: format!(
+                "revert {} names no commit it reverts (no Reverts: trailer), so the clusters to restore are unknown",
+                super::changes::short(subject.commit)
+            ),
+        })?;
         let reached = cluster_records(ctx, original, &[Event::Applied])?;
         for (name, cluster) in clusters.iter().filter(|(n, _)| reached.contains_key(n)) {
             let one = on_cluster(ctx, environment, name, cluster, subject, reverse).await?;
