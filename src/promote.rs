@@ -570,16 +570,8 @@ fn carry(
         edits: vec![],
         left: vec![],
     };
-    let snapshot = Snapshot::default();
-    let history = crate::remedy::NoHistory;
-    let ctx = crate::remedy::Context {
-        index,
-        config,
-        snapshot: &snapshot,
-        environment: Some(to),
-        history: &history,
-        actions_dir: PathBuf::from("actions"),
-    };
+    let (snapshot, history) = (Snapshot::default(), crate::remedy::NoHistory);
+    let ctx = next_environment(index, config, to, &snapshot, &history);
     for change in changes {
         let Some(object) = counterpart(index, config, to, &change.object) else {
             carried.left.push(format!(
@@ -679,16 +671,8 @@ fn remake(
     );
     finding.owner = Some(object.id.clone());
     finding.container = container;
-    let snapshot = Snapshot::default();
-    let history = crate::remedy::NoHistory;
-    let ctx = crate::remedy::Context {
-        index,
-        config,
-        snapshot: &snapshot,
-        environment: Some(to),
-        history: &history,
-        actions_dir: PathBuf::from("actions"),
-    };
+    let (snapshot, history) = (Snapshot::default(), crate::remedy::NoHistory);
+    let ctx = next_environment(index, config, to, &snapshot, &history);
     match crate::remedy::remediate(&finding, &ctx) {
         crate::remedy::Outcome::Proposal(remediation) => Some(*remediation),
         _ => None,
@@ -709,6 +693,24 @@ fn counterpart<'i>(
                 .environment_for(index.placement(o))
                 .is_some_and(|e| e.name == to)
     })
+}
+
+/// What a remedy reads to work on `to`'s declarations alone: no cluster, no history.
+fn next_environment<'a>(
+    index: &'a RepoIndex,
+    config: &'a Config,
+    to: &'a str,
+    snapshot: &'a Snapshot,
+    history: &'a crate::remedy::NoHistory,
+) -> crate::remedy::Context<'a> {
+    crate::remedy::Context {
+        index,
+        config,
+        snapshot,
+        environment: Some(to),
+        history,
+        actions_dir: PathBuf::from("actions"),
+    }
 }
 
 /// `value` times `ratio`, in its own kind of quantity.
