@@ -192,12 +192,13 @@ pub fn robust_z(values: &[f64]) -> Vec<f64> {
     if values.is_empty() {
         return vec![];
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median = median_sorted(&sorted);
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    deviations.sort_by(f64::total_cmp);
-    let mad = median_sorted(&deviations);
+    let median = median_of(&mut values.to_vec());
+    let mad = median_of(
+        &mut values
+            .iter()
+            .map(|v| (v - median).abs())
+            .collect::<Vec<_>>(),
+    );
     if mad == 0.0 {
         return vec![0.0; values.len()];
     }
@@ -222,6 +223,19 @@ pub fn gaps(points: &[(f64, f64)], longest: f64) -> Vec<(f64, f64)> {
         .filter(|w| w[1].0 - w[0].0 > longest)
         .map(|w| (w[0].0, w[1].0))
         .collect()
+}
+
+/// The median by selection (the values are reordered), not by a sort.
+fn median_of(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    let (below, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = below.iter().copied().fold(f64::MIN, f64::max);
+        (lower + upper) / 2.0
+    }
 }
 
 fn median_sorted(sorted: &[f64]) -> f64 {

@@ -37,6 +37,25 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             f.owner = Some(workload.clone());
             f.container = Some(series.container.clone());
             f.usage = usage;
+            // Anomalies against the container's own history are evidence, never a finding.
+            for (resource, points) in [("cpu", &series.cpu), ("memory", &series.memory)] {
+                let odd = super::predict::anomalies(points);
+                if let Some(last) = odd.last() {
+                    let value = if resource == "cpu" {
+                        format_cpu(last.1 * 1000.0)
+                    } else {
+                        format_memory(last.1)
+                    };
+                    f = f.with(
+                        &format!("{resource} anomalies"),
+                        format!(
+                            "{} samples with a robust z-score above 3.5, the latest {value} (z = {:.1})",
+                            odd.len(),
+                            last.2
+                        ),
+                    );
+                }
+            }
             f
         };
         let coverage = Coverage::of(&series.cpu, &series.memory);
@@ -388,6 +407,26 @@ mod tests {
         (0..n)
             .map(|i| (end - 60.0 * (n - 1 - i) as f64, value(i)))
             .collect()
+    }
+
+    #[test]
+    fn a_spike_in_the_history_is_evidence_on_the_finding_and_a_steady_history_has_none() {
+        let resources = json!({"requests": {"cpu": "250m", "memory": "256Mi"}});
+        let steady = |i: usize| 0.2 + 0.001 * (i % 3) as f64;
+        let found = run(resources.clone(), minutes(30, steady), vec![]);
+        assert!(
+            found[0].fact("cpu anomalies").is_none(),
+            "{:?}",
+            found[0].evidence
+        );
+        let spiked = |i: usize| if i == 5 { 1.5 } else { steady(i) };
+        let found = run(resources, minutes(30, spiked), vec![]);
+        assert_eq!(found[0].code, FindingCode::HighCpu);
+        let fact = found[0].fact("cpu anomalies").unwrap();
+        assert!(
+            fact.starts_with("1 samples") && fact.contains("1500m"),
+            "{fact}"
+        );
     }
 
     #[test]
