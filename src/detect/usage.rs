@@ -98,6 +98,47 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                 explanation,
                 facts,
             )));
+        } else {
+            // Over-sized on what there is, but with less history than right-sizing needs: said,
+            // with how much there is, and not right-sized. Under a day is not worth saying.
+            let young: Vec<&Resource> = [&cpu, &memory]
+                .into_iter()
+                .filter(|r| r.history() < options.over_provisioned_history)
+                .filter(|r| r.history() >= SignedDuration::from_hours(24))
+                .filter(|r| {
+                    r.request
+                        .is_some_and(|req| r.p95 < req * options.over_provisioned_ratio)
+                })
+                .collect();
+            if !young.is_empty() {
+                let history = human(cpu.history().max(memory.history()));
+                let needed = human(options.over_provisioned_history);
+                let lines: Vec<String> = young
+                    .iter()
+                    .map(|r| r.describe("request", r.request))
+                    .collect();
+                let explanation = format!(
+                    "Container `{}` used far less than it requests over the {history} of history there is ({}), but \
+                     right-sizing needs {needed}: a week holds the busy days a shorter window may miss. It is not \
+                     right-sized until then.",
+                    series.container,
+                    lines.join("; ")
+                );
+                findings.push(
+                    coverage.annotate(
+                        base(
+                            FindingCode::OverProvisioned,
+                            Severity::Info,
+                            explanation,
+                            vec![],
+                        )
+                        .with(
+                            "too little history",
+                            format!("{history} of the {needed} needed"),
+                        ),
+                    ),
+                );
+            }
         }
         let under: Vec<&Resource> = [&cpu, &memory]
             .into_iter()
@@ -488,8 +529,20 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["cpu", "memory"]
         );
+        // Three days: said, with how much history there is, and nothing to size from.
         let three_days: Vec<_> = week(0.1).into_iter().take(72).collect();
-        assert!(run(resources, three_days.clone(), three_days).is_empty());
+        let young = run(resources.clone(), three_days.clone(), three_days);
+        assert_eq!(young.len(), 1, "{young:?}");
+        assert_eq!(young[0].code, FindingCode::OverProvisioned);
+        assert_eq!(
+            young[0].fact("too little history"),
+            Some("2d 23h of the 7d 0h needed")
+        );
+        assert!(young[0].usage.is_empty());
+        assert!(young[0].explanation.contains("not right-sized until then"));
+        // Under a day: nothing to say yet.
+        let hours: Vec<_> = week(0.1).into_iter().take(12).collect();
+        assert!(run(resources, hours.clone(), hours).is_empty());
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub(super) fn right_size(finding: &Finding, ctx: &Context) -> RemedyResult {
         .container
         .clone()
         .ok_or_else(|| Stop::Diagnosis("the finding names no container".into()))?;
+    if let Some(history) = finding.fact("too little history") {
+        return Err(Stop::Diagnosis(format!(
+            "too little usage history to right-size: {history}"
+        )));
+    }
     let declared = ctx.declared(&target)?;
     let oom = was_oom_killed(ctx.snapshot, finding);
     let over = finding.code == FindingCode::OverProvisioned;
@@ -280,6 +285,23 @@ mod tests {
         assert_eq!(r.fields[0].ratio, Some(1.5));
         assert_eq!(r.environment.as_deref(), Some("prod"));
         assert!(r.summary.contains("from 512Mi to 768Mi"), "{}", r.summary);
+    }
+
+    #[test]
+    fn too_little_history_is_not_right_sized_and_says_how_much_there_is() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let young = finding(FindingCode::OverProvisioned, "Deployment/api", "api")
+            .with("too little history", "2d 23h of the 7d 0h needed");
+        match remediate(&young, &context(&index, &config, &snapshot)) {
+            crate::remedy::Outcome::Diagnosis { reason, .. } => {
+                assert_eq!(
+                    reason,
+                    "too little usage history to right-size: 2d 23h of the 7d 0h needed"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
