@@ -341,3 +341,48 @@ fn a_failing_prometheus_is_an_error_for_usage_findings_never_an_empty_history() 
     );
     assert!(!printed.contains("\"over-provisioned\""), "{printed}");
 }
+
+#[test]
+fn a_cluster_label_names_the_cluster_each_environment_is_read_from() {
+    let setup = setup();
+    let file = std::path::Path::new(&setup.work).join("remediator.yaml");
+    let write = |environments: &str| {
+        let config = format!(
+            "{environments}metrics:\n  prometheus:\n    url: {}\n    labels: {{cluster: \"{{cluster}}\"}}\n",
+            setup.prometheus.url()
+        );
+        std::fs::write(&file, config).unwrap();
+    };
+    // No configured cluster to name: no usage, and the run says why.
+    write("");
+    let out = propose(&setup);
+    let printed = text(&out);
+    assert!(printed.contains("names the cluster"), "{printed}");
+    assert!(setup.prometheus.sent().is_empty());
+    // An environment whose cluster is named: its queries carry that name.
+    write(&format!(
+        "clusters:\n  - {{name: shop-eu-1, context: testkit, kubeconfig: {}}}\nenvironments:\n  - {{name: shop, paths: [\"shop/**\"], clusters: [shop-eu-1]}}\n",
+        setup.cluster.kubeconfig().display()
+    ));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args([
+            "propose",
+            "--repo",
+            &setup.work,
+            "--forge",
+            "none",
+            "--output",
+            "json",
+        ])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sent = setup.prometheus.sent();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter()
+            .all(|q| q.query.contains("cluster=\"shop-eu-1\"")),
+        "{sent:?}"
+    );
+}

@@ -251,7 +251,17 @@ async fn live_sources(args: &ProposeArgs, config: &Config) -> anyhow::Result<(Ve
         let mut loaded = KubeCluster::new(connection.client.clone())
             .snapshot(&SnapshotOptions::default())
             .await?;
-        remediator::cluster::prometheus::load_usage(config.prometheus.as_ref(), &mut loaded).await;
+        let cluster = environment
+            .as_deref()
+            .and_then(|env| config.environments.iter().find(|e| e.name == env))
+            .and_then(|env| env.clusters.first())
+            .map(|c| c.name.as_str());
+        remediator::cluster::prometheus::load_usage(
+            config.prometheus.as_ref(),
+            cluster,
+            &mut loaded,
+        )
+        .await;
         whole &= loaded.problems.iter().all(|p| !p.unread());
         sources.push(Source {
             environment,

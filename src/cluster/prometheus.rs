@@ -72,7 +72,7 @@ pub struct PrometheusSettings {
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
     /// Label matchers added to every selector (`cluster: prod-eu-1` for a multi-cluster
-    /// Thanos or Mimir).
+    /// Thanos or Mimir); `{cluster}` in a value stands for the name of the cluster read.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Days of history read.
@@ -525,16 +525,38 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// Replaces `loaded`'s usage with Prometheus's, when `settings` name one: the namespaces of
-/// its pods and claims, up to now. A Prometheus that cannot be used or answers with an error
-/// leaves no usage and a problem saying why, so that nothing is judged (or closed as cleared)
-/// on a history that was not read.
+/// its pods and claims, up to now, `{cluster}` in a label value standing for `cluster` (one
+/// Thanos or Mimir for several clusters). A Prometheus that cannot be used or answers with an
+/// error, or a `{cluster}` label with no cluster to name, leaves no usage and a problem saying
+/// why, so that nothing is judged (or closed as cleared) on a history that was not read.
 pub async fn load_usage(
     settings: Option<&PrometheusSettings>,
+    cluster: Option<&str>,
     loaded: &mut crate::snapshot::Loaded,
 ) {
     let Some(settings) = settings else {
         return;
     };
+    let mut settings = settings.clone();
+    for (key, value) in &mut settings.labels {
+        if !value.contains("{cluster}") {
+            continue;
+        }
+        match cluster {
+            Some(name) => *value = value.replace("{cluster}", name),
+            None => {
+                loaded.snapshot.usage = UsageHistory::default();
+                loaded.problems.push(crate::snapshot::Problem::Unavailable {
+                    what: "usage history from Prometheus".into(),
+                    message: format!(
+                        "label {key}=\"{value}\" names the cluster, and this run reads one no configuration names"
+                    ),
+                });
+                return;
+            }
+        }
+    }
+    let settings = &settings;
     let snapshot = &loaded.snapshot;
     let mut namespaces: Vec<String> = snapshot
         .pods

@@ -148,7 +148,15 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     // Prometheus's history when there is one; else this read's usage joins the history
     // sampled since, and detection reads all of it.
     if config.prometheus.is_some() {
-        crate::cluster::prometheus::load_usage(config.prometheus.as_ref(), &mut loaded).await;
+        let environment = shared.settings.environment.as_deref();
+        let cluster = config
+            .environments
+            .iter()
+            .find(|e| Some(e.name.as_str()) == environment)
+            .and_then(|e| e.clusters.first())
+            .map(|c| c.name.as_str());
+        crate::cluster::prometheus::load_usage(config.prometheus.as_ref(), cluster, &mut loaded)
+            .await;
     } else if let Ok(mut history) = shared.history.lock() {
         history.absorb(&loaded.snapshot.usage);
         loaded.snapshot.usage = history.history();
