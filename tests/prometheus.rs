@@ -198,18 +198,19 @@ fn setup() -> Setup {
     }
 }
 
+/// `propose` on the live cluster, as JSON.
 fn propose(setup: &Setup) -> std::process::Output {
+    let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();
+    propose_as(setup, "json", &["--kubeconfig", kubeconfig])
+}
+
+/// `propose --output OUTPUT EXTRA...`, the default kubeconfig pointing nowhere.
+fn propose_as(setup: &Setup, output: &str, extra: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args([
-            "propose",
-            "--repo",
-            &setup.work,
-            "--forge",
-            "none",
-            "--output",
-            "json",
-        ])
-        .args(["--kubeconfig", setup.cluster.kubeconfig().to_str().unwrap()])
+        .args(["propose", "--repo", &setup.work, "--forge", "none"])
+        .args(["--output", output])
+        .args(extra)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .output()
         .unwrap()
 }
@@ -261,19 +262,8 @@ fn propose_reads_two_weeks_from_prometheus_and_forecasts() {
     // configured label.
     let sent = setup.prometheus.sent();
     // The pull request body states the forecast's numbers and charts it against the history.
-    let markdown = std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args([
-            "propose",
-            "--repo",
-            &setup.work,
-            "--forge",
-            "none",
-            "--output",
-            "markdown",
-        ])
-        .args(["--kubeconfig", setup.cluster.kubeconfig().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();
+    let markdown = propose_as(&setup, "markdown", &["--kubeconfig", kubeconfig]);
     let body = String::from_utf8_lossy(&markdown.stdout);
     let forecast = body
         .split("\n# ")
@@ -364,19 +354,7 @@ fn a_cluster_label_names_the_cluster_each_environment_is_read_from() {
         "clusters:\n  - {{name: shop-eu-1, context: testkit, kubeconfig: {}}}\nenvironments:\n  - {{name: shop, paths: [\"shop/**\"], clusters: [shop-eu-1]}}\n",
         setup.cluster.kubeconfig().display()
     ));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args([
-            "propose",
-            "--repo",
-            &setup.work,
-            "--forge",
-            "none",
-            "--output",
-            "json",
-        ])
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .output()
-        .unwrap();
+    let out = propose_as(&setup, "json", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let sent = setup.prometheus.sent();
     assert!(!sent.is_empty());

@@ -142,6 +142,23 @@ impl Fleet {
         self.world.reconcile_routed(commit, &[])
     }
 
+    /// Reconciles `merge`, waits out a one-second soak, runs `promote`, and returns the body of
+    /// the promotion to staging.
+    fn promoted_to_staging(&self, merge: &str) -> String {
+        let out = self.reconcile(merge);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        std::thread::sleep(Duration::from_millis(1100));
+        let out = self.world.run(&["promote"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let github = &self.world.github;
+        let pull = github
+            .pulls()
+            .into_iter()
+            .find(|p| p.head == "remediator/promote-staging/api")
+            .unwrap_or_else(|| panic!("no promotion: {}", text(&out)));
+        github.pull(pull.number).body
+    }
+
     /// The audit records of `event` naming a cluster, as `cluster` in order.
     fn clusters_of(&self, event: &str) -> Vec<String> {
         self.world
@@ -430,46 +447,12 @@ fn a_remediation_is_made_again_for_the_next_environment_s_own_declaration() {
     // Staging already runs with twice dev's limit: the same remedy raises staging's own.
     let fleet = Fleet::with(1, ["256Mi", "512Mi", "512Mi"]);
     let world = &fleet.world;
-    let work = &world.remote.work;
-    let main = common::branch_head(work, "main").unwrap();
-    common::write_files(work, &[("dev/api.yaml", &deployment("dev", "384Mi"))]);
-    common::commit_all(
-        work,
-        "Raise the memory limit of api\n\nRemediation-Id: 3f2a9c\nFinding: crash-loop-oom\nAction: raise-memory\nRisk: medium\n",
-    );
-    common::push(
-        work,
-        "refs/heads/main:refs/heads/remediator/crash-loop-oom/shop-api",
-    );
-    let repo = git2::Repository::open(work).unwrap();
-    repo.reset(
-        &repo.find_object(main, None).unwrap(),
-        git2::ResetType::Hard,
-        None,
-    )
-    .unwrap();
-    let number = world.github.open_pull(
+    let merge = world.merge_change_as(
         "remediator/crash-loop-oom/shop-api",
-        "main",
-        "Raise memory",
-        "remediator",
+        "Raise the memory limit of api\n\nRemediation-Id: 3f2a9c\nFinding: crash-loop-oom\nAction: raise-memory\nRisk: medium\n",
+        &[("dev/api.yaml", &deployment("dev", "384Mi"))],
     );
-    world
-        .github
-        .review(number, "alice", testkit::github::ReviewState::Approved);
-    let merge = world.github.merge(number);
-    let out = fleet.reconcile(&merge);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    std::thread::sleep(Duration::from_millis(1100));
-    let out = world.run(&["promote"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let pull = world
-        .github
-        .pulls()
-        .into_iter()
-        .find(|p| p.head == "remediator/promote-staging/api")
-        .unwrap_or_else(|| panic!("no promotion: {}", text(&out)));
-    let body = world.github.pull(pull.number).body;
+    let body = fleet.promoted_to_staging(&merge);
     assert!(
         body.contains("### The remedy, made again for staging"),
         "{body}"
@@ -487,20 +470,8 @@ fn a_remediation_is_made_again_for_the_next_environment_s_own_declaration() {
 fn a_human_change_that_does_not_map_onto_the_next_environment_asks_for_it_by_hand() {
     // Staging holds another value than dev held before the change: nothing is carried.
     let fleet = Fleet::with(1, ["256Mi", "512Mi", "512Mi"]);
-    let world = &fleet.world;
     let merge = fleet.merge("dev", "384Mi");
-    let out = fleet.reconcile(&merge);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    std::thread::sleep(Duration::from_millis(1100));
-    let out = world.run(&["promote"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let pull = world
-        .github
-        .pulls()
-        .into_iter()
-        .find(|p| p.head == "remediator/promote-staging/api")
-        .unwrap_or_else(|| panic!("no promotion: {}", text(&out)));
-    let body = world.github.pull(pull.number).body;
+    let body = fleet.promoted_to_staging(&merge);
     assert!(body.contains("### Not carried: to do by hand"), "{body}");
     assert!(
         body.contains("`spec.template.spec.containers[name=api].resources.limits.memory` is `512Mi` in staging"),

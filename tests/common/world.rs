@@ -129,10 +129,15 @@ impl World {
     /// A pull request by mallory writing `files` (path, text), approved by alice, merged;
     /// returns the merge commit.
     pub fn merge_change(&self, branch: &str, files: &[(&str, &str)]) -> String {
+        self.merge_change_as(branch, branch, files)
+    }
+
+    /// [`World::merge_change`] with the commit message `message` (trailers included).
+    pub fn merge_change_as(&self, branch: &str, message: &str, files: &[(&str, &str)]) -> String {
         let work = &self.remote.work;
         let main = super::branch_head(work, "main").unwrap();
         super::write_files(work, files);
-        super::commit_all(work, branch);
+        super::commit_all(work, message);
         super::push(work, &format!("refs/heads/main:refs/heads/{branch}"));
         let repo = git2::Repository::open(work).unwrap();
         repo.reset(
