@@ -151,6 +151,7 @@ fn main() {
                     .map(|t| (*t, 300.0 * 1048576.0 + (i % 3) as f64 * t.rem_euclid(DAY)))
                     .collect(),
                 replicas: times.iter().map(|t| (*t, 3.0)).collect(),
+                oom_killed_pods: 0,
             }
         })
         .collect();

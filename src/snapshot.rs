@@ -440,7 +440,8 @@ mod schema_tests {
                 "container",
                 "cpu",
                 "memory",
-                "replicas"
+                "replicas",
+                "oomKilledPods"
             ]
         );
         for c in example["containers"].as_array().unwrap() {

@@ -163,6 +163,19 @@ fn setup() -> Setup {
     // worker: a twentieth of its core and a tenth of its memory.
     owner("worker-6f4d-a", "worker-6f4d");
     usage("worker-6f4d-a", "worker", &|_| 0.05, 100.0 * 1048576.0);
+    // Its earlier pod was OOM-killed three days ago (kube-state-metrics remembers; no pod shows it).
+    owner("worker-6f4d-z", "worker-6f4d");
+    let oom = [
+        ("namespace", "shop"),
+        ("pod", "worker-6f4d-z"),
+        ("container", "worker"),
+        ("reason", "OOMKilled"),
+    ];
+    prometheus.add(
+        "kube_pod_container_status_last_terminated_reason",
+        &oom,
+        vec![(now - 3.0 * DAY, 1.0), (now - 2.9 * DAY, 1.0)],
+    );
     // data: from 10 % to 60 % of 10 GiB over the last week; full in about 5.6 days.
     let capacity = 10.0 * 1024f64.powi(3);
     let claim = [("namespace", "shop"), ("persistentvolumeclaim", "data")];
@@ -249,6 +262,31 @@ fn propose_reads_two_weeks_from_prometheus_and_forecasts() {
     assert!(has("high-cpu", "api"), "{found:?}\n{}", text(&out));
     assert!(has("over-provisioned", "worker"), "{found:?}");
     assert!(has("pvc-filling-up", "data"), "{found:?}");
+    // worker's memory is sized from 100 MiB plus 30 %, and a quarter more for the OOM kill
+    // kube-state-metrics saw in the window.
+    let worker = report["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["finding"] == "over-provisioned")
+        .unwrap_or_else(|| panic!("no right-sizing proposal: {found:?}"));
+    let memory = worker["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("requests.memory")
+        })
+        .unwrap_or_else(|| panic!("{worker}"));
+    assert_eq!(memory["new"], "163Mi", "{worker}");
+    // A request written as a bare number is read as one.
+    let summary = worker["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("cpu request 1 → 70m"), "{summary}");
+    // api runs hot now and its peak needs more replicas too: one problem, one pull request.
+    assert!(!has("peak-forecast", "api"), "{found:?}");
     let peak = report["proposals"]
         .as_array()
         .unwrap()
@@ -311,6 +349,11 @@ fn propose_reads_two_weeks_from_prometheus_and_forecasts() {
     let all = queries.len();
     queries.sort();
     queries.dedup();
+    assert!(
+        sent.iter().any(|q| q.endpoint == "query"
+            && q.query.contains("max_over_time(kube_pod_container_status_last_terminated_reason{reason=\"OOMKilled\",namespace=\"shop\",cluster=\"test\"}[14d])")),
+        "{sent:#?}"
+    );
     assert_eq!(queries.len(), all);
 }
 

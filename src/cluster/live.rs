@@ -278,6 +278,7 @@ pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> Result<UsageHistory>
                     cpu: vec![(at, cpu / pods)],
                     memory: vec![(at, memory / pods)],
                     replicas: vec![(at, pods)],
+                    oom_killed_pods: 0,
                 }
             },
         )

@@ -307,12 +307,17 @@ impl Prometheus {
                 "max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_capacity_bytes{{{}}})",
                 &format!("{ns}{l}")[1..]
             );
+            let oom = format!(
+                "max by (namespace, pod, container) (max_over_time(kube_pod_container_status_last_terminated_reason{{reason=\"OOMKilled\"{ns}{l}}}[{}d]))",
+                self.settings.window_days
+            );
             async move {
                 Ok::<_, Error>((
                     self.range(&cpu, start, now, step).await?,
                     self.range(&memory, start, now, step).await?,
                     self.range(&used, start, now, step).await?,
                     self.instant(&capacity, now).await?,
+                    self.instant(&oom, now).await?,
                 ))
             }
         };
@@ -323,7 +328,19 @@ impl Prometheus {
             .await?;
         let mut history = UsageHistory::default();
         let mut sums: BTreeMap<(String, String, String, String), Sums> = BTreeMap::new();
-        for (cpu, memory, used, capacity) in answers {
+        for (cpu, memory, used, capacity, oom) in answers {
+            for series in &oom {
+                let label = |k: &str| series.labels.get(k).cloned().unwrap_or_default();
+                let (namespace, pod) = (label("namespace"), label("pod"));
+                let killed = series.values.last().is_some_and(|v| v.1 >= 1.0);
+                let Some((kind, name)) = owners.get(&(namespace.clone(), pod)).filter(|_| killed)
+                else {
+                    continue;
+                };
+                sums.entry((namespace, kind.clone(), name.clone(), label("container")))
+                    .or_default()
+                    .oom_killed_pods += 1;
+            }
             for (series, is_cpu) in cpu
                 .iter()
                 .map(|s| (s, true))
@@ -385,6 +402,7 @@ impl Prometheus {
                 cpu: mean(s.cpu),
                 memory: mean(s.memory),
                 replicas,
+                oom_killed_pods: s.oom_killed_pods,
             });
         }
         Ok(history)
@@ -446,6 +464,7 @@ impl Prometheus {
 struct Sums {
     cpu: BTreeMap<i64, (f64, usize)>,
     memory: BTreeMap<i64, (f64, usize)>,
+    oom_killed_pods: u32,
 }
 
 /// The series of a `data` object (`resultType` `matrix` or `vector`).

@@ -1,6 +1,7 @@
 //! Forecasts from usage history, each stating its method, window, inputs and uncertainty:
 //! `peak-forecast` (a workload's daily CPU profile, from seasonal medians, needs more replicas at
-//! its peak than its autoscaler may run at its target utilisation) and `memory-growth` (a
+//! its peak than its autoscaler may run at its target utilisation, or, with no autoscaler, than it
+//! runs at the high-CPU threshold) and `memory-growth` (a
 //! container's working set rising steadily, by a Theil–Sen fit, reaches its limit within the
 //! horizon). Anomalies (robust z-scores) are attached to them as evidence. Pure.
 
@@ -52,6 +53,33 @@ fn autoscaler<'s>(
     })
 }
 
+/// What serves a workload's peak: its autoscaler up to its ceiling, or, with none, the replicas
+/// it runs.
+enum Capacity {
+    Autoscaler { name: String, ceiling: i32 },
+    Fixed { replicas: i32 },
+}
+
+/// The replicas a Deployment or StatefulSet declares (one when unset); none for other kinds.
+fn fixed_replicas(snapshot: &Snapshot, workload: &ObjectRef) -> Option<i32> {
+    let matches = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        meta.namespace == workload.namespace && meta.name.as_deref() == Some(&workload.name)
+    };
+    match workload.kind.as_str() {
+        "Deployment" => snapshot
+            .deployments
+            .iter()
+            .find(|d| matches(&d.metadata))
+            .map(|d| d.spec.replicas.unwrap_or(1)),
+        "StatefulSet" => snapshot
+            .stateful_sets
+            .iter()
+            .find(|d| matches(&d.metadata))
+            .map(|d| d.spec.replicas.unwrap_or(1)),
+        _ => None,
+    }
+}
+
 fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     let mut by_workload: BTreeMap<String, Vec<&ContainerUsage>> = BTreeMap::new();
     for series in &snapshot.usage.containers {
@@ -64,8 +92,25 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     let specs = pod_specs(snapshot);
     for all in by_workload.values() {
         let workload = workload_ref(all[0]);
-        let Some((hpa, ceiling, utilisation)) = autoscaler(snapshot, &workload) else {
-            continue;
+        let (capacity, utilisation) = match autoscaler(snapshot, &workload) {
+            Some((hpa, ceiling, utilisation)) => (
+                Capacity::Autoscaler {
+                    name: hpa.metadata.name.clone().unwrap_or_default(),
+                    ceiling,
+                },
+                utilisation,
+            ),
+            None => match fixed_replicas(snapshot, &workload) {
+                Some(replicas) if replicas > 0 => (
+                    Capacity::Fixed { replicas },
+                    (options.high_cpu_ratio * 100.0).round() as i32,
+                ),
+                _ => continue,
+            },
+        };
+        let ceiling = match capacity {
+            Capacity::Autoscaler { ceiling, .. } => ceiling,
+            Capacity::Fixed { replicas } => replicas,
         };
         let Some(spec) = specs.get(&workload.to_string()) else {
             continue;
@@ -127,17 +172,26 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             continue;
         }
         let (low, high) = profile.spread[hour].unwrap_or((peak, peak));
-        let hpa_name = hpa.metadata.name.clone().unwrap_or_default();
+        let served = match &capacity {
+            Capacity::Autoscaler { name, ceiling } => format!(
+                "At the autoscaler's {utilisation} % target of a {} request, that is {needed} replicas, and `{name}` may \
+                 run at most {ceiling}",
+                format_cpu(request * 1000.0)
+            ),
+            Capacity::Fixed { replicas } => format!(
+                "At {utilisation} % of a {} request (the high-CPU threshold), that is {needed} replicas, and {workload} runs \
+                 {replicas} with no autoscaler",
+                format_cpu(request * 1000.0)
+            ),
+        };
         let explanation = format!(
             "Over {:.1} days, {workload} used {} of CPU in all at its daily peak ({hour:02}:00 UTC, the median of that hour; \
-             it ranged {} to {} in 80 % of days). At the autoscaler's {utilisation} % target of a {} request, that is {needed} \
-             replicas, and `{hpa_name}` may run at most {ceiling}: the peak will run hot or queue. Method: {method} over the \
+             it ranged {} to {} in 80 % of days). {served}: the peak will run hot or queue. Method: {method} over the \
              whole window; inputs: the CPU rate of every container times the pods at each step.",
             profile.days,
             format_cpu(peak * 1000.0),
             format_cpu(low * 1000.0),
             format_cpu(high * 1000.0),
-            format_cpu(request * 1000.0),
         );
         let mut finding = Finding::new(
             FindingCode::PeakForecast,
@@ -158,7 +212,13 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             ),
         )
         .with("replicas needed", needed)
-        .with("ceiling", ceiling)
+        .with(
+            match capacity {
+                Capacity::Autoscaler { .. } => "ceiling",
+                Capacity::Fixed { .. } => "replicas",
+            },
+            ceiling,
+        )
         .with("method", method)
         .with(
             "window",
@@ -386,9 +446,19 @@ mod tests {
         for wanted in ["15:00 UTC", "13 replicas", "at most 4", "seasonal medians"] {
             assert!(found[0].1.contains(wanted), "{wanted:?} in {}", found[0].1);
         }
-        // A ceiling that serves the peak, or no autoscaler: nothing.
+        // A ceiling that serves the peak: nothing.
         assert!(codes(vec![web("500m"), hpa(13), usage(daily)]).is_empty());
-        assert!(codes(vec![web("500m"), usage(daily)]).is_empty());
+        // No autoscaler: the three replicas it runs, at the high-CPU threshold (70 %), are what
+        // serve the peak.
+        let fixed = codes(vec![web("500m"), usage(daily)]);
+        assert_eq!(fixed.len(), 1, "{fixed:?}");
+        for wanted in ["13 replicas", "runs 3 with no autoscaler"] {
+            assert!(fixed[0].1.contains(wanted), "{wanted:?} in {}", fixed[0].1);
+        }
+        // Replicas that serve it: nothing.
+        let mut wide = web("500m");
+        wide["spec"]["replicas"] = 13.into();
+        assert!(codes(vec![wide, usage(daily)]).is_empty());
     }
 
     #[test]

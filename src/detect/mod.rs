@@ -79,6 +79,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     findings.extend(storage::detect(snapshot, options));
     let mut findings = merge(findings);
     drop_explained(&mut findings);
+    fold_forecasts(&mut findings);
     findings.sort_by_cached_key(|f| {
         (
             std::cmp::Reverse(f.severity),
@@ -145,6 +146,38 @@ fn drop_explained(findings: &mut Vec<Finding>) {
         .collect();
     let mut keep = keep.into_iter();
     findings.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// A workload that runs hot now and whose daily peak needs more replicas is one problem: the
+/// forecast's numbers become evidence on `high-cpu`, whose remedy sizes for the peak.
+fn fold_forecasts(findings: &mut Vec<Finding>) {
+    let peaks: Vec<Finding> = findings
+        .iter()
+        .filter(|f| f.code == FindingCode::PeakForecast)
+        .cloned()
+        .collect();
+    let mut folded: Vec<String> = Vec::new();
+    for peak in peaks {
+        let target = peak.target().to_string();
+        let Some(hot) = findings
+            .iter_mut()
+            .find(|f| f.code == FindingCode::HighCpu && f.target().to_string() == target)
+        else {
+            continue;
+        };
+        for label in ["forecast peak", "replicas needed", "method"] {
+            if let Some(value) = peak.fact(label) {
+                hot.evidence.push(crate::model::Evidence {
+                    label: label.into(),
+                    value: value.to_owned(),
+                });
+            }
+        }
+        folded.push(target);
+    }
+    findings.retain(|f| {
+        f.code != FindingCode::PeakForecast || !folded.contains(&f.target().to_string())
+    });
 }
 
 /// `1h 5m`, `3d 4h`, `45s`: a duration for people.
@@ -276,5 +309,42 @@ pub(crate) mod fixtures {
         loaded.read_file(std::path::Path::new("fixture.yaml"), text.as_bytes());
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
         loaded.snapshot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ObjectRef, Severity};
+
+    fn on(code: FindingCode, name: &str) -> Finding {
+        let workload = ObjectRef::new("apps/v1", "Deployment", Some("shop"), name);
+        let mut f = Finding::new(code, Severity::Warning, workload.clone(), "x".into());
+        f.owner = Some(workload);
+        f
+    }
+
+    #[test]
+    fn a_forecast_peak_on_a_workload_running_hot_is_evidence_not_a_second_problem() {
+        let peak = |name| {
+            on(FindingCode::PeakForecast, name)
+                .with("replicas needed", 9)
+                .with("forecast peak", "3 at 15:00 UTC")
+        };
+        let mut findings = vec![on(FindingCode::HighCpu, "api"), peak("api"), peak("web")];
+        fold_forecasts(&mut findings);
+        let codes: Vec<(FindingCode, &str)> = findings
+            .iter()
+            .map(|f| (f.code, f.target().name.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (FindingCode::HighCpu, "api"),
+                (FindingCode::PeakForecast, "web")
+            ]
+        );
+        assert_eq!(findings[0].fact("replicas needed"), Some("9"));
+        assert_eq!(findings[0].fact("forecast peak"), Some("3 at 15:00 UTC"));
     }
 }

@@ -87,6 +87,14 @@ pub struct ContainerUsage {
     /// workload's total is the average times this.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<(f64, f64)>,
+    /// Pods whose container was OOM-killed within the window, when the source knows (the
+    /// pods' own statuses show only their last termination).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub oom_killed_pods: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One PersistentVolumeClaim's usage over time.

@@ -484,6 +484,19 @@ pub(crate) mod testing {
         (index, config)
     }
 
+    /// A context over `index` in `prod`, without history, writing action records under `r`.
+    pub fn prod<'a>(
+        index: &'a RepoIndex,
+        config: &'a Config,
+        snapshot: &'a Snapshot,
+    ) -> Context<'a> {
+        Context {
+            environment: Some("prod"),
+            actions_dir: "r".into(),
+            ..context(index, config, snapshot)
+        }
+    }
+
     /// A context over `index` in no particular environment, without history.
     pub fn context<'a>(
         index: &'a RepoIndex,

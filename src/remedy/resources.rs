@@ -26,8 +26,8 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
     let (location, doc) = ctx.field_location(&declared, &limit_path);
     let Some(current) = limit_path
         .get(&doc)
-        .and_then(Value::as_str)
-        .and_then(memory_bytes)
+        .and_then(quantity)
+        .and_then(|q| memory_bytes(&q))
     else {
         return Err(Stop::Diagnosis(format!(
             "container `{container}` has no memory limit in the repository, so the kill came from the node running \
@@ -67,8 +67,8 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
     let (request_location, request_doc) = ctx.field_location(&declared, &request_path);
     if request_path
         .get(&request_doc)
-        .and_then(Value::as_str)
-        .and_then(memory_bytes)
+        .and_then(quantity)
+        .and_then(|q| memory_bytes(&q))
         == Some(current)
     {
         draft.set(
@@ -140,14 +140,14 @@ pub(super) fn right_size(finding: &Finding, ctx: &Context) -> RemedyResult {
         let (limit_location, limit_doc) = ctx.field_location(&declared, &limit_path);
         let limit = limit_path
             .get(&limit_doc)
-            .and_then(Value::as_str)
-            .and_then(parse);
+            .and_then(quantity)
+            .and_then(|q| parse(&q));
         if over {
             let (location, doc) = ctx.field_location(&declared, &request_path);
             let request = request_path
                 .get(&doc)
-                .and_then(Value::as_str)
-                .and_then(parse);
+                .and_then(quantity)
+                .and_then(|q| parse(&q));
             draft.set(&location, &doc, request_path, Value::String(format(sized)));
             // A limit equal to the request keeps its QoS class; a limit below the new request rises to it.
             if limit.is_some() && (limit == request || limit < Some(sized)) {
@@ -190,6 +190,15 @@ pub(super) fn right_size(finding: &Finding, ctx: &Context) -> RemedyResult {
     Ok(remediation)
 }
 
+/// A quantity as written: a string (`512Mi`), or a bare number (`1`, `0.5`, bytes).
+fn quantity(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
 fn path(
     declared: &Declared,
     container: &str,
@@ -220,29 +229,38 @@ fn memory_peak(snapshot: &Snapshot, finding: &Finding, container: &str) -> Optio
         .or_else(|| series.memory.iter().map(|(_, v)| *v).reduce(f64::max))
 }
 
-/// Whether a pod of the finding's workload was ever OOM-killed, as far as the snapshot shows.
+/// Whether a pod of the finding's workload was ever OOM-killed, as far as the snapshot shows:
+/// the pods' last terminations, or the usage history's count over its window.
 fn was_oom_killed(snapshot: &Snapshot, finding: &Finding) -> bool {
     let owners = crate::detect::owners::Owners::new(snapshot);
     let target = finding.target();
-    snapshot
-        .pods
-        .iter()
-        .filter(|p| p.metadata.namespace == target.namespace)
-        .filter(|p| owners.of_pod(p).as_ref() == Some(target))
-        .any(|p| {
-            let statuses = p
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref());
-            statuses.into_iter().flatten().any(|s| {
-                Some(s.name.as_str()) == finding.container.as_deref()
-                    && s.last_state
-                        .as_ref()
-                        .and_then(|l| l.terminated.as_ref())
-                        .and_then(|t| t.reason.as_deref())
-                        == Some("OOMKilled")
+    let in_history = snapshot.usage.containers.iter().any(|c| {
+        c.oom_killed_pods > 0
+            && Some(&c.namespace) == target.namespace.as_ref()
+            && c.workload.kind == target.kind
+            && c.workload.name == target.name
+            && Some(c.container.as_str()) == finding.container.as_deref()
+    });
+    in_history
+        || snapshot
+            .pods
+            .iter()
+            .filter(|p| p.metadata.namespace == target.namespace)
+            .filter(|p| owners.of_pod(p).as_ref() == Some(target))
+            .any(|p| {
+                let statuses = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref());
+                statuses.into_iter().flatten().any(|s| {
+                    Some(s.name.as_str()) == finding.container.as_deref()
+                        && s.last_state
+                            .as_ref()
+                            .and_then(|l| l.terminated.as_ref())
+                            .and_then(|t| t.reason.as_deref())
+                            == Some("OOMKilled")
+                })
             })
-        })
 }
 
 #[cfg(test)]
@@ -335,6 +353,27 @@ mod tests {
                 format!("{prefix}.limits.memory = \"390Mi\""),
             ]
         );
+    }
+
+    #[test]
+    fn an_oom_kill_within_the_history_s_window_bumps_right_sized_memory() {
+        let (index, config) = example();
+        let mut f = finding(FindingCode::OverProvisioned, "StatefulSet/redis", "redis");
+        f.usage = vec![usage("memory", 300.0 * 1048576.0)];
+        // The pods show no OOM kill now; kube-state-metrics saw one in the window.
+        let killed = |pods: u32| {
+            fixtures::snapshot(vec![json!({"kind": "UsageHistory", "containers": [{
+                "namespace": "shop", "workload": {"kind": "StatefulSet", "name": "redis"},
+                "container": "redis", "oomKilledPods": pods}]})])
+        };
+        let snapshot = killed(1);
+        let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+        assert_eq!(r.fields[0].new, Some(json!("488Mi")), "{:?}", r.fields);
+        assert!(r.finding.fact("OOM bump").is_some());
+        let snapshot = killed(0);
+        let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+        assert_eq!(r.fields[0].new, Some(json!("390Mi")), "{:?}", r.fields);
+        assert!(r.finding.fact("OOM bump").is_none());
     }
 
     #[test]

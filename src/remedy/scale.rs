@@ -1,6 +1,8 @@
 //! Sustained high CPU: raise the ceiling of the autoscaler that manages the workload when it is
-//! at its ceiling, or scale the replicas of a workload no autoscaler manages. A workload with an
-//! autoscaler never gets a replica edit: the autoscaler owns that field. Pure.
+//! at its ceiling, or scale the replicas of a workload no autoscaler manages. A forecast daily
+//! peak: raise the ceiling, or the replicas of a workload with no autoscaler, to what the peak
+//! needs. A workload with an autoscaler never gets a replica edit: the autoscaler owns that
+//! field. Pure.
 
 use serde_json::Value;
 
@@ -35,7 +37,8 @@ fn autoscaler(ctx: &Context, declared: &Declared, target: &ObjectRef) -> Option<
 }
 
 /// The forecast daily peak needs more replicas than the autoscaler's ceiling: the ceiling is
-/// raised to what the forecast needs (the finding's `replicas needed`), before the peak.
+/// raised to what the forecast needs (the finding's `replicas needed`), before the peak. With
+/// no autoscaler, the replicas are: the floor the peak needs, set ahead of it.
 pub(super) fn ahead_of_peak(finding: &Finding, ctx: &Context) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
@@ -43,29 +46,57 @@ pub(super) fn ahead_of_peak(finding: &Finding, ctx: &Context) -> RemedyResult {
         .fact("replicas needed")
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| Stop::Diagnosis("the forecast names no replica count".into()))?;
-    let Some(hpa) = autoscaler(ctx, &declared, &target) else {
-        return Err(Stop::Diagnosis(format!(
-            "{target} has no autoscaler declared beside it; size its replicas for the forecast peak ({needed}) by hand, or add one"
-        )));
+    let hpa = match &declared.helm {
+        Some(_) => None,
+        None => autoscaler(ctx, &declared, &target),
     };
-    let declared = ctx.declared(&hpa)?;
-    let (path, location, doc, max) = ceiling(ctx, &declared, &hpa)?;
-    if needed <= max {
+    let (action, object, declared, (location, doc, path, current), summary, rollback) = match hpa {
+        None => {
+            let field = match &declared.helm {
+                Some(values) => release_replicas(ctx, &target, &declared, values)?,
+                None => replicas_field(ctx, &target, &declared),
+            };
+            let current = field.3;
+            (
+                Action::ScaleReplicas,
+                target.clone(),
+                declared,
+                field,
+                format!("Scale {target} from {current} to {needed} replicas"),
+                format!(
+                    "{target} goes back to {current} replicas, and the peak is served by {current}."
+                ),
+            )
+        }
+        Some(hpa) => {
+            let declared = ctx.declared(&hpa)?;
+            let (path, location, doc, max) = ceiling(ctx, &declared, &hpa)?;
+            (
+                Action::TuneHpa,
+                hpa.clone(),
+                declared,
+                (location, doc, path, max),
+                format!(
+                    "Raise the ceiling of {hpa} (which scales {target}) from {max} to {needed} replicas"
+                ),
+                format!(
+                    "the ceiling goes back to {max}, and the peak is served by at most {max} replicas."
+                ),
+            )
+        }
+    };
+    if needed <= current {
         return Err(Stop::Diagnosis(format!(
-            "{hpa} may already run {max} replicas, enough for the forecast {needed}"
+            "{object} may already run {current} replicas, enough for the forecast {needed}"
         )));
     }
     let mut draft = Draft::new(
         finding,
-        Action::TuneHpa,
-        hpa.clone(),
+        action,
+        object,
         Some(&declared),
-        format!(
-            "Raise the ceiling of {hpa} (which scales {target}) from {max} to {needed} replicas ahead of the forecast daily peak"
-        ),
-        format!(
-            "Revert the commit: the ceiling goes back to {max}, and the peak is served by at most {max} replicas."
-        ),
+        format!("{summary} ahead of the forecast daily peak"),
+        format!("Revert the commit: {rollback}"),
     );
     draft.set(&location, &doc, path, Value::from(needed));
     Ok(draft.finish())
@@ -101,7 +132,7 @@ fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRe
             "{hpa} runs {current} of at most {max} replicas: it still has room to scale, so its ceiling is not the limit"
         )));
     }
-    let new = ((max as f64) * 1.5).ceil().max((max + 1) as f64) as i64;
+    let new = grown(finding, max);
     let mut draft = Draft::new(
         finding,
         Action::TuneHpa,
@@ -116,12 +147,29 @@ fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRe
     Ok(draft.finish())
 }
 
+/// Scales a workload no autoscaler manages by half again.
 fn scale(
     finding: &Finding,
     ctx: &Context,
     target: &ObjectRef,
     declared: &Declared,
 ) -> RemedyResult {
+    let (location, doc, path, current) = replicas_field(ctx, target, declared);
+    Ok(scaled(
+        finding,
+        target,
+        declared,
+        (&location, &doc, path, current),
+    ))
+}
+
+/// Where a workload's replicas are set for its unit (a kustomization's `replicas` entry, else
+/// the object's `spec.replicas`), the document and the count there (one when unset).
+fn replicas_field(
+    ctx: &Context,
+    target: &ObjectRef,
+    declared: &Declared,
+) -> (crate::manifests::Location, Value, FieldPath, i64) {
     let overlay = declared.kustomization.and_then(|k| {
         let entry = k
             .kustomization
@@ -134,7 +182,7 @@ fn scale(
         let doc = serde_json::to_value(&k.kustomization).ok()?;
         Some((k.location.clone(), doc, path, entry.count))
     });
-    let (location, doc, path, current) = match overlay {
+    match overlay {
         Some(found) => found,
         None => {
             let path: FieldPath = "spec.replicas".parse().expect("a valid path");
@@ -142,13 +190,7 @@ fn scale(
             let current = path.get(&doc).and_then(Value::as_i64).unwrap_or(1);
             (location, doc, path, current)
         }
-    };
-    Ok(scaled(
-        finding,
-        target,
-        declared,
-        (&location, &doc, path, current),
-    ))
+    }
 }
 
 /// A workload a Helm release makes: its `replicaCount`, unless an autoscaler (made by the chart)
@@ -160,6 +202,23 @@ fn scale_release(
     declared: &Declared,
     values: &super::helm::HelmValues,
 ) -> RemedyResult {
+    let (location, doc, path, current) = release_replicas(ctx, target, declared, values)?;
+    Ok(scaled(
+        finding,
+        target,
+        declared,
+        (&location, &doc, path, current),
+    ))
+}
+
+/// Where a Helm release sets a workload's replicas (`replicaCount`), unless an autoscaler the
+/// chart makes owns them.
+fn release_replicas(
+    ctx: &Context,
+    target: &ObjectRef,
+    declared: &Declared,
+    values: &super::helm::HelmValues,
+) -> Result<(crate::manifests::Location, Value, FieldPath, i64), Stop> {
     let autoscaled = ctx.snapshot.hpas.iter().any(|h| {
         h.metadata.namespace == target.namespace
             && h.spec.scale_target_ref.kind == target.kind
@@ -182,23 +241,30 @@ fn scale_release(
         .and_then(Value::as_i64)
         .or_else(|| live.and_then(|d| d.spec.replicas).map(i64::from))
         .unwrap_or(1);
-    Ok(scaled(
-        finding,
-        target,
-        declared,
-        (&location, &doc, path, current),
-    ))
+    Ok((location, doc, path, current))
+}
+
+/// Half again of `count` (at least one more), or what the daily peak forecast beside the finding
+/// needs when that is more.
+fn grown(finding: &Finding, count: i64) -> i64 {
+    let half_again = ((count as f64) * 1.5).ceil().max((count + 1) as f64) as i64;
+    let needed = finding
+        .fact("replicas needed")
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or(0);
+    half_again.max(needed)
 }
 
 /// The remediation that scales `target` from `current` replicas by half again (at least one
-/// more), at the location, in the document and at the path given.
+/// more, or what the forecast peak needs), at the location, in the document and at the path
+/// given.
 fn scaled(
     finding: &Finding,
     target: &ObjectRef,
     declared: &Declared,
     (location, doc, path, current): (&crate::manifests::Location, &Value, FieldPath, i64),
 ) -> crate::model::Remediation {
-    let new = ((current as f64) * 1.5).ceil().max((current + 1) as f64) as i64;
+    let new = grown(finding, current);
     let mut draft = Draft::new(
         finding,
         Action::ScaleReplicas,
@@ -244,11 +310,7 @@ mod tests {
     fn an_autoscaled_workload_gets_a_higher_ceiling_not_a_replica_edit() {
         let (index, config) = example();
         let snapshot = fixtures::snapshot(vec![hpa_status(6)]);
-        let ctx = Context {
-            environment: Some("prod"),
-            actions_dir: "r".into(),
-            ..context(&index, &config, &snapshot)
-        };
+        let ctx = prod(&index, &config, &snapshot);
         let r = proposal(remediate(&high_cpu("Deployment", "web"), &ctx));
         assert_eq!(
             edits(&r),
@@ -275,11 +337,7 @@ mod tests {
     fn replicas_set_by_the_overlay_are_scaled_there() {
         let (index, config) = example();
         let snapshot = crate::model::Snapshot::default();
-        let ctx = Context {
-            environment: Some("prod"),
-            actions_dir: "r".into(),
-            ..context(&index, &config, &snapshot)
-        };
+        let ctx = prod(&index, &config, &snapshot);
         let r = proposal(remediate(&high_cpu("Deployment", "api"), &ctx));
         assert_eq!(
             edits(&r),
@@ -301,5 +359,40 @@ mod tests {
             edits(&proposal(remediate(&f, &ctx))),
             ["clusters/dev/kustomization.yaml: replicas[name=api].count = 2"]
         );
+    }
+
+    fn peak(name: &str, needed: i64) -> Finding {
+        let mut f = high_cpu("Deployment", name);
+        f.code = FindingCode::PeakForecast;
+        f.with("replicas needed", needed)
+    }
+
+    #[test]
+    fn a_forecast_peak_raises_the_ceiling_or_the_replicas_to_what_it_needs() {
+        let (index, config) = example();
+        let snapshot = crate::model::Snapshot::default();
+        let ctx = prod(&index, &config, &snapshot);
+        // An autoscaler: its ceiling, to exactly what the peak needs.
+        let r = proposal(remediate(&peak("web", 11), &ctx));
+        assert_eq!(
+            edits(&r),
+            ["clusters/prod/patches/horizontalpodautoscaler-web-patch.yaml: spec.maxReplicas = 11"]
+        );
+        // None: the replicas the overlay sets (3), to the floor the peak needs.
+        let r = proposal(remediate(&peak("api", 7), &ctx));
+        assert_eq!(
+            edits(&r),
+            ["clusters/prod/kustomization.yaml: replicas[name=api].count = 7"]
+        );
+        assert!(
+            r.summary.contains("ahead of the forecast daily peak"),
+            "{}",
+            r.summary
+        );
+        // Replicas that already serve it: a diagnosis, no edit.
+        assert!(matches!(
+            remediate(&peak("api", 3), &ctx),
+            Outcome::Diagnosis { .. }
+        ));
     }
 }

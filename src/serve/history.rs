@@ -118,6 +118,7 @@ mod tests {
                 cpu: vec![(at, cores)],
                 memory: vec![(at, 1e8)],
                 replicas: vec![],
+                oom_killed_pods: 0,
             }],
             ..UsageHistory::default()
         }

@@ -5,7 +5,8 @@
 //! `label="value"` matchers, and a test adds a `rate()`'s result under the counter's name. A
 //! range query samples each series at every step as Prometheus does (the latest point at or
 //! before the step, looking back five minutes); an instant query takes the latest point at or
-//! before its time (any age for `last_over_time`). Every query is recorded.
+//! before its time (any age for `last_over_time`; the highest point at or before it for
+//! `max_over_time`). Every query is recorded.
 //!
 //! I/O: a listening socket on its own thread and runtime.
 
@@ -283,14 +284,16 @@ async fn instant(State(data): State<Shared>, RawQuery(raw): RawQuery) -> Respons
         return failed;
     }
     let any_age = query.contains("last_over_time");
+    let highest = query.contains("max_over_time");
     let result: Vec<Value> = selected(&data, &query)
         .iter()
         .filter_map(|s| {
-            let p = s
-                .points
-                .iter()
-                .rev()
-                .find(|p| p.0 <= time && (any_age || time - p.0 <= 300.0))?;
+            let mut before = s.points.iter().rev().filter(|p| p.0 <= time);
+            let p = if highest {
+                before.max_by(|a, b| a.1.total_cmp(&b.1))?
+            } else {
+                before.find(|p| any_age || time - p.0 <= 300.0)?
+            };
             Some(json!({"metric": labels_json(s), "value": [time, p.1.to_string()]}))
         })
         .collect();
