@@ -81,6 +81,8 @@ pub struct Config {
     /// Where usage history comes from for live runs: Prometheus when given, else
     /// metrics-server's samples.
     pub prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
+    /// An OpenAI-compatible chat endpoint that explains findings in plain words.
+    pub llm: Option<crate::explain::LlmSettings>,
 }
 
 /// The Git side of the configuration.
@@ -145,6 +147,7 @@ impl Default for Config {
             serve: crate::serve::settings::ServeSettings::default(),
             promotion: Promotion::default(),
             prometheus: None,
+            llm: None,
         }
     }
 }
@@ -319,6 +322,8 @@ struct RawConfig {
     promotion: Option<Spanned<RawPromotion>>,
     #[serde(default)]
     metrics: Option<Spanned<RawMetrics>>,
+    #[serde(default)]
+    llm: Option<Spanned<crate::explain::LlmSettings>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -701,7 +706,23 @@ impl RawConfig {
                 }
             }
         };
+        let llm = match self.llm {
+            None => None,
+            Some(raw) => {
+                let line = raw.referenced.line();
+                let settings = raw.value;
+                if !(settings.url.starts_with("http://") || settings.url.starts_with("https://")) {
+                    return Err(invalid(
+                        line,
+                        "llm.url",
+                        "must be an http:// or https:// URL".into(),
+                    ));
+                }
+                Some(settings)
+            }
+        };
         Ok(Config {
+            llm,
             prometheus,
             promotion,
             serve,

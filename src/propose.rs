@@ -79,17 +79,39 @@ pub struct Proposal {
     pub title: String,
     /// Pull request body.
     pub body: String,
+    /// The dry-run section of the body.
+    #[serde(skip)]
+    pub dry_run: String,
+    /// The explanation in plain words, when an endpoint was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plain_words: Option<crate::explain::Explanation>,
 }
 
 impl Proposal {
     /// Replaces the dry-run section of the body.
     pub fn set_dry_run(&mut self, templates: &Templates, section: String) -> Result<(), String> {
-        let view = PullRequestView::new(
+        self.dry_run = section;
+        self.render(templates)
+    }
+
+    /// Puts the explanation in plain words into the body.
+    pub fn set_plain_words(
+        &mut self,
+        templates: &Templates,
+        explanation: crate::explain::Explanation,
+    ) -> Result<(), String> {
+        self.plain_words = Some(explanation);
+        self.render(templates)
+    }
+
+    fn render(&mut self, templates: &Templates) -> Result<(), String> {
+        let mut view = PullRequestView::new(
             &self.remediation,
             &self.assessment,
             self.diff.clone(),
-            section,
+            self.dry_run.clone(),
         );
+        view.plain_words = self.plain_words.clone();
         let (title, body) = templates.pull_request(&view).map_err(|e| e.to_string())?;
         (self.title, self.body) = (title, body);
         Ok(())
@@ -345,7 +367,40 @@ fn propose(
         diff,
         title,
         body,
+        dry_run: options.dry_run.clone(),
+        plain_words: None,
     })
+}
+
+/// Asks the explainer about each proposal, a few at a time, and puts the answer (or why there
+/// is none) into its body. Nothing else reads the answer.
+pub async fn explain(
+    plan: &mut Plan,
+    templates: &Templates,
+    explainer: Result<&crate::explain::Explainer, &str>,
+) {
+    use futures::StreamExt;
+    let answers: Vec<crate::explain::Explanation> = match explainer {
+        Ok(explainer) => {
+            futures::stream::iter(&plan.proposals)
+                .map(|p| explainer.explain(&p.remediation.finding, &p.remediation.summary))
+                .buffered(4)
+                .collect()
+                .await
+        }
+        Err(reason) => plan
+            .proposals
+            .iter()
+            .map(|_| crate::explain::Explanation::Unavailable {
+                reason: reason.to_owned(),
+            })
+            .collect(),
+    };
+    for (proposal, answer) in plan.proposals.iter_mut().zip(answers) {
+        if let Err(error) = proposal.set_plain_words(templates, answer) {
+            tracing::warn!(branch = %proposal.branch, %error, "explanation not rendered");
+        }
+    }
 }
 
 /// The files a remediation changes, before and after. Edits of one file are applied from its end

@@ -47,6 +47,15 @@ pub enum Problem {
         /// The API's answer.
         message: String,
     },
+    /// A failing container's log was not read, or not kept. Logs explain findings and make
+    /// none, so this leaves every finding as it is.
+    #[error("{what}: {message}")]
+    Log {
+        /// Which log.
+        what: String,
+        /// Why.
+        message: String,
+    },
     /// Nothing at all could be read: there is no snapshot to decide on.
     #[error("{}: no object could be read from it ({problems} problems); give a file or directory of `kubectl get -o yaml` or `-o json` output", path.display())]
     Empty {
@@ -87,6 +96,8 @@ pub struct Loaded {
     pub problems: Vec<Problem>,
     /// How many objects were read, of any kind.
     pub objects: usize,
+    /// The values of the Secrets read, to redact logs with; the Secrets are not kept.
+    redactor: crate::redact::Redactor,
 }
 
 /// Reads the snapshot at `path`, a file or a directory. A path that cannot be read, or from
@@ -186,6 +197,23 @@ impl Loaded {
             "HorizontalPodAutoscaler" => typed(value, &mut s.hpas),
             "PersistentVolumeClaim" => typed(value, &mut s.pvcs),
             "Job" => typed(value, &mut s.jobs),
+            // A log is redacted as it is read, and again by each Secret read after it.
+            "ContainerLog" => typed(value, &mut s.logs).map(|()| {
+                if let Some(log) = s.logs.last_mut() {
+                    log.text = self.redactor.redact(&log.text);
+                }
+            }),
+            "Secret" => {
+                let mut secrets: Vec<k8s_openapi::api::core::v1::Secret> = Vec::new();
+                typed(value, &mut secrets).map(|()| {
+                    for secret in secrets {
+                        self.redactor.add(crate::redact::secret_values(secret));
+                    }
+                    for log in &mut s.logs {
+                        log.text = self.redactor.redact(&log.text);
+                    }
+                })
+            }
             "UsageHistory" => {
                 let mut histories: Vec<UsageHistory> = Vec::new();
                 typed(value, &mut histories).map(|()| {
@@ -290,6 +318,24 @@ mod tests {
         let mut loaded = Loaded::default();
         loaded.read_file(Path::new("snap.yaml"), text.as_bytes());
         loaded
+    }
+
+    #[test]
+    fn a_recorded_log_is_redacted_by_patterns_and_by_the_secrets_beside_it() {
+        // The Secret comes after the log: its values still go.
+        let loaded = read(
+            "apiVersion: remediator.dev/v1alpha1\nkind: ContainerLog\nnamespace: shop\npod: api-1\ncontainer: api\n\
+             previous: true\ntext: |\n  login as app with pw Zq9-pLm4x failed\n  token=abc123def456\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\ndata: {password: WnE5LXBMbTR4}\n",
+        );
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let log = &loaded.snapshot.logs[0];
+        assert_eq!(
+            log.text,
+            "login as app with pw [REDACTED] failed\ntoken=[REDACTED]\n"
+        );
+        assert!(log.previous);
+        assert!(!format!("{loaded:?}").contains("Zq9-pLm4x"));
     }
 
     #[test]
@@ -412,6 +458,24 @@ mod schema_tests {
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_container_log_schema_matches_the_parser() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("schemas/container-log.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let declared = properties(&schema, "/properties");
+        let full = serde_json::json!({"apiVersion": "remediator.dev/v1alpha1", "kind": "ContainerLog",
+            "namespace": "n", "pod": "p", "container": "c", "previous": true, "text": "t"});
+        let keys: Vec<String> = full.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(declared, keys);
+        serde_json::from_value::<crate::model::ContainerLog>(full.clone()).unwrap();
+        let mut unknown = full;
+        unknown["lines"] = Value::from(1);
+        assert!(serde_json::from_value::<crate::model::ContainerLog>(unknown).is_err());
     }
 
     #[test]

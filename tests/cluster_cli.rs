@@ -274,3 +274,117 @@ fn propose_reads_the_live_cluster_and_puts_the_dry_run_in_the_body() {
     );
     assert_eq!(both.status.code(), Some(2), "{}", text(&both));
 }
+
+/// Secrets planted in the logs below, besides the example Secret's value.
+const PLANTED: [&str; 4] = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+    "sk9live0abcdefghijklmnop",
+    "hunter22",
+];
+
+#[test]
+fn failing_containers_logs_give_the_cause_and_no_secret_leaves_the_cluster() {
+    let cluster = TestCluster::start();
+    let kubeconfig = cluster.kubeconfig();
+    let repo = common::copy_tree(&common::example_repo(), false);
+    let repo_arg = repo.path().to_str().unwrap();
+    let applied = on_repo(kubeconfig, repo_arg, "apply", "clusters/dev", &[]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let crashing = PodState::CrashLoop {
+        reason: "Error".into(),
+        exit_code: 1,
+        restarts: 5,
+    };
+    // api: the JVM runs out of heap (exit 1, not OOMKilled), after logging its database URL
+    // with the password the Secret api-db gives it, and an AWS key.
+    let api = cluster.add_pods("shop-dev", "api", 1, &crashing).unwrap();
+    cluster.set_log(
+        "shop-dev",
+        &api[0],
+        "api",
+        true,
+        "2026-11-27T10:00:01Z INFO connecting to postgres://api:change-me@db:5432/shop\n\
+         2026-11-27T10:00:01Z DEBUG env DB_PASSWORD=change-me AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n\
+         Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space (pool postgres://api:change-me@db:5432 key AKIAIOSFODNN7EXAMPLE seed change-me)\n\
+         \tat com.shop.Cache.fill(Cache.java:88)\n",
+    );
+    // worker: its queue refuses the connection; it logged a token and a password first.
+    let worker = cluster
+        .add_pods("shop-dev", "worker", 1, &crashing)
+        .unwrap();
+    cluster.set_log(
+        "shop-dev",
+        &worker[0],
+        "worker",
+        true,
+        "using ghp_0123456789abcdefghijABCDEFGHIJ012345 to fetch jobs\n\
+         Authorization: Bearer sk9live0abcdefghijklmnop\n\
+         redis password=hunter22\n\
+         2026-11-27T10:00:07Z ERROR password=hunter22 token ghp_0123456789abcdefghijABCDEFGHIJ012345 \
+         Bearer sk9live0abcdefghijklmnop: dial tcp 10.0.3.7:6379: connect: connection refused\n",
+    );
+    let propose = |output: &str| {
+        remediator(
+            &[
+                "propose", "--repo", repo_arg, "--forge", "none", "--output", output, "--env",
+                "dev",
+            ],
+            kubeconfig,
+        )
+    };
+    let markdown = propose("markdown");
+    let body = text(&markdown);
+    assert_eq!(markdown.status.code(), Some(0), "{body}");
+    // The out-of-memory in api's log makes its crash loop a memory problem, with the lines
+    // quoted in the pull request.
+    assert!(body.contains("crash-loop-oom"), "{body}");
+    assert!(
+        body.contains("java.lang.OutOfMemoryError: Java heap space"),
+        "{body}"
+    );
+    let json = propose("json");
+    let printed = text(&json);
+    assert_eq!(json.status.code(), Some(0), "{printed}");
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let worker_finding = report["diagnoses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| &d["finding"])
+        .find(|f| f["code"] == "crash-loop" && f["container"] == "worker")
+        .unwrap_or_else(|| panic!("no worker crash loop: {printed}"));
+    let cause = worker_finding["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["label"] == "cause (from log)")
+        .unwrap_or_else(|| panic!("{worker_finding}"));
+    assert_eq!(cause["value"], "connection refused (10.0.3.7:6379)");
+    for out in [&body, &printed] {
+        assert_no_secret(out);
+        for secret in PLANTED {
+            assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+        }
+    }
+
+    // When the Secret api-db cannot be read, api's log is withheld, never kept unredacted.
+    for _ in 0..4 {
+        cluster.faults().add(testkit::Fault::new(
+            "GET",
+            "/api/v1/namespaces/shop-dev/secrets/api-db",
+            testkit::FaultKind::Answer {
+                status: 403,
+                body: serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": "secrets \"api-db\" is forbidden", "reason": "Forbidden", "code": 403}),
+            },
+        ));
+    }
+    let withheld = propose("json");
+    let printed = text(&withheld);
+    assert_eq!(withheld.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("withheld: Secret api-db"), "{printed}");
+    assert!(!printed.contains("OutOfMemoryError"), "{printed}");
+    assert!(!printed.contains("crash-loop-oom"), "{printed}");
+    assert_no_secret(&printed);
+}

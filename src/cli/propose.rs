@@ -133,6 +133,22 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         }
         plan.absorb(one);
     }
+    if let Some(settings) = &config.llm {
+        let started;
+        let on = match &runtime {
+            Some(runtime) => runtime,
+            None => {
+                started = super::cluster::runtime()?;
+                &started
+            }
+        };
+        let explainer = remediator::explain::Explainer::new(settings.clone());
+        on.block_on(remediator::propose::explain(
+            &mut plan,
+            &templates,
+            explainer.as_ref().map_err(String::as_str),
+        ));
+    }
     let published = match (&repo, &github) {
         (Some(repo), Some(settings)) => {
             // A pull request is closed as cleared only when every kind of every environment

@@ -1,8 +1,9 @@
 //! The live snapshot: the same [`Snapshot`] the offline path reads from `kubectl get` files,
 //! listed from the cluster (pods, workloads, ReplicaSets, events, nodes, HPAs, PVCs, jobs) in
 //! pages, plus current usage from metrics.k8s.io when the cluster serves it, as one sample per
-//! container averaged over a workload's pods. A kind that cannot be listed (not served, not
-//! allowed) is a problem and the rest still loads. I/O: the Kubernetes API.
+//! container averaged over a workload's pods, and the tail of each failing container's log,
+//! redacted as it arrives. A kind that cannot be listed (not served, not allowed) is a problem
+//! and the rest still loads. I/O: the Kubernetes API.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -30,7 +31,18 @@ pub struct SnapshotOptions {
     pub page_size: u32,
     /// Retries of failed calls.
     pub retry: RetryPolicy,
+    /// Read the logs of failing containers.
+    pub logs: bool,
 }
+
+/// Lines of a failing container's log read, at most.
+const LOG_TAIL_LINES: i64 = 100;
+/// Bytes of a failing container's log read, at most.
+const LOG_LIMIT_BYTES: i64 = 32 * 1024;
+/// Failing containers whose logs one snapshot reads, at most.
+const LOG_CONTAINERS: usize = 50;
+/// Log reads in flight.
+const LOG_CONCURRENCY: usize = 8;
 
 impl Default for SnapshotOptions {
     fn default() -> Self {
@@ -39,6 +51,7 @@ impl Default for SnapshotOptions {
             metrics: true,
             page_size: 500,
             retry: RetryPolicy::default(),
+            logs: true,
         }
     }
 }
@@ -143,6 +156,10 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
         problems,
     )
     .await?;
+    if options.logs {
+        read_logs(client, &mut loaded, options).await;
+    }
+    let (s, problems) = (&mut loaded.snapshot, &mut loaded.problems);
     if options.metrics {
         let resource = pod_metrics();
         let api = match &options.namespace {
@@ -170,6 +187,208 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
         }
     }
     Ok(loaded)
+}
+
+/// The failing containers of `pods`: (namespace, pod, container, whether the failed run is the
+/// previous one). A container that restarted after a failure failed in its previous run; one
+/// that is terminated with an error and not restarted failed in this one.
+fn failing(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<(String, String, String, bool)> {
+    let mut out = Vec::new();
+    for pod in pods {
+        let (Some(namespace), Some(name)) = (&pod.metadata.namespace, &pod.metadata.name) else {
+            continue;
+        };
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref());
+        for status in statuses.into_iter().flatten() {
+            let failed_before = status.restart_count > 0
+                && status
+                    .last_state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .is_some_and(|t| t.exit_code != 0);
+            let failed_now = status
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .is_some_and(|t| t.exit_code != 0);
+            if failed_before || failed_now {
+                out.push((
+                    namespace.clone(),
+                    name.clone(),
+                    status.name.clone(),
+                    failed_before,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The Secrets a pod can read: its volumes (direct and projected), `envFrom` and `env`
+/// references.
+fn secrets_of(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
+    let Some(spec) = &pod.spec else {
+        return vec![];
+    };
+    let mut names: Vec<String> = Vec::new();
+    for volume in spec.volumes.iter().flatten() {
+        names.extend(volume.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        let projected = volume.projected.as_ref().and_then(|p| p.sources.as_ref());
+        names.extend(
+            projected
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.secret.as_ref().map(|s| s.name.clone())),
+        );
+    }
+    for container in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        for from in container.env_from.iter().flatten() {
+            names.extend(from.secret_ref.as_ref().map(|r| r.name.clone()));
+        }
+        for env in container.env.iter().flatten() {
+            let key = env
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref());
+            names.extend(key.map(|k| k.name.clone()));
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Reads the tails of failing containers' logs into the snapshot, redacted by pattern and by
+/// the values of the Secrets each pod can read. A pod whose Secrets cannot be read has its logs
+/// withheld (a problem says so): a log is never kept unredacted. A log that cannot be read is
+/// a problem; a previous container the kubelet no longer has is nothing to read.
+async fn read_logs(client: &kube::Client, loaded: &mut Loaded, options: &SnapshotOptions) {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::{Pod, Secret};
+    let mut wanted = failing(&loaded.snapshot.pods);
+    if wanted.len() > LOG_CONTAINERS {
+        loaded.problems.push(Problem::Log {
+            what: "container logs".into(),
+            message: format!(
+                "{} containers are failing; the logs of the first {LOG_CONTAINERS} are read",
+                wanted.len()
+            ),
+        });
+        wanted.truncate(LOG_CONTAINERS);
+    }
+    let secrets: BTreeMap<(String, String), Vec<String>> = wanted
+        .iter()
+        .filter_map(|(namespace, pod, _, _)| {
+            let found = loaded.snapshot.pods.iter().find(|p| {
+                p.metadata.namespace.as_ref() == Some(namespace)
+                    && p.metadata.name.as_ref() == Some(pod)
+            })?;
+            Some(((namespace.clone(), pod.clone()), secrets_of(found)))
+        })
+        .collect();
+    let mut needed: Vec<(String, String)> = secrets
+        .iter()
+        .flat_map(|((namespace, _), names)| names.iter().map(|n| (namespace.clone(), n.clone())))
+        .collect();
+    needed.sort();
+    needed.dedup();
+    let retry = &options.retry;
+    let read_secret = |(namespace, name): (String, String)| async move {
+        let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let read = with_retry(retry, || api.get(&name)).await;
+        ((namespace, name), read)
+    };
+    let read: Vec<_> = futures::stream::iter(needed)
+        .map(read_secret)
+        .buffer_unordered(LOG_CONCURRENCY)
+        .collect()
+        .await;
+    let mut values: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut unreadable: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (key, result) in read {
+        match result {
+            Ok(secret) => {
+                values.insert(key, crate::redact::secret_values(secret));
+            }
+            // A Secret that is gone cannot be in the log by value.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => {
+                unreadable.insert(key, error.to_string());
+            }
+        }
+    }
+    let read_log = |(namespace, pod, container, previous): (String, String, String, bool)| async move {
+        let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let params = kube::api::LogParams {
+            container: Some(container.clone()),
+            previous,
+            tail_lines: Some(LOG_TAIL_LINES),
+            limit_bytes: Some(LOG_LIMIT_BYTES),
+            ..Default::default()
+        };
+        let text = with_retry(retry, || api.logs(&pod, &params)).await;
+        ((namespace, pod, container, previous), text)
+    };
+    let mut logs: Vec<_> = futures::stream::iter(wanted)
+        .map(read_log)
+        .buffer_unordered(LOG_CONCURRENCY)
+        .collect()
+        .await;
+    logs.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((namespace, pod, container, previous), text) in logs {
+        let names = secrets
+            .get(&(namespace.clone(), pod.clone()))
+            .cloned()
+            .unwrap_or_default();
+        if let Some((secret, error)) = names.iter().find_map(|n| {
+            unreadable
+                .get(&(namespace.clone(), n.clone()))
+                .map(|e| (n, e))
+        }) {
+            loaded.problems.push(Problem::Log {
+                what: format!("log of {namespace}/{pod} container {container}"),
+                message: format!(
+                    "withheld: Secret {secret}, which the pod can read, could not be read to redact it ({error})"
+                ),
+            });
+            continue;
+        }
+        let text = match text {
+            Ok(text) => text,
+            // The kubelet no longer has the previous container: there is no log to read.
+            Err(kube::Error::Api(status)) if status.code == 400 => continue,
+            Err(error) => {
+                loaded.problems.push(Problem::Log {
+                    what: format!("log of {namespace}/{pod} container {container}"),
+                    message: error.to_string(),
+                });
+                continue;
+            }
+        };
+        let redactor = crate::redact::Redactor::with_values(
+            names
+                .iter()
+                .filter_map(|n| values.get(&(namespace.clone(), n.clone())))
+                .flatten()
+                .cloned(),
+        );
+        loaded.snapshot.logs.push(crate::model::ContainerLog {
+            api_version: None,
+            kind: None,
+            namespace,
+            pod,
+            container,
+            previous,
+            text: redactor.redact(&text),
+        });
+    }
 }
 
 /// Every PodMetrics the cluster serves now; `None` when metrics.k8s.io is not served (no

@@ -15,9 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -114,13 +112,11 @@ pub struct Series {
     pub values: Vec<(f64, f64)>,
 }
 
-type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
-
 /// A Prometheus HTTP API client for one run, with its answers cached.
 pub struct Prometheus {
     settings: PrometheusSettings,
     authorization: Option<String>,
-    client: Client<Https, Full<bytes::Bytes>>,
+    client: crate::http::HttpsClient,
     cache: Mutex<HashMap<String, Vec<Series>>>,
 }
 
@@ -138,36 +134,11 @@ impl Prometheus {
             }
             (None, None) => None,
         };
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for cert in native.certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = &settings.ca_file {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
-            let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::Settings(format!("caFile {}: {e}", path.display())))?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::Settings(format!("caFile {}: {e}", path.display())))?;
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Settings(format!("caFile {}: {e}", path.display())))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let client = crate::http::client(settings.ca_file.as_deref()).map_err(Error::Settings)?;
         Ok(Prometheus {
             settings,
             authorization,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -245,17 +216,9 @@ impl Prometheus {
         let request = request
             .body(Full::new(bytes::Bytes::new()))
             .map_err(|e| unreachable(e.to_string()))?;
-        let answer = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
+        let (status, body) = crate::http::send(&self.client, request, Duration::from_secs(60))
             .await
-            .map_err(|_| unreachable("no answer within 60s".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        let status = answer.status();
-        let body = answer
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
-            .to_bytes();
+            .map_err(unreachable)?;
         let value: Value = serde_json::from_slice(&body).map_err(|e| Error::Query {
             query: query.to_owned(),
             kind: format!("HTTP {status}"),

@@ -5,6 +5,7 @@
 //! number of pods as evidence: one problem, one pull request.
 
 mod forecast;
+pub mod logs;
 mod nodes;
 pub mod owners;
 mod pods;
@@ -77,6 +78,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     findings.extend(forecast::detect(snapshot, options));
     findings.extend(nodes::detect(snapshot));
     findings.extend(storage::detect(snapshot, options));
+    logs::annotate(&mut findings, snapshot);
     let mut findings = merge(findings);
     drop_explained(&mut findings);
     fold_forecasts(&mut findings);

@@ -15,4 +15,6 @@ pub use health::{Health, HealthStatus};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
 pub use remediation::{Action, ActionSpec, Change, FieldChange, Remediation, stable_id};
 pub use risk::RiskLevel;
-pub use snapshot::{ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef};
+pub use snapshot::{
+    ContainerLog, ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef,
+};

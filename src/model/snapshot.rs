@@ -33,6 +33,33 @@ pub struct Snapshot {
     pub jobs: Vec<Job>,
     /// Usage history, when given.
     pub usage: UsageHistory,
+    /// The tails of failing containers' logs, redacted.
+    pub logs: Vec<ContainerLog>,
+}
+
+/// The tail of one container's log, redacted, as `pods/NAME/log` gives it. In a snapshot
+/// directory it is a document of its own (`kind: ContainerLog`); the file format is documented
+/// by `schemas/container-log.schema.json`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerLog {
+    /// `remediator.dev/v1alpha1`.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// `ContainerLog`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Namespace of the pod.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// The container.
+    pub container: String,
+    /// Whether this is the log of the container before its last restart.
+    #[serde(default)]
+    pub previous: bool,
+    /// The last lines.
+    pub text: String,
 }
 
 /// Usage samples over time, as a Prometheus range query or repeated metrics.k8s.io reads give

@@ -254,6 +254,8 @@ pub struct PullRequestView {
     pub action: crate::model::ActionSpec,
     /// Link to the runbook section.
     pub runbook: String,
+    /// The explanation in plain words, when an endpoint was asked.
+    pub plain_words: Option<crate::explain::Explanation>,
 }
 
 impl PullRequestView {
@@ -293,6 +295,7 @@ impl PullRequestView {
             rollback: remediation.rollback.clone(),
             action: remediation.action.spec(),
             runbook: finding.code.runbook(),
+            plain_words: None,
         }
     }
 }

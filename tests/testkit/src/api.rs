@@ -39,6 +39,8 @@ pub enum Reply {
     Error(ApiError),
     /// A stream of watch events.
     Watch(WatchPlan),
+    /// Plain text (a container's log).
+    Text(String),
 }
 
 impl From<Answer> for Reply {
@@ -174,7 +176,7 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
         None => true,
         Some("status") => resource.status,
         Some("scale") => resource.scale,
-        Some("eviction") => resource.plural == "pods",
+        Some("eviction" | "log") => resource.plural == "pods",
         Some(_) => false,
     };
     if !served {
@@ -222,6 +224,7 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
         name,
     };
     match (request.method, subresource.as_deref()) {
+        ("GET", Some("log")) => log(store, &resource, &key, request),
         ("GET", Some("scale")) => match store.get(&key) {
             Some(object) => Reply::Json(200, write::scale(object)),
             None => Reply::Error(ApiError::not_found(&resource, &key.name)),
@@ -251,6 +254,79 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
         ("POST", Some("eviction")) => write::evict(store, &resource, &key, options.dry_run).into(),
         _ => Reply::Error(ApiError::method_not_allowed()),
     }
+}
+
+/// `GET pods/NAME/log`: the stored log of the container named by `container` (or the pod's
+/// only one), the one before its restart with `previous=true`, cut to its last `tailLines`
+/// lines and then to `limitBytes`, with the real server's errors.
+fn log(store: &Store, resource: &ResourceType, key: &Key, request: &Request) -> Reply {
+    let Some(pod) = store.get(key) else {
+        return Reply::Error(ApiError::not_found(resource, &key.name));
+    };
+    let names: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect();
+    let container = match request.query.get("container") {
+        Some(name) => name.clone(),
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Reply::Error(ApiError::bad_request(format!(
+                "a container name must be specified for pod {}, choose one of: [{}]",
+                key.name,
+                names.join(" ")
+            )));
+        }
+    };
+    if !names.contains(&container) {
+        return Reply::Error(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {}",
+            key.name
+        )));
+    }
+    let previous = request.query.get("previous").map(String::as_str) == Some("true");
+    let stored = store.logs.get(&(
+        key.namespace.clone(),
+        key.name.clone(),
+        container.clone(),
+        previous,
+    ));
+    let text = match stored {
+        Some(text) => text.clone(),
+        None if previous => {
+            return Reply::Error(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{}\" not found",
+                key.name
+            )));
+        }
+        None => String::new(),
+    };
+    let mut text = match request
+        .query
+        .get("tailLines")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(tail) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let kept = &lines[lines.len().saturating_sub(tail)..];
+            kept.iter().map(|l| format!("{l}\n")).collect()
+        }
+        None => text,
+    };
+    if let Some(limit) = request
+        .query
+        .get("limitBytes")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let mut cut = limit.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    Reply::Text(text)
 }
 
 fn selectors(request: &Request) -> Result<(Selector, Selector), ApiError> {

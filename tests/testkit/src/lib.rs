@@ -11,10 +11,12 @@
 //! kube-apiserver.
 
 pub mod api;
+pub mod background;
 pub mod defaults;
 pub mod faults;
 pub mod fieldset;
 pub mod github;
+pub mod llm;
 pub mod managed;
 pub mod patch;
 pub mod prometheus;
@@ -229,6 +231,15 @@ impl TestCluster {
                 status
             },
         )
+    }
+
+    /// Sets what `pods/NAME/log` serves for one container: its current log, or with
+    /// `previous` the log of the container before its last restart.
+    pub fn set_log(&self, namespace: &str, pod: &str, container: &str, previous: bool, text: &str) {
+        self.store().logs.insert(
+            (namespace.into(), pod.into(), container.into(), previous),
+            text.into(),
+        );
     }
 
     /// Drives the rollout of a Deployment, StatefulSet, DaemonSet, ReplicaSet or Job.

@@ -8,17 +8,17 @@
 //! before its time (any age for `last_over_time`; the highest point at or before it for
 //! `max_over_time`). Every query is recorded.
 //!
-//! I/O: a listening socket on its own thread and runtime.
+//! I/O: a listening socket ([`Background`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+
+use crate::background::Background;
 
 /// One series the fake holds.
 #[derive(Debug, Clone)]
@@ -56,55 +56,26 @@ struct Data {
 /// A running fake Prometheus. Stops when dropped.
 pub struct FakePrometheus {
     data: Arc<Mutex<Data>>,
-    url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: Background,
 }
 
 impl FakePrometheus {
     /// Starts one with no series.
-    ///
-    /// # Panics
-    /// When no port can be bound: the test cannot run.
     pub fn start() -> FakePrometheus {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
         let data = Arc::new(Mutex::new(Data::default()));
-        let (shutdown, stopped) = oneshot::channel();
-        let serving = data.clone();
-        let thread = std::thread::Builder::new()
-            .name("testkit-prometheus".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake Prometheus runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    let app = axum::Router::new()
-                        .route("/api/v1/query_range", get(range))
-                        .route("/api/v1/query", get(instant))
-                        .with_state(serving);
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-            })
-            .expect("fake Prometheus thread");
+        let app = axum::Router::new()
+            .route("/api/v1/query_range", get(range))
+            .route("/api/v1/query", get(instant))
+            .with_state(data.clone());
         FakePrometheus {
             data,
-            url,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            server: Background::start("prometheus", app),
         }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// Adds a series of `metric` with `labels`.
@@ -131,17 +102,6 @@ impl FakePrometheus {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Data> {
         self.data.lock().expect("fake Prometheus data")
-    }
-}
-
-impl Drop for FakePrometheus {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -200,6 +200,13 @@ async fn resource(
         Reply::Json(code, body) => json_response(code, &body),
         Reply::Error(error) => error_response(&error),
         Reply::Watch(plan) => watch_response(plan),
+        Reply::Text(text) => {
+            let mut response = Response::new(Body::from(text));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            response
+        }
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Store {
     history: VecDeque<Arc<Event>>,
     events: broadcast::Sender<Arc<Event>>,
     random: RandomState,
+    /// Container logs by (namespace, pod, container, previous), as the kubelets would serve them.
+    pub logs: BTreeMap<(String, String, String, bool), String>,
 }
 
 /// The current time at second precision, as the API server writes it.
@@ -76,6 +78,7 @@ impl Store {
             history: VecDeque::new(),
             events,
             random: RandomState::new(),
+            logs: BTreeMap::new(),
         };
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store.seed_namespace(name);

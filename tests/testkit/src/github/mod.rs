@@ -4,18 +4,17 @@
 //! `file://`; a merge writes a real merge commit into it. Tests play the humans (review, merge,
 //! edit labels), inject faults (5xx, primary and secondary rate limits) and read the state back.
 //!
-//! I/O: a listening socket on its own thread and runtime, and the bare repository.
+//! I/O: a listening socket ([`Background`]), and the bare repository.
 
 mod routes;
 mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use serde_json::Value;
-use tokio::sync::oneshot;
 
+use crate::background::Background;
 use crate::faults::{Faults, LoggedRequest};
 
 pub use state::{Comment, MergeMethod, Pull, Review, ReviewState, Status};
@@ -35,57 +34,25 @@ pub(crate) struct Hub {
 /// A running fake GitHub serving one repository. Stops when dropped.
 pub struct FakeGitHub {
     hub: Arc<Hub>,
-    url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: Background,
 }
 
 impl FakeGitHub {
     /// Serves `owner/name`, whose branches live in the bare repository `git_dir`.
-    ///
-    /// # Panics
-    /// When no port can be bound: the test cannot run.
     pub fn start(repository: &str, git_dir: &Path) -> FakeGitHub {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
         let hub = Arc::new(Hub {
             state: Mutex::new(state::State::new(repository, git_dir)),
             faults: Faults::default(),
         });
-        let (shutdown, stopped) = oneshot::channel();
-        let serving = hub.clone();
-        let thread = std::thread::Builder::new()
-            .name("testkit-github".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake GitHub runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    let app = routes::router(serving);
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-            })
-            .expect("fake GitHub thread");
         FakeGitHub {
+            server: Background::start("github", routes::router(hub.clone())),
             hub,
-            url,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
         }
     }
 
     /// `http://127.0.0.1:PORT`, the API base URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// The bare repository.
@@ -234,16 +201,5 @@ impl FakeGitHub {
     pub fn pulls_json(&self) -> Vec<Value> {
         let state = self.state();
         state.pulls.iter().map(|p| state.pull_json(p)).collect()
-    }
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
