@@ -39,6 +39,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod remedy;
 pub mod render;
+pub mod report;
 pub mod serve;
 pub mod snapshot;
 pub mod workspace;

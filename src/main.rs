@@ -94,6 +94,10 @@ enum Command {
     /// Open the promotion pull requests that are due: a change healthy in one environment for
     /// the soak, proposed for the next in `promotion.order`, with its evidence.
     Promote(cli::promote::PromoteArgs),
+    /// Write a report: `weekly` health (MTTD, MTTR, what was proposed, merged, rolled back)
+    /// from the audit trail, or the `security` posture of the repository and the cluster;
+    /// `--publish github` keeps it as one issue per kind.
+    Report(cli::report::ReportArgs),
     /// Check a pull request: what changes, its risk, breaking CRD changes, the dry-run. Exit
     /// codes: 0 fine, 1 needs approvals beyond the default, 2 denied by policy, 3 error.
     Check(cli::check::CheckArgs),
@@ -276,6 +280,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Rollback(args) => cli::reconcile::run(args, true),
         Command::History(args) => cli::reconcile::history(args),
         Command::Promote(args) => cli::promote::run(args),
+        Command::Report(args) => cli::report::run(args),
         Command::Check(args) => cli::check::run(args),
         Command::Serve(args) => cli::serve::run(args),
     }

@@ -102,7 +102,14 @@ pub async fn publish(
                     remediation: Some(proposal.remediation.id.clone()),
                     pull: Some(pull.number),
                     objects: vec![proposal.remediation.target.to_string()],
-                    detail: serde_json::json!({"branch": proposal.branch, "risk": proposal.assessment.risk, "approvals": proposal.assessment.approvals}),
+                    detail: serde_json::json!({
+                        "branch": proposal.branch,
+                        "risk": proposal.assessment.risk,
+                        "approvals": proposal.assessment.approvals,
+                        "finding": proposal.remediation.finding.code,
+                        "firstSeen": proposal.remediation.finding.first_seen,
+                        "opened": upserted == Upserted::Opened,
+                    }),
                     ..Record::new(
                         Event::Proposed,
                         format!("{}: pull request {verb}", proposal.title),

@@ -330,3 +330,87 @@ fn adding_a_resources_block_where_none_existed() {
 ",
     );
 }
+
+/// The security rules over each corpus project: the count of findings per rule, and the
+/// well-known facts checked by hand. microservices-demo runs every workload as non-root and
+/// sets limits on its main containers (its load generator's init container and the optional
+/// OpenTelemetry collector have none); it keeps one API key as a plain env value. podinfo sets
+/// runAsNonRoot nowhere, and its "secure" frontend allows privilege escalation and adds
+/// NET_BIND_SERVICE.
+#[test]
+fn the_security_rules_find_what_each_corpus_project_is_known_for() {
+    use remediator::report::security;
+    let projects = common::corpus_projects();
+    for project in &projects {
+        let name = project.file_name().unwrap().to_str().unwrap();
+        let index = RepoIndex::build(project, &IndexOptions::default()).unwrap();
+        let mut rules = security::rules(None).unwrap();
+        let findings = security::scan_repository(&mut rules, &index).unwrap();
+        let report = security::report(findings.clone());
+        let counts: Vec<(&str, usize)> = report
+            .by_rule
+            .iter()
+            .map(|(rule, n)| (rule.as_str(), *n))
+            .collect();
+        let expected: &[(&str, usize)] = match name {
+            "microservices-demo" => &[
+                ("automount-token", 38),
+                ("latest-tag", 12),
+                ("no-limits", 5),
+                ("no-probes", 5),
+                ("secret-in-env", 1),
+            ],
+            "podinfo" => &[
+                ("privilege-escalation", 15),
+                ("run-as-root", 15),
+                ("automount-token", 14),
+                ("no-probes", 4),
+                ("added-capabilities", 1),
+            ],
+            "flux2-kustomize-helm-example" => &[],
+            other => panic!("no expectation for corpus project {other}"),
+        };
+        assert_eq!(counts, expected, "{name}");
+        for f in &findings {
+            let line = std::fs::read_to_string(project.join(f.file.as_deref().unwrap()))
+                .unwrap()
+                .lines()
+                .nth(f.line.unwrap() - 1)
+                .map(str::to_owned);
+            assert!(line.is_some(), "{f:?} names a line past its file's end");
+        }
+        match name {
+            "microservices-demo" => {
+                assert!(!findings.iter().any(|f| f.rule == "run-as-root"));
+                let secret = findings.iter().find(|f| f.rule == "secret-in-env").unwrap();
+                assert!(
+                    secret.path.ends_with("env[name=GOOGLE_API_KEY].value"),
+                    "{secret:?}"
+                );
+                assert!(
+                    findings
+                        .iter()
+                        .filter(|f| f.rule == "no-limits")
+                        .all(|f| f.path.contains("initContainers")
+                            || f.object == "Deployment/opentelemetrycollector"),
+                    "{findings:?}"
+                );
+            }
+            "podinfo" => {
+                let secure = |rule: &str| {
+                    findings.iter().any(|f| {
+                        f.rule == rule
+                            && f.file.as_deref() == Some("deploy/secure/frontend/deployment.yaml")
+                    })
+                };
+                assert!(secure("privilege-escalation") && secure("added-capabilities"));
+                let added = findings
+                    .iter()
+                    .find(|f| f.rule == "added-capabilities")
+                    .unwrap();
+                assert_eq!(added.severity, "low", "NET_BIND_SERVICE alone is low");
+            }
+            _ => {}
+        }
+    }
+}

@@ -986,3 +986,179 @@ fn a_drain_waits_for_a_disruption_budget_and_gives_up_when_it_never_allows() {
         "cordoned first"
     );
 }
+
+/// One audit record, as the log writes it.
+fn record(time: &str, event: &str, remediation: &str, object: &str, detail: Value) -> String {
+    serde_json::json!({"time": time, "event": event, "remediation": remediation,
+        "objects": [object], "message": event, "detail": detail})
+    .to_string()
+}
+
+/// The weekly report over a recorded audit trail: MTTD and MTTR as computed by hand, and the
+/// report kept as one GitHub issue however often it is published.
+#[test]
+fn the_weekly_report_measures_mttd_and_mttr_and_keeps_one_issue() {
+    let world = World::new(None);
+    let api = "Deployment/shop/api";
+    let opened = |code: &str, first: Option<&str>| serde_json::json!({"finding": code, "firstSeen": first, "opened": true, "branch": format!("remediator/{code}/x")});
+    let none = Value::Null;
+    let lines = [
+        // The week before: api OOM, seen 00:00, proposed 00:20, verified 02:00.
+        record(
+            "2026-11-15T00:20:00Z",
+            "proposed",
+            "r0",
+            api,
+            opened("crash-loop-oom", Some("2026-11-15T00:00:00Z")),
+        ),
+        record("2026-11-15T02:00:00Z", "verified", "r0", api, none.clone()),
+        // This week. r1: 4 minutes to detect, 2h 10m to repair; its later update is no opening.
+        record(
+            "2026-11-21T10:04:00Z",
+            "proposed",
+            "r1",
+            api,
+            opened("crash-loop-oom", Some("2026-11-21T10:00:00Z")),
+        ),
+        record(
+            "2026-11-21T11:00:00Z",
+            "proposed",
+            "r1",
+            api,
+            serde_json::json!({"finding": "crash-loop-oom", "opened": false}),
+        ),
+        record("2026-11-21T12:00:00Z", "applied", "r1", api, none.clone()),
+        record("2026-11-21T12:10:00Z", "verified", "r1", api, none.clone()),
+        // r2: 2 minutes to detect; closed when it cleared.
+        record(
+            "2026-11-22T08:02:00Z",
+            "proposed",
+            "r2",
+            "Deployment/shop/web",
+            opened("high-cpu", Some("2026-11-22T08:00:00Z")),
+        ),
+        record(
+            "2026-11-22T09:00:00Z",
+            "closed",
+            "r2",
+            "Deployment/shop/web",
+            none.clone(),
+        ),
+        // r3: api again, 10 minutes to detect; failed and rolled back.
+        record(
+            "2026-11-24T00:10:00Z",
+            "proposed",
+            "r3",
+            api,
+            opened("crash-loop-oom", Some("2026-11-24T00:00:00Z")),
+        ),
+        record("2026-11-24T01:00:00Z", "applied", "r3", api, none.clone()),
+        record("2026-11-24T01:04:00Z", "failed", "r3", api, none.clone()),
+        record(
+            "2026-11-24T01:05:00Z",
+            "rolled-back",
+            "r3",
+            api,
+            none.clone(),
+        ),
+        // r4: no earlier sign in the cluster (detected as proposed); verified 30 minutes on.
+        record(
+            "2026-11-25T00:00:00Z",
+            "proposed",
+            "r4",
+            "PersistentVolumeClaim/shop/data",
+            opened("pvc-filling-up", None),
+        ),
+        record(
+            "2026-11-25T00:10:00Z",
+            "applied",
+            "r4",
+            "PersistentVolumeClaim/shop/data",
+            none.clone(),
+        ),
+        record(
+            "2026-11-25T00:30:00Z",
+            "verified",
+            "r4",
+            "PersistentVolumeClaim/shop/data",
+            none.clone(),
+        ),
+    ];
+    // Recorded as the merge path records them: in the repository's notes, pushed.
+    let repo = remediator::git::ConfigRepo::open(&world.remote.work).unwrap();
+    let config = remediator::config::Config::load(&world.remote.work).unwrap();
+    let log = remediator::workspace::audit_log(&world.remote.work, &config, Some(&repo));
+    let append = |line: &str| {
+        let record: remediator::audit::Record = serde_json::from_str(line).unwrap();
+        log.append(&record).unwrap();
+    };
+    lines.iter().for_each(|l| append(l));
+    let now = "2026-11-27T00:00:00Z";
+
+    let out = world.run(&["report", "weekly", "--now", now, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let week = &report["week"];
+    // By hand: MTTD samples 4m, 2m, 10m, 0 → median (lower middle) 2m, mean 4m; MTTR samples
+    // 2h 10m and 30m → median 30m, mean 1h 20m.
+    assert_eq!(
+        (
+            week["opened"].as_u64(),
+            week["merged"].as_u64(),
+            week["closed"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1))
+    );
+    assert_eq!(
+        (
+            week["verified"].as_u64(),
+            week["rolled_back"].as_u64(),
+            week["refused"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0))
+    );
+    assert_eq!(week["mttd"]["median_seconds"], 120);
+    assert_eq!(week["mttd"]["mean_seconds"], 240);
+    assert_eq!(week["mttr"]["median_seconds"], 1800);
+    assert_eq!(week["mttr"]["mean_seconds"], 4800);
+    let before = &report["before"];
+    assert_eq!(before["opened"], 1);
+    assert_eq!(before["mttd"]["mean_seconds"], 1200);
+    assert_eq!(before["mttr"]["mean_seconds"], 7200);
+    assert_eq!(
+        report["by_code"],
+        serde_json::json!([{"code": "crash-loop-oom", "count": 2}, {"code": "high-cpu", "count": 1}, {"code": "pvc-filling-up", "count": 1}])
+    );
+    assert_eq!(
+        report["recurring"],
+        serde_json::json!([{"code": "crash-loop-oom", "object": api, "count": 3}])
+    );
+
+    // Published twice: one issue, updated.
+    let publish = || world.run(&["report", "weekly", "--now", now, "--publish", "github"]);
+    let first = publish();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("MTTD"), "{}", text(&first));
+    append(&record(
+        "2026-11-26T00:00:00Z",
+        "proposed",
+        "r5",
+        "Deployment/shop/worker",
+        opened("image-pull-backoff", None),
+    ));
+    let second = publish();
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let issues = world.github.issues();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].labels, ["remediator-report"]);
+    assert!(
+        issues[0].body.contains("image-pull-backoff"),
+        "{}",
+        issues[0].body
+    );
+    assert!(
+        issues[0].body.contains("| Pull requests opened | 5 | 1 |"),
+        "{}",
+        issues[0].body
+    );
+}

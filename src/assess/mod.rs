@@ -158,14 +158,21 @@ impl Policies {
 
     /// Evaluates the decision for `input`.
     pub fn evaluate(&mut self, input: &Value) -> Result<Assessment> {
+        let decision = self.query(DECISION, input)?;
+        serde_json::from_value(decision.clone())
+            .map_err(|e| Error::Eval(format!("{e} in {decision}")))
+    }
+
+    /// The value of `rule` (`data.package.name`) for `input`, as JSON.
+    pub fn query(&mut self, rule: &str, input: &Value) -> Result<Value> {
         let input = regorus::Value::from_json_str(&input.to_string())
             .map_err(|e| Error::Eval(e.to_string()))?;
         self.engine.set_input(input);
-        let decision = self
+        let value = self
             .engine
-            .eval_rule(DECISION.to_owned())
-            .map_err(|e| Error::Eval(e.to_string()))?;
-        let json = decision
+            .eval_rule(rule.to_owned())
+            .map_err(|e| Error::Eval(format!("{rule}: {e}")))?;
+        let json = value
             .to_json_str()
             .map_err(|e| Error::Eval(e.to_string()))?;
         serde_json::from_str(&json).map_err(|e| Error::Eval(format!("{e} in {json}")))

@@ -7,4 +7,5 @@ pub mod diff;
 pub mod promote;
 pub mod propose;
 pub mod reconcile;
+pub mod report;
 pub mod serve;

@@ -82,6 +82,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     let mut findings = merge(findings);
     drop_explained(&mut findings);
     fold_forecasts(&mut findings);
+    onset(&mut findings, snapshot, options.now);
     findings.sort_by_cached_key(|f| {
         (
             std::cmp::Reverse(f.severity),
@@ -180,6 +181,44 @@ fn fold_forecasts(findings: &mut Vec<Finding>) {
     findings.retain(|f| {
         f.code != FindingCode::PeakForecast || !folded.contains(&f.target().to_string())
     });
+}
+
+/// When the cluster first showed each finding (`first_seen`): the earliest Event about its
+/// subject or its workload, or a condition's `since`; not later than now. None when the
+/// cluster does not say: the finding is then first seen when it is first proposed. A value
+/// outside the body, so that a pull request does not change from one run to the next.
+fn onset(findings: &mut [Finding], snapshot: &Snapshot, now: Timestamp) {
+    for finding in findings.iter_mut() {
+        let subjects: Vec<&crate::model::ObjectRef> = std::iter::once(&finding.subject)
+            .chain(finding.owner.as_ref())
+            .collect();
+        let from_events = snapshot
+            .events
+            .iter()
+            .filter(|e| {
+                let o = &e.involved_object;
+                subjects.iter().any(|s| {
+                    o.kind.as_deref() == Some(s.kind.as_str())
+                        && o.name.as_deref() == Some(s.name.as_str())
+                        && o.namespace == s.namespace
+                })
+            })
+            .filter_map(|e| {
+                e.first_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or(e.event_time.as_ref().map(|t| t.0))
+            })
+            .min();
+        let from_condition = finding
+            .fact("since")
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        finding.first_seen = [from_events, from_condition]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|first| first.min(now).to_string());
+    }
 }
 
 /// `1h 5m`, `3d 4h`, `45s`: a duration for people.

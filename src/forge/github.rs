@@ -393,6 +393,66 @@ impl GitHub {
     }
 }
 
+impl GitHub {
+    /// Keeps one open issue for `marker` (a report kind): updates the one whose body carries the
+    /// marker, or opens it with `label`, as Renovate keeps its Dependency Dashboard. Returns its
+    /// number and whether it was opened.
+    pub async fn upsert_issue(
+        &self,
+        marker: &str,
+        title: &str,
+        body: &str,
+        label: &str,
+    ) -> Result<(u64, Upserted)> {
+        let line = marker_line(marker);
+        let mut body = format!("{line}\n{body}");
+        if body.len() > GITHUB_LIMIT {
+            let mut cut = GITHUB_LIMIT - 200;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            body.push_str(
+                "\n\n*The report is cut here: GitHub keeps 65,536 characters of an issue.*\n",
+            );
+        }
+        let what = format!("keep the issue {marker}");
+        let find = || async {
+            let issues: Vec<octocrab::models::issues::Issue> = self
+                .list(
+                    &what,
+                    &self.path(&format!("issues?state=open&labels={label}")),
+                )
+                .await?;
+            Ok(issues.into_iter().find(|i| {
+                i.pull_request.is_none() && i.body.as_deref().is_some_and(|b| b.contains(&line))
+            }))
+        };
+        let create = json!({"title": title, "body": body, "labels": [label]});
+        let (issue, created): (octocrab::models::issues::Issue, bool) = self
+            .find_or_create(&what, &self.path("issues"), &create, find)
+            .await?;
+        let unchanged = issue.title == title && issue.body.as_deref().unwrap_or_default() == body;
+        if !created && !unchanged {
+            let answer = self
+                .call(
+                    &what,
+                    "PATCH",
+                    &self.path(&format!("issues/{}", issue.number)),
+                    Some(&json!({"title": title, "body": body})),
+                )
+                .await?;
+            decode::<octocrab::models::issues::Issue>(&what, answer)?;
+        }
+        let upserted = if created {
+            Upserted::Opened
+        } else {
+            Upserted::Updated
+        };
+        Ok((issue.number, upserted))
+    }
+}
+
 impl Forge for GitHub {
     async fn open_or_update(&self, spec: &PullRequestSpec) -> Result<(PullSummary, Upserted)> {
         let pieces = split(&spec.body, GITHUB_LIMIT - SPLIT_RESERVE);

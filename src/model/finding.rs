@@ -210,6 +210,10 @@ pub struct Finding {
     pub explanation: String,
     /// Usage numbers, when the finding comes from usage history: one per resource concerned.
     pub usage: Vec<UsageFacts>,
+    /// When the cluster first showed it (RFC 3339), when the cluster says: the earliest Event
+    /// about it or a condition's transition. MTTD and MTTR are measured from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
 }
 
 impl Finding {
@@ -229,6 +233,7 @@ impl Finding {
             evidence: vec![],
             explanation,
             usage: vec![],
+            first_seen: None,
         }
     }
 

@@ -27,6 +27,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "dry_run.md.j2",
         include_str!("../../templates/dry_run.md.j2"),
     ),
+    (
+        "report_weekly.md.j2",
+        include_str!("../../templates/report_weekly.md.j2"),
+    ),
+    (
+        "report_security.md.j2",
+        include_str!("../../templates/report_security.md.j2"),
+    ),
     ("check.md.j2", include_str!("../../templates/check.md.j2")),
     (
         "reconcile.md.j2",
@@ -123,6 +131,11 @@ impl Templates {
     /// A comment of the merge path on the pull request it merged.
     pub fn reconcile(&self, view: &crate::reconcile::CommentView) -> Result<String> {
         self.render("reconcile.md.j2", view)
+    }
+
+    /// A report of `remediator report` (`weekly`, `security`).
+    pub fn report(&self, kind: &str, view: &impl Serialize) -> Result<String> {
+        self.render(&format!("report_{kind}.md.j2"), view)
     }
 
     /// The report of `remediator check`.

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::background::Background;
 use crate::faults::{Faults, LoggedRequest};
 
-pub use state::{Comment, MergeMethod, Pull, Review, ReviewState, Status};
+pub use state::{Comment, Issue, MergeMethod, Pull, Review, ReviewState, Status};
 
 /// The token of the bot user, `remediator-bot`, that opens pull requests.
 pub const BOT_TOKEN: &str = "bot-token";
@@ -195,6 +195,11 @@ impl FakeGitHub {
     /// The commit a branch of the bare repository points at.
     pub fn branch_head(&self, branch: &str) -> Option<String> {
         self.state().branch_head(branch)
+    }
+
+    /// The issues that are not pull requests.
+    pub fn issues(&self) -> Vec<Issue> {
+        self.state().issues.clone()
     }
 
     /// The pull requests as JSON, as the API lists them.

@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, head
 use serde_json::{Value, json};
 
 use super::Hub;
-use super::state::{Comment, MergeMethod, Pull, ReviewState, State, Status, label_json, user_json};
+use super::state::{
+    Comment, Issue, MergeMethod, Pull, ReviewState, State, Status, label_json, user_json,
+};
 use crate::faults::{FaultKind, LoggedRequest};
 
 type Answer = Result<(u16, Value), (u16, String)>;
@@ -260,6 +262,87 @@ fn issues(state: &mut State, ask: &Ask) -> Answer {
         ..
     } = *ask;
     match (method.as_str(), rest) {
+        // Issues proper, and pull requests as issues (with `pull_request`), as GitHub lists them.
+        ("GET", ["issues"]) => {
+            let wanted = ask.query.get("state").map_or("open", String::as_str);
+            let labels: Vec<&str> = ask
+                .query
+                .get("labels")
+                .map(|l| l.split(',').collect())
+                .unwrap_or_default();
+            let fits = |state: &str, have: &[String]| {
+                (wanted == "all" || state == wanted)
+                    && labels.iter().all(|l| have.iter().any(|h| h == l))
+            };
+            let mut all: Vec<(u64, Value)> = state
+                .issues
+                .iter()
+                .filter(|i| fits(&i.state, &i.labels))
+                .map(|i| (i.number, state.issue_json(i)))
+                .collect();
+            for pull in state.pulls.iter().filter(|p| fits(&p.state, &p.labels)) {
+                let mut json = state.pull_json(pull);
+                json["pull_request"] = json!({"url": json["url"].clone()});
+                json["comments"] = json!(0);
+                json["repository_url"] = json!(state.api_url());
+                json["labels_url"] = json!(format!(
+                    "{}/labels{{/name}}",
+                    json["issue_url"].as_str().unwrap_or_default()
+                ));
+                json["events_url"] = json!(format!(
+                    "{}/events",
+                    json["issue_url"].as_str().unwrap_or_default()
+                ));
+                json["url"] = json["issue_url"].clone();
+                all.push((pull.number, json));
+            }
+            all.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+            Ok((200, Value::Array(all.into_iter().map(|(_, j)| j).collect())))
+        }
+        ("POST", ["issues"]) => {
+            let issue = Issue {
+                number: state.next_number(),
+                title: text(body, "title")?,
+                body: body["body"].as_str().unwrap_or_default().to_owned(),
+                state: "open".into(),
+                user: user.to_owned(),
+                labels: body["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect(),
+            };
+            let json = state.issue_json(&issue);
+            state.issues.push(issue);
+            Ok((201, json))
+        }
+        ("GET" | "PATCH", ["issues", n])
+            if state
+                .issues
+                .iter()
+                .any(|i| Some(i.number) == n.parse().ok()) =>
+        {
+            let n = number(n)?;
+            let issue = state
+                .issues
+                .iter_mut()
+                .find(|i| i.number == n)
+                .ok_or((404, "Not Found".to_owned()))?;
+            if method == Method::PATCH {
+                for (field, slot) in [
+                    ("title", &mut issue.title),
+                    ("body", &mut issue.body),
+                    ("state", &mut issue.state),
+                ] {
+                    if let Some(value) = body[field].as_str() {
+                        *slot = value.to_owned();
+                    }
+                }
+            }
+            let issue = issue.clone();
+            Ok((200, state.issue_json(&issue)))
+        }
         ("GET", ["issues", n, "comments"]) => {
             let n = number(n)?;
             state.pull(n).ok_or((404, "Not Found".to_owned()))?;
@@ -440,7 +523,7 @@ fn create_pull(state: &mut State, user: &str, body: &Value) -> Answer {
             format!("Validation Failed: A pull request already exists for {owner}:{head}."),
         ));
     }
-    let number = state.pulls.len() as u64 + 1;
+    let number = state.next_number();
     let pull = Pull {
         number,
         title,

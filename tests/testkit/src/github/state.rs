@@ -41,6 +41,23 @@ pub struct Pull {
     pub labels: Vec<String>,
 }
 
+/// An issue that is not a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Its number, from the same sequence as pull requests'.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Who opened it.
+    pub user: String,
+    /// Label names.
+    pub labels: Vec<String>,
+}
+
 /// A review's state, as GitHub names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReviewState {
@@ -122,6 +139,7 @@ pub(crate) struct State {
     pub(crate) git_dir: PathBuf,
     pub(crate) tokens: HashMap<String, String>,
     pub(crate) pulls: Vec<Pull>,
+    pub(crate) issues: Vec<Issue>,
     pub(crate) reviews: Vec<Review>,
     pub(crate) comments: Vec<Comment>,
     pub(crate) statuses: Vec<Status>,
@@ -139,6 +157,7 @@ impl State {
             git_dir: git_dir.to_owned(),
             tokens: HashMap::from([(BOT_TOKEN.to_owned(), BOT_USER.to_owned())]),
             pulls: vec![],
+            issues: vec![],
             reviews: vec![],
             comments: vec![],
             statuses: vec![],
@@ -339,6 +358,43 @@ impl State {
     }
 
     /// A pull request in GitHub's documented shape.
+    /// The next issue or pull request number.
+    pub(crate) fn next_number(&self) -> u64 {
+        (self.pulls.len() + self.issues.len()) as u64 + 1
+    }
+
+    /// An issue as the issues API gives it.
+    pub(crate) fn issue_json(&self, issue: &Issue) -> Value {
+        let api = format!("{}/issues/{}", self.api_url(), issue.number);
+        json!({
+            "id": 700_000 + issue.number,
+            "node_id": format!("I_{}", issue.number),
+            "url": api,
+            "repository_url": self.api_url(),
+            "labels_url": format!("{api}/labels{{/name}}"),
+            "comments_url": format!("{api}/comments"),
+            "events_url": format!("{api}/events"),
+            "html_url": format!("{}/issues/{}", self.url(), issue.number),
+            "number": issue.number,
+            "state": issue.state,
+            "state_reason": null,
+            "title": issue.title,
+            "body": issue.body,
+            "user": user_json(&issue.user),
+            "labels": issue.labels.iter().map(|l| label_json(l)).collect::<Vec<_>>(),
+            "assignee": null,
+            "assignees": [],
+            "author_association": "MEMBER",
+            "milestone": null,
+            "locked": false,
+            "active_lock_reason": null,
+            "comments": 0,
+            "closed_at": null,
+            "created_at": "2026-11-21T00:00:00Z",
+            "updated_at": "2026-11-22T00:00:00Z",
+        })
+    }
+
     pub(crate) fn pull_json(&self, pull: &Pull) -> Value {
         let head_sha = self.head_sha(pull);
         let base_sha = pull
