@@ -109,6 +109,8 @@ pub async fn publish(
                         "finding": proposal.remediation.finding.code,
                         "firstSeen": proposal.remediation.finding.first_seen,
                         "opened": upserted == Upserted::Opened,
+                        "action": proposal.remediation.action,
+                        "cause": proposal.remediation.finding.fact("cause (from log)"),
                     }),
                     ..Record::new(
                         Event::Proposed,

@@ -501,6 +501,63 @@ fn an_explanation_is_labelled_generated_and_changes_nothing_decided() {
 }
 
 #[test]
+fn the_capacity_and_security_reports_read_the_example() {
+    let repo = repo_arg(&common::example_repo());
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/snapshot");
+    let snapshot = snapshot.to_str().unwrap();
+    let report = |kind: &str, extra: &[&str]| {
+        let mut args = vec!["report", kind, "--repo", &repo];
+        args.extend_from_slice(extra);
+        remediator(&args)
+    };
+    let capacity = report(
+        "capacity",
+        &["--snapshot", snapshot, "--now", "2026-03-01T12:00:00Z"],
+    );
+    let printed = text(&capacity.stdout);
+    assert_eq!(
+        capacity.status.code(),
+        Some(0),
+        "{}",
+        text(&capacity.stderr)
+    );
+    assert!(
+        printed.contains("| `shop` | 2800m used of 7250m requested (39 %) |"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("| `Deployment/shop/api` | `api` | 511Mi of 512Mi (100 %) |"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("| `StatefulSet/shop/redis` | `redis` | 1.78 | 3.62 |"),
+        "{printed}"
+    );
+    // Capacity needs a cluster; security reads the repository alone, with file and line.
+    let alone = report("capacity", &[]);
+    assert_eq!(alone.status.code(), Some(2), "{}", text(&alone.stderr));
+    assert!(
+        text(&alone.stderr).contains("reads a cluster"),
+        "{}",
+        text(&alone.stderr)
+    );
+    let security = report("security", &["--output", "json"]);
+    assert_eq!(
+        security.status.code(),
+        Some(0),
+        "{}",
+        text(&security.stderr)
+    );
+    let found: Value = serde_json::from_slice(&security.stdout).unwrap();
+    let first = &found["findings"][0];
+    assert!(
+        first["file"].as_str().unwrap().ends_with(".yaml"),
+        "{first}"
+    );
+    assert!(first["line"].as_u64().unwrap() >= 1, "{first}");
+}
+
+#[test]
 fn excludes_and_gitignore_keep_files_out_of_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");

@@ -1000,7 +1000,15 @@ fn record(time: &str, event: &str, remediation: &str, object: &str, detail: Valu
 fn the_weekly_report_measures_mttd_and_mttr_and_keeps_one_issue() {
     let world = World::new(None);
     let api = "Deployment/shop/api";
-    let opened = |code: &str, first: Option<&str>| serde_json::json!({"finding": code, "firstSeen": first, "opened": true, "branch": format!("remediator/{code}/x")});
+    let opened = |code: &str, first: Option<&str>| {
+        let (action, cause) = match code {
+            "crash-loop-oom" => ("raise-memory", Some("out of memory")),
+            "high-cpu" => ("tune-hpa", None),
+            _ => ("expand-pvc", None),
+        };
+        serde_json::json!({"finding": code, "firstSeen": first, "opened": true,
+            "branch": format!("remediator/{code}/x"), "action": action, "cause": cause})
+    };
     let none = Value::Null;
     let lines = [
         // The week before: api OOM, seen 00:00, proposed 00:20, verified 02:00.
@@ -1132,6 +1140,18 @@ fn the_weekly_report_measures_mttd_and_mttr_and_keeps_one_issue() {
     assert_eq!(
         report["recurring"],
         serde_json::json!([{"code": "crash-loop-oom", "object": api, "count": 3}])
+    );
+
+    // The runbook of this history: api's OOM three times, raised each time, held twice.
+    let out = world.run(&["report", "runbook", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runbook: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        runbook["sections"][0],
+        serde_json::json!({"code": "crash-loop-oom", "opened": 3,
+            "causes": [["out of memory", 3]],
+            "remedies": [{"action": "raise-memory", "proposed": 3, "held": 2, "rolled_back": 1}],
+            "objects": [[api, 3]]})
     );
 
     // Published twice: one issue, updated.

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use remediator::audit;
 use remediator::git::ConfigRepo;
 use remediator::render::Templates;
-use remediator::report::{self, security, weekly};
+use remediator::report::{self, capacity, runbook, security, weekly};
 use remediator::snapshot;
 use remediator::workspace::{GitHubSettings, audit_log};
 
@@ -24,6 +24,11 @@ pub enum Kind {
     Weekly,
     /// Security posture of the repository's objects and the cluster's workloads.
     Security,
+    /// Requests against use, node pool headroom, limits against peaks, forecasts and the
+    /// largest right-sizing savings, from the cluster and its usage history.
+    Capacity,
+    /// Per finding code, the causes, remedies and rollbacks of the whole audit trail.
+    Runbook,
 }
 
 impl Kind {
@@ -31,6 +36,8 @@ impl Kind {
         match self {
             Kind::Weekly => "weekly",
             Kind::Security => "security",
+            Kind::Capacity => "capacity",
+            Kind::Runbook => "runbook",
         }
     }
 
@@ -38,6 +45,8 @@ impl Kind {
         match self {
             Kind::Weekly => "remediator: weekly health",
             Kind::Security => "remediator: security posture",
+            Kind::Capacity => "remediator: capacity",
+            Kind::Runbook => "remediator: runbook from this cluster's history",
         }
     }
 }
@@ -66,10 +75,12 @@ pub struct ReportArgs {
     /// The config repository.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    /// A recorded snapshot, for the cluster's side of `security`.
+    /// A recorded snapshot (with its usage history), for `capacity`, the cluster's side of
+    /// `security`, and what `weekly` finds open now.
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
-    /// The live cluster, for the cluster's side of `security`.
+    /// The live cluster, for `capacity` (usage from `metrics.prometheus` when configured) and
+    /// the cluster's side of `security`.
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Output format.
@@ -103,7 +114,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             let repo = ConfigRepo::open(&args.repo).ok();
             let log = audit_log(&args.repo, &config, repo.as_ref());
             let chains = audit::history(&log.read()?, None);
-            let view = weekly::weekly(&chains, now);
+            let mut view = weekly::weekly(&chains, now);
+            if let Some(loaded) = cluster(&args, &config, true)? {
+                view.open_now = weekly::open_now(
+                    &loaded.snapshot,
+                    &remediator::detect::DetectOptions::at(now),
+                );
+            }
             (
                 serde_json::to_value(&view)?,
                 templates.report("weekly", &view)?,
@@ -112,35 +129,39 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         Kind::Security => {
             let mut rules = security::rules(args.rules.as_deref())?;
             let mut findings = security::scan_repository(&mut rules, &index)?;
-            let cluster = match (&args.snapshot, args.cluster.given()) {
-                (Some(_), true) => {
-                    anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both")
-                }
-                (Some(path), false) => Some(snapshot::load(path)?),
-                (None, true) => {
-                    let runtime = runtime()?;
-                    let connection = runtime.block_on(connect(&args.cluster))?;
-                    let cluster = remediator::cluster::KubeCluster::new(connection.client);
-                    let options = remediator::cluster::SnapshotOptions {
-                        metrics: false,
-                        logs: false,
-                        ..Default::default()
-                    };
-                    use remediator::cluster::Cluster;
-                    Some(runtime.block_on(cluster.snapshot(&options))?)
-                }
-                (None, false) => None,
-            };
-            if let Some(loaded) = &cluster {
-                for problem in &loaded.problems {
-                    eprintln!("warning: {problem}");
-                }
+            if let Some(loaded) = cluster(&args, &config, false)? {
                 findings.extend(security::scan_snapshot(&mut rules, &loaded.snapshot)?);
             }
             let view = security::report(findings);
             (
                 serde_json::to_value(&view)?,
                 templates.report("security", &view)?,
+            )
+        }
+        Kind::Runbook => {
+            let repo = ConfigRepo::open(&args.repo).ok();
+            let log = audit_log(&args.repo, &config, repo.as_ref());
+            let sections = runbook::runbook(&audit::history(&log.read()?, None));
+            let view = serde_json::json!({ "sections": sections });
+            (view.clone(), templates.report("runbook", &view)?)
+        }
+        Kind::Capacity => {
+            let loaded = cluster(&args, &config, true)?.ok_or_else(|| {
+                anyhow::anyhow!("the capacity report reads a cluster: give --snapshot, or --kubeconfig/--context")
+            })?;
+            let now = match &args.now {
+                Some(text) => text
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--now {text}: not an RFC 3339 time: {e}"))?,
+                None => loaded.snapshot.taken_at().unwrap_or_else(Timestamp::now),
+            };
+            let view = capacity::capacity(
+                &loaded.snapshot,
+                &remediator::detect::DetectOptions::at(now),
+            );
+            (
+                serde_json::to_value(&view)?,
+                templates.report("capacity", &view)?,
             )
         }
     };
@@ -162,4 +183,45 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         eprintln!("issue #{number} {upserted:?}");
     }
     Ok(Outcome::Ok)
+}
+
+/// The cluster the report reads: the recorded snapshot, or the live cluster (with usage from
+/// `metrics.prometheus` when `usage` and configured, else metrics-server's sample); none when
+/// neither is given. Every problem reading it is printed.
+fn cluster(
+    args: &ReportArgs,
+    config: &remediator::config::Config,
+    usage: bool,
+) -> anyhow::Result<Option<snapshot::Loaded>> {
+    let loaded = match (&args.snapshot, args.cluster.given()) {
+        (Some(_), true) => {
+            anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both")
+        }
+        (Some(path), false) => snapshot::load(path)?,
+        (None, true) => {
+            use remediator::cluster::Cluster;
+            let runtime = runtime()?;
+            let connection = runtime.block_on(connect(&args.cluster))?;
+            let cluster = remediator::cluster::KubeCluster::new(connection.client);
+            let options = remediator::cluster::SnapshotOptions {
+                metrics: usage,
+                logs: false,
+                ..Default::default()
+            };
+            let mut loaded = runtime.block_on(cluster.snapshot(&options))?;
+            if usage {
+                runtime.block_on(remediator::cluster::prometheus::load_usage(
+                    config.prometheus.as_ref(),
+                    Some(&connection.name),
+                    &mut loaded,
+                ));
+            }
+            loaded
+        }
+        (None, false) => return Ok(None),
+    };
+    for problem in &loaded.problems {
+        eprintln!("warning: {problem}");
+    }
+    Ok(Some(loaded))
 }

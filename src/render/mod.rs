@@ -35,6 +35,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "report_security.md.j2",
         include_str!("../../templates/report_security.md.j2"),
     ),
+    (
+        "report_capacity.md.j2",
+        include_str!("../../templates/report_capacity.md.j2"),
+    ),
+    (
+        "report_runbook.md.j2",
+        include_str!("../../templates/report_runbook.md.j2"),
+    ),
     ("check.md.j2", include_str!("../../templates/check.md.j2")),
     (
         "reconcile.md.j2",

@@ -30,6 +30,8 @@ pub struct Weekly {
     pub by_code: Vec<Count>,
     /// Problems (finding code and object) with two or more pull requests in four weeks.
     pub recurring: Vec<Recurring>,
+    /// What the cluster shows now, by finding code, when a cluster was read.
+    pub open_now: Vec<Count>,
 }
 
 /// One week's numbers.
@@ -125,11 +127,17 @@ fn time(record: &Record) -> Option<Timestamp> {
     record.time.parse().ok()
 }
 
-fn opened(chain: &Chain) -> Option<Opened> {
-    let record = chain
+/// The record of a chain's pull request opening: its first `proposed` record that is not an
+/// update (records from before `opened` was written count as openings).
+pub(crate) fn opening(chain: &Chain) -> Option<&Record> {
+    chain
         .records
         .iter()
-        .find(|r| r.event == Event::Proposed && r.detail["opened"] != false)?;
+        .find(|r| r.event == Event::Proposed && r.detail["opened"] != false)
+}
+
+fn opened(chain: &Chain) -> Option<Opened> {
+    let record = opening(chain)?;
     let at = time(record)?;
     let first_seen = record.detail["firstSeen"]
         .as_str()
@@ -227,5 +235,23 @@ pub fn weekly(chains: &[Chain], to: Timestamp) -> Weekly {
         before: numbers(chains, from - week, from),
         by_code,
         recurring,
+        open_now: vec![],
     }
+}
+
+/// The findings of `snapshot` now, counted by code, most first.
+pub fn open_now(
+    snapshot: &crate::model::Snapshot,
+    options: &crate::detect::DetectOptions,
+) -> Vec<Count> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for finding in crate::detect::detect(snapshot, options) {
+        *counts.entry(finding.code.to_string()).or_default() += 1;
+    }
+    let mut counts: Vec<Count> = counts
+        .into_iter()
+        .map(|(code, count)| Count { code, count })
+        .collect();
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    counts
 }
