@@ -133,6 +133,10 @@ pub(crate) struct ProposeArgs {
     /// A directory of .rego files replacing the default policies.
     #[arg(long)]
     pub(crate) policies: Option<PathBuf>,
+    /// Also propose the safe edits of the security rules (`report security`), one pull
+    /// request per object and rule, weighed by the same policies.
+    #[arg(long)]
+    pub(crate) security: bool,
     /// A directory of templates replacing the embedded ones, file by file.
     #[arg(long)]
     pub(crate) templates: Option<PathBuf>,

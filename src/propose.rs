@@ -17,7 +17,7 @@ use crate::manifests::Build;
 use crate::manifests::diff::{FileChange, render};
 use crate::manifests::edit::apply;
 use crate::manifests::{Location, RepoIndex, parse_file};
-use crate::model::{Change, Finding, ObjectRef, Remediation, Snapshot};
+use crate::model::{Change, Finding, FindingCode, ObjectRef, Remediation, Snapshot};
 use crate::remedy::{Context, Outcome, ValueHistory, remediate};
 use crate::render::{PullRequestView, Templates};
 
@@ -284,6 +284,11 @@ pub fn plan_with(
         .unwrap_or_else(wall_clock);
     let mut findings = detect(inputs.snapshot, &DetectOptions::at(now));
     for finding in extra {
+        // A security rule's finding is a problem of its own, beside whatever else the workload has.
+        if finding.code == FindingCode::InsecureWorkload {
+            findings.push(finding);
+            continue;
+        }
         let about = |f: &Finding| {
             f.subject == finding.subject || f.owner.as_ref() == Some(&finding.subject)
         };

@@ -558,6 +558,65 @@ fn the_capacity_and_security_reports_read_the_example() {
 }
 
 #[test]
+fn propose_security_turns_a_rule_s_safe_edit_into_a_weighed_pull_request() {
+    let copy = common::copy_tree(&common::example_repo(), false);
+    let repo = repo_arg(copy.path());
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/snapshot");
+    let propose = |extra: &[&str]| {
+        let mut args = vec![
+            "propose",
+            "--repo",
+            &repo,
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--forge",
+            "none",
+            "--output",
+            "json",
+            "--now",
+            "2026-03-01T12:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        let out = remediator(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["proposals"].as_array().unwrap().clone()
+    };
+    let insecure = |proposals: &[Value]| -> Vec<Value> {
+        proposals
+            .iter()
+            .filter(|p| p["finding"] == "insecure-workload")
+            .cloned()
+            .collect()
+    };
+    assert!(insecure(&propose(&[])).is_empty());
+    let hardening = insecure(&propose(&["--security"]));
+    // Every workload of both environments, at the layer of its environment.
+    assert_eq!(hardening.len(), 10, "{hardening:#?}");
+    let web = hardening
+        .iter()
+        .find(|p| p["target"] == "Deployment/shop/web")
+        .unwrap();
+    assert_eq!(web["action"], "harden-workload");
+    // The policies weigh it as any change: production raises it one level.
+    assert_eq!(web["risk"], "high");
+    assert_eq!(
+        web["fields"][0]["file"], "clusters/prod/patches/web-resources.yaml",
+        "{web}"
+    );
+    assert_eq!(
+        web["fields"][0]["path"],
+        "spec.template.spec.containers[name=web].securityContext.allowPrivilegeEscalation"
+    );
+    assert_eq!(web["fields"][0]["new"], false);
+    let dev = hardening
+        .iter()
+        .find(|p| p["target"] == "Deployment/shop-dev/web")
+        .unwrap();
+    assert_eq!(dev["risk"], "medium");
+}
+
+#[test]
 fn excludes_and_gitignore_keep_files_out_of_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");

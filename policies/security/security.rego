@@ -38,7 +38,8 @@ findings contains {"rule": "run-as-root", "severity": "medium", "path": sprintf(
 	not container_non_root(x.c)
 }
 
-findings contains {"rule": "privilege-escalation", "severity": "medium", "path": sprintf("%s.securityContext.allowPrivilegeEscalation", [x.path]), "message": sprintf("container %s may gain more privileges than its parent process (allowPrivilegeEscalation is not false)", [x.c.name]), "fix": "set `allowPrivilegeEscalation: false`"} if {
+# A finding with `edit` ({path, value}) has a safe edit: `propose --security` proposes it.
+findings contains {"rule": "privilege-escalation", "severity": "medium", "path": sprintf("%s.securityContext.allowPrivilegeEscalation", [x.path]), "message": sprintf("container %s may gain more privileges than its parent process (allowPrivilegeEscalation is not false)", [x.c.name]), "fix": "set `allowPrivilegeEscalation: false`", "edit": {"path": sprintf("%s.securityContext.allowPrivilegeEscalation", [x.path]), "value": false}} if {
 	some x in containers
 	not x.c.securityContext.allowPrivilegeEscalation == false
 }

@@ -121,7 +121,13 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
             history,
             templates: &templates,
         };
-        let mut one = plan_of(&inputs, &mut policies, &options);
+        let mut one = if args.security {
+            let mut rules = remediator::report::security::rules(None)?;
+            let hardening = remediator::report::security::hardening(&mut rules, &index)?;
+            remediator::propose::plan_with(&inputs, &mut policies, &options, hardening)
+        } else {
+            plan_of(&inputs, &mut policies, &options)
+        };
         if let (Some(runtime), Some(connection)) = (&runtime, &source.connection) {
             runtime.block_on(add_dry_runs(
                 &mut one,

@@ -46,11 +46,13 @@ pub enum FindingCode {
     MemoryGrowth,
     /// A pod has been terminating for too long.
     PodStuckTerminating,
+    /// A security rule with a safe edit finds a workload's setting weak.
+    InsecureWorkload,
 }
 
 impl FindingCode {
     /// Every code.
-    pub const ALL: [FindingCode; 18] = [
+    pub const ALL: [FindingCode; 19] = [
         Self::CrashLoopOom,
         Self::CrashLoop,
         Self::ImagePullBackoff,
@@ -69,6 +71,7 @@ impl FindingCode {
         Self::PodStuckTerminating,
         Self::PeakForecast,
         Self::MemoryGrowth,
+        Self::InsecureWorkload,
     ];
 
     /// The stable code (`crash-loop-oom`).
@@ -92,6 +95,7 @@ impl FindingCode {
             Self::PeakForecast => "peak-forecast",
             Self::MemoryGrowth => "memory-growth",
             Self::PodStuckTerminating => "pod-stuck-terminating",
+            Self::InsecureWorkload => "insecure-workload",
         }
     }
 
@@ -123,6 +127,9 @@ impl FindingCode {
             Self::MemoryGrowth => "Memory keeps growing toward the limit: a suspected leak.",
             Self::PodStuckTerminating => {
                 "The pod has been terminating far longer than its grace period."
+            }
+            Self::InsecureWorkload => {
+                "A security rule finds a workload's setting weak, and has a safe edit for it."
             }
         }
     }

@@ -32,6 +32,8 @@ pub enum Action {
     DrainNode,
     /// Delete a stuck pod.
     DeletePod,
+    /// Set a security field to its hardened value (`allowPrivilegeEscalation: false`).
+    HardenWorkload,
 }
 
 /// What the catalog says of an action.
@@ -53,7 +55,7 @@ pub struct ActionSpec {
 
 impl Action {
     /// Every action of the catalog.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::RaiseMemory,
         Action::ScaleReplicas,
         Action::TuneHpa,
@@ -63,6 +65,7 @@ impl Action {
         Action::CordonNode,
         Action::DrainNode,
         Action::DeletePod,
+        Action::HardenWorkload,
     ];
 
     /// The action of a catalog name (`raise-memory`).
@@ -154,6 +157,16 @@ impl Action {
                 &["the pod's controller recreates it"],
                 "the pod is gone and its replacement ready",
                 true,
+            ),
+            Self::HardenWorkload => (
+                "harden-workload",
+                RiskLevel::Medium,
+                true,
+                &[
+                    "the program does not rely on what the setting takes away (setuid binaries, say)",
+                ],
+                "all replicas ready after the rollout",
+                false,
             ),
         };
         ActionSpec {

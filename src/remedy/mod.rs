@@ -5,6 +5,7 @@
 //! Edits go where the value is set for the target's environment: an overlay's `replicas:` or
 //! `images:` entry, or an overlay patch that sets the field, before the base declaration.
 
+mod harden;
 mod helm;
 mod image;
 mod imperative;
@@ -116,6 +117,7 @@ pub fn remediate(finding: &Finding, ctx: &Context) -> Outcome {
         FindingCode::NodeNotReady => imperative::node(finding, ctx, Action::DrainNode),
         FindingCode::NodeMemoryPressure | FindingCode::NodeDiskPressure => imperative::node(finding, ctx, Action::CordonNode),
         FindingCode::PodStuckTerminating => imperative::delete_pod(finding, ctx),
+        FindingCode::InsecureWorkload => harden::harden(finding, ctx),
         FindingCode::CrashLoop => Err(Stop::Diagnosis(
             "the container exits on its own; its logs say why, and no resource or replica change fixes that".into(),
         )),

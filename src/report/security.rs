@@ -3,7 +3,7 @@
 //! the live or recorded workloads, each finding with its rule, severity, field and fix. Pods
 //! that a workload owns are judged through the workload, once. Pure but for the rules' engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -158,6 +158,84 @@ pub fn scan_repository(
                 "repository",
                 Some(at),
             ));
+        }
+    }
+    Ok(out)
+}
+
+/// The findings with a safe edit on the objects the repository applies, as `insecure-workload`
+/// findings for the propose path: one per object and rule, its edits as `edit` evidence
+/// (`PATH = JSON`), each applied object (one per environment) on its own.
+pub fn hardening(
+    rules: &mut Policies,
+    index: &RepoIndex,
+) -> crate::assess::Result<Vec<crate::model::Finding>> {
+    use crate::model::{Evidence, Finding, FindingCode, Severity};
+    let mut judged: HashMap<usize, Vec<Value>> = HashMap::new();
+    let mut out = Vec::new();
+    for object in &index.objects {
+        let declaration = index.declaration(object);
+        let found = match judged.entry(object.declaration) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(judge(
+                rules,
+                &declaration.value,
+                declaration.id.namespace.as_deref(),
+            )?),
+        };
+        let mut by_rule: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+        for found in found.iter() {
+            if found["edit"].is_object() {
+                let rule = found["rule"].as_str().unwrap_or_default().to_owned();
+                by_rule.entry(rule).or_default().push(found);
+            }
+        }
+        for (rule, found) in by_rule {
+            let first = found[0];
+            let text = |key: &str| first[key].as_str().unwrap_or_default().to_owned();
+            let severity = match first["severity"].as_str() {
+                Some("critical" | "high") => Severity::Critical,
+                _ => Severity::Warning,
+            };
+            let messages: Vec<String> = found
+                .iter()
+                .filter_map(|f| f["message"].as_str().map(str::to_owned))
+                .collect();
+            let mut finding = Finding::new(
+                FindingCode::InsecureWorkload,
+                severity,
+                object.id.clone(),
+                format!(
+                    "The security rule `{rule}` finds {}: {}. The fix: {}.",
+                    object.id,
+                    messages.join("; "),
+                    text("fix")
+                ),
+            );
+            finding.owner = Some(object.id.clone());
+            finding.evidence.push(Evidence {
+                label: "rule".into(),
+                value: rule.clone(),
+            });
+            finding.evidence.push(Evidence {
+                label: "declared at".into(),
+                value: format!(
+                    "{}:{}",
+                    declaration.location.file.display(),
+                    declaration.location.line
+                ),
+            });
+            for f in &found {
+                finding.evidence.push(Evidence {
+                    label: "edit".into(),
+                    value: format!(
+                        "{} = {}",
+                        f["edit"]["path"].as_str().unwrap_or_default(),
+                        f["edit"]["value"]
+                    ),
+                });
+            }
+            out.push(finding);
         }
     }
     Ok(out)
