@@ -409,12 +409,16 @@ fn propose_explained(endpoint: Option<&str>, output: &str) -> Output {
         ));
         std::fs::write(&config, text).unwrap();
     }
-    let repo = repo_arg(copy.path());
+    propose_example(&repo_arg(copy.path()), output, &[])
+}
+
+/// `propose` of `repo` on the example snapshot at a fixed time, with no forge.
+fn propose_example(repo: &str, output: &str, extra: &[&str]) -> Output {
     let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/snapshot");
-    remediator(&[
+    let mut args = vec![
         "propose",
         "--repo",
-        &repo,
+        repo,
         "--snapshot",
         snapshot.to_str().unwrap(),
         "--forge",
@@ -423,7 +427,9 @@ fn propose_explained(endpoint: Option<&str>, output: &str) -> Output {
         output,
         "--now",
         "2026-03-01T12:00:00Z",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    remediator(&args)
 }
 
 /// The proposals of a JSON report without their explanations: what was decided.
@@ -561,23 +567,8 @@ fn the_capacity_and_security_reports_read_the_example() {
 fn propose_security_turns_a_rule_s_safe_edit_into_a_weighed_pull_request() {
     let copy = common::copy_tree(&common::example_repo(), false);
     let repo = repo_arg(copy.path());
-    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/snapshot");
     let propose = |extra: &[&str]| {
-        let mut args = vec![
-            "propose",
-            "--repo",
-            &repo,
-            "--snapshot",
-            snapshot.to_str().unwrap(),
-            "--forge",
-            "none",
-            "--output",
-            "json",
-            "--now",
-            "2026-03-01T12:00:00Z",
-        ];
-        args.extend_from_slice(extra);
-        let out = remediator(&args);
+        let out = propose_example(&repo, "json", extra);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         report["proposals"].as_array().unwrap().clone()
