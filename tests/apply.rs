@@ -63,6 +63,7 @@ fn quick_retries() -> RetryPolicy {
         attempts: 6,
         initial: Duration::from_millis(5),
         max: Duration::from_secs(2),
+        deadline: Duration::from_secs(60),
     }
 }
 

@@ -19,6 +19,7 @@ fn quick() -> RetryPolicy {
         attempts: 4,
         initial: std::time::Duration::from_millis(20),
         max: std::time::Duration::from_secs(3),
+        deadline: std::time::Duration::from_secs(30),
     }
 }
 
@@ -266,6 +267,76 @@ fn server_errors_and_rate_limits_are_retried_without_duplicates() {
         error.starts_with(&format!("read #{}: GitHub answered 500", pull.number)),
         "{error}"
     );
+}
+
+/// GitHub's limits in each documented form, waited out in full: the primary limit as 429
+/// (until `x-ratelimit-reset`), the secondary with a `Retry-After` longer than the backoff's
+/// cap, and the secondary with no header ("wait at least a minute"), which here passes the
+/// deadline and ends the call with an error rather than an early retry.
+#[test]
+fn github_s_rate_limits_are_waited_out_in_full_or_end_the_call() {
+    let (_remote, github, client, rt) = setup();
+    let faults = github.faults();
+    let sent = || {
+        github
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/pulls"))
+            .count()
+    };
+    // Primary, as 429 with no requests remaining: wait for the reset (about 2 s).
+    faults.add(Fault::new(
+        "GET",
+        "*/pulls",
+        FaultKind::RateLimitAs429 { reset_in: 2 },
+    ));
+    let started = std::time::Instant::now();
+    rt.block_on(client.open_pulls("remediator")).unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sent(), 2);
+    // Secondary, asking for 4 s where the backoff is capped at 3 s: the 4 s are waited.
+    faults.add(Fault::new(
+        "GET",
+        "*/pulls",
+        FaultKind::SecondaryRateLimit { retry_after: 4 },
+    ));
+    let started = std::time::Instant::now();
+    rt.block_on(client.open_pulls("remediator")).unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sent(), 4);
+    // Secondary with no header means a minute; a call allowed 5 s fails at once, saying why.
+    let _entered = rt.enter();
+    let impatient = GitHub::new(Some(github.url()), BOT_TOKEN, "acme/config")
+        .unwrap()
+        .with_retry(RetryPolicy {
+            deadline: std::time::Duration::from_secs(5),
+            ..quick()
+        });
+    faults.add(Fault::new(
+        "GET",
+        "*/pulls",
+        FaultKind::SecondaryRateLimitWithoutHeader,
+    ));
+    let started = std::time::Instant::now();
+    let error = rt
+        .block_on(impatient.open_pulls("remediator"))
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(error.contains("secondary rate limit"), "{error}");
+    assert!(
+        error.contains("GitHub asks to wait 60s, past the 5s"),
+        "{error}"
+    );
+    assert_eq!(sent(), 5, "no early retry");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Retries of API calls that may succeed on another try: 429 (after the server's
 //! `retryAfterSeconds`), 500, 502, 503, 504, timeouts and lost connections, with exponential
-//! backoff. Only idempotent calls go through here (get, list, server-side apply), so a retry after
+//! backoff. A wait the server asks for is honoured in full, never cut short by the backoff's
+//! cap; when it would pass the caller's overall deadline, the call fails instead. Only idempotent calls go through here (get, list, server-side apply), so a retry after
 //! a lost answer cannot apply anything twice. I/O: sleeps between tries.
 
 use std::future::Future;
@@ -13,8 +14,10 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// Wait before the second try; doubled before each one after it.
     pub initial: Duration,
-    /// The longest wait between two tries, `Retry-After` included.
+    /// The longest backoff between two tries; a wait the server asks for is not capped.
     pub max: Duration,
+    /// The time all tries may take, waits included: a wait that would pass it ends the call.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -23,6 +26,7 @@ impl Default for RetryPolicy {
             attempts: 6,
             initial: Duration::from_millis(200),
             max: Duration::from_secs(30),
+            deadline: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -36,13 +40,26 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait before try `attempt` (2 for the first retry), or the server's own when it gave
-    /// one.
+    /// The wait before try `attempt` (2 for the first retry): the server's own, in full, when
+    /// it gave one, else the backoff.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let backoff = self
             .initial
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(2)));
-        retry_after.unwrap_or(backoff).min(self.max)
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(2)))
+            .min(self.max);
+        retry_after.unwrap_or(backoff)
+    }
+
+    /// The wait before try `attempt` of calls that started at `started`, or `None` when the
+    /// tries are spent or the wait would pass the deadline.
+    pub fn next_wait(
+        &self,
+        started: std::time::Instant,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        let wait = self.delay(attempt, retry_after);
+        (attempt <= self.attempts && started.elapsed() + wait <= self.deadline).then_some(wait)
     }
 }
 
@@ -71,7 +88,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    let mut attempt = 1;
+    let (started, mut attempt) = (std::time::Instant::now(), 1);
     loop {
         match call().await {
             Ok(value) => return Ok(value),
@@ -79,11 +96,11 @@ where
                 let Some(retry_after) = retriable(&error) else {
                     return Err(error);
                 };
-                if attempt >= policy.attempts {
-                    return Err(error);
-                }
                 attempt += 1;
-                tokio::time::sleep(policy.delay(attempt, retry_after)).await;
+                let Some(wait) = policy.next_wait(started, attempt, retry_after) else {
+                    return Err(error);
+                };
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -121,11 +138,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
+    fn backoff_doubles_up_to_the_cap_and_honours_retry_after_in_full() {
         let policy = RetryPolicy {
             attempts: 10,
             initial: Duration::from_millis(100),
             max: Duration::from_secs(1),
+            deadline: Duration::from_secs(30),
         };
         assert_eq!(policy.delay(2, None), Duration::from_millis(100));
         assert_eq!(policy.delay(3, None), Duration::from_millis(200));
@@ -134,10 +152,22 @@ mod tests {
             policy.delay(2, Some(Duration::from_millis(700))),
             Duration::from_millis(700)
         );
+        // The server's wait is not cut short by the cap...
         assert_eq!(
-            policy.delay(2, Some(Duration::from_secs(60))),
-            Duration::from_secs(1)
+            policy.delay(2, Some(Duration::from_secs(20))),
+            Duration::from_secs(20)
         );
+        // ...but a wait past the deadline ends the call instead.
+        let started = std::time::Instant::now();
+        assert_eq!(
+            policy.next_wait(started, 2, Some(Duration::from_secs(20))),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(
+            policy.next_wait(started, 2, Some(Duration::from_secs(60))),
+            None
+        );
+        assert_eq!(policy.next_wait(started, 11, None), None);
     }
 
     #[tokio::test]
@@ -146,6 +176,7 @@ mod tests {
             attempts: 3,
             initial: Duration::from_millis(1),
             max: Duration::from_millis(1),
+            deadline: Duration::from_secs(5),
         };
         let mut calls = 0;
         let result: Result<(), _> = with_retry(&policy, || {

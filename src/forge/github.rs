@@ -63,7 +63,8 @@ fn failure(call: &Call<'_>, status: u16, answer: &Value, limits: &Limits) -> Fai
         .unwrap_or("no message")
         .to_owned();
     let seconds = |text: &Option<String>| text.as_ref().and_then(|t| t.trim().parse::<u64>().ok());
-    if status == 403 && limits.remaining.as_deref() == Some("0") {
+    // The primary limit, which GitHub documents as 403 or 429 with no requests remaining.
+    if (status == 403 || status == 429) && limits.remaining.as_deref() == Some("0") {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -88,6 +89,23 @@ fn failure(call: &Call<'_>, status: u16, answer: &Value, limits: &Limits) -> Fai
         500..=504 if call.creates => Failure::MaybeDone(error),
         500..=504 => Failure::Retry(None, error),
         _ => Failure::Final(error),
+    }
+}
+
+/// `error`, saying that GitHub's wait would pass the deadline when that is why it is final.
+fn past_deadline(error: Error, wait: Option<Duration>, retry: &RetryPolicy) -> Error {
+    match (error, wait) {
+        (Error::RateLimited { what, message }, Some(wait)) if wait > Duration::ZERO => {
+            Error::RateLimited {
+                what,
+                message: format!(
+                    "{message} (GitHub asks to wait {}s, past the {}s this call may take)",
+                    wait.as_secs(),
+                    retry.deadline.as_secs()
+                ),
+            }
+        }
+        (error, _) => error,
     }
 }
 
@@ -213,16 +231,20 @@ impl GitHub {
 
     /// A call, retried while the policy allows. A create (`creates`) that may have been done
     /// comes back as `Err(Failure::MaybeDone)` for the caller to look before trying again.
+    /// A wait GitHub asks for is waited in full; one that would pass the policy's deadline
+    /// ends the call with an error saying so, never an early retry.
     async fn call_raw(&self, call: &Call<'_>) -> Result<Value, Failure> {
-        let mut attempt = 1;
+        let (started, mut attempt) = (std::time::Instant::now(), 1);
         loop {
             match self.send(call).await {
                 Err(Failure::Retry(wait, error)) => {
-                    if attempt >= self.retry.attempts {
-                        return Err(Failure::Final(error));
-                    }
                     attempt += 1;
-                    tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+                    match self.retry.next_wait(started, attempt, wait) {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => {
+                            return Err(Failure::Final(past_deadline(error, wait, &self.retry)));
+                        }
+                    }
                 }
                 other => return other,
             }

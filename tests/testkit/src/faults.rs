@@ -30,6 +30,16 @@ pub enum FaultKind {
         /// Seconds the client is asked to wait.
         retry_after: u64,
     },
+    /// GitHub's primary rate limit as its other documented form: 429 with
+    /// `x-ratelimit-remaining: 0` and a reset this many seconds ahead (the test API server
+    /// answers 429 with that wait).
+    RateLimitAs429 {
+        /// Seconds until the limit resets.
+        reset_in: u64,
+    },
+    /// GitHub's secondary rate limit with no header: 403 and "wait at least a minute" (the test
+    /// API server answers 429 asking for 60 seconds).
+    SecondaryRateLimitWithoutHeader,
     /// Answer with this status and this JSON body as it is: an answer missing a field, or of
     /// the wrong shape.
     Answer {

@@ -105,8 +105,14 @@ async fn answer(
             | FaultKind::SecondaryRateLimit { retry_after }
             | FaultKind::RateLimit {
                 reset_in: retry_after,
+            }
+            | FaultKind::RateLimitAs429 {
+                reset_in: retry_after,
             },
         ) => error_response(&ApiError::injected(429, Some(retry_after))),
+        Some(FaultKind::SecondaryRateLimitWithoutHeader) => {
+            error_response(&ApiError::injected(429, Some(60)))
+        }
         Some(FaultKind::Delay(delay)) => {
             tokio::time::sleep(delay).await;
             router

@@ -639,6 +639,24 @@ fn fault_response(kind: &FaultKind) -> Response<Body> {
                 ],
             )
         }
+        FaultKind::RateLimitAs429 { reset_in } => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            (
+                429,
+                "API rate limit exceeded for user ID 1.",
+                vec![
+                    ("x-ratelimit-remaining", "0".to_owned()),
+                    ("x-ratelimit-reset", (now + reset_in).to_string()),
+                ],
+            )
+        }
+        FaultKind::SecondaryRateLimitWithoutHeader => (
+            403,
+            "You have exceeded a secondary rate limit. Please wait at least a minute before you try again.",
+            vec![],
+        ),
         FaultKind::SecondaryRateLimit { retry_after } => (
             403,
             "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
