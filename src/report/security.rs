@@ -115,8 +115,14 @@ fn judge(
         "pod": pod,
         "podPath": pod_path,
     });
-    let found = rules.query(FINDINGS, &input)?;
-    Ok(found.as_array().cloned().unwrap_or_default())
+    // Rules that do not define the findings (a replaced directory missing them) are an error,
+    // never a clean report.
+    match rules.query(FINDINGS, &input)? {
+        Value::Array(found) => Ok(found),
+        other => Err(crate::assess::Error::Eval(format!(
+            "{FINDINGS} is not a set of findings: {other}"
+        ))),
+    }
 }
 
 fn finding(
@@ -334,6 +340,21 @@ pub fn report(mut findings: Vec<SecurityFinding>) -> Security {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_that_define_no_findings_are_an_error_not_a_clean_report() {
+        let mut rules = Policies::from_files(vec![(
+            PathBuf::from("other.rego"),
+            "package remediator.other\n\nx := 1\n".into(),
+        )])
+        .unwrap();
+        let object = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c"}});
+        let error = judge(&mut rules, &object, None).unwrap_err().to_string();
+        assert!(
+            error.contains("data.remediator.security.findings"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn every_rego_test_of_the_security_rules_passes() {

@@ -626,25 +626,16 @@ fn json_response(code: u16, body: &Value, link: Option<String>) -> Response<Body
 
 fn fault_response(kind: &FaultKind) -> Response<Body> {
     let (code, message, headers): (u16, &str, Vec<(&str, String)>) = match kind {
-        FaultKind::RateLimit { reset_in } => {
+        FaultKind::RateLimit { reset_in } | FaultKind::RateLimitAs429 { reset_in } => {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             (
-                403,
-                "API rate limit exceeded for user ID 1.",
-                vec![
-                    ("x-ratelimit-remaining", "0".to_owned()),
-                    ("x-ratelimit-reset", (now + reset_in).to_string()),
-                ],
-            )
-        }
-        FaultKind::RateLimitAs429 { reset_in } => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            (
-                429,
+                if matches!(kind, FaultKind::RateLimit { .. }) {
+                    403
+                } else {
+                    429
+                },
                 "API rate limit exceeded for user ID 1.",
                 vec![
                     ("x-ratelimit-remaining", "0".to_owned()),
