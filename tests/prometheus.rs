@@ -66,9 +66,10 @@ spec:
     requests: {storage: 10Gi}
 ";
 
-/// Two weeks at five-minute steps, up to `now`.
+/// Two weeks at five-minute steps, up to and including `now` (an instant query a few seconds
+/// later still finds its latest point within Prometheus's five-minute lookback).
 fn series(now: f64, value: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
-    (0..4032)
+    (0..=4032)
         .map(|i| {
             let t = (now - 14.0 * DAY + f64::from(i) * 300.0).floor();
             (t, value(t))
