@@ -240,7 +240,9 @@ impl AuditLog {
             repo.append_note(&trail.remote, target, &line, &trail.author, &trail.auth)
                 .map_err(Error::Git)?;
         }
-        self.append_cache(&line)
+        self.append_cache(&line)?;
+        crate::failpoint::hit(&format!("after-{}", record.event_name()));
+        Ok(())
     }
 
     fn append_cache(&self, line: &str) -> Result<()> {

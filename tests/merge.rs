@@ -1182,3 +1182,178 @@ fn the_weekly_report_measures_mttd_and_mttr_and_keeps_one_issue() {
         issues[0].body
     );
 }
+
+/// Where a reconcile of a merged remediation ended: the audit events, the writes of the
+/// Deployment, the comments on the pull request, the statuses of the merge, the live memory
+/// limit, and the commits on main.
+#[derive(Debug, PartialEq)]
+struct End {
+    events: Vec<String>,
+    /// The details of the `applied` records after the first: what a rerun applied again.
+    reapplied: Vec<String>,
+    writes: usize,
+    comments: Vec<String>,
+    statuses: Vec<String>,
+    limit: Value,
+    commits: usize,
+}
+
+/// Merges the crash-loop remediation and reconciles it, first dying at `point` when one is
+/// given (and reached), then again without; returns the end state and whether it died.
+fn drill(point: Option<&str>) -> (End, bool) {
+    let world = World::new(None);
+    let (number, merge) = world.proposed_and_merged(&["alice"]);
+    world.cluster.follow_spec(Duration::from_millis(200));
+    let mut died = false;
+    if let Some(point) = point {
+        let crashed = world.reconcile_crashing_at(&merge, point);
+        died = crashed.status.code() == Some(86);
+        assert!(
+            died || crashed.status.code() == Some(0),
+            "{point}: {}",
+            text(&crashed)
+        );
+    }
+    if died {
+        expire_locks(&world);
+    }
+    let finished = world.reconcile(&merge);
+    assert_eq!(
+        finished.status.code(),
+        Some(0),
+        "{point:?}: {}",
+        text(&finished)
+    );
+    let api = world
+        .cluster
+        .object("Deployment", "shop-dev", "api")
+        .unwrap();
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push(repo.revparse_single("refs/heads/main").unwrap().id())
+        .unwrap();
+    let mut comments: Vec<String> = world
+        .github
+        .comments(number)
+        .iter()
+        .map(|c| {
+            // The marker names the merge commit, which differs from world to world.
+            let marker = c.body.lines().next().unwrap_or_default();
+            marker
+                .trim_end_matches(" -->")
+                .trim_end_matches(|ch: char| ch.is_ascii_hexdigit())
+                .to_owned()
+        })
+        .collect();
+    comments.sort();
+    let applied: Vec<String> = world
+        .audit()
+        .iter()
+        .filter(|r| r["event"] == "applied")
+        .map(|r| r["detail"].to_string())
+        .collect();
+    let end = End {
+        reapplied: applied.into_iter().skip(1).collect(),
+        events: world.events(),
+        writes: world.writes("/deployments/api"),
+        comments,
+        statuses: world
+            .github
+            .statuses(&merge)
+            .iter()
+            .map(|s| s.state.clone())
+            .collect(),
+        limit: memory_limit(&api),
+        commits: walk.count(),
+    };
+    (end, died)
+}
+
+/// Lets the locks of a run that died run out, as they do once their duration (10 minutes)
+/// passes without renewal: the rerun comes after that.
+fn expire_locks(world: &World) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, ListParams, Patch, PatchParams};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let leases: Api<Lease> = Api::namespaced(world.cluster.client(), "default");
+        for lease in leases.list(&ListParams::default()).await.unwrap() {
+            let name = lease.metadata.name.unwrap();
+            let stale = serde_json::json!({"spec": {"renewTime": "2020-01-01T00:00:00.000000Z",
+                "acquireTime": "2020-01-01T00:00:00.000000Z"}});
+            leases
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&stale))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// The crash drill: for every point a healthy merge's reconcile passes, the process dies there
+/// and a second run for the same commit ends where an uncrashed run ends: the same live object,
+/// the same writes (nothing applied twice), one comment per purpose, no extra commit, and an
+/// audit chain with each step once and complete.
+#[test]
+fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
+    let (clean, _) = drill(None);
+    assert_eq!(clean.events.last().map(String::as_str), Some("verified"));
+    assert!(clean.reapplied.is_empty());
+    // The reconcile's own records (the proposal's came before the merge).
+    let mut points: Vec<String> = clean
+        .events
+        .iter()
+        .filter(|e| *e != "proposed")
+        .map(|e| format!("after-{e}"))
+        .collect();
+    points.push("after-status".into());
+    points.dedup();
+    let ends: Vec<(String, End, bool)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = points
+            .iter()
+            .map(|point| {
+                scope.spawn(move || {
+                    let (end, died) = drill(Some(point));
+                    (point.clone(), end, died)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (point, end, died) in &ends {
+        assert!(died, "{point} was never reached");
+        assert_eq!(end.limit, clean.limit, "{point}");
+        assert_eq!(
+            end.writes, clean.writes,
+            "{point}: a write twice or missing"
+        );
+        assert_eq!(end.comments, clean.comments, "{point}");
+        assert_eq!(end.commits, clean.commits, "{point}");
+        assert_eq!(end.statuses.last(), clean.statuses.last(), "{point}");
+        // Each step that changes something recorded once and in order, and the chain
+        // complete. A rerun judges the merge again (`policy` and `approval` may repeat) and
+        // applies again what is not applied yet: after a crash past the apply, nothing (its
+        // record says every object unchanged, and no write was sent, as `writes` shows).
+        for again in &end.reapplied {
+            assert!(
+                !again.contains("\"created\"") && !again.contains("\"configured\""),
+                "{point}: applied twice: {again}"
+            );
+        }
+        let changes = |events: &[String]| -> Vec<String> {
+            let mut kept: Vec<String> = events
+                .iter()
+                .filter(|e| !["policy", "approval"].contains(&e.as_str()))
+                .cloned()
+                .collect();
+            kept.dedup();
+            kept
+        };
+        assert_eq!(changes(&end.events), changes(&clean.events), "{point}");
+        assert!(
+            clean.events.iter().all(|e| end.events.contains(e)),
+            "{point}: {:?}",
+            end.events
+        );
+    }
+    println!("crash drill: {} failpoints of a healthy merge", ends.len());
+}

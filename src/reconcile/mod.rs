@@ -560,6 +560,7 @@ async fn set_status<C, F: Forge>(
             description: description.to_owned(),
         };
         forge.set_status(&commit.to_string(), &status).await?;
+        crate::failpoint::hit("after-status");
     }
     Ok(())
 }

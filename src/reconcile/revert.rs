@@ -73,6 +73,7 @@ fn write_revert(
             &ctx.config.git.author,
             message,
         )?;
+        crate::failpoint::hit("after-revert-commit");
         // The base branch only moves forward; the revert branch is ours to overwrite.
         let refspec = if direct {
             format!("refs/heads/{branch}:refs/heads/{base}")
@@ -80,7 +81,10 @@ fn write_revert(
             format!("+refs/heads/{branch}:refs/heads/{branch}")
         };
         match ctx.repo.push(remote, &[refspec], &ctx.options.auth) {
-            Ok(()) => return Ok((revert, branch)),
+            Ok(()) => {
+                crate::failpoint::hit("after-revert-pushed");
+                return Ok((revert, branch));
+            }
             Err(crate::git::Error::Rejected { .. }) if tries < 2 => continue,
             Err(error) => return Err(error.into()),
         }

@@ -113,6 +113,27 @@ impl World {
         self.run(&["reconcile", "--commit", commit, "--env", "dev"])
     }
 
+    /// [`World::reconcile`], dying at the failpoint `point` (exit 86) when it is reached.
+    pub fn reconcile_crashing_at(&self, commit: &str, point: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args([
+                "reconcile",
+                "--commit",
+                commit,
+                "--env",
+                "dev",
+                "--repo",
+                self.work(),
+            ])
+            .args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()])
+            .args(["--policies", self.policies.to_str().unwrap()])
+            .env("GITHUB_TOKEN", BOT_TOKEN)
+            .env_remove("GITHUB_API_URL")
+            .env("REMEDIATOR_FAILPOINTS", point)
+            .output()
+            .unwrap()
+    }
+
     /// `reconcile --commit COMMIT EXTRA...` with each environment on the cluster the
     /// configuration gives it, unless `extra` names one.
     pub fn reconcile_routed(&self, commit: &str, extra: &[&str]) -> Output {
