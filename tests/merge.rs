@@ -238,25 +238,23 @@ fn a_merge_without_the_approvals_it_needs_is_refused_and_nothing_is_applied() {
     assert_ne!(memory_limit(&world.api()), before);
 }
 
-#[test]
-fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
-    let world = running_web();
-    push_branch(&world, "bump-web", "image: web:1", "image: web:2");
-    let number = world
-        .github
-        .open_pull("bump-web", "main", "Bump web to 2", "dev");
-    world.github.review(number, "alice", ReviewState::Approved);
-    let merge = world.github.merge(number);
-    let image = |w: &World| {
-        let web = w.cluster.object("Deployment", "default", "web").unwrap();
-        web["spec"]["template"]["spec"]["containers"][0]["image"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    // A controller for which web:2 never progresses and web:1 does.
+/// web's live image.
+fn web_image(world: &World) -> String {
+    let web = world
+        .cluster
+        .object("Deployment", "default", "web")
+        .unwrap();
+    web["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs `run` while a controller fails every rollout of web:2 and completes those of web:1;
+/// returns what `run` gave and whether a rollout of web:2 was failed.
+fn with_web_2_failing<T>(world: &World, run: impl FnOnce() -> T) -> (T, bool) {
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let (out, failed) = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let controller = scope.spawn(|| {
             let mut failed = false;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -265,7 +263,7 @@ fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
                     .object("Deployment", "default", "web")
                     .unwrap();
                 if web["metadata"]["generation"] != web["status"]["observedGeneration"] {
-                    let rollout = if image(&world) == "web:2" {
+                    let rollout = if web_image(world) == "web:2" {
                         Rollout::Failed
                     } else {
                         Rollout::Done
@@ -280,10 +278,29 @@ fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
             }
             failed
         });
-        let out = world.run(&["reconcile", "--commit", &merge]);
+        let out = run();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         (out, controller.join().unwrap())
-    });
+    })
+}
+
+/// A bump of web to web:2, proposed, approved by alice and merged: its pull request and merge
+/// commit.
+fn web_bump_merged(world: &World) -> (u64, String) {
+    push_branch(world, "bump-web", "image: web:1", "image: web:2");
+    let number = world
+        .github
+        .open_pull("bump-web", "main", "Bump web to 2", "dev");
+    world.github.review(number, "alice", ReviewState::Approved);
+    (number, world.github.merge(number))
+}
+
+#[test]
+fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
+    let world = running_web();
+    let (number, merge) = web_bump_merged(&world);
+    let (out, failed) =
+        with_web_2_failing(&world, || world.run(&["reconcile", "--commit", &merge]));
     assert!(failed, "the merged revision was failed");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -292,7 +309,7 @@ fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
         text(&out)
     );
     assert!(text(&out).contains("; healthy"), "{}", text(&out));
-    assert_eq!(image(&world), "web:1", "the reverted state is live");
+    assert_eq!(web_image(&world), "web:1", "the reverted state is live");
 
     let main = world.github.branch_head("main").unwrap();
     let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
@@ -1206,7 +1223,10 @@ fn drill(point: Option<&str>) -> (End, bool) {
     world.cluster.follow_spec(Duration::from_millis(200));
     let mut died = false;
     if let Some(point) = point {
-        let crashed = world.reconcile_crashing_at(&merge, point);
+        let crashed = world.run_env(
+            &["reconcile", "--commit", &merge, "--env", "dev"],
+            &[("REMEDIATOR_FAILPOINTS", point)],
+        );
         died = crashed.status.code() == Some(86);
         assert!(
             died || crashed.status.code() == Some(0),
@@ -1356,4 +1376,135 @@ fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
         );
     }
     println!("crash drill: {} failpoints of a healthy merge", ends.len());
+}
+
+/// Where a failed merge of web's bump ended after its rollback: the audit events, the live
+/// image, the revert commits on main, the comments, and the merge's last status.
+#[derive(Debug, PartialEq)]
+struct Undone {
+    events: Vec<String>,
+    /// The details of the `applied` records of the merge after its first (the revert's own
+    /// apply has a record of its own, on the revert commit).
+    reapplied: Vec<String>,
+    image: String,
+    reverts: usize,
+    comments: usize,
+    status: String,
+}
+
+/// Merges a bump of web whose rollout fails, reconciles it, first dying at `point` when one is
+/// given (and reached), then again without; returns where it ended and whether it died.
+fn rollback_drill(point: Option<&str>) -> (Undone, bool) {
+    let world = running_web();
+    let (number, merge) = web_bump_merged(&world);
+    let (died, _) = with_web_2_failing(&world, || {
+        let mut died = false;
+        if let Some(point) = point {
+            let crashed = world.run_env(
+                &["reconcile", "--commit", &merge],
+                &[("REMEDIATOR_FAILPOINTS", point)],
+            );
+            died = crashed.status.code() == Some(86);
+            assert!(
+                died || crashed.status.code() == Some(1),
+                "{point}: {}",
+                text(&crashed)
+            );
+            if died {
+                expire_locks(&world);
+            }
+        }
+        let finished = world.run(&["reconcile", "--commit", &merge]);
+        assert!(
+            finished.status.code() == Some(1)
+                || text(&finished).contains("already done: rolled-back"),
+            "{point:?}: {}",
+            text(&finished)
+        );
+        died
+    });
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push(repo.revparse_single("refs/heads/main").unwrap().id())
+        .unwrap();
+    let reverts = walk
+        .filter_map(|id| repo.find_commit(id.unwrap()).ok())
+        .filter(|c| c.message().unwrap_or_default().contains("Reverts: "))
+        .count();
+    let applied: Vec<String> = world
+        .audit()
+        .iter()
+        .filter(|r| r["event"] == "applied" && r["commit"] == merge.as_str())
+        .map(|r| r["detail"].to_string())
+        .collect();
+    let undone = Undone {
+        reapplied: applied.into_iter().skip(1).collect(),
+        events: world.events(),
+        image: web_image(&world),
+        reverts,
+        comments: world.github.comments(number).len(),
+        status: last_status(&world.github, &merge),
+    };
+    (undone, died)
+}
+
+/// The crash drill of a rollback: for every point a failed merge's reconcile passes (the
+/// failure, the revert commit made and pushed, the rollback recorded), the process dies there
+/// and a rerun ends where an uncrashed run ends: the old image live, one revert commit, the
+/// same comments and status, every changing step recorded once.
+#[test]
+fn a_crash_at_every_step_of_a_rollback_ends_as_an_uncrashed_run() {
+    let (clean, _) = rollback_drill(None);
+    assert_eq!(clean.image, "web:1");
+    assert_eq!(clean.reverts, 1);
+    let points = [
+        "after-failed",
+        "after-revert-commit",
+        "after-revert-pushed",
+        "after-rolled-back",
+    ];
+    let ends: Vec<(&str, Undone, bool)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = points
+            .iter()
+            .map(|point| {
+                scope.spawn(move || {
+                    let (end, died) = rollback_drill(Some(point));
+                    (*point, end, died)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (point, end, died) in &ends {
+        assert!(died, "{point} was never reached");
+        assert_eq!(end.image, clean.image, "{point}");
+        assert_eq!(end.reverts, 1, "{point}: one revert commit at most");
+        assert_eq!(end.comments, clean.comments, "{point}");
+        assert_eq!(end.status, clean.status, "{point}");
+        // The rollback once (a record on the merge and one on its revert), nothing verified,
+        // the chain ending as the uncrashed one. A rerun
+        // past the failure checks health again before it rolls back (the merge may have come
+        // good meanwhile), so its `applied` (of nothing) and `failed` may repeat.
+        let count = |events: &[String], event: &str| events.iter().filter(|e| *e == event).count();
+        for step in ["rolled-back", "verified"] {
+            assert_eq!(
+                count(&end.events, step),
+                count(&clean.events, step),
+                "{point}: {step} in {:?}",
+                end.events
+            );
+        }
+        assert_eq!(end.events.last(), clean.events.last(), "{point}");
+        assert!(
+            clean.events.iter().all(|e| end.events.contains(e)),
+            "{point}: {:?}",
+            end.events
+        );
+        for again in &end.reapplied {
+            assert!(
+                !again.contains("\"created\"") && !again.contains("\"configured\""),
+                "{point}: applied twice: {again}"
+            );
+        }
+    }
 }

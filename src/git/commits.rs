@@ -72,6 +72,23 @@ impl ConfigRepo {
         Ok(commit.parent_ids().collect())
     }
 
+    /// The commit after `commit`, up to `tip`, whose `Reverts:` trailer names it: a revert
+    /// already written, by a run that did not live to record it.
+    pub fn revert_of(&self, tip: Oid, commit: Oid) -> Result<Option<Oid>> {
+        let mut walk = git("walk", self.repo.revwalk())?;
+        git("walk", walk.push(tip))?;
+        git("walk", walk.hide(commit))?;
+        let sha = commit.to_string();
+        for id in walk {
+            let id = git("walk", id)?;
+            let message = self.message(id)?;
+            if trailer(&trailers(&message), "Reverts") == Some(sha.as_str()) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
     /// A commit's full message.
     pub fn message(&self, commit: Oid) -> Result<String> {
         let commit = git("find commit", self.repo.find_commit(commit))?;

@@ -363,13 +363,17 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
     merged: Option<MergedPull>,
 ) -> Result<Report> {
     let sha = commit.to_string();
-    let done = ctx
+    let records: Vec<Record> = ctx
         .audit
         .read()?
         .into_iter()
         .filter(|r| r.commit.as_deref() == Some(sha.as_str()))
         .filter(|r| r.covers(ctx.options.environment.as_deref()))
-        .rfind(|r| matches!(r.event, Event::Verified | Event::RolledBack));
+        .collect();
+    let done = records
+        .iter()
+        .rfind(|r| matches!(r.event, Event::Verified | Event::RolledBack))
+        .cloned();
     // The record that finished the commit says all the report needs: neither tree is indexed
     // again, nor the forge asked.
     if let Some(record) = done {
@@ -391,6 +395,19 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
         not_rendered: subject.not_rendered(),
         outcome,
     };
+    // A run that failed the commit and pushed its revert, then died before recording the
+    // rollback: the revert is finished, and the failed change is never applied again.
+    let failed = records.iter().rfind(|r| r.event == Event::Failed);
+    if let Some(failed) = failed
+        && ctx.config.reconcile.rollback == RollbackMode::Push
+    {
+        let (remote, base) = (&ctx.config.git.remote, &ctx.options.base_branch);
+        let tip = ctx.repo.fetch_branch(remote, base, &ctx.options.auth)?;
+        if ctx.repo.revert_of(tip, commit)?.is_some() {
+            let outcome = revert::undo(ctx, &subject, &failed.message).await?;
+            return Ok(report(&subject, outcome));
+        }
+    }
     if subject.changes.is_empty() && subject.trust.is_empty() {
         ctx.audit
             .append(&subject.record(Event::Verified, "no Kubernetes object changes"))?;

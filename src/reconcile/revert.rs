@@ -66,6 +66,11 @@ fn write_revert(
     loop {
         tries += 1;
         let onto = ctx.repo.fetch_branch(remote, base, &ctx.options.auth)?;
+        // A run that died after pushing its revert left it on the base branch: it is the
+        // revert, and none is written twice.
+        if direct && let Some(pushed) = ctx.repo.revert_of(onto, subject.commit)? {
+            return Ok((pushed, branch));
+        }
         let revert = ctx.repo.revert(
             subject.commit,
             onto,
@@ -213,10 +218,19 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         },
     )
     .await?;
-    ctx.audit.append(&Record {
-        detail: detail.clone(),
-        ..reverted.record(Event::RolledBack, summary.clone())
-    })?;
+    // The revert's record, unless a run that died before the merge's record wrote it.
+    let revert_sha = revert.to_string();
+    let recorded = ctx.audit.read()?.iter().any(|r| {
+        r.event == Event::RolledBack
+            && r.commit.as_deref() == Some(revert_sha.as_str())
+            && r.covers(ctx.options.environment.as_deref())
+    });
+    if !recorded {
+        ctx.audit.append(&Record {
+            detail: detail.clone(),
+            ..reverted.record(Event::RolledBack, summary.clone())
+        })?;
+    }
     ctx.audit.append(&Record {
         detail,
         ..subject.record(Event::RolledBack, summary)

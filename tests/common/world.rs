@@ -93,7 +93,13 @@ impl World {
     /// `remediator ARGS --repo WORK [--kubeconfig K] [--policies P]` with the bot's token;
     /// propose reads each environment from the cluster the configuration gives it.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// [`World::run`] with `env` set (`REMEDIATOR_FAILPOINTS`, say).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_remediator"));
+        command.envs(env.iter().copied());
         command.args(args).args(["--repo", self.work()]);
         if !["history", "propose"].contains(&args[0]) {
             command.args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()]);
@@ -111,27 +117,6 @@ impl World {
     /// `reconcile --commit COMMIT --env dev`.
     pub fn reconcile(&self, commit: &str) -> Output {
         self.run(&["reconcile", "--commit", commit, "--env", "dev"])
-    }
-
-    /// [`World::reconcile`], dying at the failpoint `point` (exit 86) when it is reached.
-    pub fn reconcile_crashing_at(&self, commit: &str, point: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_remediator"))
-            .args([
-                "reconcile",
-                "--commit",
-                commit,
-                "--env",
-                "dev",
-                "--repo",
-                self.work(),
-            ])
-            .args(["--kubeconfig", self.cluster.kubeconfig().to_str().unwrap()])
-            .args(["--policies", self.policies.to_str().unwrap()])
-            .env("GITHUB_TOKEN", BOT_TOKEN)
-            .env_remove("GITHUB_API_URL")
-            .env("REMEDIATOR_FAILPOINTS", point)
-            .output()
-            .unwrap()
     }
 
     /// `reconcile --commit COMMIT EXTRA...` with each environment on the cluster the
