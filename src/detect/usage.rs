@@ -140,13 +140,41 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                 );
             }
         }
-        let under: Vec<&Resource> = [&cpu, &memory]
+        let near_limit: Vec<&Resource> = [&cpu, &memory]
             .into_iter()
             .filter(|r| {
                 r.limit
                     .is_some_and(|lim| r.p95 > lim * options.under_provisioned_ratio)
             })
             .collect();
+        // A p95 of a handful of samples is no p95: said, with how many there are, and not
+        // resized.
+        let (under, few): (Vec<&Resource>, Vec<&Resource>) = near_limit
+            .into_iter()
+            .partition(|r| r.samples.len() >= UNDER_PROVISIONED_POINTS);
+        if under.is_empty() && !few.is_empty() {
+            let samples = few.iter().map(|r| r.samples.len()).max().unwrap_or(0);
+            let lines: Vec<String> = few.iter().map(|r| r.describe("limit", r.limit)).collect();
+            let explanation = format!(
+                "Container `{}` ran close to its limit in the {samples} samples there are ({}), but a p95 needs                  {UNDER_PROVISIONED_POINTS} at least. Its limits are not resized until there are.",
+                series.container,
+                lines.join("; ")
+            );
+            findings.push(
+                coverage.annotate(
+                    base(
+                        FindingCode::UnderProvisioned,
+                        Severity::Info,
+                        explanation,
+                        vec![],
+                    )
+                    .with(
+                        "too little history",
+                        format!("{samples} samples of the {UNDER_PROVISIONED_POINTS} needed"),
+                    ),
+                ),
+            );
+        }
         if !under.is_empty() {
             let lines: Vec<String> = under.iter().map(|r| r.describe("limit", r.limit)).collect();
             let explanation = format!(
@@ -166,6 +194,10 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     }
     findings
 }
+
+/// Samples a p95 near the limit needs before limits are resized (a p95 of fewer is one of the
+/// highest samples, not a percentile).
+pub const UNDER_PROVISIONED_POINTS: usize = 10;
 
 /// The pod templates of the snapshot's Deployments, StatefulSets and DaemonSets, by
 /// `Kind/namespace/name`: looked up once per series instead of searched.
@@ -564,8 +596,16 @@ mod tests {
     #[test]
     fn under_provisioned_near_the_limit() {
         let resources = json!({"requests": {"memory": "256Mi"}, "limits": {"memory": "512Mi"}});
+        // One sample near the limit is no p95: said, with how many there are.
+        let once = run(resources.clone(), vec![], minutes(1, |_| 480.0 * 1048576.0));
+        assert_eq!(once[0].code, FindingCode::UnderProvisioned);
+        assert_eq!(
+            once[0].fact("too little history"),
+            Some("1 samples of the 10 needed")
+        );
         let found = run(resources, vec![], minutes(60, |_| 480.0 * 1048576.0));
         assert_eq!(found[0].code, FindingCode::UnderProvisioned);
+        assert_eq!(found[0].fact("too little history"), None);
         assert!(
             found[0]
                 .explanation
