@@ -154,9 +154,14 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
             .partition(|r| r.samples.len() >= UNDER_PROVISIONED_POINTS);
         if under.is_empty() && !few.is_empty() {
             let samples = few.iter().map(|r| r.samples.len()).max().unwrap_or(0);
+            let counted = match samples {
+                1 => "1 sample".to_owned(),
+                n => format!("{n} samples"),
+            };
             let lines: Vec<String> = few.iter().map(|r| r.describe("limit", r.limit)).collect();
             let explanation = format!(
-                "Container `{}` ran close to its limit in the {samples} samples there are ({}), but a p95 needs                  {UNDER_PROVISIONED_POINTS} at least. Its limits are not resized until there are.",
+                "Container `{}` ran close to its limit in the {counted} there is ({}), but a p95 needs \
+                 {UNDER_PROVISIONED_POINTS} samples at least. Its limits are not resized until there are.",
                 series.container,
                 lines.join("; ")
             );
@@ -170,7 +175,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                     )
                     .with(
                         "too little history",
-                        format!("{samples} samples of the {UNDER_PROVISIONED_POINTS} needed"),
+                        format!("{counted} of the {UNDER_PROVISIONED_POINTS} needed"),
                     ),
                 ),
             );
@@ -601,7 +606,7 @@ mod tests {
         assert_eq!(once[0].code, FindingCode::UnderProvisioned);
         assert_eq!(
             once[0].fact("too little history"),
-            Some("1 samples of the 10 needed")
+            Some("1 sample of the 10 needed")
         );
         let found = run(resources, vec![], minutes(60, |_| 480.0 * 1048576.0));
         assert_eq!(found[0].code, FindingCode::UnderProvisioned);
