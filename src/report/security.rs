@@ -232,13 +232,19 @@ pub fn hardening(
                 ),
             });
             for f in &found {
+                // An edit decides what is applied: one a rule gives without a field path or a
+                // value is an error in the rule, never an edit of nothing.
+                let (Some(path), Some(value)) =
+                    (f["edit"]["path"].as_str(), f["edit"].get("value"))
+                else {
+                    return Err(crate::assess::Error::Eval(format!(
+                        "rule `{rule}` gives an edit without a path and a value: {}",
+                        f["edit"]
+                    )));
+                };
                 finding.evidence.push(Evidence {
                     label: "edit".into(),
-                    value: format!(
-                        "{} = {}",
-                        f["edit"]["path"].as_str().unwrap_or_default(),
-                        f["edit"]["value"]
-                    ),
+                    value: format!("{path} = {value}"),
                 });
             }
             out.push(finding);
@@ -352,6 +358,24 @@ mod tests {
         let error = judge(&mut rules, &object, None).unwrap_err().to_string();
         assert!(
             error.contains("data.remediator.security.findings"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_edit_without_a_path_is_an_error_in_the_rule() {
+        let rule = "package remediator.security\n\nfindings contains {\"rule\": \"r\", \"edit\": {\"value\": false}} if input.kind == \"ConfigMap\"\n";
+        let mut rules = Policies::from_files(vec![(PathBuf::from("r.rego"), rule.into())]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: x}\n",
+        )
+        .unwrap();
+        let index = RepoIndex::build(dir.path(), &Default::default()).unwrap();
+        let error = hardening(&mut rules, &index).unwrap_err().to_string();
+        assert!(
+            error.contains("rule `r` gives an edit without a path"),
             "{error}"
         );
     }
