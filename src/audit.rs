@@ -269,18 +269,35 @@ impl AuditLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
             Err(e) => return Err(self.io(e)),
         };
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, line)| {
-                serde_json::from_str(line).map_err(|e| Error::Parse {
-                    path: self.path.clone(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })
-            })
-            .collect()
+        Ok(parse_records(&self.path, &text)?
+            .into_iter()
+            .map(|(_, record)| record)
+            .collect())
     }
+}
+
+/// The records in the text of a log or of one note, in their order: one JSON record per line,
+/// blank lines skipped. A line that is not a record, or whose time is not a timestamp, is an
+/// error naming `path` and the line.
+pub fn parse_records(path: &Path, text: &str) -> Result<Vec<(Timestamp, Record)>> {
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parse_error = |message: String| Error::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            message,
+        };
+        let record: Record = serde_json::from_str(line).map_err(|e| parse_error(e.to_string()))?;
+        let time: Timestamp = record
+            .time
+            .parse()
+            .map_err(|e| parse_error(format!("time {:?}: {e}", record.time)))?;
+        records.push((time, record));
+    }
+    Ok(records)
 }
 
 /// The records of one change, oldest first: a remediation's, or a commit's when it is not one
@@ -292,23 +309,8 @@ fn read_trail(trail: &Trail) -> Result<Vec<Record>> {
         .map_err(Error::Git)?;
     let mut records = Vec::new();
     for (target, text) in repo.notes().map_err(Error::Git)? {
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let parse_error = |message: String| Error::Parse {
-                path: PathBuf::from(format!("{}:{target}", crate::git::NOTES_REF)),
-                line: i + 1,
-                message,
-            };
-            let record: Record =
-                serde_json::from_str(line).map_err(|e| parse_error(e.to_string()))?;
-            let time: Timestamp = record
-                .time
-                .parse()
-                .map_err(|e| parse_error(format!("time {:?}: {e}", record.time)))?;
-            records.push((time, record));
-        }
+        let note = PathBuf::from(format!("{}:{target}", crate::git::NOTES_REF));
+        records.extend(parse_records(&note, &text)?);
     }
     // Records of one instant keep their note's order.
     records.sort_by_key(|(time, _)| *time);

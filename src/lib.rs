@@ -28,6 +28,7 @@ pub mod detect;
 pub mod explain;
 pub mod failpoint;
 pub mod forge;
+pub mod fuzz;
 pub mod git;
 pub mod http;
 pub mod manifests;
