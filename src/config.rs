@@ -9,6 +9,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::cluster::conflicts::{ConflictMode, ConflictPolicy};
 use crate::git::Author;
 use crate::model::RiskLevel;
 
@@ -117,6 +118,8 @@ pub struct ReconcileSettings {
     pub lock_namespace: String,
     /// How long to wait for another holder's lock before refusing.
     pub lock_wait: Duration,
+    /// What an apply does with fields other managers own.
+    pub conflicts: ConflictPolicy,
 }
 
 impl Default for ReconcileSettings {
@@ -126,6 +129,7 @@ impl Default for ReconcileSettings {
             health_timeout: Duration::from_secs(300),
             lock_namespace: "default".to_owned(),
             lock_wait: Duration::from_secs(120),
+            conflicts: ConflictPolicy::default(),
         }
     }
 }
@@ -382,6 +386,33 @@ struct RawReconcile {
     lock_namespace: Option<String>,
     #[serde(default)]
     lock_wait_seconds: Option<u64>,
+    #[serde(default)]
+    conflicts: Option<Spanned<serde_json::Value>>,
+}
+
+/// `conflicts: force`, or `{controllers: MODE, others: MODE}` with the defaults for what is
+/// not given.
+fn conflicts(written: &serde_json::Value) -> std::result::Result<ConflictPolicy, String> {
+    const EXPECTED: &str =
+        "write force, skip-field or refuse, or {controllers: MODE, others: MODE}";
+    let mode = |value: &serde_json::Value| {
+        ConflictMode::deserialize(value).map_err(|_| format!("`{value}` is not a mode; {EXPECTED}"))
+    };
+    let mut policy = ConflictPolicy::default();
+    match written {
+        serde_json::Value::String(_) => return Ok(ConflictPolicy::all(mode(written)?)),
+        serde_json::Value::Object(modes) => {
+            for (key, value) in modes {
+                match key.as_str() {
+                    "controllers" => policy.controllers = mode(value)?,
+                    "others" => policy.others = mode(value)?,
+                    other => return Err(format!("unknown key `{other}`; {EXPECTED}")),
+                }
+            }
+        }
+        other => return Err(format!("`{other}` is not a mode; {EXPECTED}")),
+    }
+    Ok(policy)
 }
 
 #[derive(Debug, Deserialize)]
@@ -622,6 +653,12 @@ impl RawConfig {
                     lock_wait: raw
                         .lock_wait_seconds
                         .map_or(defaults.lock_wait, Duration::from_secs),
+                    conflicts: match raw.conflicts {
+                        None => defaults.conflicts,
+                        Some(written) => conflicts(&written.value).map_err(|message| {
+                            invalid(written.referenced.line(), "reconcile.conflicts", message)
+                        })?,
+                    },
                 }
             }
         };
@@ -793,6 +830,45 @@ forge:
         let config = parse("{}\n").unwrap();
         assert_eq!(config.field_manager, "remediator");
         assert_eq!(config.forge, Forge::None);
+    }
+
+    #[test]
+    fn conflicts_are_one_mode_or_one_per_kind_of_manager() {
+        let policy = |text: &str| parse(text).map(|c| c.reconcile.conflicts);
+        assert_eq!(policy("{}\n").unwrap(), ConflictPolicy::default());
+        assert_eq!(
+            ConflictPolicy::default(),
+            ConflictPolicy {
+                controllers: ConflictMode::Refuse,
+                others: ConflictMode::Force
+            }
+        );
+        assert_eq!(
+            policy("reconcile:\n  conflicts: skip-field\n").unwrap(),
+            ConflictPolicy::all(ConflictMode::SkipField)
+        );
+        assert_eq!(
+            policy("reconcile:\n  conflicts: {controllers: force}\n").unwrap(),
+            ConflictPolicy::all(ConflictMode::Force)
+        );
+        assert_eq!(
+            policy("reconcile:\n  conflicts: {others: refuse}\n").unwrap(),
+            ConflictPolicy::all(ConflictMode::Refuse)
+        );
+        let error = policy("reconcile:\n  conflicts: maybe\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("remediator.yaml:2:")
+                && error.contains("reconcile.conflicts")
+                && error.contains("`\"maybe\"` is not a mode; write force, skip-field or refuse"),
+            "{error}"
+        );
+        let error = policy("reconcile:\n  conflicts: {controller: force}\n").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown key `controller`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl Proposal {
                 rendered
                     .into_iter()
                     .map(|r| r.value)
-                    .filter(|v| identity(v, &index.cluster_kinds) == self.remediation.target),
+                    .filter(|v| identity(v, &index.scopes) == self.remediation.target),
             );
         }
         for change in &self.remediation.changes {

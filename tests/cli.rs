@@ -262,7 +262,7 @@ fn the_config_schema_matches_the_parser() {
             }
             "git" => "git: {remote: upstream, author: {name: bot, email: bot@example.com}}\n",
             "reconcile" => {
-                "reconcile: {rollback: pull-request, healthTimeoutSeconds: 60, lockNamespace: ops, lockWaitSeconds: 0}\n"
+                "reconcile: {rollback: pull-request, healthTimeoutSeconds: 60, lockNamespace: ops, lockWaitSeconds: 0, conflicts: {controllers: skip-field, others: force}}\n"
             }
             "audit" => "audit: {path: audit/remediator.jsonl}\n",
             "approvals" => "approvals: {teams: {security: [carol, \"@acme/security\"]}}\n",
@@ -333,7 +333,8 @@ fn the_config_schema_matches_the_parser() {
             "rollback",
             "healthTimeoutSeconds",
             "lockNamespace",
-            "lockWaitSeconds"
+            "lockWaitSeconds",
+            "conflicts"
         ]
     );
     let all = Config::parse(

@@ -1508,3 +1508,137 @@ fn a_crash_at_every_step_of_a_rollback_ends_as_an_uncrashed_run() {
         }
     }
 }
+
+/// An autoscaler takes web's replicas, as kube-controller-manager does through the scale
+/// subresource.
+fn autoscale_web(cluster: &TestCluster, replicas: i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(cluster.client(), "default");
+        let params = kube::api::PatchParams {
+            field_manager: Some("kube-controller-manager".into()),
+            ..Default::default()
+        };
+        let scale = serde_json::json!({"spec": {"replicas": replicas}});
+        api.patch_scale("web", &params, &kube::api::Patch::Merge(&scale))
+            .await
+            .unwrap();
+    });
+}
+
+fn web_replicas(world: &World) -> i64 {
+    world
+        .cluster
+        .object("Deployment", "default", "web")
+        .unwrap()["spec"]["replicas"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A merge that sets web's replicas (owned by an autoscaler) and its image, reconciled with
+/// `conflicts` as `reconcile.conflicts` (the default when `None`).
+fn merge_against_the_autoscaler(conflicts: Option<&str>) -> (World, String, std::process::Output) {
+    let world = running_web();
+    autoscale_web(&world.cluster, 5);
+    if let Some(mode) = conflicts {
+        let file = world.remote.work.join("remediator.yaml");
+        let text = std::fs::read_to_string(&file).unwrap().replace(
+            "reconcile:\n",
+            &format!("reconcile:\n  conflicts: {mode}\n"),
+        );
+        std::fs::write(&file, text).unwrap();
+        common::commit_all(&world.remote.work, "Decide conflicts");
+        common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    }
+    // The branch scales web and moves its image, so something besides the replicas changes.
+    let work = &world.remote.work;
+    let main = common::branch_head(work, "main").unwrap();
+    let file = work.join("web.yaml");
+    let web = std::fs::read_to_string(&file).unwrap();
+    let web = web
+        .replace("replicas: 2", "replicas: 3")
+        .replace("image: web:1", "image: web:3");
+    std::fs::write(&file, web).unwrap();
+    common::commit_all(work, "Scale web and move it to web:3");
+    common::push(work, "refs/heads/main:refs/heads/scale-web");
+    let repo = git2::Repository::open(work).unwrap();
+    let main = repo.find_object(main, None).unwrap();
+    repo.reset(&main, git2::ResetType::Hard, None).unwrap();
+    let number = world
+        .github
+        .open_pull("scale-web", "main", "Scale web", "dev");
+    world.github.review(number, "alice", ReviewState::Approved);
+    let merge = world.github.merge(number);
+    world.cluster.follow_spec(Duration::from_millis(200));
+    let out = world.run(&["reconcile", "--commit", &merge]);
+    (world, merge, out)
+}
+
+#[test]
+fn a_field_an_autoscaler_owns_is_refused_left_or_taken_as_the_configuration_says() {
+    // By default a controller's field is refused: nothing is applied, the reason names the
+    // manager and the field, and the merge is rolled back.
+    let (world, merge, out) = merge_against_the_autoscaler(None);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("`.spec.replicas` is owned by kube-controller-manager"),
+        "{said}"
+    );
+    assert_eq!(web_replicas(&world), 5, "the autoscaler keeps its replicas");
+    let failed = world.last("failed");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused: Deployment/default/web"),
+        "{failed}"
+    );
+    assert_eq!(
+        web_image(&world),
+        "web:1",
+        "nothing of the change is applied"
+    );
+    assert_eq!(last_status(&world.github, &merge), "failure");
+    let number = world.github.pulls()[0].number;
+    let comments = world.github.comments(number);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.body.contains("was **not applied**")
+                && c.body
+                    .contains("`.spec.replicas` is owned by kube-controller-manager")),
+        "{comments:?}"
+    );
+
+    // skip-field: the rest of the change is applied, the replicas are left to the autoscaler.
+    let (world, _, out) = merge_against_the_autoscaler(Some("skip-field"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(web_replicas(&world), 5);
+    assert_eq!(
+        web_image(&world),
+        "web:3",
+        "the rest of the change is applied"
+    );
+    let applied = world.last("applied");
+    assert_eq!(
+        applied["detail"]["entries"][0]["contested"],
+        serde_json::json!([{"field": ".spec.replicas", "manager": "kube-controller-manager", "outcome": "left to"}]),
+        "{applied}"
+    );
+
+    // force: the reviewed value is taken over.
+    let (world, _, out) = merge_against_the_autoscaler(Some("{controllers: force}"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(web_replicas(&world), 3);
+    assert_eq!(web_image(&world), "web:3");
+    let applied = world.last("applied");
+    assert_eq!(
+        applied["detail"]["entries"][0]["contested"][0]["outcome"], "taken over from",
+        "{applied}"
+    );
+}

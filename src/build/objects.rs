@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{Failure, NotRendered, Origin, Rendered, Renderer, flux};
-use crate::manifests::{Build, RepoIndex, is_cluster_scoped};
+use crate::manifests::{Build, RepoIndex, Scopes, namespace_of};
 use crate::model::ObjectRef;
 
 /// One object as its build applies it.
@@ -89,7 +89,7 @@ pub fn objects(
             }
         }
         out.objects.push(AppliedObject {
-            id: identity(&value, &index.cluster_kinds),
+            id: identity(&value, &index.scopes),
             unit: unit.path.clone(),
             built: false,
             placement: declaration.location.file.clone(),
@@ -204,7 +204,7 @@ fn substituted(substitution: &flux::Substitution, value: Value) -> Result<Value,
 
 /// A rendered object with its identity and declaring line.
 fn applied(index: &RepoIndex, build: &Build, rendered: Rendered) -> AppliedObject {
-    let id = identity(&rendered.value, &index.cluster_kinds);
+    let id = identity(&rendered.value, &index.scopes);
     let declared = match &rendered.origin {
         Origin::File(file) => (file.clone(), declared_line(index, file, &id)),
         Origin::Generated(file) => {
@@ -229,18 +229,14 @@ fn applied(index: &RepoIndex, build: &Build, rendered: Rendered) -> AppliedObjec
 
 /// The identity of a rendered object; a namespaced object without a namespace lands in
 /// `default`, as `kubectl apply` puts it.
-pub fn identity(value: &Value, cluster_kinds: &[String]) -> ObjectRef {
+pub fn identity(value: &Value, scopes: &Scopes) -> ObjectRef {
     let field = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
     let kind = field("/kind").unwrap_or_default();
-    let namespace = if is_cluster_scoped(kind, cluster_kinds) {
-        None
-    } else {
-        Some(field("/metadata/namespace").unwrap_or("default"))
-    };
+    let namespace = namespace_of(kind, field("/metadata/namespace"), scopes);
     ObjectRef::new(
         field("/apiVersion").unwrap_or_default(),
         kind,
-        namespace,
+        namespace.as_deref(),
         field("/metadata/name")
             .or(field("/metadata/generateName"))
             .unwrap_or_default(),

@@ -114,6 +114,9 @@ pub struct CheckReport {
     pub renderer: Option<String>,
     /// Manifest files the change touches that no build and no plain directory reads.
     pub unused: Vec<PathBuf>,
+    /// Kinds of changed objects without a namespace whose scope is unknown offline: neither
+    /// built in nor declared by a CRD of the repository.
+    pub unknown_scope: Vec<String>,
     /// The highest risk, every denial, the most approvals and every team.
     pub assessment: Assessment,
 }
@@ -233,6 +236,7 @@ pub fn check(
         renderer,
         unused,
         charts,
+        unknown_scope,
     } = changes::between(
         repo,
         config,
@@ -303,6 +307,7 @@ pub fn check(
                 .into_iter()
                 .filter(|file| !trusted.iter().any(|t| file.starts_with(t)))
                 .collect(),
+            unknown_scope: unknown_scope.into_iter().collect(),
             assessment: combined,
         },
         applied: changes

@@ -299,8 +299,23 @@ mod tests {
             not_rendered: vec![],
             renderer: None,
             unused: vec![],
+            unknown_scope: vec![],
             assessment: Assessment::none(),
         }
+    }
+
+    #[test]
+    fn kinds_of_unknown_scope_are_named() {
+        let templates = Templates::load(None).unwrap();
+        let mut unknown = report(vec![object("one", RiskLevel::Low, "+a: 1\n".into())]);
+        let quiet = markdown(&templates, &unknown, None).unwrap();
+        assert!(!quiet.contains("Scope unknown"), "{quiet}");
+        unknown.unknown_scope = vec!["ClusterServiceVersion".into(), "Widget".into()];
+        let text = markdown(&templates, &unknown, None).unwrap();
+        assert!(
+            text.contains("Scope unknown without a cluster: `ClusterServiceVersion`, `Widget`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
     let (groups, config) = repo_objects(&args.repo, &args.path)?;
     let options = ApplyOptions {
         field_manager: config.field_manager.clone(),
+        conflicts: config.reconcile.conflicts,
         concurrency: args.concurrency,
         dry_run: args.dry_run,
         progress: std::io::stderr().is_terminal(),

@@ -230,7 +230,12 @@ async fn dry_run(
         }
     }
     let mut view = match failed {
-        None => DryRunView::new(&name, &config.field_manager, &results),
+        None => DryRunView::new(
+            &name,
+            &config.field_manager,
+            &results,
+            &config.reconcile.conflicts,
+        ),
         Some(error) => DryRunView::failed(&name, &config.field_manager, error),
     };
     view.skipped = skipped;

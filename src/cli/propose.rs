@@ -9,6 +9,7 @@ use serde_json::json;
 
 use remediator::assess::Policies;
 use remediator::build::Renderer;
+use remediator::cluster::conflicts::ConflictPolicy;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, Forge};
 use remediator::git::{ConfigRepo, GitHistory};
@@ -135,6 +136,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
                 &templates,
                 connection,
                 &config.field_manager,
+                &config.reconcile.conflicts,
             ));
         }
         plan.absorb(one);
@@ -341,6 +343,7 @@ async fn add_dry_runs(
     templates: &Templates,
     connection: &Connection,
     field_manager: &str,
+    conflicts: &ConflictPolicy,
 ) {
     let cluster = KubeCluster::new(connection.client.clone());
     let options = DryRunOptions {
@@ -357,7 +360,7 @@ async fn add_dry_runs(
             Err(error) => Err(error),
         };
         let view = match results {
-            Ok(results) => DryRunView::new(&connection.name, field_manager, &results),
+            Ok(results) => DryRunView::new(&connection.name, field_manager, &results, conflicts),
             Err(error) => DryRunView::failed(&connection.name, field_manager, error),
         };
         let section = templates.dry_run(&view).unwrap_or_else(|e| e.to_string());

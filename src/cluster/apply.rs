@@ -15,12 +15,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
-use super::dryrun::{Pending, live, preview};
+use super::conflicts::{ConflictMode, ConflictPolicy, Resolved, manager_name, remove_field};
+use super::dryrun::{FieldConflict, Pending, live, preview};
 use super::ownership::{Handling, ownership};
 use super::prefetch::{Prefetched, prefetch};
 use super::retry::{RetryPolicy, with_retry};
 use super::{Error, Resolver, subject};
-use crate::model::{ChangeAction, ChangeSet, ObjectRef};
+use crate::model::{ChangeAction, ChangeSet, Contested, ObjectRef};
 
 /// A step of a staged apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,8 +84,8 @@ pub fn order(kind: &str) -> (Stage, usize) {
 pub struct ApplyOptions {
     /// The field manager that owns what we apply.
     pub field_manager: String,
-    /// Take fields other managers own (the change was reviewed; the dry-run showed the owners).
-    pub force: bool,
+    /// What to do with fields other managers own.
+    pub conflicts: ConflictPolicy,
     /// Objects written at once within a stage.
     pub concurrency: usize,
     /// Retries of failed calls.
@@ -105,7 +106,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             field_manager: "remediator".into(),
-            force: true,
+            conflicts: ConflictPolicy::default(),
             concurrency: 16,
             retry: RetryPolicy::default(),
             established_timeout: Duration::from_secs(60),
@@ -254,7 +255,12 @@ async fn apply_stage(
     let mut first_error = None;
     for (_, result) in results {
         match result {
-            Some(Ok((subject, action))) => changes.push(subject, action),
+            Some(Ok((subject, action, contested))) => {
+                changes.push(subject, action);
+                if let Some(entry) = changes.entries.last_mut() {
+                    entry.contested = contested;
+                }
+            }
             Some(Err((subject, error))) => {
                 if let Some(subject) = subject {
                     changes.push(subject, ChangeAction::Failed);
@@ -287,7 +293,7 @@ async fn guarded(
     (i, Some(result))
 }
 
-type ApplyResult = Result<(ObjectRef, ChangeAction), (Option<ObjectRef>, Error)>;
+type ApplyResult = Result<(ObjectRef, ChangeAction, Vec<Contested>), (Option<ObjectRef>, Error)>;
 
 async fn apply_one(context: &Context<'_>, prefetched: &Prefetched, object: &Value) -> ApplyResult {
     let options = context.options;
@@ -304,7 +310,7 @@ async fn apply_one(context: &Context<'_>, prefetched: &Prefetched, object: &Valu
                     && options.dry_run
                     && context.pending.explains(named, &error)
                 {
-                    return Ok((named.clone(), ChangeAction::Created));
+                    return Ok((named.clone(), ChangeAction::Created, vec![]));
                 }
                 return Err(failed(error));
             }
@@ -318,30 +324,122 @@ async fn apply_one(context: &Context<'_>, prefetched: &Prefetched, object: &Valu
         && let Some(live) = &live
         && ownership(live).handling == Handling::HandOff
     {
-        return Ok((subject, ChangeAction::Skipped));
+        return Ok((subject, ChangeAction::Skipped, vec![]));
     }
     let mut params = PatchParams::apply(&options.field_manager);
-    params.force = options.force;
+    let mut object = std::borrow::Cow::Borrowed(object);
+    let mut contested = Vec::new();
     let action = if live.is_some() || options.dry_run {
-        let preview = match preview(&api, &subject, object, live, &params, &options.retry).await {
+        let mut preview = match preview(
+            &api,
+            &subject,
+            object.as_ref(),
+            live.clone(),
+            &params,
+            &options.retry,
+        )
+        .await
+        {
             Ok(preview) => preview,
             Err(error) if options.dry_run && context.pending.explains(&subject, &error) => {
-                return Ok((subject, ChangeAction::Created));
+                return Ok((subject, ChangeAction::Created, vec![]));
             }
             Err(error) => return Err(failed(error)),
         };
+        if !preview.conflicts.is_empty() {
+            let resolved =
+                resolve(&subject, &preview.conflicts, &options.conflicts).map_err(failed)?;
+            params.force = resolved.iter().any(|r| r.mode == ConflictMode::Force);
+            let skipped: Vec<&Resolved> = resolved
+                .iter()
+                .filter(|r| r.mode == ConflictMode::SkipField)
+                .collect();
+            if !skipped.is_empty() {
+                let stripped = object.to_mut();
+                for r in skipped {
+                    remove_field(stripped, &r.conflict.field);
+                }
+                preview = preview_again(&api, &subject, object.as_ref(), live, &params, options)
+                    .await
+                    .map_err(failed)?;
+            }
+            contested = resolved
+                .into_iter()
+                .map(|r| Contested {
+                    field: r.conflict.field,
+                    manager: manager_name(&r.conflict.manager).to_owned(),
+                    outcome: r.mode.describe().to_owned(),
+                })
+                .collect();
+        }
         let action = preview.action();
         if action == ChangeAction::Unchanged || options.dry_run {
-            return Ok((subject, action));
+            return Ok((subject, action, contested));
         }
         action
     } else {
         ChangeAction::Created
     };
-    write(&api, &subject, object, &params, &options.retry)
+    write(&api, &subject, object.as_ref(), &params, &options.retry)
         .await
         .map_err(failed)?;
-    Ok((subject, action))
+    Ok((subject, action, contested))
+}
+
+/// The preview of an object stripped of the fields left to their managers: another conflict
+/// now (a manager that took a field since) is an error, not a field taken unseen.
+async fn preview_again(
+    api: &Api<DynamicObject>,
+    subject: &ObjectRef,
+    object: &Value,
+    live: Option<Value>,
+    params: &PatchParams,
+    options: &ApplyOptions,
+) -> Result<super::dryrun::Preview, Error> {
+    let again = preview(api, subject, object, live, params, &options.retry).await?;
+    if again.conflicts.is_empty() {
+        return Ok(again);
+    }
+    resolve(
+        subject,
+        &again.conflicts,
+        &ConflictPolicy::all(ConflictMode::Refuse),
+    )?;
+    Ok(again)
+}
+
+/// Each conflict with the mode the policy gives it; any refused one is an error naming them.
+fn resolve(
+    subject: &ObjectRef,
+    conflicts: &[FieldConflict],
+    policy: &ConflictPolicy,
+) -> Result<Vec<Resolved>, Error> {
+    let resolved: Vec<Resolved> = conflicts
+        .iter()
+        .map(|conflict| Resolved {
+            conflict: conflict.clone(),
+            mode: policy.decide(conflict),
+        })
+        .collect();
+    let refused: Vec<String> = resolved
+        .iter()
+        .filter(|r| r.mode == ConflictMode::Refuse)
+        .map(|r| {
+            format!(
+                "`{}` is owned by {}",
+                r.conflict.field,
+                manager_name(&r.conflict.manager)
+            )
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(Error::Conflict {
+            object: subject.to_string(),
+            fields: refused.join(", "),
+        })
+    }
 }
 
 async fn write(

@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
+use super::ownership::{Handling, ownership};
 use super::retry::{RetryPolicy, with_retry};
 use super::{Error, Resolver, Result, subject, to_value};
 use crate::manifests::diff::unified;
@@ -58,6 +59,9 @@ pub struct DryRunResult {
     pub diff: String,
     /// Fields other managers own that the change would take.
     pub conflicts: Vec<FieldConflict>,
+    /// The GitOps tool that syncs the live object (Argo CD, Flux), which remediator leaves it
+    /// to: its conflicts are that tool's, never remediator's to take.
+    pub synced_by: Option<String>,
 }
 
 /// The object without what the server owns: managedFields, status, resourceVersion, uid,
@@ -286,6 +290,7 @@ async fn dry_run_one(context: DryRunContext<'_>, object: &Value) -> Result<DryRu
             object: subject,
             action: ChangeAction::Created,
             conflicts: Vec::new(),
+            synced_by: None,
         })
     };
     let (subject, api) = match resolver.target(client, object, &options.default_namespace) {
@@ -304,10 +309,18 @@ async fn dry_run_one(context: DryRunContext<'_>, object: &Value) -> Result<DryRu
     let before = yaml(preview.live.as_ref(), &name)?;
     let after = yaml(Some(&preview.result), &name)?;
     let diff = unified(Path::new(&name), &before, &after, false);
+    let synced_by = preview
+        .live
+        .as_ref()
+        .map(ownership)
+        .filter(|o| o.handling == Handling::HandOff)
+        .and_then(|o| o.owner)
+        .map(|owner| owner.describe());
     Ok(DryRunResult {
         object: subject,
         action,
         diff,
         conflicts: preview.conflicts,
+        synced_by,
     })
 }

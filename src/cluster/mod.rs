@@ -7,6 +7,7 @@
 //! kube; nothing else in the crate does.
 
 pub mod apply;
+pub mod conflicts;
 pub mod dryrun;
 pub mod health;
 pub mod imperative;
@@ -28,7 +29,7 @@ use kube::api::{Api, DynamicObject};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use serde_json::Value;
 
-use crate::manifests::is_cluster_scoped;
+use crate::manifests::{Scopes, is_cluster_scoped};
 use crate::model::{ChangeSet, ObjectRef};
 use crate::snapshot::Loaded;
 pub use apply::{ApplyOptions, Stopped};
@@ -90,6 +91,17 @@ pub enum Error {
         record: String,
         /// What is wrong.
         message: String,
+    },
+    /// A field the change sets is owned by a manager the conflict policy refuses to take it
+    /// from.
+    #[error(
+        "{object}: {fields}; the change would fight that manager, so nothing of it is applied (set reconcile.conflicts in remediator.yaml to force or skip-field to decide otherwise)"
+    )]
+    Conflict {
+        /// The object.
+        object: String,
+        /// Each refused field and its owner.
+        fields: String,
     },
     /// Another remediation holds the object's lock.
     #[error(
@@ -382,7 +394,7 @@ pub fn subject(object: &Value, default_namespace: &str) -> Result<ObjectRef> {
     };
     let namespace = match text("/metadata/namespace") {
         Some(namespace) => Some(namespace),
-        None if is_cluster_scoped(kind, &[]) => None,
+        None if is_cluster_scoped(kind, &Scopes::default()) => None,
         None => Some(default_namespace),
     };
     Ok(ObjectRef::new(api_version, kind, namespace, name))

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::builds::{Build, BuildGraph, join_relative};
 use super::kustomize::Kustomization;
-use super::scope::is_cluster_scoped;
+use super::scope::{Scope, Scopes, namespace_of};
 use super::source::{ParsedDocument, ParsedFile};
 use super::walk::{parse_all, walk};
 use super::{Error, Result};
@@ -117,8 +117,11 @@ pub struct RepoIndex {
     /// Helm chart directories (with a `Chart.yaml`): their files are rendered by Helm through a
     /// release, never read as manifests.
     pub charts: Vec<PathBuf>,
-    /// Kinds the repository's own CRDs declare cluster-scoped.
-    pub cluster_kinds: Vec<String>,
+    /// The scopes the repository's own CRDs declare.
+    pub scopes: Scopes,
+    /// Kinds of objects without a namespace whose scope is neither built in nor declared by a
+    /// CRD of the repository: taken without a namespace, and reported.
+    pub unknown_scope: BTreeSet<String>,
     /// For each chart, the top-level values its templates read (`.Values.resources` gives
     /// `resources`); filled by [`RepoIndex::build`], which reads the templates.
     pub chart_values: BTreeMap<PathBuf, BTreeSet<String>>,
@@ -177,7 +180,7 @@ impl RepoIndex {
         }
         index.read_kustomizations(&docs);
         let patches: HashSet<PathBuf> = index.patches.iter().cloned().collect();
-        let cluster_kinds = crd_cluster_kinds(&docs);
+        let scopes = Scopes::declared_by(docs.iter().flat_map(|(_, d)| d).map(|d| &d.value));
         for (file, documents) in docs {
             if patches.contains(&file) {
                 index.read_patches(&file, documents);
@@ -185,8 +188,8 @@ impl RepoIndex {
                 index.read_objects(&file, documents);
             }
         }
-        index.assign_units(&cluster_kinds);
-        index.cluster_kinds = cluster_kinds;
+        index.assign_units(&scopes);
+        index.scopes = scopes;
         index
     }
 
@@ -365,7 +368,7 @@ impl RepoIndex {
         }
     }
 
-    fn assign_units(&mut self, cluster_kinds: &[String]) {
+    fn assign_units(&mut self, scopes: &Scopes) {
         // Declarations are in file order, so each file's declarations are one contiguous run.
         let mut by_file: HashMap<&Path, Vec<usize>> = HashMap::new();
         for (i, decl) in self.declarations.iter().enumerate() {
@@ -415,7 +418,7 @@ impl RepoIndex {
             }
         }
         for (unit_index, (unit, decls)) in members.into_iter().enumerate() {
-            self.add_unit_objects(unit_index, &unit, decls, cluster_kinds);
+            self.add_unit_objects(unit_index, &unit, decls, scopes);
             self.units.push(unit);
         }
         // Declaration order is file order, then line order.
@@ -428,21 +431,17 @@ impl RepoIndex {
         unit_index: usize,
         unit: &Unit,
         decls: Vec<(usize, Option<String>)>,
-        cluster_kinds: &[String],
+        scopes: &Scopes,
     ) {
         let mut seen: HashMap<ObjectRef, usize> = HashMap::new();
         for (decl, build_namespace) in decls {
             let declared = &self.declarations[decl];
-            let namespace = if is_cluster_scoped(&declared.id.kind, cluster_kinds) {
-                None
-            } else {
-                let declared_ns = declared.id.namespace.clone();
-                Some(
-                    build_namespace
-                        .or(declared_ns)
-                        .unwrap_or_else(|| "default".to_owned()),
-                )
-            };
+            let written = build_namespace.or_else(|| declared.id.namespace.clone());
+            let kind = &declared.id.kind;
+            if written.is_none() && scopes.of(kind) == Scope::Unknown {
+                self.unknown_scope.insert(kind.clone());
+            }
+            let namespace = namespace_of(kind, written.as_deref(), scopes);
             let id = declared.id.with_namespace(namespace.as_deref());
             if let Some(&first) = seen.get(&id) {
                 let first = &self.declarations[first].location;
@@ -547,13 +546,6 @@ fn declared_id(value: &Value) -> std::result::Result<ObjectRef, String> {
 }
 
 /// Kinds that the repository's own CRDs declare cluster-scoped.
-fn crd_cluster_kinds(docs: &[(PathBuf, Vec<ParsedDocument>)]) -> Vec<String> {
-    let crds = docs.iter().flat_map(|(_, d)| d).map(|d| &d.value);
-    crds.filter(|v| v["kind"] == "CustomResourceDefinition" && v["spec"]["scope"] == "Cluster")
-        .filter_map(|v| v["spec"]["names"]["kind"].as_str().map(str::to_owned))
-        .collect()
-}
-
 fn document_location(file: &Path, doc: &ParsedDocument) -> Location {
     Location {
         file: file.to_owned(),
@@ -609,6 +601,48 @@ mod tests {
         assert_eq!(ids(&idx), ["Deployment/default/api", "Namespace/prod"]);
         assert_eq!(idx.others, [PathBuf::from("values.yaml")]);
         assert!(idx.errors.is_empty(), "{:?}", idx.errors);
+    }
+
+    #[test]
+    fn scope_comes_from_the_repository_s_crds_or_is_reported_unknown() {
+        let crd = |kind: &str, scope: &str| {
+            format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {kind}s.example.com\nspec:\n  group: example.com\n  scope: {scope}\n  names: {{kind: {kind}, plural: x}}\n  versions: []\n"
+            )
+        };
+        let object = |kind: &str| {
+            format!("apiVersion: example.com/v1\nkind: {kind}\nmetadata:\n  name: one\n")
+        };
+        let csv = crd("ClusterServiceVersion", "Namespaced");
+        let issuer = crd("ClusterIssuer", "Cluster");
+        let declared = index(&[
+            ("crds/csv.yaml", &csv),
+            ("crds/issuer.yaml", &issuer),
+            ("apps/csv.yaml", &object("ClusterServiceVersion")),
+            ("apps/issuer.yaml", &object("ClusterIssuer")),
+        ]);
+        let found = ids(&declared);
+        assert!(
+            found.contains(&"ClusterServiceVersion/default/one".to_owned()),
+            "{found:?}"
+        );
+        assert!(found.contains(&"ClusterIssuer/one".to_owned()), "{found:?}");
+        assert!(declared.unknown_scope.is_empty());
+
+        let undeclared = index(&[
+            ("apps/csv.yaml", &object("ClusterServiceVersion")),
+            ("apps/widget.yaml", &object("Widget")),
+        ]);
+        assert_eq!(
+            ids(&undeclared),
+            ["ClusterServiceVersion/one", "Widget/one"]
+        );
+        let unknown: Vec<&str> = undeclared
+            .unknown_scope
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(unknown, ["ClusterServiceVersion", "Widget"]);
     }
 
     #[test]

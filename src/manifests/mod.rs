@@ -29,7 +29,7 @@ pub use index::{
 };
 pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
 pub use lines::{LineIndex, line_of_byte};
-pub use scope::is_cluster_scoped;
+pub use scope::{Scope, Scopes, is_cluster_scoped, namespace_of};
 pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
 
 /// What can go wrong reading or editing manifests. Each names the file and line, or the object.

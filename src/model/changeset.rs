@@ -46,6 +46,20 @@ pub struct ChangeEntry {
     pub subject: ObjectRef,
     /// What happened.
     pub action: ChangeAction,
+    /// Fields other managers owned, and what the apply did with each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contested: Vec<Contested>,
+}
+
+/// A field another manager owned when the object was applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Contested {
+    /// The field, as the API names it (`.spec.replicas`).
+    pub field: String,
+    /// Its manager (`kube-controller-manager`).
+    pub manager: String,
+    /// `taken over from` or `left to` (the manager).
+    pub outcome: String,
 }
 
 /// Every object a stage touched, in the order it touched them.
@@ -58,7 +72,11 @@ pub struct ChangeSet {
 impl ChangeSet {
     /// Records one object.
     pub fn push(&mut self, subject: ObjectRef, action: ChangeAction) {
-        self.entries.push(ChangeEntry { subject, action });
+        self.entries.push(ChangeEntry {
+            subject,
+            action,
+            contested: vec![],
+        });
     }
 
     /// Whether any object was (or would be) created, changed or deleted.

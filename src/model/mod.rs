@@ -9,7 +9,7 @@ mod remediation;
 mod risk;
 mod snapshot;
 
-pub use changeset::{ChangeAction, ChangeEntry, ChangeSet};
+pub use changeset::{ChangeAction, ChangeEntry, ChangeSet, Contested};
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
 pub use health::{Health, HealthStatus};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};

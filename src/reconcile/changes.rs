@@ -13,7 +13,7 @@ use super::pruning::{self, Applier};
 use crate::build::{self, AppliedObject, NotRendered, Renderer};
 use crate::config::Config;
 use crate::git::ConfigRepo;
-use crate::manifests::{IndexOptions, RepoIndex};
+use crate::manifests::{IndexOptions, RepoIndex, Scope};
 use crate::model::quantity::{cpu_millis, memory_bytes};
 use crate::model::{FieldChange, ObjectRef};
 
@@ -229,6 +229,9 @@ pub struct Changes {
     /// Helm charts of the repository the commit changes: what they make is rendered by the
     /// releases that install them, not here.
     pub charts: Vec<NotRendered>,
+    /// Kinds of changed objects without a namespace whose scope is neither built in nor
+    /// declared by a CRD of the repository: identified without a namespace, and reported.
+    pub unknown_scope: BTreeSet<String>,
 }
 
 /// The Helm releases rendered by `helm template`.
@@ -316,7 +319,7 @@ fn render_releases(
             }
             let unit = PathBuf::from(format!("{}#{}", key.0.display(), key.1));
             for value in objects {
-                let id = build::identity(&value, &tree.index.cluster_kinds);
+                let id = build::identity(&value, &tree.index.scopes);
                 let object = AppliedObject {
                     id: id.clone(),
                     unit: unit.clone(),
@@ -511,12 +514,23 @@ pub fn between(
             unrendered,
         });
     }
+    let unknown_scope = changes
+        .iter()
+        .filter(|c| c.object.namespace.is_none())
+        .map(|c| c.object.kind.clone())
+        .filter(|kind| {
+            [&before_tree, &after_tree]
+                .iter()
+                .all(|tree| tree.index.scopes.of(kind) == Scope::Unknown)
+        })
+        .collect();
     Ok(Changes {
         objects: changes,
         not_rendered,
         renderer: renderer.name().map(str::to_owned),
         unused,
         charts,
+        unknown_scope,
     })
 }
 

@@ -73,7 +73,14 @@ impl CommentView {
             .iter()
             .map(|e| ChangeRow {
                 object: format!("`{}`", e.subject),
-                result: e.action.to_string(),
+                result: std::iter::once(e.action.to_string())
+                    .chain(
+                        e.contested
+                            .iter()
+                            .map(|c| format!("`{}` {} {}", c.field, c.outcome, c.manager)),
+                    )
+                    .collect::<Vec<_>>()
+                    .join("; "),
             })
             .collect();
         changes.extend(verified.executed.iter().map(|line| ChangeRow {

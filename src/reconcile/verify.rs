@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use super::changes::ObjectChange;
 use super::{Context, Error, Result, Subject};
 use crate::audit::{Event, Record};
+use crate::cluster::conflicts::{ConflictMode, ConflictPolicy, manager_name};
+use crate::cluster::dryrun::DryRunResult;
 use crate::cluster::imperative::is_record;
 use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, PruneOptions, WaitOutcome};
 use crate::manifests::path::FieldPath;
@@ -370,8 +372,12 @@ async fn apply_and_verify<C: Cluster, F>(
         let value = if reverse { &c.before } else { &c.after };
         value.clone().filter(|v| !is_record(v))
     };
-    let executed = execute_records(ctx, cluster, subject, reverse).await?;
     let field_manager = ctx.config.field_manager.clone();
+    let conflicts = if reverse {
+        ctx.config.reconcile.conflicts.for_rollback()
+    } else {
+        ctx.config.reconcile.conflicts
+    };
     let objects: Vec<Value> = subject.changes.iter().filter_map(state).collect();
     let dry = cluster
         .dry_run(
@@ -382,15 +388,37 @@ async fn apply_and_verify<C: Cluster, F>(
             },
         )
         .await;
-    let before = match dry {
+    // A field the policy refuses to take stops the change before any of it, action records
+    // included, reaches the cluster. When the dry-run itself failed (its error goes into the
+    // report), the apply still refuses such a field object by object before it writes.
+    let refused = match &dry {
+        Ok(results) => refused_fields(results, &conflicts),
+        Err(_) => vec![],
+    };
+    let before: Vec<(String, String)> = match dry {
         Ok(results) => results
             .into_iter()
             .map(|r| (r.object.to_string(), r.diff))
             .collect(),
         Err(error) => vec![("dry-run".to_owned(), error.to_string())],
     };
+    if !refused.is_empty() {
+        return Ok(Verified {
+            changes: ChangeSet::default(),
+            executed: vec![],
+            before,
+            health: vec![],
+            unsynced: vec![],
+            failure: Some(format!(
+                "refused: {}; taking these fields would fight their controllers (reconcile.conflicts)",
+                refused.join("; ")
+            )),
+        });
+    }
+    let executed = execute_records(ctx, cluster, subject, reverse).await?;
     let options = ApplyOptions {
         field_manager,
+        conflicts,
         ..ApplyOptions::default()
     };
     let (mut changes, mut stopped) = match cluster.apply(&objects, &options).await {
@@ -455,6 +483,28 @@ async fn apply_and_verify<C: Cluster, F>(
     verified.health = report.health;
     verified.failure = failure_of(report.outcome, ctx.options.wait.timeout);
     Ok(verified)
+}
+
+/// The fields the dry-run found owned by other managers that `policy` refuses to take, each
+/// with its object and manager.
+fn refused_fields(results: &[DryRunResult], policy: &ConflictPolicy) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| r.synced_by.is_none())
+        .flat_map(|r| {
+            r.conflicts
+                .iter()
+                .filter(|c| policy.decide(c) == ConflictMode::Refuse)
+                .map(move |c| {
+                    format!(
+                        "{}: `{}` is owned by {}",
+                        r.object,
+                        c.field,
+                        manager_name(&c.manager)
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Waits for the objects the apply left to their GitOps tool (`skipped`) to reach the merged

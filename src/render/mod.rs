@@ -9,7 +9,8 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use crate::assess::Assessment;
-use crate::cluster::{DryRunResult, FieldConflict};
+use crate::cluster::DryRunResult;
+use crate::cluster::conflicts::{ConflictMode, ConflictPolicy, is_controller, manager_name};
 use crate::model::quantity::{format_cpu, format_memory};
 use crate::model::{Evidence, Remediation, UsageFacts};
 
@@ -191,23 +192,60 @@ pub struct DryRunObjectView {
     pub action: String,
     /// The live diff, Secret values masked.
     pub diff: String,
-    /// Other managers of the fields it sets.
-    pub conflicts: Vec<FieldConflict>,
+    /// Other managers of the fields it sets, and what the merge will do with each.
+    pub conflicts: Vec<ConflictView>,
     /// Whether another manager owns `.spec.replicas`.
     pub replicas_owned: bool,
+    /// Whether a field is refused: the merge will apply nothing of the change.
+    pub refused: bool,
+    /// The GitOps tool the object is left to, which syncs it (its conflicts are that tool's).
+    pub synced_by: Option<String>,
+}
+
+/// A field another manager owns, as the dry-run section shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConflictView {
+    /// The manager's name.
+    pub manager: String,
+    /// The field, `.spec.replicas`.
+    pub field: String,
+    /// `force`, `skip-field` or `refuse`, from `reconcile.conflicts`.
+    pub mode: ConflictMode,
+    /// Whether the manager is a controller.
+    pub controller: bool,
 }
 
 impl DryRunView {
-    /// The view of a dry-run's results.
-    pub fn new(cluster: &str, field_manager: &str, results: &[DryRunResult]) -> Self {
+    /// The view of a dry-run's results, each conflict with what `policy` will do with it.
+    pub fn new(
+        cluster: &str,
+        field_manager: &str,
+        results: &[DryRunResult],
+        policy: &ConflictPolicy,
+    ) -> Self {
         let objects = results
             .iter()
-            .map(|r| DryRunObjectView {
-                object: r.object.to_string(),
-                action: r.action.to_string(),
-                diff: r.diff.clone(),
-                conflicts: r.conflicts.clone(),
-                replicas_owned: r.conflicts.iter().any(|c| c.field == ".spec.replicas"),
+            .map(|r| {
+                let conflicts: Vec<ConflictView> = r
+                    .conflicts
+                    .iter()
+                    .map(|c| ConflictView {
+                        manager: manager_name(&c.manager).to_owned(),
+                        field: c.field.clone(),
+                        mode: policy.decide(c),
+                        controller: is_controller(manager_name(&c.manager)),
+                    })
+                    .collect();
+                DryRunObjectView {
+                    object: r.object.to_string(),
+                    action: r.action.to_string(),
+                    diff: r.diff.clone(),
+                    replicas_owned: r.conflicts.iter().any(|c| c.field == ".spec.replicas"),
+                    refused: r.synced_by.is_none()
+                        && conflicts.iter().any(|c| c.mode == ConflictMode::Refuse),
+                    synced_by: r.synced_by.clone(),
+                    conflicts,
+                }
             })
             .collect();
         DryRunView {
@@ -223,7 +261,7 @@ impl DryRunView {
     pub fn failed(cluster: &str, field_manager: &str, error: String) -> Self {
         DryRunView {
             error: Some(error),
-            ..DryRunView::new(cluster, field_manager, &[])
+            ..DryRunView::new(cluster, field_manager, &[], &ConflictPolicy::default())
         }
     }
 }
@@ -402,6 +440,7 @@ impl ChartView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::FieldConflict;
     use crate::model::{ChangeAction, ObjectRef};
 
     fn result(conflicts: Vec<FieldConflict>) -> DryRunResult {
@@ -410,6 +449,7 @@ mod tests {
             action: ChangeAction::Configured,
             diff: "--- a/x\n+++ b/x\n-  replicas: 2\n+  replicas: 3\n".into(),
             conflicts,
+            synced_by: None,
         }
     }
 
@@ -420,23 +460,82 @@ mod tests {
             manager: "\"kube-controller-manager\" using apps/v1".into(),
             field: ".spec.replicas".into(),
         };
-        let view = DryRunView::new("prod", "remediator", &[result(vec![conflict])]);
+        let policy = ConflictPolicy::default();
+        let view = DryRunView::new(
+            "prod",
+            "remediator",
+            &[result(vec![conflict.clone()])],
+            &policy,
+        );
         let text = templates.dry_run(&view).unwrap();
         assert!(
             text.contains(
-                "| `Deployment/shop/web` | configured | \"kube-controller-manager\" using apps/v1 on `.spec.replicas` |"
+                "| `Deployment/shop/web` | configured | kube-controller-manager on `.spec.replicas` (refuse) |"
             ),
             "{text}"
         );
-        assert!(text.contains("> [!WARNING]"), "{text}");
+        assert!(text.contains("> [!CAUTION]"), "{text}");
+        assert!(
+            text.contains("`.spec.replicas` is owned by kube-controller-manager (a controller): on merge it is **refused**"),
+            "{text}"
+        );
+        assert!(text.contains("nothing of it is applied"), "{text}");
         assert!(
             text.contains("change the HorizontalPodAutoscaler instead"),
             "{text}"
         );
         assert!(text.contains("```diff\n--- a/x"), "{text}");
 
+        let kubectl = FieldConflict {
+            manager: "\"kubectl-edit\"".into(),
+            field: ".spec.template.spec.containers[name=\"web\"].image".into(),
+        };
+        let taken = templates
+            .dry_run(&DryRunView::new(
+                "prod",
+                "remediator",
+                &[result(vec![kubectl])],
+                &policy,
+            ))
+            .unwrap();
+        assert!(taken.contains("> [!WARNING]"), "{taken}");
+        assert!(
+            taken.contains("taken over, and kubectl-edit may set it back"),
+            "{taken}"
+        );
+        assert!(!taken.contains("nothing of it is applied"), "{taken}");
+        let synced = DryRunResult {
+            synced_by: Some("Argo CD application shop".into()),
+            ..result(vec![conflict.clone()])
+        };
+        let synced = templates
+            .dry_run(&DryRunView::new("prod", "remediator", &[synced], &policy))
+            .unwrap();
+        assert!(
+            synced.contains(
+                "is synced by Argo CD application shop, which applies the merged change itself"
+            ),
+            "{synced}"
+        );
+        assert!(!synced.contains("refused"), "{synced}");
+        let left = ConflictPolicy::all(ConflictMode::SkipField);
+        let left = templates
+            .dry_run(&DryRunView::new(
+                "prod",
+                "remediator",
+                &[result(vec![conflict])],
+                &left,
+            ))
+            .unwrap();
+        assert!(left.contains("left to it, and the rest applied"), "{left}");
+
         let quiet = templates
-            .dry_run(&DryRunView::new("prod", "remediator", &[result(vec![])]))
+            .dry_run(&DryRunView::new(
+                "prod",
+                "remediator",
+                &[result(vec![])],
+                &policy,
+            ))
             .unwrap();
         assert!(!quiet.contains("WARNING"), "{quiet}");
         assert!(quiet.contains("| configured | none |"), "{quiet}");
