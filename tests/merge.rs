@@ -1218,32 +1218,97 @@ struct End {
 /// Merges the crash-loop remediation and reconciles it, first dying at `point` when one is
 /// given (and reached), then again without; returns the end state and whether it died.
 fn drill(point: Option<&str>) -> (End, bool) {
+    let drilled = drill_with(point.map(Disturbance::Crash));
+    (drilled.end, drilled.stopped)
+}
+
+/// What disturbs the first reconcile of a drill.
+enum Disturbance<'a> {
+    /// The process dies at this failpoint.
+    Crash(&'a str),
+    /// The fake GitHub (`github`) or the test API server answers one request with a fault.
+    Fault { github: bool, fault: Fault },
+}
+
+/// A drill's outcome.
+struct Drilled {
+    /// Where it ended after the rerun.
+    end: End,
+    /// Whether the first run stopped short (died, or ended with an error).
+    stopped: bool,
+    /// What the first run printed.
+    first: String,
+    /// The requests of the first run, the API server's then GitHub's: (github, method, path,
+    /// query).
+    calls: Vec<(bool, String, String, String)>,
+}
+
+/// [`drill`] with any disturbance: a crash at a failpoint, or a fault on one request. A first
+/// run that stops short must have said why; the rerun must finish.
+fn drill_with(disturbance: Option<Disturbance>) -> Drilled {
     let world = World::new(None);
     let (number, merge) = world.proposed_and_merged(&["alice"]);
     world.cluster.follow_spec(Duration::from_millis(200));
-    let mut died = false;
-    if let Some(point) = point {
-        let crashed = world.run_env(
-            &["reconcile", "--commit", &merge, "--env", "dev"],
-            &[("REMEDIATOR_FAILPOINTS", point)],
-        );
-        died = crashed.status.code() == Some(86);
-        assert!(
-            died || crashed.status.code() == Some(0),
-            "{point}: {}",
-            text(&crashed)
-        );
+    world.cluster.faults().clear_log();
+    world.github.faults().clear_log();
+    let mut stopped = false;
+    let mut first = String::new();
+    let disturbed = disturbance.is_some();
+    match disturbance {
+        None => {}
+        Some(Disturbance::Crash(point)) => {
+            let crashed = world.run_env(
+                &["reconcile", "--commit", &merge, "--env", "dev"],
+                &[("REMEDIATOR_FAILPOINTS", point)],
+            );
+            first = text(&crashed);
+            stopped = crashed.status.code() == Some(86);
+            assert!(
+                stopped || crashed.status.code() == Some(0),
+                "{point}: {first}"
+            );
+        }
+        Some(Disturbance::Fault { github, fault }) => {
+            let faults = if github {
+                world.github.faults()
+            } else {
+                world.cluster.faults()
+            };
+            faults.add(fault);
+            let faulted = world.reconcile(&merge);
+            first = text(&faulted);
+            stopped = faulted.status.code() != Some(0);
+            if stopped {
+                assert!(first.contains("error:"), "a stop without a reason: {first}");
+            }
+        }
     }
-    if died {
+    let logged = |world: &World| -> Vec<(bool, String, String, String)> {
+        [
+            (false, world.cluster.requests()),
+            (true, world.github.requests()),
+        ]
+        .into_iter()
+        .flat_map(|(github, log)| {
+            log.into_iter()
+                .map(move |r| (github, r.method, r.path, r.query))
+        })
+        .collect()
+    };
+    let mut calls = logged(&world);
+    if stopped {
         expire_locks(&world);
     }
     let finished = world.reconcile(&merge);
     assert_eq!(
         finished.status.code(),
         Some(0),
-        "{point:?}: {}",
+        "{first}\n{}",
         text(&finished)
     );
+    if !disturbed {
+        calls = logged(&world);
+    }
     let api = world
         .cluster
         .object("Deployment", "shop-dev", "api")
@@ -1286,7 +1351,12 @@ fn drill(point: Option<&str>) -> (End, bool) {
         limit: memory_limit(&api),
         commits: walk.count(),
     };
-    (end, died)
+    Drilled {
+        end,
+        stopped,
+        first,
+        calls,
+    }
 }
 
 /// Lets the locks of a run that died run out, as they do once their duration (10 minutes)
@@ -1341,41 +1411,170 @@ fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
     });
     for (point, end, died) in &ends {
         assert!(died, "{point} was never reached");
-        assert_eq!(end.limit, clean.limit, "{point}");
-        assert_eq!(
-            end.writes, clean.writes,
-            "{point}: a write twice or missing"
-        );
-        assert_eq!(end.comments, clean.comments, "{point}");
-        assert_eq!(end.commits, clean.commits, "{point}");
-        assert_eq!(end.statuses.last(), clean.statuses.last(), "{point}");
-        // Each step that changes something recorded once and in order, and the chain
-        // complete. A rerun judges the merge again (`policy` and `approval` may repeat) and
-        // applies again what is not applied yet: after a crash past the apply, nothing (its
-        // record says every object unchanged, and no write was sent, as `writes` shows).
-        for again in &end.reapplied {
-            assert!(
-                !again.contains("\"created\"") && !again.contains("\"configured\""),
-                "{point}: applied twice: {again}"
-            );
-        }
-        let changes = |events: &[String]| -> Vec<String> {
-            let mut kept: Vec<String> = events
-                .iter()
-                .filter(|e| !["policy", "approval"].contains(&e.as_str()))
-                .cloned()
-                .collect();
-            kept.dedup();
-            kept
-        };
-        assert_eq!(changes(&end.events), changes(&clean.events), "{point}");
-        assert!(
-            clean.events.iter().all(|e| end.events.contains(e)),
-            "{point}: {:?}",
-            end.events
-        );
+        assert_same_end(point, end, &clean);
     }
     println!("crash drill: {} failpoints of a healthy merge", ends.len());
+}
+
+/// A call kind of a clean run: the server, the method, the path with commit hashes as `*`,
+/// and whether it is a dry-run.
+type CallKind = (bool, String, String, bool);
+
+fn call_kind(github: bool, method: &str, path: &str, query: &str) -> CallKind {
+    let pattern: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if segment.len() == 40 && segment.chars().all(|c| c.is_ascii_hexdigit()) {
+                "*"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    (
+        github,
+        method.to_owned(),
+        pattern.join("/"),
+        query.contains("dryRun"),
+    )
+}
+
+/// The fault matrix: every call kind a clean reconcile of a merge makes, to the API server and
+/// to GitHub, read from that run's request log (so a new call path is covered without a new
+/// test), gets a fault on its first request: 500, 503 with `Retry-After`, 429, GitHub's
+/// secondary rate limit, a dropped connection, or a slow answer. Each run either retries to the
+/// clean run's end, with nothing done twice, or stops with an error that says why, and a rerun
+/// ends as the clean run. `cargo test` gives each call kind one fault kind in turn;
+/// `REMEDIATOR_FAULT_MATRIX=full` gives every call kind every fault kind.
+#[test]
+fn a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finishes() {
+    let clean = drill_with(None);
+    let faults = [
+        FaultKind::Status(500),
+        FaultKind::Unavailable { retry_after: 1 },
+        FaultKind::TooManyRequests { retry_after: 1 },
+        FaultKind::SecondaryRateLimit { retry_after: 1 },
+        FaultKind::Drop,
+        FaultKind::Delay(Duration::from_secs(2)),
+    ];
+    let mut kinds: Vec<(CallKind, usize)> = Vec::new();
+    for (at, (github, method, path, query)) in clean.calls.iter().enumerate() {
+        let kind = call_kind(*github, method, path, query);
+        if kinds.iter().any(|(k, _)| *k == kind) {
+            continue;
+        }
+        // The rule matches by method and path pattern: let the earlier requests it would
+        // match through.
+        let skip = clean.calls[..at]
+            .iter()
+            .filter(|(g, m, p, q)| {
+                let earlier = call_kind(*g, m, p, q);
+                (earlier.0, &earlier.1, &earlier.2) == (kind.0, &kind.1, &kind.2)
+            })
+            .count();
+        kinds.push((kind, skip));
+    }
+    let full = std::env::var("REMEDIATOR_FAULT_MATRIX").is_ok_and(|v| v == "full");
+    let mut runs: Vec<(CallKind, usize, FaultKind)> = Vec::new();
+    for (i, (kind, skip)) in kinds.iter().enumerate() {
+        if full {
+            runs.extend(faults.iter().map(|f| (kind.clone(), *skip, f.clone())));
+        } else {
+            runs.push((kind.clone(), *skip, faults[i % faults.len()].clone()));
+        }
+    }
+    let clean_end = &clean.end;
+    let outcomes: Vec<(String, bool)> = std::thread::scope(|scope| {
+        runs.chunks(4)
+            .flat_map(|chunk| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|((github, method, pattern, _), skip, fault)| {
+                        scope.spawn(move || {
+                            let label = format!(
+                                "{fault:?} on {} {method} {pattern} (after {skip})",
+                                if *github { "GitHub" } else { "the API server" }
+                            );
+                            let drilled = drill_with(Some(Disturbance::Fault {
+                                github: *github,
+                                fault: Fault::new(method, pattern, fault.clone()).after(*skip),
+                            }));
+                            assert_same_end(&label, &drilled.end, clean_end);
+                            let said = drilled
+                                .first
+                                .lines()
+                                .find(|l| l.contains("error:"))
+                                .map(|l| format!(": {l}"))
+                                .unwrap_or_default();
+                            (format!("{label}{said}"), drilled.stopped)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    });
+    let stopped = outcomes.iter().filter(|(_, s)| *s).count();
+    assert!(
+        kinds.len() >= 10,
+        "only {} call kinds: {kinds:?}",
+        kinds.len()
+    );
+    println!(
+        "fault matrix: {} call kinds, {} runs, {} retried to the end, {} stopped and finished by a rerun",
+        kinds.len(),
+        outcomes.len(),
+        outcomes.len() - stopped,
+        stopped
+    );
+    for (label, stopped) in &outcomes {
+        println!(
+            "  {}: {label}",
+            if *stopped { "stopped" } else { "retried" }
+        );
+    }
+}
+
+/// A disturbed run (`label`) ended as the clean one: the same live object, the same writes
+/// (nothing applied twice), one comment per purpose, no extra commit, and an audit chain with
+/// each step once and complete.
+fn assert_same_end(point: &str, end: &End, clean: &End) {
+    assert_eq!(end.limit, clean.limit, "{point}");
+    assert_eq!(
+        end.writes, clean.writes,
+        "{point}: a write twice or missing"
+    );
+    assert_eq!(end.comments, clean.comments, "{point}");
+    assert_eq!(end.commits, clean.commits, "{point}");
+    assert_eq!(end.statuses.last(), clean.statuses.last(), "{point}");
+    // Each step that changes something recorded once and in order, and the chain
+    // complete. A rerun judges the merge again (`policy` and `approval` may repeat) and
+    // applies again what is not applied yet: after a crash past the apply, nothing (its
+    // record says every object unchanged, and no write was sent, as `writes` shows).
+    for again in &end.reapplied {
+        assert!(
+            !again.contains("\"created\"") && !again.contains("\"configured\""),
+            "{point}: applied twice: {again}"
+        );
+    }
+    let changes = |events: &[String]| -> Vec<String> {
+        let mut kept: Vec<String> = events
+            .iter()
+            .filter(|e| !["policy", "approval"].contains(&e.as_str()))
+            .cloned()
+            .collect();
+        kept.dedup();
+        kept
+    };
+    assert_eq!(changes(&end.events), changes(&clean.events), "{point}");
+    assert!(
+        clean.events.iter().all(|e| end.events.contains(e)),
+        "{point}: {:?}",
+        end.events
+    );
 }
 
 /// Where a failed merge of web's bump ended after its rollback: the audit events, the live

@@ -10,6 +10,11 @@ use std::time::Duration;
 pub enum FaultKind {
     /// Answer with this status code (500, 503, ...) and an error Status.
     Status(u16),
+    /// Answer 503 with a `Retry-After` of this many seconds.
+    Unavailable {
+        /// Seconds the client is asked to wait.
+        retry_after: u64,
+    },
     /// Answer 429 with a `Retry-After` of this many seconds.
     TooManyRequests {
         /// Seconds the client is asked to wait.
@@ -57,6 +62,7 @@ pub struct Fault {
     path: String,
     kind: FaultKind,
     times: usize,
+    skip: usize,
 }
 
 impl Fault {
@@ -68,7 +74,14 @@ impl Fault {
             path: path.to_string(),
             kind,
             times: 1,
+            skip: 0,
         }
+    }
+
+    /// Lets the first `skip` matching requests through before it applies.
+    pub fn after(mut self, skip: usize) -> Fault {
+        self.skip = skip;
+        self
     }
 
     /// Applies to the next `times` matching requests (default 1).
@@ -141,6 +154,10 @@ impl Faults {
     pub(crate) fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = self.rules.lock().expect("fault rules");
         let rule = rules.iter_mut().find(|r| r.matches(method, path))?;
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.times -= 1;
         Some(rule.kind.clone())
     }
@@ -189,6 +206,17 @@ mod tests {
             "/apis/apps/v1/namespaces/a/deployments/b"
         ));
         assert!(glob("/version", "/version"));
+    }
+
+    #[test]
+    fn a_rule_after_n_lets_n_requests_through_first() {
+        let faults = Faults::default();
+        faults.add(Fault::new("PATCH", "/x", FaultKind::Drop).after(2));
+        assert_eq!(faults.take("PATCH", "/x"), None);
+        assert_eq!(faults.take("GET", "/x"), None);
+        assert_eq!(faults.take("PATCH", "/x"), None);
+        assert_eq!(faults.take("PATCH", "/x"), Some(FaultKind::Drop));
+        assert_eq!(faults.take("PATCH", "/x"), None);
     }
 
     #[test]

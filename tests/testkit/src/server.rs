@@ -99,6 +99,9 @@ async fn answer(
     let response = match fault {
         Some(FaultKind::Drop) => return Err(Dropped),
         Some(FaultKind::Status(code)) => error_response(&ApiError::injected(code, None)),
+        Some(FaultKind::Unavailable { retry_after }) => {
+            error_response(&ApiError::injected(503, Some(retry_after)))
+        }
         Some(FaultKind::Answer { status, body }) => json_response(status, &body),
         Some(
             FaultKind::TooManyRequests { retry_after }

@@ -653,6 +653,11 @@ fn fault_response(kind: &FaultKind) -> Response<Body> {
             "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             vec![("retry-after", retry_after.to_string())],
         ),
+        FaultKind::Unavailable { retry_after } => (
+            503,
+            "Service Unavailable",
+            vec![("retry-after", retry_after.to_string())],
+        ),
         FaultKind::TooManyRequests { retry_after } => (
             429,
             "Too many requests",
