@@ -99,6 +99,19 @@ async fn a_crd_backed_class_applies_after_its_crd_is_established_in_one_call() {
             ),
         ]
     );
+    // Discovery now knows the new kind's scope, which the repository's files alone would not.
+    let scopes = remediator::cluster::Resolver::new(&cluster.client())
+        .await
+        .unwrap()
+        .scopes();
+    use remediator::manifests::Scope;
+    assert_eq!(scopes.of("WidgetClass"), Scope::Cluster);
+    assert_eq!(scopes.of("ConfigMap"), Scope::Namespaced);
+    assert_eq!(scopes.of("Gadget"), Scope::Unknown);
+    assert_eq!(
+        remediator::manifests::Scopes::default().of("WidgetClass"),
+        Scope::Unknown
+    );
 }
 
 #[tokio::test]

@@ -9,11 +9,13 @@ use serde_json::json;
 
 use remediator::assess::Policies;
 use remediator::build::Renderer;
+use remediator::cluster::Resolver;
 use remediator::cluster::conflicts::ConflictPolicy;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, Forge};
 use remediator::git::{ConfigRepo, GitHistory};
 use remediator::manifests::RepoIndex;
+use remediator::manifests::Scopes;
 use remediator::propose::{
     Inputs, Plan, ProposeOptions, Published, plan as plan_of, publish_local,
 };
@@ -36,7 +38,7 @@ enum Target {
 
 /// Runs the command.
 pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
-    let (config, index) = super::super::load(&args.repo)?;
+    let (config, mut index) = super::super::load(&args.repo)?;
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
@@ -57,6 +59,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
                 environment: args.env.clone(),
                 loaded,
                 connection: None,
+                scopes: None,
             };
             (vec![source], whole)
         }
@@ -66,6 +69,10 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     for source in &sources {
         for problem in &source.loaded.problems {
             eprintln!("warning: {problem}");
+        }
+        // With a cluster at hand, its discovery places the kinds the repository cannot.
+        if let Some(scopes) = &source.scopes {
+            index.rescope(scopes);
         }
     }
     let mut policies = match &args.policies {
@@ -234,6 +241,8 @@ struct Source {
     loaded: snapshot::Loaded,
     /// The cluster it was read from, for the dry-runs.
     connection: Option<Connection>,
+    /// The scope of every kind the live cluster serves.
+    scopes: Option<Scopes>,
 }
 
 /// The live clusters to look at, and whether together they are the whole of what the
@@ -287,10 +296,12 @@ async fn live_sources(args: &ProposeArgs, config: &Config) -> anyhow::Result<(Ve
         )
         .await;
         whole &= loaded.problems.iter().all(|p| !p.unread());
+        let scopes = Resolver::new(&connection.client).await?.scopes();
         sources.push(Source {
             environment,
             loaded,
             connection: Some(connection.clone()),
+            scopes: Some(scopes),
         });
     }
     Ok((sources, whole))

@@ -330,6 +330,23 @@ impl Resolver {
         self.discovery.resolve_gvk(&gvk)
     }
 
+    /// The scope of every kind the cluster serves.
+    pub fn scopes(&self) -> Scopes {
+        let served = self.discovery.groups().flat_map(|group| {
+            group
+                .recommended_resources()
+                .into_iter()
+                .map(|(resource, capabilities)| {
+                    let scope = match capabilities.scope {
+                        Scope::Cluster => crate::manifests::Scope::Cluster,
+                        Scope::Namespaced => crate::manifests::Scope::Namespaced,
+                    };
+                    (resource.kind, scope)
+                })
+        });
+        Scopes::default().with(served)
+    }
+
     /// Whether the cluster serves a group.
     pub fn serves_group(&self, group: &str) -> bool {
         self.discovery.has_group(group)

@@ -193,6 +193,30 @@ impl RepoIndex {
         index
     }
 
+    /// Places the objects of kinds whose scope the repository leaves unknown by `found` (a
+    /// cluster's discovery): a cluster-scoped kind loses the namespace it was written with, a
+    /// namespaced one without a namespace lands in `default`. Kinds still unknown stay so.
+    pub fn rescope(&mut self, found: &Scopes) {
+        self.scopes = std::mem::take(&mut self.scopes).merged(found);
+        if self.unknown_scope.is_empty() {
+            return;
+        }
+        for object in &mut self.objects {
+            if !self.unknown_scope.contains(&object.id.kind) {
+                continue;
+            }
+            let namespace = namespace_of(
+                &object.id.kind,
+                object.id.namespace.as_deref(),
+                &self.scopes,
+            );
+            object.id = object.id.with_namespace(namespace.as_deref());
+        }
+        let scopes = &self.scopes;
+        self.unknown_scope
+            .retain(|kind| scopes.of(kind) == Scope::Unknown);
+    }
+
     /// The objects `query` names.
     pub fn find(&self, query: &RefQuery) -> Vec<&IndexedObject> {
         self.objects
@@ -643,6 +667,20 @@ mod tests {
             .map(String::as_str)
             .collect();
         assert_eq!(unknown, ["ClusterServiceVersion", "Widget"]);
+
+        // A cluster's discovery places what the repository could not.
+        let mut placed = undeclared;
+        let found = Scopes::default().with([
+            ("ClusterServiceVersion".to_owned(), Scope::Namespaced),
+            ("Gadget".to_owned(), Scope::Cluster),
+        ]);
+        placed.rescope(&found);
+        assert_eq!(
+            ids(&placed),
+            ["ClusterServiceVersion/default/one", "Widget/one"]
+        );
+        let unknown: Vec<&str> = placed.unknown_scope.iter().map(String::as_str).collect();
+        assert_eq!(unknown, ["Widget"]);
     }
 
     #[test]

@@ -123,6 +123,18 @@ impl Scopes {
         Scopes { declared }
     }
 
+    /// These scopes and `more` (a cluster's, found by discovery), which win over the
+    /// repository's where both name a kind.
+    pub fn with(mut self, more: impl IntoIterator<Item = (String, Scope)>) -> Self {
+        self.declared.extend(more);
+        self
+    }
+
+    /// These scopes and `other`'s, which win where both name a kind.
+    pub fn merged(self, other: &Scopes) -> Self {
+        self.with(other.declared.clone())
+    }
+
     /// The scope of `kind`: built in, declared by the repository, or unknown.
     pub fn of(&self, kind: &str) -> Scope {
         if CLUSTER_SCOPED.contains(&kind) {
