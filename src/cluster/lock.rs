@@ -1,8 +1,10 @@
 //! Locks against two remediations of one object at once, across processes: one
 //! `coordination.k8s.io/v1` Lease per object, taken with optimistic concurrency (create, or
 //! replace at the read resourceVersion), released by clearing the holder, and free again once
-//! its duration passes without renewal, so a holder that dies does not block forever. I/O: the
-//! Leases.
+//! its duration passes without renewal, so a holder that dies does not block forever. A write
+//! that failed in a way another try may mend (throttled, a server error, a lost answer) is not
+//! sent again blindly: the Lease is read again first, and one the lost write did take is
+//! already ours. I/O: the Leases.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
 
-use super::retry::{RetryPolicy, with_retry};
+use super::retry::{RetryPolicy, retriable, with_retry};
 use super::{Error, Result};
 use crate::model::{ObjectRef, stable_id};
 
@@ -119,6 +121,7 @@ async fn acquire_one(
         source,
     };
     let seconds = i32::try_from(options.duration.as_secs()).unwrap_or(i32::MAX);
+    let (started, mut tries) = (std::time::Instant::now(), 1);
     loop {
         let current = with_retry(&options.retry, || api.get_opt(name))
             .await
@@ -177,9 +180,27 @@ async fn acquire_one(
             Ok(()) => return Ok(()),
             // Someone else created or changed it between our read and write: read again.
             Err(kube::Error::Api(status)) if status.code == 409 => continue,
-            Err(error) => return Err(api_error(error)),
+            Err(error) => match settle(&options.retry, started, &mut tries, &error) {
+                // The write is not sent again blindly: the next round reads the Lease first,
+                // and one our lost write did take is ours already.
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(api_error(error)),
+            },
         }
     }
+}
+
+/// The wait before reading a Lease again after a write that failed in a way another try may
+/// mend (throttled, a server error, a lost answer); `None` when the tries are spent.
+fn settle(
+    retry: &RetryPolicy,
+    started: std::time::Instant,
+    tries: &mut u32,
+    error: &kube::Error,
+) -> Option<Duration> {
+    let retry_after = retriable(error)?;
+    *tries += 1;
+    retry.next_wait(started, *tries, retry_after)
 }
 
 /// Gives the locks back: clears the holder of every Lease still held by `held.holder`.
@@ -191,8 +212,12 @@ pub async fn release(client: &kube::Client, held: &Held) -> Result<()> {
             verb: "unlock",
             source,
         };
+        let (retry, started, mut tries) = (RetryPolicy::default(), std::time::Instant::now(), 1);
         loop {
-            let Some(mut lease) = api.get_opt(name).await.map_err(api_error)? else {
+            let Some(mut lease) = with_retry(&retry, || api.get_opt(name))
+                .await
+                .map_err(api_error)?
+            else {
                 break;
             };
             let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -204,7 +229,10 @@ pub async fn release(client: &kube::Client, held: &Held) -> Result<()> {
             match api.replace(name, &PostParams::default(), &lease).await {
                 Ok(_) => break,
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
-                Err(error) => return Err(api_error(error)),
+                Err(error) => match settle(&retry, started, &mut tries, &error) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(api_error(error)),
+                },
             }
         }
     }
