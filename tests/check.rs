@@ -354,29 +354,56 @@ fn a_comment_on_a_pull_request_that_does_not_exist_is_an_error() {
     );
 }
 
-#[test]
-fn the_comment_is_created_once_and_updated_on_the_next_run() {
-    let (remote, base) = repo(
-        &[("apps/api.yaml", &deployment(3, "api:1.0"))],
-        &[("apps/api.yaml", &deployment(3, "api:1.1"))],
-    );
-    common::push(&remote.work, "refs/heads/main:refs/heads/feature");
-    let github = FakeGitHub::start("acme/config", &remote.bare);
-    common::push(&remote.work, &format!("{base}:refs/heads/main"));
-    let number = github.open_pull("feature", "main", "Bump api", "dev");
-    let event = remote.dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        format!("{{\"pull_request\": {{\"number\": {number}}}}}"),
-    )
-    .unwrap();
-    let run = || {
-        on_github(&remote, &github, &base)
+/// A pull request on the fake GitHub moving api from 1.0 to 1.1, and the event file a
+/// workflow run of it gives `check`.
+struct PullRequest {
+    remote: common::GitRemote,
+    base: String,
+    github: FakeGitHub,
+    number: u64,
+    event: std::path::PathBuf,
+}
+
+impl PullRequest {
+    fn bumping_api() -> PullRequest {
+        let (remote, base) = repo(
+            &[("apps/api.yaml", &deployment(3, "api:1.0"))],
+            &[("apps/api.yaml", &deployment(3, "api:1.1"))],
+        );
+        common::push(&remote.work, "refs/heads/main:refs/heads/feature");
+        let github = FakeGitHub::start("acme/config", &remote.bare);
+        common::push(&remote.work, &format!("{base}:refs/heads/main"));
+        let number = github.open_pull("feature", "main", "Bump api", "dev");
+        let event = remote.dir.path().join("event.json");
+        std::fs::write(
+            &event,
+            format!("{{\"pull_request\": {{\"number\": {number}}}}}"),
+        )
+        .unwrap();
+        PullRequest {
+            remote,
+            base,
+            github,
+            number,
+            event,
+        }
+    }
+
+    /// `check --comment` of the pull request.
+    fn check_comment(&self) -> Output {
+        on_github(&self.remote, &self.github, &self.base)
             .arg("--comment")
-            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_EVENT_PATH", &self.event)
             .output()
             .unwrap()
-    };
+    }
+}
+
+#[test]
+fn the_comment_is_created_once_and_updated_on_the_next_run() {
+    let pull = PullRequest::bumping_api();
+    let (remote, github, number) = (&pull.remote, &pull.github, pull.number);
+    let run = || pull.check_comment();
     let first = run();
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let comments = github.comments(number);
@@ -632,4 +659,73 @@ fn a_pull_request_is_checked_by_the_policies_of_its_base_and_its_policy_change_i
     );
     let denials = report["assessment"]["denials"].to_string();
     assert!(denials.contains("below 2 replicas"), "{denials}");
+}
+
+/// Where `check --comment` left the pull request: its comments and the statuses of its head.
+#[derive(Debug, PartialEq)]
+struct Commented {
+    comments: Vec<String>,
+    statuses: Vec<(String, String)>,
+}
+
+/// Checks a pull request with `--comment`, first with `fault` on the fake GitHub (when given),
+/// then again without; returns where it ended, whether the first run stopped short, what it
+/// said, and the requests of the first run.
+fn comment_drill(
+    fault: Option<testkit::Fault>,
+) -> (Commented, bool, String, common::faults::Calls) {
+    let pull = PullRequest::bumping_api();
+    let (github, number) = (&pull.github, pull.number);
+    let run = || pull.check_comment();
+    github.faults().clear_log();
+    let disturbed = fault.is_some();
+    let (mut stopped, mut first) = (false, String::new());
+    if let Some(fault) = fault {
+        github.faults().add(fault);
+        let out = run();
+        first = text(&out);
+        stopped = out.status.code() != Some(0);
+        if stopped {
+            assert!(first.contains("error:"), "a stop without a reason: {first}");
+        }
+    }
+    let mut calls = common::faults::logged(None, github);
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{first}\n{}", text(&out));
+    if !disturbed {
+        calls = common::faults::logged(None, github);
+    }
+    let head = github.pulls()[0].head_sha.clone().unwrap_or_default();
+    let end = Commented {
+        comments: github
+            .comments(number)
+            .into_iter()
+            .map(|c| common::faults::steady(&c.body))
+            .collect(),
+        statuses: github
+            .statuses(&head)
+            .into_iter()
+            .map(|s| (s.context, s.state))
+            .collect(),
+    };
+    (end, stopped, first, calls)
+}
+
+/// The fault matrix of `check --comment`: every call a clean run makes to GitHub gets every
+/// fault kind, and each run ends with the one comment of the clean run, never a second.
+#[test]
+fn a_fault_on_any_call_of_a_check_never_leaves_a_second_comment() {
+    let (clean, _, _, calls) = comment_drill(None);
+    assert_eq!(clean.comments.len(), 1, "{clean:?}");
+    let kinds = common::faults::fault_matrix("check --comment", &calls, true, |label, _, fault| {
+        let (end, stopped, first, _) = comment_drill(Some(fault));
+        assert_eq!(end.comments, clean.comments, "{label}: {first}");
+        assert_eq!(
+            end.statuses.last(),
+            clean.statuses.last(),
+            "{label}: {first}"
+        );
+        (stopped, first)
+    });
+    assert_eq!(kinds, 2, "reading the comments and writing one");
 }

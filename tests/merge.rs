@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::faults::{Calls, fault_matrix, logged, steady};
 use common::world::{World, text};
 use serde_json::Value;
 use testkit::github::{BOT_TOKEN, BOT_USER, FakeGitHub, ReviewState};
@@ -1238,9 +1239,8 @@ struct Drilled {
     stopped: bool,
     /// What the first run printed.
     first: String,
-    /// The requests of the first run, the API server's then GitHub's: (github, method, path,
-    /// query).
-    calls: Vec<(bool, String, String, String)>,
+    /// The requests of the first run.
+    calls: Calls,
 }
 
 /// [`drill`] with any disturbance: a crash at a failpoint, or a fault on one request. A first
@@ -1283,18 +1283,7 @@ fn drill_with(disturbance: Option<Disturbance>) -> Drilled {
             }
         }
     }
-    let logged = |world: &World| -> Vec<(bool, String, String, String)> {
-        [
-            (false, world.cluster.requests()),
-            (true, world.github.requests()),
-        ]
-        .into_iter()
-        .flat_map(|(github, log)| {
-            log.into_iter()
-                .map(move |r| (github, r.method, r.path, r.query))
-        })
-        .collect()
-    };
+    let logged = |world: &World| logged(Some(&world.cluster), &world.github);
     let mut calls = logged(&world);
     if stopped {
         expire_locks(&world);
@@ -1395,8 +1384,18 @@ fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
         .filter(|e| *e != "proposed")
         .map(|e| format!("after-{e}"))
         .collect();
-    points.push("after-status".into());
     points.dedup();
+    // The steps between the records: the dry-run, the apply's stage of the Deployment, the
+    // health wait, and the commit status.
+    points.extend(
+        [
+            "after-dry-run",
+            "after-stage-objects",
+            "after-health-wait",
+            "after-status",
+        ]
+        .map(String::from),
+    );
     let ends: Vec<(String, End, bool)> = std::thread::scope(|scope| {
         let runs: Vec<_> = points
             .iter()
@@ -1416,126 +1415,98 @@ fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
     println!("crash drill: {} failpoints of a healthy merge", ends.len());
 }
 
-/// A call kind of a clean run: the server, the method, the path with commit hashes as `*`,
-/// and whether it is a dry-run.
-type CallKind = (bool, String, String, bool);
-
-fn call_kind(github: bool, method: &str, path: &str, query: &str) -> CallKind {
-    let pattern: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            if segment.len() == 40 && segment.chars().all(|c| c.is_ascii_hexdigit()) {
-                "*"
-            } else {
-                segment
-            }
-        })
-        .collect();
-    (
-        github,
-        method.to_owned(),
-        pattern.join("/"),
-        query.contains("dryRun"),
-    )
-}
-
-/// The fault matrix: every call kind a clean reconcile of a merge makes, to the API server and
-/// to GitHub, read from that run's request log (so a new call path is covered without a new
-/// test), gets a fault on its first request: 500, 503 with `Retry-After`, 429, GitHub's
-/// secondary rate limit, a dropped connection, or a slow answer. Each run either retries to the
-/// clean run's end, with nothing done twice, or stops with an error that says why, and a rerun
-/// ends as the clean run. `cargo test` gives each call kind one fault kind in turn;
-/// `REMEDIATOR_FAULT_MATRIX=full` gives every call kind every fault kind.
+/// The fault matrix of a merge: every call kind a clean reconcile of a merged remediation
+/// makes, to the API server and to GitHub, read from that run's request log (so a new call
+/// path is covered without a new test), gets a fault on its first request. Each run either
+/// retries to the clean run's end, with nothing done twice, or stops with an error that says
+/// why, and a rerun ends as the clean run.
 #[test]
 fn a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finishes() {
     let clean = drill_with(None);
-    let faults = [
-        FaultKind::Status(500),
-        FaultKind::Unavailable { retry_after: 1 },
-        FaultKind::TooManyRequests { retry_after: 1 },
-        FaultKind::SecondaryRateLimit { retry_after: 1 },
-        FaultKind::Drop,
-        FaultKind::Delay(Duration::from_secs(2)),
-    ];
-    let mut kinds: Vec<(CallKind, usize)> = Vec::new();
-    for (at, (github, method, path, query)) in clean.calls.iter().enumerate() {
-        let kind = call_kind(*github, method, path, query);
-        if kinds.iter().any(|(k, _)| *k == kind) {
-            continue;
-        }
-        // The rule matches by method and path pattern: let the earlier requests it would
-        // match through.
-        let skip = clean.calls[..at]
-            .iter()
-            .filter(|(g, m, p, q)| {
-                let earlier = call_kind(*g, m, p, q);
-                (earlier.0, &earlier.1, &earlier.2) == (kind.0, &kind.1, &kind.2)
-            })
-            .count();
-        kinds.push((kind, skip));
-    }
-    let full = std::env::var("REMEDIATOR_FAULT_MATRIX").is_ok_and(|v| v == "full");
-    let mut runs: Vec<(CallKind, usize, FaultKind)> = Vec::new();
-    for (i, (kind, skip)) in kinds.iter().enumerate() {
-        if full {
-            runs.extend(faults.iter().map(|f| (kind.clone(), *skip, f.clone())));
-        } else {
-            runs.push((kind.clone(), *skip, faults[i % faults.len()].clone()));
-        }
-    }
-    let clean_end = &clean.end;
-    let outcomes: Vec<(String, bool)> = std::thread::scope(|scope| {
-        runs.chunks(4)
-            .flat_map(|chunk| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|((github, method, pattern, _), skip, fault)| {
-                        scope.spawn(move || {
-                            let label = format!(
-                                "{fault:?} on {} {method} {pattern} (after {skip})",
-                                if *github { "GitHub" } else { "the API server" }
-                            );
-                            let drilled = drill_with(Some(Disturbance::Fault {
-                                github: *github,
-                                fault: Fault::new(method, pattern, fault.clone()).after(*skip),
-                            }));
-                            assert_same_end(&label, &drilled.end, clean_end);
-                            let said = drilled
-                                .first
-                                .lines()
-                                .find(|l| l.contains("error:"))
-                                .map(|l| format!(": {l}"))
-                                .unwrap_or_default();
-                            (format!("{label}{said}"), drilled.stopped)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+    let kinds = fault_matrix("reconcile", &clean.calls, false, |label, github, fault| {
+        let drilled = drill_with(Some(Disturbance::Fault { github, fault }));
+        assert_same_end(label, &drilled.end, &clean.end);
+        (drilled.stopped, drilled.first)
     });
-    let stopped = outcomes.iter().filter(|(_, s)| *s).count();
-    assert!(
-        kinds.len() >= 10,
-        "only {} call kinds: {kinds:?}",
-        kinds.len()
-    );
-    println!(
-        "fault matrix: {} call kinds, {} runs, {} retried to the end, {} stopped and finished by a rerun",
-        kinds.len(),
-        outcomes.len(),
-        outcomes.len() - stopped,
-        stopped
-    );
-    for (label, stopped) in &outcomes {
-        println!(
-            "  {}: {label}",
-            if *stopped { "stopped" } else { "retried" }
-        );
+    assert!(kinds >= 10, "only {kinds} call kinds");
+}
+
+/// Where `propose --forge github` left GitHub: each pull request's title, branch, state and
+/// body, the comments on them, and the branches pushed.
+#[derive(Debug, PartialEq)]
+struct Proposed {
+    pulls: Vec<(String, String, String, String)>,
+    comments: usize,
+    branches: Vec<String>,
+}
+
+/// Proposes for the crash-looping api with `fault` on the first run (when given), then again
+/// without; returns where it ended, whether the first run stopped short, what it said, and
+/// the requests of the first run.
+fn propose_drill(fault: Option<(bool, Fault)>) -> (Proposed, bool, String, Calls) {
+    let world = World::new(None);
+    world.crash_looping();
+    world.cluster.faults().clear_log();
+    world.github.faults().clear_log();
+    let disturbed = fault.is_some();
+    let (mut stopped, mut first) = (false, String::new());
+    if let Some((github, fault)) = fault {
+        let faults = if github {
+            world.github.faults()
+        } else {
+            world.cluster.faults()
+        };
+        faults.add(fault);
+        let out = world.run(&["propose", "--forge", "github"]);
+        first = text(&out);
+        stopped = out.status.code() != Some(0);
+        if stopped {
+            assert!(first.contains("error:"), "a stop without a reason: {first}");
+        }
     }
+    let logged = |world: &World| logged(Some(&world.cluster), &world.github);
+    let mut calls = logged(&world);
+    let out = world.run(&["propose", "--forge", "github"]);
+    assert_eq!(out.status.code(), Some(0), "{first}\n{}", text(&out));
+    if !disturbed {
+        calls = logged(&world);
+    }
+    let pulls = world.github.pulls();
+    let comments = pulls
+        .iter()
+        .map(|p| world.github.comments(p.number).len())
+        .sum();
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let mut branches: Vec<String> = repo
+        .branches(Some(git2::BranchType::Local))
+        .unwrap()
+        .map(|b| b.unwrap().0.name().unwrap().unwrap().to_owned())
+        .collect();
+    branches.sort();
+    let end = Proposed {
+        pulls: pulls
+            .into_iter()
+            .map(|p| (p.title, p.head, p.state, steady(&p.body)))
+            .collect(),
+        comments,
+        branches,
+    };
+    (end, stopped, first, calls)
+}
+
+/// The fault matrix of `propose --forge github` on a live cluster: every call kind of a clean
+/// run gets a fault, and each run ends with the one pull request, branch and body of the clean
+/// run: never a second pull request or comment.
+#[test]
+fn a_fault_on_any_call_of_a_proposal_never_opens_a_second_pull_request() {
+    let (clean, _, _, calls) = propose_drill(None);
+    assert_eq!(clean.pulls.len(), 1, "{clean:?}");
+    let kinds = fault_matrix("propose", &calls, false, |label, github, fault| {
+        let (end, stopped, first, _) = propose_drill(Some((github, fault)));
+        assert_eq!(end, clean, "{label}: {first}");
+        (stopped, first)
+    });
+    assert!(kinds >= 10, "only {kinds} call kinds");
 }
 
 /// A disturbed run (`label`) ended as the clean one: the same live object, the same writes
@@ -1657,9 +1628,11 @@ fn a_crash_at_every_step_of_a_rollback_ends_as_an_uncrashed_run() {
     assert_eq!(clean.image, "web:1");
     assert_eq!(clean.reverts, 1);
     let points = [
+        "after-health-wait",
         "after-failed",
         "after-revert-commit",
         "after-revert-pushed",
+        "after-revert-applied",
         "after-rolled-back",
     ];
     let ends: Vec<(&str, Undone, bool)> = std::thread::scope(|scope| {

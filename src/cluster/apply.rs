@@ -184,6 +184,12 @@ pub async fn apply(
             bar.abandon();
             return Err(stopped(changes, error));
         }
+        if !options.dry_run {
+            crate::failpoint::hit(&format!(
+                "after-stage-{}",
+                format!("{stage:?}").to_lowercase()
+            ));
+        }
         let crds: Vec<&ObjectRef> = changes
             .entries
             .iter()

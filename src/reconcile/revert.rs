@@ -172,6 +172,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
         cluster: None,
     };
     let verified = under_lock(ctx, &reverted, true).await?;
+    crate::failpoint::hit("after-revert-applied");
     let healthy = verified.failure.is_none();
     let detail = json!({"revert": revert.to_string(), "reverts": subject.commit.to_string(), "healthy": healthy, "leftInCluster": left});
     let summary = format!(

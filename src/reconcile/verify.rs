@@ -388,6 +388,7 @@ async fn apply_and_verify<C: Cluster, F>(
             },
         )
         .await;
+    crate::failpoint::hit("after-dry-run");
     // A field the policy refuses to take stops the change before any of it, action records
     // included, reaches the cluster. When the dry-run itself failed (its error goes into the
     // report), the apply still refuses such a field object by object before it writes.
@@ -480,6 +481,7 @@ async fn apply_and_verify<C: Cluster, F>(
         .map(|c| c.object.clone())
         .collect();
     let report = cluster.wait(&targets, &ctx.options.wait).await?;
+    crate::failpoint::hit("after-health-wait");
     verified.health = report.health;
     verified.failure = failure_of(report.outcome, ctx.options.wait.timeout);
     Ok(verified)

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod faults;
 pub mod world;
 
 /// `../shared/corpus`, or `None` with a note when this checkout has no shared folder beside it.
