@@ -229,3 +229,54 @@ async fn the_live_snapshot_lists_workloads_pods_and_usage() {
         "{error}"
     );
 }
+
+/// A held lock is renewed while its holder works, so another holder waits however long the
+/// work takes, and is free once given back. (A holder that dies stops renewing: the crash
+/// drills in `tests/merge.rs` rerun after its lock has expired.)
+#[tokio::test]
+async fn a_held_lock_is_renewed_and_one_left_unrenewed_expires() {
+    use remediator::cluster::lock::{LockOptions, acquire, release};
+    use remediator::model::ObjectRef;
+    let cluster = TestCluster::start();
+    let client = cluster.client();
+    let object = ObjectRef::new("apps/v1", "Deployment", Some("default"), "api");
+    let options = |holder: &str| LockOptions {
+        holder: holder.to_owned(),
+        duration: std::time::Duration::from_secs(2),
+        wait: std::time::Duration::ZERO,
+        ..LockOptions::default()
+    };
+    let first = acquire(&client, std::slice::from_ref(&object), &options("first"))
+        .await
+        .unwrap();
+    // Past two durations: without renewal the lock would have expired.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let refused = acquire(&client, std::slice::from_ref(&object), &options("second")).await;
+    assert!(
+        matches!(refused, Err(remediator::cluster::Error::LockHeld { .. })),
+        "{refused:?}"
+    );
+    release(&client, &first).await.unwrap();
+    let second = acquire(&client, std::slice::from_ref(&object), &options("second"))
+        .await
+        .unwrap();
+
+    // The renewal shows on the Lease.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), "default");
+    let name = &second.leases[0];
+    let renewed = |lease: k8s_openapi::api::coordination::v1::Lease| {
+        lease.spec.unwrap().renew_time.unwrap().0
+    };
+    let before = renewed(leases.get(name).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        renewed(leases.get(name).await.unwrap()) > before,
+        "renewed while held"
+    );
+    release(&client, &second).await.unwrap();
+    let third = acquire(&client, std::slice::from_ref(&object), &options("third"))
+        .await
+        .unwrap();
+    assert_eq!(third.holder, "third");
+}

@@ -1,11 +1,14 @@
 //! Locks against two remediations of one object at once, across processes: one
 //! `coordination.k8s.io/v1` Lease per object, taken with optimistic concurrency (create, or
-//! replace at the read resourceVersion), released by clearing the holder, and free again once
-//! its duration passes without renewal, so a holder that dies does not block forever. A write
+//! replace at the read resourceVersion), renewed by its holder every third of its duration
+//! while held, released by clearing the holder, and free again once its duration passes
+//! without renewal, so a holder that dies blocks a rerun for one duration at most. A write
 //! that failed in a way another try may mend (throttled, a server error, a lost answer) is not
 //! sent again blindly: the Lease is read again first, and one the lost write did take is
 //! already ours. I/O: the Leases.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -24,7 +27,7 @@ pub struct LockOptions {
     pub namespace: String,
     /// Who holds them (shown to whoever waits).
     pub holder: String,
-    /// How long a lock lasts without renewal.
+    /// How long a lock lasts without renewal; its holder renews it every third of that.
     pub duration: Duration,
     /// How long to wait for a lock another holder has.
     pub wait: Duration,
@@ -39,7 +42,7 @@ impl Default for LockOptions {
         LockOptions {
             namespace: "default".to_owned(),
             holder: format!("remediator-{}", std::process::id()),
-            duration: Duration::from_secs(600),
+            duration: Duration::from_secs(60),
             wait: Duration::from_secs(120),
             interval: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -47,7 +50,7 @@ impl Default for LockOptions {
     }
 }
 
-/// Locks held; give them back with [`release`].
+/// Locks held, renewed until they are given back with [`release`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     /// Lease names, in the order taken.
@@ -55,7 +58,20 @@ pub struct Held {
     /// The holder.
     pub holder: String,
     namespace: String,
+    renewal: Renewal,
 }
+
+/// Stops the renewal of a [`Held`] when set; every copy of the `Held` shares it.
+#[derive(Debug, Clone, Default)]
+struct Renewal(Arc<AtomicBool>);
+
+impl PartialEq for Renewal {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Renewal {}
 
 /// The Lease name of an object's lock.
 pub fn lease_name(object: &ObjectRef) -> String {
@@ -97,6 +113,7 @@ pub async fn acquire(
         leases: vec![],
         holder: options.holder.clone(),
         namespace: options.namespace.clone(),
+        renewal: Renewal::default(),
     };
     for (name, object) in wanted {
         if let Err(error) = acquire_one(&api, &name, object, options).await {
@@ -105,7 +122,38 @@ pub async fn acquire(
         }
         held.leases.push(name);
     }
+    if !held.leases.is_empty() {
+        tokio::spawn(renew(api, held.clone(), options.duration / 3));
+    }
     Ok(held)
+}
+
+/// Renews the held Leases every `every` until they are released. A renewal that fails is
+/// tried again at the next tick; one that finds a Lease no longer ours (released, or taken
+/// after it expired) leaves it.
+async fn renew(api: Api<Lease>, held: Held, every: Duration) {
+    let every = every.max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        if held.renewal.0.load(Ordering::SeqCst) {
+            return;
+        }
+        for name in &held.leases {
+            let Ok(Some(mut lease)) = api.get_opt(name).await else {
+                continue;
+            };
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            if spec.holder_identity.as_deref() != Some(held.holder.as_str())
+                || held.renewal.0.load(Ordering::SeqCst)
+            {
+                continue;
+            }
+            spec.renew_time = Some(now());
+            if let Err(error) = api.replace(name, &PostParams::default(), &lease).await {
+                tracing::warn!(lease = %name, %error, "lock renewal failed; trying again");
+            }
+        }
+    }
 }
 
 async fn acquire_one(
@@ -205,6 +253,7 @@ fn settle(
 
 /// Gives the locks back: clears the holder of every Lease still held by `held.holder`.
 pub async fn release(client: &kube::Client, held: &Held) -> Result<()> {
+    held.renewal.0.store(true, Ordering::SeqCst);
     let api: Api<Lease> = Api::namespaced(client.clone(), &held.namespace);
     for name in &held.leases {
         let api_error = |source| Error::Api {

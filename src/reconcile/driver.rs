@@ -159,9 +159,6 @@ impl<R: Reach> Driver<'_, R> {
                 namespace: settings.lock_namespace.clone(),
                 wait: settings.lock_wait,
                 holder: self.holder.clone(),
-                // The lock is not renewed: it must outlast a hand-off wait, a health wait and a
-                // rollback's own health wait.
-                duration: lock.duration.max(timeout * 4),
                 ..lock
             },
             hand_off_timeout: timeout,
