@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::manifests::edit::{Edit, apply};
 use crate::manifests::path::{FieldPath, Segment, scalar_text, select_position};
-use crate::manifests::{Kustomization, Location, RepoIndex, parse_file, parse_text};
+use crate::manifests::{Kustomization, RepoIndex, document_value, parse_file, parse_text};
 
 /// A target: its name (the directory of its corpus and regressions) and its entry point.
 pub type Target = (&'static str, fn(&[u8]));
@@ -96,8 +96,8 @@ pub fn set_edit(data: &[u8]) {
             "the edited file does not parse: {:?}",
             after.errors
         );
-        let old = object(&before, location).expect("the edited object was read before");
-        let new = object(&after, location).expect("the edited object is still there");
+        let old = document_value(&before, location).expect("the edited object was read before");
+        let new = document_value(&after, location).expect("the edited object is still there");
         let set = path
             .get(new)
             .expect("the path holds a value after the edit");
@@ -109,18 +109,6 @@ pub fn set_edit(data: &[u8]) {
                 assert_eq!(doc.value, next.value, "document {} changed", doc.document);
             }
         }
-    }
-}
-
-/// The object a location names in a parsed file.
-fn object<'p>(parsed: &'p crate::manifests::ParsedFile, location: &Location) -> Option<&'p Value> {
-    let doc = parsed
-        .documents
-        .iter()
-        .find(|d| d.document == location.document)?;
-    match location.item {
-        None => Some(&doc.value),
-        Some(item) => doc.value["items"].get(item),
     }
 }
 

@@ -420,26 +420,15 @@ fn resolve(
     conflicts: &[FieldConflict],
     policy: &ConflictPolicy,
 ) -> Result<Vec<Resolved>, Error> {
-    let resolved: Vec<Resolved> = conflicts
-        .iter()
-        .map(|conflict| Resolved {
-            conflict: conflict.clone(),
-            mode: policy.decide(conflict),
-        })
-        .collect();
-    let refused: Vec<String> = resolved
-        .iter()
-        .filter(|r| r.mode == ConflictMode::Refuse)
-        .map(|r| {
-            format!(
-                "`{}` is owned by {}",
-                r.conflict.field,
-                manager_name(&r.conflict.manager)
-            )
-        })
-        .collect();
+    let refused = policy.refused(conflicts);
     if refused.is_empty() {
-        Ok(resolved)
+        Ok(conflicts
+            .iter()
+            .map(|conflict| Resolved {
+                conflict: conflict.clone(),
+                mode: policy.decide(conflict),
+            })
+            .collect())
     } else {
         Err(Error::Conflict {
             object: subject.to_string(),

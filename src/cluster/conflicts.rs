@@ -82,6 +82,15 @@ impl ConflictPolicy {
             self.others
         }
     }
+
+    /// The conflicts this policy refuses, each as "`field` is owned by manager".
+    pub fn refused(&self, conflicts: &[FieldConflict]) -> Vec<String> {
+        conflicts
+            .iter()
+            .filter(|c| self.decide(c) == ConflictMode::Refuse)
+            .map(|c| format!("`{}` is owned by {}", c.field, manager_name(&c.manager)))
+            .collect()
+    }
 }
 
 /// The manager's name out of the API's words: `"kube-controller-manager" using apps/v1` gives

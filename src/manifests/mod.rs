@@ -17,6 +17,7 @@ pub mod path;
 mod scope;
 mod source;
 mod verify;
+pub(crate) use verify::document_value;
 mod walk;
 
 use std::path::PathBuf;

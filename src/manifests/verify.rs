@@ -58,7 +58,7 @@ pub(super) fn apply_to_value(root: &mut Value, path: &FieldPath, op: &EditOp) {
     }
 }
 
-pub(super) fn document_value<'p>(
+pub(crate) fn document_value<'p>(
     parsed: &'p ParsedFile,
     location: &Location,
 ) -> Result<&'p Value, EditError> {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::changes::ObjectChange;
 use super::{Context, Error, Result, Subject};
 use crate::audit::{Event, Record};
-use crate::cluster::conflicts::{ConflictMode, ConflictPolicy, manager_name};
+use crate::cluster::conflicts::ConflictPolicy;
 use crate::cluster::dryrun::DryRunResult;
 use crate::cluster::imperative::is_record;
 use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, PruneOptions, WaitOutcome};
@@ -494,17 +494,10 @@ fn refused_fields(results: &[DryRunResult], policy: &ConflictPolicy) -> Vec<Stri
         .iter()
         .filter(|r| r.synced_by.is_none())
         .flat_map(|r| {
-            r.conflicts
-                .iter()
-                .filter(|c| policy.decide(c) == ConflictMode::Refuse)
-                .map(move |c| {
-                    format!(
-                        "{}: `{}` is owned by {}",
-                        r.object,
-                        c.field,
-                        manager_name(&c.manager)
-                    )
-                })
+            policy
+                .refused(&r.conflicts)
+                .into_iter()
+                .map(move |why| format!("{}: {why}", r.object))
         })
         .collect()
 }
