@@ -11,6 +11,25 @@ use hyper_util::rt::TokioExecutor;
 
 type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
+/// The variable that bounds each request to the Kubernetes API and to GitHub, in seconds, as
+/// kubectl's `--request-timeout` does; the clients' own defaults when it is not set.
+pub const REQUEST_TIMEOUT: &str = "REMEDIATOR_REQUEST_TIMEOUT";
+
+/// [`REQUEST_TIMEOUT`], when set; a value that is not a whole number of seconds above zero is
+/// an error naming the variable.
+pub fn request_timeout() -> Result<Option<Duration>, String> {
+    match std::env::var(REQUEST_TIMEOUT) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(Some(Duration::from_secs(seconds))),
+            _ => Err(format!(
+                "{REQUEST_TIMEOUT}={text}: give the seconds each request may take, such as 30"
+            )),
+        },
+        Err(error) => Err(format!("{REQUEST_TIMEOUT}: {error}")),
+    }
+}
+
 /// A client; cheap to clone.
 pub type HttpsClient = Client<Https, Full<bytes::Bytes>>;
 

@@ -389,13 +389,19 @@ impl PullRequest {
         }
     }
 
-    /// `check --comment` of the pull request.
-    fn check_comment(&self) -> Output {
+    /// `check --comment` of the pull request, with `env` set.
+    fn check_comment_with(&self, env: &[(&str, &str)]) -> Output {
         on_github(&self.remote, &self.github, &self.base)
             .arg("--comment")
             .env("GITHUB_EVENT_PATH", &self.event)
+            .envs(env.iter().copied())
             .output()
             .unwrap()
+    }
+
+    /// `check --comment` of the pull request.
+    fn check_comment(&self) -> Output {
+        self.check_comment_with(&[])
     }
 }
 
@@ -682,7 +688,7 @@ fn comment_drill(
     let (mut stopped, mut first) = (false, String::new());
     if let Some(fault) = fault {
         github.faults().add(fault);
-        let out = run();
+        let out = pull.check_comment_with(&[common::faults::REQUEST_TIMEOUT]);
         first = text(&out);
         stopped = out.status.code() != Some(0);
         if stopped {
@@ -728,4 +734,23 @@ fn a_fault_on_any_call_of_a_check_never_leaves_a_second_comment() {
         (stopped, first)
     });
     assert_eq!(kinds, 2, "reading the comments and writing one");
+}
+
+/// A request timeout that is not a number of seconds is an error naming the variable, never
+/// the clients' default taken silently.
+#[test]
+fn a_request_timeout_that_is_no_number_of_seconds_is_an_error() {
+    let pull = PullRequest::bumping_api();
+    for bad in ["soon", "0", "-5"] {
+        let out = pull.check_comment_with(&[("REMEDIATOR_REQUEST_TIMEOUT", bad)]);
+        assert_ne!(out.status.code(), Some(0), "{bad}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!(
+                "REMEDIATOR_REQUEST_TIMEOUT={bad}: give the seconds each request may take"
+            )),
+            "{bad}: {}",
+            text(&out)
+        );
+    }
+    assert!(pull.github.comments(pull.number).is_empty());
 }

@@ -1275,7 +1275,10 @@ fn drill_with(disturbance: Option<Disturbance>) -> Drilled {
                 world.cluster.faults()
             };
             faults.add(fault);
-            let faulted = world.reconcile(&merge);
+            let faulted = world.run_env(
+                &["reconcile", "--commit", &merge, "--env", "dev"],
+                &[common::faults::REQUEST_TIMEOUT],
+            );
             first = text(&faulted);
             stopped = faulted.status.code() != Some(0);
             if stopped {
@@ -1457,7 +1460,10 @@ fn propose_drill(fault: Option<(bool, Fault)>) -> (Proposed, bool, String, Calls
             world.cluster.faults()
         };
         faults.add(fault);
-        let out = world.run(&["propose", "--forge", "github"]);
+        let out = world.run_env(
+            &["propose", "--forge", "github"],
+            &[common::faults::REQUEST_TIMEOUT],
+        );
         first = text(&out);
         stopped = out.status.code() != Some(0);
         if stopped {

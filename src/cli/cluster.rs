@@ -76,6 +76,10 @@ pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Connection> {
     // Our calls retry on their own terms (cluster::retry, and an eviction waits on its
     // disruption budget); kube's own layer would retry a 429 for minutes underneath them.
     config.default_retry = false;
+    if let Some(timeout) = remediator::http::request_timeout().map_err(anyhow::Error::msg)? {
+        config.read_timeout = Some(timeout);
+        config.write_timeout = Some(timeout);
+    }
     let client = kube::Client::try_from(config).context("cannot build the Kubernetes client")?;
     Ok(Connection { client, name })
 }

@@ -130,6 +130,10 @@ impl GitHub {
                 .base_uri(url)
                 .map_err(|e| Error::Setup(format!("{url}: {e}")))?;
         }
+        let timeout = crate::http::request_timeout().map_err(Error::Setup)?;
+        if timeout.is_some() {
+            builder = builder.set_read_timeout(timeout).set_write_timeout(timeout);
+        }
         let client = builder.build().map_err(|e| Error::Setup(e.to_string()))?;
         Ok(GitHub {
             client,

@@ -44,8 +44,13 @@ pub fn call_kind(github: bool, method: &str, path: &str, query: &str) -> CallKin
 /// The requests a run made, the API server's then GitHub's: (github, method, path, query).
 pub type Calls = Vec<(bool, String, String, String)>;
 
+/// Each request's bound in the disturbed runs (`REMEDIATOR_REQUEST_TIMEOUT`, seconds): the
+/// delay fault goes past it.
+pub const REQUEST_TIMEOUT: (&str, &str) = ("REMEDIATOR_REQUEST_TIMEOUT", "3");
+
 /// The fault kinds of the matrices: 500, 503 with `Retry-After`, 429, GitHub's secondary rate
-/// limit, a dropped connection, a slow answer.
+/// limit, a dropped connection, and an answer that comes after the client's timeout (the server
+/// still does what was asked: a write the client gave up on has happened).
 pub fn fault_kinds() -> [FaultKind; 6] {
     [
         FaultKind::Status(500),
@@ -53,7 +58,7 @@ pub fn fault_kinds() -> [FaultKind; 6] {
         FaultKind::TooManyRequests { retry_after: 1 },
         FaultKind::SecondaryRateLimit { retry_after: 1 },
         FaultKind::Drop,
-        FaultKind::Delay(Duration::from_secs(2)),
+        FaultKind::Delay(Duration::from_secs(4)),
     ]
 }
 
