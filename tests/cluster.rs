@@ -234,7 +234,7 @@ async fn the_live_snapshot_lists_workloads_pods_and_usage() {
 /// work takes, and is free once given back. (A holder that dies stops renewing: the crash
 /// drills in `tests/merge.rs` rerun after its lock has expired.)
 #[tokio::test]
-async fn a_held_lock_is_renewed_and_one_left_unrenewed_expires() {
+async fn a_held_lock_is_renewed_while_its_holder_works() {
     use remediator::cluster::lock::{LockOptions, acquire, release};
     use remediator::model::ObjectRef;
     let cluster = TestCluster::start();
