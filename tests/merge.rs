@@ -485,13 +485,18 @@ fn an_argo_cd_object_is_left_to_argo_cd_and_its_sync_is_awaited() {
     );
 }
 
-/// Argo CD's sync: an update of the whole object by its own manager.
-fn argo_sync(cluster: &TestCluster, object: Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs `future` to its end on a runtime of its own, for a test that is not async.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(async {
+        .unwrap()
+        .block_on(future)
+}
+
+/// Argo CD's sync: an update of the whole object by its own manager.
+fn argo_sync(cluster: &TestCluster, object: Value) {
+    block_on(async {
         let client = cluster.client();
         let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
             client,
@@ -826,22 +831,18 @@ fn a_pull_request_whose_finding_has_cleared_is_closed_with_a_comment() {
     assert_eq!(proposed.status.code(), Some(0), "{}", text(&proposed));
     let number = world.github.pulls()[0].number;
     // The pods recover by themselves: the next run finds nothing to fix.
-    let names = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
-                kube::Api::namespaced(world.cluster.client(), "shop-dev");
-            api.list(&Default::default())
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .filter_map(|p| p.metadata.name)
-                .filter(|n| n.starts_with("api-"))
-                .collect::<Vec<_>>()
-        });
+    let names = block_on(async {
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(world.cluster.client(), "shop-dev");
+        api.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .filter(|n| n.starts_with("api-"))
+            .collect::<Vec<_>>()
+    });
     assert!(!names.is_empty());
     for name in &names {
         world
@@ -966,26 +967,21 @@ fn a_drain_waits_for_a_disruption_budget_and_gives_up_when_it_never_allows() {
     budget(&cluster, "guarded", 0);
     let mut record: Value = serde_saphyr::from_str(DRAIN).unwrap();
     record["spec"]["options"]["timeout"] = "1s".into();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let started = Instant::now();
-    let error = runtime
-        .block_on(async {
-            // As the binary builds it: no retry layer of kube's own under ours.
-            let mut config = cluster.config();
-            config.default_retry = false;
-            remediator::cluster::imperative::execute(
-                &kube::Client::try_from(config).unwrap(),
-                &record,
-                false,
-                &remediator::cluster::RetryPolicy::none(),
-            )
-            .await
-        })
-        .unwrap_err()
-        .to_string();
+    let error = block_on(async {
+        // As the binary builds it: no retry layer of kube's own under ours.
+        let mut config = cluster.config();
+        config.default_retry = false;
+        remediator::cluster::imperative::execute(
+            &kube::Client::try_from(config).unwrap(),
+            &record,
+            false,
+            &remediator::cluster::RetryPolicy::none(),
+        )
+        .await
+    })
+    .unwrap_err()
+    .to_string();
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "it waited for the budget"
@@ -1356,8 +1352,7 @@ fn drill_with(disturbance: Option<Disturbance>) -> Drilled {
 fn expire_locks(world: &World) {
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::api::{Api, ListParams, Patch, PatchParams};
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let leases: Api<Lease> = Api::namespaced(world.cluster.client(), "default");
         for lease in leases.list(&ListParams::default()).await.unwrap() {
             let name = lease.metadata.name.unwrap();
@@ -1690,11 +1685,7 @@ fn a_crash_at_every_step_of_a_rollback_ends_as_an_uncrashed_run() {
 /// An autoscaler takes web's replicas, as kube-controller-manager does through the scale
 /// subresource.
 fn autoscale_web(cluster: &TestCluster, replicas: i64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::namespaced(cluster.client(), "default");
         let params = kube::api::PatchParams {
