@@ -20,6 +20,11 @@ pub const DEFAULT_POLICIES: &[(&str, &str)] = &[
         "remediator_test.rego",
         include_str!("../../policies/remediator_test.rego"),
     ),
+    ("power.rego", include_str!("../../policies/power.rego")),
+    (
+        "power_test.rego",
+        include_str!("../../policies/power_test.rego"),
+    ),
 ];
 
 /// The rule every policy set must define.
