@@ -49,7 +49,20 @@ pub struct VersionCheck {
     pub error: Option<String>,
 }
 
+impl VersionCheck {
+    /// Whether the version stays unchecked: its schema could not be compiled, or a CEL rule of
+    /// it could not be evaluated here. An unevaluated rule is never a passed one.
+    pub fn unchecked(&self) -> bool {
+        self.error.is_some() || !self.validation.unevaluated.is_empty()
+    }
+}
+
 impl Existing {
+    /// Whether any version stays unchecked (see [`VersionCheck::unchecked`]).
+    pub fn unchecked(&self) -> bool {
+        self.versions.iter().any(VersionCheck::unchecked)
+    }
+
     /// How many live objects fail the new schema, at any version.
     pub fn invalid(&self) -> usize {
         let mut names: Vec<&str> = self
@@ -193,7 +206,7 @@ fn input(existing: &Existing) -> Value {
         .iter()
         .map(|v| {
             json!({"version": v.version, "total": v.validation.total,
-                "invalid": v.validation.invalid.len(), "unchecked": v.error.is_some()})
+                "invalid": v.validation.invalid.len(), "unchecked": v.unchecked()})
         })
         .collect();
     gate::whole_change_input(
@@ -256,4 +269,37 @@ fn join(object: &mut ObjectReport, existing: Existing) {
         object.readability = existing.readability.clone();
     }
     object.existing = Some(existing);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cel_rule_that_could_not_be_evaluated_leaves_its_version_unchecked() {
+        let version = |unevaluated: Vec<String>| VersionCheck {
+            version: "v1".into(),
+            validation: Validation {
+                total: 3,
+                invalid: vec![],
+                unevaluated,
+            },
+            error: None,
+        };
+        let existing = |v: VersionCheck| Existing {
+            object: "CustomResourceDefinition/gadgets.example.com".into(),
+            kind: "Gadget".into(),
+            live: true,
+            breaking: vec![],
+            readability: None,
+            versions: vec![v],
+        };
+        let passed = existing(version(vec![]));
+        assert!(!passed.unchecked());
+        assert_eq!(input(&passed)["change"]["existing"][0]["unchecked"], false);
+        let rule = "`self.x.matches(...)`: a function this CEL does not have".to_owned();
+        let open = existing(version(vec![rule]));
+        assert!(open.unchecked(), "an unevaluated rule is never a pass");
+        assert_eq!(input(&open)["change"]["existing"][0]["unchecked"], true);
+    }
 }

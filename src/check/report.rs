@@ -83,6 +83,10 @@ fn existing_text(e: &Existing) -> String {
         "not in the cluster yet: no objects to break.".to_owned()
     } else if total == 0 {
         format!("no `{kind}` objects in the cluster.")
+    } else if invalid == 0 && e.unchecked() {
+        format!(
+            "unchecked: none of the {total} `{kind}` objects fails what could be checked, but not every rule could be evaluated here, so whether they pass is unknown."
+        )
     } else if invalid == 0 {
         format!("all {total} `{kind}` objects pass the new schema.")
     } else {
