@@ -145,6 +145,29 @@ fn metric(serve: &Serve, line_start: &str) -> Option<f64> {
 }
 
 #[test]
+fn without_an_alertmanager_token_serve_starts_only_when_told_to() {
+    let world = World::new(None);
+    let file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    let serve = "serve:\n  environment: dev\n  resyncSeconds: 3600\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n";
+    std::fs::write(&file, format!("{config}{serve}")).unwrap();
+    common::commit_all(&world.remote.work, "Run remediator without an alert token");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let mut refused = spawn(&world, &[], Stdio::piped());
+    let status = refused.child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(refused.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("needs `serve.alertmanagerToken`")
+            && stderr.contains("--unauthenticated-alerts"),
+        "{stderr}"
+    );
+    let open = spawn(&world, &["--unauthenticated-alerts"], Stdio::inherit());
+    wait_ready(&open);
+}
+
+#[test]
 fn webhook_deliveries_that_are_not_authentic_are_refused_and_nothing_acts() {
     let world = world();
     let serve = start(&world);
@@ -662,13 +685,28 @@ fn a_pull_request_event_is_checked_and_gets_its_one_comment() {
     let number = world
         .github
         .open_pull("more-api", "main", "More api", "dev");
-    let event = |action: &str| {
+    // The fake, as GitHub, publishes the head under refs/pull/N/head: the check reads it there.
+    let event = |action: &str, sha: &str| {
         json!({"action": action, "number": number, "pull_request": {"number": number,
-            "base": {"ref": "main"}, "head": {"ref": "more-api", "sha": head}}})
+            "base": {"ref": "main"}, "head": {"ref": "more-api", "sha": sha}}})
         .to_string()
     };
+    // An event whose head is not refs/pull/N/head is refused: no comment.
+    let stale = main.to_string();
+    assert_eq!(
+        signed(&serve, "pull_request", "p0", &event("opened", &stale)),
+        Some(202)
+    );
+    wait_for("the refused check", Duration::from_secs(20), || {
+        metric(&serve, "remediator_request_errors_total{target=\"github\"}")
+            .is_some_and(|n| n >= 1.0)
+    });
+    assert!(
+        world.github.comments(number).is_empty(),
+        "a check of a commit the pull request does not hold"
+    );
     for (id, action) in [("p1", "opened"), ("p2", "synchronize")] {
-        let body = event(action);
+        let body = event(action, &head);
         let signature = sign(body.as_bytes());
         let headers = [
             ("X-GitHub-Event", "pull_request"),
@@ -860,7 +898,8 @@ fn deploy_rules() -> (Vec<Rule>, Vec<Rule>, String) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     // Rendered as the service renders builds: kustomize, else kubectl's.
     let kustomize = remediator::build::Kustomize::find().expect("kustomize or kubectl on PATH");
-    let text = kustomize.run(&dir).unwrap();
+    let sandbox = remediator::build::sandbox::Sandbox::new(false).unwrap();
+    let text = kustomize.run(&sandbox, &dir).unwrap();
     let (mut cluster, mut namespaced, mut namespace) = (vec![], vec![], String::new());
     for doc in text.split("\n---\n") {
         let value: Value = serde_saphyr::from_str(doc).unwrap();
@@ -1022,7 +1061,7 @@ fn a_thousand_failing_pods_across_two_hundred_workloads_make_one_pull_request_ea
     ));
     files.push((
         "remediator.yaml".into(),
-        "serve:\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n".into(),
+        "serve:\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n  alertmanagerToken: {env: TEST_ALERT_TOKEN}\n".into(),
     ));
     let borrowed: Vec<(&str, &str)> = files
         .iter()

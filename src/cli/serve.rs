@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// Log lines as text, or as JSON objects (one a line) for a log pipeline.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Take Alertmanager's alerts without a bearer token. Without this flag, `serve` refuses
+    /// to start when `serve.alertmanagerToken` is not set.
+    #[arg(long)]
+    pub unauthenticated_alerts: bool,
 }
 
 /// How `serve` logs.
@@ -72,6 +76,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if let Some(listen) = args.listen {
         config.serve.listen = listen;
     }
+    config.serve.unauthenticated_alerts = args.unauthenticated_alerts;
     let github = GitHubSettings::of(&config)?.context(
         "serve needs `forge: {type: github, repository: owner/name}` in remediator.yaml",
     )?;
@@ -87,7 +92,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         forge,
         auth,
         templates: Templates::load(args.templates.as_deref())?,
-        renderer: Renderer::from_path(),
+        renderer: Renderer::from_path(config.allow_remote()),
         policies: args.policies.clone(),
         holder: format!("remediator-serve-{}", std::process::id()),
         config,

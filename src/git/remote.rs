@@ -74,6 +74,34 @@ impl ConfigRepo {
         self.resolve(&tracking)
     }
 
+    /// Fetches pull request `number`'s head as GitHub publishes it (`refs/pull/N/head`, which
+    /// holds a fork's commits too) and returns it when it is `expected` (the event's head
+    /// commit). A different commit is an error: the pull request moved on, or the ref is not
+    /// what the event named; a branch of the same name is never taken instead.
+    pub fn fetch_pull(
+        &self,
+        remote: &str,
+        number: u64,
+        expected: &str,
+        auth: &Auth,
+    ) -> Result<git2::Oid> {
+        let tracking = format!("refs/remotes/{remote}/pull/{number}/head");
+        self.fetch(
+            remote,
+            &[&format!("+refs/pull/{number}/head:{tracking}")],
+            auth,
+        )?;
+        let fetched = self.resolve(&tracking)?;
+        if fetched.to_string() != expected {
+            return Err(Error::Write {
+                message: format!(
+                    "refs/pull/{number}/head is {fetched}, not the event's head {expected}: the pull request moved on, or the event is not about it; it is checked again on its next event"
+                ),
+            });
+        }
+        Ok(fetched)
+    }
+
     /// Checks `commit` out (detached HEAD), the working tree forced to match: for clones
     /// remediator keeps for itself, never for a person's checkout.
     pub fn checkout_detached(&self, commit: git2::Oid) -> Result<()> {
@@ -153,6 +181,45 @@ mod tests {
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = git2::Signature::now("t", "t@example.com").unwrap();
         repo.commit(None, &sig, &sig, "m", &tree, parents).unwrap()
+    }
+
+    #[test]
+    fn a_pull_request_s_head_is_fetched_from_its_pull_ref_and_must_be_the_event_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("origin.git");
+        Repository::init_bare(&bare).unwrap();
+        let work = Repository::init(dir.path().join("work")).unwrap();
+        let base = commit(&work, "a.yaml", "x: 1\n", &[]);
+        let parent = work.find_commit(base).unwrap();
+        let fork = commit(&work, "a.yaml", "x: 2\n", &[&parent]);
+        work.reference("refs/heads/main", base, true, "t").unwrap();
+        work.reference("refs/pull/7/head", fork, true, "t").unwrap();
+        work.remote("origin", &format!("file://{}", bare.display()))
+            .unwrap();
+        let repo = ConfigRepo::open(&dir.path().join("work")).unwrap();
+        let auth = Auth::default();
+        let refspecs = [
+            "refs/heads/main:refs/heads/main".to_owned(),
+            "refs/pull/7/head:refs/pull/7/head".to_owned(),
+            // A branch of the same name as the fork's, holding something else.
+            "refs/heads/main:refs/heads/fix".to_owned(),
+        ];
+        repo.push("origin", &refspecs, &auth).unwrap();
+        let fetched = repo
+            .fetch_pull("origin", 7, &fork.to_string(), &auth)
+            .unwrap();
+        assert_eq!(fetched, fork);
+        let error = repo
+            .fetch_pull("origin", 7, &base.to_string(), &auth)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("not the event's head"),
+            "{error}"
+        );
+        assert!(
+            repo.fetch_pull("origin", 8, &fork.to_string(), &auth)
+                .is_err()
+        );
     }
 
     #[test]

@@ -197,6 +197,11 @@ pub async fn run(
     };
     let github_secret = read(&settings.github_webhook_secret)?.map(String::into_bytes);
     let alertmanager_token = read(&settings.alertmanager_token)?;
+    if alertmanager_token.is_none() && !settings.unauthenticated_alerts {
+        return Err(Error::Secret(
+            "the Alertmanager intake (/alerts) needs `serve.alertmanagerToken` in remediator.yaml: anyone who reaches the port could otherwise open pull requests; pass --unauthenticated-alerts to run without one on purpose".into(),
+        ));
+    }
     let (jobs, queue) = mpsc::channel(settings.queue);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let listener = tokio::net::TcpListener::bind(settings.listen)

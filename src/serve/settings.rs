@@ -83,8 +83,12 @@ pub struct ServeSettings {
     pub queue: usize,
     /// Where GitHub's webhook secret is; without it, GitHub deliveries are refused.
     pub github_webhook_secret: Option<SecretSource>,
-    /// Where Alertmanager's bearer token is; without it, the intake is open.
+    /// Where Alertmanager's bearer token is; without it, `serve` does not start unless
+    /// [`unauthenticated_alerts`](Self::unauthenticated_alerts) is set.
     pub alertmanager_token: Option<SecretSource>,
+    /// The operator's explicit choice (`serve --unauthenticated-alerts`, never the file) to
+    /// take alerts without a token.
+    pub unauthenticated_alerts: bool,
     /// The alert table: the built-in mappings, then the configuration's (which win).
     pub alerts: Vec<Mapping>,
     /// How long the leader's lease lasts without renewal.
@@ -108,6 +112,7 @@ impl Default for ServeSettings {
             queue: 256,
             github_webhook_secret: None,
             alertmanager_token: None,
+            unauthenticated_alerts: false,
             alerts: builtin(),
             lease: Duration::from_secs(15),
             lease_namespace: std::env::var("POD_NAMESPACE")
@@ -162,6 +167,7 @@ impl RawServe {
             queue,
             github_webhook_secret: self.github_webhook_secret,
             alertmanager_token: self.alertmanager_token,
+            unauthenticated_alerts: false,
             alerts,
             lease: match self.lease_seconds {
                 None => defaults.lease,

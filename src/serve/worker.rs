@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::metrics::{Boundary, Metrics};
 use super::{Job, Service, Shared, github};
 use crate::assess::Policies;
+use crate::build::Renderer;
 use crate::check::{CheckOptions, report};
 use crate::cluster::{Cluster, SnapshotOptions};
 use crate::config::Config;
@@ -71,16 +72,13 @@ pub(super) async fn run(
             }
             Job::Promote => ("github", promote(&service, &shared).await),
             Job::GitHub(github::Job::Check {
-                pull,
-                base,
-                head,
-                branch,
+                pull, base, head, ..
             }) => (
                 "github",
                 timed(
                     &shared.metrics,
                     "github",
-                    check(&service, pull, &base, &head, &branch),
+                    check(&service, pull, &base, &head),
                 )
                 .await,
             ),
@@ -241,32 +239,29 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
 
 /// Checks a pull request as `check --comment` does: judged by the configuration and policies
 /// of the merge base, its one comment created or updated.
-async fn check(
-    service: &Service,
-    pull: u64,
-    base: &str,
-    head: &str,
-    branch: &str,
-) -> Result<(), String> {
+async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(), String> {
     let remote = &service.config.git.remote;
     let repo = &service.repo;
     let fail = |e: &dyn std::fmt::Display| format!("pull request #{pull}: {e}");
     let base_oid = repo
         .fetch_branch(remote, base, &service.auth)
         .map_err(|e| fail(&e))?;
-    let fetched = repo
-        .fetch_branch(remote, branch, &service.auth)
+    // A fork's branch is not on the remote: GitHub publishes every pull request's head as
+    // refs/pull/N/head, and that commit must be the one the event names.
+    let head_oid = repo
+        .fetch_pull(remote, pull, head, &service.auth)
         .map_err(|e| fail(&e))?;
-    let head_oid = repo.resolve(head).unwrap_or(fetched);
     let merge_base = repo.merge_base(base_oid, head_oid).map_err(|e| fail(&e))?;
     let TrustedInputs {
         config,
         mut policies,
         files,
     } = TrustedInputs::at(repo, merge_base, service.policies.as_deref()).map_err(|e| fail(&e))?;
+    // Remote sources are fetched as the trusted configuration (the merge base's) allows.
+    let renderer = Renderer::from_path(config.allow_remote());
     let options = CheckOptions {
         environment: None,
-        renderer: &service.renderer,
+        renderer: &renderer,
     };
     let checked = crate::check::check(
         repo,

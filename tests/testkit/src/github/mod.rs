@@ -141,7 +141,14 @@ impl FakeGitHub {
             user: login.to_owned(),
             labels: vec![],
         });
+        state.publish_pull_refs();
         number
+    }
+
+    /// Points every open pull request's `refs/pull/N/head` at its branch head, as GitHub does
+    /// after a push to the branch.
+    pub fn publish_pull_refs(&self) {
+        self.state().publish_pull_refs();
     }
 
     /// `login` submits a review.

@@ -65,6 +65,8 @@ fn route(
         .and_then(|v| v.split_once(' '))
         .map(|(_, token)| token.trim().to_owned());
     let mut state = hub.state.lock().expect("fake GitHub state");
+    // Branches are pushed to the bare repository directly: GitHub's pull refs follow them.
+    state.publish_pull_refs();
     let Some(user) = token.and_then(|t| state.tokens.get(&t).cloned()) else {
         return json_response(401, &json!({"message": "Bad credentials"}), None);
     };
@@ -541,6 +543,7 @@ fn create_pull(state: &mut State, user: &str, body: &Value) -> Answer {
     };
     let json = state.pull_json(&pull);
     state.pulls.push(pull);
+    state.publish_pull_refs();
     Ok((201, json))
 }
 

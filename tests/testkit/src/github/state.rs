@@ -184,6 +184,26 @@ impl State {
         Repository::open_bare(&self.git_dir).map_err(|e| e.to_string())
     }
 
+    /// Points `refs/pull/N/head` at each open pull request's branch head, as GitHub keeps it
+    /// (a fork's commits reach the base repository only there).
+    pub(crate) fn publish_pull_refs(&self) {
+        let Ok(repo) = self.repo() else { return };
+        for pull in self.pulls.iter().filter(|p| p.state == "open") {
+            let Some(head) = self.branch_head(&pull.head) else {
+                continue;
+            };
+            let Ok(id) = Oid::from_str(&head) else {
+                continue;
+            };
+            drop(repo.reference(
+                &format!("refs/pull/{}/head", pull.number),
+                id,
+                true,
+                "fake GitHub: pull request head",
+            ));
+        }
+    }
+
     pub(crate) fn branch_head(&self, branch: &str) -> Option<String> {
         let repo = self.repo().ok()?;
         let reference = repo.find_reference(&format!("refs/heads/{branch}")).ok()?;
