@@ -31,7 +31,7 @@ fn write_files(dir: &Path) {
 fn ours(runtime: &tokio::runtime::Runtime, kube: &KubeCluster, dir: &Path, ns: &str) -> Duration {
     let started = Instant::now();
     let index = RepoIndex::build(dir, &IndexOptions::default()).expect("index");
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(Default::default());
     let objects: Vec<Value> = build::objects(&index, &renderer, |_, _| true)
         .objects
         .into_iter()

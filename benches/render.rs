@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     let config_repo = ConfigRepo::open(dir.path()).unwrap();
     let config = Config::default();
     let check = |from, to| {
-        let renderer = Renderer::from_path();
+        let renderer = Renderer::from_path(Default::default());
         changes::between(&config_repo, &config, &renderer, from, to, None).unwrap()
     };
     assert_eq!(check(first, one).objects.len(), 1);

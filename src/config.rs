@@ -84,6 +84,16 @@ pub struct Config {
     pub prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
     /// An OpenAI-compatible chat endpoint that explains findings in plain words.
     pub llm: Option<crate::explain::LlmSettings>,
+    /// `render.allowRemote`: the hosts (or `host/path` prefixes) that kustomize and Helm may
+    /// fetch remote resources, bases and charts from. Empty: nothing is fetched.
+    pub allow_remote: Vec<String>,
+}
+
+impl Config {
+    /// The remote sources a render may fetch, as `render.allowRemote` lists them.
+    pub fn allow_remote(&self) -> crate::build::AllowRemote {
+        crate::build::AllowRemote::new(self.allow_remote.clone())
+    }
 }
 
 /// The Git side of the configuration.
@@ -152,6 +162,7 @@ impl Default for Config {
             promotion: Promotion::default(),
             prometheus: None,
             llm: None,
+            allow_remote: vec![],
         }
     }
 }
@@ -328,6 +339,15 @@ struct RawConfig {
     metrics: Option<Spanned<RawMetrics>>,
     #[serde(default)]
     llm: Option<Spanned<crate::explain::LlmSettings>>,
+    #[serde(default)]
+    render: Option<RawRender>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRender {
+    #[serde(default)]
+    allow_remote: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -758,7 +778,32 @@ impl RawConfig {
                 Some(settings)
             }
         };
+        let mut allow_remote = Vec::new();
+        for (i, entry) in self
+            .render
+            .map(|r| r.allow_remote)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let host = entry.value.split('/').next().unwrap_or_default();
+            let bad = entry.value.contains("://")
+                || entry.value.contains(['*', '?', '@', ' '])
+                || !host.contains('.') && host != "localhost";
+            if bad {
+                return Err(invalid(
+                    entry.referenced.line(),
+                    &format!("render.allowRemote[{i}]"),
+                    format!(
+                        "`{}` must be a host or a host and path prefix (`github.com/my-org`), without scheme or wildcard",
+                        entry.value
+                    ),
+                ));
+            }
+            allow_remote.push(entry.value);
+        }
         Ok(Config {
+            allow_remote,
             llm,
             prometheus,
             promotion,
@@ -787,6 +832,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("remediator.yaml"), text)
+    }
+
+    #[test]
+    fn remote_sources_are_allowed_by_host_or_prefix_and_nothing_else() {
+        let config = parse("render:\n  allowRemote: [github.com/acme, ghcr.io]\n").unwrap();
+        assert_eq!(config.allow_remote, ["github.com/acme", "ghcr.io"]);
+        assert!(config.allow_remote().allows("oci://ghcr.io/acme/charts"));
+        assert!(Config::default().allow_remote().is_empty());
+        for bad in [
+            "https://github.com/acme",
+            "*.example.com",
+            "github",
+            "user@host.com",
+        ] {
+            let text = format!("fieldManager: x\nrender:\n  allowRemote:\n    - \"{bad}\"\n");
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(
+                error.contains("remediator.yaml:4") && error.contains("render.allowRemote[0]"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     const FULL: &str = "\

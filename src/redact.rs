@@ -87,14 +87,20 @@ impl Redactor {
         *self = Redactor::with_values(all);
     }
 
-    /// `text` with every secret in it replaced by [`MASK`].
-    pub fn redact(&self, text: &str) -> String {
+    /// `text` with each of the secret values in it replaced by [`MASK`], and nothing else.
+    pub fn redact_values(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for value in &self.values {
             if out.contains(value.as_str()) {
                 out = out.replace(value.as_str(), MASK);
             }
         }
+        out
+    }
+
+    /// `text` with every secret in it replaced by [`MASK`].
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = self.redact_values(text);
         for (pattern, keeps_prefix) in PATTERNS.iter() {
             if !pattern.is_match(&out) {
                 continue;

@@ -633,13 +633,21 @@ const SETTINGS: &str =
 /// A repository whose build `apps` (with one ConfigMap) has `first` as its kustomization, then
 /// `second` in a later commit; returns it with the first commit.
 fn two_kustomizations(first: &str, second: &str) -> (common::GitRemote, String) {
-    let remote = common::git_remote(
-        None,
-        &[
-            ("apps/kustomization.yaml", first),
-            ("apps/settings.yaml", SETTINGS),
-        ],
-    );
+    two_kustomizations_with(&[], first, second)
+}
+
+/// [`two_kustomizations`] with `files` in the base commit too (a `remediator.yaml`).
+fn two_kustomizations_with(
+    files: &[(&str, &str)],
+    first: &str,
+    second: &str,
+) -> (common::GitRemote, String) {
+    let mut all = vec![
+        ("apps/kustomization.yaml", first),
+        ("apps/settings.yaml", SETTINGS),
+    ];
+    all.extend_from_slice(files);
+    let remote = common::git_remote(None, &all);
     let base = common::branch_head(&remote.work, "main")
         .unwrap()
         .to_string();
@@ -699,49 +707,61 @@ fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_
     let (remote, base) = two_kustomizations(&kustomization("6.0.0"), &kustomization("6.1.0"));
     let run = |path: &Path| check_with_path(&remote.work, &base, path);
 
+    // Each way the build stays not rendered: exit 1, the build named with the reason, high.
+    let not_rendered = |out: &Output, why: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", text(out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["not_rendered"][0]["build"], "apps", "{report}");
+        let reason = report["not_rendered"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{report}");
+        assert_eq!(report["assessment"]["risk"], "high");
+    };
     let without_helm = path_with(&[]);
-    let out = run(without_helm.path());
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["not_rendered"][0]["build"], "apps");
-    assert!(
-        report["not_rendered"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("`helm` is not on PATH"),
-        "{report}"
-    );
-    assert_eq!(report["assessment"]["risk"], "high");
+    not_rendered(&run(without_helm.path()), "`helm` is not on PATH");
 
     let failing_helm = path_with(&[(
         "helm",
         "#!/bin/sh\necho 'Error: looks like \"https://charts.example.invalid\" is not a valid chart repository or cannot be reached' >&2\nexit 1\n",
     )]);
-    let out = run(failing_helm.path());
-    let printed = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{printed}");
-    assert!(
-        printed.contains("apps/kustomization.yaml: kustomize build failed"),
-        "{printed}"
+    // A chart repository the trusted configuration does not allow is never asked.
+    not_rendered(
+        &run(failing_helm.path()),
+        "it fetches `https://charts.example.invalid`, which `render.allowRemote`",
+    );
+
+    // One it allows is fetched; a fetch that fails names the build and helm's reason.
+    let (remote, base) = two_kustomizations_with(
+        &[(
+            "remediator.yaml",
+            "render:\n  allowRemote: [charts.example.invalid]\n",
+        )],
+        &kustomization("6.0.0"),
+        &kustomization("6.1.0"),
+    );
+    not_rendered(
+        &check_with_path(&remote.work, &base, failing_helm.path()),
+        "could not be fetched",
     );
 }
 
-/// A `helm` that renders `template NAME CHART [--repo URL] [--version V] --namespace NS --values
-/// FILE` as a ConfigMap of the values (and of the repository a fetched chart comes from), beside
-/// the templates of a chart directory, as they are.
+/// A `helm` that renders `template --namespace NS --values FILE [--repo URL] [--version V] -- NAME
+/// CHART` (any other argument is an error) as a ConfigMap of the values (and of the repository a
+/// fetched chart comes from), beside the templates of a chart directory, as they are.
 const FAKE_HELM: &str = "#!/bin/sh
 PATH=/usr/bin:/bin
 [ \"$1\" = template ] || exit 1
-name=$2; chart=$3; shift 3
+shift
 while [ $# -gt 0 ]; do
   case \"$1\" in
     --namespace) ns=$2; shift 2;;
     --values) values=$2; shift 2;;
     --repo) repo=$2; shift 2;;
     --version) version=$2; shift 2;;
-    *) shift;;
+    --) name=$2; chart=$3; [ $# -eq 3 ] || { echo \"after --: $*\" >&2; exit 1; }; shift 3;;
+    *) echo \"unexpected argument: $1\" >&2; exit 1;;
   esac
 done
+[ -n \"$name\" ] && [ -n \"$chart\" ] || { echo 'no release name and chart after --' >&2; exit 1; }
 printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s-values\\n  namespace: %s\\ndata:\\n' \"$name\" \"$ns\"
 [ -n \"$repo\" ] && printf '  source: \"%s %s %s\"\\n' \"$repo\" \"$chart\" \"$version\"
 printf '  values: |\\n'
@@ -969,9 +989,39 @@ fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
         )
     };
     let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  url: https://stefanprodan.github.io/podinfo\n";
+    let helm = path_with(&[("helm", FAKE_HELM)]);
+    // Without the repository on the trusted allow-list, nothing is fetched.
+    let closed = common::git_remote(
+        None,
+        &[
+            ("apps/repository.yaml", repository),
+            ("apps/release.yaml", &release(1)),
+        ],
+    );
+    let base = common::branch_head(&closed.work, "main")
+        .unwrap()
+        .to_string();
+    common::write_files(&closed.work, &[("apps/release.yaml", &release(2))]);
+    common::commit_all(&closed.work, "Two replicas");
+    let report = json_with_path(&closed.work, &base, helm.path());
+    let object = &report["objects"][0];
+    assert_eq!(object["object"], "HelmRelease/podinfo/podinfo", "{report}");
+    assert!(
+        object["unrendered"]
+            .as_str()
+            .unwrap()
+            .contains("`https://stefanprodan.github.io/podinfo`, which `render.allowRemote` in the trusted configuration does not allow"),
+        "{object}"
+    );
+    assert_eq!(report["assessment"]["risk"], "high");
+
     let remote = common::git_remote(
         None,
         &[
+            (
+                "remediator.yaml",
+                "render:\n  allowRemote: [stefanprodan.github.io/podinfo]\n",
+            ),
             ("apps/repository.yaml", repository),
             ("apps/release.yaml", &release(1)),
         ],
@@ -980,7 +1030,6 @@ fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
     let base = common::branch_head(work, "main").unwrap().to_string();
     common::write_files(work, &[("apps/release.yaml", &release(2))]);
     common::commit_all(work, "Two replicas");
-    let helm = path_with(&[("helm", FAKE_HELM)]);
     let report = json_with_path(work, &base, helm.path());
     let made = report["objects"]
         .as_array()

@@ -281,6 +281,7 @@ fn the_config_schema_matches_the_parser() {
             "promotion" => {
                 "environments: [{name: a, paths: [x]}, {name: b, paths: [y]}]\npromotion: {order: [a, b], soakSeconds: 60, canary: 1, maxParallel: 2}\n"
             }
+            "render" => "render: {allowRemote: [github.com/acme, charts.example.com]}\n",
             other => panic!("the schema declares `{other}`, which this test does not know"),
         }
     };
@@ -609,7 +610,7 @@ fn propose_security_turns_a_rule_s_safe_edit_into_a_weighed_pull_request() {
 }
 
 #[test]
-fn excludes_and_gitignore_keep_files_out_of_the_index() {
+fn excludes_and_sourceignore_keep_files_out_of_the_index_and_gitignore_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
     for (path, name) in [
@@ -617,12 +618,18 @@ fn excludes_and_gitignore_keep_files_out_of_the_index() {
         ("docs/b.yaml", "b"),
         ("build/c.yaml", "c"),
         ("apps/d.tmpl.yaml", "d"),
+        ("apps/.e.yaml", "e"),
+        ("scratch/f.yaml", "f"),
+        (".github/workflows/ci.yaml", "ci"),
     ] {
         let file = dir.path().join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, cm(name)).unwrap();
     }
+    // What Flux applies is what is indexed: `.gitignore` hides nothing from it, `.sourceignore`
+    // does, dotfiles are applied, and CI files are never packed.
     std::fs::write(dir.path().join(".gitignore"), "build/\n").unwrap();
+    std::fs::write(dir.path().join(".sourceignore"), "scratch/\n").unwrap();
     std::fs::write(
         dir.path().join("remediator.yaml"),
         "excludes: [\"docs/**\", \"*.tmpl.yaml\"]\n",
@@ -631,13 +638,14 @@ fn excludes_and_gitignore_keep_files_out_of_the_index() {
     let out = remediator(&["index", "--repo", &repo_arg(dir.path()), "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = report["objects"]
+    let mut names: Vec<&str> = report["objects"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["a"]);
+    names.sort();
+    assert_eq!(names, ["a", "c", "e"]);
 }
 
 #[test]

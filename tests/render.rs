@@ -49,7 +49,7 @@ fn every_corpus_build_kustomize_can_build_renders_to_the_same_objects() {
     if projects.is_empty() {
         return;
     }
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(Default::default());
     let Some(name) = renderer.name() else {
         println!("note: neither kustomize nor kubectl is on PATH; nothing to compare with");
         return;

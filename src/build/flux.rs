@@ -224,7 +224,7 @@ fn scalar(value: &Value) -> String {
 }
 
 /// Standard base64, as a Secret's `data` holds it.
-fn decode_base64(text: &str) -> Option<String> {
+pub fn decode_base64(text: &str) -> Option<String> {
     let mut bits = 0u32;
     let mut count = 0;
     let mut bytes = Vec::new();

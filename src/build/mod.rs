@@ -4,15 +4,25 @@
 //! A build is rendered once per run for the same inputs (the files under the directories it
 //! reads). A build that cannot be rendered for a reason outside the repository (Helm not
 //! installed, a remote resource that cannot be fetched) is [`NotRendered`]; any other failure is
-//! kustomize's own error, never a partial render. I/O: reads the build's files, runs kustomize,
-//! writes a wrapper kustomization in a temporary directory.
+//! kustomize's own error, never a partial render.
+//!
+//! Repository content is hostile: before kustomize runs, [`prescan`] reads every kustomization
+//! the build loads and refuses a path that leaves the repository or a Helm argument that reads
+//! as a flag ([`Failure::Refused`]); a remote source that the trusted configuration does not
+//! allow ([`AllowRemote`]) leaves the build not rendered. kustomize then runs on a temporary
+//! copy of the directories the build loads, through [`sandbox`]. I/O: reads the build's files,
+//! copies them and writes a wrapper kustomization in a temporary directory, runs kustomize.
 
 pub mod flux;
 pub mod helm;
 pub mod kustomize;
 mod objects;
 mod origin;
+pub mod paths;
+pub mod prescan;
 pub mod release;
+pub mod remote;
+pub mod sandbox;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -25,6 +35,8 @@ use serde_json::Value;
 pub use kustomize::{Kustomize, Missing};
 pub use objects::{AppliedObject, Failed, Rendering, identity, objects};
 pub use origin::Origin;
+pub use paths::Refusal;
+pub use remote::AllowRemote;
 
 use crate::manifests::{Build, display_dir, parse_text};
 
@@ -51,6 +63,9 @@ pub enum Failure {
         /// What is missing.
         missing: Missing,
     },
+    /// The build names a path or a value that is refused before anything runs.
+    #[error("{0}")]
+    Refused(Refusal),
     /// kustomize refused the build; the message is its own.
     #[error("{}: kustomize build failed: {message}", kustomization.display())]
     Failed {
@@ -77,22 +92,31 @@ type Cache = HashMap<(PathBuf, u64), Result<Vec<Rendered>, Failure>>;
 #[derive(Debug)]
 pub struct Renderer {
     kustomize: Result<Kustomize, Missing>,
+    allow: AllowRemote,
     cache: Mutex<Cache>,
 }
 
 impl Renderer {
-    /// A renderer using `kustomize` (see [`Kustomize::find`]); a missing one is an error only
-    /// when a build has to be rendered.
-    pub fn new(kustomize: Result<Kustomize, Missing>) -> Self {
+    /// A renderer using `kustomize` (see [`Kustomize::find`]) that fetches only the remote
+    /// sources `allow` allows; a missing kustomize is an error only when a build has to be
+    /// rendered.
+    pub fn new(kustomize: Result<Kustomize, Missing>, allow: AllowRemote) -> Self {
         Renderer {
             kustomize,
+            allow,
             cache: Mutex::default(),
         }
     }
 
-    /// A renderer with the kustomize on `PATH`.
-    pub fn from_path() -> Self {
-        Self::new(Kustomize::find())
+    /// A renderer with the kustomize on `PATH`, fetching what `allow` allows (the trusted
+    /// configuration's `render.allowRemote`).
+    pub fn from_path(allow: AllowRemote) -> Self {
+        Self::new(Kustomize::find(), allow)
+    }
+
+    /// The remote sources it may fetch.
+    pub fn allow_remote(&self) -> &AllowRemote {
+        &self.allow
     }
 
     /// The program builds are rendered with, and its version; `None` when there is none.
@@ -192,13 +216,33 @@ impl Renderer {
                 "it inflates Helm charts (`helmCharts`) and `helm` is not on PATH".to_owned(),
             ));
         }
-        let wrapper = Wrapper::new(root, &build.dir).map_err(|e| failed(e.to_string()))?;
-        let text = match kustomize.run(wrapper.dir()) {
+        let scanned = prescan::scan(root, &build.dir).map_err(Failure::Refused)?;
+        let refused = scanned.refused_remote(&self.allow);
+        if !refused.is_empty() {
+            return Err(not_rendered(format!(
+                "it fetches {}, which `render.allowRemote` in the trusted configuration does not allow: nothing is fetched while a change is judged",
+                refused
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let wrapper =
+            Wrapper::new(root, &build.dir, &scanned.dirs).map_err(|e| failed(e.to_string()))?;
+        let sandbox = sandbox::Sandbox::new(!scanned.remote.is_empty())
+            .map_err(|e| failed(format!("cannot make its temporary home: {e}")))?;
+        let text = match kustomize.run(&sandbox, &wrapper.dir()) {
             Ok(text) => text,
-            Err(error) if !build.remote.is_empty() => {
+            Err(error) if !scanned.remote.is_empty() => {
                 return Err(not_rendered(format!(
                     "its remote resources ({}) could not be fetched: {}",
-                    build.remote.join(", "),
+                    scanned
+                        .remote
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     wrapper.local(&error.to_string())
                 )));
             }
@@ -220,39 +264,51 @@ impl Renderer {
     }
 }
 
-/// A kustomization in a temporary directory that includes the build and asks kustomize for
-/// origin annotations, so every rendered object names its source file; the build itself is
-/// read where it is, untouched.
+/// A temporary copy of the directories a build loads (`tree/`), and beside it a kustomization
+/// (`wrapper/`) that includes the build and asks kustomize for origin annotations, so every
+/// rendered object names its source file. kustomize reads only the copy; the repository itself
+/// is never its working directory.
 pub(crate) struct Wrapper {
-    dir: tempfile::TempDir,
-    /// The repository root, absolute.
+    /// Removes the copy and the wrapper when dropped.
+    _dir: tempfile::TempDir,
+    /// The copy of the tree, absolute.
     root: PathBuf,
 }
 
 impl Wrapper {
-    fn new(root: &Path, build: &Path) -> std::io::Result<Self> {
-        let root = root.canonicalize()?;
+    fn new(root: &Path, build: &Path, dirs: &[PathBuf]) -> std::io::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("remediator-build-")
             .tempdir()?;
         let here = dir.path().canonicalize()?;
-        let target = relative_to(&here, &root.join(build));
+        let tree = here.join("tree");
+        for loaded in dirs {
+            copy_dir(&root.join(loaded), &tree.join(loaded))?;
+        }
+        std::fs::create_dir_all(tree.join(build))?;
+        let wrapper = here.join("wrapper");
+        std::fs::create_dir_all(&wrapper)?;
+        let target = Path::new("../tree").join(build);
         let text = format!(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\nbuildMetadata: [originAnnotations]\n",
             serde_json::to_string(&target.to_string_lossy()).unwrap_or_default()
         );
-        std::fs::write(here.join("kustomization.yaml"), text)?;
-        Ok(Wrapper { dir, root })
+        std::fs::write(wrapper.join("kustomization.yaml"), text)?;
+        Ok(Wrapper {
+            _dir: dir,
+            root: tree,
+        })
     }
 
-    fn dir(&self) -> &Path {
-        self.dir.path()
+    /// The wrapper's directory, where kustomize runs.
+    fn dir(&self) -> PathBuf {
+        self.root.with_file_name("wrapper")
     }
 
     /// `path` as kustomize wrote it (relative to the wrapper), relative to the repository root;
     /// `None` when it is outside.
     fn resolve(&self, path: &str) -> Option<PathBuf> {
-        let here = self.dir.path().canonicalize().ok()?;
+        let here = self.dir();
         let mut out = PathBuf::new();
         for component in here.join(path).components() {
             match component {
@@ -277,33 +333,13 @@ impl Wrapper {
             None => message,
         };
         let root = format!("{}/", self.root.display());
-        let wrapper = self
-            .dir
-            .path()
-            .canonicalize()
-            .map(|p| format!("{}/", p.display()))
-            .unwrap_or_default();
-        let mut out = message.replace(&root, "");
-        if !wrapper.is_empty() {
-            out = out.replace(&wrapper, "");
-        }
-        out
+        let wrapper = format!("{}/", self.dir().display());
+        let base = format!("{}/", self.root.parent().unwrap_or(&self.root).display());
+        message
+            .replace(&root, "")
+            .replace(&wrapper, "")
+            .replace(&base, "")
     }
-}
-
-/// The relative path from directory `from` to `to`, both absolute.
-fn relative_to(from: &Path, to: &Path) -> PathBuf {
-    let from: Vec<Component<'_>> = from.components().collect();
-    let to: Vec<Component<'_>> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..from.len() {
-        out.push("..");
-    }
-    for component in &to[common..] {
-        out.push(component);
-    }
-    out
 }
 
 /// What decides a build's output: its input files under `root` and the Flux variables it gets
@@ -333,6 +369,21 @@ fn inputs_hash(root: &Path, build: &Build) -> u64 {
     hasher.finish()
 }
 
+/// Copies the regular files under `from` to `to`; symlinks and anything else are left out, so
+/// the copy holds nothing that points outside it.
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    collect_files(from, &mut files);
+    for file in files {
+        let target = to.join(file.strip_prefix(from).unwrap_or(&file));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(&file, &target)?;
+    }
+    Ok(())
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -344,22 +395,5 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             Ok(t) if t.is_file() => out.push(path),
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_paths_climb_to_the_common_ancestor() {
-        assert_eq!(
-            relative_to(Path::new("/tmp/w"), Path::new("/work/repo/apps")),
-            PathBuf::from("../../work/repo/apps")
-        );
-        assert_eq!(
-            relative_to(Path::new("/a/b"), Path::new("/a/b/c")),
-            PathBuf::from("c")
-        );
     }
 }

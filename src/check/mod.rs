@@ -22,6 +22,7 @@ use crate::manifests::{diff, emit_block};
 use crate::model::FieldChange;
 use crate::reconcile::changes::{self, ObjectChange};
 use crate::reconcile::gate;
+use crate::redact::Redactor;
 use crd::{Breaking, Readability};
 use existing::Existing;
 
@@ -170,6 +171,69 @@ fn is_secret(change: &ObjectChange) -> bool {
     change.object.kind == "Secret" && change.object.group.is_empty()
 }
 
+/// The annotation `kubectl apply` keeps the whole object in: on a Secret, its data.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// `change` as it may be shown: a Secret's `last-applied-configuration` annotation masked, and
+/// every Secret value of the repository (substituted by Flux, copied by a generator) masked
+/// wherever it appears in any object. Its fields are worked out again from what is shown.
+fn masked(change: &ObjectChange, secrets: &Redactor) -> ObjectChange {
+    let secret = is_secret(change);
+    let mask = |value: &Option<Value>| {
+        value.as_ref().map(|v| {
+            let mut v = redact_strings(v, secrets);
+            // A Secret's own values are masked where they are shown, which tells a changed
+            // value from an unchanged one.
+            for field in ["data", "stringData"] {
+                if secret && let Some(own) = value.as_ref().and_then(|o| o.get(field)) {
+                    v[field] = own.clone();
+                }
+            }
+            if secret
+                && let Some(annotation) = v
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                    .and_then(|a| a.get_mut(LAST_APPLIED))
+            {
+                *annotation = Value::from(MASK);
+            }
+            v
+        })
+    };
+    let (before, after) = (mask(&change.before), mask(&change.after));
+    let mut fields = Vec::new();
+    changes::diff_values(
+        &change.declared.0,
+        "",
+        before.as_ref().unwrap_or(&Value::Null),
+        after.as_ref().unwrap_or(&Value::Null),
+        &mut fields,
+    );
+    ObjectChange {
+        before,
+        after,
+        fields,
+        ..change.clone()
+    }
+}
+
+/// `value` with every string passed through `secrets` (keys too, since a Secret value could be
+/// a key of a map).
+fn redact_strings(value: &Value, secrets: &Redactor) -> Value {
+    match value {
+        Value::String(text) => Value::String(secrets.redact_values(text)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| redact_strings(i, secrets)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (secrets.redact_values(k), redact_strings(v, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The field changes to show: a Secret's `data` and `stringData` values masked.
 fn shown_fields(change: &ObjectChange) -> Vec<FieldChange> {
     let secret = is_secret(change);
@@ -237,6 +301,7 @@ pub fn check(
         unused,
         charts,
         unknown_scope,
+        secret_values,
     } = changes::between(
         repo,
         config,
@@ -263,8 +328,10 @@ pub fn check(
         let one = policies.evaluate(&gate::unrendered_input(&not_rendered))?;
         gate::combine(&mut combined, &one, "builds not rendered");
     }
+    let secrets = Redactor::with_values(secret_values);
     for change in &changes {
         let (assessment, mut breaking) = gate::weigh(policies, change, &trailers, config)?;
+        let shown = masked(change, &secrets);
         if !breaking.is_empty() {
             place(repo, head, change, &mut breaking)?;
         }
@@ -284,8 +351,8 @@ pub fn check(
             pruner: change.pruner(),
             unrendered: change.unrendered.clone(),
             assessment,
-            fields: shown_fields(change),
-            diff: object_diff(change),
+            fields: shown_fields(&shown),
+            diff: object_diff(&shown),
             readability: match (&change.before, &change.after) {
                 (Some(old), Some(new)) if !breaking.is_empty() || is_crd(change) => {
                     Some(crd::readability(old, new, None, &breaking))

@@ -107,7 +107,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
         args.policies.as_deref(),
     )?;
     let templates = Templates::load(args.templates.as_deref())?;
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(config.allow_remote());
     let options = CheckOptions {
         environment: args.env.as_deref(),
         renderer: &renderer,

@@ -277,7 +277,7 @@ pub fn repo_objects(
         );
     }
     let path = path.strip_prefix(".").unwrap_or(path);
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(config.allow_remote());
     let rendering = build::objects(&index, &renderer, |dir, _| {
         dir.starts_with(path) || path.starts_with(dir)
     });

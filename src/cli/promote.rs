@@ -44,7 +44,7 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Outcome> {
         ..
     } = TrustedInputs::at(&repo, base, args.policies.as_deref())?;
     let audit = audit_log(&path, &config, Some(&repo));
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(config.allow_remote());
     let runtime = runtime()?;
     let promotions = runtime.block_on(async {
         let clusters = clusters(&config, &args.cluster, None).await?;

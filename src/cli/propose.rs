@@ -10,7 +10,6 @@ use serde_json::json;
 use remediator::assess::Policies;
 use remediator::build::Renderer;
 use remediator::cluster::Resolver;
-use remediator::cluster::conflicts::ConflictPolicy;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, Forge};
 use remediator::git::{ConfigRepo, GitHistory};
@@ -138,12 +137,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         };
         if let (Some(runtime), Some(connection)) = (&runtime, &source.connection) {
             runtime.block_on(add_dry_runs(
-                &mut one,
-                &index,
-                &templates,
-                connection,
-                &config.field_manager,
-                &config.reconcile.conflicts,
+                &mut one, &index, &templates, connection, &config,
             ));
         }
         plan.absorb(one);
@@ -353,15 +347,15 @@ async fn add_dry_runs(
     index: &RepoIndex,
     templates: &Templates,
     connection: &Connection,
-    field_manager: &str,
-    conflicts: &ConflictPolicy,
+    config: &Config,
 ) {
+    let (field_manager, conflicts) = (&config.field_manager, &config.reconcile.conflicts);
     let cluster = KubeCluster::new(connection.client.clone());
     let options = DryRunOptions {
         field_manager: field_manager.to_owned(),
         ..DryRunOptions::default()
     };
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(config.allow_remote());
     for proposal in &mut plan.proposals {
         let results = match proposal.changed_objects(index, &renderer) {
             Ok(objects) => cluster

@@ -88,7 +88,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
     let audit = audit_log(&path, &latest.config, Some(&repo));
     let templates = Templates::load(args.templates.as_deref())?;
     let runtime = runtime()?;
-    let renderer = Renderer::from_path();
+    let renderer = Renderer::from_path(latest.config.allow_remote());
     let reach = ArgsReach(&args.cluster);
     let driver = Driver {
         repo: &repo,

@@ -95,48 +95,63 @@ impl ConfigRepo {
         Ok(String::from_utf8_lossy(commit.message_bytes()).into_owned())
     }
 
-    /// Writes the config repository's files as of `commit` into `dir`; returns `dir`.
+    /// Writes the config repository's files as of `commit` into `dir`; returns `dir`. Every
+    /// tree entry is a name, never a path: one named `.`, `..` or `.git`, or holding `/`, `\`
+    /// or NUL, is refused before anything is written for it. A symlink is not written (nothing
+    /// written points anywhere); `check` weighs a changed one as not rendered.
     pub fn write_tree(&self, commit: Oid, dir: &Path) -> Result<PathBuf> {
         let tree = git(
             "read tree",
             git("find commit", self.repo.find_commit(commit))?.tree(),
         )?;
-        let prefix = self.prefix.to_string_lossy().replace('\\', "/");
-        let mut failed = None;
-        let walked = tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
-            if entry.kind() != Some(git2::ObjectType::Blob) {
-                return git2::TreeWalkResult::Ok;
+        let tree = if self.prefix.as_os_str().is_empty() {
+            tree
+        } else {
+            match tree.get_path(&self.prefix) {
+                Ok(entry) => git("read tree", entry.to_object(&self.repo))?
+                    .peel_to_tree()
+                    .map_err(|e| Error::Write {
+                        message: format!("{}: not a directory: {e}", self.prefix.display()),
+                    })?,
+                Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(dir.to_owned()),
+                Err(e) => return git("read tree", Err(e)),
             }
-            let full = format!("{parent}{}", entry.name().unwrap_or_default());
-            let Some(relative) = strip(&full, &prefix) else {
-                return git2::TreeWalkResult::Ok;
-            };
-            let target = dir.join(relative);
-            let written = self
-                .repo
-                .find_blob(entry.id())
-                .map_err(|e| e.to_string())
-                .and_then(|blob| {
-                    if let Some(parent) = target.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-                    }
-                    std::fs::write(&target, blob.content()).map_err(|e| e.to_string())
-                });
-            match written {
-                Ok(()) => git2::TreeWalkResult::Ok,
-                Err(message) => {
-                    failed = Some(format!("{}: {message}", target.display()));
-                    git2::TreeWalkResult::Abort
-                }
-            }
-        });
-        if let Some(message) = failed {
-            return Err(Error::Write { message });
-        }
-        git("walk tree", walked)?;
+        };
+        self.write_subtree(&tree, dir, Path::new(""))?;
         Ok(dir.to_owned())
     }
 
+    fn write_subtree(&self, tree: &git2::Tree<'_>, dir: &Path, at: &Path) -> Result<()> {
+        for entry in tree.iter() {
+            let name = entry_name(entry.name_bytes()).map_err(|rule| Error::Write {
+                message: format!(
+                    "{}: a tree entry named {:?} is refused: {rule}",
+                    display(at),
+                    String::from_utf8_lossy(entry.name_bytes())
+                ),
+            })?;
+            let (target, path) = (dir.join(name), at.join(name));
+            let failed = |e: String| Error::Write {
+                message: format!("{}: {e}", path.display()),
+            };
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) => {
+                    let sub = git("read tree", self.repo.find_tree(entry.id()))?;
+                    std::fs::create_dir_all(&target).map_err(|e| failed(e.to_string()))?;
+                    self.write_subtree(&sub, &target, &path)?;
+                }
+                Some(git2::ObjectType::Blob) if entry.filemode() == 0o120000 => {}
+                Some(git2::ObjectType::Blob) => {
+                    let blob = git("read blob", self.repo.find_blob(entry.id()))?;
+                    std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+                    std::fs::write(&target, blob.content()).map_err(|e| failed(e.to_string()))?;
+                }
+                // Submodules are other repositories: not part of this tree's files.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
     /// A commit on top of `onto` that undoes `commit` (against its first parent when it is a
     /// merge). `Err(Error::Conflict)` when later commits changed the same lines. Points
     /// `refs/heads/<branch>` at it and returns it.
@@ -181,16 +196,62 @@ impl ConfigRepo {
     }
 }
 
-fn strip<'p>(full: &'p str, prefix: &str) -> Option<&'p str> {
-    if prefix.is_empty() {
-        return Some(full);
+/// A tree entry's name as a file name; why it is refused otherwise.
+fn entry_name(bytes: &[u8]) -> std::result::Result<&std::ffi::OsStr, &'static str> {
+    use std::os::unix::ffi::OsStrExt as _;
+    if bytes.is_empty() {
+        return Err("an entry needs a name");
     }
-    full.strip_prefix(prefix)?.strip_prefix('/')
+    if bytes == b"." || bytes == b".." {
+        return Err("`.` and `..` are no names but steps out of the tree");
+    }
+    if bytes.eq_ignore_ascii_case(b".git") {
+        return Err("`.git` is Git's own directory, as Git itself refuses it in a tree");
+    }
+    if bytes.contains(&b'/') || bytes.contains(&b'\\') || bytes.contains(&0) {
+        return Err("a name must not hold `/`, `\\` or NUL");
+    }
+    Ok(std::ffi::OsStr::from_bytes(bytes))
+}
+
+fn display(at: &Path) -> String {
+    if at.as_os_str().is_empty() {
+        "(root)".to_owned()
+    } else {
+        at.display().to_string()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_entries_are_names_never_paths() {
+        for bad in [
+            &b".."[..],
+            b".",
+            b".git",
+            b".GIT",
+            b"a/b",
+            b"a\\b",
+            b"a\0b",
+            b"",
+        ] {
+            assert!(
+                entry_name(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for good in [&b"app.yaml"[..], b".hidden", b"..x", b"\xff\xfe.yaml"] {
+            assert!(
+                entry_name(good).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(good)
+            );
+        }
+    }
 
     #[test]
     fn trailers_are_read_from_the_last_paragraph() {

@@ -165,6 +165,17 @@ impl ConfigRepo {
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
     }
 
+    /// Whether `file` (relative to the config repository) is a symbolic link at `commit`.
+    pub fn is_symlink_at(&self, commit: Oid, file: &Path) -> Result<bool> {
+        let tree = git(
+            "read tree",
+            git("find commit", self.repo.find_commit(commit))?.tree(),
+        )?;
+        Ok(tree
+            .get_path(Path::new(&self.git_path(file)))
+            .is_ok_and(|entry| entry.filemode() == 0o120000))
+    }
+
     /// The files directly in directory `dir` (relative to the config repository) at `commit`,
     /// with their text, by name; `None` when `commit` has no such directory, an error when a
     /// file is not UTF-8.

@@ -172,8 +172,13 @@ fn is_skipped_resource(path: &Path) -> bool {
 
 /// `dir/relative` with `.` and `..` resolved; `None` when it leaves the repository.
 pub(super) fn join_relative(dir: &Path, relative: &str) -> Option<PathBuf> {
+    normalise(&dir.join(relative))
+}
+
+/// `path` with `.` and `..` resolved; `None` when it climbs above its start or is absolute.
+pub fn normalise(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
-    for component in dir.join(relative).components() {
+    for component in path.components() {
         match component {
             Component::Normal(c) => out.push(c),
             Component::ParentDir => {

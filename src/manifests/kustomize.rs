@@ -156,12 +156,15 @@ where
     Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// Whether a resource entry is a remote URL rather than a local path.
-fn is_remote(resource: &str) -> bool {
-    resource.contains("://")
-        || resource.starts_with("github.com/")
-        || resource.starts_with("git@")
-        || resource.starts_with("gitlab.com/")
+/// Whether a path-like entry names a remote location (a URL, an scp-like Git address, or
+/// kustomize's `github.com/org/repo` shorthand) rather than a local path.
+pub fn is_remote(entry: &str) -> bool {
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || entry.starts_with("git::")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"]
+            .iter()
+            .any(|host| entry.starts_with(host))
 }
 
 #[cfg(test)]

@@ -22,13 +22,13 @@ mod walk;
 
 use std::path::PathBuf;
 
-pub use builds::Build;
+pub use builds::{Build, normalise};
 pub use change::{edit_object, locate};
 pub use emit::block as emit_block;
 pub use index::{
     Declaration, IndexOptions, IndexedObject, KustomizationFile, Location, RepoIndex, Unit,
 };
-pub use kustomize::{ImageOverride, Kustomization, ReplicaOverride};
+pub use kustomize::{FILE_NAMES, ImageOverride, Kustomization, ReplicaOverride, is_remote};
 pub use lines::{LineIndex, line_of_byte};
 pub use scope::{Scope, Scopes, is_cluster_scoped, namespace_of};
 pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};

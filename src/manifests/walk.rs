@@ -1,11 +1,31 @@
-//! Finding and reading the YAML files of a repository: gitignore-aware walking and parsing on
-//! every core. Reads the files under the root.
+//! Finding and reading the YAML files of a repository, as Flux's source-controller packs them:
+//! dotfiles and dot-directories are read like any other (Flux applies them), `.gitignore` and
+//! `.ignore` files decide nothing (a pull request could hide a manifest with one), and what is
+//! skipped is decided only by Flux's default exclusions, `.sourceignore` files and the
+//! configuration's `excludes`. Parsing runs on every core. Reads the files under the root.
 
 use std::path::{Path, PathBuf};
 
 use super::kustomize::FILE_NAMES;
 use super::source::{ParsedFile, parse_file};
 use super::{Error, Result};
+
+/// What Flux's source-controller leaves out of every artifact it packs (its default
+/// `.sourceignore`): CI configuration and VCS metadata, never applied.
+const FLUX_EXCLUDES: &[&str] = &[
+    ".github/",
+    ".circleci/",
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "appveyor.yml",
+    ".drone.yml",
+    "cloudbuild.yaml",
+    "codeship-services.yml",
+    "codeship-steps.yml",
+    "**/.goreleaser.yml",
+    "**/.sops.yaml",
+    "**/.flux.yaml",
+];
 
 /// YAML files under `root`, relative and sorted.
 pub(super) fn walk(root: &Path, excludes: &[String]) -> Result<Vec<PathBuf>> {
@@ -14,14 +34,26 @@ pub(super) fn walk(root: &Path, excludes: &[String]) -> Result<Vec<PathBuf>> {
         source,
     };
     let mut ignore = ignore::gitignore::GitignoreBuilder::new(root);
+    for pattern in FLUX_EXCLUDES
+        .iter()
+        .map(|p| p.to_string())
+        .chain([".git/".to_owned()])
+    {
+        ignore.add_line(None, &pattern).map_err(walk_error)?;
+    }
     for pattern in excludes {
         ignore.add_line(None, pattern).map_err(walk_error)?;
     }
     let ignore = ignore.build().map_err(walk_error)?;
     let walker = ignore::WalkBuilder::new(root)
-        .hidden(true)
-        .require_git(false)
+        .hidden(false)
+        .ignore(false)
+        .git_ignore(false)
         .git_global(false)
+        .git_exclude(false)
+        .parents(false)
+        .add_custom_ignore_filename(".sourceignore")
+        .filter_entry(|e| e.file_name() != ".git")
         .sort_by_file_path(Path::cmp)
         .build();
     let mut files = Vec::new();

@@ -232,6 +232,10 @@ pub struct Changes {
     /// Kinds of changed objects without a namespace whose scope is neither built in nor
     /// declared by a CRD of the repository: identified without a namespace, and reported.
     pub unknown_scope: BTreeSet<String>,
+    /// Every value of a Secret the repository declares before or after the commit, as written
+    /// and decoded: what Flux substitutes from a Secret into another object, or a generator
+    /// copies, must be masked wherever it shows.
+    pub secret_values: Vec<String>,
 }
 
 /// The Helm releases rendered by `helm template`.
@@ -269,6 +273,7 @@ fn render_releases(
             .filter_map(|(key, object)| {
                 let release = build::helm::local_release(
                     &object.value,
+                    &object.declared.0,
                     &tree.index.charts,
                     &repositories,
                     &tree.index.root,
@@ -341,16 +346,17 @@ fn render_releases(
     released
 }
 
-/// A YAML or JSON file outside hidden directories (`.github/` holds CI files, not manifests).
+/// A YAML or JSON file outside the directories Flux never packs (`.github/` and `.circleci/`
+/// hold CI files, not manifests). Other dotfiles are manifests like any other: Flux applies them.
 fn is_manifest_like(file: &Path) -> bool {
-    let hidden = file
-        .components()
-        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+    let ci = file.components().any(|c| {
+        [".github", ".circleci", ".git"].contains(&c.as_os_str().to_string_lossy().as_ref())
+    });
     let extension = file
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default();
-    !hidden && ["yaml", "yml", "json"].contains(&extension)
+    !ci && ["yaml", "yml", "json"].contains(&extension)
 }
 
 /// Whether `touched` changes anything under `about` (files or directories).
@@ -403,7 +409,7 @@ pub fn between(
             problems: blocking,
         });
     }
-    let not_rendered = after
+    let mut not_rendered: Vec<NotRendered> = after
         .not_rendered
         .iter()
         .filter(|(_, dirs, placement)| {
@@ -411,6 +417,18 @@ pub fn between(
         })
         .map(|(not, _, _)| not.clone())
         .collect();
+    // A manifest that is a symbolic link is read here as the path it holds, while the tools
+    // that apply the tree follow it: what it applies is unknown, never "unused".
+    let mut links = Vec::new();
+    for file in touched.iter().filter(|f| is_manifest_like(f)) {
+        if repo.is_symlink_at(commit, file)? || repo.is_symlink_at(parent, file)? {
+            links.push(file.clone());
+        }
+    }
+    not_rendered.extend(links.iter().map(|file| NotRendered {
+        build: file.clone(),
+        reason: "it is a symbolic link: the tools that apply the tree follow it, and what it points to is not read here".to_owned(),
+    }));
     let before = applied_at(&before_tree, renderer, &render);
     // A build not rendered on one side has unknown objects there, not removed or added ones.
     let unknown: Vec<&PathBuf> = after
@@ -422,7 +440,9 @@ pub fn between(
     let unused = touched
         .iter()
         .filter(|file| {
-            is_manifest_like(file) && file.as_path() != Path::new(crate::config::FILE_NAME)
+            is_manifest_like(file)
+                && file.as_path() != Path::new(crate::config::FILE_NAME)
+                && !links.contains(file)
         })
         .filter(|file| {
             !after
@@ -524,6 +544,19 @@ pub fn between(
                 .all(|tree| tree.index.scopes.of(kind) == Scope::Unknown)
         })
         .collect();
+    let secret_values = [&before_tree, &after_tree]
+        .iter()
+        .flat_map(|tree| &tree.index.declarations)
+        .filter(|d| d.id.kind == "Secret" && d.id.group.is_empty())
+        .flat_map(|d| secret_values_of(&d.value))
+        .chain(before.values().chain(after.values()).flat_map(|o| {
+            let secret = o.id.kind == "Secret" && o.id.group.is_empty();
+            secret
+                .then(|| secret_values_of(&o.value))
+                .into_iter()
+                .flatten()
+        }))
+        .collect();
     Ok(Changes {
         objects: changes,
         not_rendered,
@@ -531,7 +564,30 @@ pub fn between(
         unused,
         charts,
         unknown_scope,
+        secret_values,
     })
+}
+
+/// The values of a Secret: `data` as written (base64) and decoded, and `stringData`.
+fn secret_values_of(secret: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (field, encoded) in [("data", true), ("stringData", false)] {
+        for value in secret[field]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            if encoded && let Some(decoded) = build::flux::decode_base64(&text) {
+                out.push(decoded);
+            }
+            out.push(text);
+        }
+    }
+    out
 }
 
 /// `path` with `key` after it, written as [`FieldPath`](crate::manifests::path::FieldPath)
@@ -706,7 +762,7 @@ mod tests {
 
     /// [`between`] with the default configuration, every environment.
     fn between_plain(repo: &ConfigRepo, parent: Oid, child: Oid) -> Result<Changes, Error> {
-        let renderer = Renderer::from_path();
+        let renderer = Renderer::from_path(Default::default());
         between(repo, &Config::default(), &renderer, parent, child, None)
     }
 
