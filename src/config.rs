@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -185,6 +185,9 @@ pub struct Environment {
     /// environment for `context`; none when neither is given.
     pub clusters: Vec<ClusterTarget>,
     globs: GlobSet,
+    /// Each pattern whose older reading (`*` crossing `/`) differs: its key, the pattern, and
+    /// its matcher as it used to read.
+    widened: Vec<(String, String, GlobMatcher)>,
 }
 
 /// One cluster an environment reaches.
@@ -236,6 +239,39 @@ impl Environment {
     /// Whether `path` (relative to the repository root) belongs to this environment.
     pub fn contains(&self, path: &Path) -> bool {
         self.globs.is_match(path)
+    }
+}
+
+/// An environment glob as gitignore reads it: `*` and `?` stop at `/`, `**` crosses it.
+fn environment_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
+impl Config {
+    /// One warning per environment pattern and file of `files` that the pattern matched when
+    /// `*` crossed `/`, and no longer does: the file's environment changed with the reading.
+    pub fn glob_warnings<'f>(&self, files: impl IntoIterator<Item = &'f Path>) -> Vec<String> {
+        let files: Vec<&Path> = files.into_iter().collect();
+        let mut out = Vec::new();
+        for env in &self.environments {
+            for (key, pattern, old) in &env.widened {
+                let lost: Vec<&Path> = files
+                    .iter()
+                    .copied()
+                    .filter(|f| old.is_match(f) && !env.globs.is_match(f))
+                    .collect();
+                if let Some(first) = lost.first() {
+                    out.push(format!(
+                        "{FILE_NAME}: {key} `{pattern}`: `*` no longer crosses `/` (gitignore's reading), so {} file{} such as {} left environment {}; write `**` to take subdirectories in",
+                        lost.len(),
+                        if lost.len() == 1 { "" } else { "s" },
+                        first.display(),
+                        env.name
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -562,14 +598,17 @@ impl RawConfig {
                 ));
             }
             let mut globs = GlobSetBuilder::new();
+            let mut widened = Vec::new();
             for (j, path) in env.paths.iter().enumerate() {
-                let glob = Glob::new(&path.value).map_err(|e| {
-                    invalid(
-                        path.referenced.line(),
-                        &format!("{key}.paths[{j}]"),
-                        e.kind().to_string(),
-                    )
-                })?;
+                let at = format!("{key}.paths[{j}]");
+                let wrong =
+                    |e: globset::Error| invalid(path.referenced.line(), &at, e.kind().to_string());
+                let glob = environment_glob(&path.value).map_err(wrong)?;
+                // Only a `*` or `?` outside `**` read differently when it crossed `/`.
+                if path.value.replace("**", "").contains(['*', '?']) {
+                    let old = Glob::new(&path.value).map_err(wrong)?;
+                    widened.push((at.clone(), path.value.clone(), old.compile_matcher()));
+                }
                 globs.add(glob);
             }
             let globs = globs
@@ -619,6 +658,7 @@ impl RawConfig {
                 risk_tolerance: env.risk_tolerance,
                 clusters: targets,
                 globs,
+                widened,
             });
         }
         let forge = match self.forge {
@@ -832,6 +872,37 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("remediator.yaml"), text)
+    }
+
+    #[test]
+    fn environment_globs_read_as_gitignore_and_a_changed_reading_is_warned() {
+        let config = parse(
+            "environments:\n  - name: web\n    paths: [\"web/x/*.yaml\", \"clusters/web/**\"]\n  - name: all\n    paths: [\"**/all/**\"]\n",
+        )
+        .unwrap();
+        let of = |path: &str| {
+            config
+                .environment_for(Path::new(path))
+                .map(|e| e.name.as_str())
+        };
+        assert_eq!(of("web/x/a.yaml"), Some("web"));
+        assert_eq!(
+            of("web/x/all/y.yaml"),
+            Some("all"),
+            "`*` does not cross `/`"
+        );
+        assert_eq!(of("clusters/web/a/b/c.yaml"), Some("web"), "`**` does");
+        let files = [Path::new("web/x/a.yaml"), Path::new("web/x/all/y.yaml")];
+        let warnings = config.glob_warnings(files);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("environments[0].paths[0] `web/x/*.yaml`")
+                && warnings[0].contains("web/x/all/y.yaml")
+                && warnings[0].contains("`**`"),
+            "{}",
+            warnings[0]
+        );
+        assert!(config.glob_warnings([Path::new("web/x/a.yaml")]).is_empty());
     }
 
     #[test]

@@ -300,6 +300,9 @@ fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
     };
     let index = RepoIndex::build(repo, &options)
         .with_context(|| format!("cannot index {}", repo.display()))?;
+    for warning in config.glob_warnings(index.files.iter().map(PathBuf::as_path)) {
+        eprintln!("warning: {warning}");
+    }
     Ok((config, index))
 }
 

@@ -105,8 +105,17 @@ impl One<'_> {
                     continue;
                 }
                 let path = self.path(&field, entry)?;
-                if self.root.join(&path).is_dir() {
+                let here = self.root.join(&path);
+                if here.is_dir() {
                     self.subdirs.push(path);
+                } else if !here.is_file() {
+                    // kustomize takes a path it cannot find for a remote Git repository and
+                    // clones it: a missing path is refused, never fetched.
+                    return Err(self.refuse(
+                        &field,
+                        entry,
+                        "it is neither a file nor a directory of the repository, and kustomize would try to fetch it; write a remote source as a URL".into(),
+                    ));
                 }
             }
         }
@@ -388,6 +397,10 @@ mod tests {
             (
                 "helmCharts: [{name: ../../../etc}]\n",
                 "apps/prod/kustomization.yaml: helmCharts[0].name: `../../../etc` is refused: a chart name",
+            ),
+            (
+                "resources: [example.com/org/repo]\n",
+                "apps/prod/kustomization.yaml: resources[0]: `example.com/org/repo` is refused: it is neither a file nor a directory",
             ),
             (
                 "helmGlobals: {configHome: /root/.config/helm}\n",

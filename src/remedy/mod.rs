@@ -206,8 +206,16 @@ impl<'a> Context<'a> {
                     .iter()
                     .map(|o| crate::manifests::display_dir(&index.unit(o).path))
                     .collect();
+                let advice = match self.environment {
+                    None => "pass --env to choose the environment".to_owned(),
+                    // Several units of one environment: the config's paths cannot tell them
+                    // apart, and guessing one would edit a build the failing cluster may not use.
+                    Some(env) => format!(
+                        "all of them are in environment `{env}`; give each unit its own environment in remediator.yaml"
+                    ),
+                };
                 return Err(Stop::Unmanaged(format!(
-                    "{target} is declared in several units ({}); pass --env to choose the environment",
+                    "{target} is declared in several units ({}); {advice}",
                     units.join(", ")
                 )));
             }
@@ -601,6 +609,44 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn an_object_in_several_units_names_what_would_tell_them_apart() {
+        let root = tempfile::tempdir().unwrap();
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n    spec:\n      containers: [{name: api, image: api:1}]\n";
+        for dir in ["a", "b"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+            std::fs::write(root.path().join(dir).join("api.yaml"), deployment).unwrap();
+        }
+        let index = RepoIndex::build(root.path(), &Default::default()).unwrap();
+        let config = Config::parse(
+            Path::new("remediator.yaml"),
+            "environments:\n  - name: all\n    paths: [\"**\"]\n",
+        )
+        .unwrap();
+        let snapshot = Snapshot::default();
+        let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let mut f = finding(FindingCode::ImagePullBackoff, api.clone());
+        f.owner = Some(api);
+        let reason = |ctx: &Context| match remediate(&f, ctx) {
+            Outcome::Unmanaged { reason, .. } => reason,
+            _ => panic!("not unmanaged"),
+        };
+        let anywhere = reason(&context(&index, &config, &snapshot));
+        assert!(
+            anywhere.ends_with("pass --env to choose the environment"),
+            "{anywhere}"
+        );
+        let in_all = Context {
+            environment: Some("all"),
+            ..context(&index, &config, &snapshot)
+        };
+        let told = reason(&in_all);
+        assert!(
+            !told.contains("pass --env") && told.contains("all of them are in environment `all`"),
+            "{told}"
+        );
     }
 
     #[test]
