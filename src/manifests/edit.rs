@@ -108,9 +108,10 @@ fn apply_one(text: &str, location: &Location, edit: &Edit) -> Result<(String, Ed
     catch_unwind(AssertUnwindSafe(|| {
         let file = YamlFile::from_str(text).map_err(|e| EditError::Verify(e.to_string()))?;
         let root = object_root(&file, location)?;
+        let layout = Layout::of(text);
         let intended = match &edit.op {
-            EditOp::Set(value) => set(&root, &edit.path, value)?,
-            EditOp::Append(value) => append(&root, &edit.path, value)?,
+            EditOp::Set(value) => set(&root, &edit.path, value, layout)?,
+            EditOp::Append(value) => append(&root, &edit.path, value, layout)?,
             EditOp::Remove => remove(&root, &edit.path)?,
         };
         Ok((keep_trailing_space(text, &file.to_string()), intended))
@@ -236,7 +237,12 @@ fn walk(root: &Mapping, segments: &[Segment]) -> Result<(usize, Node), EditError
     Ok((segments.len(), current))
 }
 
-fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditError> {
+fn set(
+    root: &Mapping,
+    path: &FieldPath,
+    value: &Value,
+    layout: Layout,
+) -> Result<EditOp, EditError> {
     let (parent_path, last) = path.split_last();
     let (depth, parent) = walk(root, parent_path)?;
     if depth < parent_path.len() {
@@ -255,7 +261,7 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
         let nested = keys[1..].iter().rev().fold(value.clone(), |acc, key| {
             Value::Object([(key.to_string(), acc)].into_iter().collect())
         });
-        insert_key(&mapping, keys[0], &nested);
+        insert_key(&mapping, keys[0], &nested, layout);
         return Ok(EditOp::Set(value.clone()));
     }
     match (parent, last) {
@@ -270,8 +276,8 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
             };
             let value = keep_string_type(value, style);
             match existing {
-                Some(_) => m.set(key.as_str(), &*to_yaml(&value, style)),
-                None => insert_key(&m, key, &value),
+                Some(_) => m.set(key.as_str(), &*to_yaml(&value, style, layout)),
+                None => insert_key(&m, key, &value, layout),
             }
             Ok(EditOp::Set(value))
         }
@@ -291,7 +297,7 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
                 _ => None,
             };
             let value = keep_string_type(value, style);
-            s.set(position, &*to_yaml(&value, style));
+            s.set(position, &*to_yaml(&value, style, layout));
             Ok(EditOp::Set(value))
         }
         (other, Segment::Key(_)) => Err(wrong(parent_path, "a mapping", kind_of(&other))),
@@ -302,8 +308,8 @@ fn set(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditEr
 /// Adds a key that is not there yet. A scalar goes before the first entry holding a block
 /// collection, where people write scalars (`replicas` before `selector` and `template`); a
 /// collection goes at the end.
-fn insert_key(mapping: &Mapping, key: &str, value: &Value) {
-    let node = to_yaml(value, None);
+fn insert_key(mapping: &Mapping, key: &str, value: &Value, layout: Layout) {
+    let node = to_yaml(value, None, layout);
     let scalar = !matches!(value, Value::Object(_) | Value::Array(_));
     let first_block = || {
         mapping
@@ -322,15 +328,30 @@ fn insert_key(mapping: &Mapping, key: &str, value: &Value) {
     }
 }
 
-fn append(root: &Mapping, path: &FieldPath, value: &Value) -> Result<EditOp, EditError> {
+fn append(
+    root: &Mapping,
+    path: &FieldPath,
+    value: &Value,
+    layout: Layout,
+) -> Result<EditOp, EditError> {
     let (depth, target) = walk(root, &path.segments)?;
     if depth < path.segments.len() {
-        set(root, path, &Value::Array(vec![value.clone()]))?;
+        set(root, path, &Value::Array(vec![value.clone()]), layout)?;
         return Ok(EditOp::Append(value.clone()));
     }
     match target {
         Node::Sequence(s) => {
-            s.push(&*to_yaml(value, None));
+            // The new item is quoted as the items already there are.
+            let layout = Layout {
+                quote: quote_of(&s),
+                ..layout
+            };
+            let style = match layout.quote {
+                Some('"') => Some(ScalarStyle::DoubleQuoted),
+                Some(_) => Some(ScalarStyle::SingleQuoted),
+                None => None,
+            };
+            s.push(&*to_yaml(value, style, layout));
             Ok(EditOp::Append(value.clone()))
         }
         other => Err(wrong(&path.segments, "a sequence", kind_of(&other))),
@@ -401,12 +422,96 @@ fn keep_string_type(value: &Value, style: Option<ScalarStyle>) -> Value {
     }
 }
 
+/// How the file being edited lays out lists and quotes strings, so that what is written into
+/// it looks like what is there.
+#[derive(Debug, Clone, Copy, Default)]
+struct Layout {
+    /// Whether lists under a key are indented past it; `None` when the file has no such list.
+    indent_sequences: Option<bool>,
+    /// The quote the strings of the list being appended to are written in.
+    quote: Option<char>,
+}
+
+impl Layout {
+    /// The layout of `text`: whether most lists under a key are indented past the key.
+    fn of(text: &str) -> Self {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .collect();
+        let column = |line: &str| line.len() - line.trim_start().len();
+        let (mut indented, mut flush) = (0, 0);
+        for pair in lines.windows(2) {
+            let (key, item) = (pair[0], pair[1].trim_start());
+            let opens = key.trim_end().ends_with(':') && !key.trim_start().starts_with('-');
+            if opens && (item.starts_with("- ") || item == "-") {
+                if column(pair[1]) > column(key) {
+                    indented += 1;
+                } else {
+                    flush += 1;
+                }
+            }
+        }
+        Layout {
+            indent_sequences: (indented + flush > 0).then_some(indented >= flush),
+            quote: None,
+        }
+    }
+}
+
+/// The quote every string scalar of `sequence` (its items, or its items' values) is written
+/// in, when they all share one.
+fn quote_of(sequence: &Sequence) -> Option<char> {
+    let mut styles = Vec::new();
+    for item in sequence.values() {
+        match &item {
+            YamlNode::Scalar(s) => styles.push(ScalarValue::from_scalar(s).style()),
+            YamlNode::Mapping(m) => {
+                for (_, value) in m {
+                    if let YamlNode::Scalar(s) = &value {
+                        styles.push(ScalarValue::from_scalar(s).style());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let first = *styles.first()?;
+    let quote = match first {
+        ScalarStyle::DoubleQuoted => '"',
+        ScalarStyle::SingleQuoted => '\'',
+        _ => return None,
+    };
+    styles.iter().all(|s| *s == first).then_some(quote)
+}
+
 /// The yaml-edit value for `value`: a scalar in `style` when one is given (the style of the
-/// scalar it replaces) and can hold it, or a block collection.
-fn to_yaml(value: &Value, style: Option<ScalarStyle>) -> Box<dyn AsYaml> {
+/// scalar it replaces) and can hold it, or a block collection laid out as the file is.
+fn to_yaml(value: &Value, style: Option<ScalarStyle>, layout: Layout) -> Box<dyn AsYaml> {
     match value {
+        Value::Array(_) if layout.indent_sequences == Some(true) => {
+            // Taken from under a key, the list keeps its items' indentation where it is put.
+            let emitted = super::emit::block_styled(
+                &Value::Object([("x".to_owned(), value.clone())].into_iter().collect()),
+                super::emit::Style {
+                    indent_sequences: true,
+                    quote: layout.quote,
+                },
+            );
+            let doc = yaml_edit::Document::from_str(&emitted).expect("emitted YAML parses");
+            match doc.as_mapping().and_then(|m| m.get("x")) {
+                Some(node) => Box::new(node),
+                None => Box::new(ScalarValue::null()),
+            }
+        }
         Value::Object(_) | Value::Array(_) => {
-            let text = super::emit::block(value);
+            let text = super::emit::block_styled(
+                value,
+                super::emit::Style {
+                    indent_sequences: layout.indent_sequences.unwrap_or(true),
+                    quote: layout.quote,
+                },
+            );
             let doc = yaml_edit::Document::from_str(&text).expect("emitted YAML parses");
             match (doc.as_mapping(), doc.as_sequence()) {
                 (Some(m), _) => Box::new(m),
@@ -584,6 +689,44 @@ spec:
                 "+  NEW: \"true\""
             ]
         );
+    }
+
+    #[test]
+    fn an_appended_list_entry_follows_the_file_s_indentation_and_quoting() {
+        let patch = || {
+            [edit(
+                "patches",
+                EditOp::Append(serde_json::json!({"path": "p.yaml"})),
+            )]
+        };
+        for (text, expected) in [
+            // A new list, in a file whose lists are indented by two spaces.
+            (
+                "kind: Kustomization\nresources:\n  - ../base\n",
+                "kind: Kustomization\nresources:\n  - ../base\npatches:\n  - path: p.yaml\n",
+            ),
+            // The same, in a file whose lists are not.
+            (
+                "kind: Kustomization\nresources:\n- ../base\n",
+                "kind: Kustomization\nresources:\n- ../base\npatches:\n- path: p.yaml\n",
+            ),
+            (
+                "resources:\n  - ../base\npatches:\n  - path: a.yaml\n",
+                "resources:\n  - ../base\npatches:\n  - path: a.yaml\n  - path: p.yaml\n",
+            ),
+            // Quoted entries get a quoted one.
+            (
+                "resources:\n  - \"../base\"\npatches:\n  - path: \"a.yaml\"\n",
+                "resources:\n  - \"../base\"\npatches:\n  - path: \"a.yaml\"\n  - path: \"p.yaml\"\n",
+            ),
+            (
+                "patches:\n- path: 'a.yaml'\n",
+                "patches:\n- path: 'a.yaml'\n- path: 'p.yaml'\n",
+            ),
+        ] {
+            let out = apply(text, &locate(text, 0), &patch()).unwrap();
+            assert_eq!(out, expected, "{text}");
+        }
     }
 
     #[test]

@@ -6,19 +6,44 @@ use serde_json::Value;
 
 /// `value` as a block YAML document ending in a newline.
 pub fn block(value: &Value) -> String {
+    block_styled(value, Style::default())
+}
+
+/// How a file lays out what is written into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Whether a list under a key is indented past the key (`key:\n  - a`), or written at the
+    /// key's column (`key:\n- a`, as kubectl and kustomize write them).
+    pub indent_sequences: bool,
+    /// The quote every string value is written in (`"` or `'`), as the list it joins quotes
+    /// them; `None` quotes only what needs it.
+    pub quote: Option<char>,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Style {
+            indent_sequences: true,
+            quote: None,
+        }
+    }
+}
+
+/// `value` as a block YAML document in `style`, ending in a newline.
+pub fn block_styled(value: &Value, style: Style) -> String {
     let mut out = String::new();
-    write_node(&mut out, value, 0);
+    write_node(&mut out, value, 0, style);
     out
 }
 
-fn write_node(out: &mut String, value: &Value, indent: usize) {
+fn write_node(out: &mut String, value: &Value, indent: usize, style: Style) {
     let pad = " ".repeat(indent);
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (key, value) in map {
                 out.push_str(&pad);
                 out.push_str(&scalar(&Value::String(key.clone())));
-                write_child(out, value, indent);
+                write_child(out, value, indent, style);
             }
         }
         Value::Array(items) if !items.is_empty() => {
@@ -28,33 +53,46 @@ fn write_node(out: &mut String, value: &Value, indent: usize) {
                 match item {
                     Value::Object(map) if !map.is_empty() => {
                         let mut nested = String::new();
-                        write_node(&mut nested, item, indent + 2);
+                        write_node(&mut nested, item, indent + 2, style);
                         out.push(' ');
                         out.push_str(&nested[indent + 2..]);
                     }
-                    _ => write_child(out, item, indent),
+                    _ => write_child(out, item, indent, style),
                 }
             }
         }
         other => {
             out.push_str(&pad);
-            out.push_str(&scalar(other));
+            out.push_str(&styled(other, style));
             out.push('\n');
         }
     }
 }
 
 /// After `key` or `-`: an inline scalar, or a nested block on the following lines.
-fn write_child(out: &mut String, value: &Value, indent: usize) {
+fn write_child(out: &mut String, value: &Value, indent: usize, style: Style) {
     let nested = matches!(value, Value::Object(m) if !m.is_empty())
         || matches!(value, Value::Array(a) if !a.is_empty());
     if nested {
-        out.push_str(if out.ends_with('-') { "\n" } else { ":\n" });
-        write_node(out, value, indent + 2);
+        let after_key = !out.ends_with('-');
+        out.push_str(if after_key { ":\n" } else { "\n" });
+        let flush = after_key && value.is_array() && !style.indent_sequences;
+        write_node(out, value, if flush { indent } else { indent + 2 }, style);
     } else {
         out.push_str(if out.ends_with('-') { " " } else { ": " });
-        out.push_str(&scalar(value));
+        out.push_str(&styled(value, style));
         out.push('\n');
+    }
+}
+
+/// A scalar value in `style`'s quote, when it has one and the value is a string.
+fn styled(value: &Value, style: Style) -> String {
+    match (value, style.quote) {
+        (Value::String(s), Some('\'')) if !s.contains(['\n', '\\']) => {
+            format!("'{}'", s.replace('\'', "''"))
+        }
+        (Value::String(s), Some(_)) => Value::String(s.clone()).to_string(),
+        _ => scalar(value),
     }
 }
 
@@ -164,6 +202,36 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn writes_in_the_file_s_layout() {
+        let value =
+            json!({"patches": [{"path": "p.yaml", "target": {"kind": "Deployment"}}], "count": 1});
+        let flush = Style {
+            indent_sequences: false,
+            quote: Some('"'),
+        };
+        assert_eq!(
+            block_styled(&value, flush),
+            "patches:\n- path: \"p.yaml\"\n  target:\n    kind: \"Deployment\"\ncount: 1\n"
+        );
+        let single = Style {
+            indent_sequences: true,
+            quote: Some('\''),
+        };
+        assert_eq!(
+            block_styled(&json!({"a": ["it's"]}), single),
+            "a:\n  - 'it''s'\n"
+        );
+        for style in [flush, single, Style::default()] {
+            let text = block_styled(&value, style);
+            assert_eq!(
+                serde_saphyr::from_str::<Value>(&text).unwrap(),
+                value,
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn writes_block_yaml_that_reads_back() {
