@@ -1,8 +1,8 @@
 //! Workloads a Helm release makes: the repository declares the release (a Flux `HelmRelease`, or
 //! an Argo CD `Application` with a Helm source and `valuesObject`), not the Deployment, so the
 //! edit goes into the release's values. The live workload names its release (Flux's
-//! `helm.toolkit.fluxcd.io/*` labels, Helm's `meta.helm.sh/*` annotations, Argo CD's instance
-//! label). Without the chart's templates the value's key is the common convention
+//! `helm.toolkit.fluxcd.io/*` labels, Helm's `meta.helm.sh/*` annotations, Argo CD's tracking
+//! annotation or labels). Without the chart's templates the value's key is the common convention
 //! (`resources`, `replicaCount`, `image.tag`, `autoscaling.maxReplicas`), and the pull request
 //! says it is one. Pure.
 
@@ -101,7 +101,7 @@ pub(crate) fn release_of<'i>(
     let helm = annotations
         .get("meta.helm.sh/release-name")
         .zip(annotations.get("meta.helm.sh/release-namespace"));
-    let argo = labels.get("argocd.argoproj.io/instance");
+    let argo = argo_application(&labels, &annotations);
     index.objects.iter().find_map(|object| {
         let id = &object.id;
         let value = &index.declaration(object).value;
@@ -132,7 +132,13 @@ pub(crate) fn release_of<'i>(
         } else if id.group == "argoproj.io" && id.kind == "Application" {
             let helm_source = value.pointer("/spec/source/helm")?;
             // Values written as one string block cannot be edited key by key.
-            let by_argo = argo == Some(&id.name) && !helm_source["values"].is_string();
+            let tracked = argo.as_ref().is_some_and(|(name, app_namespace)| {
+                *name == id.name
+                    && app_namespace
+                        .as_deref()
+                        .is_none_or(|ns| Some(ns) == id.namespace.as_deref())
+            });
+            let by_argo = tracked && !helm_source["values"].is_string();
             by_argo.then(|| {
                 let release = format!("Argo CD Application {namespace}/{}", id.name);
                 let prefix = "spec.source.helm.valuesObject".into();
@@ -158,6 +164,33 @@ pub(crate) fn release_of<'i>(
             None
         }
     })
+}
+
+/// The Argo CD Application tracking a live object, and its namespace when the tracking says it,
+/// as Argo CD tracks: the `argocd.argoproj.io/tracking-id` annotation (Argo CD 3's default,
+/// `app:group/kind:namespace/name`, with `namespace_app` for an Application outside Argo CD's
+/// own namespace), else the legacy `argocd.argoproj.io/instance` label, else the
+/// `app.kubernetes.io/instance` label that `application.resourceTrackingMethod: label` writes.
+fn argo_application(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Option<(String, Option<String>)> {
+    if let Some(id) = annotations.get("argocd.argoproj.io/tracking-id") {
+        let (application, rest) = id.split_once(':')?;
+        if application.is_empty() || !rest.contains('/') {
+            return None;
+        }
+        return Some(match application.split_once('_') {
+            Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
+                (name.to_owned(), Some(namespace.to_owned()))
+            }
+            _ => (application.to_owned(), None),
+        });
+    }
+    labels
+        .get("argocd.argoproj.io/instance")
+        .or_else(|| labels.get("app.kubernetes.io/instance"))
+        .map(|name| (name.clone(), None))
 }
 
 /// The chart directory of a Flux HelmRelease from a `GitRepository`.
@@ -281,6 +314,67 @@ spec:
             "the key is stated as a guess: {:?}",
             r.finding.evidence
         );
+    }
+
+    #[test]
+    fn an_argo_cd_helm_application_is_found_by_every_way_argo_cd_tracks() {
+        let app = "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: podinfo
+  namespace: argocd
+spec:
+  destination: {namespace: podinfo}
+  source:
+    repoURL: https://stefanprodan.github.io/podinfo
+    chart: podinfo
+    targetRevision: 6.5.0
+    helm:
+      valuesObject:
+        resources:
+          requests: {cpu: \"1\", memory: 512Mi}
+";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("argo")).unwrap();
+        std::fs::write(dir.path().join("argo/podinfo.yaml"), app).unwrap();
+        let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+        let config = Config::default();
+        let tracked = [
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "podinfo:apps/Deployment:podinfo/podinfo"}}}),
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "argocd_podinfo:apps/Deployment:podinfo/podinfo"}}}),
+            json!({"metadata": {"labels": {"argocd.argoproj.io/instance": "podinfo"}}}),
+            json!({"metadata": {"labels": {"app.kubernetes.io/instance": "podinfo"}}}),
+        ];
+        let marked = |marker: &serde_json::Value| {
+            let mut object = live(json!({}));
+            for key in ["labels", "annotations"] {
+                if let Some(found) = marker["metadata"].get(key) {
+                    object["metadata"][key] = found.clone();
+                }
+            }
+            object
+        };
+        for marker in tracked {
+            let object = marked(&marker);
+            let snapshot = fixtures::snapshot(vec![object]);
+            let r = proposal(remediate(
+                &over_provisioned(),
+                &context(&index, &config, &snapshot),
+            ));
+            assert_eq!(
+                r.fields[0].path, "spec.source.helm.valuesObject.resources.requests.cpu",
+                "{marker}"
+            );
+        }
+        // An Application of the same name in another namespace is not this one.
+        let object = marked(
+            &json!({"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "team-a_podinfo:apps/Deployment:podinfo/podinfo"}}}),
+        );
+        let snapshot = fixtures::snapshot(vec![object]);
+        assert!(matches!(
+            remediate(&over_provisioned(), &context(&index, &config, &snapshot)),
+            crate::remedy::Outcome::Unmanaged { .. }
+        ));
     }
 
     #[test]
