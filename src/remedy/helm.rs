@@ -88,11 +88,14 @@ fn live_metadata(
     ))
 }
 
-/// The release in the repository that makes `target`, with where its values are.
+/// The release in the repository that makes `target`, among the declarations `accept` takes
+/// (those of one environment: a release in a base shared by several overlays is declared once
+/// per overlay), with where its values are.
 pub(crate) fn release_of<'i>(
     index: &'i RepoIndex,
     snapshot: &Snapshot,
     target: &ObjectRef,
+    accept: impl Fn(&IndexedObject) -> bool,
 ) -> Option<(&'i IndexedObject, HelmValues)> {
     let (labels, annotations) = live_metadata(snapshot, target)?;
     let flux = labels
@@ -102,68 +105,73 @@ pub(crate) fn release_of<'i>(
         .get("meta.helm.sh/release-name")
         .zip(annotations.get("meta.helm.sh/release-namespace"));
     let argo = argo_application(&labels, &annotations);
-    index.objects.iter().find_map(|object| {
-        let id = &object.id;
-        let value = &index.declaration(object).value;
-        let namespace = id.namespace.as_deref().unwrap_or("default");
-        if id.group == "helm.toolkit.fluxcd.io" && id.kind == "HelmRelease" {
-            let release_name = value
-                .pointer("/spec/releaseName")
-                .and_then(Value::as_str)
-                .unwrap_or(&id.name);
-            let target_namespace = value
-                .pointer("/spec/targetNamespace")
-                .and_then(Value::as_str)
-                .unwrap_or(namespace);
-            let by_flux = flux.is_some_and(|(n, ns)| *n == id.name && ns == namespace);
-            let by_helm = helm.is_some_and(|(n, ns)| n == release_name && ns == target_namespace);
-            (by_flux || by_helm).then(|| {
-                let release = format!("HelmRelease {namespace}/{}", id.name);
-                (
-                    object,
-                    HelmValues {
-                        prefix: "spec.values".into(),
-                        release,
-                        read: chart_dir(value)
-                            .and_then(|dir| index.chart_values.get(&dir).cloned()),
-                    },
-                )
-            })
-        } else if id.group == "argoproj.io" && id.kind == "Application" {
-            let helm_source = value.pointer("/spec/source/helm")?;
-            // Values written as one string block cannot be edited key by key.
-            let tracked = argo.as_ref().is_some_and(|(name, app_namespace)| {
-                *name == id.name
-                    && app_namespace
-                        .as_deref()
-                        .is_none_or(|ns| Some(ns) == id.namespace.as_deref())
-            });
-            let by_argo = tracked && !helm_source["values"].is_string();
-            by_argo.then(|| {
-                let release = format!("Argo CD Application {namespace}/{}", id.name);
-                let prefix = "spec.source.helm.valuesObject".into();
-                let dir: Option<std::path::PathBuf> = value
-                    .pointer("/spec/source/path")
+    index
+        .objects
+        .iter()
+        .filter(|o| accept(o))
+        .find_map(|object| {
+            let id = &object.id;
+            let value = &index.declaration(object).value;
+            let namespace = id.namespace.as_deref().unwrap_or("default");
+            if id.group == "helm.toolkit.fluxcd.io" && id.kind == "HelmRelease" {
+                let release_name = value
+                    .pointer("/spec/releaseName")
                     .and_then(Value::as_str)
-                    .map(|p| {
-                        p.split('/')
-                            .filter(|s| !s.is_empty() && *s != ".")
-                            .collect()
-                    });
-                let read = dir.and_then(|dir| index.chart_values.get(&dir).cloned());
-                (
-                    object,
-                    HelmValues {
-                        prefix,
-                        release,
-                        read,
-                    },
-                )
-            })
-        } else {
-            None
-        }
-    })
+                    .unwrap_or(&id.name);
+                let target_namespace = value
+                    .pointer("/spec/targetNamespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(namespace);
+                let by_flux = flux.is_some_and(|(n, ns)| *n == id.name && ns == namespace);
+                let by_helm =
+                    helm.is_some_and(|(n, ns)| n == release_name && ns == target_namespace);
+                (by_flux || by_helm).then(|| {
+                    let release = format!("HelmRelease {namespace}/{}", id.name);
+                    (
+                        object,
+                        HelmValues {
+                            prefix: "spec.values".into(),
+                            release,
+                            read: chart_dir(value)
+                                .and_then(|dir| index.chart_values.get(&dir).cloned()),
+                        },
+                    )
+                })
+            } else if id.group == "argoproj.io" && id.kind == "Application" {
+                let helm_source = value.pointer("/spec/source/helm")?;
+                // Values written as one string block cannot be edited key by key.
+                let tracked = argo.as_ref().is_some_and(|(name, app_namespace)| {
+                    *name == id.name
+                        && app_namespace
+                            .as_deref()
+                            .is_none_or(|ns| Some(ns) == id.namespace.as_deref())
+                });
+                let by_argo = tracked && !helm_source["values"].is_string();
+                by_argo.then(|| {
+                    let release = format!("Argo CD Application {namespace}/{}", id.name);
+                    let prefix = "spec.source.helm.valuesObject".into();
+                    let dir: Option<std::path::PathBuf> = value
+                        .pointer("/spec/source/path")
+                        .and_then(Value::as_str)
+                        .map(|p| {
+                            p.split('/')
+                                .filter(|s| !s.is_empty() && *s != ".")
+                                .collect()
+                        });
+                    let read = dir.and_then(|dir| index.chart_values.get(&dir).cloned());
+                    (
+                        object,
+                        HelmValues {
+                            prefix,
+                            release,
+                            read,
+                        },
+                    )
+                })
+            } else {
+                None
+            }
+        })
 }
 
 /// The Argo CD Application tracking a live object, and its namespace when the tracking says it,
@@ -317,6 +325,59 @@ spec:
     }
 
     #[test]
+    fn a_release_in_a_base_shared_by_two_overlays_is_found_for_each_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let overlay = |env: &str| {
+            format!(
+                "resources: [../../base/podinfo]\npatches:\n  - path: values.yaml\n    target: {{kind: HelmRelease, name: podinfo}}\n# {env}\n"
+            )
+        };
+        let patch = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: podinfo, namespace: podinfo}\nspec:\n  values:\n    replicaCount: 3\n";
+        let files = [
+            (
+                "base/podinfo/kustomization.yaml",
+                "resources: [release.yaml]\n".to_owned(),
+            ),
+            ("base/podinfo/release.yaml", RELEASE.to_owned()),
+            ("clusters/staging/kustomization.yaml", overlay("staging")),
+            ("clusters/staging/values.yaml", patch.to_owned()),
+            (
+                "clusters/production/kustomization.yaml",
+                overlay("production"),
+            ),
+            ("clusters/production/values.yaml", patch.to_owned()),
+        ];
+        for (path, text) in &files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+        let config = Config::parse(
+            std::path::Path::new("remediator.yaml"),
+            "environments:\n  - name: staging\n    paths: [\"clusters/staging/**\"]\n  - name: production\n    paths: [\"clusters/production/**\"]\n",
+        )
+        .unwrap();
+        let labels = json!({"helm.toolkit.fluxcd.io/name": "podinfo", "helm.toolkit.fluxcd.io/namespace": "podinfo"});
+        let snapshot = fixtures::snapshot(vec![live(labels)]);
+        for env in ["staging", "production"] {
+            let ctx = crate::remedy::Context {
+                environment: Some(env),
+                ..context(&index, &config, &snapshot)
+            };
+            let r = proposal(remediate(&over_provisioned(), &ctx));
+            for field in &r.fields {
+                assert!(
+                    field.file.starts_with(format!("clusters/{env}")),
+                    "{env}: {} {}",
+                    field.file.display(),
+                    field.path
+                );
+            }
+        }
+    }
+
+    #[test]
     fn an_argo_cd_helm_application_is_found_by_every_way_argo_cd_tracks() {
         let app = "apiVersion: argoproj.io/v1alpha1
 kind: Application
@@ -450,7 +511,7 @@ spec:
         live["metadata"]["annotations"] = json!({"meta.helm.sh/release-name": "podinfo", "meta.helm.sh/release-namespace": "podinfo"});
         let snapshot = fixtures::snapshot(vec![live]);
         let target = ObjectRef::new("apps/v1", "Deployment", Some("podinfo"), "podinfo");
-        let (object, values) = super::release_of(&index, &snapshot, &target).unwrap();
+        let (object, values) = super::release_of(&index, &snapshot, &target, |_| true).unwrap();
         assert_eq!(object.id.kind, "HelmRelease");
         assert_eq!(values.prefix, "spec.values");
     }

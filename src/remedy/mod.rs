@@ -185,7 +185,7 @@ impl<'a> Context<'a> {
             .collect();
         let object = match found.as_slice() {
             [] => {
-                let released = helm::release_of(index, self.snapshot, target).filter(|(o, _)| {
+                let released = helm::release_of(index, self.snapshot, target, |o| {
                     self.environment
                         .is_none_or(|env| environment(o).as_deref() == Some(env))
                 });
