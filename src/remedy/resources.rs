@@ -29,10 +29,7 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
         .and_then(quantity)
         .and_then(|q| memory_bytes(&q))
     else {
-        return Err(Stop::Diagnosis(format!(
-            "container `{container}` has no memory limit in the repository, so the kill came from the node running \
-             out of memory; set a limit and a matching request first"
-        )));
+        return first_limit(finding, ctx, &declared, &container);
     };
     let peak = memory_peak(ctx.snapshot, finding, &container);
     let (new, sizing) = match peak {
@@ -80,6 +77,64 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
     }
     let mut remediation = draft.finish();
     remediation.finding = remediation.finding.with("sized from", sizing);
+    Ok(remediation)
+}
+
+/// Memory headroom over the peak for a first limit: KRR's simple strategy (its default
+/// `--memory_buffer_percentage 15`).
+const KRR_MEMORY_BUFFER: f64 = 1.15;
+
+/// An OOM kill of a container with no memory limit: the node ran out of memory and the kernel
+/// chose it. With usage history, a request and a limit from the observed peak, by KRR's simple
+/// strategy (both the peak plus 15 %, never below the request it has); without any, a
+/// diagnosis naming what is missing.
+fn first_limit(
+    finding: &Finding,
+    ctx: &Context,
+    declared: &Declared,
+    container: &str,
+) -> RemedyResult {
+    let target = finding.target().clone();
+    let Some(peak) = memory_peak(ctx.snapshot, finding, container) else {
+        return Err(Stop::Diagnosis(format!(
+            "container `{container}` has no memory limit in the repository, so the kill came from the node running \
+             out of memory; no usage history of it (Prometheus in `metrics.prometheus`, metrics-server samples, or a \
+             UsageHistory document in the snapshot) shows its peak to size a limit from: set a limit and a matching request"
+        )));
+    };
+    let request_path = path(declared, container, "resources.requests.memory")?;
+    let limit_path = path(declared, container, "resources.limits.memory")?;
+    let (request_location, request_doc) = ctx.field_location(declared, &request_path);
+    let (limit_location, limit_doc) = ctx.field_location(declared, &limit_path);
+    let request = request_path
+        .get(&request_doc)
+        .and_then(quantity)
+        .and_then(|q| memory_bytes(&q));
+    let sized = (peak * KRR_MEMORY_BUFFER).max(request.unwrap_or(0.0));
+    let text = format_memory(sized);
+    let mut draft = Draft::new(
+        finding,
+        Action::RaiseMemory,
+        target.clone(),
+        Some(declared),
+        format!("Set a memory request and limit of {text} on `{container}` in {target}"),
+        "Revert the commit: the container runs without a memory limit again, and the node's OOM killer chooses among its pods.".to_owned(),
+    );
+    draft.set(
+        &request_location,
+        &request_doc,
+        request_path,
+        Value::String(text.clone()),
+    );
+    draft.set(&limit_location, &limit_doc, limit_path, Value::String(text));
+    let mut remediation = draft.finish();
+    remediation.finding = remediation.finding.with(
+        "sized from",
+        format!(
+            "the peak of {} seen in usage history plus 15 %, request equal to limit (KRR's simple strategy for memory)",
+            format_memory(peak)
+        ),
+    );
     Ok(remediation)
 }
 
@@ -374,6 +429,44 @@ mod tests {
         let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
         assert_eq!(r.fields[0].new, Some(json!("390Mi")), "{:?}", r.fields);
         assert!(r.finding.fact("OOM bump").is_none());
+    }
+
+    #[test]
+    fn an_oom_without_a_limit_gets_a_first_limit_from_the_peak_or_a_diagnosis() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("apps")).unwrap();
+        std::fs::write(
+            dir.path().join("apps/api.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: api:1\n          resources:\n            requests: {cpu: 100m, memory: 256Mi}\n",
+        )
+        .unwrap();
+        let index = crate::manifests::RepoIndex::build(dir.path(), &Default::default()).unwrap();
+        let config = crate::config::Config::default();
+        let f = finding(FindingCode::CrashLoopOom, "Deployment/api", "api");
+        match remediate(&f, &context(&index, &config, &Snapshot::default())) {
+            Outcome::Diagnosis { reason, .. } => {
+                assert!(reason.contains("no memory limit"), "{reason}");
+                assert!(reason.contains("no usage history"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mib = 1048576.0;
+        let snapshot = fixtures::snapshot(vec![json!({"kind": "UsageHistory", "containers": [{
+            "namespace": "shop", "workload": {"kind": "Deployment", "name": "api"},
+            "container": "api", "memory": [[0, 300.0 * mib], [60, 400.0 * mib], [120, 350.0 * mib]]}]})]);
+        let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+        assert_eq!(
+            edits(&r),
+            [
+                "apps/api.yaml: spec.template.spec.containers[name=api].resources.requests.memory = \"460Mi\"",
+                "apps/api.yaml: spec.template.spec.containers[name=api].resources.limits.memory = \"460Mi\""
+            ]
+        );
+        let sizing = r.finding.fact("sized from").unwrap();
+        assert!(
+            sizing.contains("400Mi") && sizing.contains("KRR"),
+            "{sizing}"
+        );
     }
 
     #[test]
