@@ -441,8 +441,10 @@ impl RepoIndex {
                     .extend(decls.iter().map(|&d| (d, None)));
             }
         }
+        let destinations = self.argo_destinations();
         for (unit_index, (unit, decls)) in members.into_iter().enumerate() {
-            self.add_unit_objects(unit_index, &unit, decls, scopes);
+            let destination = destination_of(&destinations, &unit.path);
+            self.add_unit_objects(unit_index, &unit, decls, destination.as_deref(), scopes);
             self.units.push(unit);
         }
         // Declaration order is file order, then line order.
@@ -450,18 +452,67 @@ impl RepoIndex {
             .sort_unstable_by_key(|o| (o.declaration, o.unit));
     }
 
+    /// The Argo CD Applications of the repository that apply a directory of it to a
+    /// destination namespace: (directory, whether subdirectories are applied too, namespace).
+    fn argo_destinations(&self) -> Vec<(PathBuf, bool, String)> {
+        let mut out = Vec::new();
+        for declaration in &self.declarations {
+            let id = &declaration.id;
+            if id.group != "argoproj.io" || id.kind != "Application" {
+                continue;
+            }
+            let value = &declaration.value;
+            let Some(namespace) = value
+                .pointer("/spec/destination/namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            else {
+                continue;
+            };
+            let sources = value
+                .pointer("/spec/sources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .chain(value.pointer("/spec/source"));
+            for source in sources {
+                let Some(path) = source["path"].as_str() else {
+                    continue;
+                };
+                let Some(dir) = super::builds::normalise(Path::new(path.trim_start_matches('/')))
+                else {
+                    continue;
+                };
+                let recurse = source
+                    .pointer("/directory/recurse")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                out.push((dir, recurse, namespace.to_owned()));
+            }
+        }
+        out
+    }
+
+    /// Adds the objects of `unit`: each in the namespace its build gives it, else the one it is
+    /// written with, else `destination` (an Argo CD Application's), else `default` when its
+    /// kind is namespaced.
     fn add_unit_objects(
         &mut self,
         unit_index: usize,
         unit: &Unit,
         decls: Vec<(usize, Option<String>)>,
+        destination: Option<&str>,
         scopes: &Scopes,
     ) {
         let mut seen: HashMap<ObjectRef, usize> = HashMap::new();
         for (decl, build_namespace) in decls {
             let declared = &self.declarations[decl];
-            let written = build_namespace.or_else(|| declared.id.namespace.clone());
             let kind = &declared.id.kind;
+            // Argo CD gives its destination only to namespaced kinds.
+            let destination = destination.filter(|_| scopes.of(kind) == Scope::Namespaced);
+            let written = build_namespace
+                .or_else(|| declared.id.namespace.clone())
+                .or_else(|| destination.map(str::to_owned));
             if written.is_none() && scopes.of(kind) == Scope::Unknown {
                 self.unknown_scope.insert(kind.clone());
             }
@@ -494,6 +545,17 @@ impl RepoIndex {
             });
         }
     }
+}
+
+/// The namespace an Argo CD Application gives the namespace-less objects of the unit at `dir`:
+/// the one whose source path is the unit's directory, or a parent of it with `recurse`; the
+/// deepest wins.
+fn destination_of(destinations: &[(PathBuf, bool, String)], dir: &Path) -> Option<String> {
+    destinations
+        .iter()
+        .filter(|(path, recurse, _)| dir == path || *recurse && dir.starts_with(path))
+        .max_by_key(|(path, _, _)| path.components().count())
+        .map(|(_, _, namespace)| namespace.clone())
 }
 
 /// Whether a document is meant as a Kubernetes object: an `apiVersion` of the form `v1` or
@@ -625,6 +687,56 @@ mod tests {
         assert_eq!(ids(&idx), ["Deployment/default/api", "Namespace/prod"]);
         assert_eq!(idx.others, [PathBuf::from("values.yaml")]);
         assert!(idx.errors.is_empty(), "{:?}", idx.errors);
+    }
+
+    #[test]
+    fn an_argo_cd_application_s_destination_namespace_places_namespace_less_objects() {
+        let app = |name: &str, path: &str, extra: &str| {
+            format!(
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: argocd}}\nspec:\n  destination: {{namespace: {name}}}\n  source: {{repoURL: https://git.example.com/x, path: {path}{extra}}}\n"
+            )
+        };
+        let idx = index(&[
+            ("argo/shop.yaml", &app("shop", "./apps/shop", "")),
+            (
+                "argo/all.yaml",
+                &app("all", "apps/all", ", directory: {recurse: true}"),
+            ),
+            ("apps/shop/api.yaml", DEPLOY),
+            (
+                "apps/shop/pinned.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: pinned, namespace: ops}\n",
+            ),
+            (
+                "apps/shop/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+            ),
+            (
+                "apps/shop/sub/web.yaml",
+                &DEPLOY.replace("name: api", "name: web"),
+            ),
+            (
+                "apps/all/deep/x.yaml",
+                &DEPLOY.replace("name: api", "name: x"),
+            ),
+            ("other/y.yaml", &DEPLOY.replace("name: api", "name: other")),
+        ]);
+        let mut found = ids(&idx);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "Application/argocd/all",
+                "Application/argocd/shop",
+                "Deployment/all/x",
+                "Deployment/default/other",
+                "Deployment/default/web",
+                "Deployment/ops/pinned",
+                "Deployment/shop/api",
+                "Namespace/shop",
+            ],
+            "its destination for namespace-less namespaced objects of its path (recursing only when told), never over a written namespace"
+        );
     }
 
     #[test]
