@@ -22,6 +22,7 @@ pub mod paths;
 pub mod prescan;
 pub mod release;
 pub mod remote;
+mod renames;
 pub mod sandbox;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ pub use objects::{AppliedObject, Failed, Rendering, identity, objects};
 pub use origin::Origin;
 pub use paths::Refusal;
 pub use remote::AllowRemote;
+pub use renames::learn_renames;
 
 use crate::manifests::{Build, display_dir, parse_text};
 

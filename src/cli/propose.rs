@@ -41,6 +41,10 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
+    let renderer = Renderer::from_path(config.allow_remote());
+    for warning in remediator::build::learn_renames(&mut index, &renderer) {
+        eprintln!("warning: {warning}");
+    }
     if args.snapshot.is_some() && args.cluster.given() {
         anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
     }

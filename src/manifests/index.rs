@@ -133,9 +133,33 @@ pub struct RepoIndex {
     pub others: Vec<PathBuf>,
     /// Everything that could not be read; the rest is still indexed.
     pub errors: Vec<Error>,
+    /// The names objects are applied under when their build renames them (`namePrefix`,
+    /// `nameSuffix`), each with the position of the object in [`RepoIndex::objects`]: learned
+    /// from kustomize's own origin annotations (see `build::learn_renames`), never guessed.
+    pub renamed: Vec<(ObjectRef, usize)>,
 }
 
 impl RepoIndex {
+    /// Whether `build`, or a kustomization it includes, renames what it applies.
+    pub fn renames(&self, build: &Build) -> bool {
+        self.kustomizations
+            .iter()
+            .filter(|k| build.dirs.contains(&k.dir))
+            .any(|k| {
+                ["namePrefix", "nameSuffix"]
+                    .iter()
+                    .any(|key| k.kustomization.others.contains_key(*key))
+            })
+    }
+
+    /// The objects applied under the name `id` by a build that renames them.
+    pub fn renamed_as<'i>(&'i self, id: &ObjectRef) -> impl Iterator<Item = &'i IndexedObject> {
+        self.renamed
+            .iter()
+            .filter(move |(rendered, _)| rendered == id)
+            .map(|(_, at)| &self.objects[*at])
+    }
+
     /// Reads and indexes every `.yaml`/`.yml` file under `root`, honouring `.gitignore` files and
     /// `options.excludes`. Fails only when the root cannot be listed; a bad file is an entry of
     /// [`RepoIndex::errors`].

@@ -183,6 +183,19 @@ impl<'a> Context<'a> {
                     .is_none_or(|env| environment(o).as_deref() == Some(env))
             })
             .collect();
+        // A build that renames its objects (`namePrefix`, `nameSuffix`) applies them under
+        // another name than the one declared.
+        let found = if found.is_empty() {
+            index
+                .renamed_as(target)
+                .filter(|o| {
+                    self.environment
+                        .is_none_or(|env| environment(o).as_deref() == Some(env))
+                })
+                .collect()
+        } else {
+            found
+        };
         let object = match found.as_slice() {
             [] => {
                 let released = helm::release_of(index, self.snapshot, target, |o| {

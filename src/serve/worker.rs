@@ -137,7 +137,10 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         excludes: config.excludes.clone(),
         threads: 0,
     };
-    let index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
+    let mut index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
+    for warning in crate::build::learn_renames(&mut index, &service.renderer) {
+        tracing::warn!(%warning, "renamed objects");
+    }
     let mut loaded = service
         .cluster
         .snapshot(&SnapshotOptions::default())
