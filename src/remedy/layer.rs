@@ -182,6 +182,47 @@ fn put(value: &mut Value, segments: &[Segment], new: Value) {
 }
 
 /// The pull request's words on where the edit went and who else sees it.
+/// What `base` is once `patch` (a strategic-merge patch of it) is applied: mappings merged key
+/// by key, lists of named items (containers, env) merged by name, any other value replaced, a
+/// `null` removing the key. The value a field has where the patch leaves it is the base's.
+pub(crate) fn effective(base: &Value, patch: &Value) -> Value {
+    match (base, patch) {
+        (Value::Object(base), Value::Object(patch)) => {
+            let mut out = base.clone();
+            for (key, value) in patch {
+                match (out.get(key), value) {
+                    (_, Value::Null) => {
+                        out.remove(key);
+                    }
+                    (Some(old), new) => {
+                        let merged = effective(old, new);
+                        out.insert(key.clone(), merged);
+                    }
+                    (None, new) => {
+                        out.insert(key.clone(), new.clone());
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        (Value::Array(base), Value::Array(patch)) if named(base) && named(patch) => {
+            let mut out = base.clone();
+            for item in patch {
+                match out.iter_mut().find(|o| o["name"] == item["name"]) {
+                    Some(old) => *old = effective(old, item),
+                    None => out.push(item.clone()),
+                }
+            }
+            Value::Array(out)
+        }
+        (_, patch) => patch.clone(),
+    }
+}
+
+fn named(items: &[Value]) -> bool {
+    items.iter().all(|i| i["name"].is_string())
+}
+
 pub(crate) fn explain(
     index: &RepoIndex,
     object: &IndexedObject,
@@ -231,5 +272,28 @@ pub(crate) fn explain(
             all.join(", "),
             shown(&others)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::effective;
+
+    #[test]
+    fn a_patch_merges_maps_and_named_items_replaces_the_rest_and_null_removes() {
+        let base = json!({"spec": {"replicas": 2, "containers": [
+            {"name": "api", "image": "api:1", "resources": {"limits": {"memory": "256Mi"}}},
+            {"name": "side", "image": "side:1"}], "args": ["a", "b"], "paused": true}});
+        let patch = json!({"spec": {"containers": [{"name": "api", "image": "api:2"},
+            {"name": "new", "image": "new:1"}], "args": ["c"], "paused": null}});
+        assert_eq!(
+            effective(&base, &patch),
+            json!({"spec": {"replicas": 2, "containers": [
+                {"name": "api", "image": "api:2", "resources": {"limits": {"memory": "256Mi"}}},
+                {"name": "side", "image": "side:1"},
+                {"name": "new", "image": "new:1"}], "args": ["c"]}})
+        );
     }
 }

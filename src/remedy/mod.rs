@@ -308,7 +308,16 @@ impl<'a> Context<'a> {
                 })
             });
         match (patch, &declared.overlay) {
-            (Some(p), _) => (p.location.clone(), p.value.clone()),
+            // Written into the patch, read as the patches make it of the base: a patch that
+            // sets other fields leaves this one at the base's value.
+            (Some(p), _) => {
+                let value = patches
+                    .iter()
+                    .fold(declared.declaration.value.clone(), |v, p| {
+                        layer::effective(&v, &p.value)
+                    });
+                (p.location.clone(), value)
+            }
             (None, Some(overlay)) => (overlay.location(), declared.declaration.value.clone()),
             (None, None) => (
                 declared.declaration.location.clone(),

@@ -470,6 +470,72 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_set_in_the_base_is_read_through_an_overlay_patch_of_other_fields() {
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: api:1\n          resources:\n            limits: {memory: 256Mi}\n";
+        let image = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: api:2\n";
+        let release = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: api}\nspec:\n  chart:\n    spec: {chart: api, sourceRef: {kind: HelmRepository, name: charts}}\n  values:\n    resources:\n      limits: {memory: 256Mi}\n";
+        let replicas = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: api}\nspec:\n  values:\n    replicaCount: 3\n";
+        for (base, patch, file, path) in [
+            (
+                deployment,
+                image,
+                "deployment.yaml",
+                "spec.template.spec.containers[name=api].resources.limits.memory",
+            ),
+            (
+                release,
+                replicas,
+                "release.yaml",
+                "spec.values.resources.limits.memory",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            for (name, text) in [
+                (
+                    "base/kustomization.yaml".to_owned(),
+                    format!("resources: [{file}]\n"),
+                ),
+                (format!("base/{file}"), base.to_owned()),
+                (
+                    "prod/kustomization.yaml".to_owned(),
+                    "namespace: shop\nresources: [../base]\npatches:\n  - path: patch.yaml\n"
+                        .to_owned(),
+                ),
+                ("prod/patch.yaml".to_owned(), patch.to_owned()),
+                // A second overlay shares the base: the base is not edited for one of them.
+                (
+                    "dev/kustomization.yaml".to_owned(),
+                    "namespace: shop-dev\nresources: [../base]\n".to_owned(),
+                ),
+            ] {
+                let path = dir.path().join(name);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+            let index =
+                crate::manifests::RepoIndex::build(dir.path(), &Default::default()).unwrap();
+            let config = crate::config::Config::default();
+            let mut f = finding(FindingCode::CrashLoopOom, "Deployment/api", "api");
+            let snapshot = if base == release {
+                f.usage = vec![];
+                fixtures::snapshot(vec![json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "api", "namespace": "shop",
+                        "labels": {"helm.toolkit.fluxcd.io/name": "api", "helm.toolkit.fluxcd.io/namespace": "shop"}},
+                    "spec": {}})])
+            } else {
+                Snapshot::default()
+            };
+            let r = proposal(remediate(&f, &context(&index, &config, &snapshot)));
+            assert_eq!(
+                edits(&r),
+                [format!("prod/patch.yaml: {path} = \"384Mi\"")],
+                "the base's 256Mi, raised in the overlay's patch"
+            );
+            assert_eq!(r.fields[0].old, Some(json!("256Mi")));
+        }
+    }
+
+    #[test]
     fn targets_outside_the_repository_are_unmanaged() {
         let (index, config) = example();
         let snapshot = Snapshot::default();
