@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::manifests::parse_text;
 use crate::manifests::path::FieldPath;
 use crate::model::ObjectRef;
-use crate::remedy::{HistoryError, ValueHistory};
+use crate::remedy::{HistoryError, Layer, ValueHistory};
 
 /// What can go wrong with the repository.
 #[derive(Debug, thiserror::Error)]
@@ -388,6 +388,60 @@ impl<'r> GitHistory<'r> {
 }
 
 impl ValueHistory for GitHistory<'_> {
+    fn previous_effective(
+        &self,
+        layers: &[Layer<'_>],
+        current: &Value,
+    ) -> std::result::Result<Option<Value>, HistoryError> {
+        let Some(first) = layers.first() else {
+            return Ok(None);
+        };
+        let failed = |e: git2::Error| HistoryError {
+            file: first.file.to_owned(),
+            message: e.message().to_owned(),
+        };
+        let repo = &self.repo.repo;
+        let mut walk = repo.revwalk().map_err(failed)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(failed)?;
+        walk.push_head().map_err(failed)?;
+        for id in walk.take(self.depth) {
+            let tree = repo
+                .find_commit(id.map_err(failed)?)
+                .and_then(|c| c.tree())
+                .map_err(failed)?;
+            // The most specific layer that sets the field at this revision decides it.
+            let effective = layers.iter().find_map(|layer| {
+                let entry = tree
+                    .get_path(Path::new(&self.repo.git_path(layer.file)))
+                    .ok()?;
+                let blob = repo.find_blob(entry.id()).ok()?;
+                let text = String::from_utf8_lossy(blob.content());
+                let parsed = parse_text(layer.file, &text);
+                let doc = parsed.documents.iter().find(|d| match layer.object {
+                    Some(o) => {
+                        d.value["kind"] == o.kind.as_str()
+                            && d.value["metadata"]["name"] == o.name.as_str()
+                    }
+                    None => true,
+                })?;
+                let value = layer.path.get(&doc.value)?.clone();
+                if layer.image_tag {
+                    let image = value.as_str()?;
+                    let tag = image.rsplit_once(':').map(|(_, t)| t)?;
+                    Some(Value::String(tag.to_owned()))
+                } else {
+                    Some(value)
+                }
+            });
+            match effective {
+                Some(value) if value != *current => return Ok(Some(value)),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
     fn previous(
         &self,
         file: &Path,

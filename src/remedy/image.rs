@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Context, Declared, Draft, RemedyResult, Stop, container_path};
+use super::{Context, Declared, Draft, Layer, RemedyResult, Stop, container_path};
 use crate::manifests::path::FieldPath;
 use crate::model::{Action, Finding, FindingCode};
 
@@ -35,9 +35,9 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
         else {
             continue;
         };
-        let (location, doc) = ctx.field_location(&declared, &image_path);
+        let (image_location, image_doc) = ctx.field_location(&declared, &image_path);
         let Some(image) = image_path
-            .get(&doc)
+            .get(&image_doc)
             .and_then(Value::as_str)
             .map(str::to_owned)
         else {
@@ -58,9 +58,9 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
         let (location, doc, path, current, object) = match overlay {
             Some((location, doc, path, tag)) => (location, doc, path, tag, None),
             None => (
-                location,
-                doc,
-                image_path,
+                image_location.clone(),
+                image_doc,
+                image_path.clone(),
                 image.clone(),
                 Some(&declared.declaration.id),
             ),
@@ -79,14 +79,30 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
                 "the repository already declares `{running}` for `{container}`, not the failing `{failing}`: it waits to be synced"
             )));
         }
+        // The layers that may set the image, most specific first: the overlay's `images:`
+        // entry, the file the edit goes to (an overlay's patch), the base's declaration. What
+        // ran before is the previous effective value across their history: a patch that is new
+        // has none of its own, and the base's value at the time is what ran.
+        let base = &declared.declaration;
+        let mut layers = vec![Layer {
+            file: &location.file,
+            object,
+            path: path.clone(),
+            image_tag: false,
+        }];
+        for file in [&image_location.file, &base.location.file] {
+            if layers.iter().all(|l| l.file != file.as_path()) {
+                layers.push(Layer {
+                    file,
+                    object: Some(&base.id),
+                    path: image_path.clone(),
+                    image_tag: object.is_none(),
+                });
+            }
+        }
         let previous = ctx
             .history
-            .previous(
-                &location.file,
-                object,
-                &path,
-                &Value::String(current.clone()),
-            )
+            .previous_effective(&layers, &Value::String(current.clone()))
             .map_err(|e| Stop::Diagnosis(format!("no earlier image can be looked up: {e}")))?;
         let Some(Value::String(previous)) = previous else {
             continue;
@@ -195,6 +211,90 @@ mod tests {
             reason.contains("already declares `ghcr.io/acme/shop-worker:3.3.0`"),
             "{reason}"
         );
+    }
+
+    /// Writes `files` into the repository at `dir` and commits them.
+    fn commit(dir: &std::path::Path, files: &[(&str, &str)]) {
+        let repo = git2::Repository::open(dir).unwrap();
+        for (path, text) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "m", &tree, &parents)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_tag_bumped_in_a_new_overlay_patch_rolls_back_to_what_the_base_ran() {
+        let worker = |tag: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: worker}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: worker\n          image: ghcr.io/acme/worker:{tag}\n"
+            )
+        };
+        let layout = |patched: bool| {
+            let prod = if patched {
+                "namespace: shop\nresources: [../base]\npatches:\n  - path: patch.yaml\n"
+            } else {
+                "namespace: shop\nresources: [../base]\n"
+            };
+            vec![
+                (
+                    "base/kustomization.yaml",
+                    "resources: [worker.yaml]\n".to_owned(),
+                ),
+                ("base/worker.yaml", worker("1.0")),
+                ("prod/kustomization.yaml", prod.to_owned()),
+                (
+                    "dev/kustomization.yaml",
+                    "namespace: shop-dev\nresources: [../base]\n".to_owned(),
+                ),
+            ]
+        };
+        let run = |history_of: &[Vec<(&str, String)>]| {
+            let dir = tempfile::tempdir().unwrap();
+            git2::Repository::init(dir.path()).unwrap();
+            for files in history_of {
+                let borrowed: Vec<(&str, &str)> =
+                    files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+                commit(dir.path(), &borrowed);
+            }
+            let index =
+                crate::manifests::RepoIndex::build(dir.path(), &Default::default()).unwrap();
+            let config = crate::config::Config::default();
+            let snapshot = Snapshot::default();
+            let repo = crate::git::ConfigRepo::open(dir.path()).unwrap();
+            let history = crate::git::GitHistory::new(&repo);
+            let ctx = Context {
+                history: &history,
+                ..context(&index, &config, &snapshot)
+            };
+            let mut failure = pull_failure("ghcr.io/acme/worker:1.1");
+            failure.container = Some("worker".into());
+            remediate(&failure, &ctx)
+        };
+        let patch = ("prod/patch.yaml", worker("1.1"));
+        // 1.0 ran in prod from the base; a later commit bumped it in a new patch.
+        let mut bumped = layout(true);
+        bumped.push(patch.clone());
+        let r = proposal(run(&[layout(false), bumped.clone()]));
+        assert_eq!(
+            edits(&r),
+            [
+                "prod/patch.yaml: spec.template.spec.containers[name=worker].image = \"ghcr.io/acme/worker:1.0\""
+            ]
+        );
+        // The patch was there from the start: the base's 1.0 never ran in prod.
+        assert!(matches!(run(&[bumped]), Outcome::Diagnosis { .. }));
     }
 
     #[test]

@@ -38,6 +38,36 @@ pub trait ValueHistory {
         path: &FieldPath,
         current: &Value,
     ) -> Result<Option<Value>, HistoryError>;
+
+    /// The last effective value of a field set in `layers` (most specific first: an overlay's
+    /// entry, its patch, the base) that differs from `current`, going back from the base
+    /// commit: at each revision the most specific layer that sets the field decides. `None`
+    /// when no revision had another. Without a history of its own, the most specific layer's.
+    fn previous_effective(
+        &self,
+        layers: &[Layer<'_>],
+        current: &Value,
+    ) -> Result<Option<Value>, HistoryError> {
+        match layers.first() {
+            Some(layer) => self.previous(layer.file, layer.object, &layer.path, current),
+            None => Ok(None),
+        }
+    }
+}
+
+/// One layer that may set a field: a file, the object in it (the first document when `None`),
+/// and the field's path there.
+#[derive(Debug, Clone)]
+pub struct Layer<'a> {
+    /// The file, relative to the repository.
+    pub file: &'a Path,
+    /// The object in it.
+    pub object: Option<&'a ObjectRef>,
+    /// The field's path in the object.
+    pub path: FieldPath,
+    /// Whether the field holds a whole image (`name:tag`) whose tag is what is compared and
+    /// returned (a base's `image` under an overlay's `images[].newTag`).
+    pub image_tag: bool,
 }
 
 /// The history of a file cannot be read.
