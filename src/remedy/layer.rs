@@ -52,6 +52,58 @@ pub(crate) fn units_of(index: &RepoIndex, declaration: usize) -> Vec<&Path> {
     units.into_iter().collect()
 }
 
+/// What applies the unit at `dir`: the Flux Kustomizations and Argo CD Applications of the
+/// repository whose path is `dir`, else those with the nearest path above it. Each with its
+/// name and the file that declares it.
+pub(crate) fn appliers_of(index: &RepoIndex, dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new();
+    for declaration in &index.declarations {
+        let id = &declaration.id;
+        let value = &declaration.value;
+        let paths: Vec<&str> =
+            if id.group == "kustomize.toolkit.fluxcd.io" && id.kind == "Kustomization" {
+                value
+                    .pointer("/spec/path")
+                    .and_then(Value::as_str)
+                    .into_iter()
+                    .collect()
+            } else if id.group == "argoproj.io" && id.kind == "Application" {
+                value
+                    .pointer("/spec/sources")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .chain(value.pointer("/spec/source"))
+                    .filter_map(|s| s["path"].as_str())
+                    .collect()
+            } else {
+                continue;
+            };
+        let what = if id.kind == "Kustomization" {
+            "Flux Kustomization"
+        } else {
+            "Argo CD Application"
+        };
+        for path in paths {
+            let Some(path) = crate::manifests::normalise(Path::new(path.trim_start_matches('/')))
+            else {
+                continue;
+            };
+            if dir.starts_with(&path) {
+                let namespace = id.namespace.as_deref().unwrap_or("default");
+                let name = format!("{what} {namespace}/{}", id.name);
+                found.push((path, name, declaration.location.file.clone()));
+            }
+        }
+    }
+    let nearest = found.iter().map(|(p, _, _)| p.components().count()).max();
+    found
+        .into_iter()
+        .filter(|(p, _, _)| Some(p.components().count()) == nearest)
+        .map(|(_, name, file)| (name, file))
+        .collect()
+}
+
 /// The overlay patch for `object` when its declaration sits outside its build's directory, in a
 /// base that other builds use too; `None` when editing the declaration in place is right.
 pub(crate) fn overlay_patch(

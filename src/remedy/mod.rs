@@ -199,29 +199,20 @@ impl<'a> Context<'a> {
     /// The one declaration of `target` (in the context's environment, when set).
     pub(crate) fn declared(&self, target: &ObjectRef) -> Result<Declared<'a>, Stop> {
         let index = self.index;
-        let environment = |o: &IndexedObject| {
-            self.config
-                .environment_for(index.placement(o))
-                .map(|e| e.name.clone())
-        };
+        let in_environment =
+            |o: &IndexedObject, env: &str| self.environments_of(o).iter().any(|e| e == env);
         let found: Vec<&IndexedObject> = index
             .objects
             .iter()
             .filter(|o| o.id == *target)
-            .filter(|o| {
-                self.environment
-                    .is_none_or(|env| environment(o).as_deref() == Some(env))
-            })
+            .filter(|o| self.environment.is_none_or(|env| in_environment(o, env)))
             .collect();
         // A build that renames its objects (`namePrefix`, `nameSuffix`) applies them under
         // another name than the one declared.
         let found = if found.is_empty() {
             index
                 .renamed_as(target)
-                .filter(|o| {
-                    self.environment
-                        .is_none_or(|env| environment(o).as_deref() == Some(env))
-                })
+                .filter(|o| self.environment.is_none_or(|env| in_environment(o, env)))
                 .collect()
         } else {
             found
@@ -229,8 +220,7 @@ impl<'a> Context<'a> {
         let object = match found.as_slice() {
             [] => {
                 let released = helm::release_of(index, self.snapshot, target, |o| {
-                    self.environment
-                        .is_none_or(|env| environment(o).as_deref() == Some(env))
+                    self.environment.is_none_or(|env| in_environment(o, env))
                 });
                 if let Some((release, values)) = released {
                     return self.declared_object(release, Some(values));
@@ -288,19 +278,52 @@ impl<'a> Context<'a> {
             .kustomizations
             .iter()
             .find(|k| unit.kustomization.as_ref() == Some(&k.location.file));
+        // A build that appliers of several environments apply (the same path in two
+        // clusters' directories) is never edited for one of them.
+        let environments = self.environments_of(object);
+        if environments.len() > 1 {
+            let appliers: Vec<String> = layer::appliers_of(index, &unit.path)
+                .iter()
+                .map(|(name, file)| format!("{name} ({})", file.display()))
+                .collect();
+            let own = self.environment.unwrap_or("this one");
+            return Err(Stop::Diagnosis(format!(
+                "`{}` is applied in environments {} (by {}): an edit of its files would change them all; set the value for {own} in its own applier (a Flux Kustomization's `spec.patches`, an Argo CD Application's `kustomize.patches`) or give it its own overlay",
+                crate::manifests::display_dir(&unit.path),
+                environments.join(", "),
+                appliers.join(", ")
+            )));
+        }
+        let environment = environments.into_iter().next();
         Ok(Declared {
             index,
             object,
             declaration: index.declaration(object),
             unit,
             kustomization,
-            environment: self
-                .config
-                .environment_for(index.placement(object))
-                .map(|e| e.name.clone()),
+            environment,
             overlay: layer::overlay_patch(index, object, kustomization),
             helm,
         })
+    }
+
+    /// The environments `object` is applied in: the one the configuration's paths give its
+    /// placement, else those of the Flux Kustomizations and Argo CD Applications that apply its
+    /// unit, by the files that declare them (the same build applied from two clusters'
+    /// directories is in both).
+    fn environments_of(&self, object: &IndexedObject) -> Vec<String> {
+        let index = self.index;
+        if let Some(env) = self.config.environment_for(index.placement(object)) {
+            return vec![env.name.clone()];
+        }
+        let mut out: Vec<String> = layer::appliers_of(index, &index.unit(object).path)
+            .iter()
+            .filter_map(|(_, file)| self.config.environment_for(file))
+            .map(|e| e.name.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Where `path` of the declared object is set for its unit: an overlay patch of the unit that
@@ -661,6 +684,77 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn a_build_two_clusters_apply_is_in_both_environments_and_never_edited_for_one() {
+        let root = tempfile::tempdir().unwrap();
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: api:1\n          resources: {limits: {memory: 256Mi}}\n";
+        let flux = |path: &str| {
+            format!(
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec:\n  path: {path}\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n"
+            )
+        };
+        for (path, text) in [
+            (
+                "apps/shared/kustomization.yaml",
+                "resources: [api.yaml]\n".to_owned(),
+            ),
+            ("apps/shared/api.yaml", deployment.to_owned()),
+            (
+                "apps/eu-only/kustomization.yaml",
+                "resources: [api.yaml]\n".to_owned(),
+            ),
+            (
+                "apps/eu-only/api.yaml",
+                deployment.replace("name: api,", "name: eu,"),
+            ),
+            ("clusters/prod-eu/apps.yaml", flux("./apps/shared")),
+            (
+                "clusters/prod-eu/eu.yaml",
+                flux("./apps/eu-only").replace("name: apps", "name: eu"),
+            ),
+            ("clusters/prod-us/apps.yaml", flux("./apps/shared")),
+        ] {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let index = RepoIndex::build(root.path(), &Default::default()).unwrap();
+        let config = Config::parse(
+            Path::new("remediator.yaml"),
+            "environments:\n  - name: prod-eu\n    paths: [\"clusters/prod-eu/**\"]\n  - name: prod-us\n    paths: [\"clusters/prod-us/**\"]\n",
+        )
+        .unwrap();
+        let snapshot = Snapshot::default();
+        let oom = |name: &str| {
+            let target = ObjectRef::new("apps/v1", "Deployment", Some("shop"), name);
+            let mut f = finding(FindingCode::CrashLoopOom, target.clone());
+            f.owner = Some(target);
+            f.container = Some("api".into());
+            f
+        };
+        let eu = Context {
+            environment: Some("prod-eu"),
+            ..context(&index, &config, &snapshot)
+        };
+        match remediate(&oom("api"), &eu) {
+            Outcome::Diagnosis { reason, .. } => assert!(
+                reason.contains("`apps/shared` is applied in environments prod-eu, prod-us")
+                    && reason.contains("clusters/prod-us/apps.yaml"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A build only one cluster applies is that cluster's environment's, though no glob
+        // names its directory.
+        let r = proposal(remediate(&oom("eu"), &eu));
+        assert_eq!(
+            edits(&r),
+            [
+                "apps/eu-only/api.yaml: spec.template.spec.containers[name=api].resources.limits.memory = \"384Mi\""
+            ]
+        );
     }
 
     #[test]
