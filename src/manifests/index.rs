@@ -133,6 +133,9 @@ pub struct RepoIndex {
     pub others: Vec<PathBuf>,
     /// Everything that could not be read; the rest is still indexed.
     pub errors: Vec<Error>,
+    /// Files of values rather than objects (Helm values files, the YAML files at the top of a
+    /// chart directory): the first document of each, where it is a mapping.
+    pub values_files: BTreeMap<PathBuf, (Location, Value)>,
     /// The names objects are applied under when their build renames them (`namePrefix`,
     /// `nameSuffix`), each with the position of the object in [`RepoIndex::objects`]: learned
     /// from kustomize's own origin annotations (see `build::learn_renames`), never guessed.
@@ -194,8 +197,18 @@ impl RepoIndex {
             .collect();
         let mut docs = Vec::new();
         for (file, parsed) in parsed {
-            // A chart's files are Helm's: templates are not YAML until rendered.
-            if index.charts.iter().any(|chart| file.starts_with(chart)) {
+            // A chart's files are Helm's: templates are not YAML until rendered; the values
+            // files beside its Chart.yaml are kept as values.
+            if let Some(chart) = index.charts.iter().find(|chart| file.starts_with(chart)) {
+                let beside = file.parent() == Some(chart.as_path())
+                    && file.file_name() != Some("Chart.yaml".as_ref());
+                if beside
+                    && let Some(doc) = parsed.documents.into_iter().find(|d| d.value.is_object())
+                {
+                    index
+                        .values_files
+                        .insert(file.clone(), (document_location(&file, &doc), doc.value));
+                }
                 continue;
             }
             index.errors.extend(parsed.errors);
@@ -327,6 +340,7 @@ impl RepoIndex {
         }
         let before = self.declarations.len();
         let mut foreign = false;
+        let mut first_foreign = None;
         for doc in documents {
             let Value::Object(map) = &doc.value else {
                 let message = format!(
@@ -343,6 +357,9 @@ impl RepoIndex {
             };
             if !looks_like_kubernetes(map) {
                 foreign = true;
+                if first_foreign.is_none() {
+                    first_foreign = Some((document_location(file, &doc), doc.value.clone()));
+                }
                 continue;
             }
             let location = document_location(file, &doc);
@@ -355,6 +372,9 @@ impl RepoIndex {
         }
         if foreign && self.declarations.len() == before {
             self.others.push(file.to_owned());
+            if let Some(values) = first_foreign {
+                self.values_files.insert(file.to_owned(), values);
+            }
         }
     }
 

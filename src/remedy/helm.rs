@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::manifests::path::FieldPath;
-use crate::manifests::{IndexedObject, RepoIndex};
+use crate::manifests::{IndexedObject, Location, RepoIndex};
 use crate::model::{ObjectRef, Snapshot};
 
 /// Where a release's values are, and what the guess is based on.
@@ -23,6 +23,51 @@ pub(crate) struct HelmValues {
     pub release: String,
     /// The top-level values the chart's templates read, when the chart is in the repository.
     pub read: Option<std::collections::BTreeSet<String>>,
+    /// Where the values come from, least specific first, when the repository holds more than
+    /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
+    pub layers: Vec<ValuesLayer>,
+}
+
+/// One layer of a release's values.
+#[derive(Debug, Clone)]
+pub(crate) struct ValuesLayer {
+    /// What it is, for the pull request: a file, or the release's own values.
+    pub name: String,
+    /// Its document.
+    pub location: Location,
+    /// The document.
+    pub document: Value,
+    /// Where the values sit in the document: empty for a values file, the release's values
+    /// path (`spec.source.helm.valuesObject`) for its own.
+    pub prefix: String,
+    /// Whether only this release reads it: an edit there changes no other environment.
+    pub own: bool,
+}
+
+impl ValuesLayer {
+    fn values(&self) -> Value {
+        if self.prefix.is_empty() {
+            return self.document.clone();
+        }
+        let pointer = format!("/{}", self.prefix.replace('.', "/"));
+        self.document
+            .pointer(&pointer)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn sets(&self, key: &str) -> bool {
+        let pointer = format!("/{}", key.replace('.', "/"));
+        self.values().pointer(&pointer).is_some()
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
 }
 
 impl HelmValues {
@@ -36,14 +81,83 @@ impl HelmValues {
                 self.release
             ));
         }
-        format!("{}.{key}", self.prefix)
-            .parse()
-            .map_err(|e| format!("`{key}`: {e}"))
+        let path = match self.target(key) {
+            Some(layer) => layer.path(key),
+            None => format!("{}.{key}", self.prefix),
+        };
+        path.parse().map_err(|e| format!("`{key}`: {e}"))
+    }
+
+    /// The layer an edit of `key` goes to: the most specific layer that sets it, when only
+    /// this release reads that layer; else the most specific values file only this release
+    /// reads; else the release's own values. `None` without layers.
+    fn target(&self, key: &str) -> Option<&ValuesLayer> {
+        let setting = self.layers.iter().rev().find(|l| l.sets(key));
+        if let Some(layer) = setting.filter(|l| l.own) {
+            return Some(layer);
+        }
+        self.layers
+            .iter()
+            .rev()
+            .find(|l| l.own && l.prefix.is_empty())
+            .or_else(|| self.layers.iter().find(|l| l.prefix == self.prefix))
+    }
+
+    /// Where an edit of `path` (as [`HelmValues::path`] gave it) goes, with a document to read
+    /// its current value from: the layer's, with the values as all the layers make them.
+    pub fn location(&self, path: &FieldPath) -> Option<(Location, Value)> {
+        let text = path.to_string();
+        let key = text
+            .strip_prefix(&format!("{}.", self.prefix))
+            .unwrap_or(&text);
+        let layer = self.target(key)?;
+        let mut merged = Value::Object(serde_json::Map::new());
+        for layer in &self.layers {
+            merge_values(&mut merged, layer.values());
+        }
+        let document = if layer.prefix.is_empty() {
+            merged
+        } else {
+            let mut document = layer.document.clone();
+            let (parent, last) = layer.prefix.rsplit_once('.').unwrap_or(("", &layer.prefix));
+            let pointer = format!("/{}", parent.replace('.', "/"));
+            if let Some(Value::Object(slot)) = document.pointer_mut(&pointer) {
+                slot.insert(last.to_owned(), merged);
+            }
+            document
+        };
+        Some((layer.location.clone(), document))
+    }
+
+    /// Where the edit of `key` goes, for the pull request.
+    pub fn layer_said(&self, key: &str) -> Option<String> {
+        let layer = self.target(key)?;
+        let shared: Vec<&str> = self
+            .layers
+            .iter()
+            .filter(|l| !l.own && l.sets(key))
+            .map(|l| l.name.as_str())
+            .collect();
+        Some(if shared.is_empty() {
+            format!("{} (read only by {})", layer.name, self.release)
+        } else {
+            format!(
+                "{} (read only by {}), over {} which other releases read too",
+                layer.name,
+                self.release,
+                shared.join(", ")
+            )
+        })
     }
 
     /// What the pull request says about the keys.
     pub fn guess(&self, keys: &str) -> String {
-        match &self.read {
+        let first = keys.split("`, `").next().unwrap_or(keys);
+        let layer = self
+            .layer_said(first)
+            .map(|l| format!("; edited in {l}"))
+            .unwrap_or_default();
+        let said = match &self.read {
             Some(_) => format!(
                 "`{keys}` in the values of {}: the chart's templates read them",
                 self.release
@@ -52,7 +166,8 @@ impl HelmValues {
                 "`{keys}` in the values of {}: the chart's templates are not in the repository, so the key is the common convention for charts; check that this chart reads it",
                 self.release
             ),
-        }
+        };
+        format!("{said}{layer}")
     }
 }
 
@@ -134,6 +249,7 @@ pub(crate) fn release_of<'i>(
                             release,
                             read: chart_dir(value)
                                 .and_then(|dir| index.chart_values.get(&dir).cloned()),
+                            layers: vec![],
                         },
                     )
                 })
@@ -149,7 +265,7 @@ pub(crate) fn release_of<'i>(
                 let by_argo = tracked && !helm_source["values"].is_string();
                 by_argo.then(|| {
                     let release = format!("Argo CD Application {namespace}/{}", id.name);
-                    let prefix = "spec.source.helm.valuesObject".into();
+                    let prefix: String = "spec.source.helm.valuesObject".into();
                     let dir: Option<std::path::PathBuf> = value
                         .pointer("/spec/source/path")
                         .and_then(Value::as_str)
@@ -158,13 +274,22 @@ pub(crate) fn release_of<'i>(
                                 .filter(|s| !s.is_empty() && *s != ".")
                                 .collect()
                         });
-                    let read = dir.and_then(|dir| index.chart_values.get(&dir).cloned());
+                    let read = dir
+                        .as_ref()
+                        .and_then(|dir| index.chart_values.get(dir).cloned());
+                    let layers = match &dir {
+                        Some(dir) if index.charts.contains(dir) => {
+                            argo_layers(index, object, dir, &prefix)
+                        }
+                        _ => vec![],
+                    };
                     (
                         object,
                         HelmValues {
                             prefix,
                             release,
                             read,
+                            layers,
                         },
                     )
                 })
@@ -199,6 +324,93 @@ fn argo_application(
         .get("argocd.argoproj.io/instance")
         .or_else(|| labels.get("app.kubernetes.io/instance"))
         .map(|name| (name.clone(), None))
+}
+
+/// `over` merged into `base` as Helm merges values: mappings key by key, anything else replaced.
+fn merge_values(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                merge_values(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (_, Value::Null) => {}
+        (base, over) => *base = over,
+    }
+}
+
+/// The values layers of an Argo CD Application's Helm source whose chart is the repository's
+/// `chart` directory: the chart's `values.yaml`, each of `valueFiles` (relative to the chart,
+/// from the root when absolute, `$ref/path` from the root), then its own `valuesObject`. A file
+/// is the release's own when no other Application reads it.
+fn argo_layers(
+    index: &RepoIndex,
+    object: &IndexedObject,
+    chart: &std::path::Path,
+    prefix: &str,
+) -> Vec<ValuesLayer> {
+    let declaration = index.declaration(object);
+    let mut layers = Vec::new();
+    let chart_values = chart.join("values.yaml");
+    if let Some((location, document)) = index.values_files.get(&chart_values) {
+        layers.push(ValuesLayer {
+            name: format!("`{}` (the chart's defaults)", chart_values.display()),
+            location: location.clone(),
+            document: document.clone(),
+            prefix: String::new(),
+            own: false,
+        });
+    }
+    let readers = |file: &std::path::Path| {
+        index
+            .declarations
+            .iter()
+            .filter(|d| d.id.group == "argoproj.io" && d.id.kind == "Application")
+            .filter(|d| value_files(&d.value, chart).iter().any(|f| f == file))
+            .count()
+    };
+    for file in value_files(&declaration.value, chart) {
+        if let Some((location, document)) = index.values_files.get(&file) {
+            layers.push(ValuesLayer {
+                name: format!("`{}`", file.display()),
+                location: location.clone(),
+                document: document.clone(),
+                prefix: String::new(),
+                own: readers(&file) == 1,
+            });
+        }
+    }
+    layers.push(ValuesLayer {
+        name: format!("`{prefix}` of {}", declaration.location.file.display()),
+        location: declaration.location.clone(),
+        document: declaration.value.clone(),
+        prefix: prefix.to_owned(),
+        own: true,
+    });
+    layers
+}
+
+/// The values files an Argo CD Application's source with the chart at `chart` reads, as paths
+/// of the repository.
+fn value_files(app: &Value, chart: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let files = app
+        .pointer("/spec/source/helm/valueFiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    files
+        .filter_map(|file| {
+            let relative = if let Some(reference) = file.strip_prefix('$') {
+                std::path::PathBuf::from(reference.split_once('/')?.1)
+            } else if let Some(rooted) = file.strip_prefix('/') {
+                std::path::PathBuf::from(rooted)
+            } else {
+                chart.join(file)
+            };
+            crate::manifests::normalise(&relative)
+        })
+        .collect()
 }
 
 /// The chart directory of a Flux HelmRelease from a `GitRepository`.
@@ -375,6 +587,93 @@ spec:
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_argo_cd_release_s_value_is_edited_in_the_values_file_only_its_environment_reads() {
+        let app = |env: &str, files: &str| {
+            format!(
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: web-{env}, namespace: argocd}}\nspec:\n  destination: {{namespace: podinfo}}\n  source:\n    repoURL: https://git.example.com/platform.git\n    path: charts/web\n    helm:\n      valueFiles: [{files}]\n"
+            )
+        };
+        let run = |prod_values: &str, prod_files: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            for (path, text) in [
+                ("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n".to_owned()),
+                (
+                    "charts/web/values.yaml",
+                    "replicaCount: 1\nresources:\n  requests: {cpu: \"1\", memory: 256Mi}\n  limits: {memory: 256Mi}\n".to_owned(),
+                ),
+                (
+                    "charts/web/templates/deployment.yaml",
+                    "resources: {{ toYaml .Values.resources }}\nreplicas: {{ .Values.replicaCount }}\n".to_owned(),
+                ),
+                ("charts/web/values-prod.yaml", prod_values.to_owned()),
+                ("charts/web/values-staging.yaml", "replicaCount: 2\n".to_owned()),
+                ("argo/prod.yaml", app("prod", prod_files)),
+                ("argo/staging.yaml", app("staging", "values.yaml, values-staging.yaml")),
+            ] {
+                let path = dir.path().join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+            let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+            let config = Config::default();
+            let mut object = live(json!({}));
+            object["metadata"]["annotations"] = json!({"argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:podinfo/podinfo"});
+            let snapshot = fixtures::snapshot(vec![object]);
+            let mut oom = over_provisioned();
+            oom.code = FindingCode::CrashLoopOom;
+            oom.usage = vec![];
+            let r = proposal(remediate(&oom, &context(&index, &config, &snapshot)));
+            let said = r.finding.fact("values key").unwrap().to_owned();
+            // The edit applies to the file as it is, comments and all.
+            let changes = crate::propose::apply_changes(dir.path(), &r).unwrap();
+            let written: Vec<String> = changes.iter().map(|c| c.new.clone()).collect();
+            let edits = super::super::testing::edits(&r);
+            (edits, r.fields[0].old.clone(), said, written)
+        };
+        // The limit is the chart's default, shared: it is set in prod's own values file, and
+        // the request equal to it moves with it.
+        let (edits, old, said, written) =
+            run("replicaCount: 3 # prod\n", "values.yaml, values-prod.yaml");
+        assert_eq!(
+            written,
+            [
+                "replicaCount: 3 # prod\nresources:\n  limits:\n    memory: 384Mi\n  requests:\n    memory: 384Mi\n"
+            ]
+        );
+        assert_eq!(
+            edits,
+            [
+                "charts/web/values-prod.yaml: resources.limits.memory = \"384Mi\"",
+                "charts/web/values-prod.yaml: resources.requests.memory = \"384Mi\""
+            ]
+        );
+        assert_eq!(old, Some(json!("256Mi")), "read through the layers");
+        assert!(
+            said.contains("charts/web/values-prod.yaml") && said.contains("charts/web/values.yaml"),
+            "{said}"
+        );
+        // Where prod's file sets it, it is changed there.
+        let (edits, old, _, _) = run(
+            "resources:\n  limits: {memory: 512Mi}\n",
+            "values.yaml, values-prod.yaml",
+        );
+        assert_eq!(
+            edits,
+            ["charts/web/values-prod.yaml: resources.limits.memory = \"768Mi\""]
+        );
+        assert_eq!(old, Some(json!("512Mi")));
+        // Without a file of its own, the Application's own values take it.
+        let (edits, _, _, _) = run("replicaCount: 3\n", "values.yaml");
+        assert_eq!(
+            edits,
+            [
+                "argo/prod.yaml: spec.source.helm.valuesObject.resources.limits.memory = \"384Mi\"",
+                "argo/prod.yaml: spec.source.helm.valuesObject.resources.requests.memory = \"384Mi\""
+            ]
+        );
     }
 
     #[test]

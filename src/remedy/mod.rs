@@ -334,6 +334,10 @@ impl<'a> Context<'a> {
         declared: &Declared,
         path: &FieldPath,
     ) -> (Location, Value) {
+        // A release's value goes to the layer of its values that belongs to it.
+        if let Some(found) = declared.helm.as_ref().and_then(|h| h.location(path)) {
+            return found;
+        }
         let in_unit = |file: &Path| {
             declared.unit.kustomization.is_some() && file.starts_with(&declared.unit.path)
         };
@@ -471,12 +475,17 @@ impl<'d> Draft<'d> {
                 });
             }
             if let Some(helm) = &declared.helm {
-                let keys: Vec<String> = self
-                    .fields
-                    .iter()
-                    .filter_map(|f| f.path.strip_prefix(&format!("{}.", helm.prefix)))
-                    .map(str::to_owned)
-                    .collect();
+                // A key of the release's own values, or of a values file (the whole path).
+                let own = format!("{}.", helm.prefix);
+                let keys: Vec<String> =
+                    self.fields
+                        .iter()
+                        .filter_map(|f| match f.path.strip_prefix(&own) {
+                            Some(key) => Some(key.to_owned()),
+                            None => (f.file != declared.declaration.location.file)
+                                .then(|| f.path.clone()),
+                        })
+                        .collect();
                 finding = finding.with("values key", helm.guess(&keys.join("`, `")));
             }
             let mut files: Vec<&Path> = self.fields.iter().map(|f| f.file.as_path()).collect();
