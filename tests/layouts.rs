@@ -495,3 +495,47 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
     );
     assert_eq!(kustomize(layout.root(), "clusters/dev"), dev);
 }
+
+#[test]
+fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
+    let config = environments(&[("prod", "[\"argo/prod.yaml\"]")]);
+    let hard_coded = DEPLOYMENT_TEMPLATE.replace(
+        "{{ toYaml .Values.resources | indent 12 }}\n        - name: sidecar",
+        "            limits: {memory: 128Mi}\n        - name: sidecar",
+    );
+    let hard_coded = hard_coded.replace(
+        "{{ toYaml .Values.sidecar.resources | indent 12 }}\n",
+        "            limits: {memory: 64Mi}\n",
+    );
+    assert!(!hard_coded.contains(".Values.resources"), "{hard_coded}");
+    let layout = Layout::new(&[
+        ("remediator.yaml", &config),
+        ("charts/web/Chart.yaml", CHART),
+        ("charts/web/values.yaml", "replicaCount: 1\n"),
+        ("charts/web/templates/apps/deployment.yaml", &hard_coded),
+        ("argo/prod.yaml", &argo_app("prod", "[values.yaml]")),
+    ]);
+    let snapshot = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    let marks = json!({"annotations": {
+        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
+    let objects = oom_killed("web-prod", "web-prod-web", "web", marks, None);
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    std::fs::write(snapshot.path(), list.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["propose", "--repo"])
+        .arg(layout.root())
+        .arg("--snapshot")
+        .arg(snapshot.path())
+        .args(["--env", "prod", "--forge", "none"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("0 proposals")
+            && printed.contains(
+                "writes its resources in `charts/web/templates/apps/deployment.yaml` without reading `.Values.resources`"
+            ),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -125,6 +125,10 @@ pub struct RepoIndex {
     /// For each chart, the top-level values its templates read (`.Values.resources` gives
     /// `resources`); filled by [`RepoIndex::build`], which reads the templates.
     pub chart_values: BTreeMap<PathBuf, BTreeSet<String>>,
+    /// For each chart, the `resources` blocks its templates write without reading
+    /// `.Values`: the templates, relative to the root. A value hard-coded there is not the
+    /// chart's values' to change.
+    pub chart_literals: BTreeMap<PathBuf, Vec<PathBuf>>,
     /// Files that kustomizations use as patches.
     pub patches: Vec<PathBuf>,
     /// The objects strategic-merge patch files declare: where an overlay overrides a field.
@@ -170,16 +174,11 @@ impl RepoIndex {
         let files = walk(root, &options.excludes)?;
         let parsed = parse_all(root, &files, options.threads);
         let mut index = Self::from_parsed(root, parsed);
-        index.chart_values = index
-            .charts
-            .iter()
-            .map(|chart| {
-                (
-                    chart.clone(),
-                    values_read(&root.join(chart).join("templates")),
-                )
-            })
-            .collect();
+        for chart in index.charts.clone() {
+            let scan = scan_templates(root, &chart.join("templates"));
+            index.chart_values.insert(chart.clone(), scan.read);
+            index.chart_literals.insert(chart, scan.literal);
+        }
         Ok(index)
     }
 
@@ -622,27 +621,73 @@ fn looks_like_kubernetes(map: &serde_json::Map<String, Value>) -> bool {
     version_ok && kind_ok
 }
 
-/// The top-level keys of `.Values` that the templates under `dir` read.
-fn values_read(dir: &Path) -> BTreeSet<String> {
-    let mut keys = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return keys;
-    };
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+/// What the templates of a chart say about its values.
+#[derive(Default)]
+struct TemplateScan {
+    /// The top-level keys of `.Values` they read.
+    read: BTreeSet<String>,
+    /// The templates (relative to the root) with a `resources:` block that reads no value.
+    literal: Vec<PathBuf>,
+}
+
+/// Reads the templates under `dir` (relative to `root`), subdirectories and `_helpers.tpl`
+/// included.
+fn scan_templates(root: &Path, dir: &Path) -> TemplateScan {
+    let mut scan = TemplateScan::default();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
             continue;
         };
-        for (at, _) in text.match_indices(".Values.") {
-            let key: String = text[at + 8..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !key.is_empty() {
-                keys.insert(key);
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let relative = dir.join(entry.file_name());
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(relative),
+                Ok(t) if t.is_file() => {
+                    let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                        continue;
+                    };
+                    for (at, _) in text.match_indices(".Values.") {
+                        let key: String = text[at + 8..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if !key.is_empty() {
+                            scan.read.insert(key);
+                        }
+                    }
+                    if literal_resources(&text) {
+                        scan.literal.push(relative);
+                    }
+                }
+                _ => {}
             }
         }
     }
-    keys
+    scan
+}
+
+/// Whether a template writes a `resources:` block whose lines read no value.
+fn literal_resources(text: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    lines.iter().enumerate().any(|(i, line)| {
+        if line.trim() != "resources:" {
+            return false;
+        }
+        let block: Vec<&&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| {
+                l.trim().is_empty() || indent(l) > indent(line) || l.trim_start().starts_with("{{")
+            })
+            .collect();
+        !block.is_empty()
+            && block
+                .iter()
+                .all(|l| !l.contains(".Values") && !l.contains("include"))
+    })
 }
 
 /// The object identity of a declared manifest, or what is missing.

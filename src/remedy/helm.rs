@@ -23,6 +23,8 @@ pub(crate) struct HelmValues {
     pub release: String,
     /// The top-level values the chart's templates read, when the chart is in the repository.
     pub read: Option<std::collections::BTreeSet<String>>,
+    /// The chart's templates that write a `resources:` block reading no value.
+    pub literal: Vec<std::path::PathBuf>,
     /// Where the values come from, least specific first, when the repository holds more than
     /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
     pub layers: Vec<ValuesLayer>,
@@ -76,6 +78,18 @@ impl HelmValues {
     pub fn path(&self, key: &str) -> Result<FieldPath, String> {
         let root = key.split('.').next().unwrap_or(key);
         if self.read.as_ref().is_some_and(|read| !read.contains(root)) {
+            if root == "resources" && !self.literal.is_empty() {
+                let templates: Vec<String> = self
+                    .literal
+                    .iter()
+                    .map(|t| format!("`{}`", t.display()))
+                    .collect();
+                return Err(format!(
+                    "the chart of {} writes its resources in {} without reading `.Values.resources`: no value of the release changes them; change the template",
+                    self.release,
+                    templates.join(", ")
+                ));
+            }
             return Err(format!(
                 "the chart of {} does not read `.Values.{root}`; set the value where its templates take it",
                 self.release
@@ -249,6 +263,9 @@ pub(crate) fn release_of<'i>(
                             release,
                             read: chart_dir(value)
                                 .and_then(|dir| index.chart_values.get(&dir).cloned()),
+                            literal: chart_dir(value)
+                                .and_then(|dir| index.chart_literals.get(&dir).cloned())
+                                .unwrap_or_default(),
                             layers: vec![],
                         },
                     )
@@ -283,12 +300,17 @@ pub(crate) fn release_of<'i>(
                         }
                         _ => vec![],
                     };
+                    let literal = dir
+                        .as_ref()
+                        .and_then(|dir| index.chart_literals.get(dir).cloned())
+                        .unwrap_or_default();
                     (
                         object,
                         HelmValues {
                             prefix,
                             release,
                             read,
+                            literal,
                             layers,
                         },
                     )
