@@ -539,3 +539,51 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_chart_with_two_containers_changes_only_the_failing_one() {
+    let config = environments(&[
+        ("prod", "[\"argo/prod.yaml\"]"),
+        ("dev", "[\"argo/dev.yaml\"]"),
+    ]);
+    let layout = Layout::new(&[
+        ("remediator.yaml", &config),
+        ("charts/web/Chart.yaml", CHART),
+        ("charts/web/values.yaml", CHART_VALUES),
+        ("charts/web/values-prod.yaml", "replicaCount: 3\n"),
+        ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+        (
+            "argo/prod.yaml",
+            &argo_app("prod", "[values.yaml, values-prod.yaml]"),
+        ),
+        ("argo/dev.yaml", &argo_app("dev", "[values.yaml]")),
+    ]);
+    let render =
+        |name: &str, files: &[&str]| helm_template(layout.root(), name, "charts/web", files);
+    let prod_files = ["charts/web/values.yaml", "charts/web/values-prod.yaml"];
+    let before = documents(&render("web-prod", &prod_files));
+    let dev = render("web-dev", &["charts/web/values.yaml"]);
+    let marks = json!({"annotations": {
+        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
+    // The sidecar is OOM-killed: its limit is the chart's `sidecar.resources`.
+    let changed = layout.propose(
+        "prod",
+        &oom_killed("web-prod", "web-prod-web", "sidecar", marks, None),
+    );
+    assert_eq!(
+        changed[0].2,
+        "replicaCount: 3\nsidecar:\n  resources:\n    limits:\n      memory: 96Mi\n"
+    );
+    let after = documents(&render("web-prod", &prod_files));
+    let containers = |docs: &[Value]| docs[0]["spec"]["template"]["spec"]["containers"].clone();
+    assert_eq!(
+        containers(&after)[1]["resources"],
+        json!({"limits": {"memory": "96Mi"}})
+    );
+    assert_eq!(
+        containers(&after)[0],
+        containers(&before)[0],
+        "the web container is untouched"
+    );
+    assert_eq!(render("web-dev", &["charts/web/values.yaml"]), dev);
+}

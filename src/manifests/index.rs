@@ -129,6 +129,9 @@ pub struct RepoIndex {
     /// `.Values`: the templates, relative to the root. A value hard-coded there is not the
     /// chart's values' to change.
     pub chart_literals: BTreeMap<PathBuf, Vec<PathBuf>>,
+    /// For each chart, the values key each container (by the literal name its templates give
+    /// it) takes its resources from: `sidecar` → `sidecar.resources`.
+    pub chart_containers: BTreeMap<PathBuf, BTreeMap<String, String>>,
     /// Files that kustomizations use as patches.
     pub patches: Vec<PathBuf>,
     /// The objects strategic-merge patch files declare: where an overlay overrides a field.
@@ -177,7 +180,8 @@ impl RepoIndex {
         for chart in index.charts.clone() {
             let scan = scan_templates(root, &chart.join("templates"));
             index.chart_values.insert(chart.clone(), scan.read);
-            index.chart_literals.insert(chart, scan.literal);
+            index.chart_literals.insert(chart.clone(), scan.literal);
+            index.chart_containers.insert(chart, scan.containers);
         }
         Ok(index)
     }
@@ -628,6 +632,8 @@ struct TemplateScan {
     read: BTreeSet<String>,
     /// The templates (relative to the root) with a `resources:` block that reads no value.
     literal: Vec<PathBuf>,
+    /// Each container with a literal name, and the values key its resources come from.
+    containers: BTreeMap<String, String>,
 }
 
 /// Reads the templates under `dir` (relative to `root`), subdirectories and `_helpers.tpl`
@@ -661,12 +667,46 @@ fn scan_templates(root: &Path, dir: &Path) -> TemplateScan {
                     if literal_resources(&text) {
                         scan.literal.push(relative);
                     }
+                    scan.containers.extend(container_resources(&text));
                 }
                 _ => {}
             }
         }
     }
     scan
+}
+
+/// The containers of a template with a literal `- name:`, each with the `.Values` key its
+/// `resources` come from (`.Values.sidecar.resources` gives `sidecar.resources`).
+fn container_resources(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(name) = line.trim_start().strip_prefix("- name:") else {
+            continue;
+        };
+        let name = name.trim().trim_matches(['"', '\'']);
+        if name.is_empty() || name.contains("{{") {
+            continue;
+        }
+        // The item runs to the next line at or left of its dash, template lines aside.
+        let item = lines[i + 1..].iter().take_while(|l| {
+            l.trim().is_empty() || indent(l) > indent(line) || l.trim_start().starts_with("{{")
+        });
+        let key = item.filter_map(|l| {
+            let at = l.find(".Values.")?;
+            let rest: String = l[at + 8..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            rest.ends_with("resources").then_some(rest)
+        });
+        if let Some(key) = key.into_iter().next() {
+            out.push((name.to_owned(), key));
+        }
+    }
+    out
 }
 
 /// Whether a template writes a `resources:` block whose lines read no value.

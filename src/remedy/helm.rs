@@ -25,6 +25,8 @@ pub(crate) struct HelmValues {
     pub read: Option<std::collections::BTreeSet<String>>,
     /// The chart's templates that write a `resources:` block reading no value.
     pub literal: Vec<std::path::PathBuf>,
+    /// The values key each container of the chart takes its resources from, by name.
+    pub containers: BTreeMap<String, String>,
     /// Where the values come from, least specific first, when the repository holds more than
     /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
     pub layers: Vec<ValuesLayer>,
@@ -73,6 +75,18 @@ impl ValuesLayer {
 }
 
 impl HelmValues {
+    /// `key` (`resources.limits.memory`) for `container`: under the key the chart's templates
+    /// give that container's resources (`sidecar.resources.limits.memory`), when they say.
+    pub fn key_for(&self, container: &str, key: &str) -> String {
+        match (
+            key.strip_prefix("resources"),
+            self.containers.get(container),
+        ) {
+            (Some(rest), Some(own)) => format!("{own}{rest}"),
+            _ => key.to_owned(),
+        }
+    }
+
     /// The path of `key` (`resources.limits.memory`) in the release's values; an error when
     /// the chart is in the repository and its templates do not read the key.
     pub fn path(&self, key: &str) -> Result<FieldPath, String> {
@@ -266,6 +280,9 @@ pub(crate) fn release_of<'i>(
                             literal: chart_dir(value)
                                 .and_then(|dir| index.chart_literals.get(&dir).cloned())
                                 .unwrap_or_default(),
+                            containers: chart_dir(value)
+                                .and_then(|dir| index.chart_containers.get(&dir).cloned())
+                                .unwrap_or_default(),
                             layers: vec![],
                         },
                     )
@@ -304,6 +321,10 @@ pub(crate) fn release_of<'i>(
                         .as_ref()
                         .and_then(|dir| index.chart_literals.get(dir).cloned())
                         .unwrap_or_default();
+                    let containers = dir
+                        .as_ref()
+                        .and_then(|dir| index.chart_containers.get(dir).cloned())
+                        .unwrap_or_default();
                     (
                         object,
                         HelmValues {
@@ -311,6 +332,7 @@ pub(crate) fn release_of<'i>(
                             release,
                             read,
                             literal,
+                            containers,
                             layers,
                         },
                     )

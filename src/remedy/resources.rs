@@ -262,7 +262,9 @@ fn path(
     if let Some(values) = &declared.helm {
         let key = helm::conventional_key(rest)
             .ok_or_else(|| Stop::Diagnosis(format!("no common chart value sets `{rest}`")))?;
-        return values.path(&key).map_err(Stop::Diagnosis);
+        return values
+            .path(&values.key_for(container, &key))
+            .map_err(Stop::Diagnosis);
     }
     let kind = &declared.declaration.id.kind;
     container_path(kind, container, rest)
