@@ -587,3 +587,93 @@ fn a_chart_with_two_containers_changes_only_the_failing_one() {
     );
     assert_eq!(render("web-dev", &["charts/web/values.yaml"]), dev);
 }
+
+#[test]
+fn argo_cd_multi_source_app_with_values_from_the_repository() {
+    let app = |env: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-{env}
+  namespace: argocd
+spec:
+  project: default
+  destination: {{server: https://kubernetes.default.svc, namespace: web-{env}}}
+  sources:
+    - repoURL: https://charts.example.com
+      chart: web
+      targetRevision: 1.0.0
+      helm:
+        valueFiles:
+          - $values/envs/common.yaml
+          - $values/envs/{env}/values.yaml
+    - repoURL: https://git.example.com/platform.git
+      targetRevision: main
+      ref: values
+"
+        )
+    };
+    let config = environments(&[
+        ("prod", "[\"argo/prod.yaml\"]"),
+        ("dev", "[\"argo/dev.yaml\"]"),
+    ]);
+    let layout = Layout::new(&[
+        ("remediator.yaml", &config),
+        ("envs/common.yaml", "replicaCount: 2\n"),
+        ("envs/prod/values.yaml", "replicaCount: 3\n"),
+        ("envs/dev/values.yaml", "replicaCount: 1\n"),
+        ("argo/prod.yaml", &app("prod")),
+        ("argo/dev.yaml", &app("dev")),
+    ]);
+    // The chart comes from a Helm repository: rendered here from a copy outside the repository.
+    let chart = tempfile::tempdir().unwrap();
+    common::write_files(
+        chart.path(),
+        &[
+            ("web/Chart.yaml", CHART),
+            ("web/values.yaml", CHART_VALUES),
+            ("web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+        ],
+    );
+    let chart_dir = chart.path().join("web");
+    let render = |env: &str| {
+        let mut command = Command::new(helm());
+        command
+            .current_dir(layout.root())
+            .args(["template", &format!("web-{env}")])
+            .arg(&chart_dir)
+            .args([
+                "-f",
+                "envs/common.yaml",
+                "-f",
+                &format!("envs/{env}/values.yaml"),
+            ]);
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dev = render("dev");
+    let marks = json!({"annotations": {
+        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
+    let changed = layout.propose(
+        "prod",
+        &oom_killed("web-prod", "web-prod-web", "web", marks, Some(200.0)),
+    );
+    let files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    assert_eq!(
+        files,
+        [Path::new("envs/prod/values.yaml")],
+        "prod's own values file, not the common one"
+    );
+    let prod = documents(&render("prod"));
+    assert_eq!(
+        prod[0]["spec"]["template"]["spec"]["containers"][0]["resources"],
+        json!({"limits": {"memory": "230Mi"}, "requests": {"memory": "230Mi"}})
+    );
+    assert_eq!(render("dev"), dev);
+}

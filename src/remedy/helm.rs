@@ -148,8 +148,7 @@ impl HelmValues {
         } else {
             let mut document = layer.document.clone();
             let (parent, last) = layer.prefix.rsplit_once('.').unwrap_or(("", &layer.prefix));
-            let pointer = format!("/{}", parent.replace('.', "/"));
-            if let Some(Value::Object(slot)) = document.pointer_mut(&pointer) {
+            if let Some(Value::Object(slot)) = document.pointer_mut(&pointer_of(parent)) {
                 slot.insert(last.to_owned(), merged);
             }
             document
@@ -288,7 +287,9 @@ pub(crate) fn release_of<'i>(
                     )
                 })
             } else if id.group == "argoproj.io" && id.kind == "Application" {
-                let helm_source = value.pointer("/spec/source/helm")?;
+                // The Helm source: `spec.source`, or the one of `spec.sources` with a chart.
+                let (source, base) = helm_source(value)?;
+                let helm_source = source.get("helm")?;
                 // Values written as one string block cannot be edited key by key.
                 let tracked = argo.as_ref().is_some_and(|(name, app_namespace)| {
                     *name == id.name
@@ -299,24 +300,16 @@ pub(crate) fn release_of<'i>(
                 let by_argo = tracked && !helm_source["values"].is_string();
                 by_argo.then(|| {
                     let release = format!("Argo CD Application {namespace}/{}", id.name);
-                    let prefix: String = "spec.source.helm.valuesObject".into();
-                    let dir: Option<std::path::PathBuf> = value
-                        .pointer("/spec/source/path")
-                        .and_then(Value::as_str)
-                        .map(|p| {
-                            p.split('/')
-                                .filter(|s| !s.is_empty() && *s != ".")
-                                .collect()
-                        });
+                    let prefix = format!("{base}.helm.valuesObject");
+                    let dir: Option<std::path::PathBuf> = source["path"].as_str().and_then(|p| {
+                        crate::manifests::normalise(std::path::Path::new(p.trim_start_matches('/')))
+                    });
+                    let chart = dir.as_ref().filter(|dir| index.charts.contains(dir));
+                    let layers =
+                        argo_layers(index, object, source, chart.map(|d| d.as_path()), &prefix);
                     let read = dir
                         .as_ref()
                         .and_then(|dir| index.chart_values.get(dir).cloned());
-                    let layers = match &dir {
-                        Some(dir) if index.charts.contains(dir) => {
-                            argo_layers(index, object, dir, &prefix)
-                        }
-                        _ => vec![],
-                    };
                     let literal = dir
                         .as_ref()
                         .and_then(|dir| index.chart_literals.get(dir).cloned())
@@ -390,15 +383,19 @@ fn merge_values(base: &mut Value, over: Value) {
 fn argo_layers(
     index: &RepoIndex,
     object: &IndexedObject,
-    chart: &std::path::Path,
+    source: &Value,
+    chart: Option<&std::path::Path>,
     prefix: &str,
 ) -> Vec<ValuesLayer> {
     let declaration = index.declaration(object);
     let mut layers = Vec::new();
-    let chart_values = chart.join("values.yaml");
-    if let Some((location, document)) = index.values_files.get(&chart_values) {
+    let chart_values = chart.map(|c| c.join("values.yaml"));
+    if let Some((location, document)) = chart_values
+        .as_ref()
+        .and_then(|f| index.values_files.get(f))
+    {
         layers.push(ValuesLayer {
-            name: format!("`{}` (the chart's defaults)", chart_values.display()),
+            name: format!("`{}` (the chart's defaults)", location.file.display()),
             location: location.clone(),
             document: document.clone(),
             prefix: String::new(),
@@ -410,10 +407,17 @@ fn argo_layers(
             .declarations
             .iter()
             .filter(|d| d.id.group == "argoproj.io" && d.id.kind == "Application")
-            .filter(|d| value_files(&d.value, chart).iter().any(|f| f == file))
+            .filter(|d| {
+                helm_source(&d.value).is_some_and(|(s, _)| {
+                    let chart = s["path"].as_str().and_then(|p| {
+                        crate::manifests::normalise(std::path::Path::new(p.trim_start_matches('/')))
+                    });
+                    value_files(s, chart.as_deref()).iter().any(|f| f == file)
+                })
+            })
             .count()
     };
-    for file in value_files(&declaration.value, chart) {
+    for file in value_files(source, chart) {
         if let Some((location, document)) = index.values_files.get(&file) {
             layers.push(ValuesLayer {
                 name: format!("`{}`", file.display()),
@@ -434,11 +438,13 @@ fn argo_layers(
     layers
 }
 
-/// The values files an Argo CD Application's source with the chart at `chart` reads, as paths
-/// of the repository.
-fn value_files(app: &Value, chart: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let files = app
-        .pointer("/spec/source/helm/valueFiles")
+/// The values files a Helm source of an Argo CD Application reads (its chart at `chart` when
+/// the chart is in the repository), as paths of the repository: relative to the chart, from the
+/// root when absolute, and `$ref/path` from the root of the source that `ref` names (this
+/// repository).
+fn value_files(source: &Value, chart: Option<&std::path::Path>) -> Vec<std::path::PathBuf> {
+    let files = source
+        .pointer("/helm/valueFiles")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -450,11 +456,33 @@ fn value_files(app: &Value, chart: &std::path::Path) -> Vec<std::path::PathBuf> 
             } else if let Some(rooted) = file.strip_prefix('/') {
                 std::path::PathBuf::from(rooted)
             } else {
-                chart.join(file)
+                chart?.join(file)
             };
             crate::manifests::normalise(&relative)
         })
         .collect()
+}
+
+/// The Helm source of an Argo CD Application, with its path in the object: `spec.source`, or
+/// the first of `spec.sources` with a chart or Helm settings (`spec.sources[1]`).
+fn helm_source(app: &Value) -> Option<(&Value, String)> {
+    if let Some(source) = app.pointer("/spec/source") {
+        return Some((source, "spec.source".to_owned()));
+    }
+    let sources = app.pointer("/spec/sources")?.as_array()?;
+    sources
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.get("chart").is_some() || s.get("helm").is_some())
+        .map(|(i, s)| (s, format!("spec.sources[{i}]")))
+}
+
+/// A field path (`spec.sources[1].helm.valuesObject`) as a JSON pointer.
+fn pointer_of(path: &str) -> String {
+    format!(
+        "/{}",
+        path.replace('[', ".").replace(']', "").replace('.', "/")
+    )
 }
 
 /// The chart directory of a Flux HelmRelease from a `GitRepository`.
