@@ -677,3 +677,52 @@ spec:
     );
     assert_eq!(render("dev"), dev);
 }
+
+#[test]
+fn an_application_set_over_directories_places_and_remedies_each_directory() {
+    let appset = "apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: apps
+  namespace: argocd
+spec:
+  generators:
+    - git:
+        repoURL: https://git.example.com/platform.git
+        revision: HEAD
+        directories:
+          - path: apps/*
+  template:
+    metadata:
+      name: '{{path.basename}}'
+    spec:
+      project: default
+      source:
+        repoURL: https://git.example.com/platform.git
+        targetRevision: HEAD
+        path: '{{path}}'
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: '{{path.basename}}'
+";
+    let deployment = |name: &str| UI.replacen("name: ui\n", &format!("name: {name}\n"), 1);
+    let config = environments(&[("prod", "[\"argo/**\"]")]);
+    let layout = Layout::new(&[
+        ("remediator.yaml", &config),
+        ("argo/apps.yaml", appset),
+        ("apps/shop/api.yaml", &deployment("api")),
+        ("apps/blog/api.yaml", &deployment("api")),
+    ]);
+    // Each directory's namespace-less Deployment runs in the namespace its Application gives it,
+    // and belongs to the environment of the ApplicationSet that makes it.
+    let changed = layout.propose("prod", &oom_killed("shop", "api", "ui", json!({}), None));
+    let files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    assert_eq!(files, [Path::new("apps/shop/api.yaml")]);
+    let new = documents(&changed[0].2);
+    assert_eq!(
+        new[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"],
+        "384Mi"
+    );
+    let blog = std::fs::read_to_string(layout.root().join("apps/blog/api.yaml")).unwrap();
+    assert_eq!(blog, deployment("api"), "the other directory is left alone");
+}

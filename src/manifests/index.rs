@@ -170,6 +170,29 @@ impl RepoIndex {
             .map(|(_, at)| &self.objects[*at])
     }
 
+    /// Every Argo CD Application of the repository, each with the file that declares it: those
+    /// it declares, and those its ApplicationSets make (see [`super::appset`]).
+    pub fn argo_applications(&self) -> Vec<(Value, PathBuf)> {
+        let mut out = Vec::new();
+        for declaration in &self.declarations {
+            let id = &declaration.id;
+            if id.group != "argoproj.io" {
+                continue;
+            }
+            let file = declaration.location.file.clone();
+            match id.kind.as_str() {
+                "Application" => out.push((declaration.value.clone(), file)),
+                "ApplicationSet" => out.extend(
+                    super::appset::applications(&declaration.value, &self.files)
+                        .into_iter()
+                        .map(|app| (app, file.clone())),
+                ),
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Reads and indexes every `.yaml`/`.yml` file under `root`, honouring `.gitignore` files and
     /// `options.excludes`. Fails only when the root cannot be listed; a bad file is an entry of
     /// [`RepoIndex::errors`].
@@ -503,12 +526,8 @@ impl RepoIndex {
     /// destination namespace: (directory, whether subdirectories are applied too, namespace).
     fn argo_destinations(&self) -> Vec<(PathBuf, bool, String)> {
         let mut out = Vec::new();
-        for declaration in &self.declarations {
-            let id = &declaration.id;
-            if id.group != "argoproj.io" || id.kind != "Application" {
-                continue;
-            }
-            let value = &declaration.value;
+        for (value, _) in self.argo_applications() {
+            let value = &value;
             let Some(namespace) = value
                 .pointer("/spec/destination/namespace")
                 .and_then(Value::as_str)

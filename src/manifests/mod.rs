@@ -5,6 +5,7 @@
 //! Parsing and editing are pure; [`RepoIndex::build`] reads the files of a directory and nothing
 //! else.
 
+pub mod appset;
 mod builds;
 mod change;
 pub mod diff;

@@ -57,42 +57,51 @@ pub(crate) fn units_of(index: &RepoIndex, declaration: usize) -> Vec<&Path> {
 /// name and the file that declares it.
 pub(crate) fn appliers_of(index: &RepoIndex, dir: &Path) -> Vec<(String, PathBuf)> {
     let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new();
+    let mut consider = |path: &str, name: String, file: &Path| {
+        let Some(path) = crate::manifests::normalise(Path::new(path.trim_start_matches('/')))
+        else {
+            return;
+        };
+        if dir.starts_with(&path) {
+            found.push((path, name, file.to_owned()));
+        }
+    };
     for declaration in &index.declarations {
         let id = &declaration.id;
-        let value = &declaration.value;
-        let paths: Vec<&str> =
-            if id.group == "kustomize.toolkit.fluxcd.io" && id.kind == "Kustomization" {
-                value
-                    .pointer("/spec/path")
-                    .and_then(Value::as_str)
-                    .into_iter()
-                    .collect()
-            } else if id.group == "argoproj.io" && id.kind == "Application" {
-                value
-                    .pointer("/spec/sources")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .chain(value.pointer("/spec/source"))
-                    .filter_map(|s| s["path"].as_str())
-                    .collect()
-            } else {
-                continue;
-            };
-        let what = if id.kind == "Kustomization" {
-            "Flux Kustomization"
-        } else {
-            "Argo CD Application"
-        };
-        for path in paths {
-            let Some(path) = crate::manifests::normalise(Path::new(path.trim_start_matches('/')))
-            else {
-                continue;
-            };
-            if dir.starts_with(&path) {
-                let namespace = id.namespace.as_deref().unwrap_or("default");
-                let name = format!("{what} {namespace}/{}", id.name);
-                found.push((path, name, declaration.location.file.clone()));
+        if id.group != "kustomize.toolkit.fluxcd.io" || id.kind != "Kustomization" {
+            continue;
+        }
+        if let Some(path) = declaration
+            .value
+            .pointer("/spec/path")
+            .and_then(Value::as_str)
+        {
+            let namespace = id.namespace.as_deref().unwrap_or("default");
+            let name = format!("Flux Kustomization {namespace}/{}", id.name);
+            consider(path, name, &declaration.location.file);
+        }
+    }
+    // Applications, those an ApplicationSet makes included.
+    for (app, file) in index.argo_applications() {
+        let namespace = app
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("argocd");
+        let name = format!(
+            "Argo CD Application {namespace}/{}",
+            app.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        );
+        let sources = app
+            .pointer("/spec/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(app.pointer("/spec/source"));
+        for source in sources {
+            if let Some(path) = source["path"].as_str() {
+                consider(path, name.clone(), &file);
             }
         }
     }
