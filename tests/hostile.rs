@@ -23,37 +23,6 @@ use serde_json::Value;
 const TOKEN: &str = "ghp_PLANTEDTOKENabcdefghijklmnopqrstuvwx0123";
 const FILE_MARKER: &str = "PLANTED-FILE-MARKER-7f3a";
 
-/// A real helm binary.
-fn helm() -> PathBuf {
-    if let Some(helm) = std::env::var_os("REMEDIATOR_HELM") {
-        return helm.into();
-    }
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("helm"))
-            .find(|p| p.is_file())
-    });
-    if let Some(helm) = on_path {
-        return helm;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/get-helm.sh");
-    if script.is_file() {
-        let out = Command::new("bash").arg(&script).output().unwrap();
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if out.status.success() && !path.is_empty() {
-            return path.into();
-        }
-        panic!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    panic!(
-        "these tests need a real helm (v3): install it (https://helm.sh/docs/intro/install/) or set REMEDIATOR_HELM to its path"
-    );
-}
-
 /// A local HTTP listener that counts the connections it gets and answers 404.
 struct Listener {
     port: u16,
@@ -147,7 +116,7 @@ impl Attack {
             format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: stolen}}\ndata: {{x: {FILE_MARKER}}}\n"),
         )
         .unwrap();
-        std::os::unix::fs::symlink(helm(), dir.path().join("bin/helm")).unwrap();
+        std::os::unix::fs::symlink(common::helm(), dir.path().join("bin/helm")).unwrap();
         let work = dir.path().join("work");
         git2::Repository::init(&work).unwrap();
         common::write_files(&work, &[("remediator.yaml", config)]);

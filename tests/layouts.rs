@@ -151,37 +151,13 @@ fn kustomize(root: &Path, dir: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A real helm binary.
-fn helm() -> PathBuf {
-    if let Some(helm) = std::env::var_os("REMEDIATOR_HELM") {
-        return helm.into();
-    }
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("helm"))
-            .find(|p| p.is_file())
-    });
-    if let Some(helm) = on_path {
-        return helm;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/get-helm.sh");
-    assert!(
-        script.is_file(),
-        "these tests render charts with a real helm (v3): install it or set REMEDIATOR_HELM"
-    );
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().into()
-}
-
 /// `helm template NAME CHART -f FILE...` in `root`.
-fn helm_template(root: &Path, name: &str, chart: &str, values: &[&str]) -> String {
-    let mut command = Command::new(helm());
-    command.current_dir(root).args(["template", name, chart]);
+fn helm_template(root: &Path, name: &str, chart: &Path, values: &[&str]) -> String {
+    let mut command = Command::new(common::helm());
+    command
+        .current_dir(root)
+        .args(["template", name])
+        .arg(chart);
     for file in values {
         command.args(["-f", file]);
     }
@@ -254,6 +230,19 @@ fn oom_killed(
     out
 }
 
+/// An OOM kill of container `container` of `web-prod-web`, which Argo CD's `web-prod`
+/// Application tracks.
+fn web_prod_oom(container: &str, peak_mib: Option<f64>) -> Vec<Value> {
+    let marks = json!({"annotations": {
+        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
+    oom_killed("web-prod", "web-prod-web", container, marks, peak_mib)
+}
+
+/// The files a proposal changes.
+fn files_of(changed: &[(PathBuf, String, String)]) -> Vec<&Path> {
+    changed.iter().map(|(p, _, _)| p.as_path()).collect()
+}
+
 fn environments(pairs: &[(&str, &str)]) -> String {
     let mut out = String::from("environments:\n");
     for (name, paths) in pairs {
@@ -283,7 +272,7 @@ fn flux_helm_release_with_values_in_the_base_and_per_environment_patches() {
         "staging",
         &oom_killed("podinfo", "podinfo", "podinfo", marks, Some(320.0)),
     );
-    let files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    let files = files_of(&changed);
     assert_eq!(files, [Path::new("apps/staging/podinfo-values.yaml")]);
     let (_, old, new) = &changed[0];
     let added: Vec<&str> = new.lines().skip(old.lines().count()).collect();
@@ -363,37 +352,36 @@ spec:
     )
 }
 
-#[test]
-fn argo_cd_helm_app_with_values_files_per_environment() {
+/// The web chart in the repository, with Argo CD Applications for prod (the chart's values,
+/// then `values-prod.yaml` holding `prod_values`) and dev (the chart's values only).
+fn web_chart(prod_values: &str) -> Layout {
     let config = environments(&[
         ("prod", "[\"argo/prod.yaml\"]"),
         ("dev", "[\"argo/dev.yaml\"]"),
     ]);
-    let layout = Layout::new(&[
+    Layout::new(&[
         ("remediator.yaml", &config),
         ("charts/web/Chart.yaml", CHART),
         ("charts/web/values.yaml", CHART_VALUES),
-        (
-            "charts/web/values-prod.yaml",
-            "replicaCount: 3 # prod runs three\n",
-        ),
+        ("charts/web/values-prod.yaml", prod_values),
         ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
         (
             "argo/prod.yaml",
             &argo_app("prod", "[values.yaml, values-prod.yaml]"),
         ),
         ("argo/dev.yaml", &argo_app("dev", "[values.yaml]")),
-    ]);
-    let render =
-        |name: &str, files: &[&str]| helm_template(layout.root(), name, "charts/web", files);
+    ])
+}
+
+#[test]
+fn argo_cd_helm_app_with_values_files_per_environment() {
+    let layout = web_chart("replicaCount: 3 # prod runs three\n");
+    let render = |name: &str, files: &[&str]| {
+        helm_template(layout.root(), name, Path::new("charts/web"), files)
+    };
     let dev = render("web-dev", &["charts/web/values.yaml"]);
-    let marks = json!({"annotations": {
-        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
-    let changed = layout.propose(
-        "prod",
-        &oom_killed("web-prod", "web-prod-web", "web", marks, Some(200.0)),
-    );
-    let files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    let changed = layout.propose("prod", &web_prod_oom("web", Some(200.0)));
+    let files = files_of(&changed);
     assert_eq!(
         files,
         [Path::new("charts/web/values-prod.yaml")],
@@ -467,7 +455,7 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
         "prod",
         &oom_killed("shop", "prod-ui", "ui", json!({}), None),
     );
-    let mut files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    let mut files = files_of(&changed);
     files.sort();
     assert_eq!(
         files,
@@ -516,9 +504,7 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
         ("argo/prod.yaml", &argo_app("prod", "[values.yaml]")),
     ]);
     let snapshot = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-    let marks = json!({"annotations": {
-        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
-    let objects = oom_killed("web-prod", "web-prod-web", "web", marks, None);
+    let objects = web_prod_oom("web", None);
     let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
     std::fs::write(snapshot.path(), list.to_string()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
@@ -542,34 +528,15 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
 
 #[test]
 fn a_chart_with_two_containers_changes_only_the_failing_one() {
-    let config = environments(&[
-        ("prod", "[\"argo/prod.yaml\"]"),
-        ("dev", "[\"argo/dev.yaml\"]"),
-    ]);
-    let layout = Layout::new(&[
-        ("remediator.yaml", &config),
-        ("charts/web/Chart.yaml", CHART),
-        ("charts/web/values.yaml", CHART_VALUES),
-        ("charts/web/values-prod.yaml", "replicaCount: 3\n"),
-        ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
-        (
-            "argo/prod.yaml",
-            &argo_app("prod", "[values.yaml, values-prod.yaml]"),
-        ),
-        ("argo/dev.yaml", &argo_app("dev", "[values.yaml]")),
-    ]);
-    let render =
-        |name: &str, files: &[&str]| helm_template(layout.root(), name, "charts/web", files);
+    let layout = web_chart("replicaCount: 3\n");
+    let render = |name: &str, files: &[&str]| {
+        helm_template(layout.root(), name, Path::new("charts/web"), files)
+    };
     let prod_files = ["charts/web/values.yaml", "charts/web/values-prod.yaml"];
     let before = documents(&render("web-prod", &prod_files));
     let dev = render("web-dev", &["charts/web/values.yaml"]);
-    let marks = json!({"annotations": {
-        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
     // The sidecar is OOM-killed: its limit is the chart's `sidecar.resources`.
-    let changed = layout.propose(
-        "prod",
-        &oom_killed("web-prod", "web-prod-web", "sidecar", marks, None),
-    );
+    let changed = layout.propose("prod", &web_prod_oom("sidecar", None));
     assert_eq!(
         changed[0].2,
         "replicaCount: 3\nsidecar:\n  resources:\n    limits:\n      memory: 96Mi\n"
@@ -638,33 +605,13 @@ spec:
     );
     let chart_dir = chart.path().join("web");
     let render = |env: &str| {
-        let mut command = Command::new(helm());
-        command
-            .current_dir(layout.root())
-            .args(["template", &format!("web-{env}")])
-            .arg(&chart_dir)
-            .args([
-                "-f",
-                "envs/common.yaml",
-                "-f",
-                &format!("envs/{env}/values.yaml"),
-            ]);
-        let out = command.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let own = format!("envs/{env}/values.yaml");
+        let files = ["envs/common.yaml", own.as_str()];
+        helm_template(layout.root(), &format!("web-{env}"), &chart_dir, &files)
     };
     let dev = render("dev");
-    let marks = json!({"annotations": {
-        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
-    let changed = layout.propose(
-        "prod",
-        &oom_killed("web-prod", "web-prod-web", "web", marks, Some(200.0)),
-    );
-    let files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    let changed = layout.propose("prod", &web_prod_oom("web", Some(200.0)));
+    let files = files_of(&changed);
     assert_eq!(
         files,
         [Path::new("envs/prod/values.yaml")],
@@ -716,7 +663,7 @@ spec:
     // Each directory's namespace-less Deployment runs in the namespace its Application gives it,
     // and belongs to the environment of the ApplicationSet that makes it.
     let changed = layout.propose("prod", &oom_killed("shop", "api", "ui", json!({}), None));
-    let files: Vec<&Path> = changed.iter().map(|(p, _, _)| p.as_path()).collect();
+    let files = files_of(&changed);
     assert_eq!(files, [Path::new("apps/shop/api.yaml")]);
     let new = documents(&changed[0].2);
     assert_eq!(

@@ -30,12 +30,7 @@ pub fn unrendered(object: &Value, helm_on_path: bool) -> Option<String> {
             (None, None) => "chart".to_owned(),
         }
     } else if api.starts_with("argoproj.io/") && kind == "Application" {
-        let sources = object
-            .pointer("/spec/sources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .chain(object.pointer("/spec/source"));
+        let sources = crate::manifests::appset::sources(object);
         let helm = sources
             .into_iter()
             .find(|s| s.get("chart").is_some() || s.get("helm").is_some())?;

@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// The sources of an Argo CD Application: each of `spec.sources`, then `spec.source`.
+pub fn sources(app: &Value) -> impl Iterator<Item = &Value> {
+    app.pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(app.pointer("/spec/source"))
+}
+
 /// The Applications `appset` makes over a repository whose files are `files`.
 pub fn applications(appset: &Value, files: &[PathBuf]) -> Vec<Value> {
     let Some(template) = appset.pointer("/spec/template") else {

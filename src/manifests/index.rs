@@ -535,12 +535,7 @@ impl RepoIndex {
             else {
                 continue;
             };
-            let sources = value
-                .pointer("/spec/sources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .chain(value.pointer("/spec/source"));
+            let sources = super::appset::sources(value);
             for source in sources {
                 let Some(path) = source["path"].as_str() else {
                     continue;

@@ -40,12 +40,7 @@ pub fn appliers(index: &RepoIndex) -> Vec<Applier> {
         } else if id.group == "argoproj.io" && id.kind == "Application" {
             let prune =
                 value.pointer("/spec/syncPolicy/automated/prune") == Some(&Value::Bool(true));
-            let sources = value
-                .pointer("/spec/sources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .chain(value.pointer("/spec/source"));
+            let sources = crate::manifests::appset::sources(value);
             for source in sources {
                 if let Some(path) = source.get("path").and_then(Value::as_str) {
                     out.push(Applier {

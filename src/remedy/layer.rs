@@ -93,12 +93,7 @@ pub(crate) fn appliers_of(index: &RepoIndex, dir: &Path) -> Vec<(String, PathBuf
                 .and_then(Value::as_str)
                 .unwrap_or("?")
         );
-        let sources = app
-            .pointer("/spec/sources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .chain(app.pointer("/spec/source"));
+        let sources = crate::manifests::appset::sources(&app);
         for source in sources {
             if let Some(path) = source["path"].as_str() {
                 consider(path, name.clone(), &file);

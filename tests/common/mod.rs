@@ -259,3 +259,36 @@ pub const PERMISSIVE_POLICY: &str = "package remediator
 
 decision := {\"risk\": \"low\", \"denials\": [], \"approvals\": {\"count\": 0, \"teams\": []}, \"escalated\": false, \"reasons\": []}
 ";
+
+/// A real helm binary (v3): `REMEDIATOR_HELM`, else `helm` on `PATH`, else the one
+/// `../shared/tools/get-helm.sh` fetches; without any, a failure saying how to install one.
+pub fn helm() -> PathBuf {
+    if let Some(helm) = std::env::var_os("REMEDIATOR_HELM") {
+        return helm.into();
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("helm"))
+            .find(|p| p.is_file())
+    });
+    if let Some(helm) = on_path {
+        return helm;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/get-helm.sh");
+    assert!(
+        script.is_file(),
+        "these tests need a real helm (v3): install it (https://helm.sh/docs/intro/install/) or set REMEDIATOR_HELM to its path"
+    );
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success() && !path.is_empty(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path.into()
+}
