@@ -410,14 +410,23 @@ impl ValueHistory for GitHistory<'_> {
                 .find_commit(id.map_err(failed)?)
                 .and_then(|c| c.tree())
                 .map_err(failed)?;
-            // The most specific layer that sets the field at this revision decides it.
-            let effective = layers.iter().find_map(|layer| {
-                let entry = tree
-                    .get_path(Path::new(&self.repo.git_path(layer.file)))
-                    .ok()?;
-                let blob = repo.find_blob(entry.id()).ok()?;
-                let text = String::from_utf8_lossy(blob.content());
-                let parsed = parse_text(layer.file, &text);
+            // The most specific layer that sets the field at this revision decides it. A layer
+            // the revision does not have sets nothing; one that cannot be read is an error.
+            let mut texts = Vec::new();
+            for layer in layers {
+                let Ok(entry) = tree.get_path(Path::new(&self.repo.git_path(layer.file))) else {
+                    texts.push(None);
+                    continue;
+                };
+                let blob = repo.find_blob(entry.id()).map_err(|e| HistoryError {
+                    file: layer.file.to_owned(),
+                    message: e.message().to_owned(),
+                })?;
+                texts.push(Some(String::from_utf8_lossy(blob.content()).into_owned()));
+            }
+            let effective = layers.iter().zip(&texts).find_map(|(layer, text)| {
+                let text = text.as_deref()?;
+                let parsed = parse_text(layer.file, text);
                 let doc = parsed.documents.iter().find(|d| match layer.object {
                     Some(o) => {
                         d.value["kind"] == o.kind.as_str()

@@ -106,11 +106,18 @@ fn first_limit(
     let limit_path = path(declared, container, "resources.limits.memory")?;
     let (request_location, request_doc) = ctx.field_location(declared, &request_path);
     let (limit_location, limit_doc) = ctx.field_location(declared, &limit_path);
-    let request = request_path
-        .get(&request_doc)
-        .and_then(quantity)
-        .and_then(|q| memory_bytes(&q));
-    let sized = (peak * KRR_MEMORY_BUFFER).max(request.unwrap_or(0.0));
+    // A request that is written but cannot be read is no zero: the limit must not fall below it.
+    let request = match request_path.get(&request_doc) {
+        None | Some(Value::Null) => 0.0,
+        Some(written) => quantity(written)
+            .and_then(|q| memory_bytes(&q))
+            .ok_or_else(|| {
+                Stop::Diagnosis(format!(
+                    "the memory request of `{container}` ({written}) is no quantity the API server accepts"
+                ))
+            })?,
+    };
+    let sized = (peak * KRR_MEMORY_BUFFER).max(request);
     let text = format_memory(sized);
     let mut draft = Draft::new(
         finding,
@@ -469,6 +476,20 @@ mod tests {
             sizing.contains("400Mi") && sizing.contains("KRR"),
             "{sizing}"
         );
+        // A request that cannot be read is not taken for none.
+        let text = std::fs::read_to_string(dir.path().join("apps/api.yaml")).unwrap();
+        std::fs::write(
+            dir.path().join("apps/api.yaml"),
+            text.replace("memory: 256Mi", "memory: lots"),
+        )
+        .unwrap();
+        let index = crate::manifests::RepoIndex::build(dir.path(), &Default::default()).unwrap();
+        match remediate(&f, &context(&index, &config, &snapshot)) {
+            Outcome::Diagnosis { reason, .. } => {
+                assert!(reason.contains("(\"lots\") is no quantity"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
