@@ -53,6 +53,18 @@ pub enum Error {
         /// The remote's reason.
         message: String,
     },
+    /// A pull request's head ref is not the commit its event names.
+    #[error(
+        "refs/pull/{number}/head is {found}, not the event's head {expected}: the pull request moved on, or the event is not about it; it is checked again on its next event"
+    )]
+    PullMoved {
+        /// The pull request.
+        number: u64,
+        /// What the ref holds.
+        found: String,
+        /// What the event named.
+        expected: String,
+    },
     /// A revert does not apply cleanly.
     #[error("git: reverting {commit} conflicts with later commits; revert it by hand")]
     Conflict {

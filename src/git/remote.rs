@@ -93,10 +93,10 @@ impl ConfigRepo {
         )?;
         let fetched = self.resolve(&tracking)?;
         if fetched.to_string() != expected {
-            return Err(Error::Write {
-                message: format!(
-                    "refs/pull/{number}/head is {fetched}, not the event's head {expected}: the pull request moved on, or the event is not about it; it is checked again on its next event"
-                ),
+            return Err(Error::PullMoved {
+                number,
+                found: fetched.to_string(),
+                expected: expected.to_owned(),
             });
         }
         Ok(fetched)
