@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 /// A layout in a temporary Git repository, committed.
 struct Layout {
     dir: tempfile::TempDir,
+    /// A folder outside the repository, for what the tests render from or into.
+    aside: tempfile::TempDir,
 }
 
 impl Layout {
@@ -22,7 +24,8 @@ impl Layout {
         git2::Repository::init(dir.path()).unwrap();
         common::write_files(dir.path(), files);
         common::commit_all(dir.path(), "The layout");
-        Layout { dir }
+        let aside = tempfile::tempdir().unwrap();
+        Layout { dir, aside }
     }
 
     /// The layout with the files of a fixture folder under `tests/fixtures`, and `files`.
@@ -35,25 +38,30 @@ impl Layout {
         copy(&from, dir.path());
         common::write_files(dir.path(), files);
         common::commit_all(dir.path(), "The layout");
-        Layout { dir }
+        let aside = tempfile::tempdir().unwrap();
+        Layout { dir, aside }
     }
 
     fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    /// `propose --env ENV --forge local` on a snapshot of `objects`: the branch it wrote, and
-    /// the files that branch changes with their text before and after.
-    fn propose(&self, env: &str, objects: &[Value]) -> Vec<(PathBuf, String, String)> {
-        let snapshot = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    fn aside(&self) -> &Path {
+        self.aside.path()
+    }
+
+    /// `propose --env ENV --forge FORGE` on a snapshot of `objects`: whether it succeeded, and
+    /// what it printed.
+    fn run(&self, env: &str, objects: &[Value], forge: &str) -> (bool, String) {
+        let snapshot = self.aside().join("snapshot.json");
         let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-        std::fs::write(snapshot.path(), list.to_string()).unwrap();
+        std::fs::write(&snapshot, list.to_string()).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
             .args(["propose", "--repo"])
             .arg(self.root())
             .arg("--snapshot")
-            .arg(snapshot.path())
-            .args(["--env", env, "--forge", "local", "--output", "json"])
+            .arg(&snapshot)
+            .args(["--env", env, "--forge", forge])
             .output()
             .unwrap();
         let printed = format!(
@@ -61,7 +69,14 @@ impl Layout {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "{printed}");
+        (out.status.success(), printed)
+    }
+
+    /// `propose --env ENV --forge local` on a snapshot of `objects`: the branch it wrote, and
+    /// the files that branch changes with their text before and after.
+    fn propose(&self, env: &str, objects: &[Value]) -> Vec<(PathBuf, String, String)> {
+        let (ok, printed) = self.run(env, objects, "local");
+        assert!(ok, "{printed}");
         let repo = git2::Repository::open(self.root()).unwrap();
         let branches: Vec<String> = repo
             .branches(Some(git2::BranchType::Local))
@@ -179,136 +194,311 @@ fn documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A Deployment whose container `container` was OOM-killed, with its ReplicaSet and Pod, and
-/// a day of memory samples peaking at `peak_mib` (none when `None`).
-fn oom_killed(
-    namespace: &str,
-    name: &str,
-    container: &str,
+/// What fails in a case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Case {
+    /// OOM-killed under the 256Mi memory limit the layout sets.
+    OomWithLimit,
+    /// OOM-killed with no memory limit anywhere, with a day of usage peaking at 320Mi.
+    OomWithoutLimit,
+    /// An hour of memory use near the 256Mi limit.
+    UnderProvisioned,
+    /// The image cannot be pulled after the failing environment's tag went from 1 to 2.
+    ImageAfterBump,
+}
+
+const CASES: [Case; 4] = [
+    Case::OomWithLimit,
+    Case::OomWithoutLimit,
+    Case::UnderProvisioned,
+    Case::ImageAfterBump,
+];
+
+impl Case {
+    /// The memory limit the layout sets for the failing container.
+    fn limit(self) -> Option<&'static str> {
+        (self != Case::OomWithoutLimit).then_some("256Mi")
+    }
+}
+
+/// The failing workload as the cluster runs it.
+struct Live {
+    namespace: &'static str,
+    /// The Deployment's name, which is also its name in the failing environment's render.
+    name: &'static str,
+    container: &'static str,
+    /// The image without its tag.
+    image: &'static str,
+    /// Labels and annotations its applier puts on it.
     marks: Value,
-    peak_mib: Option<f64>,
-) -> Vec<Value> {
-    let mut out = vec![
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "uid": "uid-deploy",
-                "labels": marks["labels"], "annotations": marks["annotations"]},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                "template": {"metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": container, "image": "app:1"}]}}},
-            "status": {"replicas": 1}}),
-        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": format!("{name}-5d8f"), "namespace": namespace, "uid": "uid-rs",
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
-                    "uid": "uid-deploy", "controller": true}]},
-            "spec": {"selector": {"matchLabels": {"app": name}}}}),
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": format!("{name}-5d8f-abc"), "namespace": namespace,
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                    "name": format!("{name}-5d8f"), "uid": "uid-rs", "controller": true}]},
-            "spec": {"nodeName": "n1", "containers": [{"name": container, "image": "app:1"}]},
-            "status": {"phase": "Running", "containerStatuses": [{"name": container,
-                "image": "app:1", "imageID": "", "ready": false, "restartCount": 9, "started": false,
-                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+}
+
+/// A layout's files for a memory limit (or none): paths and texts.
+type Files = Box<dyn Fn(Option<&str>) -> Vec<(String, String)>>;
+
+/// An environment of a layout, rendered.
+type Render = Box<dyn Fn(&Layout, &str) -> String>;
+
+/// A layout: its files (with the failing container's memory limit, or none), the files a
+/// commit bumping the failing environment's tag from 1 to 2 writes, its environments, and how
+/// an environment renders.
+struct Shape {
+    files: Files,
+    bump: Files,
+    failing: &'static str,
+    others: Vec<&'static str>,
+    render: Render,
+    live: Live,
+}
+
+impl Shape {
+    /// The layout committed for `case`, with the bump committed after it when the case has one.
+    fn layout(&self, case: Case) -> Layout {
+        let files = (self.files)(case.limit());
+        let layout = Layout::new(&pairs(&files));
+        if case == Case::ImageAfterBump {
+            common::write_files(layout.root(), &pairs(&(self.bump)(case.limit())));
+            common::commit_all(layout.root(), "Bump the tag to 2");
+        }
+        layout
+    }
+
+    /// The snapshot of `case`.
+    fn snapshot(&self, case: Case) -> Vec<Value> {
+        let live = &self.live;
+        let tag = if case == Case::ImageAfterBump { 2 } else { 1 };
+        let image = format!("{}:{tag}", live.image);
+        let resources = match case.limit() {
+            Some(limit) => json!({"requests": {"memory": "128Mi"}, "limits": {"memory": limit}}),
+            None => json!({}),
+        };
+        let state = match case {
+            Case::OomWithLimit | Case::OomWithoutLimit => json!({
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 9,
                 "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
-                    "startedAt": "2026-12-06T10:00:00Z", "finishedAt": "2026-12-06T10:05:00Z"}}}]}}),
-    ];
-    if let Some(peak) = peak_mib {
+                    "startedAt": "2026-12-06T10:00:00Z", "finishedAt": "2026-12-06T10:05:00Z"}}}),
+            Case::UnderProvisioned => json!({"state": {"running": {}}, "restartCount": 0}),
+            Case::ImageAfterBump => json!({"restartCount": 0, "state": {"waiting": {
+                "reason": "ImagePullBackOff",
+                "message": format!("Back-off pulling image \"{image}\"")}}}),
+        };
+        let mut status = json!({"name": live.container, "image": image, "imageID": "",
+            "ready": false, "started": false});
+        for (key, value) in state.as_object().unwrap() {
+            status[key] = value.clone();
+        }
+        let container = json!({"name": live.container, "image": image, "resources": resources});
+        let (namespace, name) = (live.namespace, live.name);
+        let mut out = vec![
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace, "uid": "uid-deploy",
+                    "labels": live.marks["labels"], "annotations": live.marks["annotations"]},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [container]}}},
+                "status": {"replicas": 1}}),
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": format!("{name}-5d8f"), "namespace": namespace,
+                    "uid": "uid-rs", "ownerReferences": [{"apiVersion": "apps/v1",
+                        "kind": "Deployment", "name": name, "uid": "uid-deploy",
+                        "controller": true}]},
+                "spec": {"selector": {"matchLabels": {"app": name}}}}),
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{name}-5d8f-abc"), "namespace": namespace,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": format!("{name}-5d8f"), "uid": "uid-rs", "controller": true}]},
+                "spec": {"nodeName": "n1", "containers": [container]},
+                "status": {"phase": "Running", "containerStatuses": [status]}}),
+        ];
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
-        let memory: Vec<Value> = (0..144)
-            .map(|i| {
-                let mib = peak - f64::from(i % 5) * 10.0;
-                json!([now - 86_400.0 + f64::from(i) * 600.0, mib * 1_048_576.0])
-            })
+        let samples: Vec<Value> = match case {
+            // A day, every ten minutes, peaking at 320Mi.
+            Case::OomWithoutLimit => (0..144)
+                .map(|i| {
+                    let mib = 320.0 - f64::from(i % 5) * 10.0;
+                    json!([now - 86_400.0 + f64::from(i) * 600.0, mib * 1_048_576.0])
+                })
+                .collect(),
+            // The last hour, every minute, at 240Mi of the 256Mi limit.
+            Case::UnderProvisioned => (0..60)
+                .map(|i| json!([now - 3_600.0 + f64::from(i) * 60.0, 240.0 * 1_048_576.0]))
+                .collect(),
+            _ => vec![],
+        };
+        if !samples.is_empty() {
+            out.push(
+                json!({"apiVersion": "remediator.dev/v1alpha1", "kind": "UsageHistory",
+                "containers": [{"namespace": namespace,
+                    "workload": {"kind": "Deployment", "name": name},
+                    "container": live.container, "memory": samples}]}),
+            );
+        }
+        out
+    }
+
+    /// `propose` for `case` in the failing environment: the lines it changes, as
+    /// `file: -old` and `file: +new`. Asserts that the failing environment's render shows the
+    /// new value on the failing container, and that every other environment renders byte for
+    /// byte as before.
+    fn check(&self, case: Case) -> Vec<String> {
+        let layout = self.layout(case);
+        let before: Vec<String> = self
+            .others
+            .iter()
+            .map(|env| (self.render)(&layout, env))
             .collect();
-        out.push(json!({"apiVersion": "remediator.dev/v1alpha1", "kind": "UsageHistory",
-            "containers": [{"namespace": namespace, "workload": {"kind": "Deployment", "name": name},
-                "container": container, "memory": memory}]}));
+        let changed = layout.propose(self.failing, &self.snapshot(case));
+        let rendered = documents(&(self.render)(&layout, self.failing));
+        let live = &self.live;
+        let workload = rendered
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == live.name)
+            .unwrap_or_else(|| panic!("{case:?}: no Deployment {} in {rendered:?}", live.name));
+        let containers = workload["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
+        let container = containers
+            .iter()
+            .find(|c| c["name"] == live.container)
+            .unwrap();
+        let memory = |kind: &str| container["resources"][kind]["memory"].clone();
+        match case {
+            Case::OomWithLimit => assert_eq!(memory("limits"), "384Mi", "{container}"),
+            Case::OomWithoutLimit => {
+                assert_eq!(memory("limits"), "368Mi", "{container}");
+                assert_eq!(memory("requests"), "368Mi", "{container}");
+            }
+            Case::UnderProvisioned => assert_eq!(memory("limits"), "312Mi", "{container}"),
+            Case::ImageAfterBump => {
+                assert_eq!(container["image"], format!("{}:1", live.image))
+            }
+        }
+        for (env, before) in self.others.iter().zip(&before) {
+            assert_eq!(
+                &(self.render)(&layout, env),
+                before,
+                "{case:?}: environment {env} renders as before"
+            );
+        }
+        diff_lines(&changed)
+    }
+
+    /// What `propose` prints for `case` when it makes no proposal.
+    fn refusal(&self, case: Case) -> String {
+        let layout = self.layout(case);
+        let (ok, printed) = layout.run(self.failing, &self.snapshot(case), "none");
+        assert!(ok && printed.contains("0 proposals"), "{case:?}: {printed}");
+        printed
+    }
+}
+
+fn pairs(files: &[(String, String)]) -> Vec<(&str, &str)> {
+    files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect()
+}
+
+/// The changed lines of each file, `file: -old` then `file: +new`.
+fn diff_lines(changed: &[(PathBuf, String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, old, new) in changed {
+        for change in similar::TextDiff::from_lines(old, new).iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => continue,
+            };
+            out.push(format!(
+                "{}: {sign}{}",
+                path.display(),
+                change.value().trim_end_matches('\n')
+            ));
+        }
     }
     out
 }
 
-/// An OOM kill of container `container` of `web-prod-web`, which Argo CD's `web-prod`
-/// Application tracks.
-fn web_prod_oom(container: &str, peak_mib: Option<f64>) -> Vec<Value> {
-    let marks = json!({"annotations": {
-        "argocd.argoproj.io/tracking-id": "web-prod:apps/Deployment:web-prod/web-prod-web"}});
-    oom_killed("web-prod", "web-prod-web", container, marks, peak_mib)
+/// `lines` of `file`, as [`diff_lines`] gives them.
+fn in_file(file: &str, lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| format!("{file}: {l}")).collect()
 }
 
-/// The files a proposal changes.
-fn files_of(changed: &[(PathBuf, String, String)]) -> Vec<&Path> {
-    changed.iter().map(|(p, _, _)| p.as_path()).collect()
+/// Asserts the four cases of a layout whose edits go to `file`, where the values' `resources`
+/// key is written at `indent` below the new lines `head` (`sidecar:`), and the image's `tag:`
+/// at `tag_indent`.
+fn assert_values_cases(shape: &Shape, file: &str, head: &[&str], indent: &str, tag_indent: &str) {
+    let expected = |rest: &[&str]| {
+        let mut lines: Vec<String> = head.iter().map(|l| format!("+{l}")).collect();
+        lines.extend(rest.iter().map(|l| format!("+{indent}{l}")));
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        in_file(file, &lines)
+    };
+    assert_eq!(
+        shape.check(Case::OomWithLimit),
+        expected(&["resources:", "  limits:", "    memory: 384Mi"])
+    );
+    assert_eq!(
+        shape.check(Case::OomWithoutLimit),
+        expected(&[
+            "resources:",
+            "  requests:",
+            "    memory: 368Mi",
+            "  limits:",
+            "    memory: 368Mi"
+        ])
+    );
+    assert_eq!(
+        shape.check(Case::UnderProvisioned),
+        expected(&["resources:", "  limits:", "    memory: 312Mi"])
+    );
+    let (old, new) = (
+        format!("-{tag_indent}tag: \"2\""),
+        format!("+{tag_indent}tag: \"1\""),
+    );
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        in_file(file, &[&old, &new])
+    );
 }
 
-fn environments(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::from("environments:\n");
-    for (name, paths) in pairs {
-        out.push_str(&format!("  - name: {name}\n    paths: {paths}\n"));
-    }
-    out
-}
-
-#[test]
-fn flux_helm_release_with_values_in_the_base_and_per_environment_patches() {
-    let config = environments(&[
-        ("staging", "[\"clusters/staging/**\", \"apps/staging/**\"]"),
-        (
-            "production",
-            "[\"clusters/production/**\", \"apps/production/**\"]",
-        ),
-    ]);
-    let layout = Layout::from_fixture(
-        "flux2-kustomize-helm-example",
-        &[("remediator.yaml", &config)],
-    );
-    let production = kustomize(layout.root(), "apps/production");
-    let marks = json!({"labels": {"helm.toolkit.fluxcd.io/name": "podinfo",
-        "helm.toolkit.fluxcd.io/namespace": "podinfo"}});
-    // podinfo sets no memory limit: the OOM kill gets a first one, from a 320Mi peak.
-    let changed = layout.propose(
-        "staging",
-        &oom_killed("podinfo", "podinfo", "podinfo", marks, Some(320.0)),
-    );
-    let files = files_of(&changed);
-    assert_eq!(files, [Path::new("apps/staging/podinfo-values.yaml")]);
-    let (_, old, new) = &changed[0];
-    let added: Vec<&str> = new.lines().skip(old.lines().count()).collect();
-    assert_eq!(
-        added,
-        [
-            "    resources:",
-            "      requests:",
-            "        memory: 368Mi",
-            "      limits:",
-            "        memory: 368Mi"
-        ],
-        "appended to the overlay's own patch, below its last line:\n{new}"
-    );
-    let staging = documents(&kustomize(layout.root(), "apps/staging"));
-    let release = staging.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
-    assert_eq!(
-        release["spec"]["values"]["resources"],
-        json!({"requests": {"memory": "368Mi"}, "limits": {"memory": "368Mi"}})
-    );
-    assert_eq!(
-        release["spec"]["values"]["redis"]["enabled"], true,
-        "the base's values still reach staging"
-    );
-    assert_eq!(kustomize(layout.root(), "apps/production"), production);
+fn owned(files: &[(&str, &str)]) -> Vec<(String, String)> {
+    files
+        .iter()
+        .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+        .collect()
 }
 
 const CHART: &str = "apiVersion: v2\nname: web\nversion: 1.0.0\n";
 
-const CHART_VALUES: &str = "# Defaults of the web chart.
+/// The web chart's `values.yaml`: `web` (or `sidecar`, when `sidecar`) with the memory limit
+/// `limit`, or none.
+fn chart_values(limit: Option<&str>, sidecar: bool) -> String {
+    let resources = |indent: &str| match limit {
+        Some(limit) => format!("\n{indent}  limits:\n{indent}    memory: {limit}"),
+        None => " {}".to_owned(),
+    };
+    let (web, side) = if sidecar {
+        (" {}".to_owned(), resources("  "))
+    } else {
+        (resources(""), "\n    limits: {memory: 64Mi}".to_owned())
+    };
+    format!(
+        "# Defaults of the web chart.
 replicaCount: 1
-resources: {}
+image:
+  tag: \"1\"
+resources:{web}
 sidecar:
-  resources:
-    limits: {memory: 64Mi}
-";
+  image:
+    tag: \"1\"
+  resources:{side}
+"
+    )
+}
 
 const DEPLOYMENT_TEMPLATE: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -324,14 +514,20 @@ spec:
     spec:
       containers:
         - name: web
-          image: web:1
+          image: \"web:{{ .Values.image.tag }}\"
           resources:
 {{ toYaml .Values.resources | indent 12 }}
         - name: sidecar
-          image: sidecar:1
+          image: \"sidecar:{{ .Values.sidecar.image.tag }}\"
           resources:
 {{ toYaml .Values.sidecar.resources | indent 12 }}
 ";
+
+/// The tracking annotation Argo CD 3 puts on `web-<env>-web`.
+fn argo_marks(env: &str) -> Value {
+    json!({"annotations": {"argocd.argoproj.io/tracking-id":
+        format!("web-{env}:apps/Deployment:web-{env}/web-{env}-web")}})
+}
 
 fn argo_app(env: &str, value_files: &str) -> String {
     format!(
@@ -353,206 +549,206 @@ spec:
 }
 
 /// The web chart in the repository, with Argo CD Applications for prod (the chart's values,
-/// then `values-prod.yaml` holding `prod_values`) and dev (the chart's values only).
-fn web_chart(prod_values: &str) -> Layout {
-    let config = environments(&[
-        ("prod", "[\"argo/prod.yaml\"]"),
-        ("dev", "[\"argo/dev.yaml\"]"),
-    ]);
-    Layout::new(&[
-        ("remediator.yaml", &config),
-        ("charts/web/Chart.yaml", CHART),
-        ("charts/web/values.yaml", CHART_VALUES),
-        ("charts/web/values-prod.yaml", prod_values),
-        ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
-        (
-            "argo/prod.yaml",
-            &argo_app("prod", "[values.yaml, values-prod.yaml]"),
-        ),
-        ("argo/dev.yaml", &argo_app("dev", "[values.yaml]")),
-    ])
+/// then `values-prod.yaml`) and dev (the chart's values only); `sidecar` fails, else `web`.
+fn web_chart(sidecar: bool) -> Shape {
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("prod", "[\"argo/prod.yaml\"]"),
+            ("dev", "[\"argo/dev.yaml\"]"),
+        ]);
+        owned(&[
+            ("remediator.yaml", &config),
+            ("charts/web/Chart.yaml", CHART),
+            ("charts/web/values.yaml", &chart_values(limit, sidecar)),
+            (
+                "charts/web/values-prod.yaml",
+                "replicaCount: 3 # prod runs three\n",
+            ),
+            ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+            (
+                "argo/prod.yaml",
+                &argo_app("prod", "[values.yaml, values-prod.yaml]"),
+            ),
+            ("argo/dev.yaml", &argo_app("dev", "[values.yaml]")),
+        ])
+    };
+    let bump = move |_: Option<&str>| {
+        let tag = if sidecar {
+            "sidecar:\n  image:\n    tag: \"2\"\n"
+        } else {
+            "image:\n  tag: \"2\"\n"
+        };
+        owned(&[(
+            "charts/web/values-prod.yaml",
+            &format!("replicaCount: 3 # prod runs three\n{tag}"),
+        )])
+    };
+    let render = |layout: &Layout, env: &str| {
+        let mut files = vec!["charts/web/values.yaml"];
+        if env == "prod" {
+            files.push("charts/web/values-prod.yaml");
+        }
+        helm_template(
+            layout.root(),
+            &format!("web-{env}"),
+            Path::new("charts/web"),
+            &files,
+        )
+    };
+    Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "prod",
+        others: vec!["dev"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "web-prod",
+            name: "web-prod-web",
+            container: if sidecar { "sidecar" } else { "web" },
+            image: if sidecar { "sidecar" } else { "web" },
+            marks: argo_marks("prod"),
+        },
+    }
+}
+
+#[test]
+fn flux_helm_release_with_values_in_the_base_and_per_environment_patches() {
+    let release = |limit: Option<&str>| {
+        let resources = limit
+            .map(|l| format!("    resources:\n      limits:\n        memory: {l}\n"))
+            .unwrap_or_default();
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: web
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: ./charts/web
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+        namespace: flux-system
+  values:
+    replicaCount: 2
+    image:
+      tag: \"1\"
+{resources}"
+        )
+    };
+    let patch = |replicas: u8, extra: &str| {
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: web
+spec:
+  values:
+    replicaCount: {replicas}
+{extra}"
+        )
+    };
+    let overlay = "resources:\n  - ../base/web\npatches:\n  - path: web-values.yaml\n";
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("production", "[\"apps/production/**\"]"),
+            ("staging", "[\"apps/staging/**\"]"),
+        ]);
+        owned(&[
+            ("remediator.yaml", &config),
+            ("charts/web/Chart.yaml", CHART),
+            ("charts/web/values.yaml", &chart_values(None, false)),
+            ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+            (
+                "apps/base/web/kustomization.yaml",
+                "resources:\n  - release.yaml\n",
+            ),
+            ("apps/base/web/release.yaml", &release(limit)),
+            ("apps/production/kustomization.yaml", overlay),
+            ("apps/production/web-values.yaml", &patch(3, "")),
+            ("apps/staging/kustomization.yaml", overlay),
+            ("apps/staging/web-values.yaml", &patch(1, "")),
+        ])
+    };
+    let bump = move |_: Option<&str>| {
+        owned(&[(
+            "apps/production/web-values.yaml",
+            &patch(3, "    image:\n      tag: \"2\"\n"),
+        )])
+    };
+    // As helm-controller renders: the chart with the HelmRelease's values as kustomize builds it.
+    let render = |layout: &Layout, env: &str| {
+        let built = documents(&kustomize(layout.root(), &format!("apps/{env}")));
+        let release = built.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
+        let values = layout.aside().join(format!("{env}-values.json"));
+        std::fs::write(&values, release["spec"]["values"].to_string()).unwrap();
+        let values = values.to_str().unwrap();
+        helm_template(layout.root(), "web", Path::new("charts/web"), &[values])
+    };
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "production",
+        others: vec!["staging"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "web",
+            name: "web-web",
+            container: "web",
+            image: "web",
+            marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "web",
+                "helm.toolkit.fluxcd.io/namespace": "web"}}),
+        },
+    };
+    // The base sets the limit; production's own patch gets the new one.
+    assert_values_cases(
+        &shape,
+        "apps/production/web-values.yaml",
+        &[],
+        "    ",
+        "      ",
+    );
 }
 
 #[test]
 fn argo_cd_helm_app_with_values_files_per_environment() {
-    let layout = web_chart("replicaCount: 3 # prod runs three\n");
-    let render = |name: &str, files: &[&str]| {
-        helm_template(layout.root(), name, Path::new("charts/web"), files)
-    };
-    let dev = render("web-dev", &["charts/web/values.yaml"]);
-    let changed = layout.propose("prod", &web_prod_oom("web", Some(200.0)));
-    let files = files_of(&changed);
-    assert_eq!(
-        files,
-        [Path::new("charts/web/values-prod.yaml")],
-        "prod's own values file, never the chart's shared defaults"
-    );
-    assert_eq!(
-        changed[0].2,
-        "replicaCount: 3 # prod runs three\nresources:\n  requests:\n    memory: 230Mi\n  limits:\n    memory: 230Mi\n"
-    );
-    let prod = documents(&render(
-        "web-prod",
-        &["charts/web/values.yaml", "charts/web/values-prod.yaml"],
-    ));
-    let containers = &prod[0]["spec"]["template"]["spec"]["containers"];
-    assert_eq!(containers[0]["name"], "web");
-    assert_eq!(
-        containers[0]["resources"],
-        json!({"limits": {"memory": "230Mi"}, "requests": {"memory": "230Mi"}})
-    );
-    assert_eq!(
-        containers[1]["resources"],
-        json!({"limits": {"memory": "64Mi"}}),
-        "the other container is left as it was"
-    );
-    assert_eq!(render("web-dev", &["charts/web/values.yaml"]), dev);
-}
-
-const UI: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ui
-spec:
-  selector:
-    matchLabels: {app: ui}
-  template:
-    metadata:
-      labels: {app: ui}
-    spec:
-      containers:
-        - name: ui
-          image: ui:1
-          resources:
-            requests: {memory: 256Mi}
-            limits: {memory: 256Mi}
-";
-
-#[test]
-fn kustomize_with_name_prefix_and_a_namespace_transform() {
-    let config = environments(&[
-        ("prod", "[\"clusters/prod/**\"]"),
-        ("dev", "[\"clusters/dev/**\"]"),
-    ]);
-    let layout = Layout::new(&[
-        ("remediator.yaml", &config),
-        (
-            "base/ui/kustomization.yaml",
-            "resources:\n  - deployment.yaml\n",
-        ),
-        ("base/ui/deployment.yaml", UI),
-        (
-            "clusters/prod/kustomization.yaml",
-            "namePrefix: prod-\nnamespace: shop\nresources:\n  - ../../base/ui\n",
-        ),
-        (
-            "clusters/dev/kustomization.yaml",
-            "namePrefix: dev-\nnamespace: shop-dev\nresources:\n  - ../../base/ui\n",
-        ),
-    ]);
-    let dev = kustomize(layout.root(), "clusters/dev");
-    let changed = layout.propose(
-        "prod",
-        &oom_killed("shop", "prod-ui", "ui", json!({}), None),
-    );
-    let mut files = files_of(&changed);
-    files.sort();
-    assert_eq!(
-        files,
-        [
-            Path::new("clusters/prod/deployment-ui-patch.yaml"),
-            Path::new("clusters/prod/kustomization.yaml")
-        ]
-    );
-    let kustomization = &changed
-        .iter()
-        .find(|(p, _, _)| p.ends_with("kustomization.yaml"))
-        .unwrap()
-        .2;
-    assert!(
-        kustomization.ends_with(
-            "resources:\n  - ../../base/ui\npatches:\n  - path: deployment-ui-patch.yaml\n"
-        ),
-        "the new entry in the file's own list indentation:\n{kustomization}"
-    );
-    let prod = documents(&kustomize(layout.root(), "clusters/prod"));
-    assert_eq!(prod[0]["metadata"]["name"], "prod-ui");
-    assert_eq!(
-        prod[0]["spec"]["template"]["spec"]["containers"][0]["resources"],
-        json!({"requests": {"memory": "384Mi"}, "limits": {"memory": "384Mi"}})
-    );
-    assert_eq!(kustomize(layout.root(), "clusters/dev"), dev);
-}
-
-#[test]
-fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
-    let config = environments(&[("prod", "[\"argo/prod.yaml\"]")]);
-    let hard_coded = DEPLOYMENT_TEMPLATE.replace(
-        "{{ toYaml .Values.resources | indent 12 }}\n        - name: sidecar",
-        "            limits: {memory: 128Mi}\n        - name: sidecar",
-    );
-    let hard_coded = hard_coded.replace(
-        "{{ toYaml .Values.sidecar.resources | indent 12 }}\n",
-        "            limits: {memory: 64Mi}\n",
-    );
-    assert!(!hard_coded.contains(".Values.resources"), "{hard_coded}");
-    let layout = Layout::new(&[
-        ("remediator.yaml", &config),
-        ("charts/web/Chart.yaml", CHART),
-        ("charts/web/values.yaml", "replicaCount: 1\n"),
-        ("charts/web/templates/apps/deployment.yaml", &hard_coded),
-        ("argo/prod.yaml", &argo_app("prod", "[values.yaml]")),
-    ]);
-    let snapshot = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-    let objects = web_prod_oom("web", None);
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-    std::fs::write(snapshot.path(), list.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args(["propose", "--repo"])
-        .arg(layout.root())
-        .arg("--snapshot")
-        .arg(snapshot.path())
-        .args(["--env", "prod", "--forge", "none"])
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        printed.contains("0 proposals")
-            && printed.contains(
-                "writes its resources in `charts/web/templates/apps/deployment.yaml` without reading `.Values.resources`"
-            ),
-        "{printed}{}",
-        String::from_utf8_lossy(&out.stderr)
+    // Prod's own values file, never the chart's defaults that dev reads too.
+    assert_values_cases(
+        &web_chart(false),
+        "charts/web/values-prod.yaml",
+        &[],
+        "",
+        "  ",
     );
 }
 
 #[test]
 fn a_chart_with_two_containers_changes_only_the_failing_one() {
-    let layout = web_chart("replicaCount: 3\n");
-    let render = |name: &str, files: &[&str]| {
-        helm_template(layout.root(), name, Path::new("charts/web"), files)
-    };
-    let prod_files = ["charts/web/values.yaml", "charts/web/values-prod.yaml"];
-    let before = documents(&render("web-prod", &prod_files));
-    let dev = render("web-dev", &["charts/web/values.yaml"]);
-    // The sidecar is OOM-killed: its limit is the chart's `sidecar.resources`.
-    let changed = layout.propose("prod", &web_prod_oom("sidecar", None));
-    assert_eq!(
-        changed[0].2,
-        "replicaCount: 3\nsidecar:\n  resources:\n    limits:\n      memory: 96Mi\n"
+    let shape = web_chart(true);
+    // The sidecar's values are `sidecar.*`, as the chart's templates read them.
+    assert_values_cases(
+        &shape,
+        "charts/web/values-prod.yaml",
+        &["sidecar:"],
+        "  ",
+        "    ",
     );
-    let after = documents(&render("web-prod", &prod_files));
-    let containers = |docs: &[Value]| docs[0]["spec"]["template"]["spec"]["containers"].clone();
-    assert_eq!(
-        containers(&after)[1]["resources"],
-        json!({"limits": {"memory": "96Mi"}})
-    );
-    assert_eq!(
-        containers(&after)[0],
-        containers(&before)[0],
-        "the web container is untouched"
-    );
-    assert_eq!(render("web-dev", &["charts/web/values.yaml"]), dev);
+    // The web container renders as before in each case.
+    for case in CASES {
+        let layout = shape.layout(case);
+        let render = |layout: &Layout| {
+            documents(&(shape.render)(layout, "prod"))[0]["spec"]["template"]["spec"]["containers"]
+                [0]
+            .clone()
+        };
+        let web = render(&layout);
+        layout.propose("prod", &shape.snapshot(case));
+        assert_eq!(render(&layout), web, "{case:?}");
+    }
 }
 
 #[test]
@@ -581,48 +777,87 @@ spec:
 "
         )
     };
-    let config = environments(&[
-        ("prod", "[\"argo/prod.yaml\"]"),
-        ("dev", "[\"argo/dev.yaml\"]"),
-    ]);
-    let layout = Layout::new(&[
-        ("remediator.yaml", &config),
-        ("envs/common.yaml", "replicaCount: 2\n"),
-        ("envs/prod/values.yaml", "replicaCount: 3\n"),
-        ("envs/dev/values.yaml", "replicaCount: 1\n"),
-        ("argo/prod.yaml", &app("prod")),
-        ("argo/dev.yaml", &app("dev")),
-    ]);
-    // The chart comes from a Helm repository: rendered here from a copy outside the repository.
-    let chart = tempfile::tempdir().unwrap();
-    common::write_files(
-        chart.path(),
-        &[
-            ("web/Chart.yaml", CHART),
-            ("web/values.yaml", CHART_VALUES),
-            ("web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
-        ],
-    );
-    let chart_dir = chart.path().join("web");
-    let render = |env: &str| {
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("prod", "[\"argo/prod.yaml\"]"),
+            ("dev", "[\"argo/dev.yaml\"]"),
+        ]);
+        let common = match limit {
+            Some(l) => format!(
+                "replicaCount: 2\nimage:\n  tag: \"1\"\nresources:\n  limits:\n    memory: {l}\n"
+            ),
+            None => "replicaCount: 2\nimage:\n  tag: \"1\"\n".to_owned(),
+        };
+        owned(&[
+            ("remediator.yaml", &config),
+            ("envs/common.yaml", &common),
+            ("envs/prod/values.yaml", "replicaCount: 3\n"),
+            ("envs/dev/values.yaml", "replicaCount: 1\n"),
+            ("argo/prod.yaml", &app("prod")),
+            ("argo/dev.yaml", &app("dev")),
+        ])
+    };
+    let bump = |_: Option<&str>| {
+        owned(&[(
+            "envs/prod/values.yaml",
+            "replicaCount: 3\nimage:\n  tag: \"2\"\n",
+        )])
+    };
+    // The chart comes from a Helm repository: rendered from a copy outside the repository.
+    let render = |layout: &Layout, env: &str| {
+        let chart = layout.aside().join("web");
+        common::write_files(
+            &chart,
+            &[
+                ("Chart.yaml", CHART),
+                ("values.yaml", &chart_values(None, false)),
+                ("templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+            ],
+        );
         let own = format!("envs/{env}/values.yaml");
         let files = ["envs/common.yaml", own.as_str()];
-        helm_template(layout.root(), &format!("web-{env}"), &chart_dir, &files)
+        helm_template(layout.root(), &format!("web-{env}"), &chart, &files)
     };
-    let dev = render("dev");
-    let changed = layout.propose("prod", &web_prod_oom("web", Some(200.0)));
-    let files = files_of(&changed);
-    assert_eq!(
-        files,
-        [Path::new("envs/prod/values.yaml")],
-        "prod's own values file, not the common one"
-    );
-    let prod = documents(&render("prod"));
-    assert_eq!(
-        prod[0]["spec"]["template"]["spec"]["containers"][0]["resources"],
-        json!({"limits": {"memory": "230Mi"}, "requests": {"memory": "230Mi"}})
-    );
-    assert_eq!(render("dev"), dev);
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "prod",
+        others: vec!["dev"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "web-prod",
+            name: "web-prod-web",
+            container: "web",
+            image: "web",
+            marks: argo_marks("prod"),
+        },
+    };
+    // Prod's own values file, not the common one dev reads too.
+    assert_values_cases(&shape, "envs/prod/values.yaml", &[], "", "  ");
+}
+
+/// A Deployment `name` with container `ui` of image `ui:<tag>`, and a memory limit or none.
+fn ui(name: &str, tag: u8, limit: Option<&str>) -> String {
+    let resources = limit
+        .map(|l| format!("          resources:\n            limits: {{memory: {l}}}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+        - name: ui
+          image: ui:{tag}
+{resources}"
+    )
 }
 
 #[test]
@@ -652,24 +887,448 @@ spec:
         server: https://kubernetes.default.svc
         namespace: '{{path.basename}}'
 ";
-    let deployment = |name: &str| UI.replacen("name: ui\n", &format!("name: {name}\n"), 1);
-    let config = environments(&[("prod", "[\"argo/**\"]")]);
-    let layout = Layout::new(&[
-        ("remediator.yaml", &config),
-        ("argo/apps.yaml", appset),
-        ("apps/shop/api.yaml", &deployment("api")),
-        ("apps/blog/api.yaml", &deployment("api")),
-    ]);
-    // Each directory's namespace-less Deployment runs in the namespace its Application gives it,
-    // and belongs to the environment of the ApplicationSet that makes it.
-    let changed = layout.propose("prod", &oom_killed("shop", "api", "ui", json!({}), None));
-    let files = files_of(&changed);
-    assert_eq!(files, [Path::new("apps/shop/api.yaml")]);
-    let new = documents(&changed[0].2);
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[("prod", "[\"argo/**\"]")]);
+        owned(&[
+            ("remediator.yaml", &config),
+            ("argo/apps.yaml", appset),
+            ("apps/shop/api.yaml", &ui("api", 1, limit)),
+            ("apps/blog/api.yaml", &ui("api", 1, limit)),
+        ])
+    };
+    let bump = |limit: Option<&str>| owned(&[("apps/shop/api.yaml", &ui("api", 2, limit))]);
+    // A directory source renders as its files; the other directory is the other "render".
+    let render = |layout: &Layout, app: &str| {
+        let dir = if app == "prod" { "shop" } else { app };
+        std::fs::read_to_string(layout.root().join(format!("apps/{dir}/api.yaml"))).unwrap()
+    };
+    // Each directory's namespace-less Deployment runs in the namespace its Application gives
+    // it, and belongs to the environment of the ApplicationSet that makes it.
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "prod",
+        others: vec!["blog"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "shop",
+            name: "api",
+            container: "ui",
+            image: "ui",
+            marks: json!({}),
+        },
+    };
+    let expected = |lines: &[&str]| in_file("apps/shop/api.yaml", lines);
     assert_eq!(
-        new[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"],
-        "384Mi"
+        shape.check(Case::OomWithLimit),
+        expected(&[
+            "-            limits: {memory: 256Mi}",
+            "+            limits: {memory: 384Mi}"
+        ])
     );
-    let blog = std::fs::read_to_string(layout.root().join("apps/blog/api.yaml")).unwrap();
-    assert_eq!(blog, deployment("api"), "the other directory is left alone");
+    assert_eq!(
+        shape.check(Case::OomWithoutLimit),
+        expected(&[
+            "+          resources:",
+            "+            requests:",
+            "+              memory: 368Mi",
+            "+            limits:",
+            "+              memory: 368Mi"
+        ])
+    );
+    assert_eq!(
+        shape.check(Case::UnderProvisioned),
+        expected(&[
+            "-            limits: {memory: 256Mi}",
+            "+            limits: {memory: 312Mi}"
+        ])
+    );
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        expected(&["-          image: ui:2", "+          image: ui:1"])
+    );
+}
+
+#[test]
+fn kustomize_with_name_prefix_and_a_namespace_transform() {
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("prod", "[\"clusters/prod/**\"]"),
+            ("dev", "[\"clusters/dev/**\"]"),
+        ]);
+        owned(&[
+            ("remediator.yaml", &config),
+            (
+                "base/ui/kustomization.yaml",
+                "resources:\n  - deployment.yaml\n",
+            ),
+            ("base/ui/deployment.yaml", &ui("ui", 1, limit)),
+            (
+                "clusters/prod/kustomization.yaml",
+                "namePrefix: prod-\nnamespace: shop\nresources:\n  - ../../base/ui\n",
+            ),
+            (
+                "clusters/dev/kustomization.yaml",
+                "namePrefix: dev-\nnamespace: shop-dev\nresources:\n  - ../../base/ui\n",
+            ),
+        ])
+    };
+    let bump = |_: Option<&str>| {
+        owned(&[(
+            "clusters/prod/kustomization.yaml",
+            "namePrefix: prod-\nnamespace: shop\nresources:\n  - ../../base/ui\nimages:\n  - name: ui\n    newTag: \"2\"\n",
+        )])
+    };
+    let render = |layout: &Layout, env: &str| kustomize(layout.root(), &format!("clusters/{env}"));
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "prod",
+        others: vec!["dev"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "shop",
+            name: "prod-ui",
+            container: "ui",
+            image: "ui",
+            marks: json!({}),
+        },
+    };
+    // A new patch in prod's overlay, listed in the file's own list indentation.
+    let patch = |resources: &[&str]| -> Vec<String> {
+        let mut out = vec!["clusters/prod/kustomization.yaml: +patches:".to_owned()];
+        out.push("clusters/prod/kustomization.yaml: +  - path: deployment-ui-patch.yaml".into());
+        let head = [
+            "+# remediator: {code} on Deployment/shop/prod-ui; only this overlay's build sees it.",
+            "+apiVersion: apps/v1",
+            "+kind: Deployment",
+            "+metadata:",
+            "+  name: ui",
+            "+spec:",
+            "+  template:",
+            "+    spec:",
+            "+      containers:",
+            "+        - name: ui",
+            "+          resources:",
+        ];
+        let mut lines: Vec<String> = head.iter().map(|l| (*l).to_owned()).collect();
+        lines.extend(resources.iter().map(|l| format!("+            {l}")));
+        let mut all: Vec<String> = lines
+            .into_iter()
+            .map(|l| format!("clusters/prod/deployment-ui-patch.yaml: {l}"))
+            .collect();
+        all.extend(out);
+        all
+    };
+    let code = |case: Case, lines: Vec<String>| -> Vec<String> {
+        let code = if case == Case::UnderProvisioned {
+            "under-provisioned"
+        } else {
+            "crash-loop-oom"
+        };
+        lines
+            .into_iter()
+            .map(|l| l.replace("{code}", code))
+            .collect()
+    };
+    let mut got = shape.check(Case::OomWithLimit);
+    got.sort();
+    let mut want = code(Case::OomWithLimit, patch(&["limits:", "  memory: 384Mi"]));
+    want.sort();
+    assert_eq!(got, want);
+    let mut got = shape.check(Case::OomWithoutLimit);
+    got.sort();
+    let mut want = code(
+        Case::OomWithoutLimit,
+        patch(&["requests:", "  memory: 368Mi", "limits:", "  memory: 368Mi"]),
+    );
+    want.sort();
+    assert_eq!(got, want);
+    let mut got = shape.check(Case::UnderProvisioned);
+    got.sort();
+    let mut want = code(
+        Case::UnderProvisioned,
+        patch(&["limits:", "  memory: 312Mi"]),
+    );
+    want.sort();
+    assert_eq!(got, want);
+    // The tag prod's `images:` entry bumped goes back to what the base ran.
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        [
+            "clusters/prod/kustomization.yaml: -    newTag: \"2\"",
+            "clusters/prod/kustomization.yaml: +    newTag: \"1\""
+        ]
+    );
+}
+
+#[test]
+fn a_base_shared_by_two_cluster_directories_is_patched_in_the_failing_cluster_s_applier() {
+    let flux = |cluster: &str| {
+        format!(
+            "# The apps of {cluster}.
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./apps/web
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"
+        )
+    };
+    let web = |tag: u8, limit: Option<&str>| {
+        ui("web", tag, limit)
+            .replace("ui:", "web:")
+            .replace("- name: ui", "- name: web")
+            .replace("name: web\nspec", "name: web\n  namespace: shop\nspec")
+    };
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("prod", "[\"clusters/prod/**\"]"),
+            ("staging", "[\"clusters/staging/**\"]"),
+        ]);
+        owned(&[
+            ("remediator.yaml", &config),
+            (
+                "apps/web/kustomization.yaml",
+                "resources:\n  - deployment.yaml\n",
+            ),
+            ("apps/web/deployment.yaml", &web(1, limit)),
+            ("clusters/prod/apps.yaml", &flux("prod")),
+            ("clusters/staging/apps.yaml", &flux("staging")),
+        ])
+    };
+    let bump = move |limit: Option<&str>| owned(&[("apps/web/deployment.yaml", &web(2, limit))]);
+    // As kustomize-controller builds a Kustomization: the path, with the applier's patches.
+    let render = |layout: &Layout, env: &str| {
+        let text = std::fs::read_to_string(layout.root().join(format!("clusters/{env}/apps.yaml")))
+            .unwrap();
+        let applier = &documents(&text)[0];
+        let dir = layout.aside().join(format!("build-{env}"));
+        // kustomize takes no absolute resource: the path from beside the repository.
+        assert_eq!(layout.aside().parent(), layout.root().parent());
+        let name = layout.root().file_name().unwrap().to_str().unwrap();
+        let kustomization = json!({
+            "resources": [format!("../../{name}/apps/web")],
+            "patches": applier["spec"]["patches"].as_array().cloned().unwrap_or_default(),
+        });
+        common::write_files(&dir, &[("kustomization.yaml", &kustomization.to_string())]);
+        kustomize(&dir, ".")
+    };
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "prod",
+        others: vec!["staging"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "shop",
+            name: "web",
+            container: "web",
+            image: "web",
+            marks: json!({"labels": {"kustomize.toolkit.fluxcd.io/name": "apps",
+                "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}),
+        },
+    };
+    let entry = |code: &str, sets: &[&str]| -> Vec<String> {
+        let mut lines = vec![
+            "+  patches:".to_owned(),
+            "+    - patch: |".to_owned(),
+            format!(
+                "+        # remediator: {code} on Deployment/shop/web; only this environment's applier sees it."
+            ),
+        ];
+        for l in [
+            "apiVersion: apps/v1",
+            "kind: Deployment",
+            "metadata:",
+            "  name: web",
+            "  namespace: shop",
+            "spec:",
+            "  template:",
+            "    spec:",
+            "      containers:",
+            "        - name: web",
+        ] {
+            lines.push(format!("+        {l}"));
+        }
+        lines.extend(sets.iter().map(|l| format!("+        {l}")));
+        lines.extend(
+            [
+                "+      target:",
+                "+        kind: Deployment",
+                "+        name: web",
+                "+        namespace: shop",
+            ]
+            .map(str::to_owned),
+        );
+        lines
+            .into_iter()
+            .map(|l| format!("clusters/prod/apps.yaml: {l}"))
+            .collect()
+    };
+    assert_eq!(
+        shape.check(Case::OomWithLimit),
+        entry(
+            "crash-loop-oom",
+            &[
+                "          resources:",
+                "            limits:",
+                "              memory: 384Mi"
+            ]
+        )
+    );
+    assert_eq!(
+        shape.check(Case::OomWithoutLimit),
+        entry(
+            "crash-loop-oom",
+            &[
+                "          resources:",
+                "            requests:",
+                "              memory: 368Mi",
+                "            limits:",
+                "              memory: 368Mi"
+            ]
+        )
+    );
+    assert_eq!(
+        shape.check(Case::UnderProvisioned),
+        entry(
+            "under-provisioned",
+            &[
+                "          resources:",
+                "            limits:",
+                "              memory: 312Mi"
+            ]
+        )
+    );
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        entry("image-pull-backoff", &["          image: web:1"])
+    );
+}
+
+#[test]
+fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
+    let hard_coded = DEPLOYMENT_TEMPLATE.replace(
+        "{{ toYaml .Values.resources | indent 12 }}\n        - name: sidecar",
+        "            limits: {memory: 256Mi}\n        - name: sidecar",
+    );
+    let hard_coded = hard_coded.replace(
+        "{{ toYaml .Values.sidecar.resources | indent 12 }}\n",
+        "            limits: {memory: 64Mi}\n",
+    );
+    assert!(!hard_coded.contains(".Values.resources"), "{hard_coded}");
+    let files = move |_: Option<&str>| {
+        let config = environments(&[
+            ("prod", "[\"argo/prod.yaml\"]"),
+            ("dev", "[\"argo/dev.yaml\"]"),
+        ]);
+        owned(&[
+            ("remediator.yaml", &config),
+            ("charts/web/Chart.yaml", CHART),
+            (
+                "charts/web/values.yaml",
+                "replicaCount: 1\nimage:\n  tag: \"1\"\nsidecar:\n  image:\n    tag: \"1\"\n",
+            ),
+            ("charts/web/values-prod.yaml", "replicaCount: 3\n"),
+            ("charts/web/templates/apps/deployment.yaml", &hard_coded),
+            (
+                "argo/prod.yaml",
+                &argo_app("prod", "[values.yaml, values-prod.yaml]"),
+            ),
+            ("argo/dev.yaml", &argo_app("dev", "[values.yaml]")),
+        ])
+    };
+    let mut shape = web_chart(false);
+    shape.files = Box::new(files);
+    for case in [Case::OomWithLimit, Case::UnderProvisioned] {
+        let printed = shape.refusal(case);
+        assert!(
+            printed.contains(
+                "writes its resources in `charts/web/templates/apps/deployment.yaml` without reading `.Values.resources`"
+            ),
+            "{case:?}: {printed}"
+        );
+    }
+    // Its image is still the values' to roll back.
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        [
+            "charts/web/values-prod.yaml: -  tag: \"2\"",
+            "charts/web/values-prod.yaml: +  tag: \"1\""
+        ]
+    );
+}
+
+/// fluxcd/flux2-kustomize-helm-example, trimmed (`tests/fixtures`): podinfo's HelmRelease in
+/// a base, with a values patch per environment.
+#[test]
+fn the_flux_example_repository() {
+    let config = environments(&[
+        ("staging", "[\"clusters/staging/**\", \"apps/staging/**\"]"),
+        (
+            "production",
+            "[\"clusters/production/**\", \"apps/production/**\"]",
+        ),
+    ]);
+    let layout = Layout::from_fixture(
+        "flux2-kustomize-helm-example",
+        &[("remediator.yaml", &config)],
+    );
+    let production = kustomize(layout.root(), "apps/production");
+    let live = Shape {
+        files: Box::new(|_| vec![]),
+        bump: Box::new(|_| vec![]),
+        failing: "staging",
+        others: vec![],
+        render: Box::new(|_, _| String::new()),
+        live: Live {
+            namespace: "podinfo",
+            name: "podinfo",
+            container: "podinfo",
+            image: "ghcr.io/stefanprodan/podinfo",
+            marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "podinfo",
+                "helm.toolkit.fluxcd.io/namespace": "podinfo"}}),
+        },
+    };
+    // podinfo sets no memory limit: the OOM kill gets a first one, from a 320Mi peak.
+    let changed = layout.propose("staging", &live.snapshot(Case::OomWithoutLimit));
+    assert_eq!(
+        diff_lines(&changed),
+        [
+            "+    resources:",
+            "+      requests:",
+            "+        memory: 368Mi",
+            "+      limits:",
+            "+        memory: 368Mi"
+        ]
+        .map(|l| format!("apps/staging/podinfo-values.yaml: {l}")),
+        "appended to the overlay's own patch, below its last line"
+    );
+    let staging = documents(&kustomize(layout.root(), "apps/staging"));
+    let release = staging.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
+    assert_eq!(
+        release["spec"]["values"]["resources"],
+        json!({"requests": {"memory": "368Mi"}, "limits": {"memory": "368Mi"}})
+    );
+    assert_eq!(
+        release["spec"]["values"]["redis"]["enabled"], true,
+        "the base's values still reach staging"
+    );
+    assert_eq!(kustomize(layout.root(), "apps/production"), production);
+}
+
+fn environments(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::from("environments:\n");
+    for (name, paths) in pairs {
+        out.push_str(&format!("  - name: {name}\n    paths: {paths}\n"));
+    }
+    out
 }

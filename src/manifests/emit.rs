@@ -78,11 +78,34 @@ fn write_child(out: &mut String, value: &Value, indent: usize, style: Style) {
         out.push_str(if after_key { ":\n" } else { "\n" });
         let flush = after_key && value.is_array() && !style.indent_sequences;
         write_node(out, value, if flush { indent } else { indent + 2 }, style);
+    } else if let Some(text) = value.as_str().filter(|s| literal(s)) {
+        // A text of several lines (an inline patch) as a literal block, one line per line.
+        out.push_str(if out.ends_with('-') { " |\n" } else { ": |\n" });
+        let pad = " ".repeat(indent + 2);
+        for line in text.lines() {
+            if !line.is_empty() {
+                out.push_str(&pad);
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
     } else {
         out.push_str(if out.ends_with('-') { " " } else { ": " });
         out.push_str(&styled(value, style));
         out.push('\n');
     }
+}
+
+/// Whether `text` reads back the same from a literal block (`|`): several lines ending in one
+/// newline, the first not indented, none with trailing blanks or characters a block cannot hold.
+fn literal(text: &str) -> bool {
+    let body = text.strip_suffix('\n').unwrap_or("");
+    !body.is_empty()
+        && body.contains('\n')
+        && !body.ends_with('\n')
+        && !body.starts_with([' ', '\t'])
+        && !body.lines().any(|l| l.ends_with([' ', '\t']))
+        && !text.chars().any(|c| c.is_control() && c != '\n')
 }
 
 /// A scalar value in `style`'s quote, when it has one and the value is a string.
@@ -231,6 +254,31 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_text_of_several_lines_is_a_literal_block() {
+        let patch = "kind: Deployment\nspec:\n  replicas: 2\n";
+        let value = json!({"patches": [{"patch": patch, "target": {"kind": "Deployment"}}],
+            "one": "a\nb", "blank": "a\n\nb\n", "trailing": "a \nb\n"});
+        let text = block(&value);
+        assert!(
+            text.contains(
+                "  - patch: |\n      kind: Deployment\n      spec:\n        replicas: 2\n    target:\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("blank: |\n  a\n\n  b\n"), "{text}");
+        assert!(
+            text.contains("one: \"a\\nb\"\n"),
+            "no final newline: quoted\n{text}"
+        );
+        assert!(text.contains("trailing: \"a \\nb\\n\"\n"), "{text}");
+        assert_eq!(
+            serde_saphyr::from_str::<Value>(&text).unwrap(),
+            value,
+            "{text}"
+        );
     }
 
     #[test]

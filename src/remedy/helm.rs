@@ -87,6 +87,22 @@ impl HelmValues {
         }
     }
 
+    /// The values key of `container`'s image tag: `image.tag`, under the key the chart's
+    /// templates give the container's resources (`sidecar.image.tag` for `sidecar.resources`).
+    pub fn image_key_for(&self, container: &str) -> String {
+        let own = self
+            .containers
+            .get(container)
+            .and_then(|key| key.strip_suffix("resources"))
+            .unwrap_or("");
+        format!("{own}image.tag")
+    }
+
+    /// The path of `key` in `layer`'s document.
+    pub fn layer_path(&self, layer: &ValuesLayer, key: &str) -> Result<FieldPath, String> {
+        layer.path(key).parse().map_err(|e| format!("`{key}`: {e}"))
+    }
+
     /// The path of `key` (`resources.limits.memory`) in the release's values; an error when
     /// the chart is in the repository and its templates do not read the key.
     pub fn path(&self, key: &str) -> Result<FieldPath, String> {

@@ -12,10 +12,7 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
     if let Some(values) = &declared.helm {
-        return Err(Stop::Diagnosis(format!(
-            "{target} is made by {}; roll its image back in the release's values (commonly `image.tag`) or with the release's own history",
-            values.release
-        )));
+        return released(finding, ctx, &declared, values);
     }
     let containers: Vec<String> = match (&finding.container, finding.code) {
         (Some(c), FindingCode::ImagePullBackoff) => vec![c.clone()],
@@ -111,12 +108,101 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
         draft.rollback = format!("Revert the commit: `{container}` goes back to {current}.");
         draft.set(&location, &doc, path, Value::String(previous));
     }
-    if draft.changes.is_empty() {
+    if moves.is_empty() {
         return Err(Stop::Diagnosis(
             "the repository's Git history has no earlier image for the failing container to roll back to".into(),
         ));
     }
     draft.summary = format!("Roll back the image of {target}: {}", moves.join(", "));
+    Ok(draft.finish())
+}
+
+/// The rollback of an image a Helm release's values set: the container's `image.tag` key (under
+/// the key the chart's templates give the container, `sidecar.image.tag`), in the layer of the
+/// values that belongs to the release, back to the value it had across all the layers before.
+fn released(
+    finding: &Finding,
+    ctx: &Context,
+    declared: &Declared,
+    values: &super::helm::HelmValues,
+) -> RemedyResult {
+    let target = finding.target().clone();
+    let container = finding.container.clone().ok_or_else(|| {
+        Stop::Diagnosis(format!(
+            "the finding names no container of {target} whose image to roll back"
+        ))
+    })?;
+    let key = values.image_key_for(&container);
+    let path = values.path(&key).map_err(Stop::Diagnosis)?;
+    let (location, doc) = ctx.field_location(declared, &path);
+    let written = path.get(&doc).cloned();
+    let current = match &written {
+        Some(Value::String(tag)) => tag.clone(),
+        Some(Value::Number(tag)) => tag.to_string(),
+        _ => {
+            return Err(Stop::Diagnosis(format!(
+                "the values of {} set no `{key}` in the repository: the failing tag comes from elsewhere (the chart's defaults, or its appVersion); roll back the chart's version or set `{key}`",
+                values.release
+            )));
+        }
+    };
+    if let Some(failing) = finding.fact("image")
+        && failing.rsplit_once(':').map(|(_, tag)| tag) != Some(current.as_str())
+    {
+        return Err(Stop::Diagnosis(format!(
+            "the repository already declares `{key}: {current}` for `{container}`, not the tag of the failing `{failing}`: it waits to be synced"
+        )));
+    }
+    // The layers of the values, most specific first; a values file is one document, the release's
+    // own values are in the release.
+    let mut layers: Vec<Layer> = Vec::new();
+    let release = &declared.declaration.id;
+    for layer in values.layers.iter().rev() {
+        let path = values.layer_path(layer, &key).map_err(Stop::Diagnosis)?;
+        layers.push(Layer {
+            file: &layer.location.file,
+            object: (!layer.prefix.is_empty()).then_some(release),
+            path,
+            image_tag: false,
+        });
+    }
+    for file in [&location.file, &declared.declaration.location.file] {
+        if layers.iter().all(|l| l.file != file.as_path()) {
+            layers.push(Layer {
+                file,
+                object: Some(release),
+                path: path.clone(),
+                image_tag: false,
+            });
+        }
+    }
+    let previous = ctx
+        .history
+        .previous_effective(&layers, written.as_ref().unwrap_or(&Value::Null))
+        .map_err(|e| Stop::Diagnosis(format!("no earlier image can be looked up: {e}")))?;
+    // A tag written as a number (`tag: 2`) compares as its text.
+    let previous = match previous {
+        Some(Value::String(tag)) => tag,
+        Some(Value::Number(tag)) => tag.to_string(),
+        _ => {
+            return Err(Stop::Diagnosis(format!(
+                "the repository's Git history has no earlier `{key}` in the values of {} to roll back to",
+                values.release
+            )));
+        }
+    };
+    let mut draft = Draft::new(
+        finding,
+        Action::RollbackImage,
+        target.clone(),
+        Some(declared),
+        format!(
+            "Roll back the image of {target}: `{container}` {current} → {previous} (`{key}` in the values of {})",
+            values.release
+        ),
+        format!("Revert the commit: `{container}` goes back to {current}."),
+    );
+    draft.set(&location, &doc, path, Value::String(previous));
     Ok(draft.finish())
 }
 

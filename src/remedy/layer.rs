@@ -18,27 +18,102 @@ use crate::model::Finding;
 /// A patch to add to the target's overlay.
 #[derive(Debug, Clone)]
 pub(crate) struct OverlayPatch {
-    /// The new patch file, relative to the root.
+    /// The file the patch goes to, relative to the root: a new patch file, or the applier's.
     pub file: PathBuf,
-    /// The overlay's kustomization, which gains the patch.
-    pub kustomization: Location,
-    /// The other builds that use the base declaration, which the patch leaves alone.
+    /// The other builds (or appliers' files) that use the base declaration, which the patch
+    /// leaves alone.
     pub others: Vec<PathBuf>,
-    /// The patch's path as the overlay's `patches:` entry names it, relative to the overlay.
-    pub entry: String,
+    /// Where the patch is listed.
+    pub home: PatchHome,
+}
+
+/// Where a new strategic-merge patch is listed.
+#[derive(Debug, Clone)]
+pub(crate) enum PatchHome {
+    /// A new file of the overlay, named in its kustomization's `patches:` by `entry` (relative
+    /// to the overlay).
+    File {
+        kustomization: Location,
+        entry: String,
+    },
+    /// An inline entry of the failing environment's own applier: `spec.patches` of a Flux
+    /// Kustomization, `spec.source.kustomize.patches` of an Argo CD Application. For a build
+    /// that the appliers of several environments apply as it is.
+    Applier {
+        /// The applier's document.
+        location: Location,
+        /// The list the entry is appended to (`spec.patches`).
+        list: FieldPath,
+        /// The applier, for the pull request (`Flux Kustomization flux-system/apps`).
+        name: String,
+    },
 }
 
 impl OverlayPatch {
     /// The location an edit of the new patch is addressed to.
     pub fn location(&self) -> Location {
-        Location {
-            file: self.file.clone(),
-            document: 0,
-            item: None,
-            line: 1,
-            span: 0..0,
+        match &self.home {
+            PatchHome::Applier { location, .. } => location.clone(),
+            PatchHome::File { .. } => Location {
+                file: self.file.clone(),
+                document: 0,
+                item: None,
+                line: 1,
+                span: 0..0,
+            },
         }
     }
+}
+
+/// The patch for `object`, whose build the appliers of several environments apply as it is,
+/// that sets values for `environment` only: an entry of the patches of the one Flux
+/// Kustomization or Argo CD Application of that environment that applies the build (by the
+/// file that declares it). `None` when that environment has no such applier, or several.
+pub(crate) fn applier_patch(
+    index: &RepoIndex,
+    object: &IndexedObject,
+    environment_of: impl Fn(&Path) -> Option<String>,
+    environment: &str,
+) -> Option<OverlayPatch> {
+    let unit = &index.unit(object).path;
+    let appliers = appliers_of(index, unit);
+    let own: Vec<&(String, PathBuf)> = appliers
+        .iter()
+        .filter(|(_, file)| environment_of(file).as_deref() == Some(environment))
+        .collect();
+    let [(name, file)] = own.as_slice() else {
+        return None;
+    };
+    // The applier as declared in the repository: an Application an ApplicationSet makes has no
+    // document of its own to edit.
+    let declaration = index.declarations.iter().find(|d| {
+        d.location.file == *file && name.ends_with(&format!("/{}", d.id.name)) && {
+            let flux = d.id.group == "kustomize.toolkit.fluxcd.io" && d.id.kind == "Kustomization";
+            let argo = d.id.group == "argoproj.io" && d.id.kind == "Application";
+            flux || argo
+        }
+    })?;
+    let list = if declaration.id.group == "argoproj.io" {
+        // A multi-source Application's patches belong to one of its sources: not guessed.
+        declaration.value.pointer("/spec/source")?;
+        "spec.source.kustomize.patches"
+    } else {
+        "spec.patches"
+    };
+    let others: Vec<PathBuf> = appliers
+        .iter()
+        .filter(|(_, f)| f != file)
+        .map(|(_, f)| f.clone())
+        .collect();
+    Some(OverlayPatch {
+        file: file.clone(),
+        others,
+        home: PatchHome::Applier {
+            location: declaration.location.clone(),
+            list: list.parse().ok()?,
+            name: name.clone(),
+        },
+    })
 }
 
 /// The builds (and plain directories) that apply declaration `declaration`, sorted.
@@ -156,18 +231,21 @@ pub(crate) fn overlay_patch(
         .replace('\\', "/");
     Some(OverlayPatch {
         file,
-        kustomization: kustomization.location.clone(),
         others,
-        entry,
+        home: PatchHome::File {
+            kustomization: kustomization.location.clone(),
+            entry,
+        },
     })
 }
 
 /// The text of a strategic-merge patch of `declaration` that sets `sets`, with a comment naming
-/// the finding.
+/// the finding and who sees the patch (`scope`).
 pub(crate) fn patch_text(
     declaration: &Declaration,
     sets: &[(FieldPath, Value)],
     finding: &Finding,
+    scope: &str,
 ) -> String {
     let value = &declaration.value;
     let mut metadata = Map::new();
@@ -184,7 +262,7 @@ pub(crate) fn patch_text(
         put(&mut patch, &path.segments, new.clone());
     }
     format!(
-        "# remediator: {} on {}; only this overlay's build sees it.\n{}",
+        "# remediator: {} on {}; {scope}.\n{}",
         finding.code,
         finding.target(),
         emit_block(&patch)
@@ -294,6 +372,13 @@ pub(crate) fn explain(
             .join(", ")
     };
     if let Some(overlay) = overlay.filter(|o| files.contains(&o.file.as_path())) {
+        if let PatchHome::Applier { name, list, .. } = &overlay.home {
+            return format!(
+                "a new entry of `{list}` of {name} (`{}`): `{unit}` is applied as it is by {} too, which the patch leaves as it is",
+                overlay.file.display(),
+                shown(&overlay.others)
+            );
+        }
         return format!(
             "a new patch in the `{unit}` overlay (`{}`): the value is set in a base shared with {}, which the patch leaves as it is",
             overlay.file.display(),

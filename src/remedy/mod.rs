@@ -281,6 +281,23 @@ impl<'a> Context<'a> {
         // A build that appliers of several environments apply (the same path in two
         // clusters' directories) is never edited for one of them.
         let environments = self.environments_of(object);
+        // Its values for one environment go into that environment's own applier.
+        if let Some(env) = self.environment.filter(|_| environments.len() > 1) {
+            let environment_of =
+                |file: &Path| self.config.environment_for(file).map(|e| e.name.clone());
+            if let Some(patch) = layer::applier_patch(index, object, environment_of, env) {
+                return Ok(Declared {
+                    index,
+                    object,
+                    declaration: index.declaration(object),
+                    unit,
+                    kustomization,
+                    environment: Some(env.to_owned()),
+                    overlay: Some(patch),
+                    helm,
+                });
+            }
+        }
         if environments.len() > 1 {
             let appliers: Vec<String> = layer::appliers_of(index, &unit.path)
                 .iter()
@@ -458,21 +475,52 @@ impl<'d> Draft<'d> {
                 .as_ref()
                 .filter(|_| !self.patch_sets.is_empty())
             {
+                let scope = match &overlay.home {
+                    layer::PatchHome::File { .. } => "only this overlay's build sees it",
+                    layer::PatchHome::Applier { .. } => "only this environment's applier sees it",
+                };
                 let content =
-                    layer::patch_text(declared.declaration, &self.patch_sets, self.finding);
-                self.changes.push(Change::Create {
-                    path: overlay.file.clone(),
-                    content,
-                });
-                self.changes.push(Change::Edit {
-                    location: overlay.kustomization.clone(),
-                    edits: vec![Edit {
-                        path: FieldPath {
-                            segments: vec![crate::manifests::path::Segment::Key("patches".into())],
-                        },
-                        op: EditOp::Append(serde_json::json!({"path": overlay.entry})),
-                    }],
-                });
+                    layer::patch_text(declared.declaration, &self.patch_sets, self.finding, scope);
+                match &overlay.home {
+                    layer::PatchHome::File {
+                        kustomization,
+                        entry,
+                    } => {
+                        self.changes.push(Change::Create {
+                            path: overlay.file.clone(),
+                            content,
+                        });
+                        self.changes.push(Change::Edit {
+                            location: kustomization.clone(),
+                            edits: vec![Edit {
+                                path: FieldPath {
+                                    segments: vec![crate::manifests::path::Segment::Key(
+                                        "patches".into(),
+                                    )],
+                                },
+                                op: EditOp::Append(serde_json::json!({"path": entry})),
+                            }],
+                        });
+                    }
+                    layer::PatchHome::Applier { location, list, .. } => {
+                        let id = &declared.declaration.id;
+                        let mut target = serde_json::json!({"kind": id.kind, "name": id.name});
+                        if let Some(namespace) =
+                            declared.declaration.value.pointer("/metadata/namespace")
+                        {
+                            target["namespace"] = namespace.clone();
+                        }
+                        self.changes.push(Change::Edit {
+                            location: location.clone(),
+                            edits: vec![Edit {
+                                path: list.clone(),
+                                op: EditOp::Append(
+                                    serde_json::json!({"patch": content, "target": target}),
+                                ),
+                            }],
+                        });
+                    }
+                }
             }
             if let Some(helm) = &declared.helm {
                 // A key of the release's own values, or of a values file (the whole path).
@@ -696,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn a_build_two_clusters_apply_is_in_both_environments_and_never_edited_for_one() {
+    fn a_build_two_clusters_apply_is_edited_in_the_failing_environment_s_own_applier() {
         let root = tempfile::tempdir().unwrap();
         let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: api:1\n          resources: {limits: {memory: 256Mi}}\n";
         let flux = |path: &str| {
@@ -747,7 +795,41 @@ mod tests {
             environment: Some("prod-eu"),
             ..context(&index, &config, &snapshot)
         };
-        match remediate(&oom("api"), &eu) {
+        // For one environment, the value goes into that environment's own Flux Kustomization.
+        let r = proposal(remediate(&oom("api"), &eu));
+        let [
+            Change::Edit {
+                location,
+                edits: appended,
+            },
+        ] = r.changes.as_slice()
+        else {
+            panic!("{:?}", r.changes);
+        };
+        assert_eq!(location.file, Path::new("clusters/prod-eu/apps.yaml"));
+        assert_eq!(appended[0].path.to_string(), "spec.patches");
+        let EditOp::Append(entry) = &appended[0].op else {
+            panic!("{appended:?}");
+        };
+        assert_eq!(
+            entry["target"],
+            serde_json::json!({"kind": "Deployment", "name": "api", "namespace": "shop"})
+        );
+        assert!(
+            entry["patch"].as_str().unwrap().ends_with(
+                "          resources:\n            limits:\n              memory: 384Mi\n"
+            ),
+            "{entry}"
+        );
+        assert!(
+            r.finding.evidence.iter().any(|e| e.value.contains(
+                "Flux Kustomization flux-system/apps (`clusters/prod-eu/apps.yaml`): `apps/shared` is applied as it is by `clusters/prod-us/apps.yaml` too"
+            )),
+            "{:?}",
+            r.finding.evidence
+        );
+        // With no environment named, no edit of the shared build is right.
+        match remediate(&oom("api"), &context(&index, &config, &snapshot)) {
             Outcome::Diagnosis { reason, .. } => assert!(
                 reason.contains("`apps/shared` is applied in environments prod-eu, prod-us")
                     && reason.contains("clusters/prod-us/apps.yaml"),
