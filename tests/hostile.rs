@@ -116,7 +116,6 @@ impl Attack {
             format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: stolen}}\ndata: {{x: {FILE_MARKER}}}\n"),
         )
         .unwrap();
-        std::os::unix::fs::symlink(common::helm(), dir.path().join("bin/helm")).unwrap();
         let work = dir.path().join("work");
         git2::Repository::init(&work).unwrap();
         common::write_files(&work, &[("remediator.yaml", config)]);
@@ -147,10 +146,7 @@ impl Attack {
     /// `remediator check` of the base against HEAD, with the planted token and kubeconfig, the
     /// test's helm on PATH, and its own temporary folder and home.
     fn check(&self, extra: &[&str]) -> Output {
-        let path = std::env::join_paths(std::iter::once(self.path("bin")).chain(
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-        ))
-        .unwrap();
+        let path = common::path_with_helm(self.dir.path());
         *self.status.borrow_mut() = status(&self.work());
         Command::new(env!("CARGO_BIN_EXE_remediator"))
             .args(["check", "--repo"])

@@ -50,8 +50,8 @@ impl Layout {
         self.aside.path()
     }
 
-    /// `propose --env ENV --forge FORGE` on a snapshot of `objects`: whether it succeeded, and
-    /// what it printed.
+    /// `propose --env ENV --forge FORGE` on a snapshot of `objects`, with the test's helm on
+    /// `PATH`: whether it succeeded, and what it printed.
     fn run(&self, env: &str, objects: &[Value], forge: &str) -> (bool, String) {
         let snapshot = self.aside().join("snapshot.json");
         let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
@@ -62,6 +62,7 @@ impl Layout {
             .arg("--snapshot")
             .arg(&snapshot)
             .args(["--env", env, "--forge", forge])
+            .env("PATH", common::path_with_helm(self.aside()))
             .output()
             .unwrap();
         let printed = format!(
@@ -229,6 +230,10 @@ struct Live {
     container: &'static str,
     /// The image without its tag.
     image: &'static str,
+    /// The memory limit the layout sets, in MiB, when a case has one.
+    limit_mib: u32,
+    /// The image tag before the bump, and after it.
+    tags: [&'static str; 2],
     /// Labels and annotations its applier puts on it.
     marks: Value,
 }
@@ -266,10 +271,11 @@ impl Shape {
     /// The snapshot of `case`.
     fn snapshot(&self, case: Case) -> Vec<Value> {
         let live = &self.live;
-        let tag = if case == Case::ImageAfterBump { 2 } else { 1 };
+        let tag = live.tags[usize::from(case == Case::ImageAfterBump)];
         let image = format!("{}:{tag}", live.image);
         let resources = match case.limit() {
-            Some(limit) => json!({"requests": {"memory": "128Mi"}, "limits": {"memory": limit}}),
+            Some(_) => json!({"requests": {"memory": "128Mi"},
+                "limits": {"memory": format!("{}Mi", live.limit_mib)}}),
             None => json!({}),
         };
         let state = match case {
@@ -322,9 +328,12 @@ impl Shape {
                     json!([now - 86_400.0 + f64::from(i) * 600.0, mib * 1_048_576.0])
                 })
                 .collect(),
-            // The last hour, every minute, at 240Mi of the 256Mi limit.
+            // The last hour, every minute, 16Mi below the limit (240Mi of 256Mi).
             Case::UnderProvisioned => (0..60)
-                .map(|i| json!([now - 3_600.0 + f64::from(i) * 60.0, 240.0 * 1_048_576.0]))
+                .map(|i| {
+                    let mib = f64::from(live.limit_mib) - 16.0;
+                    json!([now - 3_600.0 + f64::from(i) * 60.0, mib * 1_048_576.0])
+                })
                 .collect(),
             _ => vec![],
         };
@@ -365,15 +374,21 @@ impl Shape {
             .find(|c| c["name"] == live.container)
             .unwrap();
         let memory = |kind: &str| container["resources"][kind]["memory"].clone();
+        // Raised by half after an OOM kill; right-sized to the p95 plus 30 %.
+        let raised = format!("{}Mi", live.limit_mib * 3 / 2);
+        let sized = format!("{}Mi", (f64::from(live.limit_mib - 16) * 1.3).ceil());
         match case {
-            Case::OomWithLimit => assert_eq!(memory("limits"), "384Mi", "{container}"),
+            Case::OomWithLimit => assert_eq!(memory("limits"), raised, "{container}"),
             Case::OomWithoutLimit => {
                 assert_eq!(memory("limits"), "368Mi", "{container}");
                 assert_eq!(memory("requests"), "368Mi", "{container}");
             }
-            Case::UnderProvisioned => assert_eq!(memory("limits"), "312Mi", "{container}"),
+            Case::UnderProvisioned => assert_eq!(memory("limits"), sized, "{container}"),
             Case::ImageAfterBump => {
-                assert_eq!(container["image"], format!("{}:1", live.image))
+                assert_eq!(
+                    container["image"],
+                    format!("{}:{}", live.image, live.tags[0])
+                )
             }
         }
         for (env, before) in self.others.iter().zip(&before) {
@@ -606,6 +621,8 @@ fn web_chart(sidecar: bool) -> Shape {
             name: "web-prod-web",
             container: if sidecar { "sidecar" } else { "web" },
             image: if sidecar { "sidecar" } else { "web" },
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: argo_marks("prod"),
         },
     }
@@ -700,6 +717,8 @@ spec:
             name: "web-web",
             container: "web",
             image: "web",
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "web",
                 "helm.toolkit.fluxcd.io/namespace": "web"}}),
         },
@@ -829,6 +848,8 @@ spec:
             name: "web-prod-web",
             container: "web",
             image: "web",
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: argo_marks("prod"),
         },
     };
@@ -915,6 +936,8 @@ spec:
             name: "api",
             container: "ui",
             image: "ui",
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: json!({}),
         },
     };
@@ -991,6 +1014,8 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
             name: "prod-ui",
             container: "ui",
             image: "ui",
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: json!({}),
         },
     };
@@ -1132,6 +1157,8 @@ spec:
             name: "web",
             container: "web",
             image: "web",
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: json!({"labels": {"kustomize.toolkit.fluxcd.io/name": "apps",
                 "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}),
         },
@@ -1252,7 +1279,7 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
         let printed = shape.refusal(case);
         assert!(
             printed.contains(
-                "writes its resources in `charts/web/templates/apps/deployment.yaml` without reading `.Values.resources`"
+                "no value reaches the resources of container `web`: they are written in its templates (`charts/web/templates/apps/deployment.yaml`)"
             ),
             "{case:?}: {printed}"
         );
@@ -1294,6 +1321,8 @@ fn the_flux_example_repository() {
             name: "podinfo",
             container: "podinfo",
             image: "ghcr.io/stefanprodan/podinfo",
+            limit_mib: 256,
+            tags: ["1", "2"],
             marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "podinfo",
                 "helm.toolkit.fluxcd.io/namespace": "podinfo"}}),
         },
@@ -1331,4 +1360,169 @@ fn environments(pairs: &[(&str, &str)]) -> String {
         out.push_str(&format!("  - name: {name}\n    paths: {paths}\n"));
     }
     out
+}
+
+/// The files of the fixture folder `name` under `tests/fixtures`, by path.
+fn fixture_files(name: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let mut out = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                out.push((relative, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// GoogleCloudPlatform/microservices-demo's Helm chart (`tests/fixtures`), deployed by an Argo
+/// CD Application per environment with its own values file. Every service's container is named
+/// `server` and takes its resources from its own key (`adService.resources`), and all take one
+/// image tag (`images.tag`): only `helm template` with marker values tells them apart.
+#[test]
+fn the_microservices_demo_chart_through_argo_cd() {
+    let app = |env: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: boutique-{env}
+  namespace: argocd
+spec:
+  project: default
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: shop-{env}
+  source:
+    repoURL: https://git.example.com/platform.git
+    targetRevision: main
+    path: helm-chart
+    helm:
+      valueFiles:
+        - values.yaml
+        - ../envs/{env}/values.yaml
+"
+        )
+    };
+    let tagged = |tag: &str| format!("# The shop in prod.\nimages:\n  tag: {tag}\n");
+    let files = move |_: Option<&str>| {
+        let config = environments(&[
+            ("prod", "[\"argo/prod.yaml\"]"),
+            ("dev", "[\"argo/dev.yaml\"]"),
+        ]);
+        let mut files = fixture_files("microservices-demo");
+        files.extend(owned(&[
+            ("remediator.yaml", &config),
+            ("envs/prod/values.yaml", &tagged("v0.10.5")),
+            ("envs/dev/values.yaml", "loadGenerator:\n  create: false\n"),
+            ("argo/prod.yaml", &app("prod")),
+            ("argo/dev.yaml", &app("dev")),
+        ]));
+        files
+    };
+    let bump = move |_: Option<&str>| owned(&[("envs/prod/values.yaml", &tagged("v0.10.7"))]);
+    let render = |layout: &Layout, env: &str| {
+        let own = format!("envs/{env}/values.yaml");
+        let files = ["helm-chart/values.yaml", own.as_str()];
+        helm_template(
+            layout.root(),
+            &format!("boutique-{env}"),
+            Path::new("helm-chart"),
+            &files,
+        )
+    };
+    let live = |name: &'static str, container: &'static str, image: &'static str| Live {
+        namespace: "shop-prod",
+        name,
+        container,
+        image,
+        limit_mib: 300,
+        tags: ["v0.10.5", "v0.10.7"],
+        marks: json!({"annotations": {"argocd.argoproj.io/tracking-id":
+            format!("boutique-prod:apps/Deployment:shop-prod/{name}")}}),
+    };
+    let mut shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "prod",
+        others: vec!["dev"],
+        render: Box::new(render),
+        live: live(
+            "adservice",
+            "server",
+            "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/adservice",
+        ),
+    };
+    let file = "envs/prod/values.yaml";
+    // The chart limits adservice to 300Mi; prod's own values file gets the raise.
+    assert_eq!(
+        shape.check(Case::OomWithLimit),
+        in_file(
+            file,
+            &[
+                "+adService:",
+                "+  resources:",
+                "+    limits:",
+                "+      memory: 450Mi"
+            ]
+        )
+    );
+    assert_eq!(
+        shape.check(Case::UnderProvisioned),
+        in_file(
+            file,
+            &[
+                "+adService:",
+                "+  resources:",
+                "+    limits:",
+                "+      memory: 370Mi"
+            ]
+        )
+    );
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        in_file(file, &["-  tag: v0.10.7", "+  tag: v0.10.5"])
+    );
+    // Another service's `server` takes its own key.
+    shape.live = live(
+        "cartservice",
+        "server",
+        "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/cartservice",
+    );
+    shape.live.limit_mib = 256;
+    assert_eq!(
+        shape.check(Case::OomWithLimit),
+        in_file(
+            file,
+            &[
+                "+cartService:",
+                "+  resources:",
+                "+    limits:",
+                "+      memory: 384Mi"
+            ]
+        )
+    );
+    // redis-cart's limit is written in the template: no value changes it.
+    shape.live = live("redis-cart", "redis", "redis");
+    let printed = shape.refusal(Case::OomWithLimit);
+    assert!(
+        printed.contains(
+            "shows that no value reaches the resources of container `redis`: they are written in its templates (`helm-chart/templates/cartservice.yaml`)"
+        ),
+        "{printed}"
+    );
 }

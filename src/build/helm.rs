@@ -289,6 +289,20 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+/// `over` merged into `base` as Helm merges values: mappings key by key, anything else replaced,
+/// a null leaving the base's value.
+pub(crate) fn merge_values(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                merge_values(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (_, Value::Null) => {}
+        (base, over) => *base = over,
+    }
+}
+
 /// The objects `release` makes, as `helm template` renders them with its values; `None` when
 /// `helm` is not on `PATH`. A chart of the repository is rendered from a copy; a fetched chart
 /// only from a repository that `render.allowRemote` allows.

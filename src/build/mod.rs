@@ -20,6 +20,7 @@ mod objects;
 mod origin;
 pub mod paths;
 pub mod prescan;
+mod reach;
 pub mod release;
 pub mod remote;
 mod renames;
@@ -37,6 +38,7 @@ pub use kustomize::{Kustomize, Missing};
 pub use objects::{AppliedObject, Failed, Rendering, identity, objects};
 pub use origin::Origin;
 pub use paths::Refusal;
+pub use reach::learn_reach;
 pub use remote::AllowRemote;
 pub use renames::learn_renames;
 

@@ -45,6 +45,9 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
     for warning in remediator::build::learn_renames(&mut index, &renderer) {
         eprintln!("warning: {warning}");
     }
+    for warning in remediator::build::learn_reach(&mut index, &renderer) {
+        eprintln!("warning: {warning}");
+    }
     if args.snapshot.is_some() && args.cluster.given() {
         anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
     }

@@ -147,7 +147,23 @@ pub struct RepoIndex {
     /// `nameSuffix`), each with the position of the object in [`RepoIndex::objects`]: learned
     /// from kustomize's own origin annotations (see `build::learn_renames`), never guessed.
     pub renamed: Vec<(ObjectRef, usize)>,
+    /// For each release declaration whose chart is in the repository (by its position in
+    /// [`RepoIndex::declarations`]), the values keys that reach each container it renders:
+    /// learned by rendering it with marker values (see `build::learn_reach`), when helm is here.
+    pub chart_reach: BTreeMap<usize, Reach>,
 }
+
+/// The values keys one rendered container takes, when it takes them from the values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reached {
+    /// The key of its `resources` (`adService.resources`).
+    pub resources: Option<String>,
+    /// The key of its image's tag (`images.tag`).
+    pub tag: Option<String>,
+}
+
+/// For each container a release renders, by workload kind, name and container name.
+pub type Reach = BTreeMap<(String, String, String), Reached>;
 
 impl RepoIndex {
     /// Whether `build`, or a kustomization it includes, renames what it applies.
@@ -646,7 +662,8 @@ struct TemplateScan {
     read: BTreeSet<String>,
     /// The templates (relative to the root) with a `resources:` block that reads no value.
     literal: Vec<PathBuf>,
-    /// Each container with a literal name, and the values key its resources come from.
+    /// Each container with a literal name, and the values key its resources come from (empty
+    /// when templates give the name different keys).
     containers: BTreeMap<String, String>,
 }
 
@@ -681,7 +698,14 @@ fn scan_templates(root: &Path, dir: &Path) -> TemplateScan {
                     if literal_resources(&text) {
                         scan.literal.push(relative);
                     }
-                    scan.containers.extend(container_resources(&text));
+                    // A name that several templates give different keys (every service's
+                    // `server`) tells nothing: kept empty.
+                    for (name, key) in container_resources(&text) {
+                        let known = scan.containers.entry(name).or_insert_with(|| key.clone());
+                        if *known != key {
+                            known.clear();
+                        }
+                    }
                 }
                 _ => {}
             }

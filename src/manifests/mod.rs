@@ -27,7 +27,8 @@ pub use builds::{Build, normalise};
 pub use change::{edit_object, locate};
 pub use emit::block as emit_block;
 pub use index::{
-    Declaration, IndexOptions, IndexedObject, KustomizationFile, Location, RepoIndex, Unit,
+    Declaration, IndexOptions, IndexedObject, KustomizationFile, Location, Reach, Reached,
+    RepoIndex, Unit,
 };
 pub use kustomize::{FILE_NAMES, ImageOverride, Kustomization, ReplicaOverride, is_remote};
 pub use lines::{LineIndex, line_of_byte};

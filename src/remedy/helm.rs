@@ -27,6 +27,9 @@ pub(crate) struct HelmValues {
     pub literal: Vec<std::path::PathBuf>,
     /// The values key each container of the chart takes its resources from, by name.
     pub containers: BTreeMap<String, String>,
+    /// The values keys that reach each container of the target, by name, as `helm template`
+    /// with marker values showed them; empty when the chart was not rendered.
+    pub reach: BTreeMap<String, crate::manifests::Reached>,
     /// Where the values come from, least specific first, when the repository holds more than
     /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
     pub layers: Vec<ValuesLayer>,
@@ -77,25 +80,69 @@ impl ValuesLayer {
 impl HelmValues {
     /// `key` (`resources.limits.memory`) for `container`: under the key the chart's templates
     /// give that container's resources (`sidecar.resources.limits.memory`), when they say.
-    pub fn key_for(&self, container: &str, key: &str) -> String {
-        match (
-            key.strip_prefix("resources"),
-            self.containers.get(container),
-        ) {
-            (Some(rest), Some(own)) => format!("{own}{rest}"),
-            _ => key.to_owned(),
+    /// Rendered with marker values, a container that takes no resources from the values is an
+    /// error naming it.
+    pub fn key_for(&self, container: &str, key: &str) -> Result<String, String> {
+        let Some(rest) = key.strip_prefix("resources") else {
+            return Ok(key.to_owned());
+        };
+        if let Some(reached) = self.reach.get(container) {
+            return match &reached.resources {
+                Some(own) => Ok(format!("{own}{rest}")),
+                None => {
+                    let templates: Vec<String> = self
+                        .literal
+                        .iter()
+                        .map(|t| format!("`{}`", t.display()))
+                        .collect();
+                    let written = match templates.as_slice() {
+                        [] => "its templates".to_owned(),
+                        some => format!("its templates ({})", some.join(", ")),
+                    };
+                    Err(format!(
+                        "`helm template` of the chart of {} shows that no value reaches the resources of container `{container}`: they are written in {written}; change the template",
+                        self.release
+                    ))
+                }
+            };
+        }
+        match self.containers.get(container) {
+            Some(own) if own.is_empty() => Err(format!(
+                "the templates of the chart of {} give containers named `{container}` their resources from different values keys, and without helm on PATH the chart cannot be rendered to tell which one this is",
+                self.release
+            )),
+            Some(own) => Ok(format!("{own}{rest}")),
+            None => Ok(key.to_owned()),
         }
     }
 
-    /// The values key of `container`'s image tag: `image.tag`, under the key the chart's
-    /// templates give the container's resources (`sidecar.image.tag` for `sidecar.resources`).
+    /// The values key of `container`'s image tag: the one `helm template` with marker values
+    /// showed reaching it; else `image.tag`, under the key the chart's templates give the
+    /// container's resources (`sidecar.image.tag` for `sidecar.resources`).
     pub fn image_key_for(&self, container: &str) -> String {
+        if let Some(tag) = self.reach.get(container).and_then(|r| r.tag.clone()) {
+            return tag;
+        }
         let own = self
             .containers
             .get(container)
             .and_then(|key| key.strip_suffix("resources"))
             .unwrap_or("");
         format!("{own}image.tag")
+    }
+
+    /// The refusal of a chart whose templates write resources without reading the values.
+    fn literal_said(&self) -> String {
+        let templates: Vec<String> = self
+            .literal
+            .iter()
+            .map(|t| format!("`{}`", t.display()))
+            .collect();
+        format!(
+            "the chart of {} writes its resources in {} without reading `.Values.resources`: no value of the release changes them; change the template",
+            self.release,
+            templates.join(", ")
+        )
     }
 
     /// The path of `key` in `layer`'s document.
@@ -109,16 +156,7 @@ impl HelmValues {
         let root = key.split('.').next().unwrap_or(key);
         if self.read.as_ref().is_some_and(|read| !read.contains(root)) {
             if root == "resources" && !self.literal.is_empty() {
-                let templates: Vec<String> = self
-                    .literal
-                    .iter()
-                    .map(|t| format!("`{}`", t.display()))
-                    .collect();
-                return Err(format!(
-                    "the chart of {} writes its resources in {} without reading `.Values.resources`: no value of the release changes them; change the template",
-                    self.release,
-                    templates.join(", ")
-                ));
+                return Err(self.literal_said());
             }
             return Err(format!(
                 "the chart of {} does not read `.Values.{root}`; set the value where its templates take it",
@@ -157,7 +195,7 @@ impl HelmValues {
         let layer = self.target(key)?;
         let mut merged = Value::Object(serde_json::Map::new());
         for layer in &self.layers {
-            merge_values(&mut merged, layer.values());
+            crate::build::helm::merge_values(&mut merged, layer.values());
         }
         let document = if layer.prefix.is_empty() {
             merged
@@ -298,6 +336,7 @@ pub(crate) fn release_of<'i>(
                             containers: chart_dir(value)
                                 .and_then(|dir| index.chart_containers.get(&dir).cloned())
                                 .unwrap_or_default(),
+                            reach: reach_of(index, object, target),
                             layers: vec![],
                         },
                     )
@@ -342,6 +381,7 @@ pub(crate) fn release_of<'i>(
                             read,
                             literal,
                             containers,
+                            reach: reach_of(index, object, target),
                             layers,
                         },
                     )
@@ -350,6 +390,22 @@ pub(crate) fn release_of<'i>(
                 None
             }
         })
+}
+
+/// What reaches each container of `target` among the objects the release `object` renders.
+fn reach_of(
+    index: &RepoIndex,
+    object: &IndexedObject,
+    target: &ObjectRef,
+) -> BTreeMap<String, crate::manifests::Reached> {
+    let Some(reach) = index.chart_reach.get(&object.declaration) else {
+        return BTreeMap::new();
+    };
+    reach
+        .iter()
+        .filter(|((kind, name, _), _)| *kind == target.kind && *name == target.name)
+        .map(|((_, _, container), reached)| (container.clone(), reached.clone()))
+        .collect()
 }
 
 /// The Argo CD Application tracking a live object, and its namespace when the tracking says it,
@@ -377,19 +433,6 @@ fn argo_application(
         .get("argocd.argoproj.io/instance")
         .or_else(|| labels.get("app.kubernetes.io/instance"))
         .map(|name| (name.clone(), None))
-}
-
-/// `over` merged into `base` as Helm merges values: mappings key by key, anything else replaced.
-fn merge_values(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Object(base), Value::Object(over)) => {
-            for (key, value) in over {
-                merge_values(base.entry(key).or_insert(Value::Null), value);
-            }
-        }
-        (_, Value::Null) => {}
-        (base, over) => *base = over,
-    }
 }
 
 /// The values layers of an Argo CD Application's Helm source whose chart is the repository's

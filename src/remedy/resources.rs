@@ -270,7 +270,8 @@ fn path(
         let key = helm::conventional_key(rest)
             .ok_or_else(|| Stop::Diagnosis(format!("no common chart value sets `{rest}`")))?;
         return values
-            .path(&values.key_for(container, &key))
+            .key_for(container, &key)
+            .and_then(|key| values.path(&key))
             .map_err(Stop::Diagnosis);
     }
     let kind = &declared.declaration.id.kind;

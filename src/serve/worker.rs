@@ -141,6 +141,9 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     for warning in crate::build::learn_renames(&mut index, &service.renderer) {
         tracing::warn!(%warning, "renamed objects");
     }
+    for warning in crate::build::learn_reach(&mut index, &service.renderer) {
+        tracing::warn!(%warning, "chart values");
+    }
     let mut loaded = service
         .cluster
         .snapshot(&SnapshotOptions::default())

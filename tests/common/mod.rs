@@ -292,3 +292,16 @@ pub fn helm() -> PathBuf {
     );
     path.into()
 }
+
+/// `PATH` with the test's helm (see [`helm`]) first, as `helm` in `dir/bin`.
+pub fn path_with_helm(dir: &Path) -> std::ffi::OsString {
+    let bin = dir.join("bin");
+    if !bin.join("helm").exists() {
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(helm(), bin.join("helm")).unwrap();
+    }
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap()
+}
