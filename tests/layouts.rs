@@ -28,20 +28,6 @@ impl Layout {
         Layout { dir, aside }
     }
 
-    /// The layout with the files of a fixture folder under `tests/fixtures`, and `files`.
-    fn from_fixture(name: &str, files: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        git2::Repository::init(dir.path()).unwrap();
-        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
-        copy(&from, dir.path());
-        common::write_files(dir.path(), files);
-        common::commit_all(dir.path(), "The layout");
-        let aside = tempfile::tempdir().unwrap();
-        Layout { dir, aside }
-    }
-
     fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -128,19 +114,6 @@ impl Layout {
     }
 }
 
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// `kustomize build` of `dir` (kubectl's when kustomize is not on PATH).
 fn kustomize(root: &Path, dir: &str) -> String {
     let on_path = |name: &str| {
@@ -167,12 +140,13 @@ fn kustomize(root: &Path, dir: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `helm template NAME CHART -f FILE...` in `root`.
+/// `helm template --skip-tests NAME CHART -f FILE...` in `root`.
 fn helm_template(root: &Path, name: &str, chart: &Path, values: &[&str]) -> String {
     let mut command = Command::new(common::helm());
     command
         .current_dir(root)
-        .args(["template", name])
+        // Test pods carry random names: left out, as they are no part of a release.
+        .args(["template", "--skip-tests", name])
         .arg(chart);
     for file in values {
         command.args(["-f", file]);
@@ -470,9 +444,15 @@ fn assert_values_cases(shape: &Shape, file: &str, head: &[&str], indent: &str, t
         shape.check(Case::UnderProvisioned),
         expected(&["resources:", "  limits:", "    memory: 312Mi"])
     );
+    // Tags as the layouts write them: a whole number quoted (`"1"`), the rest plain (`0.1`,
+    // `6.14.0`).
+    let [before, after] = shape.live.tags.map(|t| match t.parse::<u32>() {
+        Ok(_) => format!("\"{t}\""),
+        Err(_) => t.to_owned(),
+    });
     let (old, new) = (
-        format!("-{tag_indent}tag: \"2\""),
-        format!("+{tag_indent}tag: \"1\""),
+        format!("-{tag_indent}tag: {after}"),
+        format!("+{tag_indent}tag: {before}"),
     );
     assert_eq!(
         shape.check(Case::ImageAfterBump),
@@ -1294,64 +1274,96 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
     );
 }
 
-/// fluxcd/flux2-kustomize-helm-example, trimmed (`tests/fixtures`): podinfo's HelmRelease in
-/// a base, with a values patch per environment.
+/// fluxcd/flux2-kustomize-helm-example (`tests/fixtures`): podinfo's HelmRelease in a base,
+/// with a values patch per environment, rendered as helm-controller does with podinfo's own
+/// chart (stefanprodan/podinfo, `tests/fixtures/podinfo`). Where a case needs them, the team
+/// pins staging's image tag in its patch and sets a limit in the base.
 #[test]
 fn the_flux_example_repository() {
-    let config = environments(&[
-        ("staging", "[\"clusters/staging/**\", \"apps/staging/**\"]"),
-        (
-            "production",
-            "[\"clusters/production/**\", \"apps/production/**\"]",
-        ),
-    ]);
-    let layout = Layout::from_fixture(
-        "flux2-kustomize-helm-example",
-        &[("remediator.yaml", &config)],
-    );
-    let production = kustomize(layout.root(), "apps/production");
-    let live = Shape {
-        files: Box::new(|_| vec![]),
-        bump: Box::new(|_| vec![]),
-        failing: "staging",
-        others: vec![],
-        render: Box::new(|_, _| String::new()),
-        live: Live {
-            namespace: "podinfo",
-            name: "podinfo",
-            container: "podinfo",
-            image: "ghcr.io/stefanprodan/podinfo",
-            limit_mib: 256,
-            tags: ["1", "2"],
-            marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "podinfo",
-                "helm.toolkit.fluxcd.io/namespace": "podinfo"}}),
-        },
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("staging", "[\"clusters/staging/**\", \"apps/staging/**\"]"),
+            (
+                "production",
+                "[\"clusters/production/**\", \"apps/production/**\"]",
+            ),
+        ]);
+        let mut files = fixture_files("flux2-kustomize-helm-example");
+        for (path, text) in &mut files {
+            if path == "apps/base/podinfo/release.yaml" {
+                *text = with_limit(text, "  values:\n", "    ", limit);
+            }
+            if path == "apps/staging/podinfo-values.yaml" {
+                text.push_str("    image:\n      tag: 6.14.0\n");
+            }
+        }
+        files.push(("remediator.yaml".into(), config));
+        files
     };
-    // podinfo sets no memory limit: the OOM kill gets a first one, from a 320Mi peak.
-    let changed = layout.propose("staging", &live.snapshot(Case::OomWithoutLimit));
-    assert_eq!(
-        diff_lines(&changed),
-        [
-            "+    resources:",
-            "+      requests:",
-            "+        memory: 368Mi",
-            "+      limits:",
-            "+        memory: 368Mi"
-        ]
-        .map(|l| format!("apps/staging/podinfo-values.yaml: {l}")),
-        "appended to the overlay's own patch, below its last line"
+    let bump = move |limit: Option<&str>| {
+        let path = "apps/staging/podinfo-values.yaml";
+        let text = (files)(limit)
+            .into_iter()
+            .find(|(p, _)| p == path)
+            .unwrap()
+            .1
+            .replace("tag: 6.14.0", "tag: 6.14.2");
+        vec![(path.to_owned(), text)]
+    };
+    let render = |layout: &Layout, env: &str| {
+        let built = documents(&kustomize(layout.root(), &format!("apps/{env}")));
+        let release = built.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
+        let values = layout.aside().join(format!("{env}-values.json"));
+        std::fs::write(&values, release["spec"]["values"].to_string()).unwrap();
+        let chart =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/podinfo/charts/podinfo");
+        helm_template(
+            layout.root(),
+            "podinfo",
+            &chart,
+            &[values.to_str().unwrap()],
+        )
+    };
+    let live = |name: &'static str, container: &'static str, image: &'static str| Live {
+        namespace: "podinfo",
+        name,
+        container,
+        image,
+        limit_mib: 256,
+        tags: ["6.14.0", "6.14.2"],
+        marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "podinfo",
+            "helm.toolkit.fluxcd.io/namespace": "podinfo"}}),
+    };
+    let mut shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "staging",
+        others: vec!["production"],
+        render: Box::new(render),
+        live: live("podinfo", "podinfo", "ghcr.io/stefanprodan/podinfo"),
+    };
+    // Appended to staging's own patch, below its last line; the base's values still reach it.
+    assert_values_cases(
+        &shape,
+        "apps/staging/podinfo-values.yaml",
+        &[],
+        "    ",
+        "      ",
     );
-    let staging = documents(&kustomize(layout.root(), "apps/staging"));
-    let release = staging.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
-    assert_eq!(
-        release["spec"]["values"]["resources"],
-        json!({"requests": {"memory": "368Mi"}, "limits": {"memory": "368Mi"}})
+    // The chart is fetched from a Helm repository: the common keys are a guess only for the
+    // release's own workload, never for its Redis.
+    shape.live = live(
+        "podinfo-redis",
+        "redis",
+        "public.ecr.aws/docker/library/redis",
     );
-    assert_eq!(
-        release["spec"]["values"]["redis"]["enabled"], true,
-        "the base's values still reach staging"
+    let printed = shape.refusal(Case::OomWithLimit);
+    assert!(
+        printed.contains(
+            "the chart of HelmRelease podinfo/podinfo is not in the repository, and `podinfo-redis` is not the release's own workload (podinfo or podinfo-podinfo)"
+        ),
+        "{printed}"
     );
-    assert_eq!(kustomize(layout.root(), "apps/production"), production);
 }
 
 fn environments(pairs: &[(&str, &str)]) -> String {
@@ -1524,5 +1536,211 @@ spec:
             "shows that no value reaches the resources of container `redis`: they are written in its templates (`helm-chart/templates/cartservice.yaml`)"
         ),
         "{printed}"
+    );
+}
+
+/// `text` with a memory limit of `limit` (when there is one) after the line `after`, at
+/// `indent`.
+fn with_limit(text: &str, after: &str, indent: &str, limit: Option<&str>) -> String {
+    match limit {
+        Some(limit) => text.replacen(
+            after,
+            &format!("{after}{indent}resources:\n{indent}  limits:\n{indent}    memory: {limit}\n"),
+            1,
+        ),
+        None => text.to_owned(),
+    }
+}
+
+/// argoproj/argo-cd's list-generator example (`tests/fixtures/argo-cd`): one ApplicationSet
+/// (Go templates) making an Application per cluster, each of its own directory of plain
+/// manifests. A limit, where a case has one, is the team's own addition to both directories.
+#[test]
+fn the_argo_cd_list_generator_example() {
+    const DIR: &str = "applicationset/examples/list-generator/guestbook";
+    let deployment = |env: &str| format!("{DIR}/engineering-{env}/guestbook-ui-deployment.yaml");
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            (
+                "engineering-prod",
+                &format!("[\"{DIR}/engineering-prod/**\"]"),
+            ),
+            (
+                "engineering-dev",
+                &format!("[\"{DIR}/engineering-dev/**\"]"),
+            ),
+        ]);
+        let mut files = fixture_files("argo-cd");
+        for (path, text) in &mut files {
+            if path.starts_with(DIR) && path.ends_with("deployment.yaml") {
+                *text = with_limit(text, "        name: guestbook-ui\n", "        ", limit);
+            }
+        }
+        files.push(("remediator.yaml".into(), config));
+        files
+    };
+    let bump = move |limit: Option<&str>| {
+        let path = deployment("prod");
+        let text = (files)(limit)
+            .into_iter()
+            .find(|(p, _)| *p == path)
+            .unwrap()
+            .1
+            .replace("argocd-e2e-container:0.2", "argocd-e2e-container:0.3");
+        vec![(path, text)]
+    };
+    // A directory source renders as its files.
+    let render = |layout: &Layout, env: &str| {
+        let dir = layout.root().join(DIR).join(env);
+        ["guestbook-ui-deployment.yaml", "guestbook-ui-svc.yaml"]
+            .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+            .join("---\n")
+    };
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "engineering-prod",
+        others: vec!["engineering-dev"],
+        render: Box::new(move |layout, env| render(layout, env)),
+        live: Live {
+            namespace: "guestbook",
+            name: "guestbook-ui",
+            container: "guestbook-ui",
+            image: "quay.io/argoprojlabs/argocd-e2e-container",
+            limit_mib: 256,
+            tags: ["0.2", "0.3"],
+            marks: json!({"annotations": {"argocd.argoproj.io/tracking-id":
+                "engineering-prod-guestbook:apps/Deployment:guestbook/guestbook-ui"}}),
+        },
+    };
+    let file = deployment("prod");
+    let changed = |lines: &[&str]| in_file(&file, lines);
+    assert_eq!(
+        shape.check(Case::OomWithLimit),
+        changed(&["-            memory: 256Mi", "+            memory: 384Mi"])
+    );
+    assert_eq!(
+        shape.check(Case::OomWithoutLimit),
+        changed(&[
+            "+        resources:",
+            "+          requests:",
+            "+            memory: 368Mi",
+            "+          limits:",
+            "+            memory: 368Mi"
+        ])
+    );
+    assert_eq!(
+        shape.check(Case::UnderProvisioned),
+        changed(&["-            memory: 256Mi", "+            memory: 312Mi"])
+    );
+    assert_eq!(
+        shape.check(Case::ImageAfterBump),
+        changed(&[
+            "-      - image: quay.io/argoprojlabs/argocd-e2e-container:0.3",
+            "+      - image: quay.io/argoprojlabs/argocd-e2e-container:0.2"
+        ])
+    );
+}
+
+/// argoproj/argo-cd's `helm-guestbook` example chart (`tests/fixtures/argo-cd`), as
+/// `helm create` writes charts: the container's name and the Deployment's come from templates
+/// and `_helpers.tpl`, its values file for production sets only the service type. Deployed by
+/// an Argo CD Application per environment.
+#[test]
+fn the_argo_cd_helm_guestbook_chart() {
+    const CHART: &str = "applicationset/examples/git-generator-directory/excludes/cluster-addons/exclude-helm-guestbook";
+    let app = |env: &str, files: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: guestbook-{env}
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: https://github.com/argoproj/argo-cd.git
+    targetRevision: HEAD
+    path: {CHART}
+    helm:
+      valueFiles: {files}
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: guestbook-{env}
+"
+        )
+    };
+    let files = move |limit: Option<&str>| {
+        let config = environments(&[
+            ("production", "[\"argo/production.yaml\"]"),
+            ("dev", "[\"argo/dev.yaml\"]"),
+        ]);
+        let mut files: Vec<(String, String)> = fixture_files("argo-cd")
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(CHART) || p == "LICENSE")
+            .collect();
+        for (path, text) in &mut files {
+            if let Some(limit) = limit.filter(|_| path.ends_with("/values.yaml")) {
+                *text = text.replace(
+                    "resources: {}\n",
+                    &format!("resources:\n  limits:\n    memory: {limit}\n"),
+                );
+            }
+        }
+        files.extend(owned(&[
+            ("remediator.yaml", &config),
+            (
+                "argo/production.yaml",
+                &app("production", "[values.yaml, values-production.yaml]"),
+            ),
+            ("argo/dev.yaml", &app("dev", "[values.yaml]")),
+        ]));
+        files
+    };
+    let production = format!("{CHART}/values-production.yaml");
+    let bump = move |_: Option<&str>| {
+        vec![(
+            production.clone(),
+            "service:\n  type: LoadBalancer\nimage:\n  tag: 0.2\n".to_owned(),
+        )]
+    };
+    let render = |layout: &Layout, env: &str| {
+        let mut files = vec![format!("{CHART}/values.yaml")];
+        if env == "production" {
+            files.push(format!("{CHART}/values-production.yaml"));
+        }
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        helm_template(
+            layout.root(),
+            &format!("guestbook-{env}"),
+            Path::new(CHART),
+            &files,
+        )
+    };
+    let shape = Shape {
+        files: Box::new(files),
+        bump: Box::new(bump),
+        failing: "production",
+        others: vec!["dev"],
+        render: Box::new(render),
+        live: Live {
+            namespace: "guestbook-production",
+            name: "guestbook-production-helm-guestbook",
+            container: "helm-guestbook",
+            image: "quay.io/argoprojlabs/argocd-e2e-container",
+            limit_mib: 256,
+            tags: ["0.1", "0.2"],
+            marks: json!({"annotations": {"argocd.argoproj.io/tracking-id":
+                "guestbook-production:apps/Deployment:guestbook-production/guestbook-production-helm-guestbook"}}),
+        },
+    };
+    // Production's own values file, never the chart's defaults that dev reads too; the tag
+    // goes back as it was written, a number.
+    assert_values_cases(
+        &shape,
+        &format!("{CHART}/values-production.yaml"),
+        &[],
+        "",
+        "  ",
     );
 }

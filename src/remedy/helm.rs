@@ -30,6 +30,12 @@ pub(crate) struct HelmValues {
     /// The values keys that reach each container of the target, by name, as `helm template`
     /// with marker values showed them; empty when the chart was not rendered.
     pub reach: BTreeMap<String, crate::manifests::Reached>,
+    /// The names the release's own workload takes by Helm's naming convention (the release's
+    /// name, and `<release>-<chart>`): without the chart, a common key is only a fair guess
+    /// for that workload, never for a component's (`podinfo-redis`).
+    pub own_names: Vec<String>,
+    /// The name of the workload a remedy changes.
+    pub workload: String,
     /// Where the values come from, least specific first, when the repository holds more than
     /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
     pub layers: Vec<ValuesLayer>,
@@ -153,6 +159,15 @@ impl HelmValues {
     /// The path of `key` (`resources.limits.memory`) in the release's values; an error when
     /// the chart is in the repository and its templates do not read the key.
     pub fn path(&self, key: &str) -> Result<FieldPath, String> {
+        if self.read.is_none() && self.reach.is_empty() && !self.own_names.contains(&self.workload)
+        {
+            return Err(format!(
+                "the chart of {} is not in the repository, and `{}` is not the release's own workload ({}): which of its values reaches it is not known, and the common `{key}` would change another workload",
+                self.release,
+                self.workload,
+                self.own_names.join(" or ")
+            ));
+        }
         let root = key.split('.').next().unwrap_or(key);
         if self.read.as_ref().is_some_and(|read| !read.contains(root)) {
             if root == "resources" && !self.literal.is_empty() {
@@ -323,10 +338,16 @@ pub(crate) fn release_of<'i>(
                     helm.is_some_and(|(n, ns)| n == release_name && ns == target_namespace);
                 (by_flux || by_helm).then(|| {
                     let release = format!("HelmRelease {namespace}/{}", id.name);
+                    let chart = value
+                        .pointer("/spec/chart/spec/chart")
+                        .and_then(Value::as_str)
+                        .map(|c| c.trim_end_matches('/').rsplit('/').next().unwrap_or(c));
                     (
                         object,
                         HelmValues {
                             prefix: "spec.values".into(),
+                            own_names: own_names(release_name, chart),
+                            workload: target.name.clone(),
                             release,
                             read: chart_dir(value)
                                 .and_then(|dir| index.chart_values.get(&dir).cloned()),
@@ -355,6 +376,16 @@ pub(crate) fn release_of<'i>(
                 let by_argo = tracked && !helm_source["values"].is_string();
                 by_argo.then(|| {
                     let release = format!("Argo CD Application {namespace}/{}", id.name);
+                    let release_name = source
+                        .pointer("/helm/releaseName")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&id.name);
+                    let chart = source["chart"].as_str().or_else(|| {
+                        source["path"]
+                            .as_str()
+                            .and_then(|p| p.trim_end_matches('/').rsplit('/').next())
+                    });
+                    let own_names = own_names(release_name, chart);
                     let prefix = format!("{base}.helm.valuesObject");
                     let dir: Option<std::path::PathBuf> = source["path"].as_str().and_then(|p| {
                         crate::manifests::normalise(std::path::Path::new(p.trim_start_matches('/')))
@@ -377,6 +408,8 @@ pub(crate) fn release_of<'i>(
                         object,
                         HelmValues {
                             prefix,
+                            own_names,
+                            workload: target.name.clone(),
                             release,
                             read,
                             literal,
@@ -390,6 +423,17 @@ pub(crate) fn release_of<'i>(
                 None
             }
         })
+}
+
+/// The names Helm's naming conventions give a release's own workload: the release's name (the
+/// `fullname` of `helm create` when the release's name holds the chart's), and
+/// `<release>-<chart>`.
+fn own_names(release: &str, chart: Option<&str>) -> Vec<String> {
+    let mut names = vec![release.to_owned()];
+    if let Some(chart) = chart.filter(|c| !c.is_empty()) {
+        names.push(format!("{release}-{chart}"));
+    }
+    names
 }
 
 /// What reaches each container of `target` among the objects the release `object` renders.

@@ -181,9 +181,10 @@ fn released(
         .previous_effective(&layers, written.as_ref().unwrap_or(&Value::Null))
         .map_err(|e| Stop::Diagnosis(format!("no earlier image can be looked up: {e}")))?;
     // A tag written as a number (`tag: 2`) compares as its text.
-    let previous = match previous {
-        Some(Value::String(tag)) => tag,
-        Some(Value::Number(tag)) => tag.to_string(),
+    let (previous, written) = match previous {
+        Some(Value::String(tag)) => (tag.clone(), Value::String(tag)),
+        // Written back as it was written: a number stays a number.
+        Some(Value::Number(tag)) => (tag.to_string(), Value::Number(tag)),
         _ => {
             return Err(Stop::Diagnosis(format!(
                 "the repository's Git history has no earlier `{key}` in the values of {} to roll back to",
@@ -202,7 +203,7 @@ fn released(
         ),
         format!("Revert the commit: `{container}` goes back to {current}."),
     );
-    draft.set(&location, &doc, path, Value::String(previous));
+    draft.set(&location, &doc, path, written);
     Ok(draft.finish())
 }
 
