@@ -1744,3 +1744,123 @@ spec:
         "  ",
     );
 }
+
+/// A Flux HelmRelease over the chart's own defaults (which set the limit) and a `valuesFrom`
+/// ConfigMap that the base generates from a values file (which sets the tag): the value is
+/// read through them as helm-controller merges them, and the edit goes to the environment's own
+/// patch. A `valuesFrom` Secret cannot be read: a limit it may set is not known.
+#[test]
+fn a_flux_release_reads_its_chart_defaults_and_values_from() {
+    let release = |secret: bool| {
+        let from = if secret {
+            "    - kind: Secret\n      name: web-secret-values\n"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: web
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: ./charts/web
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+        namespace: flux-system
+  valuesFrom:
+    - kind: ConfigMap
+      name: web-values
+{from}  values:
+    replicaCount: 2
+"
+        )
+    };
+    let patch = |replicas: u8, extra: &str| {
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: web\nspec:\n  values:\n    replicaCount: {replicas}\n{extra}"
+        )
+    };
+    let base = "resources:\n  - release.yaml\nnamespace: web\nconfigMapGenerator:\n  - name: web-values\n    files:\n      - values.yaml=web-values.yaml\ngeneratorOptions:\n  disableNameSuffixHash: true\n";
+    let overlay = "resources:\n  - ../base/web\npatches:\n  - path: web-values.yaml\n";
+    let layout_files = move |limit: Option<&str>, secret: bool| {
+        let config = environments(&[
+            ("production", "[\"apps/production/**\"]"),
+            ("staging", "[\"apps/staging/**\"]"),
+        ]);
+        owned(&[
+            ("remediator.yaml", &config),
+            ("charts/web/Chart.yaml", CHART),
+            ("charts/web/values.yaml", &chart_values(limit, false)),
+            ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+            ("apps/base/web/kustomization.yaml", base),
+            ("apps/base/web/release.yaml", &release(secret)),
+            (
+                "apps/base/web/web-values.yaml",
+                "# Shared by every cluster.\nimage:\n  tag: \"1\"\n",
+            ),
+            ("apps/production/kustomization.yaml", overlay),
+            ("apps/production/web-values.yaml", &patch(3, "")),
+            ("apps/staging/kustomization.yaml", overlay),
+            ("apps/staging/web-values.yaml", &patch(1, "")),
+        ])
+    };
+    let bump = move |_: Option<&str>| {
+        owned(&[(
+            "apps/production/web-values.yaml",
+            &patch(3, "    image:\n      tag: \"2\"\n"),
+        )])
+    };
+    // As helm-controller renders: the chart's defaults, then valuesFrom, then values.
+    let render = |layout: &Layout, env: &str| {
+        let built = documents(&kustomize(layout.root(), &format!("apps/{env}")));
+        let release = built.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
+        let from = built.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let from_file = layout.aside().join(format!("{env}-from.yaml"));
+        std::fs::write(&from_file, from["data"]["values.yaml"].as_str().unwrap()).unwrap();
+        let values = layout.aside().join(format!("{env}-values.json"));
+        std::fs::write(&values, release["spec"]["values"].to_string()).unwrap();
+        let files = [from_file.to_str().unwrap(), values.to_str().unwrap()];
+        helm_template(layout.root(), "web", Path::new("charts/web"), &files)
+    };
+    let live = Live {
+        namespace: "web",
+        name: "web-web",
+        container: "web",
+        image: "web",
+        limit_mib: 256,
+        tags: ["1", "2"],
+        marks: json!({"labels": {"helm.toolkit.fluxcd.io/name": "web",
+            "helm.toolkit.fluxcd.io/namespace": "web"}}),
+    };
+    let shape = Shape {
+        files: Box::new(move |limit| layout_files(limit, false)),
+        bump: Box::new(bump),
+        failing: "production",
+        others: vec!["staging"],
+        render: Box::new(render),
+        live,
+    };
+    // The chart's defaults set the limit, the generated ConfigMap the tag: production's own
+    // patch gets the new values.
+    assert_values_cases(
+        &shape,
+        "apps/production/web-values.yaml",
+        &[],
+        "    ",
+        "      ",
+    );
+    let mut secret = shape;
+    secret.files = Box::new(move |limit| layout_files(limit, true));
+    let printed = secret.refusal(Case::OomWithoutLimit);
+    assert!(
+        printed.contains(
+            "the values of HelmRelease web/web come in part from Secret web/web-secret-values (`values.yaml`), which cannot be read here"
+        ),
+        "{printed}"
+    );
+}

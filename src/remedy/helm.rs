@@ -36,6 +36,12 @@ pub(crate) struct HelmValues {
     pub own_names: Vec<String>,
     /// The name of the workload a remedy changes.
     pub workload: String,
+    /// For a Flux HelmRelease, what its own values go over, least specific first: its chart's
+    /// `values.yaml`, then each `valuesFrom` source. Read, never edited.
+    pub defaults: Vec<ValuesLayer>,
+    /// The `valuesFrom` sources that cannot be read here (a Secret, a ConfigMap the repository
+    /// does not hold): a value the release's own values do not set is not known.
+    pub unread: Vec<String>,
     /// Where the values come from, least specific first, when the repository holds more than
     /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
     pub layers: Vec<ValuesLayer>,
@@ -200,6 +206,36 @@ impl HelmValues {
             .or_else(|| self.layers.iter().find(|l| l.prefix == self.prefix))
     }
 
+    /// `doc`, the release as declared, with its own values read over what they go over (a
+    /// Flux release's chart defaults and `valuesFrom`).
+    pub fn read_through(&self, mut doc: Value) -> Value {
+        if self.defaults.is_empty() {
+            return doc;
+        }
+        let mut merged = Value::Object(serde_json::Map::new());
+        for layer in &self.defaults {
+            crate::build::helm::merge_values(&mut merged, layer.values());
+        }
+        let own = doc.pointer("/spec/values").cloned().unwrap_or(Value::Null);
+        crate::build::helm::merge_values(&mut merged, own);
+        if let Some(Value::Object(spec)) = doc.get_mut("spec") {
+            spec.insert("values".into(), merged);
+        }
+        doc
+    }
+
+    /// Why a value the release's own values do not set is not known: the `valuesFrom` sources
+    /// that cannot be read.
+    pub fn unread_said(&self) -> Option<String> {
+        (!self.unread.is_empty()).then(|| {
+            format!(
+                "the values of {} come in part from {}, which cannot be read here: what they set is not known",
+                self.release,
+                self.unread.join(", ")
+            )
+        })
+    }
+
     /// Where an edit of `path` (as [`HelmValues::path`] gave it) goes, with a document to read
     /// its current value from: the layer's, with the values as all the layers make them.
     pub fn location(&self, path: &FieldPath) -> Option<(Location, Value)> {
@@ -338,6 +374,7 @@ pub(crate) fn release_of<'i>(
                     helm.is_some_and(|(n, ns)| n == release_name && ns == target_namespace);
                 (by_flux || by_helm).then(|| {
                     let release = format!("HelmRelease {namespace}/{}", id.name);
+                    let (defaults, unread) = flux_defaults(index, value, namespace);
                     let chart = value
                         .pointer("/spec/chart/spec/chart")
                         .and_then(Value::as_str)
@@ -358,6 +395,8 @@ pub(crate) fn release_of<'i>(
                                 .and_then(|dir| index.chart_containers.get(&dir).cloned())
                                 .unwrap_or_default(),
                             reach: reach_of(index, object, target),
+                            defaults,
+                            unread,
                             layers: vec![],
                         },
                     )
@@ -408,6 +447,8 @@ pub(crate) fn release_of<'i>(
                         object,
                         HelmValues {
                             prefix,
+                            defaults: vec![],
+                            unread: vec![],
                             own_names,
                             workload: target.name.clone(),
                             release,
@@ -423,6 +464,115 @@ pub(crate) fn release_of<'i>(
                 None
             }
         })
+}
+
+/// What a Flux HelmRelease's own values go over, least specific first, as helm-controller
+/// merges them: its chart's `values.yaml` (a chart of the repository), then each `valuesFrom`
+/// ConfigMap that the repository declares or that a kustomization generates from a values file.
+/// With the sources that cannot be read (a Secret, a ConfigMap the repository does not hold);
+/// an optional one that is missing is skipped, as Flux skips it.
+fn flux_defaults(
+    index: &RepoIndex,
+    value: &Value,
+    namespace: &str,
+) -> (Vec<ValuesLayer>, Vec<String>) {
+    let mut layers = Vec::new();
+    let mut unread = Vec::new();
+    if let Some((location, document)) =
+        chart_dir(value).and_then(|dir| index.values_files.get(&dir.join("values.yaml")))
+    {
+        layers.push(ValuesLayer {
+            name: format!("`{}` (the chart's defaults)", location.file.display()),
+            location: location.clone(),
+            document: document.clone(),
+            prefix: String::new(),
+            own: false,
+        });
+    }
+    let sources = value
+        .pointer("/spec/valuesFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for source in sources {
+        let kind = source["kind"].as_str().unwrap_or("ConfigMap");
+        let name = source["name"].as_str().unwrap_or_default();
+        let key = source["valuesKey"].as_str().unwrap_or("values.yaml");
+        let said = format!("{kind} {namespace}/{name} (`{key}`)");
+        let found = (kind == "ConfigMap")
+            .then(|| config_map_values(index, namespace, name, key))
+            .flatten();
+        let Some((location, values)) = found else {
+            if source["optional"] != Value::Bool(true) || kind != "ConfigMap" {
+                unread.push(said);
+            }
+            continue;
+        };
+        // A `targetPath` puts the whole text at one key.
+        let values = match source["targetPath"].as_str() {
+            Some(path) => path.rsplit('.').fold(values, |inner, key| {
+                let mut map = serde_json::Map::new();
+                map.insert(key.to_owned(), inner);
+                Value::Object(map)
+            }),
+            None => values,
+        };
+        layers.push(ValuesLayer {
+            name: said,
+            location,
+            document: values,
+            prefix: String::new(),
+            own: false,
+        });
+    }
+    (layers, unread)
+}
+
+/// The values under `key` of ConfigMap `namespace/name`: declared in the repository (its data,
+/// read as YAML), or generated by a kustomization's `configMapGenerator` from a values file.
+fn config_map_values(
+    index: &RepoIndex,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Option<(Location, Value)> {
+    let declared = index.declarations.iter().find(|d| {
+        d.id.kind == "ConfigMap"
+            && d.id.name == name
+            && d.id.namespace.as_deref().unwrap_or(namespace) == namespace
+    });
+    if let Some(declared) = declared {
+        let text = declared.value.pointer("/data")?.get(key)?.as_str()?;
+        let values = serde_saphyr::from_str::<Value>(text).ok()?;
+        return Some((declared.location.clone(), values));
+    }
+    for kustomization in &index.kustomizations {
+        let generators = kustomization
+            .kustomization
+            .others
+            .get("configMapGenerator")
+            .and_then(Value::as_array);
+        for generator in generators.into_iter().flatten() {
+            if generator["name"].as_str() != Some(name) {
+                continue;
+            }
+            let files = generator["files"].as_array().into_iter().flatten();
+            for file in files.filter_map(Value::as_str) {
+                let (file_key, path) = match file.split_once('=') {
+                    Some((k, p)) => (k.to_owned(), p),
+                    None => (file.rsplit('/').next().unwrap_or(file).to_owned(), file),
+                };
+                if file_key != key {
+                    continue;
+                }
+                let path = crate::manifests::normalise(&kustomization.dir.join(path))?;
+                if let Some((location, values)) = index.values_files.get(&path) {
+                    return Some((location.clone(), values.clone()));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The names Helm's naming conventions give a release's own workload: the release's name (the

@@ -176,6 +176,21 @@ fn released(
             });
         }
     }
+    // Under a Flux release's own values: its chart's defaults and `valuesFrom` values files.
+    for layer in values.defaults.iter().rev() {
+        if declared
+            .index
+            .values_files
+            .contains_key(&layer.location.file)
+        {
+            layers.push(Layer {
+                file: &layer.location.file,
+                object: None,
+                path: values.layer_path(layer, &key).map_err(Stop::Diagnosis)?,
+                image_tag: false,
+            });
+        }
+    }
     let previous = ctx
         .history
         .previous_effective(&layers, written.as_ref().unwrap_or(&Value::Null))

@@ -381,7 +381,7 @@ impl<'a> Context<'a> {
                     None => true,
                 })
             });
-        match (patch, &declared.overlay) {
+        let (location, value) = match (patch, &declared.overlay) {
             // Written into the patch, read as the patches make it of the base: a patch that
             // sets other fields leaves this one at the base's value.
             (Some(p), _) => {
@@ -397,6 +397,11 @@ impl<'a> Context<'a> {
                 declared.declaration.location.clone(),
                 declared.declaration.value.clone(),
             ),
+        };
+        // A release's own values read over what they go over.
+        match &declared.helm {
+            Some(helm) => (location, helm.read_through(value)),
+            None => (location, value),
         }
     }
 }

@@ -95,6 +95,12 @@ fn first_limit(
     container: &str,
 ) -> RemedyResult {
     let target = finding.target().clone();
+    // A limit may come from values that cannot be read: then no limit is not known.
+    if let Some(unread) = declared.helm.as_ref().and_then(|h| h.unread_said()) {
+        return Err(Stop::Diagnosis(format!(
+            "no memory limit of `{container}` is set where the repository can be read, and {unread}"
+        )));
+    }
     let Some(peak) = memory_peak(ctx.snapshot, finding, container) else {
         return Err(Stop::Diagnosis(format!(
             "container `{container}` has no memory limit in the repository, so the kill came from the node running \
