@@ -56,6 +56,15 @@ pub enum Problem {
         /// Why.
         message: String,
     },
+    /// A setting that narrows how owners are found was not read (Argo CD's `argocd-cm`, when
+    /// reading it is not allowed): every way it could be set is accepted instead.
+    #[error("{what}: not read: {message}")]
+    Setting {
+        /// The setting.
+        what: String,
+        /// Why.
+        message: String,
+    },
     /// Nothing at all could be read: there is no snapshot to decide on.
     #[error("{}: no object could be read from it ({problems} problems); give a file or directory of `kubectl get -o yaml` or `-o json` output", path.display())]
     Empty {
@@ -212,6 +221,14 @@ impl Loaded {
                     for log in &mut s.logs {
                         log.text = self.redactor.redact(&log.text);
                     }
+                })
+            }
+            // Argo CD's settings say how it marks what it applies; no other ConfigMap is read.
+            "ConfigMap" if value.pointer("/metadata/name") == Some(&Value::from("argocd-cm")) => {
+                let mut maps: Vec<k8s_openapi::api::core::v1::ConfigMap> = Vec::new();
+                typed(value, &mut maps).map(|()| {
+                    let data = maps.pop().and_then(|m| m.data).unwrap_or_default();
+                    s.argo_tracking = Some(crate::model::ArgoTracking::from_data(&data));
                 })
             }
             "UsageHistory" => {

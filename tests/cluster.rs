@@ -230,6 +230,55 @@ async fn the_live_snapshot_lists_workloads_pods_and_usage() {
     );
 }
 
+/// Argo CD's `argocd-cm` says how it tracks what it applies: read into the snapshot when it is
+/// there, and when reading it is not allowed, said, with every method accepted.
+#[tokio::test]
+async fn the_live_snapshot_reads_how_argo_cd_tracks() {
+    use remediator::cluster::{Cluster, KubeCluster, SnapshotOptions};
+    let cluster = TestCluster::start();
+    let kube = KubeCluster::new(cluster.client());
+    let without = kube.snapshot(&SnapshotOptions::default()).await.unwrap();
+    assert_eq!(without.snapshot.argo_tracking, None, "no Argo CD here");
+    assert!(without.problems.is_empty(), "{:?}", without.problems);
+    let settings = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"application.resourceTrackingMethod": "label",
+            "application.instanceLabelKey": "argocd.argoproj.io/instance"}});
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
+    cluster.create(namespace, "argocd").unwrap();
+    cluster.create(settings, "argocd").unwrap();
+    let loaded = kube.snapshot(&SnapshotOptions::default()).await.unwrap();
+    assert_eq!(
+        loaded.snapshot.argo_tracking,
+        Some(remediator::model::ArgoTracking {
+            method: Some("label".into()),
+            label_key: Some("argocd.argoproj.io/instance".into()),
+        })
+    );
+    cluster.faults().add(testkit::Fault::new(
+        "GET",
+        "/api/v1/namespaces/argocd/configmaps/argocd-cm",
+        testkit::FaultKind::Answer {
+            status: 403,
+            body: json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "configmaps \"argocd-cm\" is forbidden", "reason": "Forbidden",
+                "code": 403}),
+        },
+    ));
+    let forbidden = kube.snapshot(&SnapshotOptions::default()).await.unwrap();
+    assert_eq!(forbidden.snapshot.argo_tracking, None);
+    let said: Vec<String> = forbidden.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        said,
+        ["ConfigMap argocd/argocd-cm: not read: configmaps \"argocd-cm\" is forbidden (Forbidden)"]
+    );
+    assert!(
+        forbidden.problems.iter().all(|p| !p.unread()),
+        "no object went unread"
+    );
+}
+
 /// A held lock is renewed while its holder works, so another holder waits however long the
 /// work takes, and is free once given back. (A holder that dies stops renewing: the crash
 /// drills in `tests/merge.rs` rerun after its lock has expired.)

@@ -156,6 +156,27 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
         problems,
     )
     .await?;
+    // Argo CD's settings, where it runs: how it marks what it applies. Not being allowed to
+    // read them leaves every tracking method accepted, and says so.
+    let settings: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "argocd");
+    match with_retry(&options.retry, || settings.get_opt("argocd-cm")).await {
+        Ok(found) => {
+            s.argo_tracking =
+                found.map(|cm| crate::model::ArgoTracking::from_data(&cm.data.unwrap_or_default()));
+        }
+        Err(kube::Error::Api(status)) if status.code == 403 => problems.push(Problem::Setting {
+            what: "ConfigMap argocd/argocd-cm".into(),
+            message: format!("{} ({})", status.message, status.reason),
+        }),
+        Err(source) => {
+            return Err(Error::Api {
+                object: "ConfigMap argocd/argocd-cm".into(),
+                verb: "get",
+                source,
+            });
+        }
+    }
     if options.logs {
         read_logs(client, &mut loaded, options).await;
     }

@@ -16,5 +16,5 @@ pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
 pub use remediation::{Action, ActionSpec, Change, FieldChange, Remediation, stable_id};
 pub use risk::RiskLevel;
 pub use snapshot::{
-    ContainerLog, ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef,
+    ArgoTracking, ContainerLog, ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef,
 };

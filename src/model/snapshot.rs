@@ -35,6 +35,34 @@ pub struct Snapshot {
     pub usage: UsageHistory,
     /// The tails of failing containers' logs, redacted.
     pub logs: Vec<ContainerLog>,
+    /// How Argo CD marks what it applies, from its `argocd-cm` ConfigMap, when the snapshot has
+    /// it.
+    pub argo_tracking: Option<ArgoTracking>,
+}
+
+/// Argo CD's resource tracking settings (`argocd-cm`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArgoTracking {
+    /// `application.resourceTrackingMethod`: `annotation`, `annotation+label` or `label`;
+    /// `None` when unset (Argo CD 3 takes `annotation`, Argo CD 2 `label`).
+    pub method: Option<String>,
+    /// `application.instanceLabelKey` (`app.kubernetes.io/instance` when unset).
+    pub label_key: Option<String>,
+}
+
+impl ArgoTracking {
+    /// The settings in `argocd-cm`'s data.
+    pub fn from_data(data: &std::collections::BTreeMap<String, String>) -> Self {
+        let read = |key: &str| {
+            data.get(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        ArgoTracking {
+            method: read("application.resourceTrackingMethod"),
+            label_key: read("application.instanceLabelKey"),
+        }
+    }
 }
 
 /// The tail of one container's log, redacted, as `pods/NAME/log` gives it. In a snapshot

@@ -351,7 +351,7 @@ pub(crate) fn release_of<'i>(
     let helm = annotations
         .get("meta.helm.sh/release-name")
         .zip(annotations.get("meta.helm.sh/release-namespace"));
-    let argo = argo_application(&labels, &annotations);
+    let argo = argo_application(&labels, &annotations, snapshot.argo_tracking.as_ref());
     index
         .objects
         .iter()
@@ -607,10 +607,21 @@ fn reach_of(
 /// `app:group/kind:namespace/name`, with `namespace_app` for an Application outside Argo CD's
 /// own namespace), else the legacy `argocd.argoproj.io/instance` label, else the
 /// `app.kubernetes.io/instance` label that `application.resourceTrackingMethod: label` writes.
+/// When the snapshot has `argocd-cm`, only the method it names: the annotation for
+/// `annotation` and `annotation+label`, its `application.instanceLabelKey` for `label`.
 fn argo_application(
     labels: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
+    tracking: Option<&crate::model::ArgoTracking>,
 ) -> Option<(String, Option<String>)> {
+    let method = tracking.and_then(|t| t.method.as_deref());
+    if method == Some("label") {
+        let key = tracking
+            .and_then(|t| t.label_key.as_deref())
+            .unwrap_or("app.kubernetes.io/instance");
+        return labels.get(key).map(|name| (name.clone(), None));
+    }
+    let annotation_only = matches!(method, Some("annotation" | "annotation+label"));
     if let Some(id) = annotations.get("argocd.argoproj.io/tracking-id") {
         let (application, rest) = id.split_once(':')?;
         if application.is_empty() || !rest.contains('/') {
@@ -623,8 +634,13 @@ fn argo_application(
             _ => (application.to_owned(), None),
         });
     }
-    labels
-        .get("argocd.argoproj.io/instance")
+    if annotation_only {
+        return None;
+    }
+    let custom = tracking.and_then(|t| t.label_key.as_deref());
+    custom
+        .and_then(|key| labels.get(key))
+        .or_else(|| labels.get("argocd.argoproj.io/instance"))
         .or_else(|| labels.get("app.kubernetes.io/instance"))
         .map(|name| (name.clone(), None))
 }
@@ -1060,6 +1076,37 @@ spec:
             remediate(&over_provisioned(), &context(&index, &config, &snapshot)),
             crate::remedy::Outcome::Unmanaged { .. }
         ));
+        // With argocd-cm in the snapshot, only the method it names: a label another tool left
+        // does not make Argo CD's annotation-tracked application its owner.
+        let found = |marker: &serde_json::Value, data: serde_json::Value| {
+            let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "argocd-cm", "namespace": "argocd"}, "data": data});
+            let snapshot = fixtures::snapshot(vec![marked(marker), config_map]);
+            matches!(
+                remediate(&over_provisioned(), &context(&index, &config, &snapshot)),
+                crate::remedy::Outcome::Proposal(_)
+            )
+        };
+        let annotation = json!({"application.resourceTrackingMethod": "annotation"});
+        let label = json!({"application.resourceTrackingMethod": "label",
+            "application.instanceLabelKey": "argocd.argoproj.io/instance"});
+        let by_annotation = json!({"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "podinfo:apps/Deployment:podinfo/podinfo"}}});
+        let by_label = json!({"metadata": {"labels": {"argocd.argoproj.io/instance": "podinfo"}}});
+        let by_helm_label =
+            json!({"metadata": {"labels": {"app.kubernetes.io/instance": "podinfo"}}});
+        assert!(found(&by_annotation, annotation.clone()));
+        assert!(!found(&by_label, annotation.clone()));
+        assert!(!found(&by_helm_label, annotation));
+        assert!(found(&by_label, label.clone()));
+        assert!(
+            !found(&by_helm_label, label.clone()),
+            "not the configured key"
+        );
+        assert!(!found(&by_annotation, label));
+        assert!(
+            found(&by_helm_label, json!({})),
+            "argocd-cm without a method: all three"
+        );
     }
 
     #[test]
