@@ -38,6 +38,8 @@ fn propose(
         snapshot: &snapshot,
         history: &NoHistory,
         templates,
+        // Planning alone: rendering is kustomize's time, not ours.
+        renderer: None,
     };
     plan(&inputs, &mut Policies::embedded(), options)
         .proposals
@@ -66,6 +68,8 @@ fn bench(c: &mut Criterion) {
         snapshot: &snapshot,
         history: &NoHistory,
         templates: &templates,
+        // Planning alone: rendering is kustomize\'s time, not ours.
+        renderer: None,
     };
     let planned = plan(&inputs, &mut Policies::embedded(), &options);
     assert!(

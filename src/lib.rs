@@ -35,6 +35,7 @@ pub mod manifests;
 pub mod model;
 pub mod promote;
 pub mod propose;
+pub mod prove;
 pub mod publish;
 pub mod reconcile;
 pub mod redact;

@@ -59,6 +59,9 @@ pub struct Inputs<'a> {
     pub history: &'a dyn ValueHistory,
     /// The templates.
     pub templates: &'a Templates,
+    /// Renders each proposal's builds before and after its edit, to prove it; `None` leaves
+    /// proposals unproven.
+    pub renderer: Option<&'a crate::build::Renderer>,
 }
 
 /// One pull request to be.
@@ -349,6 +352,19 @@ fn propose(
     let files = apply_changes(inputs.repo, &remediation)?;
     if files.iter().all(FileChange::is_empty) {
         return Err("the repository already holds this change".into());
+    }
+    // Proven by rendering every build and Helm release the edit touches; a render that
+    // disproves it drops it, with the reason.
+    let mut remediation = remediation;
+    if let Some(renderer) = inputs.renderer {
+        let said =
+            crate::prove::prove(inputs.index, inputs.config, renderer, &remediation, &files)?;
+        if !said.is_empty() {
+            remediation.finding = remediation
+                .finding
+                .clone()
+                .with("rendered", said.join("; "));
+        }
     }
     let assessment = policies
         .assess(&remediation, inputs.config)

@@ -219,6 +219,33 @@ fn one_replica_in_production_is_denied() {
     );
 }
 
+/// A base no glob of the configuration names, applied by the Flux Kustomization of prod's
+/// directory, is prod's: one replica there is denied as in production.
+#[test]
+fn a_base_a_production_applier_applies_is_judged_as_production() {
+    let flux = "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  path: ./apps/shared
+  sourceRef: {kind: GitRepository, name: flux-system}
+";
+    let (remote, base) = repo(
+        &[
+            ("prod/apps.yaml", flux),
+            ("apps/shared/api.yaml", &deployment(3, "api:1.0")),
+        ],
+        &[("apps/shared/api.yaml", &deployment(1, "api:1.0"))],
+    );
+    let out = check(&remote.work, &base, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("| `Deployment/shop/api` | prod | modified | medium, denied | 1 |"),
+        "{report}"
+    );
+}
+
 #[test]
 fn crd_changes_that_break_resources_are_critical_with_their_paths() {
     let cases = [

@@ -1864,3 +1864,55 @@ spec:
         "{printed}"
     );
 }
+
+/// A value a later layer sets in a way the edit cannot see (an inline JSON 6902 patch of the
+/// overlay) is caught by rendering the edit: the proposal is dropped, naming the transformers
+/// kustomize says changed the object, not opened with an edit that changes nothing.
+#[test]
+fn an_edit_a_later_layer_overrides_is_disproven_by_rendering() {
+    let config = environments(&[("prod", "[\"clusters/prod/**\", \"base/**\"]")]);
+    let overlay = "resources:
+  - ../../base/ui
+patches:
+  - target: {kind: Deployment, name: ui}
+    patch: |-
+      - op: replace
+        path: /spec/template/spec/containers/0/resources/limits/memory
+        value: 256Mi
+";
+    let layout = Layout::new(&[
+        ("remediator.yaml", &config),
+        (
+            "base/ui/kustomization.yaml",
+            "resources:\n  - deployment.yaml\n",
+        ),
+        ("base/ui/deployment.yaml", &ui("ui", 1, Some("200Mi"))),
+        ("clusters/prod/kustomization.yaml", overlay),
+    ]);
+    let live = Live {
+        namespace: "default",
+        name: "ui",
+        container: "ui",
+        image: "ui",
+        limit_mib: 256,
+        tags: ["1", "2"],
+        marks: json!({}),
+    };
+    let shape = Shape {
+        files: Box::new(|_| vec![]),
+        bump: Box::new(|_| vec![]),
+        failing: "prod",
+        others: vec![],
+        render: Box::new(|_, _| String::new()),
+        live,
+    };
+    let (ok, printed) = layout.run("prod", &shape.snapshot(Case::OomWithLimit), "none");
+    assert!(!ok, "a proposal that failed fails the run: {printed}");
+    assert!(
+        printed.contains("0 proposals")
+            && printed.contains(
+                "rendering `clusters/prod` after the edit gives `spec.template.spec.containers[name=ui].resources.limits.memory` = \"256Mi\", not \"300Mi\": a later layer sets it; the transformers that changed it after its declaration: PatchTransformer in `clusters/prod/kustomization.yaml`"
+            ),
+        "{printed}"
+    );
+}

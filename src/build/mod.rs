@@ -83,10 +83,13 @@ pub enum Failure {
 /// One object of a build's output.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// The object as applied, without the origin annotation.
+    /// The object as applied, without the origin and transformer annotations.
     pub value: Value,
     /// Where kustomize took it from.
     pub origin: Origin,
+    /// The transformers that changed it after its source, as kustomize names them
+    /// (`PatchTransformer in clusters/prod/kustomization.yaml`).
+    pub transformations: Vec<String>,
 }
 
 /// Renders, by build directory and hash of its inputs.
@@ -261,16 +264,20 @@ impl Renderer {
             .into_iter()
             .filter(|d| d.value.is_object())
             .map(|d| {
-                let (value, origin) = origin::take(d.value, &wrapper);
-                Rendered { value, origin }
+                let (value, origin, transformations) = origin::take(d.value, &wrapper);
+                Rendered {
+                    value,
+                    origin,
+                    transformations,
+                }
             })
             .collect())
     }
 }
 
 /// A temporary copy of the directories a build loads (`tree/`), and beside it a kustomization
-/// (`wrapper/`) that includes the build and asks kustomize for origin annotations, so every
-/// rendered object names its source file. kustomize reads only the copy; the repository itself
+/// (`wrapper/`) that includes the build and asks kustomize for origin and transformer
+/// annotations, so every rendered object names its source file and what changed it. kustomize reads only the copy; the repository itself
 /// is never its working directory.
 pub(crate) struct Wrapper {
     /// Removes the copy and the wrapper when dropped.
@@ -294,7 +301,7 @@ impl Wrapper {
         std::fs::create_dir_all(&wrapper)?;
         let target = Path::new("../tree").join(build);
         let text = format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\nbuildMetadata: [originAnnotations]\n",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\nbuildMetadata: [originAnnotations, transformerAnnotations]\n",
             serde_json::to_string(&target.to_string_lossy()).unwrap_or_default()
         );
         std::fs::write(wrapper.join("kustomization.yaml"), text)?;

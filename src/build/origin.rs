@@ -23,22 +23,32 @@ pub enum Origin {
     Unknown,
 }
 
-/// `value` without its origin annotation, and the origin it named.
-pub(super) fn take(mut value: Value, wrapper: &Wrapper) -> (Value, Origin) {
+/// The annotation kustomize writes with `buildMetadata: [transformerAnnotations]`.
+const TRANSFORMATIONS: &str = "alpha.config.kubernetes.io/transformations";
+
+/// `value` without its origin and transformer annotations, the origin it named, and the
+/// transformers that changed it (`PatchTransformer in clusters/prod/kustomization.yaml`).
+pub(super) fn take(mut value: Value, wrapper: &Wrapper) -> (Value, Origin, Vec<String>) {
     let Some(annotations) = value
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     else {
-        return (value, Origin::Unknown);
+        return (value, Origin::Unknown, vec![]);
     };
     let text = annotations.remove(ANNOTATION);
+    let changed = annotations.remove(TRANSFORMATIONS);
     if annotations.is_empty()
         && let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut)
     {
         metadata.remove("annotations");
     }
+    let transformations = changed
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(|text| transformers(text, wrapper))
+        .unwrap_or_default();
     let Some(text) = text.as_ref().and_then(Value::as_str) else {
-        return (value, Origin::Unknown);
+        return (value, Origin::Unknown, transformations);
     };
     let origin: Value = serde_saphyr::from_str(text).unwrap_or_default();
     let field = |name: &str| origin.get(name).and_then(Value::as_str);
@@ -53,5 +63,24 @@ pub(super) fn take(mut value: Value, wrapper: &Wrapper) -> (Value, Origin) {
     } else {
         Origin::Unknown
     };
-    (value, found)
+    (value, found, transformations)
+}
+
+/// The transformers a transformations annotation lists, each as its kind and the
+/// kustomization, relative to the root, that configures it.
+fn transformers(text: &str, wrapper: &Wrapper) -> Vec<String> {
+    let listed: Value = serde_saphyr::from_str(text).unwrap_or_default();
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let kind = t.pointer("/configuredBy/kind")?.as_str()?;
+            let place = t["configuredIn"]
+                .as_str()
+                .and_then(|f| wrapper.resolve(f))
+                .map_or_else(String::new, |f| format!(" in `{}`", f.display()));
+            Some(format!("{kind}{place}"))
+        })
+        .collect()
 }

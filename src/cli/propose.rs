@@ -134,6 +134,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
             snapshot: &source.loaded.snapshot,
             history,
             templates: &templates,
+            renderer: Some(&renderer),
         };
         let mut one = if args.security {
             let mut rules = remediator::report::security::rules(None)?;

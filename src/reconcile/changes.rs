@@ -366,6 +366,37 @@ fn touches(touched: &[PathBuf], about: &[PathBuf]) -> bool {
         .any(|t| about.iter().any(|a| t.starts_with(a)))
 }
 
+/// The environment an object of `unit` placed at `placement` is applied in: the one the
+/// configuration's paths give its placement; else those of the Flux Kustomizations and Argo CD
+/// Applications that apply its unit, by the files that declare them (a base two clusters'
+/// directories apply is in both): `wanted` when it is one of them, else the strictest (the
+/// lowest risk tolerance), so a change is judged by the strictest environment it reaches.
+fn environment_of(
+    config: &Config,
+    index: &crate::manifests::RepoIndex,
+    placement: &Path,
+    unit: &Path,
+    wanted: Option<&str>,
+) -> Option<String> {
+    if let Some(env) = config.environment_for(placement) {
+        return Some(env.name.clone());
+    }
+    let mut found: Vec<&crate::config::Environment> = crate::remedy::appliers_of(index, unit)
+        .iter()
+        .filter_map(|(_, file)| config.environment_for(file))
+        .collect();
+    found.sort_by(|a, b| {
+        a.risk_tolerance
+            .cmp(&b.risk_tolerance)
+            .then(a.name.cmp(&b.name))
+    });
+    found.dedup_by(|a, b| a.name == b.name);
+    match wanted {
+        Some(wanted) if found.iter().any(|e| e.name == wanted) => Some(wanted.to_owned()),
+        _ => found.first().map(|e| e.name.clone()),
+    }
+}
+
 /// The objects that differ between `parent` and `commit`, in the environment `environment` when
 /// given. A file the commit changes that does not parse, or a build it changes that kustomize
 /// refuses, stops everything: applying the rest would apply half the change. Problems the
@@ -498,7 +529,7 @@ pub fn between(
             continue;
         };
         let placement = &applied.placement;
-        let env = config.environment_for(placement).map(|e| e.name.clone());
+        let env = environment_of(config, &after_tree.index, placement, &key.0, environment);
         if environment.is_some_and(|wanted| env.as_deref() != Some(wanted)) {
             continue;
         }

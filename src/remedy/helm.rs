@@ -707,6 +707,38 @@ fn argo_layers(
     layers
 }
 
+/// The Helm values of Argo CD Application `app` as Argo CD merges them (its chart's
+/// `values.yaml` when the chart is in the repository, `valueFiles` in order, `$ref/...`
+/// included, then `valuesObject`), with `overrides` in place of the files they name; and the
+/// files read. `None` without a Helm source.
+pub(crate) fn argo_values(
+    index: &RepoIndex,
+    app: &Value,
+    overrides: &BTreeMap<std::path::PathBuf, Value>,
+) -> Option<(Value, Vec<std::path::PathBuf>)> {
+    let (source, _) = helm_source(app)?;
+    let helm = source.get("helm")?;
+    let dir = source["path"]
+        .as_str()
+        .and_then(|p| crate::manifests::normalise(std::path::Path::new(p.trim_start_matches('/'))));
+    let chart = dir.filter(|d| index.charts.contains(d));
+    let mut files: Vec<std::path::PathBuf> = chart.iter().map(|c| c.join("values.yaml")).collect();
+    files.extend(value_files(source, chart.as_deref()));
+    let mut merged = Value::Object(serde_json::Map::new());
+    for file in &files {
+        let values = overrides
+            .get(file)
+            .or_else(|| index.values_files.get(file).map(|(_, v)| v));
+        if let Some(values) = values {
+            crate::build::helm::merge_values(&mut merged, values.clone());
+        }
+    }
+    if let Some(object) = helm.get("valuesObject") {
+        crate::build::helm::merge_values(&mut merged, object.clone());
+    }
+    Some((merged, files))
+}
+
 /// The values files a Helm source of an Argo CD Application reads (its chart at `chart` when
 /// the chart is in the repository), as paths of the repository: relative to the chart, from the
 /// root when absolute, and `$ref/path` from the root of the source that `ref` names (this

@@ -10,7 +10,10 @@ mod helm;
 mod image;
 mod imperative;
 mod layer;
+pub(crate) use helm::argo_values;
+pub(crate) use image::image_name;
 pub use imperative::RECORD_API_VERSION;
+pub(crate) use layer::appliers_of;
 mod resources;
 mod scale;
 

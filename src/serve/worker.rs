@@ -191,6 +191,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         snapshot: &loaded.snapshot,
         history: &history,
         templates: &service.templates,
+        renderer: Some(&service.renderer),
     };
     let propose_options = ProposeOptions {
         environment: shared.settings.environment.clone(),
