@@ -289,17 +289,19 @@ fn prove_values(
                 .unwrap_or_else(|| app.clone()),
             None => app.clone(),
         };
-        let overrides: BTreeMap<PathBuf, Value> = inputs
+        // Every edited file as it will read: a values file the edit makes is among them.
+        let overrides: BTreeMap<PathBuf, Value> = edited
             .iter()
-            .filter_map(|f| {
-                let text = edited.get(f.as_path())?;
+            .filter_map(|(f, text)| {
                 let value = parse_text(f, text).documents.into_iter().next()?.value;
-                Some((f.clone(), value))
+                Some((f.to_path_buf(), value))
             })
             .collect();
-        let Some((after, _)) = crate::remedy::argo_values(index, &app_after, &overrides) else {
+        let Some((after, inputs_after)) = crate::remedy::argo_values(index, &app_after, &overrides)
+        else {
             continue;
         };
+        let inputs: Vec<PathBuf> = inputs.into_iter().chain(inputs_after).collect();
         let environment = config.environment_for(&file).map(|e| e.name.clone());
         let other = own.is_some_and(|own| environment.as_deref().is_some_and(|e| e != own));
         if other {

@@ -1916,3 +1916,147 @@ patches:
         "{printed}"
     );
 }
+
+/// An Argo CD Application of the web chart in environment `env`, with `helm` as its Helm
+/// settings.
+fn argo_app_with(env: &str, helm: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-{env}
+  namespace: argocd
+spec:
+  project: default
+  destination: {{server: https://kubernetes.default.svc, namespace: web-{env}}}
+  source:
+    repoURL: https://git.example.com/platform.git
+    path: charts/web
+    helm:
+{helm}"
+    )
+}
+
+/// The Argo CD Helm layers beyond values files: an Application with no values file of its own
+/// gets one, added to its `valueFiles`; values written as one text are read, and the edit goes
+/// above them; `parameters`, over every layer, are refused, naming them.
+#[test]
+fn argo_cd_values_text_parameters_and_a_values_file_of_its_own() {
+    let layout_with = |prod_helm: &str| {
+        let config = environments(&[
+            ("prod", "[\"argo/prod.yaml\"]"),
+            ("dev", "[\"argo/dev.yaml\"]"),
+        ]);
+        Layout::new(&[
+            ("remediator.yaml", &config),
+            ("charts/web/Chart.yaml", CHART),
+            (
+                "charts/web/values.yaml",
+                &chart_values(Some("256Mi"), false),
+            ),
+            ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+            ("argo/prod.yaml", &argo_app_with("prod", prod_helm)),
+            (
+                "argo/dev.yaml",
+                &argo_app_with("dev", "      valueFiles: [values.yaml]\n"),
+            ),
+        ])
+    };
+    let live = Live {
+        namespace: "web-prod",
+        name: "web-prod-web",
+        container: "web",
+        image: "web",
+        limit_mib: 256,
+        tags: ["1", "2"],
+        marks: argo_marks("prod"),
+    };
+    let shape = Shape {
+        files: Box::new(|_| vec![]),
+        bump: Box::new(|_| vec![]),
+        failing: "prod",
+        others: vec![],
+        render: Box::new(|_, _| String::new()),
+        live,
+    };
+    let snapshot = shape.snapshot(Case::OomWithLimit);
+    let dev_render = |layout: &Layout| {
+        helm_template(
+            layout.root(),
+            "web-dev",
+            Path::new("charts/web"),
+            &["charts/web/values.yaml"],
+        )
+    };
+    let limit_of = |render: &str| {
+        documents(render)[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+            ["memory"]
+            .clone()
+    };
+
+    // No values file of prod's own: a new one, in the list's own style.
+    let layout = layout_with("      valueFiles: [values.yaml]\n");
+    let dev = dev_render(&layout);
+    let changed = layout.propose("prod", &snapshot);
+    assert_eq!(
+        diff_lines(&changed),
+        [
+            "argo/prod.yaml: -      valueFiles: [values.yaml]",
+            "argo/prod.yaml: +      valueFiles: [values.yaml, values-prod.yaml]",
+            "charts/web/values-prod.yaml: +# remediator: crash-loop-oom on Deployment/web-prod/web-prod-web; only this Application reads it.",
+            "charts/web/values-prod.yaml: +resources:",
+            "charts/web/values-prod.yaml: +  limits:",
+            "charts/web/values-prod.yaml: +    memory: 384Mi",
+        ]
+    );
+    let prod = helm_template(
+        layout.root(),
+        "web-prod",
+        Path::new("charts/web"),
+        &["charts/web/values.yaml", "charts/web/values-prod.yaml"],
+    );
+    assert_eq!(limit_of(&prod), "384Mi");
+    assert_eq!(dev_render(&layout), dev);
+
+    // Values as one text set the limit: read through, and outdone by `valuesObject`.
+    let text = "      valueFiles: [values.yaml]\n      values: |\n        resources:\n          limits:\n            memory: 300Mi\n";
+    let layout = layout_with(text);
+    let changed = layout.propose("prod", &snapshot);
+    assert_eq!(
+        diff_lines(&changed),
+        [
+            "argo/prod.yaml: +      valuesObject:",
+            "argo/prod.yaml: +        resources:",
+            "argo/prod.yaml: +          limits:",
+            "argo/prod.yaml: +            memory: 450Mi",
+        ],
+        "from the text's 300Mi, in the one layer above it"
+    );
+    let app = &documents(&changed[0].2)[0]["spec"]["source"]["helm"];
+    let text_values = layout.aside().join("text.yaml");
+    std::fs::write(&text_values, app["values"].as_str().unwrap()).unwrap();
+    let object_values = layout.aside().join("object.json");
+    std::fs::write(&object_values, app["valuesObject"].to_string()).unwrap();
+    let prod = helm_template(
+        layout.root(),
+        "web-prod",
+        Path::new("charts/web"),
+        &[
+            "charts/web/values.yaml",
+            text_values.to_str().unwrap(),
+            object_values.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(limit_of(&prod), "450Mi");
+
+    // A parameter sets it: refused, naming it.
+    let parameters = "      valueFiles: [values.yaml]\n      parameters:\n        - name: resources.limits.memory\n          value: 300Mi\n";
+    let layout = layout_with(parameters);
+    let (_, printed) = layout.run("prod", &snapshot, "none");
+    assert!(
+        printed.contains(
+            "`resources.limits.memory` is set by `spec.source.helm.parameters` of argo/prod.yaml, which overrides every values layer: change it there"
+        ),
+        "{printed}"
+    );
+}

@@ -61,6 +61,23 @@ pub(crate) struct ValuesLayer {
     pub prefix: String,
     /// Whether only this release reads it: an edit there changes no other environment.
     pub own: bool,
+    /// What kind of layer it is.
+    pub role: Role,
+}
+
+/// The kinds of values layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A values file, or the chart's defaults.
+    File,
+    /// A values file to be made for the release alone, added to its `valueFiles` as `entry`.
+    New { entry: String },
+    /// Values written in the release as one YAML text (`helm.values`): read, never edited.
+    Text,
+    /// The release's own values (`valuesObject`, `spec.values`).
+    Object,
+    /// `helm.parameters`, over every other layer: read, never edited.
+    Parameters,
 }
 
 impl ValuesLayer {
@@ -68,9 +85,8 @@ impl ValuesLayer {
         if self.prefix.is_empty() {
             return self.document.clone();
         }
-        let pointer = format!("/{}", self.prefix.replace('.', "/"));
         self.document
-            .pointer(&pointer)
+            .pointer(&pointer_of(&self.prefix))
             .cloned()
             .unwrap_or(Value::Null)
     }
@@ -174,6 +190,16 @@ impl HelmValues {
                 self.own_names.join(" or ")
             ));
         }
+        if let Some(parameters) = self
+            .layers
+            .iter()
+            .find(|l| l.role == Role::Parameters && l.sets(key))
+        {
+            return Err(format!(
+                "`{key}` is set by {}, which overrides every values layer: change it there",
+                parameters.name
+            ));
+        }
         let root = key.split('.').next().unwrap_or(key);
         if self.read.as_ref().is_some_and(|read| !read.contains(root)) {
             if root == "resources" && !self.literal.is_empty() {
@@ -195,15 +221,31 @@ impl HelmValues {
     /// this release reads that layer; else the most specific values file only this release
     /// reads; else the release's own values. `None` without layers.
     fn target(&self, key: &str) -> Option<&ValuesLayer> {
-        let setting = self.layers.iter().rev().find(|l| l.sets(key));
-        if let Some(layer) = setting.filter(|l| l.own) {
+        let editable =
+            |l: &ValuesLayer| matches!(l.role, Role::File | Role::Object | Role::New { .. });
+        let top = self.layers.iter().rposition(|l| l.sets(key));
+        if let Some(layer) = top
+            .map(|t| &self.layers[t])
+            .filter(|l| l.own && editable(l))
+        {
             return Some(layer);
         }
-        self.layers
+        // Only a layer above the one that sets it wins over it: the most specific values file
+        // the release alone reads (or the one to make), else its own values.
+        let above = &self.layers[top.map_or(0, |t| t + 1)..];
+        above
             .iter()
             .rev()
-            .find(|l| l.own && l.prefix.is_empty())
-            .or_else(|| self.layers.iter().find(|l| l.prefix == self.prefix))
+            .find(|l| l.own && matches!(l.role, Role::File | Role::New { .. }))
+            .or_else(|| above.iter().find(|l| l.role == Role::Object))
+    }
+
+    /// The values file to make for the release alone, when its edits go there.
+    pub fn new_file(&self) -> Option<(&ValuesLayer, &str)> {
+        self.layers.iter().find_map(|l| match &l.role {
+            Role::New { entry } => Some((l, entry.as_str())),
+            _ => None,
+        })
     }
 
     /// `doc`, the release as declared, with its own values read over what they go over (a
@@ -264,12 +306,14 @@ impl HelmValues {
     /// Where the edit of `key` goes, for the pull request.
     pub fn layer_said(&self, key: &str) -> Option<String> {
         let layer = self.target(key)?;
-        let shared: Vec<&str> = self
+        let mut shared: Vec<&ValuesLayer> = self
             .layers
             .iter()
             .filter(|l| !l.own && l.sets(key))
-            .map(|l| l.name.as_str())
             .collect();
+        // The chart's defaults named in `valueFiles` too are one layer.
+        shared.dedup_by(|a, b| a.location.file == b.location.file && a.prefix == b.prefix);
+        let shared: Vec<&str> = shared.iter().map(|l| l.name.as_str()).collect();
         Some(if shared.is_empty() {
             format!("{} (read only by {})", layer.name, self.release)
         } else {
@@ -342,6 +386,7 @@ pub(crate) fn release_of<'i>(
     index: &'i RepoIndex,
     snapshot: &Snapshot,
     target: &ObjectRef,
+    environment: Option<&str>,
     accept: impl Fn(&IndexedObject) -> bool,
 ) -> Option<(&'i IndexedObject, HelmValues)> {
     let (labels, annotations) = live_metadata(snapshot, target)?;
@@ -404,16 +449,13 @@ pub(crate) fn release_of<'i>(
             } else if id.group == "argoproj.io" && id.kind == "Application" {
                 // The Helm source: `spec.source`, or the one of `spec.sources` with a chart.
                 let (source, base) = helm_source(value)?;
-                let helm_source = source.get("helm")?;
-                // Values written as one string block cannot be edited key by key.
                 let tracked = argo.as_ref().is_some_and(|(name, app_namespace)| {
                     *name == id.name
                         && app_namespace
                             .as_deref()
                             .is_none_or(|ns| Some(ns) == id.namespace.as_deref())
                 });
-                let by_argo = tracked && !helm_source["values"].is_string();
-                by_argo.then(|| {
+                tracked.then(|| {
                     let release = format!("Argo CD Application {namespace}/{}", id.name);
                     let release_name = source
                         .pointer("/helm/releaseName")
@@ -430,8 +472,14 @@ pub(crate) fn release_of<'i>(
                         crate::manifests::normalise(std::path::Path::new(p.trim_start_matches('/')))
                     });
                     let chart = dir.as_ref().filter(|dir| index.charts.contains(dir));
-                    let layers =
-                        argo_layers(index, object, source, chart.map(|d| d.as_path()), &prefix);
+                    let own_name = environment.unwrap_or(&id.name);
+                    let layers = argo_layers(
+                        index,
+                        object,
+                        (source, &base),
+                        chart.map(|d| d.as_path()),
+                        own_name,
+                    );
                     let read = dir
                         .as_ref()
                         .and_then(|dir| index.chart_values.get(dir).cloned());
@@ -487,6 +535,7 @@ fn flux_defaults(
             document: document.clone(),
             prefix: String::new(),
             own: false,
+            role: Role::File,
         });
     }
     let sources = value
@@ -523,6 +572,7 @@ fn flux_defaults(
             document: values,
             prefix: String::new(),
             own: false,
+            role: Role::File,
         });
     }
     (layers, unread)
@@ -645,16 +695,19 @@ fn argo_application(
         .map(|name| (name.clone(), None))
 }
 
-/// The values layers of an Argo CD Application's Helm source whose chart is the repository's
-/// `chart` directory: the chart's `values.yaml`, each of `valueFiles` (relative to the chart,
-/// from the root when absolute, `$ref/path` from the root), then its own `valuesObject`. A file
-/// is the release's own when no other Application reads it.
+/// The values layers of an Argo CD Application's Helm source (`source`, at `base` in the
+/// Application) whose chart is the repository's `chart` directory, least specific first: the
+/// chart's `values.yaml`, each of `valueFiles` (relative to the chart, from the root when
+/// absolute, `$ref/path` from the root), `values` (one YAML text), `valuesObject`, then
+/// `parameters`. A file is the release's own when no other Application reads it. With a chart
+/// of the repository and no values file of its own, a new `values-<own_name>.yaml` beside the
+/// chart, after its `valueFiles`, is the layer its edits go to.
 fn argo_layers(
     index: &RepoIndex,
     object: &IndexedObject,
-    source: &Value,
+    (source, base): (&Value, &str),
     chart: Option<&std::path::Path>,
-    prefix: &str,
+    own_name: &str,
 ) -> Vec<ValuesLayer> {
     let declaration = index.declaration(object);
     let mut layers = Vec::new();
@@ -669,6 +722,7 @@ fn argo_layers(
             document: document.clone(),
             prefix: String::new(),
             own: false,
+            role: Role::File,
         });
     }
     let readers = |file: &std::path::Path| {
@@ -694,22 +748,102 @@ fn argo_layers(
                 document: document.clone(),
                 prefix: String::new(),
                 own: readers(&file) == 1,
+                role: Role::File,
             });
         }
     }
+    let file_name: String = own_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let fresh = chart.map(|c| c.join(format!("values-{file_name}.yaml")));
+    let taken = |f: &std::path::Path| {
+        index.values_files.contains_key(f)
+            || index.files.iter().any(|x| x == f)
+            || index.root.join(f).exists()
+    };
+    if let Some(fresh) = fresh.filter(|f| !taken(f))
+        && !layers.iter().any(|l| l.own)
+    {
+        layers.push(ValuesLayer {
+            name: format!("a new `{}`", fresh.display()),
+            location: Location {
+                file: fresh,
+                document: 0,
+                item: None,
+                line: 1,
+                span: 0..0,
+            },
+            document: Value::Object(serde_json::Map::new()),
+            prefix: String::new(),
+            own: true,
+            role: Role::New {
+                entry: format!("values-{file_name}.yaml"),
+            },
+        });
+    }
+    let helm = format!("{base}.helm");
+    if let Some(text) = source.pointer("/helm/values").and_then(Value::as_str) {
+        let document = serde_saphyr::from_str::<Value>(text).unwrap_or(Value::Null);
+        layers.push(ValuesLayer {
+            name: format!("`{helm}.values` of {}", declaration.location.file.display()),
+            location: declaration.location.clone(),
+            document,
+            prefix: String::new(),
+            own: false,
+            role: Role::Text,
+        });
+    }
     layers.push(ValuesLayer {
-        name: format!("`{prefix}` of {}", declaration.location.file.display()),
+        name: format!(
+            "`{helm}.valuesObject` of {}",
+            declaration.location.file.display()
+        ),
         location: declaration.location.clone(),
         document: declaration.value.clone(),
-        prefix: prefix.to_owned(),
+        prefix: format!("{helm}.valuesObject"),
         own: true,
+        role: Role::Object,
     });
+    if let Some(parameters) = source.pointer("/helm/parameters").and_then(Value::as_array) {
+        let mut document = Value::Object(serde_json::Map::new());
+        for parameter in parameters {
+            let (Some(name), Some(value)) = (parameter["name"].as_str(), parameter.get("value"))
+            else {
+                continue;
+            };
+            let mut nested = value.clone();
+            for key in name.rsplit('.') {
+                let mut map = serde_json::Map::new();
+                map.insert(key.to_owned(), nested);
+                nested = Value::Object(map);
+            }
+            crate::build::helm::merge_values(&mut document, nested);
+        }
+        layers.push(ValuesLayer {
+            name: format!(
+                "`{helm}.parameters` of {}",
+                declaration.location.file.display()
+            ),
+            location: declaration.location.clone(),
+            document,
+            prefix: String::new(),
+            own: false,
+            role: Role::Parameters,
+        });
+    }
     layers
 }
 
 /// The Helm values of Argo CD Application `app` as Argo CD merges them (its chart's
 /// `values.yaml` when the chart is in the repository, `valueFiles` in order, `$ref/...`
-/// included, then `valuesObject`), with `overrides` in place of the files they name; and the
+/// included, `values`, `valuesObject`, then `parameters`), with `overrides` in place of the files they name; and the
 /// files read. `None` without a Helm source.
 pub(crate) fn argo_values(
     index: &RepoIndex,
@@ -733,8 +867,27 @@ pub(crate) fn argo_values(
             crate::build::helm::merge_values(&mut merged, values.clone());
         }
     }
+    if let Some(text) = helm.get("values").and_then(Value::as_str) {
+        let values = serde_saphyr::from_str::<Value>(text).unwrap_or(Value::Null);
+        crate::build::helm::merge_values(&mut merged, values);
+    }
     if let Some(object) = helm.get("valuesObject") {
         crate::build::helm::merge_values(&mut merged, object.clone());
+    }
+    for parameter in helm
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(value)) = (parameter["name"].as_str(), parameter.get("value")) {
+            let nested = name.rsplit('.').fold(value.clone(), |inner, key| {
+                let mut map = serde_json::Map::new();
+                map.insert(key.to_owned(), inner);
+                Value::Object(map)
+            });
+            crate::build::helm::merge_values(&mut merged, nested);
+        }
     }
     Some((merged, files))
 }
@@ -1038,14 +1191,25 @@ spec:
             ["charts/web/values-prod.yaml: resources.limits.memory = \"768Mi\""]
         );
         assert_eq!(old, Some(json!("512Mi")));
-        // Without a file of its own, the Application's own values take it.
-        let (edits, _, _, _) = run("replicaCount: 3\n", "values.yaml");
+        // Without a file of its own, one is made beside the chart and added to its valueFiles.
+        let (edits, _, said, written) = run("replicaCount: 3\n", "values.yaml");
         assert_eq!(
             edits,
             [
-                "argo/prod.yaml: spec.source.helm.valuesObject.resources.limits.memory = \"384Mi\"",
-                "argo/prod.yaml: spec.source.helm.valuesObject.resources.requests.memory = \"384Mi\""
+                "charts/web/values-web-prod.yaml: resources.limits.memory = \"384Mi\"",
+                "charts/web/values-web-prod.yaml: resources.requests.memory = \"384Mi\""
             ]
+        );
+        assert_eq!(
+            written,
+            [
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: web-prod, namespace: argocd}\nspec:\n  destination: {namespace: podinfo}\n  source:\n    repoURL: https://git.example.com/platform.git\n    path: charts/web\n    helm:\n      valueFiles: [values.yaml, values-web-prod.yaml]\n",
+                "# remediator: crash-loop-oom on Deployment/podinfo/podinfo; only this Application reads it.\nresources:\n  limits:\n    memory: 384Mi\n  requests:\n    memory: 384Mi\n"
+            ]
+        );
+        assert!(
+            said.contains("edited in a new `charts/web/values-web-prod.yaml` (read only by Argo CD Application argocd/web-prod), over `charts/web/values.yaml` (the chart's defaults) which other releases read too"),
+            "{said}"
         );
     }
 
@@ -1214,7 +1378,8 @@ spec:
         live["metadata"]["annotations"] = json!({"meta.helm.sh/release-name": "podinfo", "meta.helm.sh/release-namespace": "podinfo"});
         let snapshot = fixtures::snapshot(vec![live]);
         let target = ObjectRef::new("apps/v1", "Deployment", Some("podinfo"), "podinfo");
-        let (object, values) = super::release_of(&index, &snapshot, &target, |_| true).unwrap();
+        let (object, values) =
+            super::release_of(&index, &snapshot, &target, None, |_| true).unwrap();
         assert_eq!(object.id.kind, "HelmRelease");
         assert_eq!(values.prefix, "spec.values");
     }

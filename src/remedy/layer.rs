@@ -47,6 +47,18 @@ pub(crate) enum PatchHome {
         /// The applier, for the pull request (`Flux Kustomization flux-system/apps`).
         name: String,
     },
+    /// A new Helm values file (not a patch) for one Argo CD Application alone, appended to its
+    /// `valueFiles` as `entry`.
+    ValuesFile {
+        /// The Application's document.
+        application: Location,
+        /// Its `valueFiles` (`spec.source.helm.valueFiles`).
+        list: FieldPath,
+        /// The entry, relative to the chart (`values-prod.yaml`).
+        entry: String,
+        /// The Application, for the pull request.
+        name: String,
+    },
 }
 
 impl OverlayPatch {
@@ -54,7 +66,7 @@ impl OverlayPatch {
     pub fn location(&self) -> Location {
         match &self.home {
             PatchHome::Applier { location, .. } => location.clone(),
-            PatchHome::File { .. } => Location {
+            PatchHome::File { .. } | PatchHome::ValuesFile { .. } => Location {
                 file: self.file.clone(),
                 document: 0,
                 item: None,
@@ -239,6 +251,39 @@ pub(crate) fn overlay_patch(
     })
 }
 
+/// The text of a new Helm values file that sets `sets` (values keys), with a comment naming the
+/// finding and who reads the file (`scope`).
+pub(crate) fn values_text(sets: &[(FieldPath, Value)], finding: &Finding, scope: &str) -> String {
+    let mut values = Value::Object(Map::new());
+    for (path, new) in sets {
+        let mut at = &mut values;
+        let keys: Vec<&str> = path
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                crate::manifests::path::Segment::Key(k) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect();
+        for (i, key) in keys.iter().enumerate() {
+            let Value::Object(map) = at else { break };
+            if i + 1 == keys.len() {
+                map.insert((*key).to_owned(), new.clone());
+                break;
+            }
+            at = map
+                .entry((*key).to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+    format!(
+        "# remediator: {} on {}; {scope}.\n{}",
+        finding.code,
+        finding.target(),
+        crate::manifests::emit_block(&values)
+    )
+}
+
 /// The text of a strategic-merge patch of `declaration` that sets `sets`, with a comment naming
 /// the finding and who sees the patch (`scope`).
 pub(crate) fn patch_text(
@@ -372,6 +417,12 @@ pub(crate) fn explain(
             .join(", ")
     };
     if let Some(overlay) = overlay.filter(|o| files.contains(&o.file.as_path())) {
+        if let PatchHome::ValuesFile { name, list, .. } = &overlay.home {
+            return format!(
+                "a new values file `{}`, appended to `{list}` of {name}: no values file of the chart's was its alone, and a values file is how this repository sets values per environment",
+                overlay.file.display()
+            );
+        }
         if let PatchHome::Applier { name, list, .. } = &overlay.home {
             return format!(
                 "a new entry of `{list}` of {name} (`{}`): `{unit}` is applied as it is by {} too, which the patch leaves as it is",

@@ -222,9 +222,10 @@ impl<'a> Context<'a> {
         };
         let object = match found.as_slice() {
             [] => {
-                let released = helm::release_of(index, self.snapshot, target, |o| {
-                    self.environment.is_none_or(|env| in_environment(o, env))
-                });
+                let released =
+                    helm::release_of(index, self.snapshot, target, self.environment, |o| {
+                        self.environment.is_none_or(|env| in_environment(o, env))
+                    });
                 if let Some((release, values)) = released {
                     return self.declared_object(release, Some(values));
                 }
@@ -315,6 +316,21 @@ impl<'a> Context<'a> {
             )));
         }
         let environment = environments.into_iter().next();
+        // A release's edits that go to a values file of its own yet to be made.
+        let new_values = helm.as_ref().and_then(|h| {
+            let (layer, entry) = h.new_file()?;
+            let list = h.prefix.strip_suffix(".valuesObject")?;
+            Some(layer::OverlayPatch {
+                file: layer.location.file.clone(),
+                others: vec![],
+                home: layer::PatchHome::ValuesFile {
+                    application: index.declaration(object).location.clone(),
+                    list: format!("{list}.valueFiles").parse().ok()?,
+                    entry: entry.to_owned(),
+                    name: h.release.clone(),
+                },
+            })
+        });
         Ok(Declared {
             index,
             object,
@@ -322,7 +338,7 @@ impl<'a> Context<'a> {
             unit,
             kustomization,
             environment,
-            overlay: layer::overlay_patch(index, object, kustomization),
+            overlay: new_values.or_else(|| layer::overlay_patch(index, object, kustomization)),
             helm,
         })
     }
@@ -486,6 +502,7 @@ impl<'d> Draft<'d> {
                 let scope = match &overlay.home {
                     layer::PatchHome::File { .. } => "only this overlay's build sees it",
                     layer::PatchHome::Applier { .. } => "only this environment's applier sees it",
+                    layer::PatchHome::ValuesFile { .. } => "only this Application reads it",
                 };
                 let content =
                     layer::patch_text(declared.declaration, &self.patch_sets, self.finding, scope);
@@ -507,6 +524,24 @@ impl<'d> Draft<'d> {
                                     )],
                                 },
                                 op: EditOp::Append(serde_json::json!({"path": entry})),
+                            }],
+                        });
+                    }
+                    layer::PatchHome::ValuesFile {
+                        application,
+                        list,
+                        entry,
+                        ..
+                    } => {
+                        self.changes.push(Change::Create {
+                            path: overlay.file.clone(),
+                            content: layer::values_text(&self.patch_sets, self.finding, scope),
+                        });
+                        self.changes.push(Change::Edit {
+                            location: application.clone(),
+                            edits: vec![Edit {
+                                path: list.clone(),
+                                op: EditOp::Append(Value::String(entry.clone())),
                             }],
                         });
                     }
