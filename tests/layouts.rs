@@ -391,19 +391,21 @@ fn pairs(files: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// The changed lines of each file, `file: -old` then `file: +new`.
+/// The changed lines of each file with their line numbers: `file:N: -old` (N in the old text),
+/// then `file:N: +new` (N in the new text).
 fn diff_lines(changed: &[(PathBuf, String, String)]) -> Vec<String> {
     let mut out = Vec::new();
     for (path, old, new) in changed {
         for change in similar::TextDiff::from_lines(old, new).iter_all_changes() {
-            let sign = match change.tag() {
-                similar::ChangeTag::Delete => '-',
-                similar::ChangeTag::Insert => '+',
+            let (sign, at) = match change.tag() {
+                similar::ChangeTag::Delete => ('-', change.old_index()),
+                similar::ChangeTag::Insert => ('+', change.new_index()),
                 similar::ChangeTag::Equal => continue,
             };
             out.push(format!(
-                "{}: {sign}{}",
+                "{}:{}: {sign}{}",
                 path.display(),
+                at.map_or(0, |i| i + 1),
                 change.value().trim_end_matches('\n')
             ));
         }
@@ -411,20 +413,39 @@ fn diff_lines(changed: &[(PathBuf, String, String)]) -> Vec<String> {
     out
 }
 
-/// `lines` of `file`, as [`diff_lines`] gives them.
-fn in_file(file: &str, lines: &[&str]) -> Vec<String> {
-    lines.iter().map(|l| format!("{file}: {l}")).collect()
+/// `lines` of one hunk of `file` from line `at`, as [`diff_lines`] gives them: removed lines
+/// counted in the old text, added ones in the new, both from `at`.
+fn in_file(file: &str, at: usize, lines: &[&str]) -> Vec<String> {
+    let (mut old, mut new) = (at, at);
+    lines
+        .iter()
+        .map(|l| {
+            let line = if l.starts_with('-') {
+                &mut old
+            } else {
+                &mut new
+            };
+            *line += 1;
+            format!("{file}:{}: {l}", *line - 1)
+        })
+        .collect()
 }
 
-/// Asserts the four cases of a layout whose edits go to `file`, where the values' `resources`
-/// key is written at `indent` below the new lines `head` (`sidecar:`), and the image's `tag:`
-/// at `tag_indent`.
-fn assert_values_cases(shape: &Shape, file: &str, head: &[&str], indent: &str, tag_indent: &str) {
+/// Asserts the four cases of a layout whose edits go to `file` from line `at` (the image's tag
+/// at line `tag_at`), where the values' `resources` key is written at `indent` below the new
+/// lines `head` (`sidecar:`), and the image's `tag:` at `tag_indent`.
+fn assert_values_cases(
+    shape: &Shape,
+    (file, at, tag_at): (&str, usize, usize),
+    head: &[&str],
+    indent: &str,
+    tag_indent: &str,
+) {
     let expected = |rest: &[&str]| {
         let mut lines: Vec<String> = head.iter().map(|l| format!("+{l}")).collect();
         lines.extend(rest.iter().map(|l| format!("+{indent}{l}")));
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        in_file(file, &lines)
+        in_file(file, at, &lines)
     };
     assert_eq!(
         shape.check(Case::OomWithLimit),
@@ -456,7 +477,7 @@ fn assert_values_cases(shape: &Shape, file: &str, head: &[&str], indent: &str, t
     );
     assert_eq!(
         shape.check(Case::ImageAfterBump),
-        in_file(file, &[&old, &new])
+        in_file(file, tag_at, &[&old, &new])
     );
 }
 
@@ -706,7 +727,7 @@ spec:
     // The base sets the limit; production's own patch gets the new one.
     assert_values_cases(
         &shape,
-        "apps/production/web-values.yaml",
+        ("apps/production/web-values.yaml", 9, 10),
         &[],
         "    ",
         "      ",
@@ -718,7 +739,7 @@ fn argo_cd_helm_app_with_values_files_per_environment() {
     // Prod's own values file, never the chart's defaults that dev reads too.
     assert_values_cases(
         &web_chart(false),
-        "charts/web/values-prod.yaml",
+        ("charts/web/values-prod.yaml", 2, 3),
         &[],
         "",
         "  ",
@@ -731,7 +752,7 @@ fn a_chart_with_two_containers_changes_only_the_failing_one() {
     // The sidecar's values are `sidecar.*`, as the chart's templates read them.
     assert_values_cases(
         &shape,
-        "charts/web/values-prod.yaml",
+        ("charts/web/values-prod.yaml", 2, 4),
         &["sidecar:"],
         "  ",
         "    ",
@@ -834,7 +855,7 @@ spec:
         },
     };
     // Prod's own values file, not the common one dev reads too.
-    assert_values_cases(&shape, "envs/prod/values.yaml", &[], "", "  ");
+    assert_values_cases(&shape, ("envs/prod/values.yaml", 2, 3), &[], "", "  ");
 }
 
 /// A Deployment `name` with container `ui` of image `ui:<tag>`, and a memory limit or none.
@@ -921,34 +942,43 @@ spec:
             marks: json!({}),
         },
     };
-    let expected = |lines: &[&str]| in_file("apps/shop/api.yaml", lines);
+    let expected = |at: usize, lines: &[&str]| in_file("apps/shop/api.yaml", at, lines);
     assert_eq!(
         shape.check(Case::OomWithLimit),
-        expected(&[
-            "-            limits: {memory: 256Mi}",
-            "+            limits: {memory: 384Mi}"
-        ])
+        expected(
+            16,
+            &[
+                "-            limits: {memory: 256Mi}",
+                "+            limits: {memory: 384Mi}"
+            ]
+        )
     );
     assert_eq!(
         shape.check(Case::OomWithoutLimit),
-        expected(&[
-            "+          resources:",
-            "+            requests:",
-            "+              memory: 368Mi",
-            "+            limits:",
-            "+              memory: 368Mi"
-        ])
+        expected(
+            15,
+            &[
+                "+          resources:",
+                "+            requests:",
+                "+              memory: 368Mi",
+                "+            limits:",
+                "+              memory: 368Mi"
+            ]
+        )
     );
     assert_eq!(
         shape.check(Case::UnderProvisioned),
-        expected(&[
-            "-            limits: {memory: 256Mi}",
-            "+            limits: {memory: 312Mi}"
-        ])
+        expected(
+            16,
+            &[
+                "-            limits: {memory: 256Mi}",
+                "+            limits: {memory: 312Mi}"
+            ]
+        )
     );
     assert_eq!(
         shape.check(Case::ImageAfterBump),
-        expected(&["-          image: ui:2", "+          image: ui:1"])
+        expected(14, &["-          image: ui:2", "+          image: ui:1"])
     );
 }
 
@@ -1001,8 +1031,11 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
     };
     // A new patch in prod's overlay, listed in the file's own list indentation.
     let patch = |resources: &[&str]| -> Vec<String> {
-        let mut out = vec!["clusters/prod/kustomization.yaml: +patches:".to_owned()];
-        out.push("clusters/prod/kustomization.yaml: +  - path: deployment-ui-patch.yaml".into());
+        let out = in_file(
+            "clusters/prod/kustomization.yaml",
+            5,
+            &["+patches:", "+  - path: deployment-ui-patch.yaml"],
+        );
         let head = [
             "+# remediator: {code} on Deployment/shop/prod-ui; only this overlay's build sees it.",
             "+apiVersion: apps/v1",
@@ -1018,10 +1051,8 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
         ];
         let mut lines: Vec<String> = head.iter().map(|l| (*l).to_owned()).collect();
         lines.extend(resources.iter().map(|l| format!("+            {l}")));
-        let mut all: Vec<String> = lines
-            .into_iter()
-            .map(|l| format!("clusters/prod/deployment-ui-patch.yaml: {l}"))
-            .collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut all = in_file("clusters/prod/deployment-ui-patch.yaml", 1, &lines);
         all.extend(out);
         all
     };
@@ -1061,8 +1092,8 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
     assert_eq!(
         shape.check(Case::ImageAfterBump),
         [
-            "clusters/prod/kustomization.yaml: -    newTag: \"2\"",
-            "clusters/prod/kustomization.yaml: +    newTag: \"1\""
+            "clusters/prod/kustomization.yaml:7: -    newTag: \"2\"",
+            "clusters/prod/kustomization.yaml:7: +    newTag: \"1\""
         ]
     );
 }
@@ -1175,10 +1206,8 @@ spec:
             ]
             .map(str::to_owned),
         );
-        lines
-            .into_iter()
-            .map(|l| format!("clusters/prod/apps.yaml: {l}"))
-            .collect()
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        in_file("clusters/prod/apps.yaml", 14, &lines)
     };
     assert_eq!(
         shape.check(Case::OomWithLimit),
@@ -1255,7 +1284,11 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
     };
     let mut shape = web_chart(false);
     shape.files = Box::new(files);
-    for case in [Case::OomWithLimit, Case::UnderProvisioned] {
+    for case in [
+        Case::OomWithLimit,
+        Case::OomWithoutLimit,
+        Case::UnderProvisioned,
+    ] {
         let printed = shape.refusal(case);
         assert!(
             printed.contains(
@@ -1268,8 +1301,8 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
     assert_eq!(
         shape.check(Case::ImageAfterBump),
         [
-            "charts/web/values-prod.yaml: -  tag: \"2\"",
-            "charts/web/values-prod.yaml: +  tag: \"1\""
+            "charts/web/values-prod.yaml:3: -  tag: \"2\"",
+            "charts/web/values-prod.yaml:3: +  tag: \"1\""
         ]
     );
 }
@@ -1345,7 +1378,7 @@ fn the_flux_example_repository() {
     // Appended to staging's own patch, below its last line; the base's values still reach it.
     assert_values_cases(
         &shape,
-        "apps/staging/podinfo-values.yaml",
+        ("apps/staging/podinfo-values.yaml", 18, 17),
         &[],
         "    ",
         "      ",
@@ -1485,6 +1518,7 @@ spec:
         shape.check(Case::OomWithLimit),
         in_file(
             file,
+            4,
             &[
                 "+adService:",
                 "+  resources:",
@@ -1497,6 +1531,7 @@ spec:
         shape.check(Case::UnderProvisioned),
         in_file(
             file,
+            4,
             &[
                 "+adService:",
                 "+  resources:",
@@ -1507,7 +1542,7 @@ spec:
     );
     assert_eq!(
         shape.check(Case::ImageAfterBump),
-        in_file(file, &["-  tag: v0.10.7", "+  tag: v0.10.5"])
+        in_file(file, 3, &["-  tag: v0.10.7", "+  tag: v0.10.5"])
     );
     // Another service's `server` takes its own key.
     shape.live = live(
@@ -1520,6 +1555,7 @@ spec:
         shape.check(Case::OomWithLimit),
         in_file(
             file,
+            4,
             &[
                 "+cartService:",
                 "+  resources:",
@@ -1614,31 +1650,43 @@ fn the_argo_cd_list_generator_example() {
         },
     };
     let file = deployment("prod");
-    let changed = |lines: &[&str]| in_file(&file, lines);
+    let changed = |at: usize, lines: &[&str]| in_file(&file, at, lines);
     assert_eq!(
         shape.check(Case::OomWithLimit),
-        changed(&["-            memory: 256Mi", "+            memory: 384Mi"])
+        changed(
+            21,
+            &["-            memory: 256Mi", "+            memory: 384Mi"]
+        )
     );
     assert_eq!(
         shape.check(Case::OomWithoutLimit),
-        changed(&[
-            "+        resources:",
-            "+          requests:",
-            "+            memory: 368Mi",
-            "+          limits:",
-            "+            memory: 368Mi"
-        ])
+        changed(
+            21,
+            &[
+                "+        resources:",
+                "+          requests:",
+                "+            memory: 368Mi",
+                "+          limits:",
+                "+            memory: 368Mi"
+            ]
+        )
     );
     assert_eq!(
         shape.check(Case::UnderProvisioned),
-        changed(&["-            memory: 256Mi", "+            memory: 312Mi"])
+        changed(
+            21,
+            &["-            memory: 256Mi", "+            memory: 312Mi"]
+        )
     );
     assert_eq!(
         shape.check(Case::ImageAfterBump),
-        changed(&[
-            "-      - image: quay.io/argoprojlabs/argocd-e2e-container:0.3",
-            "+      - image: quay.io/argoprojlabs/argocd-e2e-container:0.2"
-        ])
+        changed(
+            17,
+            &[
+                "-      - image: quay.io/argoprojlabs/argocd-e2e-container:0.3",
+                "+      - image: quay.io/argoprojlabs/argocd-e2e-container:0.2"
+            ]
+        )
     );
 }
 
@@ -1738,7 +1786,7 @@ spec:
     // goes back as it was written, a number.
     assert_values_cases(
         &shape,
-        &format!("{CHART}/values-production.yaml"),
+        (&format!("{CHART}/values-production.yaml"), 3, 4),
         &[],
         "",
         "  ",
@@ -1849,7 +1897,7 @@ spec:
     // patch gets the new values.
     assert_values_cases(
         &shape,
-        "apps/production/web-values.yaml",
+        ("apps/production/web-values.yaml", 9, 10),
         &[],
         "    ",
         "      ",
@@ -2001,12 +2049,12 @@ fn argo_cd_values_text_parameters_and_a_values_file_of_its_own() {
     assert_eq!(
         diff_lines(&changed),
         [
-            "argo/prod.yaml: -      valueFiles: [values.yaml]",
-            "argo/prod.yaml: +      valueFiles: [values.yaml, values-prod.yaml]",
-            "charts/web/values-prod.yaml: +# remediator: crash-loop-oom on Deployment/web-prod/web-prod-web; only this Application reads it.",
-            "charts/web/values-prod.yaml: +resources:",
-            "charts/web/values-prod.yaml: +  limits:",
-            "charts/web/values-prod.yaml: +    memory: 384Mi",
+            "argo/prod.yaml:13: -      valueFiles: [values.yaml]",
+            "argo/prod.yaml:13: +      valueFiles: [values.yaml, values-prod.yaml]",
+            "charts/web/values-prod.yaml:1: +# remediator: crash-loop-oom on Deployment/web-prod/web-prod-web; only this Application reads it.",
+            "charts/web/values-prod.yaml:2: +resources:",
+            "charts/web/values-prod.yaml:3: +  limits:",
+            "charts/web/values-prod.yaml:4: +    memory: 384Mi",
         ]
     );
     let prod = helm_template(
@@ -2025,10 +2073,10 @@ fn argo_cd_values_text_parameters_and_a_values_file_of_its_own() {
     assert_eq!(
         diff_lines(&changed),
         [
-            "argo/prod.yaml: +      valuesObject:",
-            "argo/prod.yaml: +        resources:",
-            "argo/prod.yaml: +          limits:",
-            "argo/prod.yaml: +            memory: 450Mi",
+            "argo/prod.yaml:18: +      valuesObject:",
+            "argo/prod.yaml:19: +        resources:",
+            "argo/prod.yaml:20: +          limits:",
+            "argo/prod.yaml:21: +            memory: 450Mi",
         ],
         "from the text's 300Mi, in the one layer above it"
     );
