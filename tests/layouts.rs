@@ -629,6 +629,52 @@ fn web_chart(sidecar: bool) -> Shape {
     }
 }
 
+/// Flux's web release per environment: `apps/<env>` takes the base and patches the release's
+/// values in `web-values.yaml` with its replicas and `extra` lines.
+fn web_patch(replicas: u8, extra: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: web
+spec:
+  values:
+    replicaCount: {replicas}
+{extra}"
+    )
+}
+
+/// The Flux layout of the web chart (its defaults limited to `chart_limit`, or not), the
+/// production and staging overlays with their values patches, and the files of `base`.
+fn flux_web(chart_limit: Option<&str>, base: &[(&str, &str)]) -> Vec<(String, String)> {
+    let config = environments(&[
+        ("production", "[\"apps/production/**\"]"),
+        ("staging", "[\"apps/staging/**\"]"),
+    ]);
+    let overlay = "resources:\n  - ../base/web\npatches:\n  - path: web-values.yaml\n";
+    let mut files = owned(&[
+        ("remediator.yaml", &config),
+        ("charts/web/Chart.yaml", CHART),
+        ("charts/web/values.yaml", &chart_values(chart_limit, false)),
+        ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
+        ("apps/production/kustomization.yaml", overlay),
+        ("apps/production/web-values.yaml", &web_patch(3, "")),
+        ("apps/staging/kustomization.yaml", overlay),
+        ("apps/staging/web-values.yaml", &web_patch(1, "")),
+    ]);
+    files.extend(owned(base));
+    files
+}
+
+/// Production's tag bumped to 2 in its own patch.
+fn flux_web_bump(_: Option<&str>) -> Vec<(String, String)> {
+    owned(&[(
+        "apps/production/web-values.yaml",
+        &web_patch(3, "    image:\n      tag: \"2\"\n"),
+    )])
+}
+
 #[test]
 fn flux_helm_release_with_values_in_the_base_and_per_environment_patches() {
     let release = |limit: Option<&str>| {
@@ -657,46 +703,17 @@ spec:
 {resources}"
         )
     };
-    let patch = |replicas: u8, extra: &str| {
-        format!(
-            "apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: web
-  namespace: web
-spec:
-  values:
-    replicaCount: {replicas}
-{extra}"
-        )
-    };
-    let overlay = "resources:\n  - ../base/web\npatches:\n  - path: web-values.yaml\n";
     let files = move |limit: Option<&str>| {
-        let config = environments(&[
-            ("production", "[\"apps/production/**\"]"),
-            ("staging", "[\"apps/staging/**\"]"),
-        ]);
-        owned(&[
-            ("remediator.yaml", &config),
-            ("charts/web/Chart.yaml", CHART),
-            ("charts/web/values.yaml", &chart_values(None, false)),
-            ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
-            (
-                "apps/base/web/kustomization.yaml",
-                "resources:\n  - release.yaml\n",
-            ),
-            ("apps/base/web/release.yaml", &release(limit)),
-            ("apps/production/kustomization.yaml", overlay),
-            ("apps/production/web-values.yaml", &patch(3, "")),
-            ("apps/staging/kustomization.yaml", overlay),
-            ("apps/staging/web-values.yaml", &patch(1, "")),
-        ])
-    };
-    let bump = move |_: Option<&str>| {
-        owned(&[(
-            "apps/production/web-values.yaml",
-            &patch(3, "    image:\n      tag: \"2\"\n"),
-        )])
+        flux_web(
+            None,
+            &[
+                (
+                    "apps/base/web/kustomization.yaml",
+                    "resources:\n  - release.yaml\n",
+                ),
+                ("apps/base/web/release.yaml", &release(limit)),
+            ],
+        )
     };
     // As helm-controller renders: the chart with the HelmRelease's values as kustomize builds it.
     let render = |layout: &Layout, env: &str| {
@@ -709,7 +726,7 @@ spec:
     };
     let shape = Shape {
         files: Box::new(files),
-        bump: Box::new(bump),
+        bump: Box::new(flux_web_bump),
         failing: "production",
         others: vec!["staging"],
         render: Box::new(render),
@@ -1828,40 +1845,19 @@ spec:
 "
         )
     };
-    let patch = |replicas: u8, extra: &str| {
-        format!(
-            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: web\nspec:\n  values:\n    replicaCount: {replicas}\n{extra}"
-        )
-    };
     let base = "resources:\n  - release.yaml\nnamespace: web\nconfigMapGenerator:\n  - name: web-values\n    files:\n      - values.yaml=web-values.yaml\ngeneratorOptions:\n  disableNameSuffixHash: true\n";
-    let overlay = "resources:\n  - ../base/web\npatches:\n  - path: web-values.yaml\n";
     let layout_files = move |limit: Option<&str>, secret: bool| {
-        let config = environments(&[
-            ("production", "[\"apps/production/**\"]"),
-            ("staging", "[\"apps/staging/**\"]"),
-        ]);
-        owned(&[
-            ("remediator.yaml", &config),
-            ("charts/web/Chart.yaml", CHART),
-            ("charts/web/values.yaml", &chart_values(limit, false)),
-            ("charts/web/templates/deployment.yaml", DEPLOYMENT_TEMPLATE),
-            ("apps/base/web/kustomization.yaml", base),
-            ("apps/base/web/release.yaml", &release(secret)),
-            (
-                "apps/base/web/web-values.yaml",
-                "# Shared by every cluster.\nimage:\n  tag: \"1\"\n",
-            ),
-            ("apps/production/kustomization.yaml", overlay),
-            ("apps/production/web-values.yaml", &patch(3, "")),
-            ("apps/staging/kustomization.yaml", overlay),
-            ("apps/staging/web-values.yaml", &patch(1, "")),
-        ])
-    };
-    let bump = move |_: Option<&str>| {
-        owned(&[(
-            "apps/production/web-values.yaml",
-            &patch(3, "    image:\n      tag: \"2\"\n"),
-        )])
+        flux_web(
+            limit,
+            &[
+                ("apps/base/web/kustomization.yaml", base),
+                ("apps/base/web/release.yaml", &release(secret)),
+                (
+                    "apps/base/web/web-values.yaml",
+                    "# Shared by every cluster.\nimage:\n  tag: \"1\"\n",
+                ),
+            ],
+        )
     };
     // As helm-controller renders: the chart's defaults, then valuesFrom, then values.
     let render = |layout: &Layout, env: &str| {
@@ -1887,7 +1883,7 @@ spec:
     };
     let shape = Shape {
         files: Box::new(move |limit| layout_files(limit, false)),
-        bump: Box::new(bump),
+        bump: Box::new(flux_web_bump),
         failing: "production",
         others: vec!["staging"],
         render: Box::new(render),

@@ -514,6 +514,19 @@ pub(crate) fn release_of<'i>(
         })
 }
 
+/// The `values.yaml` of the repository's chart `dir`, as the least specific layer.
+fn chart_defaults(index: &RepoIndex, dir: &std::path::Path) -> Option<ValuesLayer> {
+    let (location, document) = index.values_files.get(&dir.join("values.yaml"))?;
+    Some(ValuesLayer {
+        name: format!("`{}` (the chart's defaults)", location.file.display()),
+        location: location.clone(),
+        document: document.clone(),
+        prefix: String::new(),
+        own: false,
+        role: Role::File,
+    })
+}
+
 /// What a Flux HelmRelease's own values go over, least specific first, as helm-controller
 /// merges them: its chart's `values.yaml` (a chart of the repository), then each `valuesFrom`
 /// ConfigMap that the repository declares or that a kustomization generates from a values file.
@@ -524,20 +537,11 @@ fn flux_defaults(
     value: &Value,
     namespace: &str,
 ) -> (Vec<ValuesLayer>, Vec<String>) {
-    let mut layers = Vec::new();
+    let mut layers: Vec<ValuesLayer> = chart_dir(value)
+        .and_then(|dir| chart_defaults(index, &dir))
+        .into_iter()
+        .collect();
     let mut unread = Vec::new();
-    if let Some((location, document)) =
-        chart_dir(value).and_then(|dir| index.values_files.get(&dir.join("values.yaml")))
-    {
-        layers.push(ValuesLayer {
-            name: format!("`{}` (the chart's defaults)", location.file.display()),
-            location: location.clone(),
-            document: document.clone(),
-            prefix: String::new(),
-            own: false,
-            role: Role::File,
-        });
-    }
     let sources = value
         .pointer("/spec/valuesFrom")
         .and_then(Value::as_array)
@@ -710,21 +714,10 @@ fn argo_layers(
     own_name: &str,
 ) -> Vec<ValuesLayer> {
     let declaration = index.declaration(object);
-    let mut layers = Vec::new();
-    let chart_values = chart.map(|c| c.join("values.yaml"));
-    if let Some((location, document)) = chart_values
-        .as_ref()
-        .and_then(|f| index.values_files.get(f))
-    {
-        layers.push(ValuesLayer {
-            name: format!("`{}` (the chart's defaults)", location.file.display()),
-            location: location.clone(),
-            document: document.clone(),
-            prefix: String::new(),
-            own: false,
-            role: Role::File,
-        });
-    }
+    let mut layers: Vec<ValuesLayer> = chart
+        .and_then(|dir| chart_defaults(index, dir))
+        .into_iter()
+        .collect();
     let readers = |file: &std::path::Path| {
         index
             .declarations
