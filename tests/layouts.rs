@@ -1481,15 +1481,21 @@ spec:
         )
     };
     let tagged = |tag: &str| format!("# The shop in prod.\nimages:\n  tag: {tag}\n");
-    let files = move |_: Option<&str>| {
+    // Where a case has no limit, prod's values take out the chart's, as Helm takes out a null.
+    let unlimited = "adService:\n  resources:\n    limits:\n      memory: null\n";
+    let files = move |limit: Option<&str>| {
         let config = environments(&[
             ("prod", "[\"argo/prod.yaml\"]"),
             ("dev", "[\"argo/dev.yaml\"]"),
         ]);
         let mut files = fixture_files("microservices-demo");
+        let prod = match limit {
+            Some(_) => tagged("v0.10.5"),
+            None => tagged("v0.10.5") + unlimited,
+        };
         files.extend(owned(&[
             ("remediator.yaml", &config),
-            ("envs/prod/values.yaml", &tagged("v0.10.5")),
+            ("envs/prod/values.yaml", &prod),
             ("envs/dev/values.yaml", "loadGenerator:\n  create: false\n"),
             ("argo/prod.yaml", &app("prod")),
             ("argo/dev.yaml", &app("dev")),
@@ -1560,6 +1566,20 @@ spec:
     assert_eq!(
         shape.check(Case::ImageAfterBump),
         in_file(file, 3, &["-  tag: v0.10.7", "+  tag: v0.10.5"])
+    );
+    // No limit in prod: a first one, and a request to match, from the usage peak.
+    assert_eq!(
+        shape.check(Case::OomWithoutLimit),
+        in_file(
+            file,
+            7,
+            &[
+                "-      memory: null",
+                "+      memory: 368Mi",
+                "+    requests:",
+                "+      memory: 368Mi"
+            ]
+        )
     );
     // Another service's `server` takes its own key.
     shape.live = live(

@@ -290,12 +290,17 @@ fn merge(base: &mut Value, over: Value) {
 }
 
 /// `over` merged into `base` as Helm merges values: mappings key by key, anything else replaced,
-/// a null leaving the base's value.
+/// a key set to null removed; a layer that is null as a whole (absent) changes nothing.
 pub(crate) fn merge_values(base: &mut Value, over: Value) {
     match (base, over) {
         (Value::Object(base), Value::Object(over)) => {
             for (key, value) in over {
-                merge_values(base.entry(key).or_insert(Value::Null), value);
+                // A key set to null in a later layer is taken out, as Helm takes it out.
+                if value.is_null() {
+                    base.remove(&key);
+                } else {
+                    merge_values(base.entry(key).or_insert(Value::Null), value);
+                }
             }
         }
         (_, Value::Null) => {}
@@ -391,6 +396,22 @@ pub fn template(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_merge_as_helm_merges_them() {
+        let mut base =
+            json!({"resources": {"limits": {"memory": "300Mi", "cpu": "1"}}, "tag": "1"});
+        merge_values(
+            &mut base,
+            json!({"resources": {"limits": {"memory": null}}, "tag": "2"}),
+        );
+        assert_eq!(
+            base,
+            json!({"resources": {"limits": {"cpu": "1"}}, "tag": "2"})
+        );
+        merge_values(&mut base, Value::Null);
+        assert_eq!(base["tag"], "2", "an absent layer changes nothing");
+    }
 
     #[test]
     fn argo_cd_values_merge_files_then_the_string_then_the_object() {
