@@ -2113,6 +2113,17 @@ fn argo_cd_values_text_parameters_and_a_values_file_of_its_own() {
     );
     assert_eq!(limit_of(&prod), "450Mi");
 
+    // Values text that does not parse: a limit it may set is not known, so none is made up.
+    let broken = "      valueFiles: [values.yaml]\n      values: \"resources: [\"\n";
+    let layout = layout_with(broken);
+    let mut unlimited = shape.snapshot(Case::OomWithoutLimit);
+    unlimited[0]["metadata"]["name"] = json!("web-prod-web");
+    let (_, printed) = layout.run("prod", &unlimited, "none");
+    assert!(
+        printed.contains("come in part from `spec.source.helm.values` of argo/prod.yaml ("),
+        "{printed}"
+    );
+
     // A parameter sets it: refused, naming it.
     let parameters = "      valueFiles: [values.yaml]\n      parameters:\n        - name: resources.limits.memory\n          value: 300Mi\n";
     let layout = layout_with(parameters);

@@ -39,8 +39,9 @@ pub(crate) struct HelmValues {
     /// For a Flux HelmRelease, what its own values go over, least specific first: its chart's
     /// `values.yaml`, then each `valuesFrom` source. Read, never edited.
     pub defaults: Vec<ValuesLayer>,
-    /// The `valuesFrom` sources that cannot be read here (a Secret, a ConfigMap the repository
-    /// does not hold): a value the release's own values do not set is not known.
+    /// The layers that cannot be read here (a `valuesFrom` Secret, a ConfigMap the repository
+    /// does not hold, a `values` text that does not parse): a value the editable layers do not
+    /// set is not known.
     pub unread: Vec<String>,
     /// Where the values come from, least specific first, when the repository holds more than
     /// the release's own values (an Argo CD source's `valueFiles`, the chart's `values.yaml`).
@@ -266,12 +267,22 @@ impl HelmValues {
         doc
     }
 
+    /// Whether a layer above the last one that cannot be read sets `key`.
+    pub fn set_above_unread(&self, key: &str) -> bool {
+        let from = self
+            .layers
+            .iter()
+            .rposition(|l| l.role == Role::Text)
+            .map_or(0, |at| at + 1);
+        self.layers[from..].iter().any(|l| l.sets(key))
+    }
+
     /// Why a value the release's own values do not set is not known: the `valuesFrom` sources
     /// that cannot be read.
     pub fn unread_said(&self) -> Option<String> {
         (!self.unread.is_empty()).then(|| {
             format!(
-                "the values of {} come in part from {}, which cannot be read here: what they set is not known",
+                "the values of {} come in part from {}, which cannot be read here",
                 self.release,
                 self.unread.join(", ")
             )
@@ -473,7 +484,7 @@ pub(crate) fn release_of<'i>(
                     });
                     let chart = dir.as_ref().filter(|dir| index.charts.contains(dir));
                     let own_name = environment.unwrap_or(&id.name);
-                    let layers = argo_layers(
+                    let (layers, unread) = argo_layers(
                         index,
                         object,
                         (source, &base),
@@ -496,7 +507,7 @@ pub(crate) fn release_of<'i>(
                         HelmValues {
                             prefix,
                             defaults: vec![],
-                            unread: vec![],
+                            unread,
                             own_names,
                             workload: target.name.clone(),
                             release,
@@ -705,14 +716,15 @@ fn argo_application(
 /// absolute, `$ref/path` from the root), `values` (one YAML text), `valuesObject`, then
 /// `parameters`. A file is the release's own when no other Application reads it. With a chart
 /// of the repository and no values file of its own, a new `values-<own_name>.yaml` beside the
-/// chart, after its `valueFiles`, is the layer its edits go to.
+/// chart, after its `valueFiles`, is the layer its edits go to. With what cannot be read (a
+/// `values` text that does not parse).
 fn argo_layers(
     index: &RepoIndex,
     object: &IndexedObject,
     (source, base): (&Value, &str),
     chart: Option<&std::path::Path>,
     own_name: &str,
-) -> Vec<ValuesLayer> {
+) -> (Vec<ValuesLayer>, Vec<String>) {
     let declaration = index.declaration(object);
     let mut layers: Vec<ValuesLayer> = chart
         .and_then(|dir| chart_defaults(index, dir))
@@ -782,8 +794,18 @@ fn argo_layers(
         });
     }
     let helm = format!("{base}.helm");
+    let mut unread = Vec::new();
     if let Some(text) = source.pointer("/helm/values").and_then(Value::as_str) {
-        let document = serde_saphyr::from_str::<Value>(text).unwrap_or(Value::Null);
+        let document = match serde_saphyr::from_str::<Value>(text) {
+            Ok(document) => document,
+            Err(error) => {
+                unread.push(format!(
+                    "`{helm}.values` of {} ({error})",
+                    declaration.location.file.display()
+                ));
+                Value::Null
+            }
+        };
         layers.push(ValuesLayer {
             name: format!("`{helm}.values` of {}", declaration.location.file.display()),
             location: declaration.location.clone(),
@@ -831,7 +853,7 @@ fn argo_layers(
             role: Role::Parameters,
         });
     }
-    layers
+    (layers, unread)
 }
 
 /// The Helm values of Argo CD Application `app` as Argo CD merges them (its chart's

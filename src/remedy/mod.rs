@@ -374,6 +374,46 @@ impl<'a> Context<'a> {
         if let Some(found) = declared.helm.as_ref().and_then(|h| h.location(path)) {
             return found;
         }
+        let (location, value) = self.own_location(declared, path);
+        // A release's own values read over what they go over.
+        match &declared.helm {
+            Some(helm) => (location, helm.read_through(value)),
+            None => (location, value),
+        }
+    }
+
+    /// Whether the current value of `path` can be known: a release with a values layer that
+    /// cannot be read knows it only where a layer of its own above that one sets it.
+    pub(crate) fn known(&self, declared: &Declared, path: &FieldPath) -> Result<(), Stop> {
+        let Some(helm) = &declared.helm else {
+            return Ok(());
+        };
+        let Some(said) = helm.unread_said() else {
+            return Ok(());
+        };
+        let set_above = if helm.layers.is_empty() {
+            // A Flux release: its own values and patches, read without what they go over.
+            let (_, value) = self.own_location(declared, path);
+            path.get(&value).is_some()
+        } else {
+            let text = path.to_string();
+            let key = text
+                .strip_prefix(&format!("{}.", helm.prefix))
+                .unwrap_or(&text);
+            helm.set_above_unread(key)
+        };
+        if set_above {
+            Ok(())
+        } else {
+            Err(Stop::Diagnosis(format!(
+                "{said}, so the current `{path}` is not known"
+            )))
+        }
+    }
+
+    /// Where `path` of the declared object is set among the unit's own files (its patches, the
+    /// new overlay patch, the declaration), with the value as they make it.
+    fn own_location(&self, declared: &Declared, path: &FieldPath) -> (Location, Value) {
         let in_unit = |file: &Path| {
             declared.unit.kustomization.is_some() && file.starts_with(&declared.unit.path)
         };
@@ -417,11 +457,7 @@ impl<'a> Context<'a> {
                 declared.declaration.value.clone(),
             ),
         };
-        // A release's own values read over what they go over.
-        match &declared.helm {
-            Some(helm) => (location, helm.read_through(value)),
-            None => (location, value),
-        }
+        (location, value)
     }
 }
 

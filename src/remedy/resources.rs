@@ -23,6 +23,7 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
         .ok_or_else(|| Stop::Diagnosis("the finding names no container".into()))?;
     let declared = ctx.declared(&target)?;
     let limit_path = path(&declared, &container, "resources.limits.memory")?;
+    ctx.known(&declared, &limit_path)?;
     let (location, doc) = ctx.field_location(&declared, &limit_path);
     let Some(current) = limit_path
         .get(&doc)
@@ -95,12 +96,6 @@ fn first_limit(
     container: &str,
 ) -> RemedyResult {
     let target = finding.target().clone();
-    // A limit may come from values that cannot be read: then no limit is not known.
-    if let Some(unread) = declared.helm.as_ref().and_then(|h| h.unread_said()) {
-        return Err(Stop::Diagnosis(format!(
-            "no memory limit of `{container}` is set where the repository can be read, and {unread}"
-        )));
-    }
     let Some(peak) = memory_peak(ctx.snapshot, finding, container) else {
         return Err(Stop::Diagnosis(format!(
             "container `{container}` has no memory limit in the repository, so the kill came from the node running \
