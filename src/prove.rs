@@ -49,8 +49,8 @@ pub fn prove(
         let after = renderer
             .render_edited(&index.root, build, &edits)
             .map_err(|failure| format!("`{shown}` does not render after the edit: {failure}"))?;
-        let other = own
-            .is_some_and(|own| !environments.is_empty() && !environments.iter().any(|e| e == own));
+        // A build any other environment applies (alone, or beside this one) must not change.
+        let other = own.is_some_and(|own| environments.iter().any(|e| e != own));
         if other {
             if !same(&before, &after) {
                 return Err(format!(
@@ -404,6 +404,53 @@ mod tests {
         let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
         let config = Config::parse(Path::new("remediator.yaml"), CONFIG).unwrap();
         (dir, index, config)
+    }
+
+    #[test]
+    fn a_build_two_environments_apply_must_render_as_before() {
+        let flux = |path: &str| {
+            format!(
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec:\n  path: {path}\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n"
+            )
+        };
+        let deployment = |limit: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: shop}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: api:1\n          resources: {{limits: {{memory: {limit}}}}}\n"
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in [
+            (
+                "apps/shared/kustomization.yaml",
+                "resources: [api.yaml]\n".to_owned(),
+            ),
+            ("apps/shared/api.yaml", deployment("256Mi")),
+            ("clusters/prod/apps.yaml", flux("./apps/shared")),
+            ("clusters/dev/apps.yaml", flux("./apps/shared")),
+        ] {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
+        let config = Config::parse(Path::new("remediator.yaml"), CONFIG).unwrap();
+        let renderer = Renderer::from_path(Default::default());
+        let target = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let path = "spec.template.spec.containers[name=api].resources.limits.memory";
+        let r = remediation(target, "apps/shared/api.yaml", path, json!("384Mi"));
+        let files = [FileChange {
+            path: "apps/shared/api.yaml".into(),
+            old: deployment("256Mi"),
+            new: deployment("384Mi"),
+        }];
+        // Edited in place for prod, the base dev applies too would change.
+        let error = prove(&index, &config, &renderer, &r, &files).unwrap_err();
+        assert!(
+            error.contains(
+                "the edit changes what `apps/shared` renders, a build of environment dev, prod"
+            ),
+            "{error}"
+        );
     }
 
     #[test]
