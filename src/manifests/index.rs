@@ -239,9 +239,21 @@ impl RepoIndex {
             .collect();
         let mut docs = Vec::new();
         for (file, parsed) in parsed {
-            // A chart's files are Helm's: templates are not YAML until rendered; the values
-            // files beside its Chart.yaml are kept as values.
-            if let Some(chart) = index.charts.iter().find(|chart| file.starts_with(chart)) {
+            // A chart's files are Helm's: its `templates/` are not YAML until rendered, `crds/`
+            // and `charts/` are installed by Helm as they are, and the values files beside its
+            // Chart.yaml are kept as values. Anything else under the chart's folder (examples,
+            // a kustomization beside it) is Helm's nothing, and is indexed as any manifest.
+            let helms = |chart: &PathBuf| {
+                file.parent() == Some(chart.as_path())
+                    || ["templates", "crds", "charts"]
+                        .iter()
+                        .any(|sub| file.starts_with(chart.join(sub)))
+            };
+            if let Some(chart) = index
+                .charts
+                .iter()
+                .find(|chart| file.starts_with(chart) && helms(chart))
+            {
                 let beside = file.parent() == Some(chart.as_path())
                     && file.file_name() != Some("Chart.yaml".as_ref());
                 if beside
@@ -1006,6 +1018,39 @@ mod tests {
             [PathBuf::from("jobs/charts")],
             "templates are Helm's"
         );
+    }
+
+    #[test]
+    fn manifests_beside_a_chart_s_templates_are_indexed() {
+        let deployment = |name: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: shop}}\n"
+            )
+        };
+        let idx = index(&[
+            (
+                "web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+            ),
+            ("web/values.yaml", "replicaCount: 1\n"),
+            (
+                "web/templates/deployment.yaml",
+                "{{ if .Values.x }}\nkind: Deployment\n{{ end }}\n",
+            ),
+            ("web/crds/widget.yaml", &deployment("installed-by-helm")),
+            (
+                "web/charts/sub/templates/x.yaml",
+                &deployment("a-subchart-s"),
+            ),
+            ("web/deploy/plain.yaml", &deployment("plain")),
+            ("web/examples/other.yaml", &deployment("example")),
+        ]);
+        assert_eq!(
+            ids(&idx),
+            ["Deployment/shop/plain", "Deployment/shop/example"],
+            "only templates/, crds/ and charts/ are Helm's"
+        );
+        assert!(idx.values_files.contains_key(Path::new("web/values.yaml")));
     }
 
     #[test]
