@@ -77,10 +77,16 @@ fn parameters(generator: &Value, files: &[PathBuf]) -> Vec<BTreeMap<String, Stri
     };
     let (mut include, mut exclude) = (vec![], vec![]);
     for entry in directories {
+        let excluding = entry["exclude"] == Value::Bool(true);
         let Some(pattern) = entry["path"].as_str().and_then(matcher) else {
+            // An exclusion that cannot be read could hide any directory: none is made, rather
+            // than one it should have left out.
+            if excluding {
+                return vec![];
+            }
             continue;
         };
-        if entry["exclude"] == Value::Bool(true) {
+        if excluding {
             exclude.push(pattern);
         } else {
             include.push(pattern);
@@ -171,6 +177,22 @@ fn go_parameter(name: &str) -> &str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_exclusion_that_cannot_be_read_makes_no_application() {
+        let files = [
+            PathBuf::from("apps/shop/a.yaml"),
+            PathBuf::from("apps/blog/a.yaml"),
+        ];
+        let appset = |exclude: &str| {
+            json!({"spec": {"generators": [{"git": {"directories": [
+                    {"path": "apps/*"}, {"path": exclude, "exclude": true}]}}],
+                "template": {"metadata": {"name": "{{path.basename}}"},
+                    "spec": {"source": {"path": "{{path}}"}}}}})
+        };
+        assert_eq!(applications(&appset("apps/blog"), &files).len(), 1);
+        assert!(applications(&appset("apps/[blog"), &files).is_empty());
+    }
 
     #[test]
     fn git_directories_and_lists_make_their_applications() {
