@@ -256,6 +256,7 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
             "field removed",
             // Gone from the file: the line of its parent's properties.
             20,
+            None,
         ),
         (
             "required: [size]",
@@ -263,6 +264,7 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
             ".spec.color",
             "newly required",
             22,
+            Some(true),
         ),
         (
             "size: {type: integer}",
@@ -270,9 +272,10 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
             ".spec.size",
             "type changed from integer to string",
             21,
+            Some(true),
         ),
     ];
-    for (from, to, path, change, line) in cases {
+    for (from, to, path, change, line, ratcheted) in cases {
         let changed = CRD.replace(from, to);
         assert_ne!(changed, CRD, "{path}: the test edit applies");
         let (remote, base) = repo(
@@ -288,7 +291,8 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
         );
         assert!(
             report.contains(&format!(
-                "- **breaking** (v1) `{path}` (line {line}): {change}\n"
+                "- **breaking** (v1) `{path}` (line {line}): {change}{}\n",
+                if ratcheted.is_some() { RATCHETED } else { "" }
             )),
             "{report}"
         );
@@ -303,7 +307,52 @@ fn crd_changes_that_break_resources_are_critical_with_their_paths() {
         assert_eq!(breaking[0]["change"], change);
         assert_eq!(breaking[0]["line"], line);
         assert_eq!(breaking[0]["severity"], "breaking");
+        assert_eq!(
+            breaking[0].get("ratcheted").and_then(|r| r.as_bool()),
+            ratcheted
+        );
     }
+}
+
+const RATCHETED: &str = "\n  - Ratcheted: an object that fails it can still be updated if the update leaves that field as it is.";
+
+#[test]
+fn a_crd_version_without_served_is_an_error_at_its_line_whether_added_or_changed() {
+    let bare = CRD.replace("      served: true\n", "");
+    let other = bare.replace("widgets.example.com", "gadgets.example.com");
+    let (remote, base) = repo(
+        &[("crds/widgets.yaml", CRD)],
+        &[
+            (
+                "crds/widgets.yaml",
+                &bare.replace("color: {type: string}", "color: {type: integer}"),
+            ),
+            ("crds/gadgets.yaml", &other),
+        ],
+    );
+    let out = check(&remote.work, &base, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    for name in ["widgets", "gadgets"] {
+        assert!(
+            report.contains(&format!(
+                "**`CustomResourceDefinition/{name}.example.com`**"
+            )),
+            "{report}"
+        );
+    }
+    assert_eq!(
+        report
+            .matches("- **breaking** (v1) `spec.versions[name=v1].served` (line 10): `served` of version v1 is missing")
+            .count(),
+        2,
+        "{report}"
+    );
+    // The changed CRD's schema is still compared.
+    assert!(
+        report.contains("`.spec.color` (line 21): type changed from string to integer"),
+        "{report}"
+    );
 }
 
 #[test]

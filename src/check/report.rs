@@ -360,6 +360,7 @@ mod tests {
             rule: "field-removed".into(),
             severity: crate::check::crd::Severity::Breaking,
             line: Some(7),
+            ratcheted: None,
         });
         let calm = object("c", RiskLevel::Low, String::new());
         let value = sarif(&report(vec![denied, crd, calm]));

@@ -118,6 +118,10 @@ pub fn weigh(
         (Some(old), Some(new)) if old["kind"] == "CustomResourceDefinition" => {
             crd::compare(old, new, None)
         }
+        // A new CRD breaks nothing stored, but one the API server refuses cannot be applied.
+        (None, Some(new)) if new["kind"] == "CustomResourceDefinition" => {
+            crd::versions::invalid(new)
+        }
         _ => vec![],
     };
     let claimed = trailer(trailers, "Action").and_then(Action::from_name);

@@ -181,6 +181,7 @@ spec:
             rule: String::new(),
             severity: Severity::Breaking,
             line: None,
+            ratcheted: None,
         };
         line(CRD, 2, &b)
     }

@@ -45,6 +45,10 @@ pub struct Breaking {
     /// The 1-based line in the CRD's file, when the file was read ([`lines`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// For a rule existing objects may fail: whether the API server's validation ratcheting
+    /// lets such an object be updated while it leaves the failing value unchanged ([`ratchets`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratcheted: Option<bool>,
 }
 
 impl Breaking {
@@ -65,6 +69,8 @@ pub struct Found {
     pub change: String,
     /// Breaking or a warning.
     pub severity: Severity,
+    /// Whether validation ratcheting applies ([`ratchets`]).
+    pub ratcheted: Option<bool>,
 }
 
 impl Found {
@@ -74,6 +80,7 @@ impl Found {
             rule,
             change,
             severity: Severity::Breaking,
+            ratcheted: ratchets(rule, path),
         }
     }
 
@@ -83,6 +90,7 @@ impl Found {
             rule,
             change,
             severity: Severity::Warning,
+            ratcheted: None,
         }
     }
 
@@ -94,8 +102,42 @@ impl Found {
             rule: self.rule.to_owned(),
             severity: self.severity,
             line: None,
+            ratcheted: self.ratcheted,
         }
     }
+}
+
+/// Whether the API server's validation ratcheting (`CRDValidationRatcheting`, on by default
+/// since Kubernetes 1.30) lets an existing object that fails `rule` at `path` be updated while
+/// the failing value stays as it is; `None` for rules that are not a validation of values
+/// (a field removed, pruning, versions, defaults). Never ratcheted: transition rules (they
+/// compare with the old object on every update), list types and list-map keys, `allOf`,
+/// `anyOf`, `oneOf` and `not` and everything under them (set by the comparison), and anything
+/// under `metadata`. The rest (types, bounds, enums, patterns, formats, required fields,
+/// `additionalProperties` value schemas and CEL rules without `oldSelf`) is ratcheted.
+pub fn ratchets(rule: &str, path: &str) -> Option<bool> {
+    let validation = match rule {
+        "type-changed"
+        | "type-added"
+        | "nullable-removed"
+        | "bound-tightened"
+        | "enum-shrunk"
+        | "enum-added"
+        | "pattern-changed"
+        | "format-changed"
+        | "field-required"
+        | "cel-rule"
+        | "additional-properties-tightened"
+        | "additional-properties-added" => true,
+        "cel-transition-rule"
+        | "composition-tightened"
+        | "list-type-changed"
+        | "list-map-keys-changed"
+        | "additional-properties-removed" => false,
+        _ => return None,
+    };
+    let metadata = path == ".metadata" || path.starts_with(".metadata.");
+    Some(validation && !metadata)
 }
 
 fn path_or_root(path: &str) -> String {

@@ -28,9 +28,21 @@ pub fn compare(old: &Value, new: &Value, path: &str, out: &mut Vec<Found>) {
     required(old, new, path, out);
     properties(old, new, path, out);
     additional(old, new, path, out);
-    if let (Some(a), Some(b)) = (old.get("items"), new.get("items")) {
-        compare(a, b, &format!("{path}[*]"), out);
+    match (old.get("items"), new.get("items")) {
+        (Some(a), Some(b)) => compare(a, b, &format!("{path}[*]"), out),
+        (None, Some(b)) if kept(old) => compare(&ANY, b, &format!("{path}[*]"), out),
+        _ => {}
     }
+}
+
+/// A node that accepts any value and keeps it: what a node declared where unknown fields were
+/// kept is compared with, since existing objects may already hold a value there.
+static ANY: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}));
+
+/// Whether a node kept values it does not declare: unknown fields kept, and no type.
+fn kept(schema: &Value) -> bool {
+    is_true(schema, "x-kubernetes-preserve-unknown-fields") && kind(schema).is_none()
 }
 
 fn is_true(schema: &Value, key: &str) -> bool {
@@ -66,7 +78,16 @@ fn types(old: &Value, new: &Value, path: &str, out: &mut Vec<Found>) -> bool {
             ));
             false
         }
-        _ => false,
+        // Where any value was accepted (unknown fields kept), values of another type now fail.
+        (None, Some(b)) => {
+            out.push(Found::breaking(
+                path,
+                "type-added",
+                format!("type {b} declared where any value was accepted"),
+            ));
+            false
+        }
+        (None, None) => false,
     }
 }
 
@@ -278,7 +299,14 @@ fn composition(old: &Value, new: &Value, path: &str, out: &mut Vec<Found>) {
             "allOf" => {
                 for (i, next) in after.iter().enumerate() {
                     match before.get(i) {
-                        Some(previous) => compare(previous, next, path, out),
+                        Some(previous) => {
+                            // Nothing under a composition is ratcheted.
+                            let from = out.len();
+                            compare(previous, next, path, out);
+                            for found in &mut out[from..] {
+                                found.ratcheted = found.ratcheted.map(|_| false);
+                            }
+                        }
                         None => out.push(Found::breaking(
                             path,
                             "composition-tightened",
@@ -425,6 +453,7 @@ fn structure(old: &Value, new: &Value, path: &str, out: &mut Vec<Found>) {
     }
     if is_true(old, "x-kubernetes-preserve-unknown-fields")
         && !is_true(new, "x-kubernetes-preserve-unknown-fields")
+        && matches!(kind(new), None | Some("object"))
     {
         out.push(Found::breaking(
             path,
@@ -469,10 +498,11 @@ fn object<'a>(schema: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
 /// Named properties: each kept one compared, each gone one removed unless what replaces it
 /// (`additionalProperties`, unknown fields kept) accepts it.
 fn properties(old: &Value, new: &Value, path: &str, out: &mut Vec<Found>) {
+    let after = object(new, "properties");
+    declared(old, after, path, out);
     let Some(before) = object(old, "properties") else {
         return;
     };
-    let after = object(new, "properties");
     let keeps = is_true(new, "x-kubernetes-preserve-unknown-fields");
     for (name, schema) in before {
         let child = format!("{path}.{name}");
@@ -487,6 +517,27 @@ fn properties(old: &Value, new: &Value, path: &str, out: &mut Vec<Found>) {
             Some(_) => removed(schema, &child, None, out),
             None if keeps => {}
             None => removed(schema, &child, None, out),
+        }
+    }
+}
+
+/// Fields the new schema declares that the old one did not, where existing objects may
+/// already hold them: kept as unknown fields, or as a map's values. Each is compared with what
+/// accepted it before, so its type, bounds and rules (transition rules too) are weighed against
+/// values already stored. A field new where nothing undeclared was kept holds nothing yet.
+fn declared(old: &Value, after: Option<&Map<String, Value>>, path: &str, out: &mut Vec<Found>) {
+    let Some(after) = after else { return };
+    let before = object(old, "properties");
+    let accepted = match old.get("additionalProperties") {
+        Some(values) if values.is_object() => Some(values),
+        Some(Value::Bool(true)) => Some(&*ANY),
+        _ if is_true(old, "x-kubernetes-preserve-unknown-fields") => Some(&*ANY),
+        _ => None,
+    };
+    let Some(accepted) = accepted else { return };
+    for (name, schema) in after {
+        if before.is_none_or(|b| !b.contains_key(name)) {
+            compare(accepted, schema, &format!("{path}.{name}"), out);
         }
     }
 }

@@ -833,3 +833,216 @@ fn new_served_versions_incompatible_with_each_other_under_no_conversion() {
     // What the old CRD already had is not this change's.
     assert!(compare(&new, &new, None).is_empty());
 }
+
+/// The API server's CRD validation (`ValidateCustomResourceDefinitionSpec`): `served` and
+/// `storage` are required of every version, and exactly one version is the storage version.
+#[test]
+fn a_version_without_served_or_storage_is_refused_and_its_schema_still_compared() {
+    let old = crd(json!([version("v1", spec())]));
+    let mut retyped = spec();
+    field(&mut retyped, "size")["type"] = json!("string");
+    let mut bare = version("v1", retyped);
+    let fields = bare.as_object_mut().unwrap();
+    fields.remove("served");
+    fields.remove("storage");
+    let found = compare(&old, &crd(json!([bare])), None);
+    let seen: Vec<(&str, &str)> = found
+        .iter()
+        .map(|b| (b.path.as_str(), b.rule.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("spec.versions[name=v1].served", "crd-invalid"),
+            ("spec.versions[name=v1].storage", "crd-invalid"),
+            ("spec.versions", "crd-invalid"),
+            (".spec.size", "type-changed"),
+        ],
+        "{found:?}"
+    );
+    assert!(found.iter().all(Breaking::breaks));
+    assert!(
+        found[0]
+            .change
+            .contains("`served` of version v1 is missing"),
+        "{}",
+        found[0].change
+    );
+    assert!(
+        found[2].change.contains("none is"),
+        "not exactly one storage version: {}",
+        found[2].change
+    );
+    let mut two = version("v2", spec());
+    two["storage"] = json!(true);
+    let both = versions::invalid(&crd(json!([version("v1", spec()), two])));
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert!(
+        both[0].change.contains("v1 and v2 are"),
+        "{}",
+        both[0].change
+    );
+    let mut wrong = version("v1", spec());
+    wrong["served"] = json!("yes");
+    let wrong = versions::invalid(&crd(json!([wrong])));
+    assert_eq!(wrong[0].path, "spec.versions[name=v1].served");
+    assert!(wrong[0].change.contains("is not true or false"));
+    assert!(versions::invalid(&crd(json!([]))).len() == 1);
+    assert!(versions::invalid(&old).is_empty(), "a valid CRD is valid");
+}
+
+fn kept(properties: Value) -> Value {
+    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": properties})
+}
+
+/// What existing objects may already hold where unknown fields were kept: a field declared
+/// there is weighed against those values, and, per the documentation of validation
+/// ratcheting, a transition rule is never ratcheted while a type is.
+#[test]
+fn a_field_declared_where_unknown_fields_were_kept_is_weighed_against_stored_values() {
+    let before = kept(json!({"size": {"type": "integer"}}));
+    let after = kept(
+        json!({"size": {"type": "integer"}, "replicas": {"type": "integer",
+        "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "only grows"}]}}),
+    );
+    let found = compare(
+        &crd(json!([version("v1", before.clone())])),
+        &crd(json!([version("v1", after)])),
+        None,
+    );
+    let seen: Vec<(&str, &str, Option<bool>)> = found
+        .iter()
+        .map(|b| (b.path.as_str(), b.rule.as_str(), b.ratcheted))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (".spec.replicas", "type-added", Some(true)),
+            (".spec.replicas", "cel-transition-rule", Some(false)),
+        ]
+    );
+    // Declared as a map's value before, the field is compared with that value schema.
+    let map = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let mut named = map.clone();
+    named["properties"] =
+        json!({"tier": {"type": "string", "enum": ["gold"]}, "free": {"type": "string"}});
+    assert_eq!(
+        rules(map, named),
+        [(
+            ".spec.tier".to_owned(),
+            "enum-added".to_owned(),
+            Severity::Breaking
+        )]
+    );
+    // Nested: a list declared where anything was kept has its items weighed too.
+    let nested = kept(
+        json!({"size": {"type": "integer"}, "ports": {"type": "array",
+        "items": {"type": "integer", "maximum": 100}}}),
+    );
+    let found: Vec<String> = compare(
+        &crd(json!([version("v1", before.clone())])),
+        &crd(json!([version("v1", nested)])),
+        None,
+    )
+    .into_iter()
+    .map(|b| format!("{} {}", b.path, b.rule))
+    .collect();
+    assert_eq!(
+        found,
+        [
+            ".spec.ports type-added",
+            ".spec.ports[*] type-added",
+            ".spec.ports[*] bound-tightened"
+        ]
+    );
+    // Where nothing undeclared was kept, a new field holds nothing yet.
+    let closed = json!({"type": "object", "properties": {"size": {"type": "integer"}}});
+    let mut grown = closed.clone();
+    grown["properties"]["replicas"] =
+        json!({"type": "integer", "x-kubernetes-validations": [{"rule": "self >= oldSelf"}]});
+    assert!(rules(closed, grown).is_empty());
+}
+
+/// The documentation of validation ratcheting: types, bounds, enums, required fields and CEL
+/// rules without `oldSelf` let an unchanged failing value through on update; transition
+/// rules, list types and map keys, compositions and what is under them, and `metadata` do not.
+#[test]
+fn each_finding_says_whether_the_api_server_ratchets_it() {
+    let ratcheted = |edit: fn(&mut Value)| -> Vec<(String, Option<bool>)> {
+        let mut new = spec();
+        edit(&mut new);
+        compare(
+            &crd(json!([version("v1", spec())])),
+            &crd(json!([version("v1", new)])),
+            None,
+        )
+        .into_iter()
+        .map(|b| (b.rule, b.ratcheted))
+        .collect()
+    };
+    let one = |rule: &str, r: Option<bool>| vec![(rule.to_owned(), r)];
+    assert_eq!(
+        ratcheted(|s| field(s, "size")["maximum"] = json!(5)),
+        one("bound-tightened", Some(true))
+    );
+    assert_eq!(
+        ratcheted(|s| field(s, "color")["enum"] = json!(["red"])),
+        one("enum-shrunk", Some(true))
+    );
+    assert_eq!(
+        ratcheted(|s| s["required"] = json!(["size", "color"])),
+        one("field-required", Some(true))
+    );
+    assert_eq!(
+        ratcheted(|s| field(s, "mode")["x-kubernetes-validations"] =
+            json!([{"rule": "self != 'off'"}, {"rule": "self.size() < 5"}])),
+        one("cel-rule", Some(true))
+    );
+    assert_eq!(
+        ratcheted(|s| field(s, "mode")["x-kubernetes-validations"] =
+            json!([{"rule": "self != 'off'"}, {"rule": "self == oldSelf"}])),
+        one("cel-transition-rule", Some(false))
+    );
+    assert_eq!(
+        ratcheted(|s| field(s, "tags")["x-kubernetes-list-type"] = json!("set")),
+        one("list-type-changed", Some(false))
+    );
+    assert_eq!(
+        ratcheted(|s| field(s, "tags")["x-kubernetes-list-map-keys"] = json!(["key", "value"])),
+        one("list-map-keys-changed", Some(false))
+    );
+    assert_eq!(
+        ratcheted(|s| field(s, "name")["anyOf"] = json!([{"maxLength": 5}])),
+        one("composition-tightened", Some(false))
+    );
+    assert_eq!(
+        ratcheted(|s| s["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("note")
+            .map(drop)
+            .unwrap()),
+        one("field-removed", None)
+    );
+    // Under an allOf entry, even a bound is not ratcheted.
+    let entry = |max: u64| {
+        let mut s = spec();
+        field(&mut s, "size")["allOf"] = json!([{"maximum": max}]);
+        s
+    };
+    assert_eq!(
+        rules(entry(8), entry(6))
+            .into_iter()
+            .map(|r| r.1)
+            .collect::<Vec<_>>(),
+        ["bound-tightened"]
+    );
+    let under = compare(
+        &crd(json!([version("v1", entry(8))])),
+        &crd(json!([version("v1", entry(6))])),
+        None,
+    );
+    assert_eq!(under[0].ratcheted, Some(false));
+    assert_eq!(ratchets("bound-tightened", ".metadata.labels"), Some(false));
+    assert_eq!(ratchets("bound-tightened", ".metadatas"), Some(true));
+}

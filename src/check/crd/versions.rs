@@ -24,16 +24,97 @@ fn declared<'a>(crd: &'a Value, name: &str) -> Option<&'a Value> {
     versions(crd).iter().find(|v| v["name"] == name)
 }
 
-/// The versions served, in the CRD's order.
+/// The versions served, in the CRD's order. `served` is required; a version that leaves it out
+/// is an error of its own ([`invalid`]), and is compared as written, as served, so that what
+/// its schema breaks is reported too.
 pub fn served(crd: &Value) -> Vec<(&str, &Value)> {
     versions(crd)
         .iter()
-        // `served` is required by the API; a version that leaves it out is read as Kubernetes'
-        // Go types read it, as not served. A version that was served and now leaves it out is
-        // still reported as no longer served.
-        .filter(|v| v["served"].as_bool().unwrap_or(false))
+        .filter(|v| v["served"].as_bool() != Some(false))
         .filter_map(|v| Some((v["name"].as_str()?, v)))
         .collect()
+}
+
+/// What the API server refuses in the CRD's versions: none declared, a version without its
+/// name, `served` or `storage` (each required), a name declared twice, or not exactly one
+/// storage version. Each is breaking: the change cannot be applied.
+pub fn invalid(crd: &Value) -> Vec<Breaking> {
+    let all = versions(crd);
+    if all.is_empty() {
+        return vec![
+            Found::breaking(
+                "spec.versions",
+                "crd-invalid",
+                "no version declared: the API server refuses a CRD without one".to_owned(),
+            )
+            .at(""),
+        ];
+    }
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, version) in all.iter().enumerate() {
+        let Some(name) = version["name"].as_str() else {
+            out.push(
+                Found::breaking(
+                    &format!("spec.versions[{i}].name"),
+                    "crd-invalid",
+                    format!(
+                        "version {} has no name: the API server refuses the CRD",
+                        i + 1
+                    ),
+                )
+                .at(""),
+            );
+            continue;
+        };
+        if seen.contains(&name) {
+            out.push(
+                Found::breaking(
+                    &format!("spec.versions[name={name}]"),
+                    "crd-invalid",
+                    format!("version {name} is declared twice: the API server refuses the CRD"),
+                )
+                .at(name),
+            );
+        }
+        seen.push(name);
+        for field in ["served", "storage"] {
+            let problem = match &version[field] {
+                Value::Bool(_) => continue,
+                Value::Null => "is missing",
+                _ => "is not true or false",
+            };
+            out.push(
+                Found::breaking(
+                    &format!("spec.versions[name={name}].{field}"),
+                    "crd-invalid",
+                    format!("`{field}` of version {name} {problem}: the field is required, and the API server refuses the CRD"),
+                )
+                .at(name),
+            );
+        }
+    }
+    let stored: Vec<&str> = all
+        .iter()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    if stored.len() != 1 {
+        let which = if stored.is_empty() {
+            "none is".to_owned()
+        } else {
+            format!("{} are", stored.join(" and "))
+        };
+        out.push(
+            Found::breaking(
+                "spec.versions",
+                "crd-invalid",
+                format!("exactly one version must be the storage version, and {which}: the API server refuses the CRD"),
+            )
+            .at(""),
+        );
+    }
+    out
 }
 
 /// The storage version.
@@ -101,7 +182,7 @@ pub fn served_pairs<'a>(old: &'a Value, new: &'a Value) -> Vec<(&'a str, &'a Val
 
 /// What the change breaks of the CRD as a whole.
 pub fn compare(old: &Value, new: &Value, stored: Option<&[String]>) -> Vec<Breaking> {
-    let mut out = Vec::new();
+    let mut out = invalid(new);
     let (before, after) = (scope(old), scope(new));
     if before != after {
         out.push(
