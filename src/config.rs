@@ -87,6 +87,9 @@ pub struct Config {
     /// `render.allowRemote`: the hosts (or `host/path` prefixes) that kustomize and Helm may
     /// fetch remote resources, bases and charts from. Empty: nothing is fetched.
     pub allow_remote: Vec<String>,
+    /// The repository as the GitOps tools read it: its URL and the branch reviewed and
+    /// applied (the forge's base branch; `check` names it by `--base`). Not read from the file.
+    pub origin: crate::manifests::Origin,
 }
 
 impl Config {
@@ -163,6 +166,7 @@ impl Default for Config {
             prometheus: None,
             llm: None,
             allow_remote: vec![],
+            origin: crate::manifests::Origin::default(),
         }
     }
 }
@@ -842,7 +846,15 @@ impl RawConfig {
             }
             allow_remote.push(entry.value);
         }
+        let origin = crate::manifests::Origin {
+            url: None,
+            branch: match &forge {
+                Forge::GitHub { base_branch, .. } => Some(base_branch.clone()),
+                _ => None,
+            },
+        };
         Ok(Config {
+            origin,
             allow_remote,
             llm,
             prometheus,

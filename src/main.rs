@@ -297,6 +297,7 @@ fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
+        origin: config.origin.clone(),
     };
     let index = RepoIndex::build(repo, &options)
         .with_context(|| format!("cannot index {}", repo.display()))?;

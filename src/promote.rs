@@ -324,6 +324,10 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             &IndexOptions {
                 excludes: self.config.excludes.clone(),
                 threads: 0,
+                origin: crate::manifests::Origin {
+                    url: self.repo.remote_url(&self.config.git.remote),
+                    branch: Some(self.base_branch.to_owned()),
+                },
             },
         )?;
         let message = self.repo.message(proven.commit)?;

@@ -355,6 +355,257 @@ fn a_crd_version_without_served_is_an_error_at_its_line_whether_added_or_changed
     );
 }
 
+/// flux2-multi-tenancy's layout: the cluster directory is applied by the bootstrap's own
+/// Kustomization (not declared in the repository), the tenants directory by `tenants`, and the
+/// tenant's Kustomization `apps/dev-team` has no `path` and syncs the tenant's own branch.
+const TENANT_SYNC: &str = "apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: dev-team
+  namespace: apps
+spec:
+  interval: 1m
+  url: URL
+  ref:
+    branch: dev-team
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: dev-team
+  namespace: apps
+spec:
+  interval: 5m
+  sourceRef:
+    kind: GitRepository
+    name: dev-team
+  prune: true
+";
+
+fn flux_kustomization(name: &str, path: &str, interval: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: {name}
+  namespace: flux-system
+spec:
+  interval: {interval}
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  path: {path}
+  prune: true
+"
+    )
+}
+
+#[test]
+fn each_file_names_the_flux_kustomization_that_really_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("x").display());
+    let sync = TENANT_SYNC.replace("URL", &url);
+    let base = [
+        (
+            "clusters/staging/flux-system/gotk-sync.yaml",
+            "# This file will be generated automatically by flux bootstrap.\n",
+        ),
+        (
+            "clusters/staging/tenants.yaml",
+            &flux_kustomization("tenants", "./tenants/staging", "5m") as &str,
+        ),
+        ("tenants/base/dev-team/sync.yaml", &sync),
+        (
+            "tenants/base/dev-team/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: apps\nresources: [sync.yaml]\n",
+        ),
+        (
+            "tenants/staging/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: apps\nresources: [../base/dev-team]\n",
+        ),
+    ];
+    let (remote, first) = repo(
+        &base,
+        &[
+            (
+                "clusters/staging/tenants.yaml",
+                &flux_kustomization("tenants", "./tenants/staging", "10m"),
+            ),
+            ("tenants/base/dev-team/sync.yaml", &sync.replace("1m", "2m")),
+        ],
+    );
+    // The same URL as the tenant's source: only the branch tells them apart.
+    let work = git2::Repository::open(&remote.work).unwrap();
+    work.remote_set_url("origin", &url).unwrap();
+    work.reference(
+        "refs/remotes/origin/main",
+        first.parse().unwrap(),
+        true,
+        "base",
+    )
+    .unwrap();
+    let appliers = |base: &str| -> Vec<(String, Value)> {
+        let out = check(&remote.work, base, &["--output", "json"]);
+        let value: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        value["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["file"].as_str().unwrap().to_owned(), o["applier"].clone()))
+            .collect()
+    };
+    let found = appliers("origin/main");
+    assert_eq!(
+        found,
+        [
+            (
+                "clusters/staging/tenants.yaml".to_owned(),
+                // The bootstrap's Kustomization is not in the repository: none is named.
+                Value::Null
+            ),
+            (
+                "tenants/base/dev-team/sync.yaml".to_owned(),
+                Value::from("Flux Kustomization flux-system/tenants")
+            ),
+        ]
+    );
+    // With the bootstrap's Kustomization declared, the cluster directory names it.
+    common::write_files(
+        &remote.work,
+        &[(
+            "clusters/staging/flux-system/gotk-sync.yaml",
+            &flux_kustomization("flux-system", "./clusters/staging", "10m"),
+        )],
+    );
+    common::commit_all(&remote.work, "Bootstrap declared");
+    let found = appliers("origin/main");
+    assert!(
+        found.contains(&(
+            "clusters/staging/tenants.yaml".to_owned(),
+            Value::from("Flux Kustomization flux-system/flux-system")
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(_, a)| a != "Flux Kustomization apps/dev-team"),
+        "{found:?}"
+    );
+}
+
+/// A remote base replaced by a local Flux source and Kustomization: the build could not be
+/// rendered before (nothing remote is fetched) and renders after, so both objects are added.
+#[test]
+fn a_remote_base_made_local_lists_every_object_it_adds() {
+    let remote_base = "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - https://github.com/example/fleet-infra//infrastructure?ref=v1.0.0
+";
+    let local = "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - infrastructure.yaml
+";
+    let infrastructure = "apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: fleet-infra
+  namespace: flux-system
+spec:
+  interval: 10m
+  url: https://github.com/example/fleet-infra
+  ref:
+    tag: v1.0.0
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: infrastructure
+  namespace: flux-system
+spec:
+  interval: 10m
+  sourceRef:
+    kind: GitRepository
+    name: fleet-infra
+  path: ./infrastructure
+  prune: true
+";
+    let (remote, base) = repo(
+        &[("prod/kustomization.yaml", remote_base)],
+        &[
+            ("prod/kustomization.yaml", local),
+            ("prod/infrastructure.yaml", infrastructure),
+        ],
+    );
+    let value = json(&remote.work, &base);
+    let listed: Vec<(&str, &str)> = value["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["object"].as_str().unwrap(), o["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("GitRepository/flux-system/fleet-infra", "added"),
+            ("Kustomization/flux-system/infrastructure", "added"),
+        ],
+        "{value}"
+    );
+    // And back: what the build applies after is unknown, so nothing is taken as removed; the
+    // build is reported as not rendered, which the policies weigh.
+    let (remote, base) = repo(
+        &[
+            ("prod/kustomization.yaml", local),
+            ("prod/infrastructure.yaml", infrastructure),
+        ],
+        &[("prod/kustomization.yaml", remote_base)],
+    );
+    common::write_files(&remote.work, &[]);
+    std::fs::remove_file(remote.work.join("prod/infrastructure.yaml")).unwrap();
+    common::commit_all(&remote.work, "Back to the remote base");
+    let value = json(&remote.work, &base);
+    assert_eq!(value["objects"], serde_json::json!([]), "{value}");
+    assert_eq!(value["not_rendered"][0]["build"], "prod", "{value}");
+    assert_eq!(value["assessment"]["risk"], "high", "{value}");
+}
+
+#[test]
+fn a_commit_that_only_respells_durations_and_quantities_changes_nothing() {
+    let app = |memory: &str, cpu: &str, interval: &str, replicas: &str| {
+        format!(
+            "{}          resources:\n            limits: {{memory: {memory}, cpu: {cpu}}}\n---\n{}",
+            deployment(3, "api:1.0").replace("replicas: 3", &format!("replicas: {replicas}")),
+            flux_kustomization("apps", "./apps", interval)
+        )
+    };
+    let (remote, base) = repo(
+        &[("prod/api.yaml", &app("1Gi", "\"1\"", "720m", "3"))],
+        &[("prod/api.yaml", &app("1024Mi", "1000m", "720m0s", "0x3"))],
+    );
+    let out = check(&remote.work, &base, &[]);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.contains("No Kubernetes object changes."), "{report}");
+    assert!(
+        report.contains("Formatting only, no change for Kubernetes")
+            && report.contains("`prod/api.yaml`"),
+        "{report}"
+    );
+    // A value that does change is still a change.
+    common::write_files(
+        &remote.work,
+        &[("prod/api.yaml", &app("1024Mi", "1000m", "721m", "3"))],
+    );
+    common::commit_all(&remote.work, "A minute more");
+    let value = json(&remote.work, &base);
+    assert_eq!(value["objects"].as_array().unwrap().len(), 1, "{value}");
+    assert_eq!(value["objects"][0]["fields"][0]["path"], "spec.interval");
+}
+
 #[test]
 fn a_secret_change_shows_no_value_anywhere() {
     let (remote, base) = repo(

@@ -118,6 +118,8 @@ pub struct CheckReport {
     /// Kinds of changed objects without a namespace whose scope is unknown offline: neither
     /// built in nor declared by a CRD of the repository.
     pub unknown_scope: Vec<String>,
+    /// Files whose objects change only in how values are spelled: no change for Kubernetes.
+    pub formatting: Vec<PathBuf>,
     /// The highest risk, every denial, the most approvals and every team.
     pub assessment: Assessment,
 }
@@ -302,6 +304,7 @@ pub fn check(
         charts,
         unknown_scope,
         secret_values,
+        formatting,
     } = changes::between(
         repo,
         config,
@@ -375,6 +378,7 @@ pub fn check(
                 .filter(|file| !trusted.iter().any(|t| file.starts_with(t)))
                 .collect(),
             unknown_scope: unknown_scope.into_iter().collect(),
+            formatting: formatting.into_iter().collect(),
             assessment: combined,
         },
         applied: changes

@@ -304,6 +304,7 @@ mod tests {
             renderer: None,
             unused: vec![],
             unknown_scope: vec![],
+            formatting: vec![],
             assessment: Assessment::none(),
         }
     }

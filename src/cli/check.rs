@@ -98,7 +98,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
     // Judged as the merge gate will judge it: by the configuration and the policies of the
     // base it merges into, never by the pull request's own.
     let TrustedInputs {
-        config,
+        mut config,
         mut policies,
         files,
     } = TrustedInputs::at(
@@ -106,6 +106,10 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
         repo.merge_base(base, head)?,
         args.policies.as_deref(),
     )?;
+    // The branch the pull request merges into is the one whose appliers matter.
+    if let Some(branch) = repo.branch_named(&args.base)? {
+        config.origin.branch = Some(branch);
+    }
     let templates = Templates::load(args.templates.as_deref())?;
     let renderer = Renderer::from_path(config.allow_remote());
     let options = CheckOptions {

@@ -155,6 +155,42 @@ impl ConfigRepo {
         Ok(())
     }
 
+    /// The URL of the remote `name` (or `name` itself when it is a URL), as configured.
+    pub fn remote_url(&self, name: &str) -> Option<String> {
+        match self.repo.find_remote(name) {
+            Ok(remote) => remote.url().ok().map(str::to_owned),
+            Err(_) if name.contains("://") => Some(name.to_owned()),
+            Err(_) => None,
+        }
+    }
+
+    /// The branch `revision` names (`main`, `origin/main`, `refs/remotes/origin/main`), when
+    /// it names one; `None` for a commit, a tag or an expression.
+    pub fn branch_named(&self, revision: &str) -> Result<Option<String>> {
+        let Ok((_, Some(reference))) = self.repo.revparse_ext(revision) else {
+            return Ok(None);
+        };
+        let Ok(name) = reference.name() else {
+            return Ok(None);
+        };
+        Ok(crate::manifests::origin::branch_of(
+            name,
+            &self.remote_names()?,
+        ))
+    }
+
+    /// The names of the configured remotes (a name that is not UTF-8 left out: it cannot be
+    /// written in a revision either).
+    pub fn remote_names(&self) -> Result<Vec<String>> {
+        let names = git("list remotes", self.repo.remotes())?;
+        Ok(names
+            .iter()
+            .flatten()
+            .flatten()
+            .map(str::to_owned)
+            .collect())
+    }
+
     pub(super) fn remote(&self, name_or_url: &str) -> Result<git2::Remote<'_>> {
         match self.repo.find_remote(name_or_url) {
             Ok(remote) => Ok(remote),

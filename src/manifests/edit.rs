@@ -527,6 +527,16 @@ fn to_yaml(value: &Value, style: Option<ScalarStyle>, layout: Layout) -> Box<dyn
                 _ if needs => ScalarStyle::DoubleQuoted,
                 _ => ScalarStyle::Plain,
             };
+            // yaml-edit quotes a plain scalar that starts with `<`, which YAML allows plain
+            // (`<REGISTRY>/app:1.0`): such a node is taken as parsed, written as it is.
+            if style == ScalarStyle::Plain && s.starts_with('<') && !s.contains('\n') {
+                let doc = yaml_edit::Document::from_str(&format!("x: {s}\n"));
+                if let Some(node) = doc.ok().and_then(|d| d.as_mapping()?.get("x"))
+                    && node.as_scalar().is_some_and(|n| n.as_string() == *s)
+                {
+                    return Box::new(node);
+                }
+            }
             Box::new(ScalarValue::with_style(s.clone(), style))
         }
         Value::Null => Box::new(ScalarValue::null()),
@@ -655,6 +665,29 @@ spec:
                 .replace("500m", "750m")
                 .replace("1Gi", "2Gi")
         );
+    }
+
+    #[test]
+    fn a_plain_value_that_starts_with_a_less_than_sign_stays_plain() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n    - name: app\n      image: <REGISTRY>/app:1.0 # set by CI\n";
+        let out = apply(
+            text,
+            &locate(text, 0),
+            &[edit(
+                "spec.containers[0].image",
+                EditOp::Set("<REGISTRY>/app:1.1".into()),
+            )],
+        )
+        .unwrap();
+        assert_eq!(out, text.replace("app:1.0", "app:1.1"));
+        // A new value that starts with `<` is written plain too, and reads back the same.
+        let out = apply(
+            text,
+            &locate(text, 0),
+            &[edit("spec.containers[0].name", EditOp::Set("<name>".into()))],
+        )
+        .unwrap();
+        assert!(out.contains("    - name: <name>\n"), "{out}");
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct IndexOptions {
     pub excludes: Vec<String>,
     /// Threads that parse files; 0 uses every core.
     pub threads: usize,
+    /// The repository's URL and branch, when known: which appliers read it.
+    pub origin: super::Origin,
 }
 
 /// Where a declaration sits in the repository.
@@ -151,6 +153,8 @@ pub struct RepoIndex {
     /// [`RepoIndex::declarations`]), the values keys that reach each container it renders:
     /// learned by rendering it with marker values (see `build::learn_reach`), when helm is here.
     pub chart_reach: BTreeMap<usize, Reach>,
+    /// The repository's URL and branch, as far as known: which of its appliers read it.
+    pub origin: super::Origin,
 }
 
 /// The values keys one rendered container takes, when it takes them from the values.
@@ -216,6 +220,7 @@ impl RepoIndex {
         let files = walk(root, &options.excludes)?;
         let parsed = parse_all(root, &files, options.threads);
         let mut index = Self::from_parsed(root, parsed);
+        index.origin = options.origin.clone();
         for chart in index.charts.clone() {
             let scan = scan_templates(root, &chart.join("templates"));
             index.chart_values.insert(chart.clone(), scan.read);

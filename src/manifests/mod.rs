@@ -14,6 +14,7 @@ mod emit;
 mod index;
 mod kustomize;
 mod lines;
+pub mod origin;
 pub mod path;
 mod scope;
 mod source;
@@ -32,6 +33,7 @@ pub use index::{
 };
 pub use kustomize::{FILE_NAMES, ImageOverride, Kustomization, ReplicaOverride, is_remote};
 pub use lines::{LineIndex, line_of_byte};
+pub use origin::Origin;
 pub use scope::{Scope, Scopes, is_cluster_scoped, namespace_of};
 pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
 

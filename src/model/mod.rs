@@ -1,6 +1,7 @@
 //! Pure nouns shared by every stage of the pipeline. Nothing here performs I/O.
 
 mod changeset;
+mod equivalent;
 mod finding;
 mod health;
 mod object_ref;
@@ -10,6 +11,7 @@ mod risk;
 mod snapshot;
 
 pub use changeset::{ChangeAction, ChangeEntry, ChangeSet, Contested};
+pub use equivalent::{duration_nanos, equivalent};
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
 pub use health::{Health, HealthStatus};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};

@@ -133,9 +133,14 @@ fn tree_at(repo: &ConfigRepo, config: &Config, commit: Oid) -> Result<Tree, Erro
         .map_err(|e| index_error(e.to_string()))?;
     repo.write_tree(commit, dir.path())
         .map_err(|e| index_error(e.to_string()))?;
+    let mut origin = config.origin.clone();
+    if origin.url.is_none() {
+        origin.url = repo.remote_url(&config.git.remote);
+    }
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
+        origin,
     };
     let index = RepoIndex::build(dir.path(), &options).map_err(|e| index_error(e.to_string()))?;
     Ok(Tree { _dir: dir, index })
@@ -232,6 +237,9 @@ pub struct Changes {
     /// Kinds of changed objects without a namespace whose scope is neither built in nor
     /// declared by a CRD of the repository: identified without a namespace, and reported.
     pub unknown_scope: BTreeSet<String>,
+    /// Files whose objects differ only in how values are spelled (`1Gi` and `1024Mi`,
+    /// `720m` and `720m0s`): the same objects for Kubernetes, no change.
+    pub formatting: BTreeSet<PathBuf>,
     /// Every value of a Secret the repository declares before or after the commit, as written
     /// and decoded: what Flux substitutes from a Secret into another object, or a generator
     /// copies, must be masked wherever it shows.
@@ -461,11 +469,13 @@ pub fn between(
         reason: "it is a symbolic link: the tools that apply the tree follow it, and what it points to is not read here".to_owned(),
     }));
     let before = applied_at(&before_tree, renderer, &render);
-    // A build not rendered on one side has unknown objects there, not removed or added ones.
+    // A build not rendered after the commit applies unknown objects: those it rendered before
+    // are not taken as removed (a remote resource added keeps every local one), and the build
+    // is reported as not rendered. One rendered after the commit but not before (a remote base
+    // made local) has all its objects added: they are what it applies from now on.
     let unknown: Vec<&PathBuf> = after
         .not_rendered
         .iter()
-        .chain(&before.not_rendered)
         .map(|(not, _, _)| &not.build)
         .collect();
     let unused = touched
@@ -520,9 +530,18 @@ pub fn between(
     keys.sort();
     keys.dedup();
     let mut changes = Vec::new();
+    let mut formatting = Vec::new();
     for key in keys {
         let (old, new) = (before.get(key), after.get(key));
         if old.map(|o| &o.value) == new.map(|n| &n.value) {
+            continue;
+        }
+        // Values spelled another way (`1Gi` for `1024Mi`, `720m0s` for `720m`): the same
+        // object for Kubernetes, so no change.
+        if let (Some(o), Some(n)) = (old, new)
+            && crate::model::equivalent(&o.value, &n.value)
+        {
+            formatting.push(n.declared.0.clone());
             continue;
         }
         let Some(applied) = new.or(old) else {
@@ -596,6 +615,7 @@ pub fn between(
         charts,
         unknown_scope,
         secret_values,
+        formatting: formatting.into_iter().collect(),
     })
 }
 

@@ -31,6 +31,9 @@ pub fn appliers(index: &RepoIndex) -> Vec<Applier> {
             format!("{what} {namespace}/{}", id.name)
         };
         if id.group == "kustomize.toolkit.fluxcd.io" && id.kind == "Kustomization" {
+            if !index.origin.flux_reads(&index.declarations, declaration) {
+                continue;
+            }
             let path = value.pointer("/spec/path").and_then(Value::as_str);
             out.push(Applier {
                 name: named("Flux Kustomization"),
@@ -41,7 +44,7 @@ pub fn appliers(index: &RepoIndex) -> Vec<Applier> {
             let prune =
                 value.pointer("/spec/syncPolicy/automated/prune") == Some(&Value::Bool(true));
             let sources = crate::manifests::appset::sources(value);
-            for source in sources {
+            for source in sources.filter(|s| index.origin.argo_reads(s)) {
                 if let Some(path) = source.get("path").and_then(Value::as_str) {
                     out.push(Applier {
                         name: named("Argo CD Application"),

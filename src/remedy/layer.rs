@@ -155,7 +155,10 @@ pub(crate) fn appliers_of(index: &RepoIndex, dir: &Path) -> Vec<(String, PathBuf
     };
     for declaration in &index.declarations {
         let id = &declaration.id;
-        if id.group != "kustomize.toolkit.fluxcd.io" || id.kind != "Kustomization" {
+        if id.group != "kustomize.toolkit.fluxcd.io"
+            || id.kind != "Kustomization"
+            || !index.origin.flux_reads(&index.declarations, declaration)
+        {
             continue;
         }
         if let Some(path) = declaration
@@ -181,7 +184,7 @@ pub(crate) fn appliers_of(index: &RepoIndex, dir: &Path) -> Vec<(String, PathBuf
                 .unwrap_or("?")
         );
         let sources = crate::manifests::appset::sources(&app);
-        for source in sources {
+        for source in sources.filter(|s| index.origin.argo_reads(s)) {
             if let Some(path) = source["path"].as_str() {
                 consider(path, name.clone(), &file);
             }

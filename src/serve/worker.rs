@@ -136,6 +136,10 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
+        origin: crate::manifests::Origin {
+            url: service.repo.remote_url(remote),
+            branch: Some(base_branch.clone()),
+        },
     };
     let mut index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
     for warning in crate::build::learn_renames(&mut index, &service.renderer) {
