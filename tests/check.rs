@@ -456,6 +456,8 @@ fn each_file_names_the_flux_kustomization_that_really_reads_it() {
             .collect()
     };
     let found = appliers("origin/main");
+    // Given as a commit, the base names no branch: the branch checked out (`main`) is taken.
+    assert_eq!(appliers(&first), found);
     assert_eq!(
         found,
         [

@@ -107,8 +107,11 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
         args.policies.as_deref(),
     )?;
     // The branch the pull request merges into is the one whose appliers matter.
+    // Else the forge's base branch, else the one the remote's HEAD (or this checkout) names.
     if let Some(branch) = repo.branch_named(&args.base)? {
         config.origin.branch = Some(branch);
+    } else if config.origin.branch.is_none() {
+        config.origin.branch = repo.default_branch(&config.git.remote)?;
     }
     let templates = Templates::load(args.templates.as_deref())?;
     let renderer = Renderer::from_path(config.allow_remote());

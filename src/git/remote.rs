@@ -179,6 +179,21 @@ impl ConfigRepo {
         ))
     }
 
+    /// The branch `remote`'s HEAD points at (`refs/remotes/origin/HEAD`), else the branch
+    /// checked out here; `None` when neither names one.
+    pub fn default_branch(&self, remote: &str) -> Result<Option<String>> {
+        let remotes = self.remote_names()?;
+        for name in [format!("refs/remotes/{remote}/HEAD"), "HEAD".to_owned()] {
+            if let Ok(reference) = self.repo.find_reference(&name)
+                && let Ok(Some(target)) = reference.symbolic_target()
+                && let Some(branch) = crate::manifests::origin::branch_of(target, &remotes)
+            {
+                return Ok(Some(branch));
+            }
+        }
+        Ok(None)
+    }
+
     /// The names of the configured remotes (a name that is not UTF-8 left out: it cannot be
     /// written in a revision either).
     pub fn remote_names(&self) -> Result<Vec<String>> {

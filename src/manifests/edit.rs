@@ -684,7 +684,10 @@ spec:
         let out = apply(
             text,
             &locate(text, 0),
-            &[edit("spec.containers[0].name", EditOp::Set("<name>".into()))],
+            &[edit(
+                "spec.containers[0].name",
+                EditOp::Set("<name>".into()),
+            )],
         )
         .unwrap();
         assert!(out.contains("    - name: <name>\n"), "{out}");
