@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 60) with cargo fuzz on the nightly toolchain,
-# seeded from fuzz/seeds, the examples, and ../shared/corpus when it is there. A crash ends its
+# seeded from fuzz/seeds, the examples and the test fixtures. A crash ends its
 # target (the others still run) and fails the script; its input is in fuzz/artifacts/TARGET/.
 # Keep it as fuzz/regressions/TARGET/NAME once fixed: `cargo test` replays every kept input.
 #
@@ -26,14 +26,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
 fi
 
-shared=../shared/corpus
 yaml_files() {
     find examples tests/snapshots -name '*.yaml' -o -name '*.json'
-    if [ -d "$shared" ]; then
-        find "$shared" -name '*.yaml' -o -name '*.yml'
-    else
-        echo "fuzz: $shared is not here; seeding from the project's own files" >&2
-    fi
+    find tests/fixtures -name '*.yaml' -o -name '*.yml'
 }
 
 seed() {

@@ -144,17 +144,13 @@ fn changed(report: &Value) -> Vec<(String, String)> {
     out
 }
 
-fn kustomize_present() -> bool {
-    let found = remediator::build::Kustomize::find().is_ok();
-    if !found {
-        println!("note: neither kustomize nor kubectl is on PATH; the build checks are skipped");
-    }
-    found
+fn kustomize_present(test: &str) -> bool {
+    common::tools::require(common::tools::Tool::Kustomize, test)
 }
 
 #[test]
 fn every_input_of_a_build_counts_in_a_flux_shaped_history() {
-    if !kustomize_present() {
+    if !kustomize_present("every_input_of_a_build_counts_in_a_flux_shaped_history") {
         return;
     }
     let staging_patch = values_patch("podinfo.staging");
@@ -376,7 +372,7 @@ const OVERLAY: &str = "resources: [../base]\npatches:\n  - path: owner.yaml\n";
 
 #[test]
 fn reconcile_applies_a_base_change_to_every_build_and_a_patch_to_its_own() {
-    if !kustomize_present() {
+    if !kustomize_present("reconcile_applies_a_base_change_to_every_build_and_a_patch_to_its_own") {
         return;
     }
     let prod = testkit::TestCluster::start();
@@ -481,7 +477,7 @@ data:
 
 #[test]
 fn flux_post_build_variables_are_substituted_and_a_missing_one_is_named() {
-    if !kustomize_present() {
+    if !kustomize_present("flux_post_build_variables_are_substituted_and_a_missing_one_is_named") {
         return;
     }
     let remote = common::git_remote(
@@ -537,7 +533,7 @@ fn flux_post_build_variables_are_substituted_and_a_missing_one_is_named() {
 
 #[test]
 fn a_chart_change_is_not_rendered_and_its_templates_are_not_manifests() {
-    if !kustomize_present() {
+    if !kustomize_present("a_chart_change_is_not_rendered_and_its_templates_are_not_manifests") {
         return;
     }
     let template = |replicas: &str| {
@@ -587,7 +583,7 @@ fn a_chart_change_is_not_rendered_and_its_templates_are_not_manifests() {
 
 #[test]
 fn a_generated_secret_is_masked_like_any_secret() {
-    if !kustomize_present() {
+    if !kustomize_present("a_generated_secret_is_masked_like_any_secret") {
         return;
     }
     let generator = |password: &str| {
@@ -696,7 +692,9 @@ fn path_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[test]
 fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_build() {
-    if !kustomize_present() {
+    if !kustomize_present(
+        "helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_build",
+    ) {
         return;
     }
     let kustomization = |version: &str| {
@@ -798,7 +796,9 @@ fn chart_service(port: u32) -> String {
 
 #[test]
 fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
-    if !kustomize_present() {
+    if !kustomize_present(
+        "a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template",
+    ) {
         return;
     }
     let remote = common::git_remote(
@@ -854,7 +854,8 @@ fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
 
 #[test]
 fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
-    if !kustomize_present() {
+    if !kustomize_present("an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too")
+    {
         return;
     }
     let application = |replicas: u32| {
@@ -980,7 +981,8 @@ fn reconcile_deletes_what_a_merge_removes_when_it_applied_it_and_nothing_else() 
 
 #[test]
 fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
-    if !kustomize_present() {
+    if !kustomize_present("a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart")
+    {
         return;
     }
     let release = |replicas: u32| {

@@ -1,6 +1,8 @@
 //! kubectl, a real client, against the test API server: `apply --server-side`, conflicts with
 //! another field manager and `--force-conflicts`, and `get`.
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -67,15 +69,18 @@ data:
 
 #[test]
 fn kubectl_applies_server_side_meets_conflicts_and_gets() {
+    if !common::tools::require(
+        common::tools::Tool::Kubectl,
+        "kubectl_applies_server_side_meets_conflicts_and_gets",
+    ) {
+        return;
+    }
     let cluster = TestCluster::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("web.yaml");
     std::fs::write(&file, manifest(2)).unwrap();
     let file = file.to_str().unwrap();
-    let Some(applied) = kubectl(&cluster, &["apply", "--server-side", "-f", file]) else {
-        eprintln!("note: kubectl is not installed; the kubectl test is skipped");
-        return;
-    };
+    let applied = kubectl(&cluster, &["apply", "--server-side", "-f", file]).expect("kubectl runs");
     assert!(applied.ok, "{}", applied.stderr);
     for line in [
         "namespace/shop serverside-applied",

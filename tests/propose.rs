@@ -492,8 +492,10 @@ fn a_github_forge_without_a_token_is_refused_before_anything_is_published() {
 
 #[test]
 fn a_fix_for_prod_in_a_shared_base_changes_prod_alone_as_kustomize_renders_it() {
-    if remediator::build::Kustomize::find().is_err() {
-        println!("note: neither kustomize nor kubectl is on PATH; the rendered check is skipped");
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_fix_for_prod_in_a_shared_base_changes_prod_alone_as_kustomize_renders_it",
+    ) {
         return;
     }
     let (dir, _repo) = example_repository();

@@ -1,37 +1,33 @@
-//! Helpers shared by the integration tests: the shared corpus (when present), temporary copies of
-//! repositories, and the examples.
+//! Helpers shared by the integration tests: the corpus of real-world manifests
+//! (`tests/fixtures/corpus`), temporary copies of repositories, and the examples.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 pub mod faults;
+pub mod tools;
 pub mod world;
 
-/// `../shared/corpus`, or `None` with a note when this checkout has no shared folder beside it.
-pub fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "note: {} is absent; the corpus checks are skipped",
-            dir.display()
-        );
-        None
-    }
+/// `tests/fixtures/corpus`: real-world manifests, kept in the project.
+pub fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    assert!(
+        dir.is_dir(),
+        "{} is missing from this checkout",
+        dir.display()
+    );
+    dir
 }
 
 /// The projects of the corpus, each indexed as its own repository.
 pub fn corpus_projects() -> Vec<PathBuf> {
-    let Some(corpus) = corpus() else {
-        return vec![];
-    };
-    let mut projects: Vec<PathBuf> = std::fs::read_dir(corpus)
+    let mut projects: Vec<PathBuf> = std::fs::read_dir(corpus())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();
     projects.sort();
+    assert_eq!(projects.len(), 3, "the corpus holds three projects");
     projects
 }
 

@@ -41,6 +41,9 @@ pub enum Reply {
     Watch(WatchPlan),
     /// Plain text (a container's log).
     Text(String),
+    /// The plain-text `404 page not found` of a path no handler serves: a group only CRDs
+    /// define, at a resource or scope it does not have.
+    PageNotFound,
 }
 
 impl From<Answer> for Reply {
@@ -159,17 +162,26 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
     let Some(target) = parse_target(request.path) else {
         return Reply::Error(ApiError::no_resource());
     };
+    // A group of built-in types answers a Status; one only CRDs define is served by the
+    // apiextensions handler, which passes what it does not serve on to the plain-text 404.
+    let missing = || {
+        if resources::is_builtin_group(&target.group) {
+            Reply::Error(ApiError::no_resource())
+        } else {
+            Reply::PageNotFound
+        }
+    };
     let Some(resource) = store
         .find(&target.group, &target.version, &target.plural)
         .cloned()
     else {
-        return Reply::Error(ApiError::no_resource());
+        return missing();
     };
     if resource.namespaced != target.namespace.is_some() && target.name.is_some() {
-        return Reply::Error(ApiError::no_resource());
+        return missing();
     }
     if !resource.namespaced && target.namespace.is_some() {
-        return Reply::Error(ApiError::no_resource());
+        return missing();
     }
     let subresource = target.subresource.clone();
     let served = match subresource.as_deref() {
@@ -229,7 +241,7 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
             Some(object) => Reply::Json(200, write::scale(object)),
             None => Reply::Error(ApiError::not_found(&resource, &key.name)),
         },
-        ("GET", _) => match store.get(&key) {
+        ("GET", _) => match read(store, &resource, &key) {
             Some(object) => Reply::Json(200, object.clone()),
             None => Reply::Error(ApiError::not_found(&resource, &key.name)),
         },
@@ -250,10 +262,28 @@ pub fn handle(store: &mut Store, request: &Request) -> Reply {
             &options,
         )
         .into(),
-        ("DELETE", None) => write::delete(store, &resource, &key, options.dry_run).into(),
+        ("DELETE", None) => {
+            let options_body: Value = if request.body.is_empty() {
+                json!({})
+            } else {
+                match serde_json::from_slice(request.body) {
+                    Ok(body) => body,
+                    Err(e) => return Reply::Error(ApiError::bad_request(e.to_string())),
+                }
+            };
+            write::delete_with(store, &resource, &key, options.dry_run, &options_body).into()
+        }
         ("POST", Some("eviction")) => write::evict(store, &resource, &key, options.dry_run).into(),
         _ => Reply::Error(ApiError::method_not_allowed()),
     }
+}
+
+/// The object as a GET reads it: a PodDisruptionBudget as the disruption controller leaves it.
+fn read<'s>(store: &'s mut Store, resource: &ResourceType, key: &Key) -> Option<&'s Value> {
+    if resource.kind == "PodDisruptionBudget" {
+        write::settle_budget(store, key);
+    }
+    store.get(key)
 }
 
 /// `GET pods/NAME/log`: the stored log of the container named by `container` (or the pod's
@@ -348,6 +378,15 @@ fn list(
     request: &Request,
 ) -> Answer {
     let (labels, fields) = selectors(request)?;
+    if let Some(key) = fields
+        .keys()
+        .into_iter()
+        .find(|key| !select::field_supported(&resource.kind, key))
+    {
+        return Err(ApiError::bad_request(format!(
+            "field label not supported: {key}"
+        )));
+    }
     let start = match request.query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => Some(select::read_continue(token).ok_or_else(|| {
             ApiError::bad_request("continue key is not valid: illegal base64 data")

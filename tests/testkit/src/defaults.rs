@@ -18,6 +18,17 @@ fn default(map: &mut Map<String, Value>, key: &str, value: Value) {
 /// Fills in defaults for an object of `kind`.
 pub fn apply(kind: &str, object: &mut Value) {
     match kind {
+        // The counts are plain integers in the API: a new budget shows zeros until the
+        // disruption controller settles it.
+        "PodDisruptionBudget" => {
+            if let Some(object) = fields(object) {
+                default(
+                    object,
+                    "status",
+                    json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
+                );
+            }
+        }
         "Pod" => {
             if let Some(spec) = object.get_mut("spec") {
                 pod_spec(spec);

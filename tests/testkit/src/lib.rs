@@ -147,6 +147,17 @@ impl TestCluster {
         self.shared.faults.requests()
     }
 
+    /// Stops the kubelets: a pod bound to a node stays Terminating after its delete or
+    /// eviction, as on a cluster without kubelets.
+    pub fn stop_kubelets(&self) {
+        self.store().graceful_pods = true;
+    }
+
+    /// Runs the disruption controller: PodDisruptionBudget status follows the pods.
+    pub fn run_disruption_controller(&self) {
+        self.store().disruption_controller = true;
+    }
+
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.shared.store.lock().expect("store lock")
     }

@@ -141,6 +141,16 @@ const BUILTIN: &[Row] = &[
     ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, true, false, true, &["crd", "crds"]),
 ];
 
+/// Whether `group` holds built-in types (the core group included).
+pub fn is_builtin_group(group: &str) -> bool {
+    static GROUPS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut groups: Vec<String> = builtin().into_iter().map(|t| t.group).collect();
+        groups.dedup();
+        groups
+    });
+    GROUPS.iter().any(|g| g == group)
+}
+
 /// The built-in resource types.
 pub fn builtin() -> Vec<ResourceType> {
     BUILTIN

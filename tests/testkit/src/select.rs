@@ -51,6 +51,21 @@ impl Selector {
         Ok(Selector(requirements))
     }
 
+    /// The keys the requirements name.
+    pub fn keys(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .map(|requirement| match requirement {
+                Requirement::Equals(k, _)
+                | Requirement::NotEquals(k, _)
+                | Requirement::In(k, _)
+                | Requirement::NotIn(k, _)
+                | Requirement::Exists(k)
+                | Requirement::Missing(k) => k.as_str(),
+            })
+            .collect()
+    }
+
     /// Whether a lookup of keys satisfies every requirement.
     pub fn matches(&self, lookup: impl Fn(&str) -> Option<String>) -> bool {
         self.0.iter().all(|requirement| match requirement {
@@ -124,6 +139,44 @@ pub fn field(object: &Value, key: &str) -> Option<String> {
         Value::Null => String::new(),
         other => other.to_string(),
     })
+}
+
+/// Whether the real server lets a list of `kind` select by the field `key`: `metadata.name` and
+/// `metadata.namespace` for every kind, and the fields each built-in kind registers.
+pub fn field_supported(kind: &str, key: &str) -> bool {
+    let own: &[&str] = match kind {
+        "Pod" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        "Event" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        "Secret" => &["type"],
+        "Node" => &["spec.unschedulable"],
+        "Namespace" => &["status.phase"],
+        "ReplicaSet" | "ReplicationController" => &["status.replicas"],
+        "Job" => &["status.successful"],
+        _ => &[],
+    };
+    matches!(key, "metadata.name" | "metadata.namespace") || own.contains(&key)
 }
 
 /// A label selector as `scale` reports it: `app=web,tier in (a,b)`.

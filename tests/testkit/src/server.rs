@@ -216,6 +216,15 @@ async fn resource(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             response
         }
+        Reply::PageNotFound => {
+            let mut response = Response::new(Body::from("404 page not found\n"));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        }
     }
 }
 

@@ -153,6 +153,34 @@ impl ApiError {
         )
     }
 
+    /// 409 for a delete whose precondition (`uid` or `resourceVersion`) the object does not
+    /// meet, worded as the registry words it.
+    pub fn precondition(
+        resource: &ResourceType,
+        name: &str,
+        field: &str,
+        wanted: &str,
+        found: &str,
+    ) -> Self {
+        let kind = if resource.group.is_empty() {
+            resource.kind.clone()
+        } else {
+            format!("{}.{}", resource.kind, resource.group)
+        };
+        let (what, why) = match field {
+            "uid" => ("UID", "deleted and then recreated"),
+            _ => ("ResourceVersion", "modified"),
+        };
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {kind} {name:?}: the {what} in the precondition ({wanted}) does not match the {what} in record ({found}). The object might have been {why}"
+            ),
+            Some(json!({"name": name, "kind": kind})),
+        )
+    }
+
     /// 409 for apply conflicts with other field managers.
     pub fn apply_conflict(conflicts: &[Conflict]) -> Self {
         let causes: Vec<Value> = conflicts

@@ -51,6 +51,14 @@ pub struct Store {
     random: RandomState,
     /// Container logs by (namespace, pod, container, previous), as the kubelets would serve them.
     pub logs: BTreeMap<(String, String, String, bool), String>,
+    /// Whether no kubelet confirms a deletion: a pod bound to a node then stays Terminating
+    /// after its delete or eviction, as in a cluster without kubelets (the recorded one). Off,
+    /// the kubelets confirm at once and the pod goes.
+    pub graceful_pods: bool,
+    /// Whether the disruption controller runs: each PodDisruptionBudget's status is worked out
+    /// from its pods when it is read or used by an eviction. Off, the status is what the test
+    /// set.
+    pub disruption_controller: bool,
 }
 
 /// The current time at second precision, as the API server writes it.
@@ -79,6 +87,8 @@ impl Store {
             events,
             random: RandomState::new(),
             logs: BTreeMap::new(),
+            graceful_pods: false,
+            disruption_controller: false,
         };
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store.seed_namespace(name);

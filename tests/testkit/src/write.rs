@@ -545,21 +545,103 @@ pub fn apply_scale(
     Ok((code, scale(&object)))
 }
 
+/// What the disruption controller writes in a PodDisruptionBudget's status: the pods its
+/// selector matches (`expectedPods`), those Ready and not being deleted (`currentHealthy`), how
+/// many must stay (`desiredHealthy`, from `minAvailable` or `maxUnavailable`, a percentage
+/// rounded up) and the difference (`disruptionsAllowed`, never below 0).
+pub fn budget_status(store: &Store, namespace: &str, budget: &Value) -> Value {
+    let wanted = budget
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object);
+    let pods: Vec<Value> = store
+        .list("", "pods", Some(namespace))
+        .map(|(_, pod)| pod.clone())
+        .filter(|pod| {
+            wanted.is_some_and(|w| {
+                w.iter()
+                    .all(|(k, v)| pod.pointer(&format!("/metadata/labels/{k}")) == Some(v))
+            })
+        })
+        .collect();
+    let expected = pods.len() as i64;
+    let healthy = pods
+        .iter()
+        .filter(|pod| pod.pointer("/metadata/deletionTimestamp").is_none())
+        .filter(|pod| {
+            pod.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .count() as i64;
+    let count = |value: &Value, up: bool| -> i64 {
+        match value {
+            Value::String(text) => {
+                let percent: f64 = text.trim_end_matches('%').parse().unwrap_or(0.0);
+                let share = expected as f64 * percent / 100.0;
+                if up {
+                    share.ceil() as i64
+                } else {
+                    share.floor() as i64
+                }
+            }
+            other => other.as_i64().unwrap_or(0),
+        }
+    };
+    let desired = match (
+        budget.pointer("/spec/minAvailable"),
+        budget.pointer("/spec/maxUnavailable"),
+    ) {
+        (Some(min), _) => count(min, true),
+        (None, Some(max)) => (expected - count(max, true)).max(0),
+        (None, None) => 0,
+    };
+    let mut status = budget.get("status").cloned().unwrap_or(json!({}));
+    status["observedGeneration"] = budget["metadata"]["generation"].clone();
+    status["expectedPods"] = json!(expected);
+    status["currentHealthy"] = json!(healthy);
+    status["desiredHealthy"] = json!(desired);
+    status["disruptionsAllowed"] = json!((healthy - desired).max(0));
+    status
+}
+
+/// The budget as the disruption controller leaves it, when it runs.
+pub fn settle_budget(store: &mut Store, key: &Key) {
+    if !store.disruption_controller {
+        return;
+    }
+    let Some(budget) = store.get(key).cloned() else {
+        return;
+    };
+    let status = budget_status(store, &key.namespace, &budget);
+    if budget.get("status") != Some(&status) {
+        let mut settled = budget;
+        settled["status"] = status;
+        store.put(key.clone(), settled);
+    }
+}
+
 /// `POST pods/NAME/eviction`: the pod is deleted unless a PodDisruptionBudget selecting it
-/// allows no more disruptions (429, as the real server answers); an allowed eviction uses one.
+/// allows no more disruptions (429, as the real server answers); an allowed eviction uses one,
+/// marks the pod `DisruptionTarget` and lists it in the budget's `disruptedPods`.
 pub fn evict(store: &mut Store, resource: &ResourceType, key: &Key, dry_run: bool) -> Answer {
     let pod = stored(store, resource, key)?;
     let labels = pod["metadata"]["labels"].clone();
-    let budgets: Vec<(Key, Value)> = store
+    let keys: Vec<Key> = store
         .list("policy", "poddisruptionbudgets", Some(&key.namespace))
         .filter(|(_, pdb)| {
             pdb.pointer("/spec/selector/matchLabels")
                 .and_then(Value::as_object)
                 .is_some_and(|wanted| wanted.iter().all(|(k, v)| &labels[k] == v))
         })
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, _)| k.clone())
         .collect();
-    for (budget_key, mut budget) in budgets {
+    for budget_key in keys {
+        settle_budget(store, &budget_key);
+        let Some(mut budget) = store.get(&budget_key).cloned() else {
+            continue;
+        };
         let status = &budget["status"];
         let allowed = status["disruptionsAllowed"].as_i64().unwrap_or(0);
         if allowed <= 0 {
@@ -571,17 +653,87 @@ pub fn evict(store: &mut Store, resource: &ResourceType, key: &Key, dry_run: boo
         }
         if !dry_run {
             budget["status"]["disruptionsAllowed"] = json!(allowed - 1);
+            budget["status"]["disruptedPods"][&key.name] = json!(now());
             store.put(budget_key, budget);
         }
     }
-    delete(store, resource, key, dry_run)?;
+    if !dry_run && store.graceful_pods {
+        let mut marked = pod.clone();
+        let condition = json!({"type": "DisruptionTarget", "status": "True",
+            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting",
+            "lastTransitionTime": now(), "lastProbeTime": null});
+        let conditions = marked["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c["type"] != "DisruptionTarget")
+            .chain([condition])
+            .collect::<Vec<_>>();
+        marked["status"]["conditions"] = json!(conditions);
+        store.put(key.clone(), marked);
+    }
+    delete_with(store, resource, key, dry_run, &json!({}))?;
     Ok((
         201,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
 }
 
-/// `DELETE` of one object.
+/// `DELETE` of one object with the request's DeleteOptions: its `preconditions` (`uid`,
+/// `resourceVersion`) must hold, or 409. A pod bound to a node is deleted gracefully, as the
+/// real server does: it gets `deletionTimestamp` and its grace period and stays, Terminating,
+/// until its kubelet confirms (when [`Store::graceful_pods`] says no kubelet confirms it).
+pub fn delete_with(
+    store: &mut Store,
+    resource: &ResourceType,
+    key: &Key,
+    dry_run: bool,
+    options: &Value,
+) -> Answer {
+    let live = stored(store, resource, key)?;
+    for field in ["uid", "resourceVersion"] {
+        if let Some(wanted) = options
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        {
+            let found = live["metadata"][field].as_str().unwrap_or_default();
+            if wanted != found {
+                return Err(ApiError::precondition(
+                    resource, &key.name, field, wanted, found,
+                ));
+            }
+        }
+    }
+    let bound = resource.kind == "Pod"
+        && resource.group.is_empty()
+        && live
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+    let grace = options["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| {
+            live.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(30);
+    if bound && grace > 0 && store.graceful_pods {
+        if live.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok((200, live));
+        }
+        let mut terminating = live.clone();
+        terminating["metadata"]["deletionTimestamp"] = json!(now());
+        terminating["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        if !dry_run {
+            return Ok((200, store.put(key.clone(), terminating)));
+        }
+        return Ok((200, terminating));
+    }
+    delete(store, resource, key, dry_run)
+}
+
+/// `DELETE` of one object, at once.
 pub fn delete(store: &mut Store, resource: &ResourceType, key: &Key, dry_run: bool) -> Answer {
     let live = stored(store, resource, key)?;
     let mut shown = live.clone();
