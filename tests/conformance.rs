@@ -26,9 +26,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use testkit::TestCluster;
 
-fn transcript() -> Vec<Value> {
+/// The exchanges of one recorded file of `tests/fixtures/apiserver-transcripts`.
+fn transcript(file: &str) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/apiserver-transcripts/kube-apiserver-v1.36.jsonl");
+        .join("tests/fixtures/apiserver-transcripts")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -220,7 +222,7 @@ fn discovery_differences(step: &str, ours: &Value, recorded: &Value) -> Vec<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replays_every_recorded_exchange() {
-    let exchanges = transcript();
+    let exchanges = transcript("kube-apiserver-v1.36.jsonl");
     let cluster = TestCluster::start();
     let client = cluster.client();
     let namespace = json!({"method": "PATCH", "path": "/api/v1/namespaces/ssa-conformance?fieldManager=setup",
@@ -263,16 +265,6 @@ async fn replays_every_recorded_exchange() {
         exchanges.len(),
         differences.join("\n")
     );
-}
-
-fn edge_transcript() -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/apiserver-transcripts/kube-apiserver-v1.36-edge.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("transcript line is JSON"))
-        .collect()
 }
 
 /// A message with the uids and resourceVersions it quotes taken out: they may differ. A uid is
@@ -440,7 +432,7 @@ fn substituted(request: &Value, ids: &[(String, String)]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replays_every_recorded_edge_exchange() {
-    let exchanges = edge_transcript();
+    let exchanges = transcript("kube-apiserver-v1.36-edge.jsonl");
     assert_eq!(exchanges.len(), 50, "the edge transcript has 50 exchanges");
     let cluster = TestCluster::start();
     // A 429 is an answer to compare, not one to retry.
