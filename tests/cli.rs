@@ -765,3 +765,43 @@ fn an_object_declared_twice_is_never_edited_silently() {
         "{stderr}"
     );
 }
+
+/// The crash drills' failpoints come from the `failpoints` feature, which only the tests'
+/// dev-dependency turns on: a build without the dev-dependencies (a release, an install)
+/// resolves the crate without it, so no environment variable can stop it at a chosen step.
+#[test]
+fn a_build_without_the_tests_has_no_failpoints() {
+    let tree = |edges: &str| {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "-i",
+                "remediator",
+                "-e",
+                edges,
+            ])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let release = tree("normal,build,features");
+    assert!(
+        release.contains("remediator feature \"default\""),
+        "{release}"
+    );
+    assert!(!release.contains("failpoints"), "{release}");
+    let tests = tree("all,features");
+    assert!(
+        tests.contains("remediator feature \"failpoints\""),
+        "{tests}"
+    );
+}
