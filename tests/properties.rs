@@ -34,6 +34,12 @@ const PATHS: &[(&str, bool)] = &[
     ),
     ("spec.minReadySeconds", false),
     ("metadata.annotations[\"example.com/reviewed-by\"]", false),
+    // Keys that need quoting.
+    ("metadata.annotations[\"true\"]", false),
+    ("metadata.annotations[\"0755\"]", false),
+    ("metadata.annotations[\"a: b\"]", false),
+    ("metadata.annotations[\"#note\"]", false),
+    ("metadata.annotations[\"- x\"]", false),
 ];
 
 fn index(text: &str) -> RepoIndex {
@@ -43,11 +49,13 @@ fn index(text: &str) -> RepoIndex {
 }
 
 /// A value as a manifest may hold it: text of any printable kind (quotes, colons, hashes,
-/// leading spaces, words YAML reads as booleans), a number, or a boolean.
+/// leading spaces), text that YAML would read as another type when written bare (booleans,
+/// numbers in every base, null, timestamps, octal modes), a number, or a boolean.
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         "[ -~]{0,40}".prop_map(Value::String),
-        "(yes|no|on|off|null|~|true|1e3|0x1F|-|:|# x|'q'|\"q\")".prop_map(Value::String),
+        "(yes|no|on|off|y|n|Yes|NO|null|Null|NULL|~|true|True|FALSE|1e3|0x1F|0o17|0755|1_000|\\.5|\\+1|-0|1\\.0|\\.inf|-\\.Inf|\\.NaN|2026-11-26|2026-11-26T10:00:00Z|12:30:00|-|:|# x|'q'|\"q\"|)".prop_map(Value::String),
+        "[0-9]{1,6}".prop_map(Value::String),
         any::<i32>().prop_map(|n| Value::from(i64::from(n))),
         any::<bool>().prop_map(Value::Bool),
     ]
@@ -74,6 +82,16 @@ proptest! {
         prop_assert!(after.errors.is_empty(), "{:?}", after.errors);
         prop_assert_eq!(after.declarations.len(), before.declarations.len());
         let new = &after.declarations[0].value;
+        // Type for type, as serde-saphyr reads the edited file: a string that looks like a
+        // boolean, a number or null must come back a string. A quoted string keeps its quotes,
+        // so a number or a boolean set there comes back as its text, a string still.
+        let quoted = path.get(&declaration.value).is_some_and(Value::is_string)
+            && DEPLOYMENT.lines().any(|l| l.contains(&format!("\"{}\"", path.get(&declaration.value).and_then(Value::as_str).unwrap_or("\u{0}"))));
+        let expected = match &value {
+            Value::Number(_) | Value::Bool(_) if quoted => Value::String(scalar_text(&value)),
+            other => other.clone(),
+        };
+        prop_assert_eq!(path.get(new), Some(&expected), "{}", edited);
         let read = path.get(new).map(scalar_text);
         prop_assert_eq!(read, Some(scalar_text(&value)), "{}", edited);
         let mut expected = declaration.value.clone();
