@@ -112,7 +112,14 @@ pub fn fault_matrix(
                                 if *github { "GitHub" } else { "the API server" }
                             );
                             let fault = Fault::new(method, pattern, fault.clone()).after(*skip);
+                            let fired = fault.fired();
                             let (stopped, first) = disturbed(&label, *github, fault);
+                            // A pattern that no longer matches any request would pass as
+                            // "retried": every fault must have hit its request.
+                            assert!(
+                                fired.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+                                "{label}: the fault never fired"
+                            );
                             let said = first
                                 .lines()
                                 .find(|l| l.contains("error:"))

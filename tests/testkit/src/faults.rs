@@ -63,6 +63,7 @@ pub struct Fault {
     kind: FaultKind,
     times: usize,
     skip: usize,
+    fired: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Fault {
@@ -75,7 +76,14 @@ impl Fault {
             kind,
             times: 1,
             skip: 0,
+            fired: Default::default(),
         }
+    }
+
+    /// How many requests the rule has hit so far, shared by its clones: a test keeps it to
+    /// show that the fault it added really fired.
+    pub fn fired(&self) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        self.fired.clone()
     }
 
     /// Lets the first `skip` matching requests through before it applies.
@@ -159,6 +167,7 @@ impl Faults {
             return None;
         }
         rule.times -= 1;
+        rule.fired.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Some(rule.kind.clone())
     }
 
