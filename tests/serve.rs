@@ -559,7 +559,8 @@ fn a_remediation_healthy_in_dev_for_the_soak_is_proposed_for_prod() {
         "not before the soak: {:?}",
         healthy.elapsed()
     );
-    let body = world.github.pull(promotion().unwrap().number).body;
+    let pull = promotion().unwrap();
+    let body = world.github.pull(pull.number).body;
     for wanted in [
         "Promotion from dev to prod",
         "### The remedy, made again for prod",
@@ -567,6 +568,44 @@ fn a_remediation_healthy_in_dev_for_the_soak_is_proposed_for_prod() {
     ] {
         assert!(body.contains(wanted), "{wanted:?} not in:\n{body}");
     }
+    // The value proven in dev is what the branch writes into prod's own files, and only there.
+    let raised = memory_limit(&world);
+    let raised = raised.as_str().unwrap();
+    let repo = git2::Repository::open(&world.remote.bare).unwrap();
+    let tree = |name: &str| repo.find_reference(name).unwrap().peel_to_tree().unwrap();
+    let (main, branch) = (
+        tree("refs/heads/main"),
+        tree(&format!("refs/heads/{}", pull.head)),
+    );
+    let diff = repo
+        .diff_tree_to_tree(Some(&main), Some(&branch), None)
+        .unwrap();
+    let mut carried = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |delta, _, line| {
+        let file = delta
+            .new_file()
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = String::from_utf8_lossy(line.content()).into_owned();
+        if line.origin() == '+' {
+            carried.push((file, text));
+        }
+        true
+    })
+    .unwrap();
+    assert!(!carried.is_empty(), "the promotion branch changes nothing");
+    assert!(
+        carried.iter().all(|(file, _)| file.contains("prod")),
+        "{carried:?}"
+    );
+    assert!(
+        carried
+            .iter()
+            .any(|(_, line)| line.contains("memory") && line.contains(raised)),
+        "{raised} is not carried into prod: {carried:?}"
+    );
 }
 
 #[test]
