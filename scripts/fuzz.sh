@@ -13,12 +13,13 @@ cd "$(dirname "$0")/.."
 flags=${FUZZ_FLAGS:---dev --sanitizer none}
 seconds=${1:-60}
 shift || true
+# Asked for and unable to run is a failure, never a silent pass.
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    echo "fuzz: no nightly toolchain here (cargo fuzz needs one); nothing fuzzed"
-    exit 0
+    echo "fuzz: no nightly toolchain here (cargo fuzz needs one): install it with rustup toolchain install nightly" >&2
+    exit 1
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: cargo-fuzz is not installed; install it with: cargo install cargo-fuzz --locked"
+    echo "fuzz: cargo-fuzz is not installed; install it with: cargo install cargo-fuzz --locked" >&2
     exit 1
 fi
 targets=("$@")
