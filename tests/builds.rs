@@ -690,6 +690,24 @@ fn path_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// [`path_with`] and a real helm (see `common::helm`).
+fn path_with_real_helm() -> tempfile::TempDir {
+    let dir = path_with(&[]);
+    std::os::unix::fs::symlink(common::helm(), dir.path().join("helm")).unwrap();
+    dir
+}
+
+/// A chart template that shows what the release gets: its name, namespace and values.
+const VALUES_TEMPLATE: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-values
+  namespace: {{ .Release.Namespace }}
+data:
+  replicaCount: {{ .Values.replicaCount | quote }}
+  tier: {{ .Values.tier | default \"\" | quote }}
+";
+
 #[test]
 fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_build() {
     if !kustomize_present(
@@ -742,33 +760,6 @@ fn helm_charts_without_helm_are_not_rendered_and_an_unreachable_chart_names_the_
     );
 }
 
-/// A `helm` that renders `template --namespace NS --values FILE [--repo URL] [--version V] -- NAME
-/// CHART` (any other argument is an error) as a ConfigMap of the values (and of the repository a
-/// fetched chart comes from), beside the templates of a chart directory, as they are.
-const FAKE_HELM: &str = "#!/bin/sh
-PATH=/usr/bin:/bin
-[ \"$1\" = template ] || exit 1
-shift
-while [ $# -gt 0 ]; do
-  case \"$1\" in
-    --namespace) ns=$2; shift 2;;
-    --values) values=$2; shift 2;;
-    --repo) repo=$2; shift 2;;
-    --version) version=$2; shift 2;;
-    --) name=$2; chart=$3; [ $# -eq 3 ] || { echo \"after --: $*\" >&2; exit 1; }; shift 3;;
-    *) echo \"unexpected argument: $1\" >&2; exit 1;;
-  esac
-done
-[ -n \"$name\" ] && [ -n \"$chart\" ] || { echo 'no release name and chart after --' >&2; exit 1; }
-printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s-values\\n  namespace: %s\\ndata:\\n' \"$name\" \"$ns\"
-[ -n \"$repo\" ] && printf '  source: \"%s %s %s\"\\n' \"$repo\" \"$chart\" \"$version\"
-printf '  values: |\\n'
-sed 's/^/    /' \"$values\"
-if [ -d \"$chart/templates\" ]; then
-  for t in \"$chart\"/templates/*.yaml; do echo '---'; cat \"$t\"; done
-fi
-";
-
 fn local_release(replicas: u32) -> String {
     format!(
         "apiVersion: helm.toolkit.fluxcd.io/v2
@@ -809,11 +800,12 @@ fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
                 "apiVersion: v2\nname: podinfo\nversion: 1.0.0\n",
             ),
             ("charts/podinfo/templates/service.yaml", &chart_service(80)),
+            ("charts/podinfo/templates/values.yaml", VALUES_TEMPLATE),
             ("apps/release.yaml", &local_release(1)),
         ],
     );
     let work = &remote.work;
-    let helm = path_with(&[("helm", FAKE_HELM)]);
+    let helm = path_with_real_helm();
     let run = |base: &str| json_with_path(work, base, helm.path());
     // The values change: the release and the objects its chart makes with them.
     let base = common::branch_head(work, "main").unwrap().to_string();
@@ -831,6 +823,14 @@ fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
     for object in report["objects"].as_array().unwrap() {
         assert!(object["unrendered"].is_null(), "{object}");
     }
+    let made = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == "ConfigMap/podinfo/podinfo-values")
+        .unwrap();
+    assert_eq!(made["fields"][0]["path"], "data.replicaCount", "{made}");
+    assert_eq!(made["fields"][0]["new"], "2", "{made}");
     assert_eq!(report["not_rendered"], serde_json::json!([]));
     assert_eq!(report["assessment"]["risk"], "low", "{report}");
 
@@ -875,6 +875,7 @@ fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
                 "charts/guestbook/templates/service.yaml",
                 &chart_service(80),
             ),
+            ("charts/guestbook/templates/values.yaml", VALUES_TEMPLATE),
             ("argo/guestbook.yaml", &application(1)),
         ],
     );
@@ -882,7 +883,7 @@ fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
     let base = common::branch_head(work, "main").unwrap().to_string();
     common::write_files(work, &[("argo/guestbook.yaml", &application(3))]);
     common::commit_all(work, "Three guestbooks");
-    let helm = path_with(&[("helm", FAKE_HELM)]);
+    let helm = path_with_real_helm();
     let report = json_with_path(work, &base, helm.path());
     assert_eq!(
         changed(&report),
@@ -898,10 +899,13 @@ fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
         .iter()
         .find(|o| o["object"] == "ConfigMap/guestbook/guestbook-values")
         .unwrap();
-    let values = made["fields"][0]["new"].as_str().unwrap();
+    // Only the object's value changed; the values file's still reaches the chart.
+    assert_eq!(made["fields"][0]["path"], "data.replicaCount", "{made}");
+    assert_eq!(made["fields"][0]["new"], "3", "{made}");
+    let diff = made["diff"].as_str().unwrap();
     assert!(
-        values.contains("replicaCount: 3") && values.contains("tier: prod"),
-        "the value file and the object merged: {values}"
+        diff.contains("+  replicaCount: \"3\"") && diff.contains(" tier: prod"),
+        "the values file and the object merged: {diff}"
     );
     assert_eq!(report["not_rendered"], serde_json::json!([]), "{report}");
 }
@@ -979,6 +983,102 @@ fn reconcile_deletes_what_a_merge_removes_when_it_applied_it_and_nothing_else() 
     assert_eq!(deletes, 1, "one delete, of the object remediator applied");
 }
 
+/// An HTTP chart repository on loopback: `index.yaml` and the packaged charts of `podinfo` at
+/// each version, made by the real helm; counts the requests it answers.
+struct ChartRepository {
+    url: String,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+impl ChartRepository {
+    fn start(versions: &[&str]) -> ChartRepository {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let dir = tempfile::tempdir().unwrap();
+        let (source, served_dir) = (dir.path().join("chart"), dir.path().join("repo"));
+        std::fs::create_dir_all(source.join("templates")).unwrap();
+        std::fs::create_dir_all(&served_dir).unwrap();
+        std::fs::write(
+            source.join("templates/values.yaml"),
+            format!("{VALUES_TEMPLATE}  chart: {{{{ .Chart.Name }}}}-{{{{ .Chart.Version }}}}\n"),
+        )
+        .unwrap();
+        let helm = common::helm();
+        for version in versions {
+            std::fs::write(
+                source.join("Chart.yaml"),
+                format!("apiVersion: v2\nname: podinfo\nversion: {version}\n"),
+            )
+            .unwrap();
+            let out = Command::new(&helm)
+                .arg("package")
+                .arg(&source)
+                .arg("-d")
+                .arg(&served_dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = Command::new(&helm)
+            .args(["repo", "index"])
+            .arg(&served_dir)
+            .args(["--url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = served.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                if BufReader::new(&stream).read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/");
+                let file = served_dir.join(path.trim_start_matches('/'));
+                let answer = match std::fs::read(&file) {
+                    Ok(body) if file.starts_with(&served_dir) => {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let mut head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        head.extend(body);
+                        head
+                    }
+                    _ => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = stream.write_all(&answer);
+            }
+        });
+        ChartRepository {
+            url,
+            served,
+            _dir: dir,
+        }
+    }
+
+    /// How many files it has served.
+    fn served(&self) -> usize {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 #[test]
 fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
     if !kustomize_present("a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart")
@@ -990,13 +1090,19 @@ fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
             "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  chart:\n    spec:\n      chart: podinfo\n      version: \">=6.0.0\"\n      sourceRef: {{kind: HelmRepository, name: podinfo}}\n  values:\n    replicaCount: {replicas}\n"
         )
     };
-    let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  url: https://stefanprodan.github.io/podinfo\n";
-    let helm = path_with(&[("helm", FAKE_HELM)]);
+    // A chart repository on loopback, served as any HTTP chart repository is: an index and
+    // packaged charts, versions 5.0.0 and 6.1.0, packaged and indexed by the real helm.
+    let charts = ChartRepository::start(&["5.0.0", "6.1.0"]);
+    let repository = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  url: {}\n",
+        charts.url
+    );
+    let helm = path_with_real_helm();
     // Without the repository on the trusted allow-list, nothing is fetched.
     let closed = common::git_remote(
         None,
         &[
-            ("apps/repository.yaml", repository),
+            ("apps/repository.yaml", &repository),
             ("apps/release.yaml", &release(1)),
         ],
     );
@@ -1009,22 +1115,20 @@ fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
     let object = &report["objects"][0];
     assert_eq!(object["object"], "HelmRelease/podinfo/podinfo", "{report}");
     assert!(
-        object["unrendered"]
-            .as_str()
-            .unwrap()
-            .contains("`https://stefanprodan.github.io/podinfo`, which `render.allowRemote` in the trusted configuration does not allow"),
+        object["unrendered"].as_str().unwrap().contains(&format!(
+            "`{}`, which `render.allowRemote` in the trusted configuration does not allow",
+            charts.url
+        )),
         "{object}"
     );
     assert_eq!(report["assessment"]["risk"], "high");
+    assert_eq!(charts.served(), 0, "nothing was fetched");
 
     let remote = common::git_remote(
         None,
         &[
-            (
-                "remediator.yaml",
-                "render:\n  allowRemote: [stefanprodan.github.io/podinfo]\n",
-            ),
-            ("apps/repository.yaml", repository),
+            ("remediator.yaml", "render:\n  allowRemote: [127.0.0.1]\n"),
+            ("apps/repository.yaml", &repository),
             ("apps/release.yaml", &release(1)),
         ],
     );
@@ -1047,20 +1151,15 @@ fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
         .find(|o| o["object"] == "HelmRelease/podinfo/podinfo")
         .unwrap();
     assert!(release_object["unrendered"].is_null(), "{release_object}");
-    // helm was asked for the chart from the declared repository, at the declared version.
+    // helm fetched the chart from the declared repository, at the newest version the declared
+    // range allows.
+    assert!(charts.served() >= 2, "the index and a chart were fetched");
     let diff = made["diff"].as_str().unwrap();
-    assert!(
-        diff.contains("source: https://stefanprodan.github.io/podinfo podinfo >=6.0.0"),
-        "{diff}"
-    );
+    assert!(diff.contains(" chart: podinfo-6.1.0"), "{diff}");
     let fields = made["fields"].as_array().unwrap();
     assert_eq!(fields.len(), 1, "{made}");
-    assert!(
-        fields[0]["new"]
-            .as_str()
-            .unwrap()
-            .contains("replicaCount: 2")
-    );
+    assert_eq!(fields[0]["path"], "data.replicaCount", "{made}");
+    assert_eq!(fields[0]["new"], "2", "{made}");
 
     // A helm that cannot fetch it leaves the release not rendered, with helm's reason.
     let failing = path_with(&[(
