@@ -690,6 +690,27 @@ fn path_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// The object `name` of a check's JSON report.
+fn reported<'r>(report: &'r Value, name: &str) -> &'r Value {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in {report}"))
+}
+
+/// `command`'s output, once it has succeeded.
+fn succeeded(command: &mut Command) -> Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// [`path_with`] and a real helm (see `common::helm`).
 fn path_with_real_helm() -> tempfile::TempDir {
     let dir = path_with(&[]);
@@ -823,12 +844,7 @@ fn a_release_with_its_chart_in_the_repository_is_rendered_with_helm_template() {
     for object in report["objects"].as_array().unwrap() {
         assert!(object["unrendered"].is_null(), "{object}");
     }
-    let made = report["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["object"] == "ConfigMap/podinfo/podinfo-values")
-        .unwrap();
+    let made = reported(&report, "ConfigMap/podinfo/podinfo-values");
     assert_eq!(made["fields"][0]["path"], "data.replicaCount", "{made}");
     assert_eq!(made["fields"][0]["new"], "2", "{made}");
     assert_eq!(report["not_rendered"], serde_json::json!([]));
@@ -893,12 +909,7 @@ fn an_argo_cd_application_with_its_chart_in_the_repository_is_rendered_too() {
         ],
         "{report}"
     );
-    let made = report["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["object"] == "ConfigMap/guestbook/guestbook-values")
-        .unwrap();
+    let made = reported(&report, "ConfigMap/guestbook/guestbook-values");
     // Only the object's value changed; the values file's still reaches the chart.
     assert_eq!(made["fields"][0]["path"], "data.replicaCount", "{made}");
     assert_eq!(made["fields"][0]["new"], "3", "{made}");
@@ -1012,29 +1023,19 @@ impl ChartRepository {
                 format!("apiVersion: v2\nname: podinfo\nversion: {version}\n"),
             )
             .unwrap();
-            let out = Command::new(&helm)
-                .arg("package")
-                .arg(&source)
-                .arg("-d")
-                .arg(&served_dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            succeeded(
+                Command::new(&helm)
+                    .arg("package")
+                    .arg(&source)
+                    .arg("-d")
+                    .arg(&served_dir),
             );
         }
-        let out = Command::new(&helm)
-            .args(["repo", "index"])
-            .arg(&served_dir)
-            .args(["--url", &url])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeeded(
+            Command::new(&helm)
+                .args(["repo", "index"])
+                .arg(&served_dir)
+                .args(["--url", &url]),
         );
         let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = served.clone();
@@ -1144,12 +1145,7 @@ fn a_release_from_a_helm_repository_is_rendered_by_helm_fetching_its_chart() {
         .find(|o| o["object"] == "ConfigMap/podinfo/podinfo-values")
         .unwrap_or_else(|| panic!("{report}"));
     assert!(made["unrendered"].is_null(), "{made}");
-    let release_object = report["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["object"] == "HelmRelease/podinfo/podinfo")
-        .unwrap();
+    let release_object = reported(&report, "HelmRelease/podinfo/podinfo");
     assert!(release_object["unrendered"].is_null(), "{release_object}");
     // helm fetched the chart from the declared repository, at the newest version the declared
     // range allows.
