@@ -408,6 +408,10 @@ mod tests {
 
     #[test]
     fn a_build_two_environments_apply_must_render_as_before() {
+        if !crate::build::kustomize_for_test("a_build_two_environments_apply_must_render_as_before")
+        {
+            return;
+        }
         let flux = |path: &str| {
             format!(
                 "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec:\n  path: {path}\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n"

@@ -402,6 +402,12 @@ spec:
 
 #[test]
 fn each_file_names_the_flux_kustomization_that_really_reads_it() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "each_file_names_the_flux_kustomization_that_really_reads_it",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().join("x").display());
     let sync = TENANT_SYNC.replace("URL", &url);
@@ -501,6 +507,12 @@ fn each_file_names_the_flux_kustomization_that_really_reads_it() {
 /// rendered before (nothing remote is fetched) and renders after, so both objects are added.
 #[test]
 fn a_remote_base_made_local_lists_every_object_it_adds() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_remote_base_made_local_lists_every_object_it_adds",
+    ) {
+        return;
+    }
     let remote_base = "apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:

@@ -50,6 +50,12 @@ fn assert_no_secret(output: &str) {
 
 #[test]
 fn diff_and_apply_a_build_with_flux_exit_codes() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "diff_and_apply_a_build_with_flux_exit_codes",
+    ) {
+        return;
+    }
     let cluster = TestCluster::start();
     let kubeconfig = cluster.kubeconfig();
     let repo = common::copy_tree(&common::example_repo(), false);
@@ -163,6 +169,12 @@ fn a_path_inside_a_build_names_the_builds_to_give() {
 
 #[test]
 fn diff_without_a_reachable_cluster_is_an_error() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "diff_without_a_reachable_cluster_is_an_error",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
@@ -229,6 +241,12 @@ fn apply_wait_reports_healthy_or_failed() {
 
 #[test]
 fn propose_reads_the_live_cluster_and_puts_the_dry_run_in_the_body() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "propose_reads_the_live_cluster_and_puts_the_dry_run_in_the_body",
+    ) {
+        return;
+    }
     let cluster = TestCluster::start();
     let kubeconfig = cluster.kubeconfig();
     let repo = common::copy_tree(&common::example_repo(), false);
@@ -285,6 +303,12 @@ const PLANTED: [&str; 4] = [
 
 #[test]
 fn failing_containers_logs_give_the_cause_and_no_secret_leaves_the_cluster() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "failing_containers_logs_give_the_cause_and_no_secret_leaves_the_cluster",
+    ) {
+        return;
+    }
     let cluster = TestCluster::start();
     let kubeconfig = cluster.kubeconfig();
     let repo = common::copy_tree(&common::example_repo(), false);

@@ -312,6 +312,12 @@ spec:
 
 #[test]
 fn a_release_name_that_reads_as_a_flag_is_refused_and_reads_nothing() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_release_name_that_reads_as_a_flag_is_refused_and_reads_nothing",
+    ) {
+        return;
+    }
     let environ = "--set-file=leak=/proc/self/environ";
     let attack = Attack::new(
         BASE_CONFIG,
@@ -342,6 +348,12 @@ fn a_release_name_that_reads_as_a_flag_is_refused_and_reads_nothing() {
 
 #[test]
 fn an_argo_cd_application_named_like_a_flag_is_refused() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "an_argo_cd_application_named_like_a_flag_is_refused",
+    ) {
+        return;
+    }
     let attack = Attack::new(
         BASE_CONFIG,
         &[CHART, &[("apps/app.yaml", &argo_app("web", "{}"))]].concat(),
@@ -363,6 +375,12 @@ fn an_argo_cd_application_named_like_a_flag_is_refused() {
 
 #[test]
 fn values_files_outside_the_tree_are_never_read() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "values_files_outside_the_tree_are_never_read",
+    ) {
+        return;
+    }
     let attack = Attack::new(
         BASE_CONFIG,
         &[CHART, &[("apps/app.yaml", &argo_app("web", "{}"))]].concat(),
@@ -390,6 +408,12 @@ fn values_files_outside_the_tree_are_never_read() {
 
 #[test]
 fn a_kustomization_that_climbs_out_of_the_repository_is_refused() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_kustomization_that_climbs_out_of_the_repository_is_refused",
+    ) {
+        return;
+    }
     let attack = Attack::new(
         BASE_CONFIG,
         &[
@@ -432,6 +456,12 @@ fn a_kustomization_that_climbs_out_of_the_repository_is_refused() {
 
 #[test]
 fn remote_sources_are_not_fetched_while_a_change_is_judged() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "remote_sources_are_not_fetched_while_a_change_is_judged",
+    ) {
+        return;
+    }
     let attack = Attack::new(
         BASE_CONFIG,
         &[
@@ -498,6 +528,12 @@ fn remote_sources_are_not_fetched_while_a_change_is_judged() {
 
 #[test]
 fn a_remote_source_on_the_trusted_allow_list_is_fetched() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_remote_source_on_the_trusted_allow_list_is_fetched",
+    ) {
+        return;
+    }
     let config = format!("{BASE_CONFIG}render:\n  allowRemote: [\"127.0.0.1\"]\n");
     let attack = Attack::new(
         &config,
@@ -521,6 +557,12 @@ fn a_remote_source_on_the_trusted_allow_list_is_fetched() {
 
 #[test]
 fn a_pull_request_cannot_widen_the_allow_list_it_is_judged_by() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_pull_request_cannot_widen_the_allow_list_it_is_judged_by",
+    ) {
+        return;
+    }
     let attack = Attack::new(
         BASE_CONFIG,
         &[

@@ -677,6 +677,12 @@ fn flux_web_bump(_: Option<&str>) -> Vec<(String, String)> {
 
 #[test]
 fn flux_helm_release_with_values_in_the_base_and_per_environment_patches() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "flux_helm_release_with_values_in_the_base_and_per_environment_patches",
+    ) {
+        return;
+    }
     let release = |limit: Option<&str>| {
         let resources = limit
             .map(|l| format!("    resources:\n      limits:\n        memory: {l}\n"))
@@ -1001,6 +1007,12 @@ spec:
 
 #[test]
 fn kustomize_with_name_prefix_and_a_namespace_transform() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "kustomize_with_name_prefix_and_a_namespace_transform",
+    ) {
+        return;
+    }
     let files = move |limit: Option<&str>| {
         let config = environments(&[
             ("prod", "[\"clusters/prod/**\"]"),
@@ -1117,6 +1129,12 @@ fn kustomize_with_name_prefix_and_a_namespace_transform() {
 
 #[test]
 fn a_base_shared_by_two_cluster_directories_is_patched_in_the_failing_cluster_s_applier() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_base_shared_by_two_cluster_directories_is_patched_in_the_failing_cluster_s_applier",
+    ) {
+        return;
+    }
     let flux = |cluster: &str| {
         format!(
             "# The apps of {cluster}.
@@ -1269,6 +1287,12 @@ spec:
 
 #[test]
 fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_chart_that_hard_codes_its_limit_is_refused_naming_the_template",
+    ) {
+        return;
+    }
     let hard_coded = DEPLOYMENT_TEMPLATE.replace(
         "{{ toYaml .Values.resources | indent 12 }}\n        - name: sidecar",
         "            limits: {memory: 256Mi}\n        - name: sidecar",
@@ -1330,6 +1354,12 @@ fn a_chart_that_hard_codes_its_limit_is_refused_naming_the_template() {
 /// pins staging's image tag in its patch and sets a limit in the base.
 #[test]
 fn the_flux_example_repository() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "the_flux_example_repository",
+    ) {
+        return;
+    }
     let files = move |limit: Option<&str>| {
         let config = environments(&[
             ("staging", "[\"clusters/staging/**\", \"apps/staging/**\"]"),
@@ -1457,6 +1487,12 @@ fn fixture_files(name: &str) -> Vec<(String, String)> {
 /// image tag (`images.tag`): only `helm template` with marker values tells them apart.
 #[test]
 fn the_microservices_demo_chart_through_argo_cd() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "the_microservices_demo_chart_through_argo_cd",
+    ) {
+        return;
+    }
     let app = |env: &str| {
         format!(
             "apiVersion: argoproj.io/v1alpha1
@@ -1836,6 +1872,12 @@ spec:
 /// patch. A `valuesFrom` Secret cannot be read: a limit it may set is not known.
 #[test]
 fn a_flux_release_reads_its_chart_defaults_and_values_from() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_flux_release_reads_its_chart_defaults_and_values_from",
+    ) {
+        return;
+    }
     let release = |secret: bool| {
         let from = if secret {
             "    - kind: Secret\n      name: web-secret-values\n"
@@ -1934,6 +1976,12 @@ spec:
 /// kustomize says changed the object, not opened with an edit that changes nothing.
 #[test]
 fn an_edit_a_later_layer_overrides_is_disproven_by_rendering() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "an_edit_a_later_layer_overrides_is_disproven_by_rendering",
+    ) {
+        return;
+    }
     let config = environments(&[("prod", "[\"clusters/prod/**\", \"base/**\"]")]);
     let overlay = "resources:
   - ../../base/ui

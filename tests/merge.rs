@@ -68,6 +68,12 @@ fn last_status(github: &FakeGitHub, sha: &str) -> String {
 
 #[test]
 fn an_oom_crash_loop_goes_from_pull_request_to_a_healthy_cluster_through_faults() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "an_oom_crash_loop_goes_from_pull_request_to_a_healthy_cluster_through_faults",
+    ) {
+        return;
+    }
     let world = World::new(None);
     let faults = world.github.faults();
     common::publishing_faults(faults);
@@ -193,6 +199,12 @@ fn an_oom_crash_loop_goes_from_pull_request_to_a_healthy_cluster_through_faults(
 
 #[test]
 fn a_merge_without_the_approvals_it_needs_is_refused_and_nothing_is_applied() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_merge_without_the_approvals_it_needs_is_refused_and_nothing_is_applied",
+    ) {
+        return;
+    }
     let world = World::new(None);
     let (number, merge) = world.proposed_and_merged(&[]);
     let before = memory_limit(&world.api());
@@ -518,6 +530,12 @@ fn argo_sync(cluster: &TestCluster, object: Value) {
 
 #[test]
 fn a_reconcile_that_stops_midway_is_finished_by_the_next_without_a_second_write() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_reconcile_that_stops_midway_is_finished_by_the_next_without_a_second_write",
+    ) {
+        return;
+    }
     let world = World::new(None);
     let (number, merge) = world.proposed_and_merged(&["alice"]);
     world.cluster.follow_spec(Duration::from_millis(200));
@@ -825,6 +843,12 @@ fn a_repository_given_by_url_is_cloned_once_and_fetched_again() {
 
 #[test]
 fn a_pull_request_whose_finding_has_cleared_is_closed_with_a_comment() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_pull_request_whose_finding_has_cleared_is_closed_with_a_comment",
+    ) {
+        return;
+    }
     let world = World::new(None);
     world.crash_looping();
     let proposed = world.run(&["propose", "--forge", "github"]);
@@ -1372,6 +1396,12 @@ fn expire_locks(world: &World) {
 /// audit chain with each step once and complete.
 #[test]
 fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run",
+    ) {
+        return;
+    }
     let (clean, _) = drill(None);
     assert_eq!(clean.events.last().map(String::as_str), Some("verified"));
     assert!(clean.reapplied.is_empty());
@@ -1420,6 +1450,12 @@ fn a_crash_at_every_step_of_a_healthy_merge_ends_as_an_uncrashed_run() {
 /// why, and a rerun ends as the clean run.
 #[test]
 fn a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finishes() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finishes",
+    ) {
+        return;
+    }
     let clean = drill_with(None);
     let kinds = fault_matrix("reconcile", &clean.calls, false, |label, github, fault| {
         let drilled = drill_with(Some(Disturbance::Fault { github, fault }));
@@ -1503,6 +1539,12 @@ fn propose_drill(fault: Option<(bool, Fault)>) -> (Proposed, bool, String, Calls
 /// run: never a second pull request or comment.
 #[test]
 fn a_fault_on_any_call_of_a_proposal_never_opens_a_second_pull_request() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_fault_on_any_call_of_a_proposal_never_opens_a_second_pull_request",
+    ) {
+        return;
+    }
     let (clean, _, _, calls) = propose_drill(None);
     assert_eq!(clean.pulls.len(), 1, "{clean:?}");
     let kinds = fault_matrix("propose", &calls, false, |label, github, fault| {

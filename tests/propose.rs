@@ -351,6 +351,12 @@ fn bad_snapshot_input_is_named_and_the_other_findings_still_come_out() {
 
 #[test]
 fn the_pull_request_body_is_stable() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "the_pull_request_body_is_stable",
+    ) {
+        return;
+    }
     let (dir, _repo) = example_repository();
     let out = dir.path().join("prs");
     let run = propose(

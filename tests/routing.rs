@@ -182,6 +182,12 @@ fn apply_and_diff_send_each_environment_to_its_own_cluster() {
 
 #[test]
 fn propose_reads_each_environment_s_findings_from_its_own_cluster() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "propose_reads_each_environment_s_findings_from_its_own_cluster",
+    ) {
+        return;
+    }
     let (dev, prod) = (TestCluster::start(), TestCluster::start());
     let repo = example_on(&dev, &prod);
     let repo_arg = repo.path().to_str().unwrap();

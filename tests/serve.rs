@@ -235,6 +235,12 @@ fn webhook_deliveries_that_are_not_authentic_are_refused_and_nothing_acts() {
 
 #[test]
 fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it",
+    ) {
+        return;
+    }
     let world = world();
     let applied = world.run(&["apply", "--path", "clusters/dev"]);
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
@@ -277,6 +283,12 @@ fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it(
 
 #[test]
 fn an_alert_opens_a_pull_request_and_its_resolution_closes_it() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "an_alert_opens_a_pull_request_and_its_resolution_closes_it",
+    ) {
+        return;
+    }
     let world = world();
     let applied = world.run(&["apply", "--path", "clusters/dev"]);
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
@@ -386,6 +398,12 @@ fn metric_reads(world: &World) -> usize {
 
 #[test]
 fn sustained_cpu_sampled_from_metrics_server_becomes_a_high_cpu_pull_request() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "sustained_cpu_sampled_from_metrics_server_becomes_a_high_cpu_pull_request",
+    ) {
+        return;
+    }
     let world = world();
     let file = world.remote.work.join("remediator.yaml");
     let config = std::fs::read_to_string(&file).unwrap();
@@ -506,6 +524,12 @@ fn memory_limit(world: &World) -> Value {
 
 #[test]
 fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented",
+    ) {
+        return;
+    }
     let world = world();
     let serve = start(&world);
     let number = proposed(&world);
@@ -533,6 +557,12 @@ fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
 
 #[test]
 fn a_remediation_healthy_in_dev_for_the_soak_is_proposed_for_prod() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_remediation_healthy_in_dev_for_the_soak_is_proposed_for_prod",
+    ) {
+        return;
+    }
     let world = world();
     let file = world.remote.work.join("remediator.yaml");
     let config = std::fs::read_to_string(&file).unwrap();
@@ -610,6 +640,12 @@ fn a_remediation_healthy_in_dev_for_the_soak_is_proposed_for_prod() {
 
 #[test]
 fn a_merge_refused_for_want_of_approval_is_applied_once_a_review_approves_it() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_merge_refused_for_want_of_approval_is_applied_once_a_review_approves_it",
+    ) {
+        return;
+    }
     let world = world();
     let serve = start(&world);
     let applied = world.run(&["apply", "--path", "clusters/dev"]);
@@ -654,6 +690,12 @@ fn a_merge_refused_for_want_of_approval_is_applied_once_a_review_approves_it() {
 
 #[test]
 fn a_merge_whose_rollout_fails_is_reverted_and_the_revert_applied() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_merge_whose_rollout_fails_is_reverted_and_the_revert_applied",
+    ) {
+        return;
+    }
     let world = world();
     let serve = start(&world);
     let number = proposed(&world);
@@ -701,6 +743,12 @@ fn a_merge_whose_rollout_fails_is_reverted_and_the_revert_applied() {
 
 #[test]
 fn a_pull_request_event_is_checked_and_gets_its_one_comment() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_pull_request_event_is_checked_and_gets_its_one_comment",
+    ) {
+        return;
+    }
     let world = world();
     let serve = start(&world);
     // A change on a branch, pushed, and its pull request.
@@ -799,6 +847,12 @@ fn signed(serve: &Serve, event: &str, id: &str, body: &str) -> Option<u16> {
 
 #[test]
 fn two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery",
+    ) {
+        return;
+    }
     let world = world();
     let applied = world.run(&["apply", "--path", "clusters/dev"]);
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
@@ -1017,6 +1071,12 @@ fn allows(rules: &[Rule], verb: &str, group: &str, resource: &str) -> bool {
 
 #[test]
 fn the_deploy_base_dry_runs_and_its_rbac_covers_every_request_serve_makes() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "the_deploy_base_dry_runs_and_its_rbac_covers_every_request_serve_makes",
+    ) {
+        return;
+    }
     let world = world();
     // Leases in remediator's own namespace, as deploy/ grants them.
     let file = world.remote.work.join("remediator.yaml");

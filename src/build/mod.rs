@@ -408,3 +408,25 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// For a unit test that renders: whether kustomize (or kubectl's) is here. Without it the test
+/// fails, naming what to install, unless `REMEDIATOR_SKIP_TOOLS=1`; then it is skipped with a
+/// line on standard error, as the integration tests' `common::tools` does.
+#[cfg(test)]
+pub(crate) fn kustomize_for_test(test: &str) -> bool {
+    use std::io::Write as _;
+    if Kustomize::find().is_ok() {
+        return true;
+    }
+    let how = "kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl (https://kubernetes.io/docs/tasks/tools/)";
+    if std::env::var("REMEDIATOR_SKIP_TOOLS").as_deref() != Ok("1") {
+        panic!(
+            "{test} needs {how} on PATH: install it, or set REMEDIATOR_SKIP_TOOLS=1 to skip the tests that need it"
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped (REMEDIATOR_SKIP_TOOLS=1): {test} needs {how}"
+    );
+    false
+}
