@@ -223,8 +223,13 @@ fn scalar(value: &Value) -> String {
     }
 }
 
-/// Standard base64, as a Secret's `data` holds it.
+/// Standard base64, as a Secret's `data` holds it, when it is UTF-8 text.
 pub fn decode_base64(text: &str) -> Option<String> {
+    String::from_utf8(decode_base64_bytes(text)?).ok()
+}
+
+/// Standard base64 (white space ignored) as bytes.
+pub fn decode_base64_bytes(text: &str) -> Option<Vec<u8>> {
     let mut bits = 0u32;
     let mut count = 0;
     let mut bytes = Vec::new();
@@ -246,7 +251,7 @@ pub fn decode_base64(text: &str) -> Option<String> {
             bits &= (1 << count) - 1;
         }
     }
-    String::from_utf8(bytes).ok()
+    Some(bytes)
 }
 
 #[cfg(test)]

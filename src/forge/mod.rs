@@ -4,6 +4,7 @@
 //! members, commit statuses, close) and its GitHub implementation ([`GitHub`], octocrab's typed
 //! models). I/O: HTTPS to the forge's API. [`split`] and [`approvers`] are pure.
 
+pub mod app;
 mod github;
 mod models;
 pub mod split;
