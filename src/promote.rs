@@ -325,7 +325,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
                 excludes: self.config.excludes.clone(),
                 threads: 0,
                 origin: crate::manifests::Origin {
-                    url: self.repo.remote_url(&self.config.git.remote),
+                    url: self.repo.remote_url(&self.config.git.remote)?,
                     branch: Some(self.base_branch.to_owned()),
                 },
             },

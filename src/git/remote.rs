@@ -155,12 +155,19 @@ impl ConfigRepo {
         Ok(())
     }
 
-    /// The URL of the remote `name` (or `name` itself when it is a URL), as configured.
-    pub fn remote_url(&self, name: &str) -> Option<String> {
+    /// The URL of the remote `name` (or `name` itself when it is a URL), as configured;
+    /// `None` when no such remote is configured. A remote that cannot be read, or whose URL is
+    /// not UTF-8, is an error: which appliers read this repository depends on it.
+    pub fn remote_url(&self, name: &str) -> Result<Option<String>> {
         match self.repo.find_remote(name) {
-            Ok(remote) => remote.url().ok().map(str::to_owned),
-            Err(_) if name.contains("://") => Some(name.to_owned()),
-            Err(_) => None,
+            Ok(remote) => git(format!("the URL of remote {name}"), remote.url())
+                .map(|url| Some(url.to_owned())),
+            Err(_) if name.contains("://") => Ok(Some(name.to_owned())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(Error::Git {
+                what: format!("remote {name}"),
+                source,
+            }),
         }
     }
 

@@ -135,7 +135,7 @@ fn tree_at(repo: &ConfigRepo, config: &Config, commit: Oid) -> Result<Tree, Erro
         .map_err(|e| index_error(e.to_string()))?;
     let mut origin = config.origin.clone();
     if origin.url.is_none() {
-        origin.url = repo.remote_url(&config.git.remote);
+        origin.url = repo.remote_url(&config.git.remote)?;
     }
     let options = IndexOptions {
         excludes: config.excludes.clone(),

@@ -137,7 +137,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         excludes: config.excludes.clone(),
         threads: 0,
         origin: crate::manifests::Origin {
-            url: service.repo.remote_url(remote),
+            url: service.repo.remote_url(remote).map_err(|e| e.to_string())?,
             branch: Some(base_branch.clone()),
         },
     };
