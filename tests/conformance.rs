@@ -253,16 +253,29 @@ async fn replays_every_recorded_exchange() {
             differences.extend(discovery_differences(&step, &body, recorded));
             continue;
         }
-        let (ours, theirs) = (comparable(&body), comparable(recorded));
-        if ours != theirs {
-            differences.push(format!("{step}:\n  ours:     {ours}\n  recorded: {theirs}"));
-        }
+        differ(
+            &mut differences,
+            &step,
+            comparable(&body),
+            comparable(recorded),
+        );
     }
+    assert_same(&differences, exchanges.len());
+}
+
+/// Notes `step` when what must match does not.
+fn differ(differences: &mut Vec<String>, step: &str, ours: Value, theirs: Value) {
+    if ours != theirs {
+        differences.push(format!("{step}:\n  ours:     {ours}\n  recorded: {theirs}"));
+    }
+}
+
+/// Fails listing every exchange whose answer differs from the recorded one.
+fn assert_same(differences: &[String], exchanges: usize) {
     assert!(
         differences.is_empty(),
-        "{} of {} exchanges differ:\n{}",
+        "{} of {exchanges} exchanges differ:\n{}",
         differences.len(),
-        exchanges.len(),
         differences.join("\n")
     );
 }
@@ -477,21 +490,14 @@ async fn replays_every_recorded_edge_exchange() {
         if raced {
             continue;
         }
-        let (ours, theirs) = (
+        differ(
+            &mut differences,
+            &step,
             edge_comparable(&step, &body),
             edge_comparable(&step, recorded),
         );
-        if ours != theirs {
-            differences.push(format!("{step}:\n  ours:     {ours}\n  recorded: {theirs}"));
-        }
     }
-    assert!(
-        differences.is_empty(),
-        "{} of {} exchanges differ:\n{}",
-        differences.len(),
-        exchanges.len(),
-        differences.join("\n")
-    );
+    assert_same(&differences, exchanges.len());
 }
 
 #[test]
