@@ -75,6 +75,9 @@ pub struct Config {
     pub audit_path: Option<PathBuf>,
     /// Approval teams: a team's name and the logins of its members.
     pub teams: BTreeMap<String, Vec<String>>,
+    /// Check runs or commit statuses (by name or context) that must pass on the merged head
+    /// before the gate lets a merge through (`approvals.requiredChecks`).
+    pub required_checks: Vec<String>,
     /// The in-cluster service (`serve`).
     pub serve: crate::serve::settings::ServeSettings,
     /// Canary clusters, soak and promotion order; the defaults when not given.
@@ -161,6 +164,7 @@ impl Default for Config {
             reconcile: ReconcileSettings::default(),
             audit_path: None,
             teams: BTreeMap::new(),
+            required_checks: Vec::new(),
             serve: crate::serve::settings::ServeSettings::default(),
             promotion: Promotion::default(),
             prometheus: None,
@@ -294,7 +298,30 @@ pub enum Forge {
         base_branch: String,
         /// API base URL; GitHub's own when not given.
         api_url: Option<String>,
+        /// A GitHub App to authenticate as, instead of a token.
+        app: Option<GitHubApp>,
     },
+}
+
+/// A GitHub App's credentials: its id, where its private key is, and its installation (looked
+/// up by repository when not given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubApp {
+    /// The App's id.
+    pub id: u64,
+    /// Where the private key is: a file (a mounted Secret) or an environment variable.
+    pub private_key: KeySource,
+    /// The installation on the repository's account.
+    pub installation_id: Option<u64>,
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
 }
 
 impl Config {
@@ -486,6 +513,8 @@ struct RawAudit {
 struct RawApprovals {
     #[serde(default)]
     teams: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    required_checks: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -518,6 +547,20 @@ struct RawForge {
     base_branch: Option<String>,
     #[serde(default)]
     api_url: Option<String>,
+    #[serde(default)]
+    app: Option<Spanned<RawApp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawApp {
+    id: u64,
+    #[serde(default)]
+    private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    private_key_env: Option<String>,
+    #[serde(default)]
+    installation_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -688,10 +731,35 @@ impl RawConfig {
                             message,
                         ));
                     }
+                    let app = match forge.app {
+                        None => None,
+                        Some(app) => {
+                            let line = app.referenced.line();
+                            let raw = app.value;
+                            let private_key = match (raw.private_key_file, raw.private_key_env) {
+                                (Some(file), None) => KeySource::File(file),
+                                (None, Some(env)) => KeySource::Env(env),
+                                _ => {
+                                    return Err(invalid(
+                                        line,
+                                        "forge.app",
+                                        "give exactly one of privateKeyFile and privateKeyEnv"
+                                            .into(),
+                                    ));
+                                }
+                            };
+                            Some(GitHubApp {
+                                id: raw.id,
+                                private_key,
+                                installation_id: raw.installation_id,
+                            })
+                        }
+                    };
                     Forge::GitHub {
                         repository: repository.value,
                         base_branch: forge.base_branch.unwrap_or_else(|| "main".to_owned()),
                         api_url: forge.api_url,
+                        app,
                     }
                 }
             },
@@ -873,6 +941,10 @@ impl RawConfig {
             },
             reconcile,
             audit_path: self.audit.map(|a| a.path),
+            required_checks: self
+                .approvals
+                .as_ref()
+                .map_or_else(Vec::new, |a| a.required_checks.clone()),
             teams: self.approvals.map(|a| a.teams).unwrap_or_default(),
         })
     }
@@ -969,8 +1041,39 @@ forge:
             Forge::GitHub {
                 repository: "acme/platform-config".into(),
                 base_branch: "main".into(),
-                api_url: None
+                api_url: None,
+                app: None,
             }
+        );
+    }
+
+    #[test]
+    fn a_github_app_names_its_key_in_one_place_and_required_checks_are_read() {
+        let config = parse(
+            "forge:\n  type: github\n  repository: acme/config\n  app: {id: 42, privateKeyFile: /var/run/secrets/app/key.pem, installationId: 7}\napprovals:\n  requiredChecks: [ci/test, remediator/check]\n",
+        )
+        .unwrap();
+        let Forge::GitHub { app: Some(app), .. } = &config.forge else {
+            panic!("{:?}", config.forge);
+        };
+        assert_eq!(
+            *app,
+            GitHubApp {
+                id: 42,
+                private_key: KeySource::File("/var/run/secrets/app/key.pem".into()),
+                installation_id: Some(7),
+            }
+        );
+        assert_eq!(config.required_checks, ["ci/test", "remediator/check"]);
+        let error = parse(
+            "forge:\n  type: github\n  repository: acme/config\n  app:\n    id: 42\n    privateKeyFile: k.pem\n    privateKeyEnv: KEY\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("remediator.yaml:5:"), "{error}");
+        assert!(
+            error.contains("exactly one of privateKeyFile and privateKeyEnv"),
+            "{error}"
         );
     }
 

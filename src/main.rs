@@ -183,6 +183,17 @@ fn main() -> ExitCode {
     // rustls panics when it finds two crypto providers and none installed; ring is the only one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Warnings reach the terminal; `serve` sets up its own log.
+        let logs = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::WARN)
+            .without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .try_init();
+        drop(logs);
+    }
     match run(cli.command) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::NothingFound | Outcome::Changes) => ExitCode::from(1),

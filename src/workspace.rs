@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::assess::Policies;
 use crate::audit::{self, AuditLog};
-use crate::config::{Config, Forge as ForgeConfig};
-use crate::forge::GitHub;
+use std::sync::Arc;
+
+use crate::config::{Config, Forge as ForgeConfig, GitHubApp, KeySource};
+use crate::forge::app::AppKey;
+use crate::forge::{AppCredentials, Credentials, GitHub};
 use crate::git::{Auth, ConfigRepo};
 
 /// What can stop reading the inputs.
@@ -41,6 +44,9 @@ pub enum Error {
     /// The GitHub client cannot be built.
     #[error(transparent)]
     Forge(#[from] crate::forge::Error),
+    /// A GitHub App's credentials cannot be read.
+    #[error("GitHub App: {0}")]
+    App(String),
 }
 
 /// `Result` of this module.
@@ -65,14 +71,85 @@ pub fn audit_log(repo: &Path, config: &Config, git: Option<&ConfigRepo>) -> Audi
     }
 }
 
-/// Where GitHub is and how to reach it: the config's `forge` (`type: github`), the token from
-/// `GITHUB_TOKEN`, the API URL from the config, else `GITHUB_API_URL`, else GitHub's.
+/// Where GitHub is and how to reach it: the config's `forge` (`type: github`); a GitHub App
+/// (`forge.app`, else `REMEDIATOR_GITHUB_APP_ID` with `REMEDIATOR_GITHUB_APP_PRIVATE_KEY` and
+/// optionally `REMEDIATOR_GITHUB_APP_INSTALLATION_ID`), else the token from `GITHUB_TOKEN`; the
+/// API URL from the config, else `GITHUB_API_URL`, else GitHub's.
 pub struct GitHubSettings {
     url: Option<String>,
-    token: String,
+    credentials: Credentials,
     repository: String,
     /// The branch pull requests target.
     pub base_branch: String,
+}
+
+/// The environment variable that names a GitHub App's id, for the Action.
+pub const APP_ID_ENV: &str = "REMEDIATOR_GITHUB_APP_ID";
+/// The environment variable that holds a GitHub App's private key (PEM), for the Action.
+pub const APP_KEY_ENV: &str = "REMEDIATOR_GITHUB_APP_PRIVATE_KEY";
+/// The environment variable that names a GitHub App's installation, for the Action.
+pub const APP_INSTALLATION_ENV: &str = "REMEDIATOR_GITHUB_APP_INSTALLATION_ID";
+
+/// The App of `app`, its key read from where it says.
+fn app_credentials(app: &GitHubApp) -> Result<Credentials> {
+    let (pem, source) = match &app.private_key {
+        KeySource::File(path) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                Error::App(format!(
+                    "cannot read the private key file {}: {e}",
+                    path.display()
+                ))
+            })?,
+            path.display().to_string(),
+        ),
+        KeySource::Env(name) => (
+            std::env::var(name)
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+                .ok_or_else(|| Error::App(format!("the private key variable {name} is not set")))?,
+            format!("${name}"),
+        ),
+    };
+    let key = AppKey::from_pem(&pem).map_err(|e| Error::App(format!("{source}: {e}")))?;
+    Ok(Credentials::App(AppCredentials {
+        id: app.id,
+        key: Arc::new(key),
+        installation: app.installation_id,
+    }))
+}
+
+/// A number from the environment variable `name`, when set.
+fn env_number(name: &str) -> Result<Option<u64>> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::App(format!("{name}={text} is not a number"))),
+        Err(e) => Err(Error::App(format!("{name}: {e}"))),
+    }
+}
+
+/// The configured App, else the one the environment gives, else the token.
+fn credentials(app: Option<&GitHubApp>, missing: &'static str) -> Result<Credentials> {
+    if let Some(app) = app {
+        return app_credentials(app);
+    }
+    if let Some(id) = env_number(APP_ID_ENV)? {
+        let app = GitHubApp {
+            id,
+            private_key: KeySource::Env(APP_KEY_ENV.to_owned()),
+            installation_id: env_number(APP_INSTALLATION_ENV)?,
+        };
+        return app_credentials(&app);
+    }
+    std::env::var("GITHUB_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(Credentials::Token)
+        .ok_or(Error::Missing(missing))
 }
 
 impl GitHubSettings {
@@ -82,21 +159,20 @@ impl GitHubSettings {
             repository,
             base_branch,
             api_url,
+            app,
         } = &config.forge
         else {
             return Ok(None);
         };
-        let token = std::env::var("GITHUB_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or(Error::Missing(
-                "the GitHub forge needs a token: set GITHUB_TOKEN",
-            ))?;
+        let credentials = credentials(
+            app.as_ref(),
+            "the GitHub forge needs a token or an App: set GITHUB_TOKEN, or forge.app",
+        )?;
         Ok(Some(GitHubSettings {
             url: api_url
                 .clone()
                 .or_else(|| std::env::var("GITHUB_API_URL").ok()),
-            token,
+            credentials,
             repository: repository.clone(),
             base_branch: base_branch.clone(),
         }))
@@ -114,13 +190,13 @@ impl GitHubSettings {
             .ok_or(Error::Missing(
                 "no GitHub repository: set forge in remediator.yaml, or GITHUB_REPOSITORY",
             ))?;
-        let token = std::env::var("GITHUB_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or(Error::Missing("commenting needs a token: set GITHUB_TOKEN"))?;
+        let credentials = credentials(
+            None,
+            "commenting needs a token or an App: set GITHUB_TOKEN, or REMEDIATOR_GITHUB_APP_ID",
+        )?;
         Ok(GitHubSettings {
             url: std::env::var("GITHUB_API_URL").ok(),
-            token,
+            credentials,
             repository,
             base_branch: "main".to_owned(),
         })
@@ -128,9 +204,9 @@ impl GitHubSettings {
 
     /// The client, built inside the runtime already running.
     pub fn client_here(&self) -> Result<GitHub> {
-        Ok(GitHub::new(
+        Ok(GitHub::with_credentials(
             self.url.as_deref(),
-            &self.token,
+            self.credentials.clone(),
             &self.repository,
         )?)
     }
@@ -138,11 +214,7 @@ impl GitHubSettings {
     /// The client; inside the runtime that runs its requests.
     pub fn client(&self, runtime: &tokio::runtime::Runtime) -> Result<GitHub> {
         let _entered = runtime.enter();
-        Ok(GitHub::new(
-            self.url.as_deref(),
-            &self.token,
-            &self.repository,
-        )?)
+        self.client_here()
     }
 }
 

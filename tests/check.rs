@@ -678,6 +678,97 @@ fn a_secret_change_shows_no_value_anywhere() {
 }
 
 #[test]
+fn a_check_run_annotates_the_removed_crd_field_at_its_line_and_a_token_without_checks_gets_a_status()
+ {
+    let changed = CRD.replace("                note: {type: string}\n", "");
+    let (remote, base) = repo(
+        &[
+            ("crds/widgets.yaml", CRD),
+            ("prod/api.yaml", &deployment(3, "api:1.0")),
+        ],
+        &[
+            ("crds/widgets.yaml", &changed),
+            ("prod/api.yaml", &deployment(1, "api:1.0")),
+        ],
+    );
+    let head = common::branch_head(&remote.work, "main")
+        .unwrap()
+        .to_string();
+    let github = FakeGitHub::start("acme/config", &remote.bare);
+    github.add_token_with_permissions(
+        "actions-token",
+        "github-actions[bot]",
+        &[("checks", "write")],
+    );
+    let out = on_github(&remote, &github, &base)
+        .arg("--check-run")
+        .env("GITHUB_TOKEN", "actions-token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let runs = github.check_runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run.name, "remediator/check");
+    assert_eq!(run.head_sha, head);
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    assert!(
+        run.summary
+            .starts_with("## remediator check: critical risk"),
+        "{}",
+        run.summary
+    );
+    let removed = run
+        .annotations
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains(".spec.note"))
+        .unwrap_or_else(|| panic!("{:?}", run.annotations));
+    assert_eq!(removed["path"], "crds/widgets.yaml");
+    // The removed field's place in the new CRD: its parent's properties, line 20.
+    assert_eq!(removed["start_line"], 20);
+    assert_eq!(removed["annotation_level"], "failure");
+    assert!(
+        removed["message"]
+            .as_str()
+            .unwrap()
+            .contains("field removed"),
+        "{removed}"
+    );
+    let denial = run
+        .annotations
+        .iter()
+        .find(|a| a["path"] == "prod/api.yaml" && a["annotation_level"] == "failure")
+        .unwrap_or_else(|| panic!("{:?}", run.annotations));
+    assert_eq!(denial["start_line"], 1);
+    assert!(
+        denial["message"]
+            .as_str()
+            .unwrap()
+            .contains("below 2 replicas"),
+        "{denial}"
+    );
+    // A token that may not write checks: the verdict as a commit status, said once.
+    let out = on_github(&remote, &github, &base)
+        .arg("--check-run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("the token may not write check runs (checks: write)")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let statuses = github.statuses(&head);
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].context, "remediator/check");
+    assert_eq!(statuses[0].state, "failure");
+    assert_eq!(github.check_runs().len(), 1);
+}
+
+#[test]
 fn a_comment_on_a_pull_request_that_does_not_exist_is_an_error() {
     let (remote, base) = repo(
         &[("apps/api.yaml", &deployment(3, "api:1.0"))],

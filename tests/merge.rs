@@ -251,6 +251,63 @@ fn a_merge_without_the_approvals_it_needs_is_refused_and_nothing_is_applied() {
     assert_ne!(memory_limit(&world.api()), before);
 }
 
+#[test]
+fn a_required_check_that_failed_on_the_merged_head_refuses_the_merge_whether_run_or_status() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_required_check_that_failed_on_the_merged_head_refuses_the_merge_whether_run_or_status",
+    ) {
+        return;
+    }
+    let world = World::new(None);
+    let file = world.remote.work.join("remediator.yaml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    let config = config.replace("approvals:\n", "approvals:\n  requiredChecks: [ci/test]\n");
+    std::fs::write(&file, config).unwrap();
+    common::commit_all(&world.remote.work, "Require ci/test");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let (number, merge) = world.proposed_and_merged(&["bob"]);
+    let head = world.github.pull(number).head_sha.unwrap();
+    let before = memory_limit(&world.api());
+    let refused = |why: &str, reason: &str| {
+        let out = world.reconcile(&merge);
+        assert_eq!(out.status.code(), Some(1), "{why}: {}", text(&out));
+        assert!(
+            text(&out).contains("refused, nothing applied"),
+            "{why}: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains(reason), "{why}: {}", text(&out));
+        assert_eq!(memory_limit(&world.api()), before, "{why}");
+    };
+    refused(
+        "nothing reported",
+        "the required check `ci/test` has not reported on the merged head",
+    );
+    world.github.add_check_run(&head, "ci/test", "failure");
+    refused(
+        "a failed check run",
+        "the required check run `ci/test` is failing (failure)",
+    );
+    world.github.add_check_run(&head, "ci/test", "success");
+    world.github.add_status(&head, "ci/test", "error");
+    refused(
+        "a passing check run and a failing status",
+        "the required commit status `ci/test` is failing (error)",
+    );
+    world.github.add_status(&head, "ci/test", "success");
+    world.cluster.follow_spec(Duration::from_millis(200));
+    let applied = world.reconcile(&merge);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert_ne!(memory_limit(&world.api()), before);
+    let approval = world.last("approval");
+    assert_eq!(
+        approval["detail"]["checks"].as_array().unwrap().len(),
+        2,
+        "{approval}"
+    );
+}
+
 /// web's live image.
 fn web_image(world: &World) -> String {
     let web = world
@@ -1463,7 +1520,7 @@ fn a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finish
         (drilled.stopped, drilled.first)
     });
     assert_eq!(
-        kinds, 26,
+        kinds, 28,
         "call kinds of a reconcile (the README quotes the count)"
     );
 }

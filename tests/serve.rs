@@ -271,6 +271,21 @@ fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it(
         metric(&serve, "remediator_proposals_total{value=\"opened\"}"),
         Some(1.0)
     );
+    // GitHub's rate limit as data: what its headers said, and the requests sent.
+    assert_eq!(
+        metric(&serve, "remediator_github_rate_limit{resource=\"core\"}"),
+        Some(5000.0)
+    );
+    let remaining = metric(
+        &serve,
+        "remediator_github_rate_remaining{resource=\"core\"}",
+    );
+    let used = world.github.rate_used(testkit::github::BOT_USER) as f64;
+    assert!(
+        remaining.is_some_and(|r| r < 5000.0 && r >= 5000.0 - used),
+        "{remaining:?} after {used} counted"
+    );
+    assert!(metric(&serve, "remediator_github_requests_total").is_some_and(|n| n >= used));
     // A restart re-adopts the open pull request.
     drop(serve);
     let serve = start(&world);

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::crd::{Breaking, Readability};
 use super::existing::{Existing, NAMED};
 use super::{CheckReport, ObjectReport};
+use crate::forge::checks::{Annotation, CheckRun, Conclusion, Level};
 use crate::forge::split::{GITHUB_LIMIT, split};
 use crate::model::RiskLevel;
 use crate::render::Templates;
@@ -264,6 +265,154 @@ pub fn sarif(report: &CheckReport) -> Value {
             "results": results,
         }],
     })
+}
+
+/// The name of the check run `check` reports.
+pub const CHECK_RUN: &str = "remediator/check";
+
+/// The check run of a report on `head`: its conclusion follows the verdict (denied: failure;
+/// more approvals than `default_approvals`: action required; a build that could not be
+/// rendered: neutral; else success), the summary is `markdown`, and each finding is annotated
+/// at its file and line: every denial, every breaking CRD field (at the field's line in the new
+/// CRD) and behaviour change, live objects the new schema refuses, every object of medium risk
+/// or more, and every build that could not be rendered (at its kustomization).
+pub fn check_run(
+    report: &CheckReport,
+    head: &str,
+    markdown: &str,
+    default_approvals: u32,
+) -> CheckRun {
+    let mut annotations = Vec::new();
+    let at =
+        |o: &ObjectReport, line: Option<usize>, level: Level, title: String, message: String| {
+            Annotation {
+                path: o.file.to_string_lossy().replace('\\', "/"),
+                line: line.unwrap_or(o.line).max(1),
+                level,
+                title,
+                message,
+            }
+        };
+    for o in &report.objects {
+        for denial in &o.assessment.denials {
+            annotations.push(at(
+                o,
+                None,
+                Level::Failure,
+                format!("Denied: {}", o.object),
+                denial.clone(),
+            ));
+        }
+        for b in &o.breaking {
+            let (level, what) = if b.breaks() {
+                (Level::Failure, "Breaking CRD change")
+            } else {
+                (Level::Warning, "CRD behaviour change")
+            };
+            let ratcheted = match b.ratcheted {
+                Some(true) => {
+                    " The API server ratchets it: stored objects that already break it still update."
+                }
+                Some(false) => {
+                    " The API server does not ratchet it: stored objects that break it can no longer be updated."
+                }
+                None => "",
+            };
+            annotations.push(at(
+                o,
+                b.line,
+                level,
+                format!("{what}: {} {}", b.version, b.path),
+                format!("{}: {} ({}).{ratcheted}", o.object, b.change, b.rule),
+            ));
+        }
+        if let Some(e) = o.existing.as_ref().filter(|e| e.invalid() > 0) {
+            annotations.push(at(
+                o,
+                None,
+                Level::Failure,
+                format!("Live {} objects fail the new schema", e.kind),
+                format!(
+                    "{}: {} of {} live {} objects fail the new schema",
+                    o.object,
+                    e.invalid(),
+                    e.total(),
+                    e.kind
+                ),
+            ));
+        }
+        if o.assessment.risk >= RiskLevel::Medium {
+            let level = match o.assessment.risk {
+                RiskLevel::Critical => Level::Failure,
+                RiskLevel::High => Level::Warning,
+                _ => Level::Notice,
+            };
+            annotations.push(at(
+                o,
+                None,
+                level,
+                format!("{} risk: {} ({})", o.assessment.risk, o.object, o.change),
+                o.assessment.reasons.join("; "),
+            ));
+        }
+    }
+    for build in &report.not_rendered {
+        let dir = build.build.to_string_lossy().replace('\\', "/");
+        let path = if dir.is_empty() || dir == "." {
+            "kustomization.yaml".to_owned()
+        } else {
+            format!("{}/kustomization.yaml", dir.trim_end_matches('/'))
+        };
+        annotations.push(Annotation {
+            path,
+            line: 1,
+            level: Level::Warning,
+            title: "Not rendered: its change is unknown".into(),
+            message: build.reason.clone(),
+        });
+    }
+    let risk = report.assessment.risk;
+    let needed = report.assessment.approvals.count;
+    let (conclusion, title) = if report.denied() {
+        (
+            Conclusion::Failure,
+            format!(
+                "Denied by policy ({} denial{})",
+                report.assessment.denials.len(),
+                if report.assessment.denials.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
+        )
+    } else if report.needs_approvals_beyond(default_approvals) {
+        (
+            Conclusion::ActionRequired,
+            format!(
+                "{risk} risk: needs {needed} approval{}",
+                if needed == 1 { "" } else { "s" }
+            ),
+        )
+    } else if !report.not_rendered.is_empty() {
+        (
+            Conclusion::Neutral,
+            format!(
+                "{risk} risk; {} build(s) could not be rendered",
+                report.not_rendered.len()
+            ),
+        )
+    } else {
+        (Conclusion::Success, format!("{risk} risk"))
+    };
+    CheckRun {
+        name: CHECK_RUN.to_owned(),
+        head_sha: head.to_owned(),
+        conclusion: Some(conclusion),
+        title,
+        summary: markdown.to_owned(),
+        annotations,
+    }
 }
 
 #[cfg(test)]

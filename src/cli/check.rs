@@ -61,6 +61,16 @@ pub struct CheckArgs {
     /// Create or update the one remediator comment on the pull request (GITHUB_TOKEN).
     #[arg(long)]
     pub comment: bool,
+    /// Report the check run `remediator/check` on the head: its conclusion follows the verdict,
+    /// each finding annotated at its file and line; a commit status when the token may not
+    /// write checks.
+    #[arg(long)]
+    pub check_run: bool,
+    /// The commit the check run is reported on: the pull request's head, where the head
+    /// checked is a merge of it (GitHub Actions' checkout of a pull request). The head when
+    /// not given.
+    #[arg(long, requires = "check_run")]
+    pub check_run_sha: Option<String>,
     /// The pull request; from GITHUB_EVENT_PATH or GITHUB_REF when not given.
     #[arg(long)]
     pub pull: Option<u64>,
@@ -138,6 +148,15 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let markdown = report::markdown(&templates, &checked.report, dry_run.as_deref())?;
     if args.comment {
         comment(args, &config, &runtime, &markdown)?;
+    }
+    if args.check_run {
+        let on = args
+            .check_run_sha
+            .clone()
+            .unwrap_or_else(|| head.to_string());
+        let run = report::check_run(&checked.report, &on, &markdown, args.default_approvals);
+        let forge = GitHubSettings::of_or_env(&config)?.client(&runtime)?;
+        runtime.block_on(forge.report_check(&run))?;
     }
     if args.summary {
         append_env_file("GITHUB_STEP_SUMMARY", &format!("{markdown}\n"))?;

@@ -1,12 +1,15 @@
 //! The pull-request boundary: a narrow [`Forge`] trait (open or update a pull request, one
 //! comment per purpose upserted by a hidden marker, read a pull request with its reviews and the
 //! head it merged with, find the pull request that merged a commit into a branch, a team's
-//! members, commit statuses, close) and its GitHub implementation ([`GitHub`], octocrab's typed
-//! models). I/O: HTTPS to the forge's API. [`split`] and [`approvers`] are pure.
+//! members, commit statuses, check runs with annotations, a commit's checks, close) and its GitHub
+//! implementation ([`GitHub`], octocrab's typed models, as a token or a GitHub App). I/O: HTTPS to
+//! the forge's API. [`split`], [`checks`], [`session`] and [`approvers`] are pure.
 
 pub mod app;
+pub mod checks;
 mod github;
 mod models;
+pub mod session;
 pub mod split;
 
 use std::collections::BTreeMap;
@@ -14,7 +17,8 @@ use std::future::Future;
 
 use serde::Serialize;
 
-pub use github::GitHub;
+pub use github::{GitHub, RequestCounts};
+pub use session::{AppCredentials, Credentials, RateLimit};
 
 /// What can go wrong talking to the forge.
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +237,19 @@ pub trait Forge {
 
     /// Comments, then closes the pull request.
     fn close(&self, number: u64, comment: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Reports a check run on its commit: an unfinished one of that name is updated, else one
+    /// is created; its annotations go [`checks::ANNOTATIONS_PER_REQUEST`] a request. When the
+    /// token may not write checks, a commit status stands for it.
+    fn report_check(
+        &self,
+        run: &checks::CheckRun,
+    ) -> impl Future<Output = Result<checks::Reported>> + Send;
+
+    /// Every check of a commit: the latest check run of each name and the latest status of
+    /// each context. One that cannot be read is an error.
+    fn checks(&self, commit: &str)
+    -> impl Future<Output = Result<Vec<checks::CheckResult>>> + Send;
 }
 
 /// The hidden line that marks a comment as the one for `marker`.

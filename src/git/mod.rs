@@ -283,6 +283,15 @@ impl ConfigRepo {
             let id = existing.and_then(|b| b.get().target()).unwrap_or(base);
             return Ok((BranchOutcome::Unchanged, id));
         }
+        // The same edit on an older base that has not touched its files since is kept, as
+        // Renovate keeps a branch that does not conflict: a rebase would only dismiss the
+        // reviews of its head.
+        let kept = existing.as_ref().and_then(|b| b.get().target());
+        if let Some(kept) = kept
+            && self.still_applies(kept, base, files)?
+        {
+            return Ok((BranchOutcome::Unchanged, kept));
+        }
         let tree = git("find tree", self.repo.find_tree(tree_id))?;
         let signature = author.signature()?;
         let commit = git(
@@ -308,6 +317,43 @@ impl ConfigRepo {
             BranchOutcome::Created
         };
         Ok((outcome, commit))
+    }
+
+    /// Whether the branch commit `kept` is exactly `files` on top of its one parent, and that
+    /// parent is `base` or behind it with the files as `base` has them.
+    fn still_applies(&self, kept: Oid, base: Oid, files: &[(PathBuf, String)]) -> Result<bool> {
+        let commit = git("find branch commit", self.repo.find_commit(kept))?;
+        if commit.parent_count() != 1 {
+            return Ok(false);
+        }
+        let parent = git("find parent commit", commit.parent(0))?;
+        let behind = parent.id() == base
+            || git(
+                "compare commits",
+                self.repo.graph_descendant_of(base, parent.id()),
+            )?;
+        if !behind {
+            return Ok(false);
+        }
+        let parent_tree = git("read parent tree", parent.tree())?;
+        let base_commit = git("find base commit", self.repo.find_commit(base))?;
+        let base_tree = git("read base tree", base_commit.tree())?;
+        let mut update = TreeUpdateBuilder::new();
+        for (file, text) in files {
+            let path = self.git_path(file);
+            let entry =
+                |tree: &git2::Tree<'_>| tree.get_path(Path::new(&path)).ok().map(|e| e.id());
+            if entry(&parent_tree) != entry(&base_tree) {
+                return Ok(false);
+            }
+            let blob = git("write blob", self.repo.blob(text.as_bytes()))?;
+            update.upsert(path, blob, FileMode::Blob);
+        }
+        let expected = git(
+            "build tree",
+            update.create_updated(&self.repo, &parent_tree),
+        )?;
+        Ok(expected == commit.tree_id())
     }
 
     /// The edit of `file` was made on the working tree: it must hold HEAD's text (nothing
@@ -590,6 +636,50 @@ mod tests {
             1
         );
         assert_eq!(config.branches("remediator/").unwrap(), ["remediator/x/y"]);
+    }
+
+    #[test]
+    fn a_branch_whose_edit_still_applies_is_kept_when_the_base_moves_on_and_rebased_when_it_conflicts()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "replicas: 1\n").unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "x: 1\n").unwrap();
+        let first = commit_all(&repo, "init");
+        let config = ConfigRepo::open(dir.path()).unwrap();
+        let files = vec![(PathBuf::from("a.yaml"), "replicas: 2\n".to_owned())];
+        let author = Author::default();
+        let (_, branch) = config
+            .commit_branch("remediator/x/y", first, &files, "fix", &author)
+            .unwrap();
+        // Another file changes on the base: the branch and its reviews stay.
+        std::fs::write(dir.path().join("b.yaml"), "x: 2\n").unwrap();
+        let second = commit_all(&repo, "other");
+        let kept = config
+            .commit_branch("remediator/x/y", second, &files, "fix", &author)
+            .unwrap();
+        assert_eq!(kept, (BranchOutcome::Unchanged, branch));
+        // Another edit, or the base changing the file itself: rebased on the base.
+        let other = vec![(PathBuf::from("a.yaml"), "replicas: 3\n".to_owned())];
+        let (outcome, moved) = config
+            .commit_branch("remediator/x/y", second, &other, "fix", &author)
+            .unwrap();
+        assert_eq!(outcome, BranchOutcome::Updated);
+        assert_eq!(
+            repo.find_commit(moved).unwrap().parent_id(0).unwrap(),
+            second
+        );
+        std::fs::write(dir.path().join("a.yaml"), "replicas: 1 # pinned\n").unwrap();
+        let third = commit_all(&repo, "touch a");
+        let edited = vec![(PathBuf::from("a.yaml"), "replicas: 3 # pinned\n".to_owned())];
+        let (outcome, rebased) = config
+            .commit_branch("remediator/x/y", third, &edited, "fix", &author)
+            .unwrap();
+        assert_eq!(outcome, BranchOutcome::Updated);
+        assert_eq!(
+            repo.find_commit(rebased).unwrap().parent_id(0).unwrap(),
+            third
+        );
     }
 
     #[test]

@@ -147,10 +147,22 @@ impl<R: Reach> Driver<'_, R> {
         let settings = &config.reconcile;
         let timeout = self.timeout.unwrap_or(settings.health_timeout);
         let lock = LockOptions::default();
+        // A GitHub App pushes reverts with its installation token.
+        let mut auth = self.auth.clone();
+        let token = match &forge {
+            Some(forge) => forge
+                .git_token()
+                .await
+                .map_err(crate::workspace::Error::from)?,
+            None => None,
+        };
+        if token.is_some() {
+            auth.token = token;
+        }
         let options = ReconcileOptions {
             environment: self.environment.clone(),
             base_branch: base_branch(&config),
-            auth: self.auth.clone(),
+            auth,
             wait: WaitOptions {
                 timeout,
                 ..WaitOptions::default()

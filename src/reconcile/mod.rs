@@ -28,7 +28,8 @@ use crate::audit::{AuditLog, Event, Record};
 use crate::build::Renderer;
 use crate::cluster::{Cluster, Clusters, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
-use crate::forge::{CommitStatus, Forge, MergedPull, PullInfo, StatusState};
+use crate::forge::checks::{CheckRun, Conclusion};
+use crate::forge::{Forge, MergedPull, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
 use crate::manifests::display_dir;
 use crate::model::ChangeSet;
@@ -480,9 +481,29 @@ async fn check<C, F: Forge>(
         )
     })?;
     let teams = team_members(ctx).await;
-    let decision = gate::decide(assessment, subject.pull.as_ref(), &teams);
+    let mut decision = gate::decide(assessment, subject.pull.as_ref(), &teams);
+    let required = &ctx.config.required_checks;
+    let mut checks = Vec::new();
+    if !required.is_empty() {
+        // The checks of the head that merged: of the commit itself after a direct push.
+        let head = subject
+            .pull
+            .as_ref()
+            .map_or_else(|| subject.commit.to_string(), |p| p.head_sha.clone());
+        match ctx.forge {
+            Some(forge) => {
+                checks = forge.checks(&head).await?;
+                let unmet = crate::forge::checks::unmet(required, &checks);
+                decision.refusals.extend(unmet);
+            }
+            None => decision.refusals.push(format!(
+                "the checks {} are required, and without a forge they cannot be read",
+                required.join(", ")
+            )),
+        }
+    }
     ctx.audit.append(&Record {
-        detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals}),
+        detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals, "checks": checks}),
         ..subject.record(
             Event::Approval,
             format!("approved by {}", list_or_none(&decision.approvers)),
@@ -571,12 +592,20 @@ async fn set_status<C, F: Forge>(
     description: &str,
 ) -> Result<()> {
     if let Some(forge) = ctx.forge {
-        let status = CommitStatus {
-            state,
-            context: ctx.options.status_context.clone(),
-            description: description.to_owned(),
+        let conclusion = match state {
+            StatusState::Pending => None,
+            StatusState::Success => Some(Conclusion::Success),
+            StatusState::Failure | StatusState::Error => Some(Conclusion::Failure),
         };
-        forge.set_status(&commit.to_string(), &status).await?;
+        let run = CheckRun {
+            name: ctx.options.status_context.clone(),
+            head_sha: commit.to_string(),
+            conclusion,
+            title: description.chars().take(140).collect(),
+            summary: description.to_owned(),
+            annotations: vec![],
+        };
+        forge.report_check(&run).await?;
         crate::failpoint::hit("after-status");
     }
     Ok(())

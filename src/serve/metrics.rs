@@ -36,6 +36,13 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
+/// A GitHub rate-limit resource.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Resource {
+    /// `core`, `graphql`…
+    pub resource: String,
+}
+
 /// Every metric, registered.
 pub struct Metrics {
     registry: Registry,
@@ -61,6 +68,16 @@ pub struct Metrics {
     pub alerts: Gauge,
     /// 1 while this replica leads.
     pub leader: Gauge,
+    /// GitHub's rate limit per window, by resource (`x-ratelimit-limit`).
+    pub rate_limit: Family<Resource, Gauge>,
+    /// Requests left in the window (`x-ratelimit-remaining`).
+    pub rate_remaining: Family<Resource, Gauge>,
+    /// When the window resets, in seconds since the epoch (`x-ratelimit-reset`).
+    pub rate_reset: Family<Resource, Gauge>,
+    /// Requests sent to GitHub.
+    pub github_requests: Counter,
+    /// Of those, answered `304 Not Modified` (free of the rate limit).
+    pub github_not_modified: Counter,
 }
 
 impl Default for Metrics {
@@ -78,6 +95,11 @@ impl Default for Metrics {
             queue: Gauge::default(),
             alerts: Gauge::default(),
             leader: Gauge::default(),
+            rate_limit: Family::default(),
+            rate_remaining: Family::default(),
+            rate_reset: Family::default(),
+            github_requests: Counter::default(),
+            github_not_modified: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -127,6 +149,31 @@ impl Default for Metrics {
             "1 while this replica leads",
             metrics.leader.clone(),
         );
+        registry.register(
+            "github_rate_limit",
+            "GitHub's requests per window, by resource",
+            metrics.rate_limit.clone(),
+        );
+        registry.register(
+            "github_rate_remaining",
+            "GitHub requests left in the window, by resource",
+            metrics.rate_remaining.clone(),
+        );
+        registry.register(
+            "github_rate_reset_seconds",
+            "When GitHub's rate-limit window resets, in seconds since the epoch",
+            metrics.rate_reset.clone(),
+        );
+        registry.register(
+            "github_requests",
+            "Requests sent to GitHub",
+            metrics.github_requests.clone(),
+        );
+        registry.register(
+            "github_not_modified",
+            "GitHub requests answered 304 Not Modified, free of the rate limit",
+            metrics.github_not_modified.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -152,6 +199,32 @@ impl Metrics {
                 value: value.into(),
             })
             .inc();
+    }
+
+    /// GitHub's rate limit and the requests sent, as the client last saw them.
+    pub fn github(&self, forge: &crate::forge::GitHub) {
+        for limit in forge.rate_limits() {
+            let resource = Resource {
+                resource: limit.resource.clone(),
+            };
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.rate_limit
+                .get_or_create(&resource)
+                .set(gauge(limit.limit));
+            self.rate_remaining
+                .get_or_create(&resource)
+                .set(gauge(limit.remaining));
+            self.rate_reset
+                .get_or_create(&resource)
+                .set(gauge(limit.reset));
+        }
+        let counts = forge.request_counts();
+        let sent = counts.sent.saturating_sub(self.github_requests.get());
+        self.github_requests.inc_by(sent);
+        let not_modified = counts
+            .not_modified
+            .saturating_sub(self.github_not_modified.get());
+        self.github_not_modified.inc_by(not_modified);
     }
 
     /// The text exposition.

@@ -29,7 +29,7 @@ use crate::reconcile::driver::{Driver, Fixed};
 use crate::workspace::TrustedInputs;
 
 pub(super) async fn run(
-    service: Service,
+    mut service: Service,
     shared: Arc<Shared>,
     mut queue: mpsc::Receiver<Job>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -56,6 +56,15 @@ pub(super) async fn run(
             _ = stopped.changed() => return,
         };
         shared.metrics.queue.set(shared.depth());
+        // Each job is a run: GitHub's answers are kept within it, their ETags across runs.
+        let base = service.forge.clone();
+        service.forge = base.for_run();
+        // An App's installation token is what Git pushes with too.
+        match service.forge.git_token().await {
+            Ok(Some(token)) => service.auth.token = Some(token),
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "cannot renew the GitHub App's token"),
+        }
         let (target, result) = match job {
             Job::Detect => {
                 shared.detect_queued.store(false, Ordering::SeqCst);
@@ -83,6 +92,7 @@ pub(super) async fn run(
                 .await,
             ),
         };
+        shared.metrics.github(&service.forge);
         if let Err(error) = result {
             shared
                 .metrics
@@ -288,6 +298,13 @@ async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(
     service
         .forge
         .upsert_comment(pull, report::COMMENT_MARKER, &markdown)
+        .await
+        .map_err(|e| fail(&e))?;
+    // The default of branch protection: one approval.
+    let run = report::check_run(&checked.report, head, &markdown, 1);
+    service
+        .forge
+        .report_check(&run)
         .await
         .map_err(|e| fail(&e))?;
     Ok(())

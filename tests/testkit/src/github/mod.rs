@@ -6,6 +6,8 @@
 //!
 //! I/O: a listening socket ([`Background`]), and the bare repository.
 
+mod apps;
+mod checks;
 mod routes;
 mod state;
 
@@ -17,6 +19,7 @@ use serde_json::Value;
 use crate::background::Background;
 use crate::faults::{Faults, LoggedRequest};
 
+pub use apps::CheckRun;
 pub use state::{Comment, Issue, MergeMethod, Pull, Review, ReviewState, Status};
 
 /// The token of the bot user, `remediator-bot`, that opens pull requests.
@@ -213,5 +216,112 @@ impl FakeGitHub {
     pub fn pulls_json(&self) -> Vec<Value> {
         let state = self.state();
         state.pulls.iter().map(|p| state.pull_json(p)).collect()
+    }
+
+    /// Registers a GitHub App with its public key (`RSAPublicKey`, DER) and installs it on the
+    /// repository with `permissions` (`("checks", "write")`); returns the installation id.
+    pub fn add_app(
+        &self,
+        id: u64,
+        slug: &str,
+        public_key: &[u8],
+        permissions: &[(&str, &str)],
+    ) -> u64 {
+        let mut state = self.state();
+        let installation = state.next_id();
+        state.apps.apps.insert(
+            id,
+            apps::App {
+                slug: slug.to_owned(),
+                public_key: public_key.to_vec(),
+                installation: Some(installation),
+                permissions: permissions
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            },
+        );
+        installation
+    }
+
+    /// Lets `token` act as `login` with `permissions`, as an Actions token does.
+    pub fn add_token_with_permissions(
+        &self,
+        token: &str,
+        login: &str,
+        permissions: &[(&str, &str)],
+    ) {
+        self.state().apps.grants.insert(
+            token.to_owned(),
+            apps::Grant {
+                login: login.to_owned(),
+                permissions: Some(
+                    permissions
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                expires_at: None,
+                limit: 5000,
+            },
+        );
+    }
+
+    /// How long installation tokens handed out from now on live.
+    pub fn set_token_lifetime(&self, lifetime: std::time::Duration) {
+        self.state().apps.token_lifetime = lifetime.as_secs() as i64;
+    }
+
+    /// Ends every installation token handed out, as time passing would.
+    pub fn expire_installation_tokens(&self) {
+        let now = apps::now();
+        for grant in self.state().apps.grants.values_mut() {
+            if grant.expires_at.is_some() {
+                grant.expires_at = Some(now - 1);
+            }
+        }
+    }
+
+    /// Installation tokens handed out.
+    pub fn token_exchanges(&self) -> usize {
+        self.state().apps.exchanges
+    }
+
+    /// Every check run, oldest first.
+    pub fn check_runs(&self) -> Vec<CheckRun> {
+        self.state().apps.check_runs.clone()
+    }
+
+    /// Adds a completed check run, as another CI would.
+    pub fn add_check_run(&self, sha: &str, name: &str, conclusion: &str) {
+        let mut state = self.state();
+        let id = state.next_id();
+        state.apps.check_runs.push(CheckRun {
+            id,
+            name: name.to_owned(),
+            head_sha: sha.to_owned(),
+            status: "completed".into(),
+            conclusion: Some(conclusion.to_owned()),
+            title: String::new(),
+            summary: String::new(),
+            annotations: vec![],
+            app: "ci[bot]".into(),
+            writes: 1,
+        });
+    }
+
+    /// Sets a commit status, as another CI would.
+    pub fn add_status(&self, sha: &str, context: &str, state: &str) {
+        self.state().statuses.push(Status {
+            sha: sha.to_owned(),
+            state: state.to_owned(),
+            context: context.to_owned(),
+            description: String::new(),
+        });
+    }
+
+    /// Requests counted against `login`'s rate limit in this window (a `304` is not).
+    pub fn rate_used(&self, login: &str) -> u64 {
+        self.state().apps.used.get(login).copied().unwrap_or(0)
     }
 }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, head
 use serde_json::{Value, json};
 
 use super::Hub;
+use super::apps::Grant;
 use super::state::{
     Comment, Issue, MergeMethod, Pull, ReviewState, State, Status, label_json, user_json,
 };
@@ -67,9 +68,85 @@ fn route(
     let mut state = hub.state.lock().expect("fake GitHub state");
     // Branches are pushed to the bare repository directly: GitHub's pull refs follow them.
     state.publish_pull_refs();
-    let Some(user) = token.and_then(|t| state.tokens.get(&t).cloned()) else {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    // An App authenticates with its JWT to find its installation and get its tokens.
+    let app_route = matches!(segments.as_slice(), ["app", ..])
+        || matches!(segments.as_slice(), ["repos", owner, name, "installation"] if format!("{owner}/{name}") == state.repository);
+    if app_route {
+        let answer = match token.as_deref().map(|jwt| state.apps.verify_jwt(jwt)) {
+            None => Err((401, "A JSON web token could not be decoded".to_owned())),
+            Some(Err(message)) => Err((401, message)),
+            Some(Ok(app)) => app_answer(&mut state, app, method, &segments),
+        };
+        return match answer {
+            Ok((code, value)) => json_response(code, &value, None),
+            Err((code, message)) => json_response(code, &error_body(code, &message), None),
+        };
+    }
+    let grant = token.and_then(|t| state.grant(&t));
+    let Some(grant) = grant else {
         return json_response(401, &json!({"message": "Bad credentials"}), None);
     };
+    let user = grant.login.clone();
+    let mut response = answer_for(&mut state, &grant, method, uri, body, &segments);
+    // A GET whose answer did not change since the ETag it names: 304, free of the rate limit.
+    let unchanged = *method == Method::GET
+        && response.status() == StatusCode::OK
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .zip(response.headers().get(header::ETAG))
+            .is_some_and(|(asked, etag)| asked == etag);
+    if unchanged {
+        // GitHub's 304 carries the headers of the answer, the pages' `Link` among them.
+        let kept = response.headers().clone();
+        response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        for name in [header::ETAG, header::LINK] {
+            if let Some(value) = kept.get(&name) {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    for (name, value) in state.apps.spend(&user, grant.limit, !unchanged) {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// The routes an App's JWT may call: its installation on the repository, and a token of it.
+fn app_answer(state: &mut State, app: u64, method: &Method, segments: &[&str]) -> Answer {
+    match (method.as_str(), segments) {
+        ("GET", ["repos", _, _, "installation"]) => match state.apps.installation(app) {
+            Some(id) => Ok((
+                200,
+                json!({"id": id, "app_id": app, "target_type": "Organization"}),
+            )),
+            None => Err((404, "Not Found".to_owned())),
+        },
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            let id = number(id)?;
+            state.apps.exchange(app, id).map(|token| (201, token))
+        }
+        ("GET", ["app"]) => Ok((200, json!({"id": app}))),
+        _ => Err((404, "Not Found".to_owned())),
+    }
+}
+
+/// What a token's request gets.
+fn answer_for(
+    state: &mut State,
+    grant: &Grant,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    segments: &[&str],
+) -> Response<Body> {
+    let user = grant.login.as_str();
     let query: HashMap<String, String> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
@@ -88,11 +165,20 @@ fn route(
             }
         }
     };
-    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
-    let answer = match segments.as_slice() {
-        ["user"] => Ok((200, user_json(&user))),
+    let answer = match segments {
+        ["user"] => Ok((200, user_json(user))),
+        ["repos", owner, name, "check-runs", rest @ ..]
+            if format!("{owner}/{name}") == state.repository =>
+        {
+            super::checks::check_runs(state, grant, method, rest, &body)
+        }
+        ["repos", owner, name, "commits", sha, "check-runs"]
+            if format!("{owner}/{name}") == state.repository =>
+        {
+            super::checks::of_commit(state, grant, sha, &query)
+        }
         ["repos", owner, name, rest @ ..] if format!("{owner}/{name}") == state.repository => {
-            repository(&mut state, &user, method, rest, &query, &body)
+            repository(state, user, method, rest, &query, &body)
         }
         ["repos", owner, name, rest @ ..]
             if state.former_name.as_deref() == Some(&format!("{owner}/{name}")) =>
@@ -610,8 +696,9 @@ fn page(
     json_response(code, &Value::Array(slice), link)
 }
 
-fn json_response(code: u16, body: &Value, link: Option<String>) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
+pub(crate) fn json_response(code: u16, body: &Value, link: Option<String>) -> Response<Body> {
+    let text = body.to_string();
+    let mut response = Response::new(Body::from(text.clone()));
     *response.status_mut() =
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -623,6 +710,14 @@ fn json_response(code: u16, body: &Value, link: Option<String>) -> Response<Body
     headers.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
     if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert(header::LINK, link);
+    }
+    if (200..300).contains(&code) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{:016x}\"", hasher.finish())) {
+            headers.insert(header::ETAG, etag);
+        }
     }
     response
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository, Signature};
 use serde_json::{Value, json};
 
+use super::apps::{Apps, Grant};
 use super::{BOT_TOKEN, BOT_USER};
 
 /// A pull request.
@@ -147,6 +148,8 @@ pub(crate) struct State {
     pub(crate) teams: HashMap<String, Vec<String>>,
     /// The repository's former name, answered with a redirect.
     pub(crate) former_name: Option<String>,
+    /// Apps, their tokens, rate limits and check runs.
+    pub(crate) apps: Apps,
     next_id: u64,
 }
 
@@ -163,8 +166,27 @@ impl State {
             statuses: vec![],
             teams: HashMap::new(),
             former_name: None,
+            apps: Apps::new(),
             next_id: 1000,
         }
+    }
+
+    /// What a token may do: a person's token (in `tokens`) or one with permissions, while it
+    /// has not expired.
+    pub(crate) fn grant(&self, token: &str) -> Option<Grant> {
+        if let Some(login) = self.tokens.get(token) {
+            return Some(Grant {
+                login: login.clone(),
+                permissions: None,
+                expires_at: None,
+                limit: 5000,
+            });
+        }
+        self.apps
+            .grants
+            .get(token)
+            .filter(|g| g.expires_at.is_none_or(|end| end > super::apps::now()))
+            .cloned()
     }
 
     pub(crate) fn next_id(&mut self) -> u64 {
