@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use remediator::build::{self, Renderer};
 use remediator::cluster::{ApplyOptions, Cluster, KubeCluster};
 use remediator::manifests::{IndexOptions, RepoIndex};
+use remediator::render::{self, Renderer};
 use serde_json::{Value, json};
 use testkit::TestCluster;
 
@@ -32,7 +32,7 @@ fn ours(runtime: &tokio::runtime::Runtime, kube: &KubeCluster, dir: &Path, ns: &
     let started = Instant::now();
     let index = RepoIndex::build(dir, &IndexOptions::default()).expect("index");
     let renderer = Renderer::from_path(Default::default());
-    let objects: Vec<Value> = build::objects(&index, &renderer, |_, _| true)
+    let objects: Vec<Value> = render::objects(&index, &renderer, |_, _| true)
         .objects
         .into_iter()
         .map(|o| {

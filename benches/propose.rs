@@ -12,7 +12,7 @@ use remediator::manifests::{IndexOptions, RepoIndex};
 use remediator::model::Snapshot;
 use remediator::propose::{Inputs, ProposeOptions, plan};
 use remediator::remedy::NoHistory;
-use remediator::render::Templates;
+use remediator::views::Templates;
 
 mod support;
 

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use remediator::build::Renderer;
 use remediator::config::Config;
 use remediator::git::ConfigRepo;
 use remediator::reconcile::changes;
+use remediator::render::Renderer;
 
 const BUILDS: usize = 50;
 const APPS: usize = 5;
@@ -65,7 +65,7 @@ fn overlay(root: &Path, i: usize, replicas: usize) {
 }
 
 fn bench(c: &mut Criterion) {
-    if remediator::build::Kustomize::find().is_err() {
+    if remediator::render::Kustomize::find().is_err() {
         eprintln!("neither kustomize nor kubectl is on PATH: nothing to measure");
         return;
     }

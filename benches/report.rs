@@ -8,8 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use remediator::audit::{Record, history};
 use remediator::cluster::{Cluster, KubeCluster, SnapshotOptions};
 use remediator::detect::{DetectOptions, detect};
-use remediator::render::Templates;
 use remediator::report::{capacity, security, weekly};
+use remediator::views::Templates;
 use serde_json::json;
 use testkit::{PodState, TestCluster};
 

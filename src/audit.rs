@@ -370,7 +370,7 @@ fn same_object(a: &str, b: &str) -> bool {
 }
 
 /// The chains as text, one block each.
-pub fn render(chains: &[Chain]) -> String {
+pub fn text(chains: &[Chain]) -> String {
     let mut out = String::new();
     for chain in chains {
         let objects: Vec<&str> = {
@@ -542,7 +542,7 @@ mod tests {
         assert_eq!(chains[0].records.len(), 4);
         let only = history(&records, Some("deployment/shop/api"));
         assert_eq!(only.len(), 1);
-        let text = render(&only);
+        let text = self::text(&only);
         assert!(text.contains("proposed"), "{text}");
         assert!(text.contains("rolled-back"), "{text}");
         assert!(history(&records, Some("Deployment/shop/none")).is_empty());

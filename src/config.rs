@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::cluster::conflicts::{ConflictMode, ConflictPolicy};
-use crate::git::Author;
+use crate::model::Author;
 use crate::model::RiskLevel;
 
 /// The configuration file's name, at the repository root.
@@ -97,8 +97,8 @@ pub struct Config {
 
 impl Config {
     /// The remote sources a render may fetch, as `render.allowRemote` lists them.
-    pub fn allow_remote(&self) -> crate::build::AllowRemote {
-        crate::build::AllowRemote::new(self.allow_remote.clone())
+    pub fn allow_remote(&self) -> crate::render::AllowRemote {
+        crate::render::AllowRemote::new(self.allow_remote.clone())
     }
 }
 
@@ -332,21 +332,6 @@ impl Config {
             Ok(text) => Self::parse(Path::new(FILE_NAME), &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(Error::Read { file, source }),
-        }
-    }
-
-    /// Reads `remediator.yaml` as committed in `commit` of `repo`; the defaults when that commit
-    /// has none. The merge gate reads its configuration this way, from the commit before the
-    /// merge, so that a pull request never judges itself.
-    pub fn at(repo: &crate::git::ConfigRepo, commit: git2::Oid) -> Result<Self> {
-        let file = Path::new(FILE_NAME);
-        let read_error = |e: crate::git::Error| Error::Read {
-            file: PathBuf::from(format!("{FILE_NAME} at {commit}")),
-            source: std::io::Error::other(e.to_string()),
-        };
-        match repo.file_at(commit, file).map_err(read_error)? {
-            Some(text) => Self::parse(&PathBuf::from(format!("{FILE_NAME} (at {commit})")), &text),
-            None => Ok(Self::default()),
         }
     }
 

@@ -13,14 +13,14 @@
 //! [`manifests`] (where each object is declared in the config repository, lossless edits, diffs),
 //! [`snapshot`] (recorded cluster state), [`detect`] (findings), [`remedy`] (the action catalog),
 //! [`assess`] (Rego policies), [`cluster`] (the Kubernetes boundary: live snapshot, dry-run,
-//! staged apply, health wait, ownership, locks), [`render`] (pull request templates), [`forge`]
+//! staged apply, health wait, ownership, locks), [`render`] (kustomize and helm, as GitOps
+//! renders), [`views`] (pull requests, comments and reports from templates), [`forge`]
 //! (the pull-request boundary: GitHub), [`git`] (the Git boundary), [`audit`] (the audit trail),
 //! and the two pipelines that wire them together: [`propose`] (findings → pull requests) and
 //! [`reconcile`] (merged commit → gate → apply → verify → rollback).
 
 pub mod assess;
 pub mod audit;
-pub mod build;
 pub mod check;
 pub mod cluster;
 pub mod config;
@@ -44,4 +44,5 @@ pub mod render;
 pub mod report;
 pub mod serve;
 pub mod snapshot;
+pub mod views;
 pub mod workspace;

@@ -169,7 +169,7 @@ pub(crate) enum Output {
 }
 
 /// How a command ended, when it did not fail.
-pub(crate) enum Outcome {
+pub(crate) enum Exit {
     Ok,
     NothingFound,
     /// Changes were found (`diff`), or what was applied is not healthy (`apply --wait`).
@@ -195,10 +195,10 @@ fn main() -> ExitCode {
         drop(logs);
     }
     match run(cli.command) {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::NothingFound | Outcome::Changes) => ExitCode::from(1),
-        Ok(Outcome::BadInput) => ExitCode::from(2),
-        Ok(Outcome::Code(code)) => ExitCode::from(code),
+        Ok(Exit::Ok) => ExitCode::SUCCESS,
+        Ok(Exit::NothingFound | Exit::Changes) => ExitCode::from(1),
+        Ok(Exit::BadInput) => ExitCode::from(2),
+        Ok(Exit::Code(code)) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", describe(&err));
@@ -244,7 +244,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn run(command: Command) -> anyhow::Result<Outcome> {
+fn run(command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Index { repo, output } => index(&repo, output),
         Command::Locate {
@@ -318,18 +318,18 @@ fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
     Ok((config, index))
 }
 
-fn report_errors(index: &RepoIndex) -> Outcome {
+fn report_errors(index: &RepoIndex) -> Exit {
     for error in &index.errors {
         eprintln!("error: {error}");
     }
     if index.errors.is_empty() {
-        Outcome::Ok
+        Exit::Ok
     } else {
-        Outcome::BadInput
+        Exit::BadInput
     }
 }
 
-fn index(repo: &Path, output: Output) -> anyhow::Result<Outcome> {
+fn index(repo: &Path, output: Output) -> anyhow::Result<Exit> {
     let (config, index) = load(repo)?;
     let mut out = std::io::stdout().lock();
     let environment = |o| {
@@ -408,7 +408,7 @@ fn index(repo: &Path, output: Output) -> anyhow::Result<Outcome> {
     Ok(report_errors(&index))
 }
 
-fn locate(repo: &Path, query: &RefQuery, output: Output) -> anyhow::Result<Outcome> {
+fn locate(repo: &Path, query: &RefQuery, output: Output) -> anyhow::Result<Exit> {
     let (_, index) = load(repo)?;
     let found = index.find(query);
     let mut out = std::io::stdout().lock();
@@ -433,9 +433,9 @@ fn locate(repo: &Path, query: &RefQuery, output: Output) -> anyhow::Result<Outco
     }
     if found.is_empty() {
         eprintln!("{query}: not declared in {}", repo.display());
-        return Ok(Outcome::NothingFound);
+        return Ok(Exit::NothingFound);
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 fn set(
@@ -444,12 +444,12 @@ fn set(
     file: Option<&Path>,
     edits: &[Edit],
     write: bool,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Exit> {
     let (_, index) = load(repo)?;
     let change = manifests::edit_object(&index, query, file, edits)?;
     if change.is_empty() {
         eprintln!("{query}: already as asked; nothing to change");
-        return Ok(Outcome::NothingFound);
+        return Ok(Exit::NothingFound);
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     print!(
@@ -465,7 +465,7 @@ fn set(
             .with_context(|| format!("cannot replace {}", path.display()))?;
         eprintln!("wrote {}", change.path.display());
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 /// `PATH=VALUE`, the value read as YAML; text that is not YAML stays a string.

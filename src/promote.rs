@@ -19,17 +19,17 @@ use serde_json::{Value, json};
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
-use crate::build::Renderer;
 use crate::cluster::{Cluster, Clusters, DryRunOptions, WaitOptions};
 use crate::config::Config;
 use crate::forge::{Forge, PullRequestSpec};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
-use crate::manifests::diff::{FileChange, render};
+use crate::manifests::diff::{FileChange, patch};
 use crate::manifests::edit::Edit;
 use crate::manifests::path::FieldPath;
 use crate::manifests::{IndexOptions, RepoIndex};
 use crate::model::{Change, ObjectRef, Snapshot};
 use crate::reconcile::changes::{self, ObjectChange, short};
+use crate::render::Renderer;
 
 /// What can stop a promotion run.
 #[derive(Debug, thiserror::Error)]
@@ -454,7 +454,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             verified_at: proven.verified_at,
             evidence: &evidence,
             now_health: &now_health,
-            diff: &render(&files, false),
+            diff: &patch(&files, false),
             left: &carried.left,
             remedy: remade.as_ref().map(|r| r.summary.as_str()),
             risk: &assessment,
@@ -678,7 +678,7 @@ fn remake(
     let (snapshot, history) = (Snapshot::default(), crate::remedy::NoHistory);
     let ctx = next_environment(index, config, to, &snapshot, &history);
     match crate::remedy::remediate(&finding, &ctx) {
-        crate::remedy::Outcome::Proposal(remediation) => Some(*remediation),
+        crate::remedy::Remedy::Proposal(remediation) => Some(*remediation),
         _ => None,
     }
 }

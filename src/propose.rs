@@ -9,17 +9,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
-use crate::build::{Renderer, identity};
 use crate::config::Config;
 use crate::detect::{DetectOptions, detect};
 use crate::git::{Author, BranchOutcome, ConfigRepo};
 use crate::manifests::Build;
-use crate::manifests::diff::{FileChange, render};
+use crate::manifests::diff::{FileChange, patch};
 use crate::manifests::edit::apply;
 use crate::manifests::{Location, RepoIndex, parse_file};
 use crate::model::{Change, Finding, FindingCode, ObjectRef, Remediation, Snapshot};
-use crate::remedy::{Context, Outcome, ValueHistory, remediate};
-use crate::render::{PullRequestView, Templates};
+use crate::remedy::{Context, Remedy, ValueHistory, remediate};
+use crate::render::{Renderer, identity};
+use crate::views::{PullRequestView, Templates};
 
 /// How to plan.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub struct Inputs<'a> {
     pub templates: &'a Templates,
     /// Renders each proposal's builds before and after its edit, to prove it; `None` leaves
     /// proposals unproven.
-    pub renderer: Option<&'a crate::build::Renderer>,
+    pub renderer: Option<&'a crate::render::Renderer>,
 }
 
 /// One pull request to be.
@@ -94,7 +94,7 @@ impl Proposal {
     /// Replaces the dry-run section of the body.
     pub fn set_dry_run(&mut self, templates: &Templates, section: String) -> Result<(), String> {
         self.dry_run = section;
-        self.render(templates)
+        self.fill(templates)
     }
 
     /// Puts the explanation in plain words into the body.
@@ -104,10 +104,10 @@ impl Proposal {
         explanation: crate::explain::Explanation,
     ) -> Result<(), String> {
         self.plain_words = Some(explanation);
-        self.render(templates)
+        self.fill(templates)
     }
 
-    fn render(&mut self, templates: &Templates) -> Result<(), String> {
+    fn fill(&mut self, templates: &Templates) -> Result<(), String> {
         let mut view = PullRequestView::new(
             &self.remediation,
             &self.assessment,
@@ -314,7 +314,7 @@ pub fn plan_with(
     };
     for finding in &findings {
         match remediate(finding, &ctx) {
-            Outcome::Proposal(remediation) => {
+            Remedy::Proposal(remediation) => {
                 match propose(inputs, policies, *remediation, options) {
                     Ok(proposal) => plan.proposals.push(proposal),
                     Err(reason) => plan.failures.push(Reported {
@@ -323,10 +323,10 @@ pub fn plan_with(
                     }),
                 }
             }
-            Outcome::Diagnosis { finding, reason } => {
+            Remedy::Diagnosis { finding, reason } => {
                 plan.diagnoses.push(Reported { finding, reason })
             }
-            Outcome::Unmanaged { finding, reason } => {
+            Remedy::Unmanaged { finding, reason } => {
                 plan.unmanaged.push(Reported { finding, reason })
             }
         }
@@ -369,7 +369,7 @@ fn propose(
     let assessment = policies
         .assess(&remediation, inputs.config)
         .map_err(|e| e.to_string())?;
-    let diff = render(&files, false);
+    let diff = patch(&files, false);
     let view = PullRequestView::new(
         &remediation,
         &assessment,

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::build::{Failure, Rendered, Renderer, identity};
 use crate::config::Config;
 use crate::manifests::diff::FileChange;
 use crate::manifests::path::FieldPath;
 use crate::manifests::{Build, RepoIndex, parse_text};
 use crate::model::Remediation;
+use crate::render::{Failure, Rendered, Renderer, identity};
 
 /// What rendering showed, for the pull request; an error when it disproves the edit.
 pub fn prove(
@@ -408,8 +408,9 @@ mod tests {
 
     #[test]
     fn a_build_two_environments_apply_must_render_as_before() {
-        if !crate::build::kustomize_for_test("a_build_two_environments_apply_must_render_as_before")
-        {
+        if !crate::render::kustomize_for_test(
+            "a_build_two_environments_apply_must_render_as_before",
+        ) {
             return;
         }
         let flux = |path: &str| {
@@ -474,7 +475,7 @@ mod tests {
         ]);
         let target = ObjectRef::new("apps/v1", "Deployment", Some("web-prod"), "web-prod-web");
         // No kustomize build reads these files: the values alone prove them.
-        let renderer = Renderer::new(Err(crate::build::Missing), Default::default());
+        let renderer = Renderer::new(Err(crate::render::Missing), Default::default());
         let limit = json!("384Mi");
         let prove_edit = |file: &str, text: &str, path: &str| {
             let files = [FileChange {

@@ -218,6 +218,20 @@ impl GitHubSettings {
     }
 }
 
+/// `remediator.yaml` as committed in `commit` of `repo`; the defaults when that commit has
+/// none. The merge gate reads its configuration this way, from the commit before the merge, so
+/// that a pull request never judges itself.
+pub fn config_at(repo: &ConfigRepo, commit: git2::Oid) -> Result<Config> {
+    let file = Path::new(crate::config::FILE_NAME);
+    match repo.file_at(commit, file)? {
+        Some(text) => Ok(Config::parse(
+            &PathBuf::from(format!("{} (at {commit})", crate::config::FILE_NAME)),
+            &text,
+        )?),
+        None => Ok(Config::default()),
+    }
+}
+
 /// Git credentials: `GITHUB_TOKEN` for HTTPS remotes.
 pub fn git_auth() -> Auth {
     Auth {
@@ -293,7 +307,7 @@ impl TrustedInputs {
         parent: git2::Oid,
         policies: Option<&Path>,
     ) -> Result<TrustedInputs> {
-        let config = Config::at(repo, parent)?;
+        let config = config_at(repo, parent)?;
         let mut files = vec![PathBuf::from(crate::config::FILE_NAME)];
         let policies = match policies {
             None => Policies::embedded(),

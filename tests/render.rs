@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use remediator::build::{self, Renderer};
 use remediator::manifests::{IndexOptions, RepoIndex, parse_text};
+use remediator::render::{self, Renderer};
 
 /// `Kind/namespace/name` of a rendered object, as kustomize wrote it.
 fn label_of(v: &serde_json::Value) -> String {
@@ -65,13 +65,13 @@ fn every_corpus_build_kustomize_can_build_renders_to_the_same_objects() {
                 let alone = kubectl_kustomize(&project.join(&build.dir));
                 assert!(alone.is_none_or(|objects| objects.is_empty()), "{label}");
                 let ours =
-                    build::objects(&index, &renderer, |dir, built| built && dir == build.dir);
+                    render::objects(&index, &renderer, |dir, built| built && dir == build.dir);
                 assert!(ours.objects.is_empty() && ours.failed.is_empty(), "{label}");
                 components += 1;
                 continue;
             }
             let expected = kubectl_kustomize(&project.join(&build.dir));
-            let ours = build::objects(&index, &renderer, |dir, built| built && dir == build.dir);
+            let ours = render::objects(&index, &renderer, |dir, built| built && dir == build.dir);
             match expected {
                 Some(expected) => {
                     assert!(ours.failed.is_empty(), "{label}: {:?}", ours.failed);

@@ -1005,8 +1005,8 @@ fn strings(value: &Value) -> Vec<String> {
 fn deploy_rules() -> (Vec<Rule>, Vec<Rule>, String) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     // Rendered as the service renders builds: kustomize, else kubectl's.
-    let kustomize = remediator::build::Kustomize::find().expect("kustomize or kubectl on PATH");
-    let sandbox = remediator::build::sandbox::Sandbox::new(false).unwrap();
+    let kustomize = remediator::render::Kustomize::find().expect("kustomize or kubectl on PATH");
+    let sandbox = remediator::render::sandbox::Sandbox::new(false).unwrap();
     let text = kustomize.run(&sandbox, &dir).unwrap();
     let (mut cluster, mut namespaced, mut namespace) = (vec![], vec![], String::new());
     for doc in text.split("\n---\n") {

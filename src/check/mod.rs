@@ -15,7 +15,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
-use crate::build::{NotRendered, Renderer};
 use crate::config::Config;
 use crate::git::{ConfigRepo, trailers};
 use crate::manifests::{diff, emit_block};
@@ -23,6 +22,7 @@ use crate::model::FieldChange;
 use crate::reconcile::changes::{self, ObjectChange};
 use crate::reconcile::gate;
 use crate::redact::Redactor;
+use crate::render::{NotRendered, Renderer};
 use crd::{Breaking, Readability};
 use existing::Existing;
 

@@ -4,16 +4,16 @@
 //! denials, breaking CRD changes, high and critical risk). Secret values were masked before they
 //! got here. Pure.
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::crd::{Breaking, Readability};
+use super::crd::Readability;
 use super::existing::{Existing, NAMED};
 use super::{CheckReport, ObjectReport};
 use crate::forge::checks::{Annotation, CheckRun, Conclusion, Level};
 use crate::forge::split::{GITHUB_LIMIT, split};
 use crate::model::RiskLevel;
-use crate::render::Templates;
+use crate::views::Templates;
+use crate::views::check::{CheckView, CrdView};
 
 /// The marker of the one comment `check --comment` keeps up to date.
 pub const COMMENT_MARKER: &str = "check";
@@ -27,27 +27,6 @@ fn approvals(report: &CheckReport) -> String {
         format!(", including {}", a.teams.join(", "))
     };
     format!("{} approval{plural}{teams}", a.count)
-}
-
-/// One changed CustomResourceDefinition, for the operator-upgrade block.
-#[derive(Debug, Serialize)]
-pub struct CrdView<'a> {
-    /// The CRD.
-    pub object: &'a str,
-    /// Its findings that break objects or clients.
-    pub breaking: Vec<&'a Breaking>,
-    /// Its behaviour changes (defaults).
-    pub warnings: Vec<&'a Breaking>,
-    /// Its versions before and after, and whether they stay readable, in words.
-    pub versions: Option<String>,
-    /// Whether every version stays readable.
-    pub readable: bool,
-    /// Its live objects against the new schema, in words; none without a cluster.
-    pub existing: Option<String>,
-    /// Each failure of the live objects with the objects that have it.
-    pub failures: Vec<String>,
-    /// CEL rules that could not be evaluated on the live objects.
-    pub unevaluated: Vec<String>,
 }
 
 fn listed(names: &[String]) -> String {
@@ -144,30 +123,13 @@ fn crd_views(report: &CheckReport) -> Vec<CrdView<'_>> {
         .collect()
 }
 
-/// What `templates/check.md.j2` shows.
-#[derive(Debug, Serialize)]
-pub struct CheckView<'a> {
-    /// The report.
-    pub report: &'a CheckReport,
-    /// The merge base, 12 digits.
-    pub base: &'a str,
-    /// The head, 12 digits.
-    pub head: &'a str,
-    /// The approvals needed, in words (`2 approvals, including security`).
-    pub approvals: String,
-    /// Every changed CRD: what breaks, its versions, its live objects.
-    pub crds: Vec<CrdView<'a>>,
-    /// The dry-run section, when a cluster was given.
-    pub dry_run: Option<&'a str>,
-}
-
 /// The Markdown report; `dry_run` is the rendered dry-run section when a cluster was given.
 /// Kept under GitHub's comment limit: what does not fit is cut, and says so.
 pub fn markdown(
     templates: &Templates,
     report: &CheckReport,
     dry_run: Option<&str>,
-) -> crate::render::Result<String> {
+) -> crate::views::Result<String> {
     let view = CheckView {
         report,
         base: &report.base[..report.base.len().min(12)],

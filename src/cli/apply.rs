@@ -10,7 +10,7 @@ use std::time::Duration;
 use remediator::cluster::{ApplyOptions, Cluster, KubeCluster, WaitOptions, WaitOutcome};
 use remediator::model::{ChangeAction, ChangeSet, ObjectRef};
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ClusterArgs, Route, repo_objects, route, runtime};
 
 /// Arguments of `apply`.
@@ -41,7 +41,7 @@ pub struct ApplyArgs {
 
 /// Runs the command: each environment's objects applied to its own cluster, one after the
 /// other; the first that fails stops the rest.
-pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: ApplyArgs) -> anyhow::Result<Exit> {
     let (groups, config) = repo_objects(&args.repo, &args.path)?;
     let options = ApplyOptions {
         field_manager: config.field_manager.clone(),
@@ -53,16 +53,16 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
     };
     runtime()?.block_on(async {
         let routes = route(&config, &args.cluster, groups).await?;
-        let mut outcome = Outcome::Ok;
+        let mut outcome = Exit::Ok;
         for Route {
             cluster, objects, ..
         } in &routes
         {
             if !matches!(
                 apply_one(cluster, objects, &options, &args).await?,
-                Outcome::Ok
+                Exit::Ok
             ) {
-                outcome = Outcome::Changes;
+                outcome = Exit::Changes;
                 break;
             }
         }
@@ -75,7 +75,7 @@ async fn apply_one(
     objects: &[serde_json::Value],
     options: &ApplyOptions,
     args: &ApplyArgs,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Exit> {
     let changes = match cluster.apply(objects, options).await {
         Ok(changes) => changes,
         Err(stopped) => {
@@ -85,7 +85,7 @@ async fn apply_one(
     };
     print_changes(&changes, args.dry_run)?;
     if !args.wait || args.dry_run {
-        return Ok(Outcome::Ok);
+        return Ok(Exit::Ok);
     }
     let subjects: Vec<ObjectRef> = changes.entries.iter().map(|e| e.subject.clone()).collect();
     let wait = WaitOptions {
@@ -100,15 +100,15 @@ async fn apply_one(
     Ok(match report.outcome {
         WaitOutcome::Healthy => {
             writeln!(out, "healthy after {} s", report.elapsed.as_secs())?;
-            Outcome::Ok
+            Exit::Ok
         }
         WaitOutcome::Failed { object, message } => {
             writeln!(out, "failed: {object}: {message}")?;
-            Outcome::Changes
+            Exit::Changes
         }
         WaitOutcome::TimedOut => {
             writeln!(out, "timed out after {} s", args.timeout)?;
-            Outcome::Changes
+            Exit::Changes
         }
     })
 }

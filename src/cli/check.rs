@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::Value;
 
-use remediator::build::Renderer;
 use remediator::check::existing::Existing;
 use remediator::check::{self, CheckOptions, CheckReport, report};
 use remediator::cluster::imperative::is_record;
@@ -18,9 +17,10 @@ use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, ListOptions};
 use remediator::config::Config;
 use remediator::forge::Forge;
 use remediator::git::ConfigRepo;
-use remediator::render::{DryRunView, Templates};
+use remediator::render::Renderer;
+use remediator::views::{DryRunView, Templates};
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ByEnvironment, ClusterArgs, Route, connect, route, runtime};
 use remediator::workspace::{GitHubSettings, TrustedInputs};
 
@@ -92,17 +92,17 @@ pub struct CheckArgs {
 }
 
 /// Runs the command; errors are reported here, with exit code 3.
-pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     match checked(&args) {
         Ok(outcome) => Ok(outcome),
         Err(error) => {
             eprintln!("error: {}", super::super::describe(&error));
-            Ok(Outcome::Code(3))
+            Ok(Exit::Code(3))
         }
     }
 }
 
-fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
+fn checked(args: &CheckArgs) -> anyhow::Result<Exit> {
     let repo = ConfigRepo::open(&args.repo)?;
     let (base, head) = (repo.resolve(&args.base)?, repo.resolve(&args.head)?);
     // Judged as the merge gate will judge it: by the configuration and the policies of the
@@ -193,13 +193,13 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Outcome> {
 }
 
 /// 2 when denied, 1 when more approvals than the default are needed, else 0.
-fn outcome(report: &CheckReport, default_approvals: u32) -> Outcome {
+fn outcome(report: &CheckReport, default_approvals: u32) -> Exit {
     if report.denied() {
-        Outcome::Code(2)
+        Exit::Code(2)
     } else if report.needs_approvals_beyond(default_approvals) {
-        Outcome::Code(1)
+        Exit::Code(1)
     } else {
-        Outcome::Code(0)
+        Exit::Code(0)
     }
 }
 

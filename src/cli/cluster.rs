@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use remediator::build::{self, Renderer};
 use remediator::cluster::{Clusters, KubeCluster};
 use remediator::config::Config;
 use remediator::manifests;
+use remediator::render::{self, Renderer};
 
 /// Which cluster to talk to.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -278,7 +278,7 @@ pub fn repo_objects(
     }
     let path = path.strip_prefix(".").unwrap_or(path);
     let renderer = Renderer::from_path(config.allow_remote());
-    let rendering = build::objects(&index, &renderer, |dir, _| {
+    let rendering = render::objects(&index, &renderer, |dir, _| {
         dir.starts_with(path) || path.starts_with(dir)
     });
     if let Some(not) = rendering.not_rendered.first() {
@@ -293,7 +293,7 @@ pub fn repo_objects(
     }
     let mut objects = ByEnvironment::new();
     let mut seen = std::collections::HashSet::new();
-    let applied_from_path = |o: &build::AppliedObject| {
+    let applied_from_path = |o: &render::AppliedObject| {
         if o.built {
             o.unit.starts_with(path)
         } else {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use remediator::cluster::{Cluster, DryRunOptions};
 use remediator::model::ChangeAction;
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ClusterArgs, repo_objects, route, runtime};
 
 /// Arguments of `diff`.
@@ -28,7 +28,7 @@ pub struct DiffArgs {
 }
 
 /// Runs the command.
-pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: DiffArgs) -> anyhow::Result<Exit> {
     let (groups, config) = repo_objects(&args.repo, &args.path)?;
     let results = runtime()?.block_on(async {
         let options = DryRunOptions {
@@ -72,9 +72,5 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         )?;
     }
     let changed = results.iter().any(|r| r.action != ChangeAction::Unchanged);
-    Ok(if changed {
-        Outcome::Changes
-    } else {
-        Outcome::Ok
-    })
+    Ok(if changed { Exit::Changes } else { Exit::Ok })
 }

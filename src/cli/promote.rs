@@ -5,13 +5,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use remediator::build::Renderer;
 use remediator::config::Config;
 use remediator::promote::{Decision, Promoter};
 use remediator::reconcile::driver::base_branch;
+use remediator::render::Renderer;
 use remediator::workspace::{GitHubSettings, TrustedInputs, audit_log, git_auth, open_or_clone};
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ClusterArgs, clusters, runtime};
 
 /// Arguments of `promote`.
@@ -32,7 +32,7 @@ pub struct PromoteArgs {
 }
 
 /// Runs `promote`.
-pub fn run(args: PromoteArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
     let auth = git_auth();
     let (path, repo, _) = open_or_clone(&args.repo, &auth)?;
     let checkout = Config::load(&path)?;
@@ -69,7 +69,7 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Outcome> {
     if args.output == super::super::Output::Json {
         serde_json::to_writer_pretty(&mut out, &promotions)?;
         writeln!(out)?;
-        return Ok(Outcome::Ok);
+        return Ok(Exit::Ok);
     }
     if promotions.is_empty() {
         writeln!(out, "nothing to promote")?;
@@ -84,5 +84,5 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Outcome> {
         };
         writeln!(out, "{} {} -> {}: {what}", &p.commit[..12], p.from, p.to)?;
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

@@ -8,7 +8,6 @@ use anyhow::Context;
 use serde_json::json;
 
 use remediator::assess::Policies;
-use remediator::build::Renderer;
 use remediator::cluster::Resolver;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, Forge};
@@ -19,10 +18,11 @@ use remediator::propose::{
     Inputs, Plan, ProposeOptions, Published, plan as plan_of, publish_local,
 };
 use remediator::remedy::{NoHistory, ValueHistory};
-use remediator::render::{DryRunView, Templates};
+use remediator::render::Renderer;
 use remediator::snapshot;
+use remediator::views::{DryRunView, Templates};
 
-use super::super::{ForgeArg, Outcome, ProposeArgs, ProposeOutput};
+use super::super::{Exit, ForgeArg, ProposeArgs, ProposeOutput};
 use super::cluster::{Connection, connections, environment_of, runtime};
 use remediator::publish;
 use remediator::workspace::{GitHubSettings, audit_log, git_auth};
@@ -36,16 +36,16 @@ enum Target {
 }
 
 /// Runs the command.
-pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
     let (config, mut index) = super::super::load(&args.repo)?;
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
     let renderer = Renderer::from_path(config.allow_remote());
-    for warning in remediator::build::learn_renames(&mut index, &renderer) {
+    for warning in remediator::render::learn_renames(&mut index, &renderer) {
         eprintln!("warning: {warning}");
     }
-    for warning in remediator::build::learn_reach(&mut index, &renderer) {
+    for warning in remediator::render::learn_reach(&mut index, &renderer) {
         eprintln!("warning: {warning}");
     }
     if args.snapshot.is_some() && args.cluster.given() {
@@ -228,11 +228,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Outcome> {
         }
     }
     let failed = !plan.failures.is_empty() || published.iter().any(|p| p.outcome.is_err());
-    Ok(if failed {
-        Outcome::BadInput
-    } else {
-        Outcome::Ok
-    })
+    Ok(if failed { Exit::BadInput } else { Exit::Ok })
 }
 
 /// What one plan is made from: a snapshot, or one environment's cluster.

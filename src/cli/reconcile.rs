@@ -9,16 +9,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use remediator::audit;
-use remediator::build::Renderer;
 use remediator::cluster::{Clusters, KubeCluster};
 use remediator::config::Config;
 use remediator::git::{Auth, ConfigRepo};
 use remediator::reconcile::driver::{Driver, Reach, base_branch};
 use remediator::reconcile::{Outcome as Ended, Report};
-use remediator::render::Templates;
+use remediator::render::Renderer;
+use remediator::views::Templates;
 use remediator::workspace::{TrustedInputs, audit_log, git_auth, open_or_clone};
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ClusterArgs, clusters, runtime};
 
 /// Arguments of `reconcile` and `rollback`.
@@ -68,7 +68,7 @@ pub struct HistoryArgs {
 /// Runs `reconcile`, or `rollback` when `rollback` is set. Each part of the chain of pending
 /// commits is judged by the configuration and policies of the commit before it: a run stops
 /// after a commit that changes them, and the next part gets a context built from it.
-pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Exit> {
     let auth = git_auth();
     let (path, repo, cloned) = open_or_clone(&args.repo, &auth)?;
     // The checkout's own configuration only says where to fetch the base branch from; every
@@ -117,9 +117,9 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Outcome> {
         Ended::Refused { .. } | Ended::Failed { .. } | Ended::Waiting { .. } => false,
     };
     Ok(if reports.iter().all(fine) {
-        Outcome::Ok
+        Exit::Ok
     } else {
-        Outcome::Changes
+        Exit::Changes
     })
 }
 
@@ -224,15 +224,15 @@ fn print_one(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
 }
 
 /// Runs `history`.
-pub fn history(args: HistoryArgs) -> anyhow::Result<Outcome> {
+pub fn history(args: HistoryArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.repo)?;
     let repo = ConfigRepo::open(&args.repo).ok();
     let log = audit_log(&args.repo, &config, repo.as_ref());
     let chains = audit::history(&log.read()?, args.object.as_deref());
     if chains.is_empty() {
         eprintln!("no records in {}", log.location());
-        return Ok(Outcome::NothingFound);
+        return Ok(Exit::NothingFound);
     }
-    write!(std::io::stdout().lock(), "{}", audit::render(&chains))?;
-    Ok(Outcome::Ok)
+    write!(std::io::stdout().lock(), "{}", audit::text(&chains))?;
+    Ok(Exit::Ok)
 }

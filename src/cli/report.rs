@@ -8,12 +8,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use remediator::audit;
 use remediator::git::ConfigRepo;
-use remediator::render::Templates;
 use remediator::report::{self, capacity, runbook, security, weekly};
 use remediator::snapshot;
+use remediator::views::Templates;
 use remediator::workspace::{GitHubSettings, audit_log};
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ClusterArgs, connect, runtime};
 
 /// A report's kind.
@@ -100,7 +100,7 @@ pub struct ReportArgs {
     pub templates: Option<PathBuf>,
 }
 
-pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
     let (config, index) = super::super::load(&args.repo)?;
     let templates = Templates::load(args.templates.as_deref())?;
     let (json, markdown) = match args.kind {
@@ -182,7 +182,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         ))?;
         eprintln!("issue #{number} {upserted:?}");
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 /// The cluster the report reads: the recorded snapshot, or the live cluster (with usage from

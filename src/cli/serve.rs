@@ -7,14 +7,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use remediator::build::Renderer;
 use remediator::cluster::KubeCluster;
 use remediator::config::Config;
-use remediator::render::Templates;
+use remediator::render::Renderer;
 use remediator::serve::{self, Service};
+use remediator::views::Templates;
 use remediator::workspace::{GitHubSettings, audit_log, git_auth, open_or_clone};
 
-use super::super::Outcome;
+use super::super::Exit;
 use super::cluster::{ClusterArgs, connect, runtime};
 
 /// Arguments of `serve`.
@@ -68,7 +68,7 @@ fn init_logs(format: LogFormat) {
 }
 
 /// Runs the service.
-pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     init_logs(args.log_format);
     let auth = git_auth();
     let (path, repo, _) = open_or_clone(&args.repo, &auth)?;
@@ -98,7 +98,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         config,
     };
     runtime.block_on(serve::run(service, stop_signal()))?;
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 /// SIGTERM (the kubelet stopping the pod) or Ctrl-C.

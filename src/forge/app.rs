@@ -38,7 +38,7 @@ fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
     let end = format!("-----END {label}-----");
     let start = pem.find(&begin)? + begin.len();
     let stop = start + pem[start..].find(&end)?;
-    crate::build::flux::decode_base64_bytes(&pem[start..stop])
+    crate::render::flux::decode_base64_bytes(&pem[start..stop])
 }
 
 impl AppKey {
@@ -113,7 +113,7 @@ mod tests {
                 c => c,
             })
             .collect();
-        crate::build::flux::decode_base64_bytes(&standard).unwrap()
+        crate::render::flux::decode_base64_bytes(&standard).unwrap()
     }
 
     #[test]

@@ -8,23 +8,7 @@ use git2::{Oid, Signature};
 
 use super::{ConfigRepo, Error, Result, git};
 
-/// Who commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Author {
-    /// Name.
-    pub name: String,
-    /// E-mail.
-    pub email: String,
-}
-
-impl Default for Author {
-    fn default() -> Self {
-        Author {
-            name: "remediator".to_owned(),
-            email: "remediator@users.noreply.github.com".to_owned(),
-        }
-    }
-}
+pub use crate::model::Author;
 
 impl Author {
     pub(super) fn signature(&self) -> Result<Signature<'static>> {

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use git2::{BranchType, FileMode, ObjectType, Oid, Repository, build::TreeUpdateBuilder};
 use serde_json::Value;
 
+use crate::manifests::history::{HistoryError, Layer, ValueHistory};
 use crate::manifests::parse_text;
 use crate::manifests::path::FieldPath;
 use crate::model::ObjectRef;
-use crate::remedy::{HistoryError, Layer, ValueHistory};
 
 /// What can go wrong with the repository.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::Error;
-use super::index::KustomizationFile;
+use super::kustomize::KustomizationFile;
 
 /// One kustomize build: a kustomization no other kustomization of the repository includes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -153,7 +153,7 @@ fn secret_values(text: &str) -> Vec<SecretValue> {
 }
 
 /// Concatenated diffs of several files.
-pub fn render(changes: &[FileChange], color: bool) -> String {
+pub fn patch(changes: &[FileChange], color: bool) -> String {
     changes
         .iter()
         .map(|c| unified(&c.path, &c.old, &c.new, color))

@@ -8,16 +8,15 @@
 //! overlays is listed once per overlay. Reads the files under the root; writes nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::builds::{Build, BuildGraph, join_relative};
-use super::kustomize::Kustomization;
+use super::kustomize::{Kustomization, KustomizationFile};
 use super::scope::{Scope, Scopes, namespace_of};
-use super::source::{ParsedDocument, ParsedFile};
+use super::source::{Location, ParsedDocument, ParsedFile};
 use super::walk::{parse_all, walk};
 use super::{Error, Result};
 use crate::model::{ObjectRef, RefQuery};
@@ -31,27 +30,6 @@ pub struct IndexOptions {
     pub threads: usize,
     /// The repository's URL and branch, when known: which appliers read it.
     pub origin: super::Origin,
-}
-
-/// Where a declaration sits in the repository.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Location {
-    /// File, relative to the repository root, with `/` separators.
-    pub file: PathBuf,
-    /// 0-based document within the file, empty documents included.
-    pub document: usize,
-    /// 0-based item within a `kind: List` document.
-    pub item: Option<usize>,
-    /// 1-based line where the object starts.
-    pub line: usize,
-    /// Byte span of the object in the file.
-    pub span: Range<usize>,
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
 }
 
 /// One object as the repository declares it.
@@ -83,17 +61,6 @@ pub struct IndexedObject {
     pub declaration: usize,
     /// Index into [`RepoIndex::units`].
     pub unit: usize,
-}
-
-/// A kustomization file.
-#[derive(Debug, Clone)]
-pub struct KustomizationFile {
-    /// Where it is.
-    pub location: Location,
-    /// Its directory, relative to the root.
-    pub dir: PathBuf,
-    /// What it says.
-    pub kustomization: Kustomization,
 }
 
 /// Every object of a config repository, and what could not be read.
@@ -147,11 +114,11 @@ pub struct RepoIndex {
     pub values_files: BTreeMap<PathBuf, (Location, Value)>,
     /// The names objects are applied under when their build renames them (`namePrefix`,
     /// `nameSuffix`), each with the position of the object in [`RepoIndex::objects`]: learned
-    /// from kustomize's own origin annotations (see `build::learn_renames`), never guessed.
+    /// from kustomize's own origin annotations (see `render::learn_renames`), never guessed.
     pub renamed: Vec<(ObjectRef, usize)>,
     /// For each release declaration whose chart is in the repository (by its position in
     /// [`RepoIndex::declarations`]), the values keys that reach each container it renders:
-    /// learned by rendering it with marker values (see `build::learn_reach`), when helm is here.
+    /// learned by rendering it with marker values (see `render::learn_reach`), when helm is here.
     pub chart_reach: BTreeMap<usize, Reach>,
     /// The repository's URL and branch, as far as known: which of its appliers read it.
     pub origin: super::Origin,

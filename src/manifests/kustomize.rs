@@ -3,10 +3,23 @@
 //! which files a build reaches, which files are patches, and which namespace objects end up in.
 //! Pure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+
+use super::source::Location;
+
+/// A kustomization file.
+#[derive(Debug, Clone)]
+pub struct KustomizationFile {
+    /// Where it is.
+    pub location: Location,
+    /// Its directory, relative to the root.
+    pub dir: PathBuf,
+    /// What it says.
+    pub kustomization: Kustomization,
+}
 
 /// File names kustomize looks for in a directory, in its order.
 pub const FILE_NAMES: &[&str] = &["kustomization.yaml", "kustomization.yml", "Kustomization"];

@@ -7,13 +7,15 @@
 
 pub mod appset;
 mod builds;
-mod change;
 pub mod diff;
 pub mod edit;
 mod emit;
+pub mod history;
 mod index;
 mod kustomize;
 mod lines;
+mod locate;
+mod op;
 pub mod origin;
 pub mod path;
 mod scope;
@@ -25,17 +27,16 @@ mod walk;
 use std::path::PathBuf;
 
 pub use builds::{Build, normalise};
-pub use change::{edit_object, locate};
 pub use emit::block as emit_block;
-pub use index::{
-    Declaration, IndexOptions, IndexedObject, KustomizationFile, Location, Reach, Reached,
-    RepoIndex, Unit,
+pub use index::{Declaration, IndexOptions, IndexedObject, Reach, Reached, RepoIndex, Unit};
+pub use kustomize::{
+    FILE_NAMES, ImageOverride, Kustomization, KustomizationFile, ReplicaOverride, is_remote,
 };
-pub use kustomize::{FILE_NAMES, ImageOverride, Kustomization, ReplicaOverride, is_remote};
 pub use lines::{LineIndex, line_of_byte};
+pub use locate::{edit_object, locate};
 pub use origin::Origin;
 pub use scope::{Scope, Scopes, is_cluster_scoped, namespace_of};
-pub use source::{ParsedDocument, ParsedFile, parse_file, parse_text};
+pub use source::{Location, ParsedDocument, ParsedFile, parse_file, parse_text};
 
 /// What can go wrong reading or editing manifests. Each names the file and line, or the object.
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,33 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::Value;
 use yaml_edit::YamlFile;
 
 use super::Error;
 use super::lines::{LineIndex, line_of_byte};
+
+/// Where a declaration sits in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// File, relative to the repository root, with `/` separators.
+    pub file: PathBuf,
+    /// 0-based document within the file, empty documents included.
+    pub document: usize,
+    /// 0-based item within a `kind: List` document.
+    pub item: Option<usize>,
+    /// 1-based line where the object starts.
+    pub line: usize,
+    /// Byte span of the object in the file.
+    pub span: Range<usize>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
 
 /// One parsed YAML document of a file.
 #[derive(Debug, Clone)]

@@ -3,10 +3,9 @@
 
 use serde_json::Value;
 
-use super::Location;
-use super::edit::{EditError, EditOp};
+use super::op::{EditError, EditOp};
 use super::path::{FieldPath, Segment, select_position, step, step_mut};
-use super::source::ParsedFile;
+use super::source::{Location, ParsedFile};
 
 /// Applies an edit to a parsed value, as the text edit should have.
 pub(super) fn apply_to_value(root: &mut Value, path: &FieldPath, op: &EditOp) {

@@ -1,5 +1,6 @@
 //! Pure nouns shared by every stage of the pipeline. Nothing here performs I/O.
 
+mod author;
 mod changeset;
 mod equivalent;
 mod finding;
@@ -10,6 +11,7 @@ mod remediation;
 mod risk;
 mod snapshot;
 
+pub use author::Author;
 pub use changeset::{ChangeAction, ChangeEntry, ChangeSet, Contested};
 pub use equivalent::{duration_nanos, equivalent};
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};

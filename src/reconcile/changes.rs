@@ -10,12 +10,12 @@ use git2::Oid;
 use serde_json::{Map, Value};
 
 use super::pruning::{self, Applier};
-use crate::build::{self, AppliedObject, NotRendered, Renderer};
 use crate::config::Config;
 use crate::git::ConfigRepo;
 use crate::manifests::{IndexOptions, RepoIndex, Scope};
 use crate::model::quantity::{cpu_millis, memory_bytes};
 use crate::model::{FieldChange, ObjectRef};
+use crate::render::{self, AppliedObject, NotRendered, Renderer};
 
 /// One object the commit changes.
 #[derive(Debug, Clone)]
@@ -158,7 +158,7 @@ fn applied_at(tree: &Tree, renderer: &Renderer, render: &BTreeSet<PathBuf>) -> A
             (files, e.to_string(), None)
         })
         .collect();
-    let rendering = build::objects(index, renderer, |dir, built| !built || render.contains(dir));
+    let rendering = render::objects(index, renderer, |dir, built| !built || render.contains(dir));
     for failed in rendering.failed {
         problems.push((failed.about, failed.message, Some(failed.placement)));
     }
@@ -196,12 +196,12 @@ fn applied_at(tree: &Tree, renderer: &Renderer, render: &BTreeSet<PathBuf>) -> A
 /// and the Flux variables they get) differ, or that only one of them has.
 fn changed_builds(before: &Tree, after: &Tree) -> BTreeSet<PathBuf> {
     let prints = |tree: &Tree| -> BTreeMap<PathBuf, u64> {
-        let substitutions = build::flux::substitutions(&tree.index);
+        let substitutions = render::flux::substitutions(&tree.index);
         tree.index
             .builds
             .iter()
             .map(|b| {
-                let print = build::fingerprint(&tree.index.root, b, &substitutions);
+                let print = render::fingerprint(&tree.index.root, b, &substitutions);
                 (b.dir.clone(), print)
             })
             .collect()
@@ -271,15 +271,15 @@ fn render_releases(
     let [(before_tree, before), (after_tree, after)] = sides;
     type Found = (
         (PathBuf, String),
-        Result<build::helm::LocalRelease, String>,
+        Result<render::helm::LocalRelease, String>,
         AppliedObject,
     );
     let releases = |tree: &Tree, applied: &Applied| -> Vec<Found> {
-        let repositories = build::helm::repositories(&tree.index);
+        let repositories = render::helm::repositories(&tree.index);
         applied
             .iter()
             .filter_map(|(key, object)| {
-                let release = build::helm::local_release(
+                let release = render::helm::local_release(
                     &object.value,
                     &object.declared.0,
                     &tree.index.charts,
@@ -313,7 +313,7 @@ fn render_releases(
                 continue;
             }
             let outcome = match release {
-                Ok(release) => build::helm::template(renderer, &tree.index.root, release),
+                Ok(release) => render::helm::template(renderer, &tree.index.root, release),
                 Err(error) => Some(Err(error.clone())),
             };
             let objects = match outcome {
@@ -332,7 +332,7 @@ fn render_releases(
             }
             let unit = PathBuf::from(format!("{}#{}", key.0.display(), key.1));
             for value in objects {
-                let id = build::identity(&value, &tree.index.scopes);
+                let id = render::identity(&value, &tree.index.scopes);
                 let object = AppliedObject {
                     id: id.clone(),
                     unit: unit.clone(),
@@ -558,7 +558,7 @@ pub fn between(
             None => new
                 .as_ref()
                 .or(old.as_ref())
-                .and_then(|v| build::release::unrendered(v, renderer.has_helm())),
+                .and_then(|v| render::release::unrendered(v, renderer.has_helm())),
         };
         let mut fields = Vec::new();
         diff_values(
@@ -632,7 +632,7 @@ fn secret_values_of(secret: &Value) -> Vec<String> {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
-            if encoded && let Some(decoded) = build::flux::decode_base64(&text) {
+            if encoded && let Some(decoded) = render::flux::decode_base64(&text) {
                 out.push(decoded);
             }
             out.push(text);

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use super::{Context, ReconcileOptions, Report, Segment};
 use crate::audit::AuditLog;
-use crate::build::Renderer;
 use crate::cluster::{Clusters, KubeCluster, LockOptions, WaitOptions};
 use crate::config::{Config, Forge as ForgeConfig};
 use crate::forge::GitHub;
 use crate::git::{Auth, ConfigRepo};
-use crate::render::Templates;
+use crate::render::Renderer;
+use crate::views::Templates;
 use crate::workspace::{GitHubSettings, TrustedInputs};
 
 /// What can stop a run before it reports.

@@ -91,7 +91,7 @@ pub fn whole_change_input(kind: &str, name: &str, change: Value) -> Value {
 }
 
 /// The input that weighs builds whose change could not be rendered: the change is unknown.
-pub fn unrendered_input(builds: &[crate::build::NotRendered]) -> Value {
+pub fn unrendered_input(builds: &[crate::render::NotRendered]) -> Value {
     let builds: Vec<Value> = builds
         .iter()
         .map(|b| json!({"build": crate::manifests::display_dir(&b.build), "reason": b.reason}))

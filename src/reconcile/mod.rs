@@ -25,7 +25,6 @@ use serde_json::json;
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
-use crate::build::Renderer;
 use crate::cluster::{Cluster, Clusters, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
 use crate::forge::checks::{CheckRun, Conclusion};
@@ -33,11 +32,11 @@ use crate::forge::{Forge, MergedPull, PullInfo, StatusState};
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
 use crate::manifests::display_dir;
 use crate::model::ChangeSet;
-use crate::render::Templates;
+use crate::render::Renderer;
+use crate::views::Templates;
 pub use chain::{Segment, pending, reconcile_segment};
 use changes::{ObjectChange, short};
 use inputs::{merged_pull, team_members, trust_files, unrouted};
-pub use outcome::CommentView;
 pub use revert::rollback;
 pub(crate) use verify::{Verified, failure_of, under_lock};
 
@@ -219,7 +218,7 @@ pub(crate) struct Subject {
     /// The program that rendered the builds.
     pub(crate) renderer: Option<String>,
     /// The Helm charts it changes, which are rendered by their releases.
-    pub(crate) charts: Vec<crate::build::NotRendered>,
+    pub(crate) charts: Vec<crate::render::NotRendered>,
     /// The files it changes that the gate reads (configuration, policies).
     pub(crate) trust: Vec<String>,
     pub(crate) pull: Option<PullInfo>,

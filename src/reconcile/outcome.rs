@@ -2,68 +2,12 @@
 //! their evidence: the dry-run diff from before applying and each object's health after. Each is
 //! one [`CommentView`] rendered by `templates/reconcile.md.j2`. Pure.
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::changes::short;
 use super::{Subject, Verified};
-use crate::render::Templates;
-
-/// One row of the change table.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangeRow {
-    /// The object (in backticks), or `action record`.
-    pub object: String,
-    /// What happened to it.
-    pub result: String,
-}
-
-/// One live diff from before the apply.
-#[derive(Debug, Clone, Serialize)]
-pub struct DiffView {
-    /// `Kind/namespace/name`.
-    pub object: String,
-    /// The unified diff, Secret values masked.
-    pub diff: String,
-}
-
-/// One object's health after.
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthRow {
-    /// `Kind/namespace/name`.
-    pub object: String,
-    /// Healthy, Progressing, Degraded, ...
-    pub status: String,
-    /// Why, with `|` escaped for the table.
-    pub message: String,
-}
-
-/// What `templates/reconcile.md.j2` shows.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CommentView {
-    /// `refused`, `healthy`, `unhealthy` or `rolled-back`.
-    pub kind: &'static str,
-    /// The merged commit, 12 digits.
-    pub commit: String,
-    /// Why it was refused.
-    pub reasons: Vec<String>,
-    /// Why it is not healthy.
-    pub reason: Option<String>,
-    /// What was applied and what action records did.
-    pub changes: Vec<ChangeRow>,
-    /// The live diffs from before.
-    pub before: Vec<DiffView>,
-    /// The health after.
-    pub health: Vec<HealthRow>,
-    /// The revert commit, 12 digits.
-    pub revert: Option<String>,
-    /// The rollback pull request, when the base branch takes no direct pushes.
-    pub revert_pull: Option<u64>,
-    /// Why the reverted state is not healthy either.
-    pub failure: Option<String>,
-    /// Objects the merge created, left in the cluster by the rollback.
-    pub left: Vec<String>,
-}
+use crate::views::Templates;
+use crate::views::reconcile::{ChangeRow, CommentView, DiffView, HealthRow};
 
 impl CommentView {
     fn evidence(kind: &'static str, subject: &Subject, verified: &Verified) -> CommentView {
@@ -114,7 +58,7 @@ impl CommentView {
     }
 }
 
-fn render(templates: &Templates, view: &CommentView) -> String {
+fn fill(templates: &Templates, view: &CommentView) -> String {
     templates
         .reconcile(view)
         .unwrap_or_else(|e| format!("remediator: {} ({e})", view.kind))
@@ -128,12 +72,12 @@ pub(super) fn refused(templates: &Templates, subject: &Subject, reasons: &[Strin
         reasons: reasons.to_vec(),
         ..CommentView::default()
     };
-    render(templates, &view)
+    fill(templates, &view)
 }
 
 /// Applied and healthy.
 pub(super) fn healthy(templates: &Templates, subject: &Subject, verified: &Verified) -> String {
-    render(
+    fill(
         templates,
         &CommentView::evidence("healthy", subject, verified),
     )
@@ -150,7 +94,7 @@ pub(super) fn unhealthy(
         reason: Some(reason.to_owned()),
         ..CommentView::evidence("unhealthy", subject, verified)
     };
-    render(templates, &view)
+    fill(templates, &view)
 }
 
 /// How a rollback went.
@@ -184,7 +128,7 @@ pub(super) fn rolled_back(templates: &Templates, subject: &Subject, rollback: &R
         before: vec![],
         ..evidence
     };
-    render(templates, &view)
+    fill(templates, &view)
 }
 
 /// The audit detail of a verification.
@@ -207,7 +151,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_comment_says_what_happened() {
-        let refused = render(
+        let refused = fill(
             &templates(),
             &CommentView {
                 kind: "refused",
@@ -245,7 +189,7 @@ mod tests {
             }],
             ..CommentView::default()
         };
-        let text = render(&templates(), &healthy);
+        let text = fill(&templates(), &healthy);
         assert!(
             text.contains("| `ConfigMap/a/b` | configured |\n"),
             "{text}"
@@ -263,7 +207,7 @@ mod tests {
             left: vec!["ConfigMap/a/new".into(), "Secret/a/new".into()],
             ..healthy
         };
-        let text = render(&templates(), &rolled);
+        let text = fill(&templates(), &rolled);
         assert!(
             text.contains("0123456789ab is reverted by fedcba987654, proposed in #9"),
             "{text}"

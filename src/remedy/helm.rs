@@ -257,10 +257,10 @@ impl HelmValues {
         }
         let mut merged = Value::Object(serde_json::Map::new());
         for layer in &self.defaults {
-            crate::build::helm::merge_values(&mut merged, layer.values());
+            crate::render::helm::merge_values(&mut merged, layer.values());
         }
         let own = doc.pointer("/spec/values").cloned().unwrap_or(Value::Null);
-        crate::build::helm::merge_values(&mut merged, own);
+        crate::render::helm::merge_values(&mut merged, own);
         if let Some(Value::Object(spec)) = doc.get_mut("spec") {
             spec.insert("values".into(), merged);
         }
@@ -299,7 +299,7 @@ impl HelmValues {
         let layer = self.target(key)?;
         let mut merged = Value::Object(serde_json::Map::new());
         for layer in &self.layers {
-            crate::build::helm::merge_values(&mut merged, layer.values());
+            crate::render::helm::merge_values(&mut merged, layer.values());
         }
         let document = if layer.prefix.is_empty() {
             merged
@@ -839,7 +839,7 @@ fn argo_layers(
                 map.insert(key.to_owned(), nested);
                 nested = Value::Object(map);
             }
-            crate::build::helm::merge_values(&mut document, nested);
+            crate::render::helm::merge_values(&mut document, nested);
         }
         layers.push(ValuesLayer {
             name: format!(
@@ -879,15 +879,15 @@ pub(crate) fn argo_values(
             .get(file)
             .or_else(|| index.values_files.get(file).map(|(_, v)| v));
         if let Some(values) = values {
-            crate::build::helm::merge_values(&mut merged, values.clone());
+            crate::render::helm::merge_values(&mut merged, values.clone());
         }
     }
     if let Some(text) = helm.get("values").and_then(Value::as_str) {
         let values = serde_saphyr::from_str::<Value>(text).unwrap_or(Value::Null);
-        crate::build::helm::merge_values(&mut merged, values);
+        crate::render::helm::merge_values(&mut merged, values);
     }
     if let Some(object) = helm.get("valuesObject") {
-        crate::build::helm::merge_values(&mut merged, object.clone());
+        crate::render::helm::merge_values(&mut merged, object.clone());
     }
     for parameter in helm
         .get("parameters")
@@ -901,7 +901,7 @@ pub(crate) fn argo_values(
                 map.insert(key.to_owned(), inner);
                 Value::Object(map)
             });
-            crate::build::helm::merge_values(&mut merged, nested);
+            crate::render::helm::merge_values(&mut merged, nested);
         }
     }
     Some((merged, files))
@@ -1285,7 +1285,7 @@ spec:
         let snapshot = fixtures::snapshot(vec![object]);
         assert!(matches!(
             remediate(&over_provisioned(), &context(&index, &config, &snapshot)),
-            crate::remedy::Outcome::Unmanaged { .. }
+            crate::remedy::Remedy::Unmanaged { .. }
         ));
         // With argocd-cm in the snapshot, only the method it names: a label another tool left
         // does not make Argo CD's annotation-tracked application its owner.
@@ -1295,7 +1295,7 @@ spec:
             let snapshot = fixtures::snapshot(vec![marked(marker), config_map]);
             matches!(
                 remediate(&over_provisioned(), &context(&index, &config, &snapshot)),
-                crate::remedy::Outcome::Proposal(_)
+                crate::remedy::Remedy::Proposal(_)
             )
         };
         let annotation = json!({"application.resourceTrackingMethod": "annotation"});
@@ -1361,7 +1361,7 @@ spec:
             r.finding.evidence
         );
         let ignores = run("replicas: {{ .Values.replicaCount }}\n");
-        let super::super::Outcome::Diagnosis { reason, .. } = ignores else {
+        let super::super::Remedy::Diagnosis { reason, .. } = ignores else {
             panic!("{ignores:?}");
         };
         assert!(
@@ -1379,7 +1379,7 @@ spec:
         let snapshot = fixtures::snapshot(vec![live(json!({"app": "podinfo"}))]);
         let outcome = remediate(&over_provisioned(), &context(&index, &config, &snapshot));
         assert!(
-            matches!(outcome, super::super::Outcome::Unmanaged { .. }),
+            matches!(outcome, super::super::Remedy::Unmanaged { .. }),
             "{outcome:?}"
         );
     }

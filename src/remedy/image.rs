@@ -246,7 +246,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, Outcome, remediate};
+    use super::super::{Context, Remedy, remediate};
     use super::image_name;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
@@ -297,14 +297,14 @@ mod tests {
         };
         assert!(matches!(
             remediate(&pull_failure("ghcr.io/acme/shop-worker:3.3.0"), &ctx),
-            Outcome::Diagnosis { .. }
+            Remedy::Diagnosis { .. }
         ));
         let history = FixedHistory(json!("3.2.0"));
         let ctx = Context {
             history: &history,
             ..ctx
         };
-        let Outcome::Diagnosis { reason, .. } =
+        let Remedy::Diagnosis { reason, .. } =
             remediate(&pull_failure("ghcr.io/acme/shop-worker:9.9.9"), &ctx)
         else {
             panic!()
@@ -396,7 +396,7 @@ mod tests {
             ]
         );
         // The patch was there from the start: the base's 1.0 never ran in prod.
-        assert!(matches!(run(&[bumped]), Outcome::Diagnosis { .. }));
+        assert!(matches!(run(&[bumped]), Remedy::Diagnosis { .. }));
     }
 
     #[test]

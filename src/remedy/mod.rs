@@ -29,74 +29,7 @@ use crate::model::{
     Action, Change, FieldChange, Finding, FindingCode, ObjectRef, Remediation, Snapshot, stable_id,
 };
 
-/// Earlier values of a field, from the repository's history.
-pub trait ValueHistory {
-    /// The last value of `path` in `object` (or the file's first document when `None`) of
-    /// `file` that differs from `current`, going back from the base commit; `None` when no
-    /// revision has another, an error when the history cannot be read.
-    fn previous(
-        &self,
-        file: &Path,
-        object: Option<&ObjectRef>,
-        path: &FieldPath,
-        current: &Value,
-    ) -> Result<Option<Value>, HistoryError>;
-
-    /// The last effective value of a field set in `layers` (most specific first: an overlay's
-    /// entry, its patch, the base) that differs from `current`, going back from the base
-    /// commit: at each revision the most specific layer that sets the field decides. `None`
-    /// when no revision had another. Without a history of its own, the most specific layer's.
-    fn previous_effective(
-        &self,
-        layers: &[Layer<'_>],
-        current: &Value,
-    ) -> Result<Option<Value>, HistoryError> {
-        match layers.first() {
-            Some(layer) => self.previous(layer.file, layer.object, &layer.path, current),
-            None => Ok(None),
-        }
-    }
-}
-
-/// One layer that may set a field: a file, the object in it (the first document when `None`),
-/// and the field's path there.
-#[derive(Debug, Clone)]
-pub struct Layer<'a> {
-    /// The file, relative to the repository.
-    pub file: &'a Path,
-    /// The object in it.
-    pub object: Option<&'a ObjectRef>,
-    /// The field's path in the object.
-    pub path: FieldPath,
-    /// Whether the field holds a whole image (`name:tag`) whose tag is what is compared and
-    /// returned (a base's `image` under an overlay's `images[].newTag`).
-    pub image_tag: bool,
-}
-
-/// The history of a file cannot be read.
-#[derive(Debug, thiserror::Error)]
-#[error("the Git history of {}: {message}", file.display())]
-pub struct HistoryError {
-    /// The file.
-    pub file: PathBuf,
-    /// What failed.
-    pub message: String,
-}
-
-/// A repository without history.
-pub struct NoHistory;
-
-impl ValueHistory for NoHistory {
-    fn previous(
-        &self,
-        _: &Path,
-        _: Option<&ObjectRef>,
-        _: &FieldPath,
-        _: &Value,
-    ) -> Result<Option<Value>, HistoryError> {
-        Ok(None)
-    }
-}
+pub use crate::manifests::history::{HistoryError, Layer, NoHistory, ValueHistory};
 
 /// What a remedy looks at.
 pub struct Context<'a> {
@@ -116,7 +49,7 @@ pub struct Context<'a> {
 
 /// The result of remedying one finding.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum Remedy {
     /// A change to propose.
     Proposal(Box<Remediation>),
     /// No safe change: the diagnosis and runbook are the answer.
@@ -136,7 +69,7 @@ pub enum Outcome {
 }
 
 /// The remedy for `finding`.
-pub fn remediate(finding: &Finding, ctx: &Context) -> Outcome {
+pub fn remediate(finding: &Finding, ctx: &Context) -> Remedy {
     let result = match finding.code {
         FindingCode::CrashLoopOom => resources::raise_memory(finding, ctx),
         FindingCode::OverProvisioned | FindingCode::UnderProvisioned => resources::right_size(finding, ctx),
@@ -162,12 +95,12 @@ pub fn remediate(finding: &Finding, ctx: &Context) -> Outcome {
         FindingCode::ReplicasNotReady => Err(Stop::Diagnosis("the snapshot does not say why the replicas are not ready".into())),
     };
     match result {
-        Ok(remediation) => Outcome::Proposal(Box::new(remediation)),
-        Err(Stop::Diagnosis(reason)) => Outcome::Diagnosis {
+        Ok(remediation) => Remedy::Proposal(Box::new(remediation)),
+        Err(Stop::Diagnosis(reason)) => Remedy::Diagnosis {
             finding: finding.clone(),
             reason,
         },
-        Err(Stop::Unmanaged(reason)) => Outcome::Unmanaged {
+        Err(Stop::Unmanaged(reason)) => Remedy::Unmanaged {
             finding: finding.clone(),
             reason,
         },
@@ -763,11 +696,11 @@ pub(crate) mod testing {
     }
 
     /// The remediation, or a panic saying what came instead.
-    pub fn proposal(outcome: Outcome) -> Remediation {
+    pub fn proposal(outcome: Remedy) -> Remediation {
         match outcome {
-            Outcome::Proposal(r) => *r,
-            Outcome::Diagnosis { reason, .. } => panic!("diagnosis: {reason}"),
-            Outcome::Unmanaged { reason, .. } => panic!("unmanaged: {reason}"),
+            Remedy::Proposal(r) => *r,
+            Remedy::Diagnosis { reason, .. } => panic!("diagnosis: {reason}"),
+            Remedy::Unmanaged { reason, .. } => panic!("unmanaged: {reason}"),
         }
     }
 
@@ -816,7 +749,7 @@ mod tests {
             let mut f = finding(code, api.clone());
             f.owner = Some(api.clone());
             assert!(
-                matches!(remediate(&f, &ctx), Outcome::Diagnosis { .. }),
+                matches!(remediate(&f, &ctx), Remedy::Diagnosis { .. }),
                 "{code}"
             );
         }
@@ -909,7 +842,7 @@ mod tests {
         );
         // With no environment named, no edit of the shared build is right.
         match remediate(&oom("api"), &context(&index, &config, &snapshot)) {
-            Outcome::Diagnosis { reason, .. } => assert!(
+            Remedy::Diagnosis { reason, .. } => assert!(
                 reason.contains("`apps/shared` is applied in environments prod-eu, prod-us")
                     && reason.contains("clusters/prod-us/apps.yaml"),
                 "{reason}"
@@ -946,7 +879,7 @@ mod tests {
         let mut f = finding(FindingCode::ImagePullBackoff, api.clone());
         f.owner = Some(api);
         let reason = |ctx: &Context| match remediate(&f, ctx) {
-            Outcome::Unmanaged { reason, .. } => reason,
+            Remedy::Unmanaged { reason, .. } => reason,
             _ => panic!("not unmanaged"),
         };
         let anywhere = reason(&context(&index, &config, &snapshot));

@@ -334,7 +334,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Outcome, remediate};
+    use super::super::{Remedy, remediate};
     use crate::detect::fixtures;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
@@ -378,7 +378,7 @@ mod tests {
         let young = finding(FindingCode::OverProvisioned, "Deployment/api", "api")
             .with("too little history", "2d 23h of the 7d 0h needed");
         match remediate(&young, &context(&index, &config, &snapshot)) {
-            crate::remedy::Outcome::Diagnosis { reason, .. } => {
+            crate::remedy::Remedy::Diagnosis { reason, .. } => {
                 assert_eq!(
                     reason,
                     "too little usage history to right-size: 2d 23h of the 7d 0h needed"
@@ -455,7 +455,7 @@ mod tests {
         let config = crate::config::Config::default();
         let f = finding(FindingCode::CrashLoopOom, "Deployment/api", "api");
         match remediate(&f, &context(&index, &config, &Snapshot::default())) {
-            Outcome::Diagnosis { reason, .. } => {
+            Remedy::Diagnosis { reason, .. } => {
                 assert!(reason.contains("no memory limit"), "{reason}");
                 assert!(reason.contains("no usage history"), "{reason}");
             }
@@ -487,7 +487,7 @@ mod tests {
         .unwrap();
         let index = crate::manifests::RepoIndex::build(dir.path(), &Default::default()).unwrap();
         match remediate(&f, &context(&index, &config, &snapshot)) {
-            Outcome::Diagnosis { reason, .. } => {
+            Remedy::Diagnosis { reason, .. } => {
                 assert!(reason.contains("(\"lots\") is no quantity"), "{reason}")
             }
             other => panic!("{other:?}"),
@@ -569,7 +569,7 @@ mod tests {
             &context(&index, &config, &snapshot),
         );
         match outcome {
-            Outcome::Unmanaged { reason, .. } => assert_eq!(
+            Remedy::Unmanaged { reason, .. } => assert_eq!(
                 reason,
                 "Deployment/shop/payments is not declared in the repository"
             ),

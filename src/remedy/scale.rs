@@ -282,7 +282,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, Outcome, remediate};
+    use super::super::{Context, Remedy, remediate};
     use crate::detect::fixtures;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity};
 
@@ -329,7 +329,7 @@ mod tests {
         };
         assert!(matches!(
             remediate(&high_cpu("Deployment", "web"), &ctx),
-            Outcome::Diagnosis { .. }
+            Remedy::Diagnosis { .. }
         ));
     }
 
@@ -392,7 +392,7 @@ mod tests {
         // Replicas that already serve it: a diagnosis, no edit.
         assert!(matches!(
             remediate(&peak("api", 3), &ctx),
-            Outcome::Diagnosis { .. }
+            Remedy::Diagnosis { .. }
         ));
     }
 }

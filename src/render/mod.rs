@@ -1,549 +1,432 @@
-//! Rendering: pull request titles and bodies, the merge path's comments and the check report,
-//! from templates in `templates/` (embedded at build
-//! time, replaced file by file from a directory), each filled from one typed view. Pure once the
-//! templates are loaded.
+//! Builds rendered by kustomize itself ([`kustomize`]), as Argo CD and Flux render them, with
+//! each rendered object traced back to the file that declares it (kustomize's own origin
+//! annotations), and every object of a repository as it will be applied ([`objects`]).
+//! A build is rendered once per run for the same inputs (the files under the directories it
+//! reads). A build that cannot be rendered for a reason outside the repository (Helm not
+//! installed, a remote resource that cannot be fetched) is [`NotRendered`]; any other failure is
+//! kustomize's own error, never a partial render.
+//!
+//! Repository content is hostile: before kustomize runs, [`prescan`] reads every kustomization
+//! the build loads and refuses a path that leaves the repository or a Helm argument that reads
+//! as a flag ([`Failure::Refused`]); a remote source that the trusted configuration does not
+//! allow ([`AllowRemote`]) leaves the build not rendered. kustomize then runs on a temporary
+//! copy of the directories the build loads, through [`sandbox`]. I/O: reads the build's files,
+//! copies them and writes a wrapper kustomization in a temporary directory, runs kustomize.
 
-use std::path::{Path, PathBuf};
+pub mod flux;
+pub mod helm;
+pub mod kustomize;
+mod objects;
+mod origin;
+pub mod paths;
+pub mod prescan;
+mod reach;
+pub mod release;
+pub mod remote;
+mod renames;
+pub mod sandbox;
 
-use minijinja::Environment;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::assess::Assessment;
-use crate::cluster::DryRunResult;
-use crate::cluster::conflicts::{ConflictMode, ConflictPolicy, is_controller, manager_name};
-use crate::model::quantity::{format_cpu, format_memory};
-use crate::model::{Evidence, Remediation, UsageFacts};
+pub use kustomize::{Kustomize, Missing};
+pub use objects::{AppliedObject, Failed, Rendering, identity, objects};
+pub use origin::Origin;
+pub use paths::Refusal;
+pub use reach::learn_reach;
+pub use remote::AllowRemote;
+pub use renames::learn_renames;
 
-/// The embedded templates, by name.
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "pr_title.txt.j2",
-        include_str!("../../templates/pr_title.txt.j2"),
-    ),
-    (
-        "pr_body.md.j2",
-        include_str!("../../templates/pr_body.md.j2"),
-    ),
-    (
-        "dry_run.md.j2",
-        include_str!("../../templates/dry_run.md.j2"),
-    ),
-    (
-        "report_weekly.md.j2",
-        include_str!("../../templates/report_weekly.md.j2"),
-    ),
-    (
-        "report_security.md.j2",
-        include_str!("../../templates/report_security.md.j2"),
-    ),
-    (
-        "report_capacity.md.j2",
-        include_str!("../../templates/report_capacity.md.j2"),
-    ),
-    (
-        "report_runbook.md.j2",
-        include_str!("../../templates/report_runbook.md.j2"),
-    ),
-    ("check.md.j2", include_str!("../../templates/check.md.j2")),
-    (
-        "reconcile.md.j2",
-        include_str!("../../templates/reconcile.md.j2"),
-    ),
-];
+use crate::manifests::{Build, display_dir, parse_text};
 
-/// What can go wrong rendering.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An override file cannot be read.
-    #[error("{}: cannot read: {source}", file.display())]
-    Read {
-        /// The file.
-        file: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+/// A build that cannot be rendered here, and why: it is reported, never taken as "no change".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotRendered {
+    /// The build's directory.
+    pub build: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// Why a build gives no objects.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    /// Something outside the repository is missing.
+    #[error("{}: not rendered: {}", display_dir(&.0.build), .0.reason)]
+    NotRendered(NotRendered),
+    /// Neither kustomize nor kubectl is there to render it.
+    #[error("{}: cannot be rendered: {missing}", kustomization.display())]
+    NoKustomize {
+        /// The build's kustomization file.
+        kustomization: PathBuf,
+        /// What is missing.
+        missing: Missing,
     },
-    /// A template does not parse or does not render.
-    #[error("template {name}: {message}")]
-    Template {
-        /// The template.
-        name: String,
-        /// minijinja's message, with the line.
+    /// The build names a path or a value that is refused before anything runs.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// kustomize refused the build; the message is its own.
+    #[error("{}: kustomize build failed: {message}", kustomization.display())]
+    Failed {
+        /// The build's kustomization file.
+        kustomization: PathBuf,
+        /// kustomize's message.
         message: String,
     },
 }
 
-/// Result of rendering.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The loaded templates.
-pub struct Templates {
-    env: Environment<'static>,
+/// One object of a build's output.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The object as applied, without the origin and transformer annotations.
+    pub value: Value,
+    /// Where kustomize took it from.
+    pub origin: Origin,
+    /// The transformers that changed it after its source, as kustomize names them
+    /// (`PatchTransformer in clusters/prod/kustomization.yaml`).
+    pub transformations: Vec<String>,
 }
 
-impl Templates {
-    /// The embedded templates, each replaced by the file of the same name in `overrides` when
-    /// there is one.
-    pub fn load(overrides: Option<&Path>) -> Result<Self> {
-        let mut env = Environment::new();
-        let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-            .map_err(|e| Error::Template {
-                name: "(syntax)".into(),
-                message: e.to_string(),
+/// Renders, by build directory and hash of its inputs.
+type Cache = HashMap<(PathBuf, u64), Result<Vec<Rendered>, Failure>>;
+
+/// Renders builds with kustomize, each set of inputs once.
+#[derive(Debug)]
+pub struct Renderer {
+    kustomize: Result<Kustomize, Missing>,
+    allow: AllowRemote,
+    cache: Mutex<Cache>,
+}
+
+impl Renderer {
+    /// A renderer using `kustomize` (see [`Kustomize::find`]) that fetches only the remote
+    /// sources `allow` allows; a missing kustomize is an error only when a build has to be
+    /// rendered.
+    pub fn new(kustomize: Result<Kustomize, Missing>, allow: AllowRemote) -> Self {
+        Renderer {
+            kustomize,
+            allow,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// A renderer with the kustomize on `PATH`, fetching what `allow` allows (the trusted
+    /// configuration's `render.allowRemote`).
+    pub fn from_path(allow: AllowRemote) -> Self {
+        Self::new(Kustomize::find(), allow)
+    }
+
+    /// The remote sources it may fetch.
+    pub fn allow_remote(&self) -> &AllowRemote {
+        &self.allow
+    }
+
+    /// The program builds are rendered with, and its version; `None` when there is none.
+    pub fn name(&self) -> Option<&str> {
+        self.kustomize.as_ref().ok().map(|k| k.name.as_str())
+    }
+
+    /// The program builds are rendered with, when there is one.
+    pub fn kustomize(&self) -> Option<&Kustomize> {
+        self.kustomize.as_ref().ok()
+    }
+
+    /// Whether `helm` is on `PATH` beside kustomize.
+    pub fn has_helm(&self) -> bool {
+        self.kustomize.as_ref().is_ok_and(Kustomize::has_helm)
+    }
+
+    /// The objects of `build` under `root`, as kustomize renders them.
+    pub fn render(&self, root: &Path, build: &Build) -> Result<Vec<Rendered>, Failure> {
+        let key = (build.dir.clone(), inputs_hash(root, build));
+        if let Some(done) = self.lock().get(&key) {
+            return done.clone();
+        }
+        let result = self.render_uncached(root, build);
+        self.lock().insert(key, result.clone());
+        result
+    }
+
+    /// The objects of `build` under `root` with `edits` (file relative to the root, new text)
+    /// written over its files: the build's inputs are copied into a temporary directory, which
+    /// is removed afterwards.
+    pub fn render_edited(
+        &self,
+        root: &Path,
+        build: &Build,
+        edits: &[(&Path, &str)],
+    ) -> Result<Vec<Rendered>, Failure> {
+        let failed = |error: std::io::Error| Failure::Failed {
+            kustomization: build.kustomization.clone(),
+            message: format!("cannot copy its files to render the edit: {error}"),
+        };
+        let copy = tempfile::Builder::new()
+            .prefix("remediator-edit-")
+            .tempdir()
+            .map_err(failed)?;
+        let mut files = Vec::new();
+        for dir in &build.dirs {
+            collect_files(&root.join(dir), &mut files);
+        }
+        for file in files {
+            let relative = file.strip_prefix(root).unwrap_or(&file);
+            let target = copy.path().join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(failed)?;
+            }
+            std::fs::copy(&file, &target).map_err(failed)?;
+        }
+        for (file, text) in edits {
+            if build.reads(file) {
+                std::fs::write(copy.path().join(file), text).map_err(failed)?;
+            }
+        }
+        self.render(copy.path(), build)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn render_uncached(&self, root: &Path, build: &Build) -> Result<Vec<Rendered>, Failure> {
+        let not_rendered = |reason: String| {
+            Failure::NotRendered(NotRendered {
+                build: build.dir.clone(),
+                reason,
+            })
+        };
+        let failed = |message: String| Failure::Failed {
+            kustomization: build.kustomization.clone(),
+            message,
+        };
+        if build.component {
+            return Err(not_rendered(
+                "a kustomize Component is built only through the builds that use it".to_owned(),
+            ));
+        }
+        let kustomize = self
+            .kustomize
+            .as_ref()
+            .map_err(|missing| Failure::NoKustomize {
+                kustomization: build.kustomization.clone(),
+                missing: missing.clone(),
             })?;
-        env.set_syntax(syntax);
-        for (name, text) in TEMPLATES {
-            let text = match overrides.map(|dir| dir.join(name)).filter(|p| p.is_file()) {
-                Some(file) => {
-                    std::fs::read_to_string(&file).map_err(|source| Error::Read { file, source })?
-                }
-                None => (*text).to_owned(),
-            };
-            env.add_template_owned(*name, text)
-                .map_err(|e| Error::Template {
-                    name: (*name).to_owned(),
-                    message: describe(&e),
-                })?;
+        if build.helm && !kustomize.has_helm() {
+            return Err(not_rendered(
+                "it inflates Helm charts (`helmCharts`) and `helm` is not on PATH".to_owned(),
+            ));
         }
-        Ok(Self { env })
-    }
-
-    fn render(&self, name: &str, view: &impl Serialize) -> Result<String> {
-        let template = self.env.get_template(name).map_err(|e| Error::Template {
-            name: name.into(),
-            message: describe(&e),
-        })?;
-        template
-            .render(minijinja::value::Serde(view))
-            .map_err(|e| Error::Template {
-                name: name.into(),
-                message: describe(&e),
-            })
-    }
-
-    /// The title and body of the pull request for one proposal.
-    pub fn pull_request(&self, view: &PullRequestView) -> Result<(String, String)> {
-        Ok((
-            short(self.render("pr_title.txt.j2", view)?.trim(), 120),
-            self.render("pr_body.md.j2", view)?,
-        ))
-    }
-
-    /// The dry-run section of a pull request.
-    pub fn dry_run(&self, view: &DryRunView) -> Result<String> {
-        Ok(self.render("dry_run.md.j2", view)?.trim_end().to_owned())
-    }
-
-    /// A comment of the merge path on the pull request it merged.
-    pub fn reconcile(&self, view: &crate::reconcile::CommentView) -> Result<String> {
-        self.render("reconcile.md.j2", view)
-    }
-
-    /// A report of `remediator report` (`weekly`, `security`).
-    pub fn report(&self, kind: &str, view: &impl Serialize) -> Result<String> {
-        self.render(&format!("report_{kind}.md.j2"), view)
-    }
-
-    /// The report of `remediator check`.
-    pub fn check(&self, view: &crate::check::report::CheckView) -> Result<String> {
-        self.render("check.md.j2", view)
-    }
-}
-
-/// `text` cut to at most `max` characters, with an ellipsis when cut.
-fn short(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max - 1) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
-fn describe(e: &minijinja::Error) -> String {
-    match e.line() {
-        Some(line) => format!("line {line}: {e}"),
-        None => e.to_string(),
-    }
-}
-
-/// What the dry-run section shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct DryRunView {
-    /// The cluster (kubeconfig context or server).
-    pub cluster: String,
-    /// The field manager the apply will use.
-    pub field_manager: String,
-    /// Each object's result.
-    pub objects: Vec<DryRunObjectView>,
-    /// Why the dry-run could not run, when it could not.
-    pub error: Option<String>,
-    /// Objects not dry-run, each group with why (an environment without a cluster).
-    pub skipped: Vec<String>,
-}
-
-/// One object of the dry-run section.
-#[derive(Debug, Clone, Serialize)]
-pub struct DryRunObjectView {
-    /// `Kind/namespace/name`.
-    pub object: String,
-    /// created, configured or unchanged.
-    pub action: String,
-    /// The live diff, Secret values masked.
-    pub diff: String,
-    /// Other managers of the fields it sets, and what the merge will do with each.
-    pub conflicts: Vec<ConflictView>,
-    /// Whether another manager owns `.spec.replicas`.
-    pub replicas_owned: bool,
-    /// Whether a field is refused: the merge will apply nothing of the change.
-    pub refused: bool,
-    /// The GitOps tool the object is left to, which syncs it (its conflicts are that tool's).
-    pub synced_by: Option<String>,
-}
-
-/// A field another manager owns, as the dry-run section shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConflictView {
-    /// The manager's name.
-    pub manager: String,
-    /// The field, `.spec.replicas`.
-    pub field: String,
-    /// `force`, `skip-field` or `refuse`, from `reconcile.conflicts`.
-    pub mode: ConflictMode,
-    /// Whether the manager is a controller.
-    pub controller: bool,
-}
-
-impl DryRunView {
-    /// The view of a dry-run's results, each conflict with what `policy` will do with it.
-    pub fn new(
-        cluster: &str,
-        field_manager: &str,
-        results: &[DryRunResult],
-        policy: &ConflictPolicy,
-    ) -> Self {
-        let objects = results
-            .iter()
-            .map(|r| {
-                let conflicts: Vec<ConflictView> = r
-                    .conflicts
+        let scanned = prescan::scan(root, &build.dir).map_err(Failure::Refused)?;
+        let refused = scanned.refused_remote(&self.allow);
+        if !refused.is_empty() {
+            return Err(not_rendered(format!(
+                "it fetches {}, which `render.allowRemote` in the trusted configuration does not allow: nothing is fetched while a change is judged",
+                refused
                     .iter()
-                    .map(|c| ConflictView {
-                        manager: manager_name(&c.manager).to_owned(),
-                        field: c.field.clone(),
-                        mode: policy.decide(c),
-                        controller: is_controller(manager_name(&c.manager)),
-                    })
-                    .collect();
-                DryRunObjectView {
-                    object: r.object.to_string(),
-                    action: r.action.to_string(),
-                    diff: r.diff.clone(),
-                    replicas_owned: r.conflicts.iter().any(|c| c.field == ".spec.replicas"),
-                    refused: r.synced_by.is_none()
-                        && conflicts.iter().any(|c| c.mode == ConflictMode::Refuse),
-                    synced_by: r.synced_by.clone(),
-                    conflicts,
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let wrapper =
+            Wrapper::new(root, &build.dir, &scanned.dirs).map_err(|e| failed(e.to_string()))?;
+        let sandbox = sandbox::Sandbox::new(!scanned.remote.is_empty())
+            .map_err(|e| failed(format!("cannot make its temporary home: {e}")))?;
+        let text = match kustomize.run(&sandbox, &wrapper.dir()) {
+            Ok(text) => text,
+            Err(error) if !scanned.remote.is_empty() => {
+                return Err(not_rendered(format!(
+                    "its remote resources ({}) could not be fetched: {}",
+                    scanned
+                        .remote
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    wrapper.local(&error.to_string())
+                )));
+            }
+            Err(error) => return Err(failed(wrapper.local(&error.to_string()))),
+        };
+        let parsed = parse_text(&build.kustomization, &text);
+        if let Some(error) = parsed.errors.first() {
+            return Err(failed(format!("its output does not parse: {error}")));
+        }
+        Ok(parsed
+            .documents
+            .into_iter()
+            .filter(|d| d.value.is_object())
+            .map(|d| {
+                let (value, origin, transformations) = origin::take(d.value, &wrapper);
+                Rendered {
+                    value,
+                    origin,
+                    transformations,
                 }
             })
-            .collect();
-        DryRunView {
-            cluster: cluster.to_owned(),
-            field_manager: field_manager.to_owned(),
-            objects,
-            error: None,
-            skipped: vec![],
-        }
-    }
-
-    /// The view of a dry-run that failed.
-    pub fn failed(cluster: &str, field_manager: &str, error: String) -> Self {
-        DryRunView {
-            error: Some(error),
-            ..DryRunView::new(cluster, field_manager, &[], &ConflictPolicy::default())
-        }
+            .collect())
     }
 }
 
-/// Everything the pull request templates show.
-#[derive(Debug, Clone, Serialize)]
-pub struct PullRequestView {
-    /// Remediation id.
-    pub id: String,
-    /// One line: what changes.
-    pub summary: String,
-    /// Finding code.
-    pub code: String,
-    /// Finding severity.
-    pub severity: String,
-    /// Where the finding was seen.
-    pub subject: String,
-    /// The workload that owns the subject, when known.
-    pub owner: Option<String>,
-    /// The object the change applies to.
-    pub target: String,
-    /// Its environment.
-    pub environment: Option<String>,
-    /// The finding's explanation.
-    pub explanation: String,
-    /// The finding's evidence.
-    pub evidence: Vec<Evidence>,
-    /// Usage charts.
-    pub charts: Vec<ChartView>,
-    /// The unified diff, Secret values masked.
-    pub diff: String,
-    /// Risk level.
-    pub risk: String,
-    /// Whether the risk is above the environment's tolerance.
-    pub escalated: bool,
-    /// Reasons behind the risk.
-    pub reasons: Vec<String>,
-    /// Approvals required.
-    pub approvals: u32,
-    /// Teams required among the approvers.
-    pub teams: Vec<String>,
-    /// Policy denials.
-    pub denials: Vec<String>,
-    /// The dry-run section.
-    pub dry_run: String,
-    /// How to undo it.
-    pub rollback: String,
-    /// The catalog entry of the action.
-    pub action: crate::model::ActionSpec,
-    /// Link to the runbook section.
-    pub runbook: String,
-    /// The explanation in plain words, when an endpoint was asked.
-    pub plain_words: Option<crate::explain::Explanation>,
+/// A temporary copy of the directories a build loads (`tree/`), and beside it a kustomization
+/// (`wrapper/`) that includes the build and asks kustomize for origin and transformer
+/// annotations, so every rendered object names its source file and what changed it. kustomize reads only the copy; the repository itself
+/// is never its working directory.
+pub(crate) struct Wrapper {
+    /// Removes the copy and the wrapper when dropped.
+    _dir: tempfile::TempDir,
+    /// The copy of the tree, absolute.
+    root: PathBuf,
 }
 
-impl PullRequestView {
-    /// The view of a remediation, its assessment and its diff.
-    pub fn new(
-        remediation: &Remediation,
-        assessment: &Assessment,
-        diff: String,
-        dry_run: String,
-    ) -> Self {
-        let finding = &remediation.finding;
-        Self {
-            id: remediation.id.clone(),
-            summary: remediation.summary.clone(),
-            code: finding.code.to_string(),
-            severity: finding.severity.to_string(),
-            subject: finding.subject.to_string(),
-            owner: finding.owner.as_ref().map(ToString::to_string),
-            target: remediation.target.to_string(),
-            environment: remediation.environment.clone(),
-            explanation: finding.explanation.clone(),
-            evidence: finding.evidence.clone(),
-            charts: finding
-                .usage
-                .iter()
-                .filter(|u| u.chart.len() >= 2)
-                .map(ChartView::new)
-                .collect(),
-            diff,
-            risk: assessment.risk.to_string(),
-            escalated: assessment.escalated,
-            reasons: assessment.reasons.clone(),
-            approvals: assessment.approvals.count,
-            teams: assessment.approvals.teams.clone(),
-            denials: assessment.denials.clone(),
-            dry_run,
-            rollback: remediation.rollback.clone(),
-            action: remediation.action.spec(),
-            runbook: finding.code.runbook(),
-            plain_words: None,
+impl Wrapper {
+    fn new(root: &Path, build: &Path, dirs: &[PathBuf]) -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("remediator-build-")
+            .tempdir()?;
+        let here = dir.path().canonicalize()?;
+        let tree = here.join("tree");
+        for loaded in dirs {
+            copy_dir(&root.join(loaded), &tree.join(loaded))?;
         }
+        std::fs::create_dir_all(tree.join(build))?;
+        let wrapper = here.join("wrapper");
+        std::fs::create_dir_all(&wrapper)?;
+        let target = Path::new("../tree").join(build);
+        let text = format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\nbuildMetadata: [originAnnotations, transformerAnnotations]\n",
+            serde_json::to_string(&target.to_string_lossy()).unwrap_or_default()
+        );
+        std::fs::write(wrapper.join("kustomization.yaml"), text)?;
+        Ok(Wrapper {
+            _dir: dir,
+            root: tree,
+        })
     }
-}
 
-/// A Mermaid line chart of one resource's usage, with its request as a second line.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChartView {
-    /// `cpu`, `memory` or `storage`.
-    pub resource: String,
-    /// `millicores` or `MiB`.
-    pub unit: String,
-    /// How long the samples span.
-    pub span: String,
-    /// Label of the x axis.
-    pub x_label: String,
-    /// Largest x value.
-    pub x_max: u64,
-    /// Largest y value shown.
-    pub y_max: u64,
-    /// The samples, in `unit`.
-    pub values: Vec<u64>,
-    /// The request at every sample, when set.
-    pub request: Option<Vec<u64>>,
-    /// p95, formatted.
-    pub p95: String,
-    /// Peak, formatted.
-    pub max: String,
-    /// Request, formatted.
-    pub request_label: Option<String>,
-    /// Limit, formatted.
-    pub limit_label: Option<String>,
-    /// Where the forecast starts, in x-axis units, when the chart carries one.
-    pub forecast_from: Option<u64>,
-}
+    /// The wrapper's directory, where kustomize runs.
+    fn dir(&self) -> PathBuf {
+        self.root.with_file_name("wrapper")
+    }
 
-impl ChartView {
-    fn new(usage: &UsageFacts) -> Self {
-        let cpu = usage.resource == "cpu";
-        let (unit, scale) = if cpu {
-            ("millicores", 1.0)
-        } else {
-            ("MiB", 1048576.0)
+    /// `path` as kustomize wrote it (relative to the wrapper), relative to the repository root;
+    /// `None` when it is outside.
+    fn resolve(&self, path: &str) -> Option<PathBuf> {
+        let here = self.dir();
+        let mut out = PathBuf::new();
+        for component in here.join(path).components() {
+            match component {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out.strip_prefix(&self.root).ok().map(Path::to_owned)
+    }
+
+    /// kustomize's message with the wrapper's level and the absolute paths taken out.
+    fn local(&self, message: &str) -> String {
+        const INNER: &str = "recursed accumulation of path '";
+        let message = match message.find(INNER) {
+            Some(start) => {
+                let rest = &message[start + INNER.len()..];
+                rest.find("': ").map_or(rest, |end| &rest[end + 3..])
+            }
+            None => message,
         };
-        let format = |v: f64| if cpu { format_cpu(v) } else { format_memory(v) };
-        let span = usage.chart.last().map_or(0.0, |p| p.0);
-        let (x_label, x_scale) = if span >= 2.0 * 3600.0 {
-            ("hours", 3600.0)
-        } else {
-            ("minutes", 60.0)
-        };
-        let values: Vec<u64> = usage
-            .chart
-            .iter()
-            .map(|(_, v)| (v / scale).round() as u64)
-            .collect();
-        let request = usage
-            .request
-            .map(|r| vec![(r / scale).round() as u64; values.len()]);
-        let top = values
-            .iter()
-            .copied()
-            .chain(request.iter().flatten().copied())
-            .max()
-            .unwrap_or(1);
-        Self {
-            resource: usage.resource.clone(),
-            unit: unit.into(),
-            span: crate::detect::human(k8s_openapi::jiff::SignedDuration::from_secs(span as i64)),
-            x_label: x_label.into(),
-            x_max: (span / x_scale).ceil() as u64,
-            y_max: top + top / 5 + 1,
-            values,
-            request,
-            p95: format(usage.p95),
-            max: format(usage.max),
-            request_label: usage.request.map(format),
-            limit_label: usage.limit.map(format),
-            forecast_from: usage.forecast_from.map(|f| (f / x_scale).round() as u64),
+        let root = format!("{}/", self.root.display());
+        let wrapper = format!("{}/", self.dir().display());
+        let base = format!("{}/", self.root.parent().unwrap_or(&self.root).display());
+        message
+            .replace(&root, "")
+            .replace(&wrapper, "")
+            .replace(&base, "")
+    }
+}
+
+/// What decides a build's output: its input files under `root` and the Flux variables it gets
+/// (`substitutions` are the repository's). Two builds with one fingerprint render alike.
+pub fn fingerprint(root: &Path, build: &Build, substitutions: &[flux::Substitution]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    inputs_hash(root, build).hash(&mut hasher);
+    if let Some(substitution) = flux::for_unit(substitutions, &build.dir, true) {
+        format!("{:?}", substitution.vars).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// A hash of every file a build may read: the files under its kustomization directories.
+fn inputs_hash(root: &Path, build: &Build) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut files = Vec::new();
+    for dir in &build.dirs {
+        collect_files(&root.join(dir), &mut files);
+    }
+    files.sort();
+    files.dedup();
+    for file in files {
+        file.strip_prefix(root).unwrap_or(&file).hash(&mut hasher);
+        std::fs::read(&file).ok().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Copies the regular files under `from` to `to`; symlinks and anything else are left out, so
+/// the copy holds nothing that points outside it.
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    collect_files(from, &mut files);
+    for file in files {
+        let target = to.join(file.strip_prefix(from).unwrap_or(&file));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(&file, &target)?;
+    }
+    Ok(())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && entry.file_name() != ".git" => collect_files(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
         }
     }
 }
 
+/// For a unit test that renders: whether kustomize (or kubectl's) is here. Without it the test
+/// fails, naming what to install, unless `REMEDIATOR_SKIP_TOOLS=1`; then it is skipped with a
+/// line on standard error, as the integration tests' `common::tools` does.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cluster::FieldConflict;
-    use crate::model::{ChangeAction, ObjectRef};
-
-    fn result(conflicts: Vec<FieldConflict>) -> DryRunResult {
-        DryRunResult {
-            object: ObjectRef::new("apps/v1", "Deployment", Some("shop"), "web"),
-            action: ChangeAction::Configured,
-            diff: "--- a/x\n+++ b/x\n-  replicas: 2\n+  replicas: 3\n".into(),
-            conflicts,
-            synced_by: None,
-        }
+pub(crate) fn kustomize_for_test(test: &str) -> bool {
+    use std::io::Write as _;
+    if Kustomize::find().is_ok() {
+        return true;
     }
-
-    #[test]
-    fn the_dry_run_section_names_other_owners_and_warns_about_autoscalers() {
-        let templates = Templates::load(None).unwrap();
-        let conflict = FieldConflict {
-            manager: "\"kube-controller-manager\" using apps/v1".into(),
-            field: ".spec.replicas".into(),
-        };
-        let policy = ConflictPolicy::default();
-        let view = DryRunView::new(
-            "prod",
-            "remediator",
-            &[result(vec![conflict.clone()])],
-            &policy,
-        );
-        let text = templates.dry_run(&view).unwrap();
-        assert!(
-            text.contains(
-                "| `Deployment/shop/web` | configured | kube-controller-manager on `.spec.replicas` (refuse) |"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("> [!CAUTION]"), "{text}");
-        assert!(
-            text.contains("`.spec.replicas` is owned by kube-controller-manager (a controller): on merge it is **refused**"),
-            "{text}"
-        );
-        assert!(text.contains("nothing of it is applied"), "{text}");
-        assert!(
-            text.contains("change the HorizontalPodAutoscaler instead"),
-            "{text}"
-        );
-        assert!(text.contains("```diff\n--- a/x"), "{text}");
-
-        let kubectl = FieldConflict {
-            manager: "\"kubectl-edit\"".into(),
-            field: ".spec.template.spec.containers[name=\"web\"].image".into(),
-        };
-        let taken = templates
-            .dry_run(&DryRunView::new(
-                "prod",
-                "remediator",
-                &[result(vec![kubectl])],
-                &policy,
-            ))
-            .unwrap();
-        assert!(taken.contains("> [!WARNING]"), "{taken}");
-        assert!(
-            taken.contains("taken over, and kubectl-edit may set it back"),
-            "{taken}"
-        );
-        assert!(!taken.contains("nothing of it is applied"), "{taken}");
-        let synced = DryRunResult {
-            synced_by: Some("Argo CD application shop".into()),
-            ..result(vec![conflict.clone()])
-        };
-        let synced = templates
-            .dry_run(&DryRunView::new("prod", "remediator", &[synced], &policy))
-            .unwrap();
-        assert!(
-            synced.contains(
-                "is synced by Argo CD application shop, which applies the merged change itself"
-            ),
-            "{synced}"
-        );
-        assert!(!synced.contains("refused"), "{synced}");
-        let left = ConflictPolicy::all(ConflictMode::SkipField);
-        let left = templates
-            .dry_run(&DryRunView::new(
-                "prod",
-                "remediator",
-                &[result(vec![conflict])],
-                &left,
-            ))
-            .unwrap();
-        assert!(left.contains("left to it, and the rest applied"), "{left}");
-
-        let quiet = templates
-            .dry_run(&DryRunView::new(
-                "prod",
-                "remediator",
-                &[result(vec![])],
-                &policy,
-            ))
-            .unwrap();
-        assert!(!quiet.contains("WARNING"), "{quiet}");
-        assert!(quiet.contains("| configured | none |"), "{quiet}");
-
-        let failed = DryRunView::failed("prod", "remediator", "no route".into());
-        assert_eq!(
-            templates.dry_run(&failed).unwrap(),
-            "The server-side dry-run failed: no route"
+    let how = "kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl (https://kubernetes.io/docs/tasks/tools/)";
+    if std::env::var("REMEDIATOR_SKIP_TOOLS").as_deref() != Ok("1") {
+        panic!(
+            "{test} needs {how} on PATH: install it, or set REMEDIATOR_SKIP_TOOLS=1 to skip the tests that need it"
         );
     }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped (REMEDIATOR_SKIP_TOOLS=1): {test} needs {how}"
+    );
+    false
 }

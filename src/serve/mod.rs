@@ -23,12 +23,12 @@ use std::time::Instant;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::audit::AuditLog;
-use crate::build::Renderer;
 use crate::cluster::KubeCluster;
 use crate::config::Config;
 use crate::forge::GitHub;
 use crate::git::{Auth, ConfigRepo};
-use crate::render::Templates;
+use crate::render::Renderer;
+use crate::views::Templates;
 use crate::workspace::GitHubSettings;
 use metrics::Metrics;
 use settings::ServeSettings;

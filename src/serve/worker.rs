@@ -15,10 +15,8 @@ use tokio::sync::mpsc;
 use super::metrics::{Boundary, Metrics};
 use super::{Job, Service, Shared, github};
 use crate::assess::Policies;
-use crate::build::Renderer;
 use crate::check::{CheckOptions, report};
 use crate::cluster::{Cluster, SnapshotOptions};
-use crate::config::Config;
 use crate::forge::Forge;
 use crate::git::GitHistory;
 use crate::manifests::{IndexOptions, RepoIndex};
@@ -26,6 +24,7 @@ use crate::propose::{self, Inputs, ProposeOptions};
 use crate::publish;
 use crate::reconcile::Outcome;
 use crate::reconcile::driver::{Driver, Fixed};
+use crate::render::Renderer;
 use crate::workspace::TrustedInputs;
 
 pub(super) async fn run(
@@ -142,7 +141,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         .repo
         .write_tree(base, dir.path())
         .map_err(|e| e.to_string())?;
-    let config = Config::at(&service.repo, base).map_err(|e| e.to_string())?;
+    let config = crate::workspace::config_at(&service.repo, base).map_err(|e| e.to_string())?;
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
@@ -152,10 +151,10 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         },
     };
     let mut index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
-    for warning in crate::build::learn_renames(&mut index, &service.renderer) {
+    for warning in crate::render::learn_renames(&mut index, &service.renderer) {
         tracing::warn!(%warning, "renamed objects");
     }
-    for warning in crate::build::learn_reach(&mut index, &service.renderer) {
+    for warning in crate::render::learn_reach(&mut index, &service.renderer) {
         tracing::warn!(%warning, "chart values");
     }
     let mut loaded = service

@@ -27,7 +27,7 @@ fn on_path(name: &str) -> bool {
 pub fn require(tool: Tool, test: &str) -> bool {
     let (found, how) = match tool {
         Tool::Kustomize => (
-            remediator::build::Kustomize::find().is_ok(),
+            remediator::render::Kustomize::find().is_ok(),
             "kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl (https://kubernetes.io/docs/tasks/tools/)",
         ),
         Tool::Kubectl => (

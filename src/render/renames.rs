@@ -83,7 +83,7 @@ spec:
 
     #[test]
     fn a_live_name_made_by_name_prefix_and_a_namespace_is_found_as_its_declaration() {
-        if !crate::build::kustomize_for_test(
+        if !crate::render::kustomize_for_test(
             "a_live_name_made_by_name_prefix_and_a_namespace_is_found_as_its_declaration",
         ) {
             return;
