@@ -258,14 +258,16 @@ fn the_config_schema_matches_the_parser() {
                 "environments: [{name: a, paths: [x], context: c, kubeconfig: k, riskTolerance: low}]\n"
             }
             "forge" => {
-                "forge: {type: github, repository: a/b, baseBranch: main, apiUrl: http://x}\n"
+                "forge: {type: github, repository: a/b, baseBranch: main, apiUrl: http://x, app: {id: 1, privateKeyEnv: KEY, installationId: 2}}\n"
             }
             "git" => "git: {remote: upstream, author: {name: bot, email: bot@example.com}}\n",
             "reconcile" => {
                 "reconcile: {rollback: pull-request, healthTimeoutSeconds: 60, lockNamespace: ops, lockWaitSeconds: 0, conflicts: {controllers: skip-field, others: force}}\n"
             }
             "audit" => "audit: {path: audit/remediator.jsonl}\n",
-            "approvals" => "approvals: {teams: {security: [carol, \"@acme/security\"]}}\n",
+            "approvals" => {
+                "approvals: {teams: {security: [carol, \"@acme/security\"]}, requiredChecks: [ci/test]}\n"
+            }
             "serve" => {
                 "serve: {listen: \"127.0.0.1:9000\", environment: dev, debounceSeconds: 2, resyncSeconds: 60, queue: 8, metricsIntervalSeconds: 10, leaseSeconds: 5, leaseNamespace: ops, advertise: \"10.0.0.1:8080\", githubWebhookSecret: {env: HOOK}, alertmanagerToken: {file: /t}, alerts: [{alert: A, finding: crash-loop, kind: Pod, label: pod}]}\n"
             }
@@ -318,7 +320,14 @@ fn the_config_schema_matches_the_parser() {
         .unwrap()
         .keys()
         .collect();
-    assert_eq!(forge_keys, ["type", "repository", "baseBranch", "apiUrl"]);
+    assert_eq!(
+        forge_keys,
+        ["type", "repository", "baseBranch", "apiUrl", "app"]
+    );
+    assert_eq!(
+        keys_of(&top["forge"]["properties"]["app"]),
+        ["id", "privateKeyFile", "privateKeyEnv", "installationId"]
+    );
     let keys = |section: &str| -> Vec<String> {
         top[section]["properties"]
             .as_object()
@@ -362,6 +371,7 @@ fn the_config_schema_matches_the_parser() {
         Some(Path::new("audit/remediator.jsonl"))
     );
     assert_eq!(all.teams["security"], ["carol", "@acme/security"]);
+    assert_eq!(all.required_checks, ["ci/test"]);
     let zero = Config::parse(
         Path::new("r.yaml"),
         "reconcile:\n  healthTimeoutSeconds: 0\n",
