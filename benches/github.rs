@@ -21,7 +21,7 @@ const SECRET: &str = "bench-webhook-secret";
 
 fn deliver(address: &str, event: &str, id: usize, body: &Value) {
     let body = body.to_string();
-    let signature = remediator::serve::github::sign(SECRET.as_bytes(), body.as_bytes());
+    let signature = remediator::serve::webhook::sign(SECRET.as_bytes(), body.as_bytes());
     let delivery = format!("bench-{id}");
     let answer = request(
         address,

@@ -65,7 +65,7 @@ pub struct Config {
     /// Environments, in the order written; the first whose paths match a file owns it.
     pub environments: Vec<Environment>,
     /// Where pull requests go.
-    pub forge: Forge,
+    pub forge: ForgeSettings,
     /// The Git side: remote and commit author.
     pub git: GitSettings,
     /// How merged changes are applied, verified and rolled back.
@@ -81,7 +81,7 @@ pub struct Config {
     /// The in-cluster service (`serve`).
     pub serve: crate::serve::settings::ServeSettings,
     /// Canary clusters, soak and promotion order; the defaults when not given.
-    pub promotion: Promotion,
+    pub promotion: PromotionSettings,
     /// Where usage history comes from for live runs: Prometheus when given, else
     /// metrics-server's samples.
     pub prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
@@ -92,7 +92,7 @@ pub struct Config {
     pub allow_remote: Vec<String>,
     /// The repository as the GitOps tools read it: its URL and the branch reviewed and
     /// applied (the forge's base branch; `check` names it by `--base`). Not read from the file.
-    pub origin: crate::manifests::Origin,
+    pub origin: crate::manifests::Upstream,
 }
 
 impl Config {
@@ -156,7 +156,7 @@ impl Default for Config {
             field_manager: "remediator".to_owned(),
             excludes: vec![],
             environments: vec![],
-            forge: Forge::None,
+            forge: ForgeSettings::None,
             git: GitSettings {
                 remote: "origin".to_owned(),
                 author: Author::default(),
@@ -166,11 +166,11 @@ impl Default for Config {
             teams: BTreeMap::new(),
             required_checks: Vec::new(),
             serve: crate::serve::settings::ServeSettings::default(),
-            promotion: Promotion::default(),
+            promotion: PromotionSettings::default(),
             prometheus: None,
             llm: None,
             allow_remote: vec![],
-            origin: crate::manifests::Origin::default(),
+            origin: crate::manifests::Upstream::default(),
         }
     }
 }
@@ -212,7 +212,7 @@ pub struct ClusterTarget {
 
 /// How a change moves through the environments and, within one, through its clusters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Promotion {
+pub struct PromotionSettings {
     /// The environments in promotion order; a change proven in one is proposed for the next.
     pub order: Vec<String>,
     /// How long a change stays healthy before it goes further: after an environment's canary
@@ -224,9 +224,9 @@ pub struct Promotion {
     pub max_parallel: usize,
 }
 
-impl Default for Promotion {
+impl Default for PromotionSettings {
     fn default() -> Self {
-        Promotion {
+        PromotionSettings {
             order: vec![],
             soak: Duration::from_secs(600),
             canary: 1,
@@ -235,7 +235,7 @@ impl Default for Promotion {
     }
 }
 
-impl Promotion {
+impl PromotionSettings {
     /// The environment after `environment` in the order.
     pub fn next(&self, environment: &str) -> Option<&str> {
         let at = self.order.iter().position(|e| e == environment)?;
@@ -285,7 +285,7 @@ impl Config {
 
 /// Where pull requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Forge {
+pub enum ForgeSettings {
     /// Nowhere: print proposals only.
     None,
     /// Branches in the local repository.
@@ -694,10 +694,10 @@ impl RawConfig {
             });
         }
         let forge = match self.forge {
-            None => Forge::None,
+            None => ForgeSettings::None,
             Some(forge) => match forge.kind.value {
-                ForgeKind::None => Forge::None,
-                ForgeKind::Local => Forge::Local,
+                ForgeKind::None => ForgeSettings::None,
+                ForgeKind::Local => ForgeSettings::Local,
                 ForgeKind::GitHub => {
                     let line = forge.kind.referenced.line();
                     let repository = forge.repository.ok_or_else(|| {
@@ -740,7 +740,7 @@ impl RawConfig {
                             })
                         }
                     };
-                    Forge::GitHub {
+                    ForgeSettings::GitHub {
                         repository: repository.value,
                         base_branch: forge.base_branch.unwrap_or_else(|| "main".to_owned()),
                         api_url: forge.api_url,
@@ -793,11 +793,11 @@ impl RawConfig {
             }
         };
         let promotion = match self.promotion {
-            None => Promotion::default(),
+            None => PromotionSettings::default(),
             Some(raw) => {
                 let line = raw.referenced.line();
                 let raw = raw.value;
-                let defaults = Promotion::default();
+                let defaults = PromotionSettings::default();
                 let mut order = Vec::new();
                 for (i, name) in raw.order.into_iter().enumerate() {
                     let key = format!("promotion.order[{i}]");
@@ -819,7 +819,7 @@ impl RawConfig {
                         "must be at least 1".into(),
                     ));
                 }
-                Promotion {
+                PromotionSettings {
                     order,
                     soak: raw.soak_seconds.map_or(defaults.soak, Duration::from_secs),
                     canary: raw.canary.unwrap_or(defaults.canary),
@@ -899,10 +899,10 @@ impl RawConfig {
             }
             allow_remote.push(entry.value);
         }
-        let origin = crate::manifests::Origin {
+        let origin = crate::manifests::Upstream {
             url: None,
             branch: match &forge {
-                Forge::GitHub { base_branch, .. } => Some(base_branch.clone()),
+                ForgeSettings::GitHub { base_branch, .. } => Some(base_branch.clone()),
                 _ => None,
             },
         };
@@ -1023,7 +1023,7 @@ forge:
         assert!(config.environment_for(Path::new("other/x.yaml")).is_none());
         assert_eq!(
             config.forge,
-            Forge::GitHub {
+            ForgeSettings::GitHub {
                 repository: "acme/platform-config".into(),
                 base_branch: "main".into(),
                 api_url: None,
@@ -1038,7 +1038,7 @@ forge:
             "forge:\n  type: github\n  repository: acme/config\n  app: {id: 42, privateKeyFile: /var/run/secrets/app/key.pem, installationId: 7}\napprovals:\n  requiredChecks: [ci/test, remediator/check]\n",
         )
         .unwrap();
-        let Forge::GitHub { app: Some(app), .. } = &config.forge else {
+        let ForgeSettings::GitHub { app: Some(app), .. } = &config.forge else {
             panic!("{:?}", config.forge);
         };
         assert_eq!(
@@ -1066,7 +1066,7 @@ forge:
     fn defaults_without_a_file() {
         let config = parse("{}\n").unwrap();
         assert_eq!(config.field_manager, "remediator");
-        assert_eq!(config.forge, Forge::None);
+        assert_eq!(config.forge, ForgeSettings::None);
     }
 
     #[test]

@@ -241,7 +241,7 @@ pub fn webhooks(data: &[u8]) {
         "ping",
     ];
     let event = events[usize::from(event) % events.len()];
-    let _ = crate::serve::github::job(event, body, "main");
+    let _ = crate::serve::webhook::job(event, body, "main");
 }
 
 /// The audit trail's reader over a log's text, then the history it renders.

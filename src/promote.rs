@@ -73,13 +73,13 @@ pub struct Promotion {
     /// The environment it is proposed for.
     pub to: String,
     /// What came of it.
-    pub outcome: Decision,
+    pub outcome: Progress,
 }
 
 /// What came of one promotion.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Decision {
+pub enum Progress {
     /// The pull request was opened or updated.
     Proposed {
         /// Its number.
@@ -176,7 +176,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
                         commit: proven.commit.to_string(),
                         from: from.clone(),
                         to: to.to_owned(),
-                        outcome: Decision::Superseded {
+                        outcome: Progress::Superseded {
                             by: newer.commit.to_string(),
                         },
                     });
@@ -268,7 +268,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
         step: Step<'_>,
         records: &[Record],
         now: Timestamp,
-    ) -> Result<Decision, Error> {
+    ) -> Result<Progress, Error> {
         let Step {
             from,
             to,
@@ -281,7 +281,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
         if soaked < soak_signed {
             let left = soak_signed - soaked;
-            return Ok(Decision::Soaking {
+            return Ok(Progress::Soaking {
                 seconds_left: left.as_secs().max(1) as u64,
             });
         }
@@ -300,7 +300,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             let report = cluster.wait(&targets, &options).await?;
             let reason = crate::reconcile::failure_of(report.outcome, options.timeout);
             if let Some(reason) = reason {
-                return Ok(Decision::Unhealthy {
+                return Ok(Progress::Unhealthy {
                     reason: format!("{from}/{name}: {reason}"),
                 });
             }
@@ -324,7 +324,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             &IndexOptions {
                 excludes: self.config.excludes.clone(),
                 threads: 0,
-                origin: crate::manifests::Origin {
+                origin: crate::manifests::Upstream {
                     url: self.repo.remote_url(&self.config.git.remote)?,
                     branch: Some(self.base_branch.to_owned()),
                 },
@@ -359,7 +359,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             crate::propose::apply_edits(&root, &carried.edits, "promotion").map_err(Error::Io)?;
         let mut files: Vec<FileChange> = files.into_iter().filter(|f| !f.is_empty()).collect();
         if files.is_empty() && carried.left.is_empty() {
-            return Ok(Decision::AlreadyThere);
+            return Ok(Progress::AlreadyThere);
         }
         let objects: Vec<String> = changes.iter().map(|c| c.object.to_string()).collect();
         let key = changes
@@ -492,7 +492,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
                 format!("promotion from {from} to {to} proposed on {branch}"),
             )
         })?;
-        Ok(Decision::Proposed { pull, branch })
+        Ok(Progress::Proposed { pull, branch })
     }
 
     /// The earlier environment's records of the commit, a line each: applied, verified per
@@ -706,8 +706,8 @@ fn next_environment<'a>(
     to: &'a str,
     snapshot: &'a Snapshot,
     history: &'a crate::remedy::NoHistory,
-) -> crate::remedy::Context<'a> {
-    crate::remedy::Context {
+) -> crate::remedy::Situation<'a> {
+    crate::remedy::Situation {
         index,
         config,
         snapshot,

@@ -17,7 +17,7 @@ use crate::manifests::diff::{FileChange, patch};
 use crate::manifests::edit::apply;
 use crate::manifests::{Location, RepoIndex, parse_file};
 use crate::model::{Change, Finding, FindingCode, ObjectRef, Remediation, Snapshot};
-use crate::remedy::{Context, Remedy, ValueHistory, remediate};
+use crate::remedy::{Remedy, Situation, ValueHistory, remediate};
 use crate::render::{Renderer, identity};
 use crate::views::{PullRequestView, Templates};
 
@@ -300,7 +300,7 @@ pub fn plan_with(
             None => findings.push(finding),
         }
     }
-    let ctx = Context {
+    let ctx = Situation {
         index: inputs.index,
         config: inputs.config,
         snapshot: inputs.snapshot,

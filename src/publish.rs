@@ -25,7 +25,7 @@ pub enum Error {
 }
 
 /// Where a plan is published.
-pub struct Target<'a> {
+pub struct Destination<'a> {
     /// The config repository's clone.
     pub repo: &'a ConfigRepo,
     /// Its configuration.
@@ -53,11 +53,11 @@ pub struct Closed {
 /// `close_cleared` closes the pull requests of findings no longer seen (only when the whole
 /// cluster was looked at).
 pub async fn publish(
-    target: &Target<'_>,
+    target: &Destination<'_>,
     plan: &Plan,
     close_cleared: bool,
 ) -> Result<(Vec<Published>, Vec<Closed>), Error> {
-    let Target {
+    let Destination {
         repo,
         config,
         forge,

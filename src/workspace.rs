@@ -9,7 +9,7 @@ use crate::assess::Policies;
 use crate::audit::{self, AuditLog};
 use std::sync::Arc;
 
-use crate::config::{Config, Forge as ForgeConfig, GitHubApp, KeySource};
+use crate::config::{Config, ForgeSettings, GitHubApp, KeySource};
 use crate::forge::app::AppKey;
 use crate::forge::{AppCredentials, Credentials, GitHub};
 use crate::git::{Auth, ConfigRepo};
@@ -155,7 +155,7 @@ fn credentials(app: Option<&GitHubApp>, missing: &'static str) -> Result<Credent
 impl GitHubSettings {
     /// The settings, `None` when the config names another forge.
     pub fn of(config: &Config) -> Result<Option<GitHubSettings>> {
-        let ForgeConfig::GitHub {
+        let ForgeSettings::GitHub {
             repository,
             base_branch,
             api_url,

@@ -13,7 +13,7 @@ use testkit::github::{BOT_TOKEN, FakeGitHub};
 
 use remediator::cluster::RetryPolicy;
 use remediator::forge::app::AppKey;
-use remediator::forge::checks::{Annotation, CheckRun, Conclusion, Level, Reported};
+use remediator::forge::checks::{Annotation, CheckRun, Conclusion, Level, ReportedAs};
 use remediator::forge::{AppCredentials, Credentials, Forge, GitHub, StatusState};
 
 const KEY: &str = include_str!("fixtures/github-app/app-key.pem");
@@ -196,7 +196,7 @@ fn a_hundred_and_twenty_annotations_go_out_in_three_requests_and_an_update_finis
     let reported = rt
         .block_on(client.report_check(&run(&setup.head, 120, None)))
         .unwrap();
-    let Reported::CheckRun { id, requests } = reported else {
+    let ReportedAs::CheckRun { id, requests } = reported else {
         panic!("{reported:?}");
     };
     assert_eq!(requests, 3);
@@ -218,7 +218,7 @@ fn a_hundred_and_twenty_annotations_go_out_in_three_requests_and_an_update_finis
     let done = rt
         .block_on(client.report_check(&run(&setup.head, 0, Some(Conclusion::Failure))))
         .unwrap();
-    assert_eq!(done, Reported::CheckRun { id, requests: 1 });
+    assert_eq!(done, ReportedAs::CheckRun { id, requests: 1 });
     let runs = setup.github.check_runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].conclusion.as_deref(), Some("failure"));
@@ -254,11 +254,11 @@ fn a_token_that_may_not_write_checks_falls_back_to_statuses_and_says_so_once() {
         let first = rt
             .block_on(client.report_check(&run(&setup.head, 3, Some(Conclusion::Failure))))
             .unwrap();
-        assert_eq!(first, Reported::Status { first: true }, "{token}");
+        assert_eq!(first, ReportedAs::Status { first: true }, "{token}");
         let again = rt
             .block_on(client.report_check(&run(&setup.head, 3, Some(Conclusion::Success))))
             .unwrap();
-        assert_eq!(again, Reported::Status { first: false }, "{token}");
+        assert_eq!(again, ReportedAs::Status { first: false }, "{token}");
     }
     let statuses = setup.github.statuses(&setup.head);
     let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();

@@ -116,7 +116,7 @@ fn request(
 }
 
 fn sign(body: &[u8]) -> String {
-    remediator::serve::github::sign(SECRET.as_bytes(), body)
+    remediator::serve::webhook::sign(SECRET.as_bytes(), body)
 }
 
 fn open_pulls(world: &World) -> Vec<testkit::github::Pull> {

@@ -6,7 +6,6 @@
 
 pub mod crd;
 pub mod existing;
-pub mod report;
 
 use std::path::PathBuf;
 
@@ -43,7 +42,7 @@ pub enum Error {
 /// How an object changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum ChangeKind {
     /// New.
     Added,
     /// Changed.
@@ -53,12 +52,12 @@ pub enum Kind {
     Removed,
 }
 
-impl std::fmt::Display for Kind {
+impl std::fmt::Display for ChangeKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Kind::Added => "added",
-            Kind::Modified => "modified",
-            Kind::Removed => "removed",
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Removed => "removed",
         })
     }
 }
@@ -75,7 +74,7 @@ pub struct ObjectReport {
     /// The 1-based line the object starts on.
     pub line: usize,
     /// How it changes.
-    pub change: Kind,
+    pub change: ChangeKind,
     /// For a removal: whether it is deleted from the cluster (what applies it prunes).
     pub deletes: bool,
     /// The Flux Kustomization or Argo CD Application that applies it, when the repository
@@ -345,9 +344,9 @@ pub fn check(
             file: change.declared.0.clone(),
             line: change.declared.1,
             change: match (&change.before, &change.after) {
-                (None, _) => Kind::Added,
-                (_, None) => Kind::Removed,
-                _ => Kind::Modified,
+                (None, _) => ChangeKind::Added,
+                (_, None) => ChangeKind::Removed,
+                _ => ChangeKind::Modified,
             },
             deletes: change.deletes(),
             applier: change.applier.as_ref().map(|a| a.name.clone()),

@@ -11,13 +11,14 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use remediator::check::existing::Existing;
-use remediator::check::{self, CheckOptions, CheckReport, report};
+use remediator::check::{self, CheckOptions, CheckReport};
 use remediator::cluster::imperative::is_record;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, ListOptions};
 use remediator::config::Config;
 use remediator::forge::Forge;
 use remediator::git::ConfigRepo;
 use remediator::render::Renderer;
+use remediator::views::check as view;
 use remediator::views::{DryRunView, Templates};
 
 use super::super::Exit;
@@ -145,7 +146,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Exit> {
     } else {
         None
     };
-    let markdown = report::markdown(&templates, &checked.report, dry_run.as_deref())?;
+    let markdown = view::markdown(&templates, &checked.report, dry_run.as_deref())?;
     if args.comment {
         comment(args, &config, &runtime, &markdown)?;
     }
@@ -154,7 +155,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Exit> {
             .check_run_sha
             .clone()
             .unwrap_or_else(|| head.to_string());
-        let run = report::check_run(&checked.report, &on, &markdown, args.default_approvals);
+        let run = view::check_run(&checked.report, &on, &markdown, args.default_approvals);
         let forge = GitHubSettings::of_or_env(&config)?.client(&runtime)?;
         runtime.block_on(forge.report_check(&run))?;
     }
@@ -162,7 +163,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Exit> {
         append_env_file("GITHUB_STEP_SUMMARY", &format!("{markdown}\n"))?;
     }
     if let Some(file) = &args.sarif {
-        let text = serde_json::to_string_pretty(&report::sarif(&checked.report))?;
+        let text = serde_json::to_string_pretty(&view::sarif(&checked.report))?;
         std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
     }
     if args.github_output {
@@ -371,7 +372,7 @@ fn comment(
     let number = pull_number(args)?;
     let settings = GitHubSettings::of_or_env(config)?;
     let forge = settings.client(runtime)?;
-    runtime.block_on(forge.upsert_comment(number, report::COMMENT_MARKER, body))?;
+    runtime.block_on(forge.upsert_comment(number, view::COMMENT_MARKER, body))?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use remediator::config::Config;
-use remediator::promote::{Decision, Promoter};
+use remediator::promote::{Progress, Promoter};
 use remediator::reconcile::driver::base_branch;
 use remediator::render::Renderer;
 use remediator::workspace::{GitHubSettings, TrustedInputs, audit_log, git_auth, open_or_clone};
@@ -76,11 +76,11 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
     }
     for p in &promotions {
         let what = match &p.outcome {
-            Decision::Proposed { pull, branch } => format!("proposed in #{pull} ({branch})"),
-            Decision::Soaking { seconds_left } => format!("soaking, {seconds_left}s left"),
-            Decision::Unhealthy { reason } => format!("not promoted: {reason}"),
-            Decision::AlreadyThere => "already there".to_owned(),
-            Decision::Superseded { by } => format!("superseded by {}", &by[..12]),
+            Progress::Proposed { pull, branch } => format!("proposed in #{pull} ({branch})"),
+            Progress::Soaking { seconds_left } => format!("soaking, {seconds_left}s left"),
+            Progress::Unhealthy { reason } => format!("not promoted: {reason}"),
+            Progress::AlreadyThere => "already there".to_owned(),
+            Progress::Superseded { by } => format!("superseded by {}", &by[..12]),
         };
         writeln!(out, "{} {} -> {}: {what}", &p.commit[..12], p.from, p.to)?;
     }

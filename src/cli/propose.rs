@@ -10,7 +10,7 @@ use serde_json::json;
 use remediator::assess::Policies;
 use remediator::cluster::Resolver;
 use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
-use remediator::config::{Config, Forge};
+use remediator::config::{Config, ForgeSettings};
 use remediator::git::{ConfigRepo, GitHistory};
 use remediator::manifests::RepoIndex;
 use remediator::manifests::Scopes;
@@ -91,9 +91,9 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
         Some(ForgeArg::None) => Target::None,
         Some(ForgeArg::Github) => Target::GitHub,
         None => match &config.forge {
-            Forge::None => Target::None,
-            Forge::Local => Target::Local,
-            Forge::GitHub { .. } => Target::GitHub,
+            ForgeSettings::None => Target::None,
+            ForgeSettings::Local => Target::Local,
+            ForgeSettings::GitHub { .. } => Target::GitHub,
         },
     };
     let github = match target {
@@ -326,7 +326,7 @@ fn to_github(
     let audit = audit_log(&args.repo, config, Some(repo));
     let forge = settings.client(runtime)?;
     let auth = git_auth();
-    let target = publish::Target {
+    let target = publish::Destination {
         repo,
         config,
         forge: &forge,

@@ -129,7 +129,7 @@ impl CheckRun {
 
 /// How a check or status was reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reported {
+pub enum ReportedAs {
     /// As the check run with this id, in this many requests.
     CheckRun {
         /// Its id.
@@ -148,7 +148,7 @@ pub enum Reported {
 /// Where a check's result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Source {
+pub enum CheckKind {
     /// A check run.
     CheckRun,
     /// A commit status.
@@ -173,7 +173,7 @@ pub struct CheckResult {
     /// The check run's name or the status's context.
     pub name: String,
     /// Which.
-    pub source: Source,
+    pub kind: CheckKind,
     /// What it says.
     pub verdict: Verdict,
     /// GitHub's own word (`failure`, `in_progress`, `success`…).
@@ -212,9 +212,9 @@ pub fn unmet(required: &[String], results: &[CheckResult]) -> Vec<String> {
             continue;
         }
         for result in found {
-            let what = match result.source {
-                Source::CheckRun => "check run",
-                Source::Status => "commit status",
+            let what = match result.kind {
+                CheckKind::CheckRun => "check run",
+                CheckKind::Status => "commit status",
             };
             match result.verdict {
                 Verdict::Passed => {}
@@ -236,10 +236,10 @@ pub fn unmet(required: &[String], results: &[CheckResult]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn result(name: &str, source: Source, verdict: Verdict, detail: &str) -> CheckResult {
+    fn result(name: &str, source: CheckKind, verdict: Verdict, detail: &str) -> CheckResult {
         CheckResult {
             name: name.into(),
-            source,
+            kind: source,
             verdict,
             detail: detail.into(),
         }
@@ -249,20 +249,20 @@ mod tests {
     fn check_runs_and_statuses_count_alike_and_a_missing_check_is_unmet() {
         let required = vec!["ci/test".to_owned(), "remediator/check".to_owned()];
         let passing = [
-            result("ci/test", Source::Status, Verdict::Passed, "success"),
+            result("ci/test", CheckKind::Status, Verdict::Passed, "success"),
             result(
                 "remediator/check",
-                Source::CheckRun,
+                CheckKind::CheckRun,
                 Verdict::Passed,
                 "success",
             ),
         ];
         assert!(unmet(&required, &passing).is_empty());
         let failing = [
-            result("ci/test", Source::Status, Verdict::Passed, "success"),
+            result("ci/test", CheckKind::Status, Verdict::Passed, "success"),
             result(
                 "remediator/check",
-                Source::CheckRun,
+                CheckKind::CheckRun,
                 Verdict::Failed,
                 "failure",
             ),
@@ -272,8 +272,8 @@ mod tests {
             ["the required check run `remediator/check` is failing (failure)"]
         );
         let both = [
-            result("ci/test", Source::CheckRun, Verdict::Passed, "success"),
-            result("ci/test", Source::Status, Verdict::Failed, "error"),
+            result("ci/test", CheckKind::CheckRun, Verdict::Passed, "success"),
+            result("ci/test", CheckKind::Status, Verdict::Failed, "error"),
         ];
         let reasons = unmet(&required, &both);
         assert_eq!(
@@ -285,7 +285,7 @@ mod tests {
         );
         let pending = [result(
             "ci/test",
-            Source::Status,
+            CheckKind::Status,
             Verdict::Pending,
             "pending",
         )];

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::checks::{
-    ANNOTATIONS_PER_REQUEST, Annotation, CheckResult, CheckRun, Reported, Source, run_verdict,
+    ANNOTATIONS_PER_REQUEST, Annotation, CheckKind, CheckResult, CheckRun, ReportedAs, run_verdict,
     status_verdict,
 };
 use super::models::{decode, label_names, required, review_state, summary};
@@ -1044,10 +1044,10 @@ impl Forge for GitHub {
         decode::<PullRequest>(&what, answer).map(drop)
     }
 
-    async fn report_check(&self, run: &CheckRun) -> Result<Reported> {
+    async fn report_check(&self, run: &CheckRun) -> Result<ReportedAs> {
         if self.session.statuses_only.load(Ordering::SeqCst) {
             self.set_status(&run.head_sha, &run.status()).await?;
-            return Ok(Reported::Status { first: false });
+            return Ok(ReportedAs::Status { first: false });
         }
         match self.write_check_run(run).await {
             Err(Error::Api { status: 403, .. }) => {
@@ -1059,7 +1059,7 @@ impl Forge for GitHub {
                     );
                 }
                 self.set_status(&run.head_sha, &run.status()).await?;
-                Ok(Reported::Status { first })
+                Ok(ReportedAs::Status { first })
             }
             other => other,
         }
@@ -1096,7 +1096,7 @@ impl Forge for GitHub {
                 let conclusion = run["conclusion"].as_str();
                 results.push(CheckResult {
                     name: name.to_owned(),
-                    source: Source::CheckRun,
+                    kind: CheckKind::CheckRun,
                     verdict: run_verdict(status, conclusion),
                     detail: conclusion.unwrap_or(status).to_owned(),
                 });
@@ -1138,7 +1138,7 @@ impl Forge for GitHub {
             .to_owned();
             results.push(CheckResult {
                 name: context,
-                source: Source::Status,
+                kind: CheckKind::Status,
                 verdict: status_verdict(&state),
                 detail: state,
             });
@@ -1149,7 +1149,7 @@ impl Forge for GitHub {
 
 impl GitHub {
     /// Creates or updates the check run, its annotations in batches.
-    async fn write_check_run(&self, run: &CheckRun) -> Result<Reported> {
+    async fn write_check_run(&self, run: &CheckRun) -> Result<ReportedAs> {
         let sha = &run.head_sha;
         let what = format!("report the check run {} on {sha}", run.name);
         let name: String = form_urlencoded_component(&run.name);
@@ -1217,7 +1217,7 @@ impl GitHub {
             .await?;
             requests += 1;
         }
-        Ok(Reported::CheckRun { id, requests })
+        Ok(ReportedAs::CheckRun { id, requests })
     }
 }
 

@@ -244,7 +244,7 @@ pub trait Forge {
     fn report_check(
         &self,
         run: &checks::CheckRun,
-    ) -> impl Future<Output = Result<checks::Reported>> + Send;
+    ) -> impl Future<Output = Result<checks::ReportedAs>> + Send;
 
     /// Every check of a commit: the latest check run of each name and the latest status of
     /// each context. One that cannot be read is an error.

@@ -180,7 +180,7 @@ impl ConfigRepo {
         let Ok(name) = reference.name() else {
             return Ok(None);
         };
-        Ok(crate::manifests::origin::branch_of(
+        Ok(crate::manifests::upstream::branch_of(
             name,
             &self.remote_names()?,
         ))
@@ -193,7 +193,7 @@ impl ConfigRepo {
         for name in [format!("refs/remotes/{remote}/HEAD"), "HEAD".to_owned()] {
             if let Ok(reference) = self.repo.find_reference(&name)
                 && let Ok(Some(target)) = reference.symbolic_target()
-                && let Some(branch) = crate::manifests::origin::branch_of(target, &remotes)
+                && let Some(branch) = crate::manifests::upstream::branch_of(target, &remotes)
             {
                 return Ok(Some(branch));
             }

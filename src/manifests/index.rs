@@ -29,7 +29,7 @@ pub struct IndexOptions {
     /// Threads that parse files; 0 uses every core.
     pub threads: usize,
     /// The repository's URL and branch, when known: which appliers read it.
-    pub origin: super::Origin,
+    pub origin: super::Upstream,
 }
 
 /// One object as the repository declares it.
@@ -119,9 +119,9 @@ pub struct RepoIndex {
     /// For each release declaration whose chart is in the repository (by its position in
     /// [`RepoIndex::declarations`]), the values keys that reach each container it renders:
     /// learned by rendering it with marker values (see `render::learn_reach`), when helm is here.
-    pub chart_reach: BTreeMap<usize, Reach>,
+    pub chart_reach: BTreeMap<usize, ValuesReach>,
     /// The repository's URL and branch, as far as known: which of its appliers read it.
-    pub origin: super::Origin,
+    pub origin: super::Upstream,
 }
 
 /// The values keys one rendered container takes, when it takes them from the values.
@@ -134,7 +134,7 @@ pub struct Reached {
 }
 
 /// For each container a release renders, by workload kind, name and container name.
-pub type Reach = BTreeMap<(String, String, String), Reached>;
+pub type ValuesReach = BTreeMap<(String, String, String), Reached>;
 
 impl RepoIndex {
     /// Whether `build`, or a kustomization it includes, renames what it applies.

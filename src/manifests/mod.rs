@@ -16,10 +16,10 @@ mod kustomize;
 mod lines;
 mod locate;
 mod op;
-pub mod origin;
 pub mod path;
 mod scope;
 mod source;
+pub mod upstream;
 mod verify;
 pub(crate) use verify::document_value;
 mod walk;
@@ -28,15 +28,15 @@ use std::path::PathBuf;
 
 pub use builds::{Build, normalise};
 pub use emit::block as emit_block;
-pub use index::{Declaration, IndexOptions, IndexedObject, Reach, Reached, RepoIndex, Unit};
+pub use index::{Declaration, IndexOptions, IndexedObject, Reached, RepoIndex, Unit, ValuesReach};
 pub use kustomize::{
     FILE_NAMES, ImageOverride, Kustomization, KustomizationFile, ReplicaOverride, is_remote,
 };
 pub use lines::{LineIndex, line_of_byte};
 pub use locate::{edit_object, locate};
-pub use origin::Origin;
 pub use scope::{Scope, Scopes, is_cluster_scoped, namespace_of};
 pub use source::{Location, ParsedDocument, ParsedFile, parse_file, parse_text};
+pub use upstream::Upstream;
 
 /// What can go wrong reading or editing manifests. Each names the file and line, or the object.
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,7 @@ const LOOK_BACK: usize = 500;
 
 /// What a run over part of the chain did.
 #[derive(Debug)]
-pub struct Segment {
+pub struct Stretch {
     /// One report per commit weighed, oldest first; then one per commit left waiting.
     pub reports: Vec<Report>,
     /// Whether it stopped after a commit that changed the gate's own inputs (configuration,
@@ -39,14 +39,14 @@ pub struct Segment {
 /// rolled back (the later ones wait), and after a commit that changes the gate's own inputs:
 /// nothing after it may be judged by the inputs from before it. With nothing pending, the
 /// target's earlier outcome.
-pub async fn reconcile_segment<C: Cluster, F: Forge>(
+pub async fn reconcile_stretch<C: Cluster, F: Forge>(
     ctx: &Context<'_, C, F>,
     policies: &mut Policies,
     pending: &[Oid],
     target: Oid,
-) -> Result<Segment> {
+) -> Result<Stretch> {
     if pending.is_empty() {
-        return Ok(Segment {
+        return Ok(Stretch {
             reports: vec![reconcile_one(ctx, policies, target, None, None).await?],
             inputs_changed: false,
         });
@@ -89,13 +89,13 @@ pub async fn reconcile_segment<C: Cluster, F: Forge>(
             break;
         }
         if !later.is_empty() && !trust_files(ctx, from, commit)?.is_empty() {
-            return Ok(Segment {
+            return Ok(Stretch {
                 reports,
                 inputs_changed: true,
             });
         }
     }
-    Ok(Segment {
+    Ok(Stretch {
         reports,
         inputs_changed: false,
     })

@@ -8,10 +8,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Context, ReconcileOptions, Report, Segment};
+use super::{Context, ReconcileOptions, Report, Stretch};
 use crate::audit::AuditLog;
 use crate::cluster::{Clusters, KubeCluster, LockOptions, WaitOptions};
-use crate::config::{Config, Forge as ForgeConfig};
+use crate::config::{Config, ForgeSettings};
 use crate::forge::GitHub;
 use crate::git::{Auth, ConfigRepo};
 use crate::render::Renderer;
@@ -85,7 +85,7 @@ pub struct Driver<'a, R> {
 /// The branch pull requests merge into: the GitHub forge's `baseBranch`, else `main`.
 pub fn base_branch(config: &Config) -> String {
     match &config.forge {
-        ForgeConfig::GitHub { base_branch, .. } => base_branch.clone(),
+        ForgeSettings::GitHub { base_branch, .. } => base_branch.clone(),
         _ => "main".to_owned(),
     }
 }
@@ -131,7 +131,7 @@ impl<R: Reach> Driver<'_, R> {
         inputs: TrustedInputs,
         job: Job<'_>,
         commit: git2::Oid,
-    ) -> Result<Segment, Error> {
+    ) -> Result<Stretch, Error> {
         let TrustedInputs {
             config,
             mut policies,
@@ -193,12 +193,12 @@ impl<R: Reach> Driver<'_, R> {
             options,
         };
         Ok(match job {
-            Job::Rollback => Segment {
+            Job::Rollback => Stretch {
                 reports: vec![super::rollback(&ctx, commit).await?],
                 inputs_changed: false,
             },
             Job::Reconcile(pending) => {
-                super::reconcile_segment(&ctx, &mut policies, pending, commit).await?
+                super::reconcile_stretch(&ctx, &mut policies, pending, commit).await?
             }
         })
     }

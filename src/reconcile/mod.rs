@@ -8,13 +8,13 @@
 
 mod chain;
 pub mod changes;
+mod deploy;
 pub mod driver;
 pub mod gate;
 mod inputs;
 mod outcome;
 pub mod pruning;
 mod revert;
-mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,11 +34,11 @@ use crate::manifests::display_dir;
 use crate::model::ChangeSet;
 use crate::render::Renderer;
 use crate::views::Templates;
-pub use chain::{Segment, pending, reconcile_segment};
+pub use chain::{Stretch, pending, reconcile_stretch};
 use changes::{ObjectChange, short};
+pub(crate) use deploy::{Verified, failure_of, under_lock};
 use inputs::{merged_pull, team_members, trust_files, unrouted};
 pub use revert::rollback;
-pub(crate) use verify::{Verified, failure_of, under_lock};
 
 /// What can stop the merge path (refusals and unhealthy changes are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -354,7 +354,7 @@ fn commit_trailers(
 
 /// Reconciles one merged commit, its change taken since `since` (its first parent when `None`);
 /// `merged` is the pull request it comes from, as the forge said. See the module
-/// documentation; [`reconcile_segment`] reconciles every commit not yet reconciled up to one.
+/// documentation; [`reconcile_stretch`] reconciles every commit not yet reconciled up to one.
 pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
     ctx: &Context<'_, C, F>,
     policies: &mut Policies,

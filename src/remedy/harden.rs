@@ -4,11 +4,11 @@
 
 use serde_json::Value;
 
-use super::{Context, Draft, RemedyResult, Stop};
+use super::{Draft, RemedyResult, Situation, Stop};
 use crate::manifests::path::FieldPath;
 use crate::model::{Action, Finding};
 
-pub(super) fn harden(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn harden(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
     let edits: Vec<(FieldPath, Value)> = finding

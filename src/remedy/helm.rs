@@ -1114,7 +1114,7 @@ spec:
         let labels = json!({"helm.toolkit.fluxcd.io/name": "podinfo", "helm.toolkit.fluxcd.io/namespace": "podinfo"});
         let snapshot = fixtures::snapshot(vec![live(labels)]);
         for env in ["staging", "production"] {
-            let ctx = crate::remedy::Context {
+            let ctx = crate::remedy::Situation {
                 environment: Some(env),
                 ..context(&index, &config, &snapshot)
             };

@@ -4,11 +4,11 @@
 
 use serde_json::Value;
 
-use super::{Context, Declared, Draft, Layer, RemedyResult, Stop, container_path};
+use super::{Declared, Draft, Layer, RemedyResult, Situation, Stop, container_path};
 use crate::manifests::path::FieldPath;
 use crate::model::{Action, Finding, FindingCode};
 
-pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn rollback(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
     if let Some(values) = &declared.helm {
@@ -122,7 +122,7 @@ pub(super) fn rollback(finding: &Finding, ctx: &Context) -> RemedyResult {
 /// values that belongs to the release, back to the value it had across all the layers before.
 fn released(
     finding: &Finding,
-    ctx: &Context,
+    ctx: &Situation,
     declared: &Declared,
     values: &super::helm::HelmValues,
 ) -> RemedyResult {
@@ -246,7 +246,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, Remedy, remediate};
+    use super::super::{Remedy, Situation, remediate};
     use super::image_name;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
@@ -269,7 +269,7 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let history = FixedHistory(json!("3.2.0"));
-        let ctx = Context {
+        let ctx = Situation {
             history: &history,
             actions_dir: "r".into(),
             ..context(&index, &config, &snapshot)
@@ -291,7 +291,7 @@ mod tests {
     fn no_history_or_an_already_fixed_repository_is_a_diagnosis() {
         let (index, config) = example();
         let snapshot = Snapshot::default();
-        let ctx = Context {
+        let ctx = Situation {
             actions_dir: "r".into(),
             ..context(&index, &config, &snapshot)
         };
@@ -300,7 +300,7 @@ mod tests {
             Remedy::Diagnosis { .. }
         ));
         let history = FixedHistory(json!("3.2.0"));
-        let ctx = Context {
+        let ctx = Situation {
             history: &history,
             ..ctx
         };
@@ -376,7 +376,7 @@ mod tests {
             let snapshot = Snapshot::default();
             let repo = crate::git::ConfigRepo::open(dir.path()).unwrap();
             let history = crate::git::GitHistory::new(&repo);
-            let ctx = Context {
+            let ctx = Situation {
                 history: &history,
                 ..context(&index, &config, &snapshot)
             };

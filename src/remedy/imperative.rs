@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{Context, Draft, RemedyResult, Stop};
+use super::{Draft, RemedyResult, Situation, Stop};
 use crate::manifests::path::FieldPath;
 use crate::model::quantity::format_storage;
 use crate::model::{Action, Change, FieldChange, Finding, ObjectRef};
@@ -15,7 +15,7 @@ use crate::model::{Action, Change, FieldChange, Finding, ObjectRef};
 /// API version of action records.
 pub const RECORD_API_VERSION: &str = "remediator.dev/v1alpha1";
 
-pub(super) fn node(finding: &Finding, ctx: &Context, action: Action) -> RemedyResult {
+pub(super) fn node(finding: &Finding, ctx: &Situation, action: Action) -> RemedyResult {
     let node = finding.subject.clone();
     let options = match action {
         Action::DrainNode => {
@@ -42,7 +42,7 @@ pub(super) fn node(finding: &Finding, ctx: &Context, action: Action) -> RemedyRe
     ))
 }
 
-pub(super) fn delete_pod(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn delete_pod(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let pod = finding.subject.clone();
     let record = Record {
         action: Action::DeletePod,
@@ -58,7 +58,7 @@ pub(super) fn delete_pod(finding: &Finding, ctx: &Context) -> RemedyResult {
     ))
 }
 
-pub(super) fn expand_pvc(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn expand_pvc(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let claim = finding.subject.clone();
     let capacity = finding
         .usage
@@ -127,7 +127,7 @@ impl Record<'_> {
         format!("{}-{object}", self.action.spec().name)
     }
 
-    fn path(&self, ctx: &Context) -> PathBuf {
+    fn path(&self, ctx: &Situation) -> PathBuf {
         let dir = match ctx.environment {
             Some(env) => ctx.actions_dir.join(env),
             None => ctx.actions_dir.clone(),
@@ -160,7 +160,7 @@ impl Record<'_> {
 
     fn into_remediation(
         self,
-        ctx: &Context,
+        ctx: &Situation,
         summary: String,
         rollback: String,
     ) -> crate::model::Remediation {
@@ -194,14 +194,14 @@ impl Record<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use super::super::{Context, remediate};
+    use super::super::{Situation, remediate};
     use crate::model::{Change, Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
 
     #[test]
     fn a_not_ready_node_gets_a_drain_record() {
         let (index, config) = example();
         let snapshot = Snapshot::default();
-        let ctx = Context {
+        let ctx = Situation {
             environment: Some("prod"),
             ..context(&index, &config, &snapshot)
         };

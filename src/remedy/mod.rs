@@ -32,7 +32,7 @@ use crate::model::{
 pub use crate::manifests::history::{HistoryError, Layer, NoHistory, ValueHistory};
 
 /// What a remedy looks at.
-pub struct Context<'a> {
+pub struct Situation<'a> {
     /// The config repository.
     pub index: &'a RepoIndex,
     /// Its configuration.
@@ -69,7 +69,7 @@ pub enum Remedy {
 }
 
 /// The remedy for `finding`.
-pub fn remediate(finding: &Finding, ctx: &Context) -> Remedy {
+pub fn remediate(finding: &Finding, ctx: &Situation) -> Remedy {
     let result = match finding.code {
         FindingCode::CrashLoopOom => resources::raise_memory(finding, ctx),
         FindingCode::OverProvisioned | FindingCode::UnderProvisioned => resources::right_size(finding, ctx),
@@ -131,7 +131,7 @@ pub(crate) struct Declared<'a> {
     pub helm: Option<helm::HelmValues>,
 }
 
-impl<'a> Context<'a> {
+impl<'a> Situation<'a> {
     /// The one declaration of `target` (in the context's environment, when set).
     pub(crate) fn declared(&self, target: &ObjectRef) -> Result<Declared<'a>, Stop> {
         let index = self.index;
@@ -643,8 +643,8 @@ pub(crate) mod testing {
         index: &'a RepoIndex,
         config: &'a Config,
         snapshot: &'a Snapshot,
-    ) -> Context<'a> {
-        Context {
+    ) -> Situation<'a> {
+        Situation {
             environment: Some("prod"),
             actions_dir: "r".into(),
             ..context(index, config, snapshot)
@@ -656,8 +656,8 @@ pub(crate) mod testing {
         index: &'a RepoIndex,
         config: &'a Config,
         snapshot: &'a Snapshot,
-    ) -> Context<'a> {
-        Context {
+    ) -> Situation<'a> {
+        Situation {
             index,
             config,
             snapshot,
@@ -803,7 +803,7 @@ mod tests {
             f.container = Some("api".into());
             f
         };
-        let eu = Context {
+        let eu = Situation {
             environment: Some("prod-eu"),
             ..context(&index, &config, &snapshot)
         };
@@ -878,7 +878,7 @@ mod tests {
         let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
         let mut f = finding(FindingCode::ImagePullBackoff, api.clone());
         f.owner = Some(api);
-        let reason = |ctx: &Context| match remediate(&f, ctx) {
+        let reason = |ctx: &Situation| match remediate(&f, ctx) {
             Remedy::Unmanaged { reason, .. } => reason,
             _ => panic!("not unmanaged"),
         };
@@ -887,7 +887,7 @@ mod tests {
             anywhere.ends_with("pass --env to choose the environment"),
             "{anywhere}"
         );
-        let in_all = Context {
+        let in_all = Situation {
             environment: Some("all"),
             ..context(&index, &config, &snapshot)
         };

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Context, Declared, Draft, RemedyResult, Stop, container_path, helm};
+use super::{Declared, Draft, RemedyResult, Situation, Stop, container_path, helm};
 use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
 use crate::model::{Action, Finding, FindingCode, Snapshot, UsageFacts};
 
@@ -15,7 +15,7 @@ const OOM_FACTOR: f64 = 1.5;
 /// Extra memory for containers that have been OOM-killed.
 const OOM_BUMP: f64 = 1.25;
 
-pub(super) fn raise_memory(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn raise_memory(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let target = finding.target().clone();
     let container = finding
         .container
@@ -91,7 +91,7 @@ const KRR_MEMORY_BUFFER: f64 = 1.15;
 /// diagnosis naming what is missing.
 fn first_limit(
     finding: &Finding,
-    ctx: &Context,
+    ctx: &Situation,
     declared: &Declared,
     container: &str,
 ) -> RemedyResult {
@@ -146,7 +146,7 @@ fn first_limit(
     Ok(remediation)
 }
 
-pub(super) fn right_size(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn right_size(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let target = finding.target().clone();
     let container = finding
         .container

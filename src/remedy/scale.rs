@@ -6,11 +6,11 @@
 
 use serde_json::Value;
 
-use super::{Context, Declared, Draft, RemedyResult, Stop};
+use super::{Declared, Draft, RemedyResult, Situation, Stop};
 use crate::manifests::path::FieldPath;
 use crate::model::{Action, Finding, ObjectRef};
 
-pub(super) fn high_cpu(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn high_cpu(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
     if let Some(values) = &declared.helm {
@@ -23,7 +23,7 @@ pub(super) fn high_cpu(finding: &Finding, ctx: &Context) -> RemedyResult {
 }
 
 /// The autoscaler declared beside the workload (same unit) that targets it.
-fn autoscaler(ctx: &Context, declared: &Declared, target: &ObjectRef) -> Option<ObjectRef> {
+fn autoscaler(ctx: &Situation, declared: &Declared, target: &ObjectRef) -> Option<ObjectRef> {
     ctx.index
         .objects
         .iter()
@@ -39,7 +39,7 @@ fn autoscaler(ctx: &Context, declared: &Declared, target: &ObjectRef) -> Option<
 /// The forecast daily peak needs more replicas than the autoscaler's ceiling: the ceiling is
 /// raised to what the forecast needs (the finding's `replicas needed`), before the peak. With
 /// no autoscaler, the replicas are: the floor the peak needs, set ahead of it.
-pub(super) fn ahead_of_peak(finding: &Finding, ctx: &Context) -> RemedyResult {
+pub(super) fn ahead_of_peak(finding: &Finding, ctx: &Situation) -> RemedyResult {
     let target = finding.target().clone();
     let declared = ctx.declared(&target)?;
     let needed: i64 = finding
@@ -104,7 +104,7 @@ pub(super) fn ahead_of_peak(finding: &Finding, ctx: &Context) -> RemedyResult {
 
 /// Where an autoscaler's `maxReplicas` is set for its unit, and its value there.
 fn ceiling(
-    ctx: &Context,
+    ctx: &Situation,
     declared: &Declared,
     hpa: &ObjectRef,
 ) -> Result<(FieldPath, crate::manifests::Location, Value, i64), Stop> {
@@ -117,7 +117,12 @@ fn ceiling(
     Ok((path, location, doc, max))
 }
 
-fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRef) -> RemedyResult {
+fn tune_hpa(
+    finding: &Finding,
+    ctx: &Situation,
+    target: &ObjectRef,
+    hpa: &ObjectRef,
+) -> RemedyResult {
     let declared = ctx.declared(hpa)?;
     let (path, location, doc, max) = ceiling(ctx, &declared, hpa)?;
     let live = ctx.snapshot.hpas.iter().find(|h| {
@@ -150,7 +155,7 @@ fn tune_hpa(finding: &Finding, ctx: &Context, target: &ObjectRef, hpa: &ObjectRe
 /// Scales a workload no autoscaler manages by half again.
 fn scale(
     finding: &Finding,
-    ctx: &Context,
+    ctx: &Situation,
     target: &ObjectRef,
     declared: &Declared,
 ) -> RemedyResult {
@@ -166,7 +171,7 @@ fn scale(
 /// Where a workload's replicas are set for its unit (a kustomization's `replicas` entry, else
 /// the object's `spec.replicas`), the document and the count there (one when unset).
 fn replicas_field(
-    ctx: &Context,
+    ctx: &Situation,
     target: &ObjectRef,
     declared: &Declared,
 ) -> (crate::manifests::Location, Value, FieldPath, i64) {
@@ -197,7 +202,7 @@ fn replicas_field(
 /// owns the replicas.
 fn scale_release(
     finding: &Finding,
-    ctx: &Context,
+    ctx: &Situation,
     target: &ObjectRef,
     declared: &Declared,
     values: &super::helm::HelmValues,
@@ -214,7 +219,7 @@ fn scale_release(
 /// Where a Helm release sets a workload's replicas (`replicaCount`), unless an autoscaler the
 /// chart makes owns them.
 fn release_replicas(
-    ctx: &Context,
+    ctx: &Situation,
     target: &ObjectRef,
     declared: &Declared,
     values: &super::helm::HelmValues,
@@ -282,7 +287,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::testing::*;
-    use super::super::{Context, Remedy, remediate};
+    use super::super::{Remedy, Situation, remediate};
     use crate::detect::fixtures;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity};
 
@@ -323,7 +328,7 @@ mod tests {
         );
         // Below its ceiling, the autoscaler has room: no change.
         let snapshot = fixtures::snapshot(vec![hpa_status(4)]);
-        let ctx = Context {
+        let ctx = Situation {
             snapshot: &snapshot,
             ..ctx
         };
@@ -344,7 +349,7 @@ mod tests {
             ["clusters/prod/kustomization.yaml: replicas[name=api].count = 5"]
         );
         // In dev the overlay sets 1: 1 → 2.
-        let ctx = Context {
+        let ctx = Situation {
             environment: Some("dev"),
             ..ctx
         };

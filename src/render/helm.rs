@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::Renderer;
-use super::kustomize::Chart as ChartArgs;
+use super::kustomize::ChartArgs;
 use super::paths::{self, Absolute, Refusal, Source};
 use super::prescan::{dns_label, not_a_flag, release_name};
 use super::sandbox::Sandbox;

@@ -79,7 +79,7 @@ impl Kustomize {
         &self,
         sandbox: &Sandbox,
         dir: &Path,
-        chart: &Chart<'_>,
+        chart: &ChartArgs<'_>,
         name: &str,
         namespace: &str,
         values: &Path,
@@ -126,7 +126,7 @@ impl Kustomize {
 /// A chart as `helm template` takes it: the reference after the release name (a directory or a
 /// chart name or OCI reference), and the flags that go with it (`--repo`, `--version`).
 #[derive(Debug)]
-pub struct Chart<'a> {
+pub struct ChartArgs<'a> {
     /// The directory, chart name or `oci://` reference.
     pub reference: &'a OsStr,
     /// `--repo URL`, `--version V`.

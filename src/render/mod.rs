@@ -13,6 +13,7 @@
 //! copy of the directories the build loads, through [`sandbox`]. I/O: reads the build's files,
 //! copies them and writes a wrapper kustomization in a temporary directory, runs kustomize.
 
+pub mod allowlist;
 pub mod flux;
 pub mod helm;
 pub mod kustomize;
@@ -22,7 +23,6 @@ pub mod paths;
 pub mod prescan;
 mod reach;
 pub mod release;
-pub mod remote;
 mod renames;
 pub mod sandbox;
 
@@ -34,12 +34,12 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use allowlist::AllowRemote;
 pub use kustomize::{Kustomize, Missing};
 pub use objects::{AppliedObject, Failed, Rendering, identity, objects};
 pub use origin::Origin;
 pub use paths::Refusal;
 pub use reach::learn_reach;
-pub use remote::AllowRemote;
 pub use renames::learn_renames;
 
 use crate::manifests::{Build, display_dir, parse_text};

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::allowlist::AllowRemote;
 use super::paths::{self, Absolute, Refusal, Source};
-use super::remote::AllowRemote;
 use crate::manifests::{FILE_NAMES, parse_text};
 
 /// What a build loads, once its kustomizations are read.

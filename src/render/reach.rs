@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Renderer;
 use super::helm::{Chart, local_release, merge_values, repositories, template};
-use crate::manifests::{Reach, Reached, RepoIndex};
+use crate::manifests::{Reached, RepoIndex, ValuesReach};
 
 const MARK: &str = "remediator-mark-";
 
@@ -92,13 +92,13 @@ fn mark(values: &mut Value, path: &str, marks: &mut Vec<String>) {
 }
 
 /// What reaches each container of the workloads in `objects`, by the markers `marks` numbers.
-fn reached(objects: &[Value], marks: &[String]) -> Reach {
+fn reached(objects: &[Value], marks: &[String]) -> ValuesReach {
     let key_of = |text: &str| -> Option<String> {
         let (_, rest) = text.split_once(MARK)?;
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
         marks.get(digits.parse::<usize>().ok()?).cloned()
     };
-    let mut out = Reach::new();
+    let mut out = ValuesReach::new();
     for object in objects {
         let kind = object["kind"].as_str().unwrap_or_default();
         let spec = match kind {

@@ -62,7 +62,7 @@ mod tests {
     use crate::manifests::IndexOptions;
     use crate::model::{Finding, FindingCode, ObjectRef, Severity, UsageFacts};
     use crate::remedy::testing::{context, edits, proposal};
-    use crate::remedy::{Context, remediate};
+    use crate::remedy::{Situation, remediate};
 
     const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -146,7 +146,7 @@ spec:
             limit: None,
             chart: vec![],
         }];
-        let ctx = Context {
+        let ctx = Situation {
             environment: Some("prod"),
             ..context(&index, &config, &snapshot)
         };

@@ -19,14 +19,14 @@ pub struct Section {
     /// Causes read from logs, most first, with their counts.
     pub causes: Vec<(String, usize)>,
     /// Remedies (catalog actions) proposed, with how often each held and was rolled back.
-    pub remedies: Vec<Remedy>,
+    pub remedies: Vec<ActionRecord>,
     /// The objects it hit most, with their counts.
     pub objects: Vec<(String, usize)>,
 }
 
 /// One remedy's record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Remedy {
+pub struct ActionRecord {
     /// The action.
     pub action: String,
     /// Times proposed.
@@ -87,7 +87,7 @@ pub fn runbook(chains: &[Chain]) -> Vec<Section> {
             remedies: tally
                 .remedies
                 .into_iter()
-                .map(|(action, (proposed, held, rolled_back))| Remedy {
+                .map(|(action, (proposed, held, rolled_back))| ActionRecord {
                     action,
                     proposed,
                     held,

@@ -6,13 +6,13 @@
 //! `/healthz`, `/readyz` and `/metrics`. I/O: the cluster, Git, GitHub and HTTP.
 
 pub mod alerts;
-pub mod github;
-pub mod history;
-mod http;
+mod endpoints;
 pub mod leader;
 pub mod metrics;
+pub mod samples;
 pub mod settings;
 mod watch;
+pub mod webhook;
 mod worker;
 
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ pub enum Job {
     /// Detect, propose, publish, close what cleared.
     Detect,
     /// What a GitHub delivery asks for.
-    GitHub(github::Job),
+    GitHub(webhook::Asked),
     /// Open the promotion pull requests that are due.
     Promote,
 }
@@ -100,7 +100,7 @@ pub(crate) struct Shared {
     jobs: mpsc::Sender<Job>,
     /// A detection is queued and not started: more changes need no second one.
     detect_queued: AtomicBool,
-    deliveries: Mutex<github::Deliveries>,
+    deliveries: Mutex<webhook::Deliveries>,
     episodes: Mutex<alerts::Episodes>,
     github_secret: Option<Vec<u8>>,
     alertmanager_token: Option<String>,
@@ -118,7 +118,7 @@ pub(crate) struct Shared {
     /// This replica's own address.
     own_address: String,
     /// The usage history sampled from metrics.k8s.io.
-    history: std::sync::Mutex<history::History>,
+    history: std::sync::Mutex<samples::History>,
     /// The last snapshot detection read: the sampler's map from pods to workloads.
     latest: std::sync::Mutex<Option<Arc<crate::model::Snapshot>>>,
 }
@@ -224,7 +224,7 @@ pub async fn run(
         metrics: Metrics::default(),
         jobs,
         detect_queued: AtomicBool::new(false),
-        deliveries: Mutex::new(github::Deliveries::new(
+        deliveries: Mutex::new(webhook::Deliveries::new(
             std::time::Duration::from_secs(3600),
             10_000,
         )),
@@ -239,7 +239,7 @@ pub async fn run(
         wake: tokio::sync::Notify::new(),
         own_address: own_address.clone(),
         // Two hours of samples, at most 720 a series (every 10 s).
-        history: std::sync::Mutex::new(history::History::new(7200, 720)),
+        history: std::sync::Mutex::new(samples::History::new(7200, 720)),
         latest: std::sync::Mutex::new(None),
         settings,
     });
@@ -269,7 +269,7 @@ pub async fn run(
     // Git's repository handle is not shared between threads: the worker stays on this one.
     let local = tokio::task::LocalSet::new();
     let worker = local.spawn_local(worker::run(service, shared.clone(), queue, stopped.clone()));
-    let app = http::router(shared.clone());
+    let app = endpoints::router(shared.clone());
     let mut on_stop = stopped.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = on_stop.wait_for(|s| *s).await;
@@ -363,7 +363,7 @@ fn usage_findings(
 /// the configuration orders no promotion.
 async fn promote_on_interval(
     shared: Arc<Shared>,
-    promotion: crate::config::Promotion,
+    promotion: crate::config::PromotionSettings,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     if promotion.order.len() < 2 {

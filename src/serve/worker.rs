@@ -13,9 +13,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::metrics::{Boundary, Metrics};
-use super::{Job, Service, Shared, github};
+use super::{Job, Service, Shared, webhook};
 use crate::assess::Policies;
-use crate::check::{CheckOptions, report};
+use crate::check::CheckOptions;
 use crate::cluster::{Cluster, SnapshotOptions};
 use crate::forge::Forge;
 use crate::git::GitHistory;
@@ -25,6 +25,7 @@ use crate::publish;
 use crate::reconcile::Outcome;
 use crate::reconcile::driver::{Driver, Fixed};
 use crate::render::Renderer;
+use crate::views::check as view;
 use crate::workspace::TrustedInputs;
 
 pub(super) async fn run(
@@ -71,15 +72,15 @@ pub(super) async fn run(
                 release_memory();
                 ("github", result)
             }
-            Job::GitHub(github::Job::Reconcile { after }) => (
+            Job::GitHub(webhook::Asked::Reconcile { after }) => (
                 "kubernetes",
                 reconcile(&service, &shared, Some(&after)).await,
             ),
-            Job::GitHub(github::Job::Review { .. }) => {
+            Job::GitHub(webhook::Asked::Review { .. }) => {
                 ("kubernetes", reconcile(&service, &shared, None).await)
             }
             Job::Promote => ("github", promote(&service, &shared).await),
-            Job::GitHub(github::Job::Check {
+            Job::GitHub(webhook::Asked::Check {
                 pull, base, head, ..
             }) => (
                 "github",
@@ -145,7 +146,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
-        origin: crate::manifests::Origin {
+        origin: crate::manifests::Upstream {
             url: service.repo.remote_url(remote).map_err(|e| e.to_string())?,
             branch: Some(base_branch.clone()),
         },
@@ -224,7 +225,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     for reported in plan.diagnoses.iter().chain(&plan.unmanaged) {
         Metrics::count(&shared.metrics.findings, &reported.finding.code.to_string());
     }
-    let target = publish::Target {
+    let target = publish::Destination {
         repo: &service.repo,
         config: &config,
         forge: &service.forge,
@@ -293,14 +294,14 @@ async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(
     )
     .map_err(|e| fail(&e))?;
     let markdown =
-        report::markdown(&service.templates, &checked.report, None).map_err(|e| fail(&e))?;
+        view::markdown(&service.templates, &checked.report, None).map_err(|e| fail(&e))?;
     service
         .forge
-        .upsert_comment(pull, report::COMMENT_MARKER, &markdown)
+        .upsert_comment(pull, view::COMMENT_MARKER, &markdown)
         .await
         .map_err(|e| fail(&e))?;
     // The default of branch protection: one approval.
-    let run = report::check_run(&checked.report, head, &markdown, 1);
+    let run = view::check_run(&checked.report, head, &markdown, 1);
     service
         .forge
         .report_check(&run)
@@ -400,7 +401,7 @@ async fn promote(service: &Service, shared: &Shared) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     for promotion in done {
-        if let crate::promote::Decision::Proposed { pull, .. } = promotion.outcome {
+        if let crate::promote::Progress::Proposed { pull, .. } = promotion.outcome {
             tracing::info!(from = %promotion.from, to = %promotion.to, pull, "promotion proposed");
         }
     }

@@ -138,7 +138,7 @@ pub fn line(text: &str, start: usize, breaking: &Breaking) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::crd::Severity;
+    use crate::check::crd::Impact;
 
     const CRD: &str = r#"# a comment
 apiVersion: apiextensions.k8s.io/v1
@@ -179,7 +179,7 @@ spec:
             path: path.into(),
             change: String::new(),
             rule: String::new(),
-            severity: Severity::Breaking,
+            severity: Impact::Breaking,
             line: None,
             ratcheted: None,
         };

@@ -21,7 +21,7 @@ use serde_json::Value;
 /// How much a change matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub enum Impact {
     /// Behavioural: the same objects mean something else (a default changed).
     Warning,
     /// Existing objects or clients stop working.
@@ -41,7 +41,7 @@ pub struct Breaking {
     /// The rule's stable code (`field-removed`, `enum-shrunk`, `default-changed`).
     pub rule: String,
     /// Breaking, or a warning.
-    pub severity: Severity,
+    pub severity: Impact,
     /// The 1-based line in the CRD's file, when the file was read ([`lines`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
@@ -54,7 +54,7 @@ pub struct Breaking {
 impl Breaking {
     /// Whether existing objects or clients break (not only a warning).
     pub fn breaks(&self) -> bool {
-        self.severity == Severity::Breaking
+        self.severity == Impact::Breaking
     }
 }
 
@@ -68,7 +68,7 @@ pub struct Found {
     /// What changed.
     pub change: String,
     /// Breaking or a warning.
-    pub severity: Severity,
+    pub severity: Impact,
     /// Whether validation ratcheting applies ([`ratchets`]).
     pub ratcheted: Option<bool>,
 }
@@ -79,7 +79,7 @@ impl Found {
             path: path_or_root(path),
             rule,
             change,
-            severity: Severity::Breaking,
+            severity: Impact::Breaking,
             ratcheted: ratchets(rule, path),
         }
     }
@@ -89,7 +89,7 @@ impl Found {
             path: path_or_root(path),
             rule,
             change,
-            severity: Severity::Warning,
+            severity: Impact::Warning,
             ratcheted: None,
         }
     }

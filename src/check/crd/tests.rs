@@ -48,7 +48,7 @@ fn changes(old: Value, new: Value) -> Vec<(String, String)> {
     .collect()
 }
 
-fn rules(old: Value, new: Value) -> Vec<(String, String, Severity)> {
+fn rules(old: Value, new: Value) -> Vec<(String, String, Impact)> {
     compare(
         &crd(json!([version("v1", old)])),
         &crd(json!([version("v1", new)])),
@@ -244,7 +244,7 @@ fn defaults_added_changed_or_removed_are_warnings() {
         field(&mut s, "color")["default"] = json!("red");
         s
     });
-    let warning = |path: &str, rule: &str| (path.to_owned(), rule.to_owned(), Severity::Warning);
+    let warning = |path: &str, rule: &str| (path.to_owned(), rule.to_owned(), Impact::Warning);
     assert_eq!(
         changed,
         vec![
@@ -406,7 +406,7 @@ fn pattern_and_format_added_or_changed() {
 
 #[test]
 fn composition_added_or_tightened() {
-    let rule = |found: Vec<(String, String, Severity)>| -> Vec<String> {
+    let rule = |found: Vec<(String, String, Impact)>| -> Vec<String> {
         found
             .into_iter()
             .map(|(p, r, _)| format!("{p} {r}"))
@@ -489,7 +489,7 @@ fn cel_rules_added_or_changed_and_transition_rules_apart() {
         vec![(
             ".spec.mode".to_owned(),
             "cel-rule".to_owned(),
-            Severity::Breaking
+            Impact::Breaking
         )]
     );
     let changed = changes(spec(), with(json!([{"rule": "self != 'none'"}])));
@@ -931,7 +931,7 @@ fn a_field_declared_where_unknown_fields_were_kept_is_weighed_against_stored_val
         [(
             ".spec.tier".to_owned(),
             "enum-added".to_owned(),
-            Severity::Breaking
+            Impact::Breaking
         )]
     );
     // Nested: a list declared where anything was kept has its items weighed too.

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Breaking, Found, Severity, schema};
+use super::{Breaking, Found, Impact, schema};
 
 /// The rules after which some stored objects can no longer be read as before.
 pub const UNREADABLE: &[&str] = &[
@@ -284,7 +284,7 @@ fn breaking_between(
     schema::compare(before, after, "", &mut found);
     found
         .into_iter()
-        .filter(|f| f.severity == Severity::Breaking)
+        .filter(|f| f.severity == Impact::Breaking)
         .map(|f| {
             Found {
                 rule,

@@ -11,7 +11,7 @@ use super::Declaration;
 /// The repository as the GitOps tools clone it, when known: its URL (the remote's), and the
 /// branch whose commits are reviewed and applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origin {
+pub struct Upstream {
     /// The remote's URL.
     pub url: Option<String>,
     /// The branch.
@@ -43,7 +43,7 @@ pub fn same_repository(a: &str, b: &str) -> bool {
     canonical(a) == canonical(b)
 }
 
-impl Origin {
+impl Upstream {
     /// Whether a source at `url`, following `reference`, is this repository's branch. What is
     /// not known is not held against it: without this repository's URL any URL may be it, and
     /// without its branch any branch may be.
@@ -215,7 +215,7 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         let index = RepoIndex::build(dir.path(), &IndexOptions::default()).unwrap();
-        let reads = |origin: &Origin, name: &str| {
+        let reads = |origin: &Upstream, name: &str| {
             let kustomization = index
                 .declarations
                 .iter()
@@ -223,7 +223,7 @@ mod tests {
                 .unwrap();
             origin.flux_reads(&index.declarations, kustomization)
         };
-        let main = Origin {
+        let main = Upstream {
             url: Some("git@github.com:org/fleet.git".into()),
             branch: Some("main".into()),
         };
@@ -231,20 +231,20 @@ mod tests {
         assert!(!reads(&main, "dev-team"), "another branch");
         assert!(!reads(&main, "oci"), "an OCI artifact");
         assert!(!reads(&main, "pinned"), "a tag follows no branch");
-        let elsewhere = Origin {
+        let elsewhere = Upstream {
             url: Some("https://github.com/org/other".into()),
             branch: None,
         };
         assert!(!reads(&elsewhere, "dev-team"), "another repository");
         assert!(
-            reads(&Origin::default(), "dev-team"),
+            reads(&Upstream::default(), "dev-team"),
             "nothing known: may be ours"
         );
     }
 
     #[test]
     fn an_application_reads_this_branch_through_its_url_and_revision() {
-        let main = Origin {
+        let main = Upstream {
             url: Some("https://git.example.com/platform.git".into()),
             branch: Some("main".into()),
         };
@@ -262,6 +262,6 @@ mod tests {
         assert!(!main.argo_reads(&source(ours, Some("v1.2.0"))));
         assert!(!main.argo_reads(&source("https://git.example.com/other", None)));
         assert!(!main.argo_reads(&serde_json::json!({"repoURL": ours, "chart": "web"})));
-        assert!(Origin::default().argo_reads(&source(ours, Some("staging"))));
+        assert!(Upstream::default().argo_reads(&source(ours, Some("staging"))));
     }
 }

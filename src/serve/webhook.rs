@@ -96,7 +96,7 @@ impl Deliveries {
 
 /// What a delivery asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
+pub enum Asked {
     /// Reconcile the base branch up to this commit.
     Reconcile {
         /// The pushed head.
@@ -122,7 +122,7 @@ pub enum Job {
 
 /// The job of an authenticated delivery of `event` (`X-GitHub-Event`); `None` for events that
 /// ask for nothing (answered 202). A body that is not the event's JSON is an error.
-pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, String> {
+pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Asked>, String> {
     if event == "ping" {
         return Ok(None);
     }
@@ -134,7 +134,7 @@ pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, S
             let wanted = format!("refs/heads/{base_branch}");
             match (text("/ref"), text("/after")) {
                 (Some(r), Some(after)) if r == wanted && value["deleted"] != Value::Bool(true) => {
-                    Some(Job::Reconcile {
+                    Some(Asked::Reconcile {
                         after: after.to_owned(),
                     })
                 }
@@ -146,7 +146,7 @@ pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, S
                 let pull = value["pull_request"]["number"]
                     .as_u64()
                     .ok_or("a pull_request event without its number")?;
-                Some(Job::Check {
+                Some(Asked::Check {
                     pull,
                     base: text("/pull_request/base/ref")
                         .unwrap_or(base_branch)
@@ -163,7 +163,7 @@ pub fn job(event: &str, body: &[u8], base_branch: &str) -> Result<Option<Job>, S
         },
         "pull_request_review" => value["pull_request"]["number"]
             .as_u64()
-            .map(|pull| Job::Review { pull }),
+            .map(|pull| Asked::Review { pull }),
         _ => None,
     })
 }
@@ -228,7 +228,7 @@ mod tests {
         let push = br#"{"ref":"refs/heads/main","after":"abc","deleted":false}"#;
         assert_eq!(
             job("push", push, "main"),
-            Ok(Some(Job::Reconcile {
+            Ok(Some(Asked::Reconcile {
                 after: "abc".into()
             }))
         );
@@ -236,7 +236,7 @@ mod tests {
         let pr = br#"{"action":"synchronize","pull_request":{"number":7,"base":{"ref":"main"},"head":{"sha":"def","ref":"fix"}}}"#;
         assert_eq!(
             job("pull_request", pr, "main"),
-            Ok(Some(Job::Check {
+            Ok(Some(Asked::Check {
                 pull: 7,
                 base: "main".into(),
                 head: "def".into(),
@@ -248,7 +248,7 @@ mod tests {
         let review = br#"{"action":"submitted","pull_request":{"number":7}}"#;
         assert_eq!(
             job("pull_request_review", review, "main"),
-            Ok(Some(Job::Review { pull: 7 }))
+            Ok(Some(Asked::Review { pull: 7 }))
         );
         assert_eq!(job("issues", b"{}", "main"), Ok(None));
         assert_eq!(job("ping", b"not json", "main"), Ok(None));

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Job, Shared, alerts, github};
+use super::{Job, Shared, alerts, webhook};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -67,7 +67,7 @@ async fn github_delivery(
         return refuse("no webhook secret is configured (serve.githubWebhookSecret)".into());
     };
     let signature = header_text(&headers, "x-hub-signature-256");
-    if let Err(why) = github::verify(secret, &body, signature) {
+    if let Err(why) = webhook::verify(secret, &body, signature) {
         return refuse(why.to_string());
     }
     if let Some(answer) = forwarded(&shared, "/webhooks/github", &headers, &body).await {
@@ -84,7 +84,7 @@ async fn github_delivery(
         return refuse(why.to_string());
     }
     let event = header_text(&headers, "x-github-event").unwrap_or("");
-    match github::job(event, &body, &shared.base_branch) {
+    match webhook::job(event, &body, &shared.base_branch) {
         Err(why) => {
             shared.metrics.delivery("github", "invalid");
             (StatusCode::BAD_REQUEST, why).into_response()
