@@ -485,7 +485,7 @@ fn a_github_forge_without_a_token_is_refused_before_anything_is_published() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr,
-        "error: the GitHub forge needs a token: set GITHUB_TOKEN\n"
+        "error: the GitHub forge needs a token or an App: set GITHUB_TOKEN, or forge.app\n"
     );
     assert_eq!(
         repo.branches(Some(git2::BranchType::Local))
