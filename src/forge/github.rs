@@ -213,6 +213,15 @@ enum Failure {
     Final(Error),
 }
 
+impl Failure {
+    /// The error, whatever trying again would have meant.
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Retry(_, e) | Failure::MaybeDone(e) | Failure::Final(e) => e,
+        }
+    }
+}
+
 impl GitHub {
     /// A client for `repository` (`owner/name`) with `token`; `api_url` for GitHub Enterprise or
     /// a test server, GitHub's own API when `None`. Call it inside the tokio runtime that will
@@ -611,9 +620,7 @@ impl GitHub {
         self.call_raw(&call)
             .await
             .map(|a| a.value)
-            .map_err(|f| match f {
-                Failure::Retry(_, e) | Failure::MaybeDone(e) | Failure::Final(e) => e,
-            })
+            .map_err(Failure::into_error)
     }
 
     async fn call(
@@ -645,9 +652,7 @@ impl GitHub {
                 creates: false,
                 bearer: None,
             };
-            let answer = self.call_raw(&call).await.map_err(|f| match f {
-                Failure::Retry(_, e) | Failure::MaybeDone(e) | Failure::Final(e) => e,
-            })?;
+            let answer = self.call_raw(&call).await.map_err(Failure::into_error)?;
             let batch: Vec<T> = decode(what, answer.value)?;
             // A full page whose next is not known is followed by a look at the next one.
             let done = match answer.next {
@@ -696,9 +701,7 @@ impl GitHub {
                     attempt += 1;
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
                 }
-                Err(Failure::Retry(_, e) | Failure::MaybeDone(e) | Failure::Final(e)) => {
-                    return Err(e);
-                }
+                Err(failure) => return Err(failure.into_error()),
             }
         }
     }

@@ -57,8 +57,7 @@ pub(super) async fn run(
         };
         shared.metrics.queue.set(shared.depth());
         // Each job is a run: GitHub's answers are kept within it, their ETags across runs.
-        let base = service.forge.clone();
-        service.forge = base.for_run();
+        service.forge = service.forge.for_run();
         // An App's installation token is what Git pushes with too.
         match service.forge.git_token().await {
             Ok(Some(token)) => service.auth.token = Some(token),

@@ -235,10 +235,7 @@ impl FakeGitHub {
                 slug: slug.to_owned(),
                 public_key: public_key.to_vec(),
                 installation: Some(installation),
-                permissions: permissions
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
+                permissions: owned(permissions),
             },
         );
         installation
@@ -255,12 +252,7 @@ impl FakeGitHub {
             token.to_owned(),
             apps::Grant {
                 login: login.to_owned(),
-                permissions: Some(
-                    permissions
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect(),
-                ),
+                permissions: Some(owned(permissions)),
                 expires_at: None,
                 limit: 5000,
             },
@@ -324,4 +316,12 @@ impl FakeGitHub {
     pub fn rate_used(&self, login: &str) -> u64 {
         self.state().apps.used.get(login).copied().unwrap_or(0)
     }
+}
+
+/// `("checks", "write")` pairs as an App's permissions.
+fn owned(permissions: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    permissions
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
