@@ -5,7 +5,7 @@
 //! checked against the new schema.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use remediator::check::crd::{self, validate::Validator};
+use remediator::crd::{self, validate::Validator};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {

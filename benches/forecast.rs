@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use remediator::cluster::prometheus::{Prometheus, PrometheusSettings};
+use remediator::cluster::prometheus::Prometheus;
+use remediator::config::PrometheusSettings;
 use remediator::detect::{DetectOptions, detect};
 use remediator::model::{ContainerUsage, Snapshot, UsageHistory, WorkloadRef};
 use serde_json::json;

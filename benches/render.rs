@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use remediator::changes;
 use remediator::config::Config;
 use remediator::git::ConfigRepo;
-use remediator::reconcile::changes;
 use remediator::render::Renderer;
 
 const BUILDS: usize = 50;

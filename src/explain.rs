@@ -6,16 +6,15 @@
 //! when it fails or is slow, everything works the same and the body says the explanation was
 //! not available. I/O: the endpoint.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use http_body_util::Full;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::config::LlmSettings;
 use crate::model::Finding;
 use crate::redact::redact;
-use crate::serve::settings::SecretSource;
 
 /// Characters of an answer shown, at most.
 const ANSWER_CHARS: usize = 1500;
@@ -24,30 +23,6 @@ const SYSTEM: &str = "You explain Kubernetes problems to the engineers who revie
 that fixes them. In at most five plain sentences, say what is wrong, why the evidence shows it, and \
 what the proposed change does about it. Do not propose other changes, do not judge the risk, and \
 do not invent facts that are not in the evidence.";
-
-/// `llm:` as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LlmSettings {
-    /// The API's base URL, before `/chat/completions` (`https://api.openai.com/v1`, a vLLM or
-    /// Ollama server's `/v1`).
-    pub url: String,
-    /// The model asked.
-    pub model: String,
-    /// The API key, from the environment or a file; none for a local server.
-    #[serde(default)]
-    pub api_key: Option<SecretSource>,
-    /// Seconds one explanation may take.
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: u64,
-    /// A PEM file of the CA that signs the endpoint's certificate, besides the system's.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
-fn default_timeout() -> u64 {
-    20
-}
 
 /// What the endpoint gave for one pull request.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -194,10 +194,10 @@ pub fn crd_compat(data: &[u8]) {
     };
     let stored = [String::from("v1")];
     for stored in [None, Some(&stored[..])] {
-        let found = crate::check::crd::compare(&old.value, &new.value, stored);
-        let _ = crate::check::crd::readability(&old.value, &new.value, stored, &found);
+        let found = crate::crd::compare(&old.value, &new.value, stored);
+        let _ = crate::crd::readability(&old.value, &new.value, stored, &found);
     }
-    let _ = crate::check::crd::compare(&new.value, &new.value, None);
+    let _ = crate::crd::compare(&new.value, &new.value, None);
 }
 
 /// The quantity parser: a memory amount formatted for a manifest reads back as the amount
@@ -230,7 +230,7 @@ pub fn webhooks(data: &[u8]) {
     if let Ok(payload) = crate::serve::alerts::parse(body) {
         let mut window = crate::serve::alerts::Episodes::default();
         window.receive(payload);
-        let _ = window.findings(&crate::serve::alerts::builtin());
+        let _ = window.findings(&crate::config::serve::builtin());
     }
     let events = [
         "push",

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
+use crate::changes::{self, ObjectChange, short};
 use crate::cluster::{Cluster, Clusters, DryRunOptions, WaitOptions};
 use crate::config::Config;
 use crate::forge::{Forge, PullRequestSpec};
@@ -27,8 +28,8 @@ use crate::manifests::diff::{FileChange, patch};
 use crate::manifests::edit::Edit;
 use crate::manifests::path::FieldPath;
 use crate::manifests::{IndexOptions, RepoIndex};
-use crate::model::{Change, ObjectRef, Snapshot};
-use crate::reconcile::changes::{self, ObjectChange, short};
+use crate::model::{ObjectRef, Snapshot};
+use crate::remedy::Change;
 use crate::render::Renderer;
 
 /// What can stop a promotion run.
@@ -407,7 +408,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
         )?;
         // The next environment's view of the change: its risk and its dry-run.
         let next = changes::between(self.repo, self.config, self.renderer, base, head, Some(to))?;
-        let assessment = crate::reconcile::gate::assess(
+        let assessment = crate::gate::assess(
             self.policies,
             &next.objects,
             &trailers(&commit_message),
@@ -657,7 +658,7 @@ fn remake(
     to: &str,
     changes: &[ObjectChange],
     code: &str,
-) -> Option<crate::model::Remediation> {
+) -> Option<crate::remedy::Remediation> {
     let code = crate::model::FindingCode::ALL
         .into_iter()
         .find(|c| c.as_str() == code)?;

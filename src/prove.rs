@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::manifests::diff::FileChange;
 use crate::manifests::path::FieldPath;
 use crate::manifests::{Build, RepoIndex, parse_text};
-use crate::model::Remediation;
+use crate::remedy::Remediation;
 use crate::render::{Failure, Rendered, Renderer, identity};
 
 /// What rendering showed, for the pull request; an error when it disproves the edit.

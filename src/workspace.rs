@@ -222,10 +222,10 @@ impl GitHubSettings {
 /// none. The merge gate reads its configuration this way, from the commit before the merge, so
 /// that a pull request never judges itself.
 pub fn config_at(repo: &ConfigRepo, commit: git2::Oid) -> Result<Config> {
-    let file = Path::new(crate::config::FILE_NAME);
+    let file = Path::new(crate::manifests::CONFIG_FILE);
     match repo.file_at(commit, file)? {
         Some(text) => Ok(Config::parse(
-            &PathBuf::from(format!("{} (at {commit})", crate::config::FILE_NAME)),
+            &PathBuf::from(format!("{} (at {commit})", crate::manifests::CONFIG_FILE)),
             &text,
         )?),
         None => Ok(Config::default()),
@@ -308,7 +308,7 @@ impl TrustedInputs {
         policies: Option<&Path>,
     ) -> Result<TrustedInputs> {
         let config = config_at(repo, parent)?;
-        let mut files = vec![PathBuf::from(crate::config::FILE_NAME)];
+        let mut files = vec![PathBuf::from(crate::manifests::CONFIG_FILE)];
         let policies = match policies {
             None => Policies::embedded(),
             Some(dir) => match repo.relative(dir)? {

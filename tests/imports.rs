@@ -166,6 +166,101 @@ fn no_module_of_src_imports_itself_through_others() {
     }
 }
 
+/// The graph of the top-level modules: `a::b -> c::d` is `a -> c`.
+fn top_level(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_owned();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, targets) in edges {
+        for to in targets {
+            if top(from) != top(to) {
+                out.entry(top(from)).or_default().insert(top(to));
+            }
+        }
+    }
+    out
+}
+
+/// Each top-level module's layer: 0 when it imports none of the others, else one above the
+/// highest it imports.
+fn layers(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, usize> {
+    fn layer(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        known: &mut BTreeMap<String, usize>,
+    ) -> usize {
+        if let Some(&n) = known.get(node) {
+            return n;
+        }
+        let n = edges
+            .get(node)
+            .into_iter()
+            .flatten()
+            .map(|next| layer(next, edges, known) + 1)
+            .max()
+            .unwrap_or(0);
+        known.insert(node.to_owned(), n);
+        n
+    }
+    let mut known = BTreeMap::new();
+    for node in edges.keys() {
+        layer(node, edges, &mut known);
+    }
+    known
+}
+
+/// The top-level modules form layers, as a workspace of crates would need: none imports a
+/// module that imports it back. The layers go in the order `lib.rs` lists them.
+#[test]
+fn the_top_level_modules_form_layers_in_the_order_lib_rs_gives() {
+    let edges = top_level(&graph());
+    if let Some(found) = circle(&edges) {
+        panic!("a circle of top-level modules: {}", found.join(" -> "));
+    }
+    let layers = layers(&edges);
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    // Each bullet `- layer N: ...`, its continuation lines joined; the modules are its links.
+    let mut bullets: Vec<String> = Vec::new();
+    for line in lib.lines().filter_map(|l| l.strip_prefix("//!")) {
+        if let Some(rest) = line.strip_prefix(" - layer ") {
+            bullets.push(rest.to_owned());
+        } else if let (Some(last), true) = (bullets.last_mut(), line.starts_with("   ")) {
+            last.push_str(line);
+        }
+    }
+    let listed: Vec<(usize, Vec<String>)> = bullets
+        .iter()
+        .map(|b| {
+            let (n, rest) = b.split_once(':').unwrap();
+            let names = rest
+                .split("[`")
+                .skip(1)
+                .filter_map(|s| s.split_once("`]").map(|(name, _)| name.to_owned()))
+                .collect();
+            (n.trim().parse().unwrap(), names)
+        })
+        .collect();
+    let mut named: BTreeMap<String, usize> = BTreeMap::new();
+    for (n, names) in &listed {
+        for name in names {
+            named.insert(name.clone(), *n);
+        }
+    }
+    let all: BTreeSet<&String> = layers.keys().collect();
+    assert_eq!(
+        named.keys().collect::<BTreeSet<_>>(),
+        all,
+        "lib.rs lists every top-level module that imports or is imported, once"
+    );
+    for (module, n) in &layers {
+        assert_eq!(
+            named[module], *n,
+            "lib.rs puts `{module}` in layer {}; its imports put it in layer {n}",
+            named[module]
+        );
+    }
+}
+
 #[test]
 fn a_circle_is_found_and_named() {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -177,8 +272,19 @@ fn a_circle_is_found_and_named() {
         circle(&edges).unwrap(),
         ["a", "b", "c::d", "a"].map(String::from)
     );
+    let top = top_level(&edges);
+    assert_eq!(
+        circle(&top).unwrap(),
+        ["a", "b", "c", "a"].map(String::from)
+    );
     edges.remove("c::d");
     assert_eq!(circle(&edges), None);
+    edges.entry("b".into()).or_default().insert("c::x".into());
+    let layers = layers(&top_level(&edges));
+    assert_eq!(
+        (layers["c"], layers["b"], layers["a"], layers["e"]),
+        (0, 1, 2, 3)
+    );
     let text =
         "use crate::manifests::edit::{Edit};\n// crate::serve::x\nlet x = super::super::y::z;";
     assert_eq!(

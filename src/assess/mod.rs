@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::model::{Remediation, RiskLevel};
+use crate::model::RiskLevel;
+use crate::remedy::Remediation;
 
 /// The embedded default policies and their tests, by file name.
 pub const DEFAULT_POLICIES: &[(&str, &str)] = &[

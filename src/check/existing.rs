@@ -7,16 +7,16 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::crd::validate::{Validation, Validator};
-use super::crd::{self, Breaking, Readability, versions};
 use super::{CheckReport, ObjectReport};
+use crate::crd::validate::{Validation, Validator};
+use crate::crd::{self, Breaking, Readability, versions};
 use git2::Oid;
 
 use crate::assess::Policies;
 use crate::cluster::{self, Cluster, ListOptions};
+use crate::gate;
 use crate::git::ConfigRepo;
 use crate::model::ObjectRef;
-use crate::reconcile::gate;
 
 /// How many objects a failure names in the report before it says how many more.
 pub const NAMED: usize = 5;

@@ -2,9 +2,8 @@
 //! each weighed by the policies (with CustomResourceDefinition compatibility in the input, so a
 //! breaking CRD change is critical), with a Secret-safe diff; the whole pull request's risk and
 //! the approvals it needs. [`crd`] finds breaking CRD changes, [`report`] renders Markdown, JSON
-//! and SARIF. I/O: reads the Git repository (through `reconcile::changes`).
+//! and SARIF. I/O: reads the Git repository (through [`crate::changes`]).
 
-pub mod crd;
 pub mod existing;
 
 use std::path::PathBuf;
@@ -14,15 +13,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::assess::{Assessment, Policies};
+use crate::changes::{self, ObjectChange};
 use crate::config::Config;
+use crate::crd::{self, Breaking, Readability};
+use crate::gate;
 use crate::git::{ConfigRepo, trailers};
 use crate::manifests::{diff, emit_block};
 use crate::model::FieldChange;
-use crate::reconcile::changes::{self, ObjectChange};
-use crate::reconcile::gate;
 use crate::redact::Redactor;
 use crate::render::{NotRendered, Renderer};
-use crd::{Breaking, Readability};
 use existing::Existing;
 
 /// What can stop a check.

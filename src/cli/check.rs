@@ -125,7 +125,7 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Exit> {
         config.origin.branch = repo.default_branch(&config.git.remote)?;
     }
     let templates = Templates::load(args.templates.as_deref())?;
-    let renderer = Renderer::from_path(config.allow_remote());
+    let renderer = Renderer::for_config(&config);
     let options = CheckOptions {
         environment: args.env.as_deref(),
         renderer: &renderer,

@@ -277,7 +277,7 @@ pub fn repo_objects(
         );
     }
     let path = path.strip_prefix(".").unwrap_or(path);
-    let renderer = Renderer::from_path(config.allow_remote());
+    let renderer = Renderer::for_config(&config);
     let rendering = render::objects(&index, &renderer, |dir, _| {
         dir.starts_with(path) || path.starts_with(dir)
     });

@@ -44,7 +44,7 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
         ..
     } = TrustedInputs::at(&repo, base, args.policies.as_deref())?;
     let audit = audit_log(&path, &config, Some(&repo));
-    let renderer = Renderer::from_path(config.allow_remote());
+    let renderer = Renderer::for_config(&config);
     let runtime = runtime()?;
     let promotions = runtime.block_on(async {
         let clusters = clusters(&config, &args.cluster, None).await?;

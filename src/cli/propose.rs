@@ -41,7 +41,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
-    let renderer = Renderer::from_path(config.allow_remote());
+    let renderer = Renderer::for_config(&config);
     for warning in remediator::render::learn_renames(&mut index, &renderer) {
         eprintln!("warning: {warning}");
     }
@@ -359,7 +359,7 @@ async fn add_dry_runs(
         field_manager: field_manager.to_owned(),
         ..DryRunOptions::default()
     };
-    let renderer = Renderer::from_path(config.allow_remote());
+    let renderer = Renderer::for_config(config);
     for proposal in &mut plan.proposals {
         let results = match proposal.changed_objects(index, &renderer) {
             Ok(objects) => cluster

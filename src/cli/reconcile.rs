@@ -88,7 +88,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Exit> {
     let audit = audit_log(&path, &latest.config, Some(&repo));
     let templates = Templates::load(args.templates.as_deref())?;
     let runtime = runtime()?;
-    let renderer = Renderer::from_path(latest.config.allow_remote());
+    let renderer = Renderer::for_config(&latest.config);
     let reach = ArgsReach(&args.cluster);
     let driver = Driver {
         repo: &repo,

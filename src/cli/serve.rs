@@ -92,7 +92,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         forge,
         auth,
         templates: Templates::load(args.templates.as_deref())?,
-        renderer: Renderer::from_path(config.allow_remote()),
+        renderer: Renderer::for_config(&config),
         policies: args.policies.clone(),
         holder: format!("remediator-serve-{}", std::process::id()),
         config,

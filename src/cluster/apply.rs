@@ -15,12 +15,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
-use super::conflicts::{ConflictMode, ConflictPolicy, Resolved, manager_name, remove_field};
+use super::conflicts::{self, Resolved, manager_name, remove_field};
 use super::dryrun::{FieldConflict, Pending, live, preview};
 use super::ownership::{Handling, ownership};
 use super::prefetch::{Prefetched, prefetch};
 use super::retry::{RetryPolicy, with_retry};
 use super::{Error, Resolver, subject};
+use crate::config::{ConflictMode, ConflictPolicy};
 use crate::model::{ChangeAction, ChangeSet, Contested, ObjectRef};
 
 /// A step of a staged apply.
@@ -420,13 +421,13 @@ fn resolve(
     conflicts: &[FieldConflict],
     policy: &ConflictPolicy,
 ) -> Result<Vec<Resolved>, Error> {
-    let refused = policy.refused(conflicts);
+    let refused = conflicts::refused(policy, conflicts);
     if refused.is_empty() {
         Ok(conflicts
             .iter()
             .map(|conflict| Resolved {
                 conflict: conflict.clone(),
-                mode: policy.decide(conflict),
+                mode: conflicts::decide(policy, conflict),
             })
             .collect())
     } else {

@@ -6,91 +6,28 @@
 //! earlier `kubectl apply`, a person's `kubectl edit`, a CI job) is taken over, as a reviewed
 //! change should. Pure.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::dryrun::FieldConflict;
+use crate::config::{ConflictMode, ConflictPolicy};
 
-/// What to do with a field another manager owns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConflictMode {
-    /// Take the field over (server-side apply with force).
-    Force,
-    /// Leave the field to its manager: apply the object without it.
-    SkipField,
-    /// Apply nothing of the change, and say why.
-    Refuse,
-}
-
-impl ConflictMode {
-    /// What the mode does, in the words of a report.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ConflictMode::Force => "taken over from",
-            ConflictMode::SkipField => "left to",
-            ConflictMode::Refuse => "refused, owned by",
-        }
+/// The mode `policy` gives one conflict.
+pub fn decide(policy: &ConflictPolicy, conflict: &FieldConflict) -> ConflictMode {
+    if is_controller(manager_name(&conflict.manager)) {
+        policy.controllers
+    } else {
+        policy.others
     }
 }
 
-/// The mode for each kind of manager.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct ConflictPolicy {
-    /// Managers that are controllers: they set the field back.
-    pub controllers: ConflictMode,
-    /// Every other manager: appliers and people.
-    pub others: ConflictMode,
-}
-
-impl Default for ConflictPolicy {
-    fn default() -> Self {
-        ConflictPolicy {
-            controllers: ConflictMode::Refuse,
-            others: ConflictMode::Force,
-        }
-    }
-}
-
-impl ConflictPolicy {
-    /// One mode for every manager.
-    pub fn all(mode: ConflictMode) -> Self {
-        ConflictPolicy {
-            controllers: mode,
-            others: mode,
-        }
-    }
-
-    /// The mode for a rollback: a rollback is never refused, since refusing it would leave the
-    /// failed change in place; a field it would have refused is left to its controller.
-    pub fn for_rollback(self) -> Self {
-        let soften = |mode| match mode {
-            ConflictMode::Refuse => ConflictMode::SkipField,
-            mode => mode,
-        };
-        ConflictPolicy {
-            controllers: soften(self.controllers),
-            others: soften(self.others),
-        }
-    }
-
-    /// The mode for one conflict.
-    pub fn decide(&self, conflict: &FieldConflict) -> ConflictMode {
-        if is_controller(manager_name(&conflict.manager)) {
-            self.controllers
-        } else {
-            self.others
-        }
-    }
-
-    /// The conflicts this policy refuses, each as "`field` is owned by manager".
-    pub fn refused(&self, conflicts: &[FieldConflict]) -> Vec<String> {
-        conflicts
-            .iter()
-            .filter(|c| self.decide(c) == ConflictMode::Refuse)
-            .map(|c| format!("`{}` is owned by {}", c.field, manager_name(&c.manager)))
-            .collect()
-    }
+/// The conflicts `policy` refuses, each as "`field` is owned by manager".
+pub fn refused(policy: &ConflictPolicy, conflicts: &[FieldConflict]) -> Vec<String> {
+    conflicts
+        .iter()
+        .filter(|c| decide(policy, c) == ConflictMode::Refuse)
+        .map(|c| format!("`{}` is owned by {}", c.field, manager_name(&c.manager)))
+        .collect()
 }
 
 /// The manager's name out of the API's words: `"kube-controller-manager" using apps/v1` gives
@@ -245,7 +182,7 @@ mod tests {
             "\"prometheus-operator\"",
         ] {
             assert_eq!(
-                policy.decide(&conflict(controller, ".spec.replicas")),
+                decide(&policy, &conflict(controller, ".spec.replicas")),
                 ConflictMode::Refuse,
                 "{controller}"
             );
@@ -259,7 +196,7 @@ mod tests {
             "\"remediator-old\"",
         ] {
             assert_eq!(
-                policy.decide(&conflict(applier, ".spec.replicas")),
+                decide(&policy, &conflict(applier, ".spec.replicas")),
                 ConflictMode::Force,
                 "{applier}"
             );

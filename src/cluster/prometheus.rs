@@ -16,11 +16,10 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use http_body_util::Full;
-use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::PrometheusSettings;
 use crate::model::{ContainerUsage, UsageHistory, VolumeUsage, WorkloadRef};
-use crate::serve::settings::SecretSource;
 
 /// Prometheus's limit of points a series per query.
 pub const MAX_POINTS: u64 = 11_000;
@@ -53,55 +52,6 @@ pub enum Error {
 
 /// Result of Prometheus calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// `metrics.prometheus` as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PrometheusSettings {
-    /// The base URL (`http://prometheus.monitoring:9090`, a Thanos or Mimir query frontend).
-    pub url: String,
-    /// A bearer token, from the environment or a file.
-    #[serde(default)]
-    pub bearer_token: Option<SecretSource>,
-    /// Basic auth.
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    /// A PEM file of the CA that signs Prometheus's certificate, besides the system's.
-    #[serde(default)]
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Label matchers added to every selector (`cluster: prod-eu-1` for a multi-cluster
-    /// Thanos or Mimir); `{cluster}` in a value stands for the name of the cluster read.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Days of history read.
-    #[serde(default = "default_window_days")]
-    pub window_days: u64,
-    /// Seconds between points; the finest step that keeps one query under 11,000 points
-    /// when not given.
-    #[serde(default)]
-    pub step_seconds: Option<u64>,
-    /// Queries in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-}
-
-/// Basic auth of Prometheus.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user.
-    pub username: String,
-    /// The password, from the environment or a file.
-    pub password: SecretSource,
-}
-
-fn default_window_days() -> u64 {
-    14
-}
-
-fn default_concurrency() -> usize {
-    8
-}
 
 /// One series of an answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -37,6 +37,7 @@ pub use locate::{edit_object, locate};
 pub use scope::{Scope, Scopes, is_cluster_scoped, namespace_of};
 pub use source::{Location, ParsedDocument, ParsedFile, parse_file, parse_text};
 pub use upstream::Upstream;
+pub use walk::CONFIG_FILE;
 
 /// What can go wrong reading or editing manifests. Each names the file and line, or the object.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,10 @@ use super::kustomize::FILE_NAMES;
 use super::source::{ParsedFile, parse_file};
 use super::{Error, Result};
 
+/// The configuration file's name, at the repository root: read as configuration, never as
+/// a manifest.
+pub const CONFIG_FILE: &str = "remediator.yaml";
+
 /// What Flux's source-controller leaves out of every artifact it packs (its default
 /// `.sourceignore`): CI configuration and VCS metadata, never applied.
 const FLUX_EXCLUDES: &[&str] = &[
@@ -67,7 +71,7 @@ pub(super) fn walk(root: &Path, excludes: &[String]) -> Result<Vec<PathBuf>> {
             continue;
         }
         let relative = path.strip_prefix(root).unwrap_or(path).to_owned();
-        let is_config = relative == Path::new(crate::config::FILE_NAME);
+        let is_config = relative == Path::new(CONFIG_FILE);
         if is_config
             || ignore
                 .matched_path_or_any_parents(&relative, false)

@@ -17,7 +17,7 @@ pub use equivalent::{duration_nanos, equivalent};
 pub use finding::{Evidence, Finding, FindingCode, Severity, UsageFacts};
 pub use health::{Health, HealthStatus};
 pub use object_ref::{ObjectRef, ParseRefError, RefQuery, split_api_version};
-pub use remediation::{Action, ActionSpec, Change, FieldChange, Remediation, stable_id};
+pub use remediation::{Action, ActionSpec, FieldChange, stable_id};
 pub use risk::RiskLevel;
 pub use snapshot::{
     ArgoTracking, ContainerLog, ContainerUsage, Snapshot, UsageHistory, VolumeUsage, WorkloadRef,

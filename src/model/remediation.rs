@@ -1,14 +1,12 @@
-//! Remediations: an action from the catalog, applied to one object, written as edits of the
-//! config repository (or a new action record for imperative actions). Pure.
+//! The actions remediator knows, and the fields a remediation changes. The remediation itself,
+//! written as edits of the config repository, is [`crate::remedy::Remediation`]. Pure.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Finding, ObjectRef, RiskLevel};
-use crate::manifests::Location;
-use crate::manifests::edit::Edit;
+use super::RiskLevel;
 
 /// The actions remediator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -186,25 +184,6 @@ impl std::fmt::Display for Action {
     }
 }
 
-/// A change to the repository that a remediation makes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// Edit a declaration in place.
-    Edit {
-        /// Where the edited object or kustomization is declared.
-        location: Location,
-        /// The edits.
-        edits: Vec<Edit>,
-    },
-    /// Write a new file (an action record).
-    Create {
-        /// The file, relative to the repository.
-        path: PathBuf,
-        /// Its content.
-        content: String,
-    },
-}
-
 /// One field a remediation changes, for policies and for the pull request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldChange {
@@ -218,32 +197,6 @@ pub struct FieldChange {
     pub new: Option<Value>,
     /// new / old for quantities and numbers, when both are.
     pub ratio: Option<f64>,
-}
-
-/// A fix for one finding, ready to be written to a branch.
-#[derive(Debug, Clone, Serialize)]
-pub struct Remediation {
-    /// Stable id of the problem: the same finding on the same target always gets the same id.
-    pub id: String,
-    /// The finding it fixes.
-    pub finding: Finding,
-    /// The action.
-    pub action: Action,
-    /// The object the action changes in the cluster.
-    pub target: ObjectRef,
-    /// Labels of the target, as declared.
-    pub labels: serde_json::Map<String, Value>,
-    /// The environment the target is applied in, when known.
-    pub environment: Option<String>,
-    /// One line: what changes.
-    pub summary: String,
-    /// The fields it changes.
-    pub fields: Vec<FieldChange>,
-    /// How to undo it.
-    pub rollback: String,
-    /// The repository changes.
-    #[serde(skip)]
-    pub changes: Vec<Change>,
 }
 
 /// Stable id of a problem: FNV-1a of its parts, as 12 hex digits.

@@ -7,13 +7,13 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::changes::ObjectChange;
 use super::{Context, Error, Result, Subject};
 use crate::audit::{Event, Record};
-use crate::cluster::conflicts::ConflictPolicy;
+use crate::changes::ObjectChange;
 use crate::cluster::dryrun::DryRunResult;
 use crate::cluster::imperative::is_record;
 use crate::cluster::{ApplyOptions, Cluster, DryRunOptions, PruneOptions, WaitOutcome};
+use crate::config::ConflictPolicy;
 use crate::manifests::path::FieldPath;
 use crate::model::{ChangeAction, ChangeSet, ObjectRef};
 
@@ -164,7 +164,7 @@ async fn waves<C: Cluster, F>(
             cluster: environment.to_owned(),
             reason: format!(
                 "revert {} names no commit it reverts (no Reverts: trailer), so the clusters to restore are unknown",
-                super::changes::short(subject.commit)
+                crate::changes::short(subject.commit)
             ),
         })?;
         let reached = cluster_records(ctx, original, &[Event::Applied])?;
@@ -494,8 +494,7 @@ fn refused_fields(results: &[DryRunResult], policy: &ConflictPolicy) -> Vec<Stri
         .iter()
         .filter(|r| r.synced_by.is_none())
         .flat_map(|r| {
-            policy
-                .refused(&r.conflicts)
+            crate::cluster::conflicts::refused(policy, &r.conflicts)
                 .into_iter()
                 .map(move |why| format!("{}: {why}", r.object))
         })

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use git2::Oid;
 
-use super::gate::TeamMembers;
-use super::{Context, Error, Result, Subject, changes::short};
+use super::{Context, Error, Result, Subject};
+use crate::changes::short;
 use crate::forge::{Forge, MergedPull};
+use crate::gate::TeamMembers;
 
 /// Why the subject cannot be applied for want of a cluster: each environment it changes that
 /// has none, named.

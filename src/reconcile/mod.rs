@@ -7,13 +7,10 @@
 //! Wires the `git`, `forge`, `cluster`, `assess` and `audit` edges together.
 
 mod chain;
-pub mod changes;
 mod deploy;
 pub mod driver;
-pub mod gate;
 mod inputs;
 mod outcome;
-pub mod pruning;
 mod revert;
 
 use std::path::PathBuf;
@@ -25,17 +22,18 @@ use serde_json::json;
 
 use crate::assess::Policies;
 use crate::audit::{AuditLog, Event, Record};
+use crate::changes::{self, ObjectChange, short};
 use crate::cluster::{Cluster, Clusters, LockOptions, WaitOptions};
 use crate::config::{Config, RollbackMode};
 use crate::forge::checks::{CheckRun, Conclusion};
 use crate::forge::{Forge, MergedPull, PullInfo, StatusState};
+use crate::gate;
 use crate::git::{Auth, ConfigRepo, trailer, trailers};
 use crate::manifests::display_dir;
 use crate::model::ChangeSet;
 use crate::render::Renderer;
 use crate::views::Templates;
 pub use chain::{Stretch, pending, reconcile_stretch};
-use changes::{ObjectChange, short};
 pub(crate) use deploy::{Verified, failure_of, under_lock};
 use inputs::{merged_pull, team_members, trust_files, unrouted};
 pub use revert::rollback;
@@ -123,7 +121,7 @@ impl Default for ReconcileOptions {
             lock: LockOptions::default(),
             hand_off_timeout: Duration::from_secs(300),
             status_context: "remediator/reconcile".to_owned(),
-            trusted: vec![PathBuf::from(crate::config::FILE_NAME)],
+            trusted: vec![PathBuf::from(crate::manifests::CONFIG_FILE)],
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::changes::short;
 use super::{Subject, Verified};
+use crate::changes::short;
 use crate::views::Templates;
 use crate::views::reconcile::{ChangeRow, CommentView, DiffView, HealthRow};
 

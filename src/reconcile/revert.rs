@@ -5,9 +5,9 @@
 
 use serde_json::json;
 
-use super::changes::short;
 use super::{Context, Outcome, Report, Result, Subject, comment, outcome, set_status, under_lock};
 use crate::audit::{Event, Record};
+use crate::changes::short;
 use crate::cluster::Cluster;
 use crate::config::RollbackMode;
 use crate::forge::{Forge, PullRequestSpec, StatusState};

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use super::Change;
 use super::{Draft, RemedyResult, Situation, Stop};
 use crate::manifests::path::FieldPath;
 use crate::model::quantity::format_storage;
-use crate::model::{Action, Change, FieldChange, Finding, ObjectRef};
+use crate::model::{Action, FieldChange, Finding, ObjectRef};
 
 /// API version of action records.
 pub const RECORD_API_VERSION: &str = "remediator.dev/v1alpha1";
@@ -163,7 +164,7 @@ impl Record<'_> {
         ctx: &Situation,
         summary: String,
         rollback: String,
-    ) -> crate::model::Remediation {
+    ) -> super::Remediation {
         let path = self.path(ctx);
         let content = self.content();
         let mut draft = Draft::new(
@@ -195,7 +196,8 @@ impl Record<'_> {
 mod tests {
     use super::super::testing::*;
     use super::super::{Situation, remediate};
-    use crate::model::{Change, Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
+    use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot, UsageFacts};
+    use crate::remedy::Change;
 
     #[test]
     fn a_not_ready_node_gets_a_drain_record() {

@@ -14,6 +14,8 @@ pub(crate) use helm::argo_values;
 pub(crate) use image::image_name;
 pub use imperative::RECORD_API_VERSION;
 pub(crate) use layer::appliers_of;
+pub use remediation::{Change, Remediation};
+mod remediation;
 mod resources;
 mod scale;
 
@@ -25,9 +27,7 @@ use crate::config::Config;
 use crate::manifests::edit::{Edit, EditOp};
 use crate::manifests::path::FieldPath;
 use crate::manifests::{Declaration, IndexedObject, KustomizationFile, Location, RepoIndex, Unit};
-use crate::model::{
-    Action, Change, FieldChange, Finding, FindingCode, ObjectRef, Remediation, Snapshot, stable_id,
-};
+use crate::model::{Action, FieldChange, Finding, FindingCode, ObjectRef, Snapshot, stable_id};
 
 pub use crate::manifests::history::{HistoryError, Layer, NoHistory, ValueHistory};
 

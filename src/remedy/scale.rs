@@ -268,7 +268,7 @@ fn scaled(
     target: &ObjectRef,
     declared: &Declared,
     (location, doc, path, current): (&crate::manifests::Location, &Value, FieldPath, i64),
-) -> crate::model::Remediation {
+) -> super::Remediation {
     let new = grown(finding, current);
     let mut draft = Draft::new(
         finding,

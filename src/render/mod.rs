@@ -121,6 +121,12 @@ impl Renderer {
         Self::new(Kustomize::find(), allow)
     }
 
+    /// A renderer with the kustomize on `PATH`, fetching what the trusted configuration's
+    /// `render.allowRemote` allows.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        Self::from_path(AllowRemote::new(config.allow_remote.clone()))
+    }
+
     /// The remote sources it may fetch.
     pub fn allow_remote(&self) -> &AllowRemote {
         &self.allow

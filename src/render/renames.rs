@@ -169,7 +169,7 @@ spec:
             std::fs::write(path, change.new).unwrap();
         }
         for change in &r.changes {
-            if let crate::model::Change::Create { path, content } = change {
+            if let crate::remedy::Change::Create { path, content } = change {
                 std::fs::write(dir.path().join(path), content).unwrap();
             }
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::serve::Mapping;
 use crate::detect::owners::Owners;
 use crate::model::{Evidence, Finding, FindingCode, ObjectRef, Severity, Snapshot};
 
@@ -38,57 +39,6 @@ pub struct Alert {
     pub starts_at: String,
     /// Alertmanager's identity of the alert.
     pub fingerprint: String,
-}
-
-/// How an alert maps to a finding: its code, and the label naming the subject with its kind.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Mapping {
-    /// The alert's name.
-    pub alert: String,
-    /// The finding it becomes.
-    pub finding: String,
-    /// The subject's kind (`Pod`, `Deployment`, `Node`, ...).
-    pub kind: String,
-    /// The label that names the subject (`pod`, `deployment`, `node`).
-    pub label: String,
-}
-
-/// kubernetes-mixin's alerts that name a pod, workload, volume or node.
-pub fn builtin() -> Vec<Mapping> {
-    [
-        ("KubePodCrashLooping", "crash-loop", "Pod", "pod"),
-        ("KubePodNotReady", "replicas-not-ready", "Pod", "pod"),
-        ("KubeContainerWaiting", "crash-loop", "Pod", "pod"),
-        ("CPUThrottlingHigh", "high-cpu", "Pod", "pod"),
-        (
-            "KubeDeploymentReplicasMismatch",
-            "replicas-not-ready",
-            "Deployment",
-            "deployment",
-        ),
-        (
-            "KubeHpaMaxedOut",
-            "high-cpu",
-            "HorizontalPodAutoscaler",
-            "horizontalpodautoscaler",
-        ),
-        (
-            "KubePersistentVolumeFillingUp",
-            "pvc-filling-up",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaim",
-        ),
-        ("KubeNodeNotReady", "node-not-ready", "Node", "node"),
-    ]
-    .into_iter()
-    .map(|(alert, finding, kind, label)| Mapping {
-        alert: alert.into(),
-        finding: finding.into(),
-        kind: kind.into(),
-        label: label.into(),
-    })
-    .collect()
 }
 
 /// Reads a payload; anything but version 4 is refused.
@@ -257,6 +207,7 @@ pub fn enrich(mut finding: Finding, snapshot: &Snapshot) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::serve::builtin;
 
     fn payload(status: &str, fingerprint: &str, labels: &[(&str, &str)]) -> Payload {
         let labels: serde_json::Map<String, serde_json::Value> = labels

@@ -10,7 +10,7 @@ mod endpoints;
 pub mod leader;
 pub mod metrics;
 pub mod samples;
-pub mod settings;
+
 mod watch;
 pub mod webhook;
 mod worker;
@@ -25,13 +25,13 @@ use tokio::sync::{Mutex, mpsc};
 use crate::audit::AuditLog;
 use crate::cluster::KubeCluster;
 use crate::config::Config;
+use crate::config::ServeSettings;
 use crate::forge::GitHub;
 use crate::git::{Auth, ConfigRepo};
 use crate::render::Renderer;
 use crate::views::Templates;
 use crate::workspace::GitHubSettings;
 use metrics::Metrics;
-use settings::ServeSettings;
 
 /// What can stop the service.
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +189,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let settings = service.config.serve.clone();
-    let read = |source: &Option<settings::SecretSource>| -> Result<Option<String>, Error> {
+    let read = |source: &Option<crate::config::SecretSource>| -> Result<Option<String>, Error> {
         source
             .as_ref()
             .map(|s| s.read().map_err(Error::Secret))

@@ -278,7 +278,7 @@ async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(
         files,
     } = TrustedInputs::at(repo, merge_base, service.policies.as_deref()).map_err(|e| fail(&e))?;
     // Remote sources are fetched as the trusted configuration (the merge base's) allows.
-    let renderer = Renderer::from_path(config.allow_remote());
+    let renderer = Renderer::for_config(&config);
     let options = CheckOptions {
         environment: None,
         renderer: &renderer,

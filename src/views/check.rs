@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Templates;
-use crate::check::crd::{Breaking, Readability};
 use crate::check::existing::{Existing, NAMED};
 use crate::check::{CheckReport, ObjectReport};
+use crate::crd::{Breaking, Readability};
 use crate::forge::checks::{Annotation, CheckRun, Conclusion, Level};
 use crate::forge::split::{GITHUB_LIMIT, split};
 use crate::model::RiskLevel;
@@ -421,7 +421,7 @@ mod tests {
     use super::*;
     use crate::assess::Assessment;
     use crate::check::ChangeKind;
-    use crate::check::crd::Breaking;
+    use crate::crd::Breaking;
 
     fn object(name: &str, risk: RiskLevel, diff: String) -> ObjectReport {
         ObjectReport {
@@ -510,7 +510,7 @@ mod tests {
             path: ".spec.x".into(),
             change: "field removed".into(),
             rule: "field-removed".into(),
-            severity: crate::check::crd::Impact::Breaking,
+            severity: crate::crd::Impact::Breaking,
             line: Some(7),
             ratcheted: None,
         });

@@ -13,9 +13,11 @@ use serde::Serialize;
 
 use crate::assess::Assessment;
 use crate::cluster::DryRunResult;
-use crate::cluster::conflicts::{ConflictMode, ConflictPolicy, is_controller, manager_name};
+use crate::cluster::conflicts::{is_controller, manager_name};
+use crate::config::{ConflictMode, ConflictPolicy};
 use crate::model::quantity::{format_cpu, format_memory};
-use crate::model::{Evidence, Remediation, UsageFacts};
+use crate::model::{Evidence, UsageFacts};
+use crate::remedy::Remediation;
 
 /// The embedded templates, by name.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -235,7 +237,7 @@ impl DryRunView {
                     .map(|c| ConflictView {
                         manager: manager_name(&c.manager).to_owned(),
                         field: c.field.clone(),
-                        mode: policy.decide(c),
+                        mode: crate::cluster::conflicts::decide(policy, c),
                         controller: is_controller(manager_name(&c.manager)),
                     })
                     .collect();

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use serde_json::{Map, Value};
 
-use super::pruning::{self, Applier};
+pub mod pruning;
+
 use crate::config::Config;
 use crate::git::ConfigRepo;
 use crate::manifests::{IndexOptions, RepoIndex, Scope};
 use crate::model::quantity::{cpu_millis, memory_bytes};
 use crate::model::{FieldChange, ObjectRef};
 use crate::render::{self, AppliedObject, NotRendered, Renderer};
+use pruning::Applier;
 
 /// One object the commit changes.
 #[derive(Debug, Clone)]
@@ -482,7 +484,7 @@ pub fn between(
         .iter()
         .filter(|file| {
             is_manifest_like(file)
-                && file.as_path() != Path::new(crate::config::FILE_NAME)
+                && file.as_path() != Path::new(crate::manifests::CONFIG_FILE)
                 && !links.contains(file)
         })
         .filter(|file| {

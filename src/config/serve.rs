@@ -4,39 +4,11 @@
 //! table. Validated once, at the edge; the secrets are read when the service starts.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::alerts::{Mapping, builtin};
-
-/// Where a secret is read from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub enum SecretSource {
-    /// An environment variable.
-    Env(String),
-    /// A file (a mounted Secret), its content trimmed.
-    File(PathBuf),
-}
-
-impl SecretSource {
-    /// The secret; an empty or missing one is an error naming where it was looked for.
-    pub fn read(&self) -> Result<String, String> {
-        let value = match self {
-            SecretSource::Env(name) => std::env::var(name)
-                .map_err(|_| format!("environment variable {name} is not set"))?,
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        };
-        let value = value.trim().to_owned();
-        if value.is_empty() {
-            return Err(format!("{self:?} is empty"));
-        }
-        Ok(value)
-    }
-}
+use super::SecretSource;
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize)]
@@ -190,4 +162,55 @@ impl RawServe {
             },
         })
     }
+}
+
+/// How an alert maps to a finding: its code, and the label naming the subject with its kind.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mapping {
+    /// The alert's name.
+    pub alert: String,
+    /// The finding it becomes.
+    pub finding: String,
+    /// The subject's kind (`Pod`, `Deployment`, `Node`, ...).
+    pub kind: String,
+    /// The label that names the subject (`pod`, `deployment`, `node`).
+    pub label: String,
+}
+
+/// kubernetes-mixin's alerts that name a pod, workload, volume or node.
+pub fn builtin() -> Vec<Mapping> {
+    [
+        ("KubePodCrashLooping", "crash-loop", "Pod", "pod"),
+        ("KubePodNotReady", "replicas-not-ready", "Pod", "pod"),
+        ("KubeContainerWaiting", "crash-loop", "Pod", "pod"),
+        ("CPUThrottlingHigh", "high-cpu", "Pod", "pod"),
+        (
+            "KubeDeploymentReplicasMismatch",
+            "replicas-not-ready",
+            "Deployment",
+            "deployment",
+        ),
+        (
+            "KubeHpaMaxedOut",
+            "high-cpu",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscaler",
+        ),
+        (
+            "KubePersistentVolumeFillingUp",
+            "pvc-filling-up",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaim",
+        ),
+        ("KubeNodeNotReady", "node-not-ready", "Node", "node"),
+    ]
+    .into_iter()
+    .map(|(alert, finding, kind, label)| Mapping {
+        alert: alert.into(),
+        finding: finding.into(),
+        kind: kind.into(),
+        label: label.into(),
+    })
+    .collect()
 }

@@ -9,12 +9,21 @@ use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::cluster::conflicts::{ConflictMode, ConflictPolicy};
+use crate::manifests::CONFIG_FILE as FILE_NAME;
 use crate::model::Author;
 use crate::model::RiskLevel;
 
-/// The configuration file's name, at the repository root.
-pub const FILE_NAME: &str = "remediator.yaml";
+mod conflicts;
+mod llm;
+mod prometheus;
+mod secret;
+pub mod serve;
+
+pub use conflicts::{ConflictMode, ConflictPolicy};
+pub use llm::LlmSettings;
+pub use prometheus::{BasicAuth, PrometheusSettings};
+pub use secret::SecretSource;
+pub use serve::ServeSettings;
 
 /// What is wrong with the configuration, naming the file, line and key.
 #[derive(Debug, thiserror::Error)]
@@ -79,14 +88,14 @@ pub struct Config {
     /// before the gate lets a merge through (`approvals.requiredChecks`).
     pub required_checks: Vec<String>,
     /// The in-cluster service (`serve`).
-    pub serve: crate::serve::settings::ServeSettings,
+    pub serve: serve::ServeSettings,
     /// Canary clusters, soak and promotion order; the defaults when not given.
     pub promotion: PromotionSettings,
     /// Where usage history comes from for live runs: Prometheus when given, else
     /// metrics-server's samples.
-    pub prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
+    pub prometheus: Option<PrometheusSettings>,
     /// An OpenAI-compatible chat endpoint that explains findings in plain words.
-    pub llm: Option<crate::explain::LlmSettings>,
+    pub llm: Option<LlmSettings>,
     /// `render.allowRemote`: the hosts (or `host/path` prefixes) that kustomize and Helm may
     /// fetch remote resources, bases and charts from. Empty: nothing is fetched.
     pub allow_remote: Vec<String>,
@@ -95,12 +104,7 @@ pub struct Config {
     pub origin: crate::manifests::Upstream,
 }
 
-impl Config {
-    /// The remote sources a render may fetch, as `render.allowRemote` lists them.
-    pub fn allow_remote(&self) -> crate::render::AllowRemote {
-        crate::render::AllowRemote::new(self.allow_remote.clone())
-    }
-}
+impl Config {}
 
 /// The Git side of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +169,7 @@ impl Default for Config {
             audit_path: None,
             teams: BTreeMap::new(),
             required_checks: Vec::new(),
-            serve: crate::serve::settings::ServeSettings::default(),
+            serve: serve::ServeSettings::default(),
             promotion: PromotionSettings::default(),
             prometheus: None,
             llm: None,
@@ -382,7 +386,7 @@ struct RawConfig {
     #[serde(default)]
     approvals: Option<RawApprovals>,
     #[serde(default)]
-    serve: Option<Spanned<crate::serve::settings::RawServe>>,
+    serve: Option<Spanned<serve::RawServe>>,
     #[serde(default)]
     clusters: Vec<RawCluster>,
     #[serde(default)]
@@ -390,7 +394,7 @@ struct RawConfig {
     #[serde(default)]
     metrics: Option<Spanned<RawMetrics>>,
     #[serde(default)]
-    llm: Option<Spanned<crate::explain::LlmSettings>>,
+    llm: Option<Spanned<LlmSettings>>,
     #[serde(default)]
     render: Option<RawRender>,
 }
@@ -406,7 +410,7 @@ struct RawRender {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawMetrics {
     #[serde(default)]
-    prometheus: Option<crate::cluster::prometheus::PrometheusSettings>,
+    prometheus: Option<PrometheusSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -784,7 +788,7 @@ impl RawConfig {
             author: None,
         });
         let serve = match self.serve {
-            None => crate::serve::settings::ServeSettings::default(),
+            None => serve::ServeSettings::default(),
             Some(raw) => {
                 let line = raw.referenced.line();
                 raw.value
@@ -978,8 +982,9 @@ mod tests {
     fn remote_sources_are_allowed_by_host_or_prefix_and_nothing_else() {
         let config = parse("render:\n  allowRemote: [github.com/acme, ghcr.io]\n").unwrap();
         assert_eq!(config.allow_remote, ["github.com/acme", "ghcr.io"]);
-        assert!(config.allow_remote().allows("oci://ghcr.io/acme/charts"));
-        assert!(Config::default().allow_remote().is_empty());
+        let allow = crate::render::AllowRemote::new(config.allow_remote.clone());
+        assert!(allow.allows("oci://ghcr.io/acme/charts"));
+        assert!(Config::default().allow_remote.is_empty());
         for bad in [
             "https://github.com/acme",
             "*.example.com",

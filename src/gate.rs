@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::changes::ObjectChange;
 use crate::assess::{Assessment, Policies, environment_input};
-use crate::check::crd::{self, Breaking};
+use crate::changes::ObjectChange;
 use crate::config::Config;
+use crate::crd::{self, Breaking};
 use crate::forge::{PullInfo, approvers};
 use crate::git::trailer;
 use crate::model::Action;
@@ -378,7 +378,7 @@ mod tests {
         let mut after = before.clone();
         after["spec"]["template"]["spec"]["containers"][0]["image"] = "api:2".into();
         let mut fields = Vec::new();
-        super::super::changes::diff_values(
+        crate::changes::diff_values(
             std::path::Path::new("api.yaml"),
             "",
             &before,

@@ -138,7 +138,7 @@ pub fn line(text: &str, start: usize, breaking: &Breaking) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::crd::Impact;
+    use crate::crd::Impact;
 
     const CRD: &str = r#"# a comment
 apiVersion: apiextensions.k8s.io/v1
