@@ -42,7 +42,7 @@ fn main() {
     let detections = |address: &str| {
         metric(
             address,
-            "remediator_request_duration_seconds_count{target=\"kubernetes\"}",
+            "remediator_operation_duration_seconds_count{operation=\"detect\"}",
         )
     };
     let synced = fleet.ready(&address);

@@ -425,6 +425,79 @@ pub async fn explain(
     }
 }
 
+/// The cluster a plan was read from, for its proposals' dry-runs: its name as the pull
+/// requests show it, and its client.
+pub struct LiveCluster<'a> {
+    /// The environment's cluster name in `remediator.yaml`, else the context or the server.
+    pub name: &'a str,
+    /// The cluster.
+    pub cluster: &'a crate::cluster::KubeCluster,
+}
+
+impl LiveCluster<'_> {
+    /// The name pull requests give the cluster of `environment`: its configured cluster's name
+    /// when `remediator.yaml` names one, else `fallback` (the context, or the server).
+    pub fn name_of<'c>(
+        config: &'c Config,
+        environment: Option<&str>,
+        fallback: &'c str,
+    ) -> &'c str {
+        environment
+            .and_then(|env| config.environments.iter().find(|e| e.name == env))
+            .and_then(|env| env.clusters.first())
+            .map_or(fallback, |c| c.name.as_str())
+    }
+}
+
+/// Puts each proposal's server-side dry-run on `live`, with the other owners of the fields it
+/// sets, into its body. A dry-run that fails says so in the body; the proposal still stands.
+/// `propose` and `serve` both call it, so that their pull requests read the same.
+pub async fn add_dry_runs(
+    plan: &mut Plan,
+    index: &RepoIndex,
+    templates: &Templates,
+    live: &LiveCluster<'_>,
+    config: &Config,
+) {
+    use crate::cluster::Cluster;
+    let (field_manager, conflicts) = (&config.field_manager, &config.reconcile.conflicts);
+    let options = crate::cluster::DryRunOptions {
+        field_manager: field_manager.to_owned(),
+        ..crate::cluster::DryRunOptions::default()
+    };
+    let renderer = Renderer::for_config(config);
+    for proposal in &mut plan.proposals {
+        let results = match proposal.changed_objects(index, &renderer) {
+            Ok(objects) => live
+                .cluster
+                .dry_run(&objects, &options)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error),
+        };
+        let view = match results {
+            Ok(results) => {
+                crate::views::DryRunView::new(live.name, field_manager, &results, conflicts)
+            }
+            Err(error) => crate::views::DryRunView::failed(live.name, field_manager, error),
+        };
+        let section = templates.dry_run(&view).unwrap_or_else(|e| e.to_string());
+        if let Err(error) = proposal.set_dry_run(templates, section) {
+            tracing::warn!(branch = %proposal.branch, %error, "dry-run not rendered");
+        }
+    }
+}
+
+/// Explains each proposal in plain words when `remediator.yaml` names an `llm:` endpoint;
+/// nothing otherwise.
+pub async fn explain_configured(plan: &mut Plan, templates: &Templates, config: &Config) {
+    let Some(settings) = &config.llm else {
+        return;
+    };
+    let explainer = crate::explain::Explainer::new(settings.clone());
+    explain(plan, templates, explainer.as_ref().map_err(String::as_str)).await;
+}
+
 /// The files a remediation changes, before and after. Edits of one file are applied from its end
 /// to its start, so that each location's span is still where the index found it.
 pub fn apply_changes(repo: &Path, remediation: &Remediation) -> Result<Vec<FileChange>, String> {

@@ -39,13 +39,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The world with `serve:` in its configuration, pushed to main: detection settles for a
-/// second, and dev is the environment the service runs in.
+/// The world with `serve:` in its configuration, pushed to main: dev is the environment the
+/// service runs in, and the debounce is the default.
 fn world() -> World {
     let world = World::new(None);
     let file = world.remote.work.join("remediator.yaml");
     let config = std::fs::read_to_string(&file).unwrap();
-    let serve = "serve:\n  environment: dev\n  debounceSeconds: 1\n  resyncSeconds: 3600\n  leaseSeconds: 3\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n  alertmanagerToken: {env: TEST_ALERT_TOKEN}\n";
+    let serve = "serve:\n  environment: dev\n  resyncSeconds: 3600\n  leaseSeconds: 3\n  githubWebhookSecret: {env: TEST_WEBHOOK_SECRET}\n  alertmanagerToken: {env: TEST_ALERT_TOKEN}\n";
     std::fs::write(&file, format!("{config}{serve}")).unwrap();
     common::commit_all(&world.remote.work, "Run remediator as a service");
     common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
@@ -61,14 +61,18 @@ fn start(world: &World) -> Serve {
 /// `serve` with `extra` arguments, its standard error to `stderr`.
 fn spawn(world: &World, extra: &[&str], stderr: Stdio) -> Serve {
     let address = format!("127.0.0.1:{}", free_port());
+    // The service keeps a clone of its own, in its cache, as it does in the cluster: the work
+    // clone stays the test's.
+    let origin = format!("file://{}", world.remote.bare.display());
     let child = Command::new(env!("CARGO_BIN_EXE_remediator"))
-        .args(["serve", "--repo", world.work(), "--listen", &address])
+        .args(["serve", "--repo", &origin, "--listen", &address])
         .args(["--kubeconfig", world.cluster.kubeconfig().to_str().unwrap()])
         .args(["--policies", world.policies.to_str().unwrap()])
         .args(extra)
         .env("GITHUB_TOKEN", BOT_TOKEN)
         .env("TEST_WEBHOOK_SECRET", SECRET)
         .env("TEST_ALERT_TOKEN", TOKEN)
+        .env("XDG_CACHE_HOME", world.remote.dir.path().join("cache"))
         .env_remove("GITHUB_API_URL")
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -104,6 +108,14 @@ fn request(
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    // Both senders post JSON; a test of another content type names its own.
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+    {
+        head.push_str("Content-Type: application/json\r\n");
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).ok()?;
@@ -226,6 +238,31 @@ fn webhook_deliveries_that_are_not_authentic_are_refused_and_nothing_acts() {
         ),
         Some(4.0)
     );
+    // A webhook set to GitHub's form encoding gets 415, saying what to set.
+    let form = format!("payload={}", push.replace('"', "%22"));
+    let form_signature = sign(form.as_bytes());
+    let headers = [
+        event,
+        ("X-GitHub-Delivery", "d5"),
+        ("X-Hub-Signature-256", form_signature.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let answer = request(
+        &serve,
+        "POST",
+        "/webhooks/github",
+        &headers,
+        form.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.0, 415);
+    assert!(
+        answer
+            .1
+            .contains("set the webhook's Content type to application/json"),
+        "{}",
+        answer.1
+    );
     // Alertmanager without its token.
     let alert = request(&serve, "POST", "/webhooks/alertmanager", &[], b"{}");
     assert_eq!(alert.map(|a| a.0), Some(401));
@@ -245,13 +282,25 @@ fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it(
     let applied = world.run(&["apply", "--path", "clusters/dev"]);
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
     let serve = start(&world);
+    // Every metric is there before anything happened, at zero.
+    for family in [
+        "remediator_proposals_total{value=\"failed\"}",
+        "remediator_operation_errors_total{operation=\"publish\"}",
+        "remediator_operation_errors_total{operation=\"fetch\"}",
+        "remediator_reconciles_total{value=\"rolled-back\"}",
+        "remediator_findings_total{value=\"crash-loop-oom\"}",
+    ] {
+        assert_eq!(metric(&serve, family), Some(0.0), "{family}");
+    }
     let failed = Instant::now();
     let pods = fail_api(&world);
     let took = wait_for("the pull request", Duration::from_secs(10), || {
         !open_pulls(&world).is_empty()
     });
     let since_failure = failed.elapsed();
-    println!("failure to pull request: {since_failure:?} (seen {took:?} after the pods failed)");
+    println!(
+        "failure to pull request with the default debounce: {since_failure:?} (seen {took:?} after the pods failed)"
+    );
     assert!(since_failure < Duration::from_secs(10));
     let pulls = open_pulls(&world);
     assert_eq!(pulls.len(), 1, "one pull request for one problem");
@@ -291,7 +340,7 @@ fn a_crash_loop_becomes_one_pull_request_within_seconds_and_a_restart_adopts_it(
     let serve = start(&world);
     // The killed replica never gave its lease back: the new one takes it once it lapses.
     wait_for("the restarted detection", Duration::from_secs(15), || {
-        metric(&serve, "remediator_proposals_total{value=\"updated\"}").is_some()
+        metric(&serve, "remediator_proposals_total{value=\"updated\"}").is_some_and(|n| n >= 1.0)
     });
     assert_eq!(world.github.pulls().len(), 1, "re-adopted, not duplicated");
 }
@@ -565,9 +614,125 @@ fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
             &serve,
             "remediator_reconciles_total{value=\"already-done\"}",
         )
-        .is_some()
+        .is_some_and(|n| n >= 1.0)
     });
     assert_eq!(world.writes("/deployments/api"), 2, "applied once");
+    // The second lap: the clone follows main, so the same container failing again gives a
+    // second pull request, raising from the merged value.
+    let merged = memory_limit(&world);
+    let merged = merged.as_str().unwrap();
+    fail_api(&world);
+    wait_for("the second pull request", Duration::from_secs(15), || {
+        open_pulls(&world).iter().any(|p| p.number != number)
+    });
+    let second = open_pulls(&world);
+    let second = second.iter().find(|p| p.number != number).unwrap();
+    assert!(
+        second.title.contains(&format!("from {merged} to ")),
+        "{}",
+        second.title
+    );
+    assert_eq!(
+        metric(&serve, "remediator_proposals_total{value=\"failed\"}"),
+        Some(0.0)
+    );
+    // Delivery ids outlive the process: after a restart the first delivery is still a replay.
+    drop(serve);
+    let serve = start(&world);
+    assert_eq!(push_delivery(&serve, &merge, "merge-1"), Some(401));
+}
+
+#[test]
+fn a_merge_the_gate_refused_is_named_and_a_raise_never_compounds_on_it() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_merge_the_gate_refused_is_named_and_a_raise_never_compounds_on_it",
+    ) {
+        return;
+    }
+    let world = world();
+    let serve = start(&world);
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    // A person raises the api's limit to 600Mi straight on main, unreviewed: the gate refuses
+    // it, and 512Mi keeps running.
+    let file = world.remote.work.join("apps/api/deployment.yaml");
+    let manifest = std::fs::read_to_string(&file).unwrap();
+    let raised = manifest.replace(
+        "memory: 512Mi # equal to the request",
+        "memory: 600Mi # equal to the request",
+    );
+    assert_ne!(raised, manifest);
+    std::fs::write(&file, raised).unwrap();
+    common::commit_all(&world.remote.work, "Give the api more memory");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let head = world.github.branch_head("main").unwrap();
+    assert_eq!(push_delivery(&serve, &head, "push-1"), Some(202));
+    wait_for("the refusal", Duration::from_secs(30), || {
+        metric(&serve, "remediator_gate_refusals_total") == Some(1.0)
+    });
+    assert_eq!(memory_limit(&world), "512Mi");
+    // The api is OOM-killed: the raise starts from the 512Mi that runs (× 1.5), not from the
+    // repository's unapplied 600Mi, and the title names the gap.
+    fail_api(&world);
+    wait_for("the pull request", Duration::from_secs(15), || {
+        !open_pulls(&world).is_empty()
+    });
+    let pull = &open_pulls(&world)[0];
+    assert!(
+        pull.title.contains("from 512Mi (running; the repository's"),
+        "{}",
+        pull.title
+    );
+    assert!(
+        pull.body
+            .contains("from 512Mi (running; the repository's 600Mi is not applied) to 768Mi"),
+        "{}",
+        pull.body
+    );
+    // The same input through `propose --forge none --out` gives the same pull request, word for
+    // word, dry-run on the environment's cluster included.
+    let out = world.remote.dir.path().join("bodies");
+    let proposed = world.run(&[
+        "propose",
+        "--env",
+        "dev",
+        "--forge",
+        "none",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(proposed.status.code(), Some(0), "{}", text(&proposed));
+    let file = out.join(format!(
+        "{}.md",
+        pull.head
+            .trim_start_matches("remediator/")
+            .replace('/', "_")
+    ));
+    let cli = std::fs::read_to_string(&file).unwrap();
+    let served = format!("# {}\n\n{}", pull.title, pull.body);
+    assert!(served.contains("Server-side dry-run"), "{served}");
+    assert_eq!(without_times(&served), without_times(&cli));
+}
+
+/// `text` with its RFC 3339 times and durations in seconds made `<time>`: what differs between
+/// two runs of the same input.
+fn without_times(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+')))
+            .unwrap_or(tail.len());
+        let token = &tail[..end];
+        let is_time = token.len() >= 20 && token.as_bytes()[4] == b'-' && token.contains('T');
+        out.push_str(if is_time { "<time>" } else { token });
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
@@ -800,8 +965,11 @@ fn a_pull_request_event_is_checked_and_gets_its_one_comment() {
         Some(202)
     );
     wait_for("the refused check", Duration::from_secs(20), || {
-        metric(&serve, "remediator_request_errors_total{target=\"github\"}")
-            .is_some_and(|n| n >= 1.0)
+        metric(
+            &serve,
+            "remediator_operation_errors_total{operation=\"check\"}",
+        )
+        .is_some_and(|n| n >= 1.0)
     });
     assert!(
         world.github.comments(number).is_empty(),
@@ -881,6 +1049,7 @@ fn two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery() {
     } else {
         (second, first)
     };
+    let leader_name = lease_holder(&world).unwrap();
     // Only the leader acts: one failure, one pull request.
     fail_api(&world);
     wait_for("the pull request", Duration::from_secs(10), || {
@@ -941,45 +1110,176 @@ fn two_replicas_elect_one_leader_and_the_other_takes_over_losing_no_delivery() {
         1,
         "no duplicate after the takeover"
     );
+    // Killed, the leader wrote nothing after the follower took the lease, nor the follower
+    // before.
+    let follower_name = lease_holder(&world).unwrap();
+    one_writer_at_a_time(&world, &leader_name, &follower_name);
+}
+
+/// The holder name in the leader's Lease (`name-suffix` of `name-suffix@address`), once one
+/// holds it.
+fn lease_holder(world: &World) -> Option<String> {
+    let lease = world
+        .cluster
+        .object("Lease", "remediator", "remediator-serve")
+        .or_else(|| world.cluster.object("Lease", "default", "remediator-serve"))?;
+    let identity = lease["spec"]["holderIdentity"].as_str()?;
+    let name = identity.split('@').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// From the test API server's log, by the holder name each process puts in its User-Agent:
+/// every write of `first` came before `second` first took the leader's Lease, and `second`
+/// wrote nothing before then. Two holders never wrote at once. The ConfigMap of delivery ids
+/// is the intake's, not an action: any replica that takes a delivery writes it, with
+/// optimistic concurrency.
+fn one_writer_at_a_time(world: &World, first: &str, second: &str) {
+    let log = world.cluster.requests();
+    let write = |r: &testkit::LoggedRequest| {
+        ["POST", "PUT", "PATCH", "DELETE"].contains(&r.method.as_str())
+            && r.status.is_some_and(|s| s < 300)
+            && !r.path.ends_with("/configmaps/remediator-deliveries")
+            // Its creation, a POST to the collection: repository objects go by PATCH.
+            && !(r.method == "POST" && r.path.ends_with("/configmaps"))
+    };
+    let lease = |r: &testkit::LoggedRequest| r.path.ends_with("/leases/remediator-serve");
+    let by = |r: &testkit::LoggedRequest, who: &str| r.user_agent.contains(who);
+    let taken = log
+        .iter()
+        .position(|r| write(r) && lease(r) && by(r, second))
+        .expect("the second replica took the lease");
+    if let Some(last) = log
+        .iter()
+        .rposition(|r| write(r) && !lease(r) && by(r, first))
+    {
+        assert!(
+            last < taken,
+            "the first replica wrote {} {} (request {last}) after the second took the lease (request {taken})",
+            log[last].method,
+            log[last].path
+        );
+    }
+    let early: Vec<String> = log[..taken]
+        .iter()
+        .filter(|r| write(r) && by(r, second))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "the second replica wrote before it led: {early:?}"
+    );
 }
 
 #[test]
-fn sigterm_ends_the_leader_cleanly_and_hands_its_lease_over_at_once() {
+fn sigterm_mid_apply_finishes_the_job_and_only_then_hands_the_lease_over() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "sigterm_mid_apply_finishes_the_job_and_only_then_hands_the_lease_over",
+    ) {
+        return;
+    }
     let world = world();
     let mut first = start(&world);
     wait_for("the leader", Duration::from_secs(10), || leads(&first));
+    let first_name = lease_holder(&world).unwrap();
     let second = start(&world);
-    let lease = || {
-        world
-            .cluster
-            .object("Lease", "remediator", "remediator-serve")
-            .or_else(|| world.cluster.object("Lease", "default", "remediator-serve"))
-            .expect("the leader's Lease")
-    };
-    assert!(lease()["spec"]["holderIdentity"].is_string());
+    let number = proposed(&world);
+    let before = memory_limit(&world);
+    // The merge is applied, and its rollout waits for the test: the leader is in its health
+    // wait when SIGTERM comes.
+    let merge = world.github.merge(number);
+    assert_eq!(push_delivery(&first, &merge, "merge-1"), Some(202));
+    wait_for("the apply", Duration::from_secs(30), || {
+        memory_limit(&world) != before
+    });
     let terminated = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &first.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    // Past the lease's three seconds: the leader kept renewing it while its job ran.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the job under way is finished before the process ends"
+    );
+    assert!(!leads(&second), "the lease is kept while the job runs");
+    // The rollout completes: the health wait ends, and with it the job.
+    world
+        .cluster
+        .set_rollout("Deployment", "shop-dev", "api", testkit::Rollout::Done)
+        .unwrap();
     let exit = loop {
         if let Some(exit) = first.child.try_wait().unwrap() {
             break exit;
         }
         assert!(
-            terminated.elapsed() < Duration::from_secs(10),
+            terminated.elapsed() < Duration::from_secs(40),
             "still running"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");
-    // The lease was given back, not left to lapse: the other replica leads well before the
-    // three seconds of the lease could have run out.
+    let ended = Instant::now();
+    wait_for("the outcome comment", Duration::from_secs(5), || {
+        world
+            .github
+            .comments(number)
+            .iter()
+            .any(|c| c.body.contains("applied and healthy"))
+    });
+    // The lease was given back once the job was done, not left to lapse.
     wait_for("the takeover", Duration::from_secs(10), || leads(&second));
-    let took = terminated.elapsed();
-    println!("SIGTERM to the other replica leading: {took:?}");
+    let took = ended.elapsed();
+    println!("the first replica's exit to the second leading: {took:?}");
     assert!(took < Duration::from_millis(2500), "{took:?}");
+    let second_name = lease_holder(&world).unwrap();
+    assert_ne!(first_name, second_name, "one holder name per process");
+    one_writer_at_a_time(&world, &first_name, &second_name);
+}
+
+#[test]
+fn the_shipped_alerts_read_only_metrics_the_service_registers_at_start() {
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/prometheus-rules.yaml"),
+    )
+    .unwrap();
+    let exposed = remediator::serve::metrics::Metrics::default().encode();
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "RemediatorCloneStale",
+            "RemediatorPublishFailing",
+            "RemediatorNoLeader",
+            "RemediatorWebhookSignatureFailures"
+        ]
+    );
+    let mut read = 0;
+    for expr in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr: "))
+    {
+        for (at, _) in expr.match_indices("remediator_") {
+            let name: String = expr[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            read += 1;
+            assert!(
+                exposed
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{name}{{"))
+                        || l.starts_with(&format!("{name} "))),
+                "{name} is not exposed at start:\n{exposed}"
+            );
+        }
+    }
+    assert!(read >= 5, "{read} metrics read");
 }
 
 /// One RBAC rule.

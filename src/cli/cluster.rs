@@ -76,6 +76,15 @@ pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Connection> {
     // Our calls retry on their own terms (cluster::retry, and an eviction waits on its
     // disruption budget); kube's own layer would retry a 429 for minutes underneath them.
     config.default_retry = false;
+    // The API server's audit log names the process: the holder of its locks.
+    let agent = format!(
+        "remediator/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        remediator::cluster::lock::holder_name()
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&agent) {
+        config.headers.push((http::header::USER_AGENT, value));
+    }
     if let Some(timeout) = remediator::http::request_timeout().map_err(anyhow::Error::msg)? {
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);

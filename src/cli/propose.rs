@@ -9,18 +9,18 @@ use serde_json::json;
 
 use remediator::assess::Policies;
 use remediator::cluster::Resolver;
-use remediator::cluster::{Cluster, DryRunOptions, KubeCluster, SnapshotOptions};
+use remediator::cluster::{Cluster, KubeCluster, SnapshotOptions};
 use remediator::config::{Config, ForgeSettings};
 use remediator::git::{ConfigRepo, GitHistory};
-use remediator::manifests::RepoIndex;
 use remediator::manifests::Scopes;
 use remediator::propose::{
-    Inputs, Plan, ProposeOptions, Published, plan as plan_of, publish_local,
+    Inputs, LiveCluster, Plan, ProposeOptions, Published, add_dry_runs, explain_configured,
+    plan as plan_of, publish_local,
 };
 use remediator::remedy::{NoHistory, ValueHistory};
 use remediator::render::Renderer;
 use remediator::snapshot;
-use remediator::views::{DryRunView, Templates};
+use remediator::views::Templates;
 
 use super::super::{Exit, ForgeArg, ProposeArgs, ProposeOutput};
 use super::cluster::{Connection, connections, environment_of, runtime};
@@ -144,13 +144,20 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
             plan_of(&inputs, &mut policies, &options)
         };
         if let (Some(runtime), Some(connection)) = (&runtime, &source.connection) {
-            runtime.block_on(add_dry_runs(
-                &mut one, &index, &templates, connection, &config,
-            ));
+            let cluster = KubeCluster::new(connection.client.clone());
+            let live = LiveCluster {
+                name: LiveCluster::name_of(
+                    &config,
+                    source.environment.as_deref(),
+                    &connection.name,
+                ),
+                cluster: &cluster,
+            };
+            runtime.block_on(add_dry_runs(&mut one, &index, &templates, &live, &config));
         }
         plan.absorb(one);
     }
-    if let Some(settings) = &config.llm {
+    if config.llm.is_some() {
         let started;
         let on = match &runtime {
             Some(runtime) => runtime,
@@ -159,12 +166,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
                 &started
             }
         };
-        let explainer = remediator::explain::Explainer::new(settings.clone());
-        on.block_on(remediator::propose::explain(
-            &mut plan,
-            &templates,
-            explainer.as_ref().map_err(String::as_str),
-        ));
+        on.block_on(explain_configured(&mut plan, &templates, &config));
     }
     let published = match (&repo, &github) {
         (Some(repo), Some(settings)) => {
@@ -342,41 +344,6 @@ fn to_github(
         );
     }
     Ok(published)
-}
-
-/// Puts each proposal's server-side dry-run, with the other owners of the fields it sets, into
-/// its body. A dry-run that fails says so in the body; the proposal still stands.
-async fn add_dry_runs(
-    plan: &mut Plan,
-    index: &RepoIndex,
-    templates: &Templates,
-    connection: &Connection,
-    config: &Config,
-) {
-    let (field_manager, conflicts) = (&config.field_manager, &config.reconcile.conflicts);
-    let cluster = KubeCluster::new(connection.client.clone());
-    let options = DryRunOptions {
-        field_manager: field_manager.to_owned(),
-        ..DryRunOptions::default()
-    };
-    let renderer = Renderer::for_config(config);
-    for proposal in &mut plan.proposals {
-        let results = match proposal.changed_objects(index, &renderer) {
-            Ok(objects) => cluster
-                .dry_run(&objects, &options)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error),
-        };
-        let view = match results {
-            Ok(results) => DryRunView::new(&connection.name, field_manager, &results, conflicts),
-            Err(error) => DryRunView::failed(&connection.name, field_manager, error),
-        };
-        let section = templates.dry_run(&view).unwrap_or_else(|e| e.to_string());
-        if let Err(error) = proposal.set_dry_run(templates, section) {
-            eprintln!("warning: {}: {error}", proposal.branch);
-        }
-    }
 }
 
 fn print_text(out: &mut impl Write, plan: &Plan, published: &[Published]) -> std::io::Result<()> {

@@ -101,7 +101,8 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Exit> {
         environment: args.env.clone(),
         timeout: args.timeout.map(Duration::from_secs),
         forge: !args.no_forge,
-        holder: format!("remediator-{}-{}", hostname(), std::process::id()),
+        holder: remediator::cluster::lock::holder_name(),
+        guard: remediator::reconcile::Guard::default(),
     };
     let reports = runtime.block_on(async {
         if rollback {
@@ -142,15 +143,6 @@ fn fetch_base(repo: &ConfigRepo, config: &Config, auth: &Auth) -> anyhow::Result
     let (remote, branch) = (&config.git.remote, base_branch(config));
     repo.fetch_branch(remote, &branch, auth)
         .with_context(|| format!("cannot fetch {branch} from {remote}"))
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "local".to_owned())
 }
 
 /// Prints the reports: as JSON, the last alone when there is one (as before a run weighed

@@ -1,7 +1,8 @@
 //! `remediator serve`: builds the service's clients (the cluster from the command line, the
 //! kubeconfig or the pod's service account; GitHub from the configuration and `GITHUB_TOKEN`),
-//! opens or clones the config repository, and runs [`remediator::serve`] until SIGTERM or
-//! Ctrl-C.
+//! opens or clones the config repository (a checkout with uncommitted changes is refused: the
+//! service moves its clone to the remote's base branch before each job), and runs
+//! [`remediator::serve`] until SIGTERM or Ctrl-C.
 
 use std::path::PathBuf;
 
@@ -72,6 +73,27 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     init_logs(args.log_format);
     let auth = git_auth();
     let (path, repo, _) = open_or_clone(&args.repo, &auth)?;
+    // Every job moves the clone to the remote's base branch, its working tree forced to match:
+    // a checkout with work in it is not the service's to move.
+    let changed = repo.uncommitted_files()?;
+    if !changed.is_empty() {
+        anyhow::bail!(
+            "{}: serve moves this clone to the remote's base branch before each job, and {} {} changes not committed ({}); commit or stash them, or give --repo the repository's URL so that serve keeps a clone of its own",
+            path.display(),
+            changed.len(),
+            if changed.len() == 1 {
+                "file has"
+            } else {
+                "files have"
+            },
+            changed
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let mut config = Config::load(&path)?;
     if let Some(listen) = args.listen {
         config.serve.listen = listen;
@@ -94,7 +116,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         templates: Templates::load(args.templates.as_deref())?,
         renderer: Renderer::for_config(&config),
         policies: args.policies.clone(),
-        holder: format!("remediator-serve-{}", std::process::id()),
+        holder: remediator::cluster::lock::holder_name(),
         config,
     };
     runtime.block_on(serve::run(service, stop_signal()))?;

@@ -20,6 +20,40 @@ use super::retry::{RetryPolicy, retriable, with_retry};
 use super::{Error, Result};
 use crate::model::{ObjectRef, stable_id};
 
+/// This process's name as a holder of the lease and of the object locks: the pod's name
+/// (`POD_NAME`, from the downward API), else the host's name, and a random suffix drawn once per
+/// process, so that no two processes share one, not even two containers that are both PID 1.
+/// The same all the process long; its requests carry it in their `User-Agent`, so that the
+/// API server's audit log names the replica too.
+pub fn holder_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(draw_holder_name).clone()
+}
+
+fn draw_holder_name() -> String {
+    let name = ["POD_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "remediator-serve".to_owned());
+    let mut bytes = [0u8; 4];
+    let random = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    if random.is_err() {
+        // No system randomness: the process id and the clock still tell processes apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        bytes = (nanos ^ std::process::id()).to_be_bytes();
+    }
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}-{suffix}")
+}
+
 /// How to take locks.
 #[derive(Debug, Clone)]
 pub struct LockOptions {

@@ -21,6 +21,8 @@ pub struct RawServe {
     #[serde(default)]
     debounce_seconds: Option<u64>,
     #[serde(default)]
+    debounce_max_seconds: Option<u64>,
+    #[serde(default)]
     resync_seconds: Option<u64>,
     #[serde(default)]
     queue: Option<usize>,
@@ -47,8 +49,10 @@ pub struct ServeSettings {
     pub listen: SocketAddr,
     /// The environment whose cluster the service runs in; every environment when `None`.
     pub environment: Option<String>,
-    /// How long changes settle before detection runs.
+    /// The quiet period: detection runs once the cluster has not changed for this long.
     pub debounce: Duration,
+    /// The longest detection waits for a quiet period while changes keep coming.
+    pub debounce_max: Duration,
     /// How often detection runs without a change (and the watches' bookmarks are trusted).
     pub resync: Duration,
     /// Jobs waiting at most; a full queue answers 503 (back-pressure), never grows.
@@ -79,7 +83,8 @@ impl Default for ServeSettings {
         ServeSettings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             environment: None,
-            debounce: Duration::from_secs(10),
+            debounce: Duration::from_secs(2),
+            debounce_max: Duration::from_secs(8),
             resync: Duration::from_secs(300),
             queue: 256,
             github_webhook_secret: None,
@@ -133,6 +138,16 @@ impl RawServe {
             debounce: self
                 .debounce_seconds
                 .map_or(defaults.debounce, Duration::from_secs),
+            debounce_max: match self.debounce_max_seconds {
+                None => defaults.debounce_max,
+                Some(0) => {
+                    return Err((
+                        "serve.debounceMaxSeconds".into(),
+                        "must be at least 1".into(),
+                    ));
+                }
+                Some(seconds) => Duration::from_secs(seconds),
+            },
             resync: self
                 .resync_seconds
                 .map_or(defaults.resync, Duration::from_secs),

@@ -111,6 +111,19 @@ impl ConfigRepo {
         git("check out", self.repo.checkout_head(Some(&mut options)))
     }
 
+    /// The tracked files whose working-tree or index content differs from HEAD, relative to
+    /// the repository; untracked and ignored files are left out.
+    pub fn uncommitted_files(&self) -> Result<Vec<String>> {
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(false).include_ignored(false);
+        let statuses = git("read status", self.repo.statuses(Some(&mut options)))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| s.status() != git2::Status::CURRENT)
+            .map(|s| String::from_utf8_lossy(s.path_bytes()).into_owned())
+            .collect())
+    }
+
     /// Pushes `refspecs` (`+refs/heads/a:refs/heads/a`) to `remote`; every ref must be accepted.
     pub fn push(&self, remote: &str, refspecs: &[String], auth: &Auth) -> Result<()> {
         let mut remote = self.remote(remote)?;

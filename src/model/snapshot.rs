@@ -167,6 +167,38 @@ pub struct VolumeUsage {
 }
 
 impl Snapshot {
+    /// The Deployment, StatefulSet or DaemonSet `target` as the cluster has it: its metadata
+    /// and its pod template; `None` for another kind or one the snapshot does not hold.
+    pub fn workload(
+        &self,
+        target: &super::ObjectRef,
+    ) -> Option<(
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        &k8s_openapi::api::core::v1::PodTemplateSpec,
+    )> {
+        let same = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.name.as_deref() == Some(target.name.as_str()) && meta.namespace == target.namespace
+        };
+        match target.kind.as_str() {
+            "Deployment" => self
+                .deployments
+                .iter()
+                .find(|d| same(&d.metadata))
+                .map(|d| (&d.metadata, &d.spec.template)),
+            "StatefulSet" => self
+                .stateful_sets
+                .iter()
+                .find(|d| same(&d.metadata))
+                .map(|d| (&d.metadata, &d.spec.template)),
+            "DaemonSet" => self
+                .daemon_sets
+                .iter()
+                .find(|d| same(&d.metadata))
+                .map(|d| (&d.metadata, &d.spec.template)),
+            _ => None,
+        }
+    }
+
     /// The latest moment the snapshot shows: detection measures "recent" from here, so that a
     /// recorded snapshot reads the same on any day.
     pub fn taken_at(&self) -> Option<Timestamp> {

@@ -353,6 +353,7 @@ async fn under_lock_on<C: Cluster, F>(
     reverse: bool,
 ) -> Result<Verified> {
     let targets: Vec<ObjectRef> = subject.changes.iter().map(|c| c.object.clone()).collect();
+    ctx.options.guard.check()?;
     let held = cluster.lock(&targets, &ctx.options.lock).await?;
     let verified = apply_and_verify(ctx, cluster, subject, reverse).await;
     cluster.unlock(&held).await?;
@@ -416,7 +417,9 @@ async fn apply_and_verify<C: Cluster, F>(
             )),
         });
     }
+    ctx.options.guard.check()?;
     let executed = execute_records(ctx, cluster, subject, reverse).await?;
+    ctx.options.guard.check()?;
     let options = ApplyOptions {
         field_manager,
         conflicts,

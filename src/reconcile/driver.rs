@@ -78,8 +78,10 @@ pub struct Driver<'a, R> {
     pub timeout: Option<Duration>,
     /// Whether to read approvals from the forge; without it, only changes that need none pass.
     pub forge: bool,
-    /// Who holds the locks (`remediator-<host>-<pid>`).
+    /// Who holds the locks (`remediator-<host>-<pid>`; `serve`: the pod and a random suffix).
     pub holder: String,
+    /// Asked before each write to a cluster.
+    pub guard: super::Guard,
 }
 
 /// The branch pull requests merge into: the GitHub forge's `baseBranch`, else `main`.
@@ -175,6 +177,7 @@ impl<R: Reach> Driver<'_, R> {
             },
             hand_off_timeout: timeout,
             trusted: files,
+            guard: self.guard.clone(),
             ..ReconcileOptions::default()
         };
         let clusters = self

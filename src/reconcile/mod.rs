@@ -84,6 +84,9 @@ pub enum Error {
     /// The commit has no parent to compare with.
     #[error("{0}: the first commit has nothing to compare with")]
     NoParent(String),
+    /// The guard refused the next write (a service that cannot prove its leader lease).
+    #[error("stopped before writing: {0}")]
+    Guarded(String),
 }
 
 /// Result of the merge path.
@@ -109,6 +112,40 @@ pub struct ReconcileOptions {
     /// Files and directories (relative to the config repository) the gate itself reads: the
     /// configuration and the policies. A commit that changes one is weighed for it.
     pub trusted: Vec<PathBuf>,
+    /// Asked before each write to a cluster: `serve` stops there when it cannot prove that it
+    /// still leads.
+    pub guard: Guard,
+}
+
+/// A check made before each write to a cluster; its refusal stops the run before the write.
+#[derive(Clone, Default)]
+pub struct Guard(Option<std::sync::Arc<dyn Fn() -> std::result::Result<(), String> + Send + Sync>>);
+
+impl Guard {
+    /// A guard that asks `check`.
+    pub fn new(
+        check: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        Guard(Some(std::sync::Arc::new(check)))
+    }
+
+    /// Whether the next write may go ahead.
+    pub fn check(&self) -> Result<()> {
+        match &self.0 {
+            Some(check) => check().map_err(Error::Guarded),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Guard(set)"
+        } else {
+            "Guard(none)"
+        })
+    }
 }
 
 impl Default for ReconcileOptions {
@@ -122,6 +159,7 @@ impl Default for ReconcileOptions {
             hand_off_timeout: Duration::from_secs(300),
             status_context: "remediator/reconcile".to_owned(),
             trusted: vec![PathBuf::from(crate::manifests::CONFIG_FILE)],
+            guard: Guard::default(),
         }
     }
 }

@@ -363,27 +363,7 @@ fn live_metadata(
     snapshot: &Snapshot,
     target: &ObjectRef,
 ) -> Option<(BTreeMap<String, String>, BTreeMap<String, String>)> {
-    let matches = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.name.as_deref() == Some(target.name.as_str()) && m.namespace == target.namespace
-    };
-    let metadata = match target.kind.as_str() {
-        "Deployment" => snapshot
-            .deployments
-            .iter()
-            .map(|d| &d.metadata)
-            .find(|m| matches(m)),
-        "StatefulSet" => snapshot
-            .stateful_sets
-            .iter()
-            .map(|d| &d.metadata)
-            .find(|m| matches(m)),
-        "DaemonSet" => snapshot
-            .daemon_sets
-            .iter()
-            .map(|d| &d.metadata)
-            .find(|m| matches(m)),
-        _ => None,
-    }?;
+    let (metadata, _) = snapshot.workload(target)?;
     Some((
         metadata.labels.clone().unwrap_or_default(),
         metadata.annotations.clone().unwrap_or_default(),

@@ -32,29 +32,49 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Situation) -> RemedyResult {
     else {
         return first_limit(finding, ctx, &declared, &container);
     };
+    // The cluster is the truth for what runs: a raise starts from the live limit. When the
+    // repository says otherwise (a merge the gate refused, or one not applied yet), the raise
+    // never compounds on that unapplied value, and the title names the gap.
+    let live = live_memory_limit(ctx.snapshot, &target, &container);
+    let runs = live.unwrap_or(current);
     let peak = memory_peak(ctx.snapshot, finding, &container);
     let (new, sizing) = match peak {
         Some(peak) => (
-            (peak * HEADROOM).max(current * 1.25),
+            (peak * HEADROOM).max(runs * 1.25),
             format!(
                 "the peak of {} seen in usage history plus 30 %",
                 format_memory(peak)
             ),
         ),
         None => (
-            current * OOM_FACTOR,
-            "the current limit × 1.5 (no usage history for this container)".to_owned(),
+            runs * OOM_FACTOR,
+            "the running limit × 1.5 (no usage history for this container)".to_owned(),
         ),
     };
+    let gap = live.filter(|live| (live - current).abs() > 0.5);
+    if let Some(live) = gap
+        && new <= current
+    {
+        return Err(Stop::Diagnosis(format!(
+            "`{container}` in {target} runs with a memory limit of {}, but the repository already sets {}: that change is not applied (the gate refused its merge, or it waits to be reconciled). Get it applied rather than raising the limit again",
+            format_memory(live),
+            format_memory(current)
+        )));
+    }
     let (old_text, new_text) = (format_memory(current), format_memory(new));
+    let from = match gap {
+        Some(live) => format!(
+            "{} (running; the repository's {old_text} is not applied)",
+            format_memory(live)
+        ),
+        None => old_text.clone(),
+    };
     let mut draft = Draft::new(
         finding,
         Action::RaiseMemory,
         target.clone(),
         Some(&declared),
-        format!(
-            "Raise the memory limit of `{container}` in {target} from {old_text} to {new_text}"
-        ),
+        format!("Raise the memory limit of `{container}` in {target} from {from} to {new_text}"),
         format!(
             "Revert the commit: the limit goes back to {old_text}, and the OOM kills come back with it."
         ),
@@ -295,6 +315,28 @@ fn memory_peak(snapshot: &Snapshot, finding: &Finding, container: &str) -> Optio
         .or_else(|| series.memory.iter().map(|(_, v)| *v).reduce(f64::max))
 }
 
+/// The memory limit `container` of `target` runs with: its workload's pod template as the
+/// cluster has it; `None` when the snapshot does not hold the workload or it sets no limit.
+fn live_memory_limit(
+    snapshot: &Snapshot,
+    target: &crate::model::ObjectRef,
+    container: &str,
+) -> Option<f64> {
+    let (_, template) = snapshot.workload(target)?;
+    let limit = template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?
+        .resources
+        .as_ref()?
+        .limits
+        .as_ref()?
+        .get("memory")?;
+    memory_bytes(&limit.0)
+}
+
 /// Whether a pod of the finding's workload was ever OOM-killed, as far as the snapshot shows:
 /// the pods' last terminations, or the usage history's count over its window.
 fn was_oom_killed(snapshot: &Snapshot, finding: &Finding) -> bool {
@@ -369,6 +411,49 @@ mod tests {
         assert_eq!(r.fields[0].ratio, Some(1.5));
         assert_eq!(r.environment.as_deref(), Some("prod"));
         assert!(r.summary.contains("from 512Mi to 768Mi"), "{}", r.summary);
+    }
+
+    /// The api Deployment as the cluster runs it, its api container limited to `limit`.
+    fn running(limit: &str) -> Snapshot {
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "shop"},
+            "spec": {"selector": {}, "template": {"spec": {"containers": [
+                {"name": "api", "resources": {"limits": {"memory": limit}}}]}}}});
+        fixtures::snapshot(vec![deployment])
+    }
+
+    #[test]
+    fn a_raise_starts_from_what_runs_and_never_compounds_an_unapplied_one() {
+        let (index, config) = example();
+        let oom = finding(FindingCode::CrashLoopOom, "Deployment/api", "api");
+        // The repository's 512Mi runs: the title says nothing more.
+        let same = running("512Mi");
+        let r = proposal(remediate(&oom, &context(&index, &config, &same)));
+        assert!(r.summary.contains("from 512Mi to 768Mi"), "{}", r.summary);
+        // 256Mi runs, the repository's 512Mi was never applied: 256Mi × 1.5 is below it, so
+        // there is nothing to raise, and the diagnosis names the gap.
+        let behind = running("256Mi");
+        match remediate(&oom, &context(&index, &config, &behind)) {
+            Remedy::Diagnosis { reason, .. } => {
+                assert!(
+                    reason.contains("runs with a memory limit of 256Mi")
+                        && reason.contains("already sets 512Mi")
+                        && reason.contains("not applied"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // 400Mi runs: the raise is 600Mi, from the running value, never 512Mi × 1.5.
+        let lower = running("400Mi");
+        let r = proposal(remediate(&oom, &context(&index, &config, &lower)));
+        assert_eq!(r.fields[0].new, Some(json!("600Mi")));
+        assert!(
+            r.summary
+                .contains("from 400Mi (running; the repository's 512Mi is not applied) to 600Mi"),
+            "{}",
+            r.summary
+        );
     }
 
     #[test]

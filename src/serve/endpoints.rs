@@ -1,10 +1,11 @@
-//! The service's HTTP side: `/healthz` (the process), `/readyz` (the watches synced and GitHub
-//! reached), `/metrics`, and the two webhooks. A GitHub delivery is authenticated before its body
-//! is read as anything; an Alertmanager notification needs the bearer token when one is
-//! configured. A full queue answers 503, so the sender retries later.
+//! The service's HTTP side: `/healthz` (the process), `/readyz` (the watches synced, GitHub
+//! reached, and the last fetch of the base branch done), `/metrics`, and the two webhooks. A
+//! webhook's body must be JSON (415 otherwise, saying what to set) of at most 2 MiB (413,
+//! axum's default limit). A GitHub delivery is authenticated before its body is read as
+//! anything; an Alertmanager notification needs the bearer token when one is configured. A
+//! full queue answers 503, so the sender retries later.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Job, Shared, alerts, webhook};
+use super::{Job, Shared, alerts, replays, webhook};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -29,12 +30,15 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     if shared.ready() {
         (StatusCode::OK, "ready").into_response()
     } else {
-        let why = format!(
+        let mut why = format!(
             "not ready after {}s: watches synced {}, GitHub reached {}",
             shared.started.elapsed().as_secs(),
             shared.synced.load(std::sync::atomic::Ordering::SeqCst),
             shared.reachable.load(std::sync::atomic::Ordering::SeqCst)
         );
+        if let Some(stale) = shared.stale_reason() {
+            why.push_str(&format!(", the clone is stale: {stale}"));
+        }
         (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     }
 }
@@ -54,6 +58,19 @@ fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A body's content type must be JSON (`application/json`, any parameters); anything else is
+/// answered 415 with `hint`, what to set where the sender is configured.
+fn not_json(headers: &HeaderMap, hint: &str) -> Option<Response> {
+    let given = header_text(headers, "content-type").unwrap_or("");
+    let essence = given.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        return None;
+    }
+    let given = if given.is_empty() { "none" } else { given };
+    let why = format!("the content type is {given}, not application/json: {hint}");
+    Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, why).into_response())
+}
+
 async fn github_delivery(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -63,6 +80,13 @@ async fn github_delivery(
         shared.metrics.delivery("github", "refused");
         (StatusCode::UNAUTHORIZED, why).into_response()
     };
+    if let Some(answer) = not_json(
+        &headers,
+        "set the webhook's Content type to application/json (the repository's Settings → Webhooks)",
+    ) {
+        shared.metrics.delivery("github", "invalid");
+        return answer;
+    }
     let Some(secret) = &shared.github_secret else {
         return refuse("no webhook secret is configured (serve.githubWebhookSecret)".into());
     };
@@ -74,14 +98,18 @@ async fn github_delivery(
         shared.metrics.delivery("github", "forwarded");
         return answer;
     }
-    let delivery = header_text(&headers, "x-github-delivery");
-    if let Err(why) = shared
-        .deliveries
-        .lock()
-        .await
-        .admit(delivery, Instant::now())
-    {
-        return refuse(why.to_string());
+    let Some(delivery) = header_text(&headers, "x-github-delivery").filter(|d| !d.is_empty())
+    else {
+        return refuse(webhook::Refused::NoDelivery.to_string());
+    };
+    match shared.replays.admit(delivery, super::unix_now()).await {
+        Ok(()) => {}
+        Err(replayed @ replays::Refusal::Replayed(_)) => return refuse(replayed.to_string()),
+        Err(unavailable) => {
+            shared.metrics.delivery("github", "busy");
+            tracing::error!(error = %unavailable, "delivery not admitted");
+            return (StatusCode::SERVICE_UNAVAILABLE, unavailable.to_string()).into_response();
+        }
     }
     let event = header_text(&headers, "x-github-event").unwrap_or("");
     match webhook::job(event, &body, &shared.base_branch) {
@@ -203,6 +231,13 @@ async fn alertmanager(
         shared.metrics.delivery("alertmanager", "refused");
         return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
     }
+    if let Some(answer) = not_json(
+        &headers,
+        "Alertmanager's webhook_configs send JSON; is this Alertmanager?",
+    ) {
+        shared.metrics.delivery("alertmanager", "invalid");
+        return answer;
+    }
     if let Some(answer) = forwarded(&shared, "/webhooks/alertmanager", &headers, &body).await {
         shared.metrics.delivery("alertmanager", "forwarded");
         return answer;
@@ -236,6 +271,26 @@ async fn alertmanager(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_that_is_not_json_is_answered_415_with_what_to_set() {
+        let mut headers = HeaderMap::new();
+        let refused = not_json(&headers, "set it to JSON").unwrap();
+        assert_eq!(refused.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        headers.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        assert_eq!(
+            not_json(&headers, "set it to JSON").unwrap().status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        headers.insert(
+            "content-type",
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
+        assert!(not_json(&headers, "set it to JSON").is_none());
+    }
 
     #[test]
     fn the_token_comes_as_a_bearer_or_as_basic_auth() {

@@ -1,8 +1,11 @@
 //! Leader election: one `coordination.k8s.io/v1` Lease (`remediator-serve`) in the service's
 //! namespace, taken with optimistic concurrency and renewed at a third of its duration (followers
-//! look ten times a duration, so one takes over soon after it lapses). Only the
-//! leader detects and works its queue; a replica that cannot renew stops acting before the lease
-//! runs out, and another takes over once it has. The holder identity carries the address the
+//! look ten times a duration, so one takes over soon after it lapses). Each renewal must answer
+//! within a quarter of the duration. Only the leader detects and works its queue; a replica
+//! that cannot renew stops acting before the lease runs out, and the worker checks the lease
+//! again before each write, so a leader that cannot prove its lease writes nothing more. On
+//! SIGTERM the lease is kept, and renewed, until the job under way is done, then given up. The
+//! holder identity is the pod's name and a random suffix per process, with the address the
 //! replica is reached at, so followers can forward webhook deliveries to the leader. I/O: the
 //! Lease.
 
@@ -93,12 +96,21 @@ pub(super) async fn run(
     let api: Api<Lease> = Api::namespaced(client, &settings.lease_namespace);
     let duration = settings.lease;
     let mut renewed: Option<Instant> = None;
+    // A renewal that hangs must not outlast the lease: it is given a quarter of it.
+    let limit = (duration / 4).max(Duration::from_millis(200));
     loop {
-        match attempt(&api, &identity, duration).await {
+        let tried = Instant::now();
+        let answer = match tokio::time::timeout(limit, attempt(&api, &identity, duration)).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {limit:?}")),
+        };
+        match answer {
             Ok(holder) => {
                 let leads = holder == identity;
                 if leads {
-                    renewed = Some(Instant::now());
+                    // The lease runs from when the renewal was sent.
+                    renewed = Some(tried);
+                    shared.renewed(tried);
                 }
                 shared.set_leader(leads, address(&holder).map(str::to_owned));
             }

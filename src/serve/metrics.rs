@@ -1,6 +1,8 @@
 //! The service's metrics, in Prometheus' text format (prometheus-client): findings by code,
 //! proposals by outcome, reconciles by outcome, rollbacks, gate refusals, webhook deliveries by
-//! source and result, request latency and errors by boundary, and queue depth. Pure.
+//! source and result, each operation's duration and errors, the clone's freshness, and queue
+//! depth. Every family is there from the start, each known label at zero, so that dashboards
+//! and alerts read it before the first event. Pure.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,12 +27,52 @@ pub struct Delivery {
     pub result: String,
 }
 
-/// A boundary's request.
+/// One of the service's operations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Boundary {
-    /// `github` or `kubernetes`.
-    pub target: String,
+pub struct Operation {
+    /// One of [`OPERATIONS`].
+    pub operation: String,
 }
+
+/// The operations timed and counted: a detection (reading the cluster and planning), its
+/// publication to GitHub, a pull request's check, a reconcile of the base branch, the
+/// promotions, the fetch of the base branch, and the watches.
+pub const OPERATIONS: &[&str] = &[
+    "detect",
+    "publish",
+    "check",
+    "reconcile",
+    "promote",
+    "fetch",
+    "watch",
+];
+
+/// Proposal outcomes.
+const PROPOSALS: &[&str] = &["opened", "updated", "closed", "failed"];
+
+/// Reconcile outcomes.
+pub const RECONCILES: &[&str] = &[
+    "already-done",
+    "no-changes",
+    "healthy",
+    "rolled-back",
+    "refused",
+    "failed",
+    "waiting",
+];
+
+/// Delivery sources and results.
+const DELIVERIES: (&[&str], &[&str]) = (
+    &["github", "alertmanager"],
+    &[
+        "accepted",
+        "ignored",
+        "refused",
+        "invalid",
+        "busy",
+        "forwarded",
+    ],
+);
 
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
@@ -58,10 +100,14 @@ pub struct Metrics {
     pub refusals: Counter,
     /// Webhook deliveries by source and result.
     pub deliveries: Family<Delivery, Counter>,
-    /// Seconds a job of each boundary took.
-    pub latency: Family<Boundary, Histogram, fn() -> Histogram>,
-    /// Failed jobs, by boundary.
-    pub errors: Family<Boundary, Counter>,
+    /// Seconds each operation took.
+    pub latency: Family<Operation, Histogram, fn() -> Histogram>,
+    /// Failed operations.
+    pub errors: Family<Operation, Counter>,
+    /// 1 while the clone follows the remote's base branch, 0 after a fetch failed.
+    pub clone_fresh: Gauge,
+    /// When the base branch was last fetched, in seconds since the epoch.
+    pub clone_fetched: Gauge,
     /// Jobs waiting.
     pub queue: Gauge,
     /// Alerts firing.
@@ -92,6 +138,8 @@ impl Default for Metrics {
             deliveries: Family::default(),
             latency: Family::new_with_constructor(latency),
             errors: Family::default(),
+            clone_fresh: Gauge::default(),
+            clone_fetched: Gauge::default(),
             queue: Gauge::default(),
             alerts: Gauge::default(),
             leader: Gauge::default(),
@@ -129,14 +177,24 @@ impl Default for Metrics {
             metrics.deliveries.clone(),
         );
         registry.register(
-            "request_duration_seconds",
-            "Duration of GitHub and Kubernetes work",
+            "operation_duration_seconds",
+            "Duration of each operation (detect, publish, check, reconcile, promote, fetch)",
             metrics.latency.clone(),
         );
         registry.register(
-            "request_errors",
-            "Failed GitHub and Kubernetes work",
+            "operation_errors",
+            "Failed operations (detect, publish, check, reconcile, promote, fetch, watch)",
             metrics.errors.clone(),
+        );
+        registry.register(
+            "clone_fresh",
+            "1 while the clone follows the remote's base branch, 0 after its fetch failed",
+            metrics.clone_fresh.clone(),
+        );
+        registry.register(
+            "clone_fetched_seconds",
+            "When the base branch was last fetched, in seconds since the epoch",
+            metrics.clone_fetched.clone(),
         );
         registry.register("queue_depth", "Jobs waiting", metrics.queue.clone());
         registry.register(
@@ -174,6 +232,45 @@ impl Default for Metrics {
             "GitHub requests answered 304 Not Modified, free of the rate limit",
             metrics.github_not_modified.clone(),
         );
+        for &operation in OPERATIONS {
+            let key = Operation {
+                operation: operation.into(),
+            };
+            // Created at zero; the guard each returns is let go at once.
+            drop(metrics.latency.get_or_create(&key));
+            metrics.errors.get_or_create(&key).inc_by(0);
+        }
+        for code in crate::model::FindingCode::ALL {
+            metrics
+                .findings
+                .get_or_create(&Label {
+                    value: code.to_string(),
+                })
+                .inc_by(0);
+        }
+        for (family, values) in [
+            (&metrics.proposals, PROPOSALS),
+            (&metrics.reconciles, RECONCILES),
+        ] {
+            for &value in values {
+                family
+                    .get_or_create(&Label {
+                        value: value.into(),
+                    })
+                    .inc_by(0);
+            }
+        }
+        for source in DELIVERIES.0 {
+            for result in DELIVERIES.1 {
+                metrics
+                    .deliveries
+                    .get_or_create(&Delivery {
+                        source: (*source).into(),
+                        result: (*result).into(),
+                    })
+                    .inc_by(0);
+            }
+        }
         Metrics {
             registry,
             ..metrics
@@ -190,6 +287,24 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Counts one failure of `operation`.
+    pub fn failed(&self, operation: &str) {
+        self.errors
+            .get_or_create(&Operation {
+                operation: operation.into(),
+            })
+            .inc();
+    }
+
+    /// Records how long one `operation` took.
+    pub fn took(&self, operation: &str, seconds: f64) {
+        self.latency
+            .get_or_create(&Operation {
+                operation: operation.into(),
+            })
+            .observe(seconds);
     }
 
     /// Counts one of a family.
@@ -233,5 +348,48 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_there_from_the_start_with_its_labels_at_zero() {
+        let text = Metrics::default().encode();
+        for family in [
+            "findings",
+            "proposals",
+            "reconciles",
+            "rollbacks",
+            "gate_refusals",
+            "webhook_deliveries",
+            "operation_duration_seconds",
+            "operation_errors",
+            "clone_fresh",
+            "queue_depth",
+            "leader",
+        ] {
+            assert!(
+                text.contains(&format!("# HELP remediator_{family} ")),
+                "{family}: {text}"
+            );
+        }
+        for &operation in OPERATIONS {
+            assert!(
+                text.contains(&format!(
+                    "remediator_operation_errors_total{{operation=\"{operation}\"}} 0"
+                )),
+                "{operation}"
+            );
+            assert!(text.contains(&format!(
+                "remediator_operation_duration_seconds_count{{operation=\"{operation}\"}} 0"
+            )));
+        }
+        assert!(text.contains("remediator_findings_total{value=\"crash-loop-oom\"} 0"));
+        assert!(text.contains(
+            "remediator_webhook_deliveries_total{source=\"github\",result=\"refused\"} 0"
+        ));
     }
 }

@@ -9,6 +9,7 @@ pub mod alerts;
 mod endpoints;
 pub mod leader;
 pub mod metrics;
+pub mod replays;
 pub mod samples;
 
 mod watch;
@@ -100,7 +101,8 @@ pub(crate) struct Shared {
     jobs: mpsc::Sender<Job>,
     /// A detection is queued and not started: more changes need no second one.
     detect_queued: AtomicBool,
-    deliveries: Mutex<webhook::Deliveries>,
+    /// The delivery ids of the replay window, kept in a ConfigMap.
+    replays: replays::Store,
     episodes: Mutex<alerts::Episodes>,
     github_secret: Option<Vec<u8>>,
     alertmanager_token: Option<String>,
@@ -108,9 +110,13 @@ pub(crate) struct Shared {
     synced: AtomicBool,
     /// GitHub answered.
     reachable: AtomicBool,
+    /// Why the clone does not follow the base branch: its last fetch failed.
+    stale: std::sync::Mutex<Option<String>>,
     started: Instant,
     /// This replica holds the leader's lease.
     leading: AtomicBool,
+    /// When the lease was last renewed (the renewal's sending).
+    renewed_at: std::sync::Mutex<Option<Instant>>,
     /// Where the leader is reached, when another replica leads.
     leader_address: std::sync::Mutex<Option<String>>,
     /// Wakes the worker when this replica starts leading.
@@ -138,6 +144,31 @@ impl Shared {
             self.detect();
         } else if !leads && was {
             tracing::warn!("no longer leading");
+        }
+    }
+
+    /// Records a renewal of the lease, sent at `at`.
+    fn renewed(&self, at: Instant) {
+        *self.renewed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+    }
+
+    /// Whether this replica can prove that it leads: it holds the lease, renewed within the
+    /// last two thirds of its duration (before any other replica may take it over). Asked
+    /// before each write.
+    fn proves_lease(&self) -> Result<(), String> {
+        if !self.leading.load(Ordering::SeqCst) {
+            return Err("this replica no longer leads".into());
+        }
+        let renewed = *self.renewed_at.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = self.settings.lease * 2 / 3;
+        match renewed {
+            Some(at) if at.elapsed() < limit => Ok(()),
+            Some(at) => Err(format!(
+                "the leader lease was last renewed {:.1}s ago, past {:.1}s: another replica may hold it",
+                at.elapsed().as_secs_f64(),
+                limit.as_secs_f64()
+            )),
+            None => Err("the leader lease was never renewed".into()),
         }
     }
 
@@ -179,8 +210,22 @@ impl Shared {
     }
 
     fn ready(&self) -> bool {
-        self.synced.load(Ordering::SeqCst) && self.reachable.load(Ordering::SeqCst)
+        self.synced.load(Ordering::SeqCst)
+            && self.reachable.load(Ordering::SeqCst)
+            && self.stale_reason().is_none()
     }
+
+    /// Why the clone does not follow the base branch, when its last fetch failed.
+    fn stale_reason(&self) -> Option<String> {
+        self.stale.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Seconds since the epoch, now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Runs the service until `shutdown` resolves; the job under way is finished first.
@@ -224,17 +269,21 @@ pub async fn run(
         metrics: Metrics::default(),
         jobs,
         detect_queued: AtomicBool::new(false),
-        deliveries: Mutex::new(webhook::Deliveries::new(
-            std::time::Duration::from_secs(3600),
+        replays: replays::Store::new(
+            service.client.clone(),
+            &settings.lease_namespace,
+            replays::WINDOW,
             10_000,
-        )),
+        ),
         episodes: Mutex::new(alerts::Episodes::default()),
         github_secret,
         alertmanager_token,
         synced: AtomicBool::new(false),
         reachable: AtomicBool::new(false),
+        stale: std::sync::Mutex::new(None),
         started: Instant::now(),
         leading: AtomicBool::new(false),
+        renewed_at: std::sync::Mutex::new(None),
         leader_address: std::sync::Mutex::new(None),
         wake: tokio::sync::Notify::new(),
         own_address: own_address.clone(),
@@ -254,11 +303,14 @@ pub async fn run(
         stopped.clone(),
     ));
     let identity = format!("{}@{own_address}", service.holder);
+    // The election stops only after the worker: the lease is kept, and renewed, while the job
+    // under way finishes, so that no other replica writes meanwhile.
+    let (stop_election, election_stopped) = tokio::sync::watch::channel(false);
     let election = tokio::spawn(leader::run(
         service.client.clone(),
         shared.clone(),
         identity,
-        stopped.clone(),
+        election_stopped,
     ));
     tracing::info!(address = %bound, "listening");
     let watches = tokio::spawn(watch::run(
@@ -285,6 +337,7 @@ pub async fn run(
             promotions.abort();
             let _ = worker.await;
             // The lease is given up once the job under way is done.
+            let _ = stop_election.send(true);
             let _ = election.await;
         })
         .await;

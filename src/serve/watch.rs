@@ -1,8 +1,9 @@
 //! The watches: one kube-runtime watcher per kind detection reads (Pods, Deployments,
 //! StatefulSets, DaemonSets, ReplicaSets, Jobs, Nodes, HPAs, PVCs, and Warning Events), each
 //! re-listing on `410 Gone` and backing off on errors as kube-runtime does. A change queues one
-//! detection after the changes settle (`serve.debounceSeconds`); the resync interval queues one
-//! anyway. The service is ready once every watch has listed its kind once.
+//! detection once the cluster has been quiet for `serve.debounceSeconds` (each change starts
+//! the quiet period again), or `serve.debounceMaxSeconds` after the first change while changes
+//! keep coming; the resync interval queues one anyway. The service is ready once every watch has listed its kind once.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -54,13 +55,7 @@ fn spawn<K>(
                 }
                 Ok(Watched::Init | Watched::InitApply(_)) => {}
                 Err(error) => {
-                    shared
-                        .metrics
-                        .errors
-                        .get_or_create(&super::metrics::Boundary {
-                            target: "kubernetes".into(),
-                        })
-                        .inc();
+                    shared.metrics.failed("watch");
                     tracing::warn!(%error, "watch");
                 }
             }
@@ -111,9 +106,17 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             Some(()) = changed.recv() => {
-                // Let the burst settle: one detection for all of it.
-                tokio::time::sleep(settings.debounce).await;
-                while changed.try_recv().is_ok() {}
+                // A quiet period, started again by each change and capped: one detection for
+                // the whole burst, soon after it ends.
+                let cap = tokio::time::sleep(settings.debounce_max);
+                tokio::pin!(cap);
+                loop {
+                    tokio::select! {
+                        more = changed.recv() => if more.is_none() { break },
+                        _ = tokio::time::sleep(settings.debounce) => break,
+                        _ = &mut cap => break,
+                    }
+                }
                 shared.detect();
             }
             _ = resync.tick() => { shared.detect(); }

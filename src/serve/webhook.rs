@@ -1,11 +1,8 @@
 //! GitHub webhook deliveries: authenticated before anything is parsed (HMAC-SHA256 of the raw
-//! body against `X-Hub-Signature-256`, compared in constant time), replays refused by delivery id
-//! within a window, and each event turned into the job it asks for: a `push` to the base branch
-//! reconciles, a pull request opened or synchronized is checked, a review re-weighs the gate.
-//! Pure, with the time passed in.
-
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+//! body against `X-Hub-Signature-256`, compared in constant time; replays are refused by
+//! [`super::replays`]), and each event turned into the job it asks for: a `push` to the base
+//! branch reconciles, a pull request opened or synchronized is checked, a review re-weighs the
+//! gate. Pure.
 
 use serde_json::Value;
 
@@ -21,9 +18,6 @@ pub enum Refused {
     /// No `X-GitHub-Delivery`.
     #[error("the delivery has no X-GitHub-Delivery id")]
     NoDelivery,
-    /// The delivery id was seen within the window.
-    #[error("delivery {0} was already received")]
-    Replayed(String),
 }
 
 /// Checks `signature` (`sha256=<hex>`) against the HMAC-SHA256 of `body` under `secret`.
@@ -53,45 +47,6 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
-}
-
-/// The delivery ids seen within a window, oldest first; at most `capacity` are kept.
-#[derive(Debug)]
-pub struct Deliveries {
-    window: Duration,
-    capacity: usize,
-    order: VecDeque<(Instant, String)>,
-    seen: HashMap<String, Instant>,
-}
-
-impl Deliveries {
-    /// Keeps ids for `window`, at most `capacity` of them.
-    pub fn new(window: Duration, capacity: usize) -> Self {
-        Deliveries {
-            window,
-            capacity: capacity.max(1),
-            order: VecDeque::new(),
-            seen: HashMap::new(),
-        }
-    }
-
-    /// Records `id` at `now`; refuses it when it was seen within the window.
-    pub fn admit(&mut self, id: Option<&str>, now: Instant) -> Result<(), Refused> {
-        let id = id.filter(|i| !i.is_empty()).ok_or(Refused::NoDelivery)?;
-        while let Some((at, old)) = self.order.front() {
-            if now.duration_since(*at) <= self.window && self.order.len() < self.capacity {
-                break;
-            }
-            self.seen.remove(old);
-            self.order.pop_front();
-        }
-        if self.seen.contains_key(id) {
-            return Err(Refused::Replayed(id.to_owned()));
-        }
-        self.seen.insert(id.to_owned(), now);
-        self.order.push_back((now, id.to_owned()));
-        Ok(())
-    }
 }
 
 /// What a delivery asks for.
@@ -199,28 +154,6 @@ mod tests {
             verify(b"s3cret", body, Some("sha256=zz")),
             Err(Refused::BadSignature)
         );
-    }
-
-    #[test]
-    fn a_delivery_is_admitted_once_within_the_window() {
-        let start = Instant::now();
-        let mut seen = Deliveries::new(Duration::from_secs(60), 100);
-        assert_eq!(seen.admit(Some("a"), start), Ok(()));
-        assert_eq!(
-            seen.admit(Some("a"), start + Duration::from_secs(30)),
-            Err(Refused::Replayed("a".into()))
-        );
-        assert_eq!(seen.admit(None, start), Err(Refused::NoDelivery));
-        // Past the window the id is forgotten; the window is kept short and bounded.
-        assert_eq!(
-            seen.admit(Some("a"), start + Duration::from_secs(120)),
-            Ok(())
-        );
-        let mut small = Deliveries::new(Duration::from_secs(60), 2);
-        for id in ["x", "y", "z"] {
-            small.admit(Some(id), start).unwrap();
-        }
-        assert_eq!(small.order.len(), 2);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::metrics::{Boundary, Metrics};
+use super::metrics::Metrics;
 use super::{Job, Service, Shared, webhook};
 use crate::assess::Policies;
 use crate::check::CheckOptions;
@@ -20,7 +20,7 @@ use crate::cluster::{Cluster, SnapshotOptions};
 use crate::forge::Forge;
 use crate::git::GitHistory;
 use crate::manifests::{IndexOptions, RepoIndex};
-use crate::propose::{self, Inputs, ProposeOptions};
+use crate::propose::{self, Inputs, LiveCluster, ProposeOptions};
 use crate::publish;
 use crate::reconcile::Outcome;
 use crate::reconcile::driver::{Driver, Fixed};
@@ -64,43 +64,83 @@ pub(super) async fn run(
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "cannot renew the GitHub App's token"),
         }
-        let (target, result) = match job {
+        let started = Instant::now();
+        let (operation, result) = match job {
             Job::Detect => {
                 shared.detect_queued.store(false, Ordering::SeqCst);
-                let result = timed(&shared.metrics, "kubernetes", detect(&service, &shared)).await;
+                let result = detect(&service, &shared).await;
                 release_memory();
-                ("github", result)
+                ("detect", result)
             }
             Job::GitHub(webhook::Asked::Reconcile { after }) => (
-                "kubernetes",
+                "reconcile",
                 reconcile(&service, &shared, Some(&after)).await,
             ),
             Job::GitHub(webhook::Asked::Review { .. }) => {
-                ("kubernetes", reconcile(&service, &shared, None).await)
+                ("reconcile", reconcile(&service, &shared, None).await)
             }
-            Job::Promote => ("github", promote(&service, &shared).await),
+            Job::Promote => ("promote", promote(&service, &shared).await),
             Job::GitHub(webhook::Asked::Check {
                 pull, base, head, ..
-            }) => (
-                "github",
-                timed(
-                    &shared.metrics,
-                    "github",
-                    check(&service, pull, &base, &head),
-                )
-                .await,
-            ),
+            }) => ("check", check(&service, pull, &base, &head).await),
         };
+        shared
+            .metrics
+            .took(operation, started.elapsed().as_secs_f64());
         shared.metrics.github(&service.forge);
-        if let Err(error) = result {
-            shared
-                .metrics
-                .errors
-                .get_or_create(&Boundary {
-                    target: target.into(),
-                })
-                .inc();
-            tracing::error!(%error, "job failed");
+        if let Err(failed) = result {
+            shared.metrics.failed(failed.operation);
+            tracing::error!(operation = failed.operation, error = %failed.why, "job failed");
+        }
+    }
+}
+
+/// A failed operation: which one (one of [`super::metrics::OPERATIONS`]), and why.
+struct Failed {
+    operation: &'static str,
+    why: String,
+}
+
+impl Failed {
+    /// A failure of `operation`.
+    fn of(operation: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Failed {
+        move |error| Failed {
+            operation,
+            why: error.to_string(),
+        }
+    }
+}
+
+/// Fetches the base branch and moves the clone to it (HEAD detached, the working tree forced
+/// to match), so that every job starts from the remote's base, never from what the clone saw
+/// last. A failed fetch makes the service not ready and is counted; the job stops there.
+fn follow(service: &Service, shared: &Shared) -> Result<git2::Oid, Failed> {
+    let started = Instant::now();
+    let remote = &service.config.git.remote;
+    let base_branch = &shared.base_branch;
+    let fetched = service
+        .repo
+        .fetch_branch(remote, base_branch, &service.auth)
+        .and_then(|base| service.repo.checkout_detached(base).map(|()| base));
+    shared
+        .metrics
+        .took("fetch", started.elapsed().as_secs_f64());
+    let mut stale = shared.stale.lock().unwrap_or_else(|e| e.into_inner());
+    match fetched {
+        Ok(base) => {
+            *stale = None;
+            shared.metrics.clone_fresh.set(1);
+            shared.metrics.clone_fetched.set(super::unix_now());
+            Ok(base)
+        }
+        Err(error) => {
+            let why = format!("cannot fetch {base_branch} from {remote}: {error}");
+            *stale = Some(why.clone());
+            shared.metrics.clone_fresh.set(0);
+            Err(Failed {
+                operation: "fetch",
+                why,
+            })
         }
     }
 }
@@ -112,45 +152,28 @@ async fn reach_github(service: &Service, shared: &Shared) {
     }
 }
 
-async fn timed<T>(
-    metrics: &Metrics,
-    target: &str,
-    work: impl std::future::Future<Output = T>,
-) -> T {
-    let start = Instant::now();
-    let out = work.await;
-    metrics
-        .latency
-        .get_or_create(&Boundary {
-            target: target.into(),
-        })
-        .observe(start.elapsed().as_secs_f64());
-    out
-}
-
 /// One detection, planned and published.
-async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
+async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
+    let fail = Failed::of("detect");
     let remote = &service.config.git.remote;
     let base_branch = &shared.base_branch;
-    let base = service
-        .repo
-        .fetch_branch(remote, base_branch, &service.auth)
-        .map_err(|e| format!("cannot fetch {base_branch} from {remote}: {e}"))?;
-    let dir = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
+    let base = follow(service, shared)?;
+    // The job's own worktree: the base as committed, in a directory of its own.
+    let dir = tempfile::tempdir().map_err(|e| fail(&format!("no temporary directory: {e}")))?;
     let root = service
         .repo
         .write_tree(base, dir.path())
-        .map_err(|e| e.to_string())?;
-    let config = crate::workspace::config_at(&service.repo, base).map_err(|e| e.to_string())?;
+        .map_err(|e| fail(&e))?;
+    let config = crate::workspace::config_at(&service.repo, base).map_err(|e| fail(&e))?;
     let options = IndexOptions {
         excludes: config.excludes.clone(),
         threads: 0,
         origin: crate::manifests::Upstream {
-            url: service.repo.remote_url(remote).map_err(|e| e.to_string())?,
+            url: service.repo.remote_url(remote).map_err(|e| fail(&e))?,
             branch: Some(base_branch.clone()),
         },
     };
-    let mut index = RepoIndex::build(&root, &options).map_err(|e| e.to_string())?;
+    let mut index = RepoIndex::build(&root, &options).map_err(|e| fail(&e))?;
     for warning in crate::render::learn_renames(&mut index, &service.renderer) {
         tracing::warn!(%warning, "renamed objects");
     }
@@ -161,7 +184,12 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         .cluster
         .snapshot(&SnapshotOptions::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(&e))?;
+    // The cluster's discovery places the kinds the repository cannot, as `propose` does.
+    match crate::cluster::Resolver::new(&service.client).await {
+        Ok(resolver) => index.rescope(&resolver.scopes()),
+        Err(error) => return Err(fail(&error)),
+    }
     // Prometheus's history when there is one; else this read's usage joins the history
     // sampled since, and detection reads all of it.
     if config.prometheus.is_some() {
@@ -181,7 +209,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
     // A pull request is closed as cleared only when every kind was read.
     let whole = loaded.problems.iter().all(|p| !p.unread());
     let mut policies = match &service.policies {
-        Some(dir) => Policies::from_dir(dir).map_err(|e| e.to_string())?,
+        Some(dir) => Policies::from_dir(dir).map_err(|e| fail(&e))?,
         None => Policies::embedded(),
     };
     let (alerted, unknown) = {
@@ -214,7 +242,15 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         .into_iter()
         .map(|f| super::alerts::enrich(f, &loaded.snapshot))
         .collect();
-    let plan = propose::plan_with(&inputs, &mut policies, &propose_options, alerted);
+    let mut plan = propose::plan_with(&inputs, &mut policies, &propose_options, alerted);
+    // The same dry-runs and explanations as `propose --forge github`.
+    let environment = shared.settings.environment.as_deref();
+    let live = LiveCluster {
+        name: LiveCluster::name_of(&config, environment, environment.unwrap_or("in-cluster")),
+        cluster: &service.cluster,
+    };
+    propose::add_dry_runs(&mut plan, &index, &service.templates, &live, &config).await;
+    propose::explain_configured(&mut plan, &service.templates, &config).await;
     for proposal in &plan.proposals {
         Metrics::count(
             &shared.metrics.findings,
@@ -232,9 +268,16 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         audit: &service.audit,
         auth: &service.auth,
     };
-    let (published, closed) = publish::publish(&target, &plan, whole)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Pushing and opening pull requests are writes: only a replica that proves its lease.
+    shared
+        .proves_lease()
+        .map_err(|e| Failed::of("publish")(&e))?;
+    let started = Instant::now();
+    let published = publish::publish(&target, &plan, whole).await;
+    shared
+        .metrics
+        .took("publish", started.elapsed().as_secs_f64());
+    let (published, closed) = published.map_err(|e| Failed::of("publish")(&e))?;
     shared.reachable.store(true, Ordering::SeqCst);
     for one in &published {
         let outcome = match (&one.outcome, &one.pull) {
@@ -245,6 +288,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
         };
         Metrics::count(&shared.metrics.proposals, outcome);
         if let (Err(error), _) = (&one.outcome, &one.pull) {
+            shared.metrics.failed("publish");
             tracing::error!(branch = %one.branch, %error, "not published");
         }
     }
@@ -259,10 +303,13 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), String> {
 
 /// Checks a pull request as `check --comment` does: judged by the configuration and policies
 /// of the merge base, its one comment created or updated.
-async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(), String> {
+async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(), Failed> {
     let remote = &service.config.git.remote;
     let repo = &service.repo;
-    let fail = |e: &dyn std::fmt::Display| format!("pull request #{pull}: {e}");
+    let fail = |e: &dyn std::fmt::Display| Failed {
+        operation: "check",
+        why: format!("pull request #{pull}: {e}"),
+    };
     let base_oid = repo
         .fetch_branch(remote, base, &service.auth)
         .map_err(|e| fail(&e))?;
@@ -310,14 +357,15 @@ async fn check(service: &Service, pull: u64, base: &str, head: &str) -> Result<(
 }
 
 /// Reconciles the base branch up to `after` (a push), or up to its head (a review).
-async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> Result<(), String> {
-    let remote = &service.config.git.remote;
-    let base = service
-        .repo
-        .fetch_branch(remote, &shared.base_branch, &service.auth)
-        .map_err(|e| e.to_string())?;
+async fn reconcile(
+    service: &Service,
+    shared: &Arc<Shared>,
+    after: Option<&str>,
+) -> Result<(), Failed> {
+    let fail = Failed::of("reconcile");
+    let base = follow(service, shared)?;
     let commit = match after {
-        Some(sha) => service.repo.resolve(sha).map_err(|e| e.to_string())?,
+        Some(sha) => service.repo.resolve(sha).map_err(|e| fail(&e))?,
         None => base,
     };
     let reach = Fixed(service.cluster.clone());
@@ -333,10 +381,12 @@ async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> R
         timeout: None,
         forge: true,
         holder: service.holder.clone(),
+        guard: {
+            let shared = shared.clone();
+            crate::reconcile::Guard::new(move || shared.proves_lease())
+        },
     };
-    let reports = timed(&shared.metrics, "kubernetes", driver.reconcile(commit))
-        .await
-        .map_err(|e| e.to_string())?;
+    let reports = driver.reconcile(commit).await.map_err(|e| fail(&e))?;
     for report in &reports {
         let outcome = match &report.outcome {
             Outcome::AlreadyDone { .. } => "already-done",
@@ -361,21 +411,18 @@ async fn reconcile(service: &Service, shared: &Shared, after: Option<&str>) -> R
 /// Opens the promotion pull requests that are due from the environment the service runs in,
 /// judged by the configuration and policies of the base branch's head. The service reaches only
 /// its own cluster: the next environment's dry-run is left to the pull request's check.
-async fn promote(service: &Service, shared: &Shared) -> Result<(), String> {
+async fn promote(service: &Service, shared: &Shared) -> Result<(), Failed> {
+    let fail = Failed::of("promote");
     let Some(environment) = shared.settings.environment.clone() else {
         return Ok(());
     };
-    let remote = &service.config.git.remote;
-    let base = service
-        .repo
-        .fetch_branch(remote, &shared.base_branch, &service.auth)
-        .map_err(|e| e.to_string())?;
+    let base = follow(service, shared)?;
     let TrustedInputs {
         config,
         mut policies,
         ..
     } = TrustedInputs::at(&service.repo, base, service.policies.as_deref())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(&e))?;
     let name = match config.environments.iter().find(|e| e.name == environment) {
         Some(env) if env.clusters.len() == 1 => env.clusters[0].name.clone(),
         _ => environment.clone(),
@@ -395,10 +442,11 @@ async fn promote(service: &Service, shared: &Shared) -> Result<(), String> {
         auth: &service.auth,
         base_branch: &shared.base_branch,
     };
+    shared.proves_lease().map_err(|e| fail(&e))?;
     let done = promoter
         .run(k8s_openapi::jiff::Timestamp::now())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(&e))?;
     for promotion in done {
         if let crate::promote::Progress::Proposed { pull, .. } = promotion.outcome {
             tracing::info!(from = %promotion.from, to = %promotion.to, pull, "promotion proposed");

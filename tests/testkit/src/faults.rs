@@ -138,6 +138,8 @@ pub struct LoggedRequest {
     pub status: Option<u16>,
     /// The fault applied, if any.
     pub fault: Option<FaultKind>,
+    /// The client's `User-Agent`: which process sent it.
+    pub user_agent: String,
 }
 
 /// The rules and the log, shared by every connection.

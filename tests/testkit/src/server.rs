@@ -89,12 +89,19 @@ async fn answer(
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let fault = shared.faults.take(&method, &path);
+    let user_agent = request
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let index = shared.faults.record(LoggedRequest {
         method,
         path,
         query: request.uri().query().unwrap_or("").to_string(),
         status: None,
         fault: fault.clone(),
+        user_agent,
     });
     let response = match fault {
         Some(FaultKind::Drop) => return Err(Dropped),

@@ -40,6 +40,11 @@ async fn handle(
         query: uri.query().unwrap_or("").to_owned(),
         status: None,
         fault: fault.clone(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
     });
     let response = match fault {
         None => route(&hub, &method, &uri, &headers, &body),
