@@ -1973,7 +1973,8 @@ spec:
 
 /// A value a later layer sets in a way the edit cannot see (an inline JSON 6902 patch of the
 /// overlay) is caught by rendering the edit: the proposal is dropped, naming the transformers
-/// kustomize says changed the object, not opened with an edit that changes nothing.
+/// kustomize says changed the object, not opened with an edit that changes nothing. (The raise
+/// starts from the 256Mi that runs: 384Mi.)
 #[test]
 fn an_edit_a_later_layer_overrides_is_disproven_by_rendering() {
     if !common::tools::require(
@@ -2023,7 +2024,7 @@ patches:
     assert!(
         printed.contains("0 proposals")
             && printed.contains(
-                "rendering `clusters/prod` after the edit gives `spec.template.spec.containers[name=ui].resources.limits.memory` = \"256Mi\", not \"300Mi\": a later layer sets it; the transformers that changed it after its declaration: PatchTransformer in `clusters/prod/kustomization.yaml`"
+                "rendering `clusters/prod` after the edit gives `spec.template.spec.containers[name=ui].resources.limits.memory` = \"256Mi\", not \"384Mi\": a later layer sets it; the transformers that changed it after its declaration: PatchTransformer in `clusters/prod/kustomization.yaml`"
             ),
         "{printed}"
     );
@@ -2130,10 +2131,16 @@ fn argo_cd_values_text_parameters_and_a_values_file_of_its_own() {
     assert_eq!(limit_of(&prod), "384Mi");
     assert_eq!(dev_render(&layout), dev);
 
-    // Values as one text set the limit: read through, and outdone by `valuesObject`.
+    // Values as one text set the limit: read through, and outdone by `valuesObject`. The
+    // text's 300Mi is what runs, so the raise starts there.
     let text = "      valueFiles: [values.yaml]\n      values: |\n        resources:\n          limits:\n            memory: 300Mi\n";
     let layout = layout_with(text);
-    let changed = layout.propose("prod", &snapshot);
+    let mut running = snapshot.clone();
+    for object in running.iter_mut().filter(|o| o["kind"] == "Deployment") {
+        object["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] =
+            json!("300Mi");
+    }
+    let changed = layout.propose("prod", &running);
     assert_eq!(
         diff_lines(&changed),
         [

@@ -384,6 +384,57 @@ fn a_failing_prometheus_is_an_error_for_usage_findings_never_an_empty_history() 
 }
 
 #[test]
+fn an_answer_with_warnings_is_partial_data_not_usage() {
+    let setup = setup();
+    setup
+        .prometheus
+        .warn("partial response: store 10.0.3.4:10901 did not answer");
+    let out = propose(&setup);
+    let printed = text(&out);
+    assert!(
+        printed.contains("usage history from Prometheus")
+            && printed.contains("may be partial: partial response: store 10.0.3.4:10901"),
+        "{printed}"
+    );
+    // No usage finding is made from a partial answer.
+    for code in [
+        "over-provisioned",
+        "under-provisioned",
+        "memory-growth",
+        "peak-forecast",
+    ] {
+        assert!(
+            !printed.contains(&format!("\"{code}\"")),
+            "{code}: {printed}"
+        );
+    }
+}
+
+#[test]
+fn now_ends_the_range_read_from_prometheus() {
+    let setup = setup();
+    let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();
+    let out = propose_as(
+        &setup,
+        "json",
+        &["--kubeconfig", kubeconfig, "--now", "2026-11-20T12:00:00Z"],
+    );
+    assert!(out.status.code().is_some(), "{}", text(&out));
+    // 2026-11-20T12:00:00Z in seconds since the epoch.
+    let end = 1795176000.0;
+    let ranges: Vec<_> = setup
+        .prometheus
+        .sent()
+        .into_iter()
+        .filter(|q| q.endpoint == "query_range")
+        .collect();
+    assert!(!ranges.is_empty());
+    for range in ranges {
+        assert_eq!(range.end, end, "{}", range.query);
+    }
+}
+
+#[test]
 fn a_cluster_label_names_the_cluster_each_environment_is_read_from() {
     let setup = setup();
     let file = std::path::Path::new(&setup.work).join("remediator.yaml");

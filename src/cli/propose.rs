@@ -48,6 +48,14 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
     for warning in remediator::render::learn_reach(&mut index, &renderer) {
         eprintln!("warning: {warning}");
     }
+    // `--now` is the moment of the snapshot, and the end of the usage history read.
+    let now: Option<k8s_openapi::jiff::Timestamp> = match &args.now {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|e| anyhow::anyhow!("--now {text}: not an RFC 3339 time: {e}"))?,
+        ),
+        None => None,
+    };
     if args.snapshot.is_some() && args.cluster.given() {
         anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
     }
@@ -69,7 +77,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
             };
             (vec![source], whole)
         }
-        (None, Some(runtime)) => runtime.block_on(live_sources(&args, &config))?,
+        (None, Some(runtime)) => runtime.block_on(live_sources(&args, &config, now))?,
         (None, None) => unreachable!("a runtime is started for every live run"),
     };
     for source in &sources {
@@ -112,13 +120,6 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
     let history: &dyn ValueHistory = match &git_history {
         Some(h) => h,
         None => &NoHistory,
-    };
-    let now = match &args.now {
-        Some(text) => Some(
-            text.parse()
-                .map_err(|e| anyhow::anyhow!("--now {text}: not an RFC 3339 time: {e}"))?,
-        ),
-        None => None,
     };
     let mut plan = Plan::default();
     for source in &sources {
@@ -249,7 +250,11 @@ struct Source {
 /// repository applies. With `--env`, or a cluster named on the command line (whose context
 /// picks its environment), one; else each environment's own cluster, and an environment
 /// without one is not looked at (said as a warning).
-async fn live_sources(args: &ProposeArgs, config: &Config) -> anyhow::Result<(Vec<Source>, bool)> {
+async fn live_sources(
+    args: &ProposeArgs,
+    config: &Config,
+    now: Option<k8s_openapi::jiff::Timestamp>,
+) -> anyhow::Result<(Vec<Source>, bool)> {
     let environment = args
         .env
         .clone()
@@ -293,6 +298,7 @@ async fn live_sources(args: &ProposeArgs, config: &Config) -> anyhow::Result<(Ve
             config.prometheus.as_ref(),
             cluster,
             &mut loaded,
+            now,
         )
         .await;
         whole &= loaded.problems.iter().all(|p| !p.unread());

@@ -214,6 +214,7 @@ fn cluster(
                     config.prometheus.as_ref(),
                     Some(&connection.name),
                     &mut loaded,
+                    None,
                 ));
             }
             loaded

@@ -38,6 +38,15 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// Prometheus answered, with warnings that its data is partial (a store down, a limit
+    /// hit): what it returned is not the usage, and is not read as such.
+    #[error("Prometheus answered `{query}` with warnings, so its data may be partial: {warnings}")]
+    Partial {
+        /// The query.
+        query: String,
+        /// Its `warnings`, joined.
+        warnings: String,
+    },
     /// Prometheus answered with an error.
     #[error("Prometheus refused `{query}`: {kind}: {message}")]
     Query {
@@ -183,8 +192,17 @@ impl Prometheus {
                 message: value["error"].as_str().unwrap_or_default().to_owned(),
             });
         }
-        for warning in value["warnings"].as_array().into_iter().flatten() {
-            tracing::warn!(query, warning = %warning, "Prometheus");
+        let warnings: Vec<String> = value["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_owned))
+            .collect();
+        if !warnings.is_empty() {
+            return Err(Error::Partial {
+                query: query.to_owned(),
+                warnings: warnings.join("; "),
+            });
         }
         let series = parse(&value["data"]).map_err(|message| Error::Query {
             query: query.to_owned(),
@@ -465,6 +483,7 @@ pub async fn load_usage(
     settings: Option<&PrometheusSettings>,
     cluster: Option<&str>,
     loaded: &mut crate::snapshot::Loaded,
+    now: Option<k8s_openapi::jiff::Timestamp>,
 ) {
     let Some(settings) = settings else {
         return;
@@ -503,7 +522,11 @@ pub async fn load_usage(
         .collect();
     namespaces.sort();
     namespaces.dedup();
-    let now = k8s_openapi::jiff::Timestamp::now().as_second().max(0) as u64;
+    // `--now` ends the range too, so that a run can be replayed.
+    let now = now
+        .unwrap_or_else(k8s_openapi::jiff::Timestamp::now)
+        .as_second()
+        .max(0) as u64;
     let read = match Prometheus::new(settings.clone()) {
         Ok(prometheus) => prometheus.usage(&namespaces, now).await,
         Err(error) => Err(error),

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 
 use super::DetectOptions;
-use super::predict::{anomalies, daily_profile, theil_sen, time_to, weekday_of, weekday_profile};
+use super::predict::{
+    anomalies, daily_profile, describe_anomalies, theil_sen, time_to, weekday_of, weekday_profile,
+};
 use super::usage::pod_specs;
 use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
 use crate::model::{ContainerUsage, Finding, FindingCode, ObjectRef, Severity, Snapshot};
@@ -151,18 +153,24 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                 _ => points.push((t as f64, v)),
             }
         }
-        // With two weeks or more, tomorrow's weekday has a profile of its own (a Monday peak);
-        // with less, the typical day.
+        // The next 24 hours from now: the rest of today and the start of tomorrow. With two
+        // weeks or more, each hour is read from its own weekday's profile (a Friday-afternoon
+        // peak shows on Friday morning); with less, from the typical day.
         let daily = daily_profile(&points);
         if daily.days < options.peak_min_days {
             continue;
         }
-        let tomorrow = weekday_of(options.now.as_second() as f64 + 86_400.0);
-        let (profile, method) =
-            match weekday_profile(&points, tomorrow).filter(|_| daily.days >= 14.0) {
-                Some(weekly) => (weekly, "seasonal medians by hour of the same weekday"),
+        let (profile, method) = if daily.days >= 14.0 {
+            match next_day(&points, options.now.as_second() as f64, daily.days) {
+                Some(next) => (
+                    next,
+                    "seasonal medians of the next 24 hours, each hour by its own weekday",
+                ),
                 None => (daily, "seasonal medians by hour of day"),
-            };
+            }
+        } else {
+            (daily, "seasonal medians by hour of day")
+        };
         let Some((hour, peak)) = profile.peak() else {
             continue;
         };
@@ -222,17 +230,21 @@ fn peaks(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         .with("method", method)
         .with(
             "window",
-            format!("{:.1} days, {} points", profile.days, points.len()),
+            format!(
+                "{:.1} days, {}",
+                profile.days,
+                crate::model::counted(points.len() as u64, "point")
+            ),
         );
         let odd = anomalies(&points);
         if let Some(last) = odd.last() {
             finding = finding.with(
                 "anomalies",
-                format!(
-                    "{} points with |z| > 3.5, the latest {} (z = {:.1})",
+                describe_anomalies(
                     odd.len(),
-                    format_cpu(last.1 * 1000.0),
-                    last.2
+                    points.len(),
+                    &format_cpu(last.1 * 1000.0),
+                    last.2,
                 ),
             );
         }
@@ -366,9 +378,9 @@ fn growth(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         .with(
             "window",
             format!(
-                "{:.1} days, {} points",
+                "{:.1} days, {}",
                 span / 86_400.0,
-                series.memory.len()
+                crate::model::counted(series.memory.len() as u64, "point")
             ),
         );
         finding.owner = Some(workload);
@@ -376,6 +388,36 @@ fn growth(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         findings.push(finding);
     }
     findings
+}
+
+/// The profile of the 24 hours from the hour of `now`: each hour of the day as the profile of
+/// the weekday it falls on next has it. `None` when neither weekday has a point.
+fn next_day(
+    points: &[(f64, f64)],
+    now: f64,
+    days: f64,
+) -> Option<crate::detect::predict::DailyProfile> {
+    let this_hour = (now / 3_600.0).floor() * 3_600.0;
+    let mut weekdays: [Option<Option<crate::detect::predict::DailyProfile>>; 7] =
+        Default::default();
+    let mut next = crate::detect::predict::DailyProfile {
+        hours: [None; 24],
+        spread: [None; 24],
+        days,
+    };
+    let mut any = false;
+    for k in 0..24 {
+        let at = this_hour + f64::from(k) * 3_600.0;
+        let hour = (at.rem_euclid(86_400.0) / 3_600.0) as usize;
+        let weekday = weekday_of(at);
+        let profile = weekdays[weekday].get_or_insert_with(|| weekday_profile(points, weekday));
+        if let Some(profile) = profile {
+            next.hours[hour] = profile.hours[hour];
+            next.spread[hour] = profile.spread[hour];
+            any |= profile.hours[hour].is_some();
+        }
+    }
+    any.then_some(next)
 }
 
 #[cfg(test)]
@@ -407,9 +449,13 @@ mod tests {
 
     /// A week to `now` at 10-minute steps of (cpu per pod, memory per pod) on 3 pods.
     fn usage(value: impl Fn(f64) -> (f64, f64)) -> Value {
-        let end = now().as_second() as f64;
-        let times: Vec<f64> = (0..1008)
-            .map(|i| end - 7.0 * DAY + f64::from(i) * 600.0)
+        usage_over(7, now().as_second() as f64, value)
+    }
+
+    /// `days` to `end` at 10-minute steps of (cpu per pod, memory per pod) on 3 pods.
+    fn usage_over(days: u32, end: f64, value: impl Fn(f64) -> (f64, f64)) -> Value {
+        let times: Vec<f64> = (0..days * 144)
+            .map(|i| end - f64::from(days) * DAY + f64::from(i) * 600.0)
             .collect();
         let cpu: Vec<Value> = times.iter().map(|t| json!([t, value(*t).0])).collect();
         let memory: Vec<Value> = times.iter().map(|t| json!([t, value(*t).1])).collect();
@@ -459,6 +505,57 @@ mod tests {
         let mut wide = web("500m");
         wide["spec"]["replicas"] = 13.into();
         assert!(codes(vec![wide, usage(daily)]).is_empty());
+    }
+
+    #[test]
+    fn a_friday_morning_run_forecasts_that_afternoon_s_peak() {
+        // Three weeks: 4.5 cores in all from 13:00 to 16:00 UTC on Fridays, 0.6 otherwise.
+        let friday_peak = |t: f64| {
+            let hour = t.rem_euclid(DAY) / 3_600.0;
+            // Weekday 1 is Friday (1970-01-01 was a Thursday).
+            let friday = crate::detect::predict::weekday_of(t) == 1;
+            let cores = if friday && (13.0..16.0).contains(&hour) {
+                1.5
+            } else {
+                0.2
+            };
+            (cores, 300.0 * 1048576.0)
+        };
+        // Friday 2026-11-27, 09:00 UTC.
+        let friday_morning = k8s_openapi::jiff::Timestamp::from_second(1_795_770_000).unwrap();
+        assert_eq!(crate::detect::predict::weekday_of(1_795_770_000.0), 1);
+        let objects = vec![
+            web("500m"),
+            hpa(4),
+            usage_over(21, friday_morning.as_second() as f64, friday_peak),
+        ];
+        let found: Vec<_> = detect(
+            &snapshot(objects.clone()),
+            &DetectOptions::at(friday_morning),
+        )
+        .into_iter()
+        .filter(|f| f.code == FindingCode::PeakForecast)
+        .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .explanation
+                .contains("4500m of CPU in all at its daily peak"),
+            "{}",
+            found[0].explanation
+        );
+        // On Saturday morning the next 24 hours hold no peak.
+        let saturday = k8s_openapi::jiff::Timestamp::from_second(1_795_770_000 + 86_400).unwrap();
+        let later = vec![
+            web("500m"),
+            hpa(4),
+            usage_over(21, saturday.as_second() as f64, friday_peak),
+        ];
+        assert!(
+            detect(&snapshot(later), &DetectOptions::at(saturday))
+                .iter()
+                .all(|f| f.code != FindingCode::PeakForecast)
+        );
     }
 
     #[test]

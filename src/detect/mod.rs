@@ -80,7 +80,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
     findings.extend(storage::detect(snapshot, options));
     logs::annotate(&mut findings, snapshot);
     let mut findings = merge(findings);
-    drop_explained(&mut findings);
+    reconcile_findings(&mut findings);
     fold_forecasts(&mut findings);
     onset(&mut findings, snapshot, options.now);
     findings.sort_by_cached_key(|f| {
@@ -125,28 +125,134 @@ fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
-/// A symptom is not reported beside its cause on the same workload: fewer ready replicas than
-/// wanted beside any other finding, a stuck rollout beside a pod finding, use close to the limit
-/// beside OOM kills of the same container. One problem, one pull request.
-fn drop_explained(findings: &mut Vec<Finding>) {
+/// What one finding does to another on the same workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The other is dropped: one problem, one pull request.
+    Suppresses,
+    /// The other stays, carrying this one as its evidence `suspected leak`, which its remedy
+    /// states in the title.
+    Qualifies,
+}
+
+/// Which findings act on a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Findings of this code.
+    Code(FindingCode),
+    /// Any finding of another code.
+    AnyOther,
+    /// Any finding about a pod.
+    AnyPod,
+}
+
+/// One row of [`INTERACTIONS`]: `cause` acts on `finding` of the same target (and of the same
+/// container when `same_container`).
+#[derive(Clone, Copy, Debug)]
+pub struct Interaction {
+    /// The finding acted on.
+    pub finding: FindingCode,
+    /// What acts on it.
+    pub cause: Cause,
+    /// Only when both name the same container.
+    pub same_container: bool,
+    /// What happens.
+    pub effect: Effect,
+}
+
+/// How findings on one workload are reconciled before remedies run, in one place:
+///
+/// | finding | beside | effect |
+/// | --- | --- | --- |
+/// | `replicas-not-ready` | any other finding | suppressed: the other is its cause |
+/// | `rollout-stuck` | any pod finding | suppressed: the pods say why |
+/// | `under-provisioned` | `crash-loop-oom` of the container | suppressed: the OOM raise sizes it |
+/// | `under-provisioned` | `memory-growth` of the container | suppressed: a leak is not fixed by a higher limit |
+/// | `over-provisioned` | `memory-growth` of the container | suppressed: a leak's usage is no size to fit |
+/// | `crash-loop-oom` | `memory-growth` of the container | raised only with the leak in its title |
+pub const INTERACTIONS: &[Interaction] = {
     use FindingCode::*;
-    let explains = |symptom: &Finding, cause: &Finding| {
-        let same_target = || symptom.code != cause.code && symptom.target() == cause.target();
-        match symptom.code {
-            ReplicasNotReady => same_target(),
-            RolloutStuck => cause.subject.kind == "Pod" && same_target(),
-            UnderProvisioned => {
-                cause.code == CrashLoopOom && cause.container == symptom.container && same_target()
+    &[
+        Interaction {
+            finding: ReplicasNotReady,
+            cause: Cause::AnyOther,
+            same_container: false,
+            effect: Effect::Suppresses,
+        },
+        Interaction {
+            finding: RolloutStuck,
+            cause: Cause::AnyPod,
+            same_container: false,
+            effect: Effect::Suppresses,
+        },
+        Interaction {
+            finding: UnderProvisioned,
+            cause: Cause::Code(CrashLoopOom),
+            same_container: true,
+            effect: Effect::Suppresses,
+        },
+        Interaction {
+            finding: UnderProvisioned,
+            cause: Cause::Code(MemoryGrowth),
+            same_container: true,
+            effect: Effect::Suppresses,
+        },
+        Interaction {
+            finding: OverProvisioned,
+            cause: Cause::Code(MemoryGrowth),
+            same_container: true,
+            effect: Effect::Suppresses,
+        },
+        Interaction {
+            finding: CrashLoopOom,
+            cause: Cause::Code(MemoryGrowth),
+            same_container: true,
+            effect: Effect::Qualifies,
+        },
+    ]
+};
+
+/// Applies [`INTERACTIONS`]: each finding is looked at against every other on its target, all
+/// against the findings as detected (a suppressed finding still acts on others).
+fn reconcile_findings(findings: &mut Vec<Finding>) {
+    let acts = |row: &Interaction, finding: &Finding, cause: &Finding| {
+        row.finding == finding.code
+            && cause.code != finding.code
+            && cause.target() == finding.target()
+            && (!row.same_container || cause.container == finding.container)
+            && match row.cause {
+                Cause::Code(code) => cause.code == code,
+                Cause::AnyOther => true,
+                Cause::AnyPod => cause.subject.kind == "Pod",
             }
-            _ => false,
-        }
     };
-    // Only these symptoms yield to a cause; the others are kept without a look.
-    let yields = |f: &Finding| matches!(f.code, ReplicasNotReady | RolloutStuck | UnderProvisioned);
-    let keep: Vec<bool> = findings
-        .iter()
-        .map(|f| !yields(f) || !findings.iter().any(|cause| explains(f, cause)))
-        .collect();
+    let mut keep = vec![true; findings.len()];
+    let mut qualified: Vec<(usize, String)> = Vec::new();
+    for (i, finding) in findings.iter().enumerate() {
+        for cause in findings.iter() {
+            for row in INTERACTIONS.iter().filter(|row| acts(row, finding, cause)) {
+                match row.effect {
+                    Effect::Suppresses => keep[i] = false,
+                    Effect::Qualifies => qualified.push((
+                        i,
+                        match cause.fact("time to limit") {
+                            Some(eta) => format!(
+                                "{}: memory keeps growing, and reaches its limit in about {eta}",
+                                cause.code
+                            ),
+                            None => format!("{}: memory keeps growing", cause.code),
+                        },
+                    )),
+                }
+            }
+        }
+    }
+    for (i, note) in qualified {
+        findings[i].evidence.push(crate::model::Evidence {
+            label: "suspected leak".into(),
+            value: note,
+        });
+    }
     let mut keep = keep.into_iter();
     findings.retain(|_| keep.next().unwrap_or(true));
 }
@@ -357,6 +463,92 @@ pub(crate) mod fixtures {
 mod tests {
     use super::*;
     use crate::model::{ObjectRef, Severity};
+
+    /// A finding of `code` on the api Deployment's `container`; about a pod when `pod`.
+    fn on_api(code: FindingCode, container: &str, pod: bool) -> Finding {
+        let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let subject = if pod {
+            ObjectRef::new("v1", "Pod", Some("shop"), "api-5d4f8-a")
+        } else {
+            api.clone()
+        };
+        let mut f = Finding::new(code, Severity::Warning, subject, "x".into());
+        f.owner = Some(api);
+        f.container = Some(container.into());
+        f
+    }
+
+    fn reconciled(findings: Vec<Finding>) -> Vec<(FindingCode, Option<String>)> {
+        let mut findings = findings;
+        reconcile_findings(&mut findings);
+        findings
+            .into_iter()
+            .map(|f| {
+                let leak = f.fact("suspected leak").map(str::to_owned);
+                (f.code, leak)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_row_of_the_interaction_table_acts_on_its_own_case_only() {
+        use FindingCode::*;
+        let leak = || on_api(MemoryGrowth, "api", false).with("time to limit", "3.1 days");
+        // A leak suppresses limit raises and right-sizing of its container.
+        for sized in [UnderProvisioned, OverProvisioned] {
+            assert_eq!(
+                reconciled(vec![leak(), on_api(sized, "api", false)]),
+                [(MemoryGrowth, None)],
+                "{sized}"
+            );
+            // Not of another container.
+            assert_eq!(
+                reconciled(vec![leak(), on_api(sized, "sidecar", false)]).len(),
+                2,
+                "{sized}"
+            );
+        }
+        // An OOM kill of a leaking container is raised, with the leak stated.
+        let found = reconciled(vec![on_api(CrashLoopOom, "api", true), leak()]);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].0, CrashLoopOom);
+        assert_eq!(
+            found[0].1.as_deref(),
+            Some("memory-growth: memory keeps growing, and reaches its limit in about 3.1 days")
+        );
+        // OOM kills suppress use close to the limit; missing replicas yield to any cause; a
+        // stuck rollout yields to its pods.
+        assert_eq!(
+            reconciled(vec![
+                on_api(UnderProvisioned, "api", false),
+                on_api(CrashLoopOom, "api", true)
+            ]),
+            [(CrashLoopOom, None)]
+        );
+        assert_eq!(
+            reconciled(vec![
+                on_api(ReplicasNotReady, "api", false),
+                on_api(CrashLoop, "api", true)
+            ]),
+            [(CrashLoop, None)]
+        );
+        assert_eq!(
+            reconciled(vec![
+                on_api(RolloutStuck, "api", false),
+                on_api(HighCpu, "api", false)
+            ])
+            .len(),
+            2,
+            "a workload finding is not the pods'"
+        );
+        assert_eq!(
+            reconciled(vec![
+                on_api(RolloutStuck, "api", false),
+                on_api(ImagePullBackoff, "api", true)
+            ]),
+            [(ImagePullBackoff, None)]
+        );
+    }
 
     fn on(code: FindingCode, name: &str) -> Finding {
         let workload = ObjectRef::new("apps/v1", "Deployment", Some("shop"), name);

@@ -118,20 +118,20 @@ fn container(pod: &Pod, status: &ContainerStatus, options: &DetectOptions) -> Op
     let explanation = match code {
         FindingCode::CrashLoopOom => format!(
             "Container `{}` was killed for using more memory than its limit (OOMKilled, exit code {}) and \
-             has restarted {} times; the last kill was {} ago. Each restart drops in-flight work. Raising \
+             has restarted {}; the last kill was {} ago. Each restart drops in-flight work. Raising \
              the memory limit stops the kills; if usage keeps growing after that, look for a leak.",
             status.name,
             last.exit_code,
-            status.restart_count,
+            crate::model::counted(status.restart_count.max(0) as u64, "time"),
             human(age)
         ),
         _ => format!(
-            "Container `{}` keeps exiting ({reason}, exit code {}) and has restarted {} times; the last exit \
+            "Container `{}` keeps exiting ({reason}, exit code {}) and has restarted {}; the last exit \
              was {} ago. This is not a resource problem remediator can size away: read the container's \
              logs from before the restart (`kubectl logs --previous`) and follow the runbook.",
             status.name,
             last.exit_code,
-            status.restart_count,
+            crate::model::counted(status.restart_count.max(0) as u64, "time"),
             human(age)
         ),
     };

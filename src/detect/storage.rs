@@ -101,11 +101,11 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
         let forecast = eta.map(|(trend, eta)| {
             let span = volume.used.last().map_or(0.0, |l| l.0) - volume.used.first().map_or(0.0, |f| f.0);
             format!(
-                " At the rate it has grown over {:.1} days ({} a day, a Theil–Sen fit of {} points; 95 % interval {} to {} a day), \
+                " At the rate it has grown over {:.1} days ({} a day, a Theil–Sen fit of {}; 95 % interval {} to {} a day), \
                  it is full in about {} (between {} and {}).",
                 span / 86_400.0,
                 format_storage(trend.slope * 86_400.0),
-                trend.points,
+                crate::model::counted(trend.points as u64, "point"),
                 format_storage(trend.slope_low * 86_400.0),
                 format_storage(trend.slope_high * 86_400.0),
                 days(eta.seconds),

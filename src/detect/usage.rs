@@ -48,11 +48,7 @@ pub fn detect(snapshot: &Snapshot, options: &DetectOptions) -> Vec<Finding> {
                     };
                     f = f.with(
                         &format!("{resource} anomalies"),
-                        format!(
-                            "{} samples with a robust z-score above 3.5, the latest {value} (z = {:.1})",
-                            odd.len(),
-                            last.2
-                        ),
+                        super::predict::describe_anomalies(odd.len(), points.len(), &value, last.2),
                     );
                 }
             }
@@ -444,8 +440,8 @@ impl Coverage {
             let longest = human(SignedDuration::from_secs(self.longest_gap as i64));
             finding = finding.with("gaps", format!("{} (longest {longest})", self.gaps));
             finding.explanation.push_str(&format!(
-                " The history has {} gaps (the longest {longest}); percentiles are over the samples there are.",
-                self.gaps
+                " The history has {} (the longest {longest}); percentiles are over the samples there are.",
+                crate::model::counted(self.gaps as u64, "gap")
             ));
         }
         finding
@@ -502,7 +498,7 @@ mod tests {
         assert_eq!(found[0].code, FindingCode::HighCpu);
         let fact = found[0].fact("cpu anomalies").unwrap();
         assert!(
-            fact.starts_with("1 samples") && fact.contains("1500m"),
+            fact.starts_with("1 point of 30 ") && fact.contains("1500m"),
             "{fact}"
         );
     }
@@ -592,7 +588,9 @@ mod tests {
         let found = run(resources, cpu, vec![]);
         assert_eq!(found[0].fact("gaps"), Some("1 (longest 11h 0m)"));
         assert!(
-            found[0].explanation.contains("gaps"),
+            found[0]
+                .explanation
+                .contains("The history has 1 gap (the longest 11h 0m)"),
             "{}",
             found[0].explanation
         );

@@ -74,7 +74,15 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Situation) -> RemedyResult {
         Action::RaiseMemory,
         target.clone(),
         Some(&declared),
-        format!("Raise the memory limit of `{container}` in {target} from {from} to {new_text}"),
+        match finding.fact("suspected leak") {
+            // The raise buys time; the title says what it does not fix.
+            Some(_) => format!(
+                "Suspected leak: raise the memory limit of `{container}` in {target} from {from} to {new_text}, which only delays the next OOM kill"
+            ),
+            None => format!(
+                "Raise the memory limit of `{container}` in {target} from {from} to {new_text}"
+            ),
+        },
         format!(
             "Revert the commit: the limit goes back to {old_text}, and the OOM kills come back with it."
         ),
@@ -420,6 +428,24 @@ mod tests {
             "spec": {"selector": {}, "template": {"spec": {"containers": [
                 {"name": "api", "resources": {"limits": {"memory": limit}}}]}}}});
         fixtures::snapshot(vec![deployment])
+    }
+
+    #[test]
+    fn an_oom_kill_of_a_suspected_leak_is_raised_with_the_leak_in_its_title() {
+        let (index, config) = example();
+        let snapshot = Snapshot::default();
+        let leaking = finding(FindingCode::CrashLoopOom, "Deployment/api", "api").with(
+            "suspected leak",
+            "memory-growth: memory keeps growing, and reaches its limit in about 3.1 days",
+        );
+        let r = proposal(remediate(&leaking, &context(&index, &config, &snapshot)));
+        assert!(
+            r.summary
+                .starts_with("Suspected leak: raise the memory limit of `api`")
+                && r.summary.ends_with("which only delays the next OOM kill"),
+            "{}",
+            r.summary
+        );
     }
 
     #[test]

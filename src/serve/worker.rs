@@ -200,8 +200,13 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
             .find(|e| Some(e.name.as_str()) == environment)
             .and_then(|e| e.clusters.first())
             .map(|c| c.name.as_str());
-        crate::cluster::prometheus::load_usage(config.prometheus.as_ref(), cluster, &mut loaded)
-            .await;
+        crate::cluster::prometheus::load_usage(
+            config.prometheus.as_ref(),
+            cluster,
+            &mut loaded,
+            None,
+        )
+        .await;
     } else if let Ok(mut history) = shared.history.lock() {
         history.absorb(&loaded.snapshot.usage);
         loaded.snapshot.usage = history.history();

@@ -51,6 +51,8 @@ struct Data {
     series: Vec<FakeSeries>,
     sent: Vec<SentQuery>,
     failure: Option<(u16, String, String)>,
+    /// `warnings` every successful answer carries.
+    warnings: Vec<String>,
 }
 
 /// A running fake Prometheus. Stops when dropped.
@@ -93,6 +95,12 @@ impl FakePrometheus {
     /// From now on every query fails with HTTP `status`, `errorType` and `error`.
     pub fn fail(&self, status: u16, error_type: &str, error: &str) {
         self.lock().failure = Some((status, error_type.to_owned(), error.to_owned()));
+    }
+
+    /// From now on every successful answer carries `warnings`, as Thanos or Mimir do when a
+    /// store did not answer: the data is partial.
+    pub fn warn(&self, warning: &str) {
+        self.lock().warnings.push(warning.to_owned());
     }
 
     /// Every query sent, in order.
@@ -224,7 +232,8 @@ async fn range(State(data): State<Shared>, RawQuery(raw): RawQuery) -> Response 
         .collect();
     answer(
         axum::http::StatusCode::OK,
-        &json!({"status": "success", "data": {"resultType": "matrix", "result": result}}),
+        &json!({"status": "success", "data": {"resultType": "matrix", "result": result},
+            "warnings": data.warnings}),
     )
 }
 
@@ -259,6 +268,7 @@ async fn instant(State(data): State<Shared>, RawQuery(raw): RawQuery) -> Respons
         .collect();
     answer(
         axum::http::StatusCode::OK,
-        &json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
+        &json!({"status": "success", "data": {"resultType": "vector", "result": result},
+            "warnings": data.warnings}),
     )
 }
