@@ -40,6 +40,19 @@ pub struct Destination<'a> {
     pub auth: &'a Auth,
 }
 
+/// What happens to remediator's open pull requests whose finding this run did not see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clearing {
+    /// The run read everything: they are closed as cleared.
+    Close,
+    /// The run did not read everything (a kind that could not be listed, usage that was partial,
+    /// one environment of several): they stay open, each with one comment saying why.
+    KeepOpen(String),
+}
+
+/// The marker of the comment that says why a pull request was kept open.
+pub const KEPT_OPEN_MARKER: &str = "remediator:kept-open";
+
 /// A pull request closed because its finding cleared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closed {
@@ -50,12 +63,12 @@ pub struct Closed {
 }
 
 /// Publishes the plan to GitHub: the Git part first (blocking), then the pull requests.
-/// `close_cleared` closes the pull requests of findings no longer seen (only when the whole
-/// cluster was looked at).
+/// `clearing` says what happens to the pull requests of findings no longer seen: closed only
+/// when the whole cluster was looked at, else kept open with a comment saying why.
 pub async fn publish(
     target: &Destination<'_>,
     plan: &Plan,
-    close_cleared: bool,
+    clearing: &Clearing,
 ) -> Result<(Vec<Published>, Vec<Closed>), Error> {
     let Destination {
         repo,
@@ -121,20 +134,19 @@ pub async fn publish(
             Err(error) => result.outcome = Err(error.to_string()),
         }
     }
-    let closed = if close_cleared {
-        close_cleared_pulls(forge, plan, audit).await?
-    } else {
-        vec![]
+    let closed = match clearing {
+        Clearing::Close => close_cleared_pulls(forge, plan, audit).await?,
+        Clearing::KeepOpen(reason) => {
+            keep_open(forge, plan, reason).await?;
+            vec![]
+        }
     };
     Ok((published, closed))
 }
 
-/// Closes remediator's open pull requests whose finding the plan no longer sees.
-pub async fn close_cleared_pulls(
-    forge: &GitHub,
-    plan: &Plan,
-    audit: &AuditLog,
-) -> Result<Vec<Closed>, Error> {
+/// remediator's open pull requests of findings the plan does not see (revert pull requests
+/// aside).
+async fn unseen(forge: &GitHub, plan: &Plan) -> Result<Vec<crate::forge::PullSummary>, Error> {
     let still_seen = |branch: &str| {
         plan.proposals.iter().any(|p| p.branch == branch)
             || plan
@@ -144,14 +156,42 @@ pub async fn close_cleared_pulls(
                 .chain(&plan.failures)
                 .any(|r| is_branch_of(branch, &r.finding.code.to_string(), r.finding.target()))
     };
+    Ok(forge
+        .open_pulls("remediator")
+        .await?
+        .into_iter()
+        .filter(|pull| {
+            pull.head.starts_with("remediator/")
+                && !pull.head.starts_with("remediator/revert-")
+                && !still_seen(&pull.head)
+        })
+        .collect())
+}
+
+/// Says on each pull request whose finding this run did not see why it stays open: the run
+/// did not read everything, so not seeing the finding is no sign that it cleared.
+async fn keep_open(forge: &GitHub, plan: &Plan, reason: &str) -> Result<(), Error> {
+    for pull in unseen(forge, plan).await? {
+        let comment = format!(
+            "This run did not see the finding behind `{}`, but it did not read everything, so this pull request stays open: {reason}. \
+             remediator closes it once a run that reads everything no longer sees the finding.",
+            pull.head
+        );
+        forge
+            .upsert_comment(pull.number, KEPT_OPEN_MARKER, &comment)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Closes remediator's open pull requests whose finding the plan no longer sees.
+pub async fn close_cleared_pulls(
+    forge: &GitHub,
+    plan: &Plan,
+    audit: &AuditLog,
+) -> Result<Vec<Closed>, Error> {
     let mut closed = Vec::new();
-    for pull in forge.open_pulls("remediator").await? {
-        if !pull.head.starts_with("remediator/")
-            || pull.head.starts_with("remediator/revert-")
-            || still_seen(&pull.head)
-        {
-            continue;
-        }
+    for pull in unseen(forge, plan).await? {
         let comment = format!(
             "The finding behind `{}` is no longer seen in the cluster, so this pull request is closed. \
              If it comes back, remediator opens a new one.",

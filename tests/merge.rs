@@ -941,6 +941,19 @@ fn a_pull_request_whose_finding_has_cleared_is_closed_with_a_comment() {
     assert!(text(&partial).contains("cannot list"), "{}", text(&partial));
     assert!(!text(&partial).contains("closed #"), "{}", text(&partial));
     assert_eq!(world.github.pull(number).state, "open");
+    // The pull request says why it stays open.
+    let kept: Vec<_> = world
+        .github
+        .comments(number)
+        .into_iter()
+        .filter(|c| c.body.contains("stays open"))
+        .collect();
+    assert_eq!(kept.len(), 1, "one comment");
+    assert!(
+        kept[0].body.contains("not everything was read") && kept[0].body.contains("nodes"),
+        "{}",
+        kept[0].body
+    );
     let again = world.run(&["propose", "--forge", "github"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(

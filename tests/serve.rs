@@ -643,6 +643,50 @@ fn a_signed_push_of_the_merge_is_applied_checked_for_health_and_commented() {
 }
 
 #[test]
+fn a_fetch_that_fails_makes_the_service_not_ready_and_says_why() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_fetch_that_fails_makes_the_service_not_ready_and_says_why",
+    ) {
+        return;
+    }
+    let world = world();
+    let applied = world.run(&["apply", "--path", "clusters/dev"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let serve = start(&world);
+    wait_for("a first fetch", Duration::from_secs(15), || {
+        metric(&serve, "remediator_clone_fresh") == Some(1.0)
+    });
+    // The remote goes away: the next job cannot fetch the base branch.
+    let gone = world.remote.bare.with_extension("gone");
+    std::fs::rename(&world.remote.bare, &gone).unwrap();
+    let pods = fail_api(&world);
+    wait_for("not ready", Duration::from_secs(15), || {
+        request(&serve, "GET", "/readyz", &[], b"")
+            .is_some_and(|(status, body)| status == 503 && body.contains("the clone is stale"))
+    });
+    let (_, why) = request(&serve, "GET", "/readyz", &[], b"").unwrap();
+    assert!(why.contains("cannot fetch main from origin"), "{why}");
+    assert_eq!(metric(&serve, "remediator_clone_fresh"), Some(0.0));
+    assert!(
+        metric(
+            &serve,
+            "remediator_operation_errors_total{operation=\"fetch\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    // It comes back: the next job fetches, and the service is ready again.
+    std::fs::rename(&gone, &world.remote.bare).unwrap();
+    world
+        .cluster
+        .set_container_state("shop-dev", &pods[0], "api", &PodState::oom_killed(8))
+        .unwrap();
+    wait_for("ready again", Duration::from_secs(15), || {
+        request(&serve, "GET", "/readyz", &[], b"").is_some_and(|(status, _)| status == 200)
+    });
+}
+
+#[test]
 fn a_merge_the_gate_refused_is_named_and_a_raise_never_compounds_on_it() {
     if !common::tools::require(
         common::tools::Tool::Kustomize,

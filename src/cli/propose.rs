@@ -24,7 +24,7 @@ use remediator::views::Templates;
 
 use super::super::{Exit, ForgeArg, ProposeArgs, ProposeOutput};
 use super::cluster::{Connection, connections, environment_of, runtime};
-use remediator::publish;
+use remediator::publish::{self, Clearing};
 use remediator::workspace::{GitHubSettings, audit_log, git_auth};
 
 /// Where the proposals go.
@@ -173,7 +173,21 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
         (Some(repo), Some(settings)) => {
             // A pull request is closed as cleared only when every kind of every environment
             // was read in this run: a finding not seen in a list that failed has not cleared.
-            let whole = whole && args.env.is_none();
+            let unread: Vec<String> = sources
+                .iter()
+                .flat_map(|s| s.loaded.problems.iter())
+                .filter(|p| p.unread())
+                .map(ToString::to_string)
+                .collect();
+            let clearing = if !unread.is_empty() {
+                Clearing::KeepOpen(format!("not everything was read: {}", unread.join("; ")))
+            } else if let Some(env) = &args.env {
+                Clearing::KeepOpen(format!("this run read environment {env} only (--env)"))
+            } else if !whole {
+                Clearing::KeepOpen("not every environment has a cluster this run could read".into())
+            } else {
+                Clearing::Close
+            };
             to_github(
                 &args,
                 &config,
@@ -181,7 +195,7 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
                 repo,
                 settings,
                 runtime.as_ref(),
-                whole,
+                &clearing,
             )?
         }
         (Some(repo), None) if forge => {
@@ -321,7 +335,7 @@ fn to_github(
     repo: &ConfigRepo,
     settings: &GitHubSettings,
     runtime: Option<&tokio::runtime::Runtime>,
-    close_cleared: bool,
+    clearing: &Clearing,
 ) -> anyhow::Result<Vec<Published>> {
     let own;
     let runtime = match runtime {
@@ -342,7 +356,7 @@ fn to_github(
         audit: &audit,
         auth: &auth,
     };
-    let (published, closed) = runtime.block_on(publish::publish(&target, plan, close_cleared))?;
+    let (published, closed) = runtime.block_on(publish::publish(&target, plan, clearing))?;
     for pull in closed {
         eprintln!(
             "closed #{} ({}): its finding has cleared",

@@ -251,8 +251,9 @@ pub fn anomalies(points: &[(f64, f64)]) -> Vec<(f64, f64, f64)> {
         .map(|mut values| (!values.is_empty()).then(|| median_of(&mut values)))
         .collect();
     // The level at `t`: between the medians of the two slot centres around it, on the cycle;
-    // a slot without points takes its neighbour's.
-    let level = |t: f64| {
+    // a slot without points takes its neighbour's. One of the two is `t`'s own slot, which
+    // holds `t`: both are never empty.
+    let level = |t: f64, value: f64| {
         let at = t.rem_euclid(period) / slot - 0.5;
         let before = at.floor().rem_euclid(slots as f64) as usize;
         let after = (before + 1) % slots;
@@ -261,10 +262,10 @@ pub fn anomalies(points: &[(f64, f64)]) -> Vec<(f64, f64, f64)> {
             (Some(a), Some(b)) => a + (b - a) * share,
             (Some(a), None) => a,
             (None, Some(b)) => b,
-            (None, None) => medians[index(t)].unwrap_or(0.0),
+            (None, None) => value,
         }
     };
-    let residuals: Vec<f64> = points.iter().map(|(t, v)| v - level(*t)).collect();
+    let residuals: Vec<f64> = points.iter().map(|(t, v)| v - level(*t, *v)).collect();
     let threshold = anomaly_threshold(points.len());
     robust_z(&residuals)
         .into_iter()

@@ -211,8 +211,19 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
         history.absorb(&loaded.snapshot.usage);
         loaded.snapshot.usage = history.history();
     }
-    // A pull request is closed as cleared only when every kind was read.
-    let whole = loaded.problems.iter().all(|p| !p.unread());
+    // A pull request is closed as cleared only when every kind was read; else it stays open,
+    // saying why.
+    let unread: Vec<String> = loaded
+        .problems
+        .iter()
+        .filter(|p| p.unread())
+        .map(ToString::to_string)
+        .collect();
+    let clearing = if unread.is_empty() {
+        publish::Clearing::Close
+    } else {
+        publish::Clearing::KeepOpen(format!("not everything was read: {}", unread.join("; ")))
+    };
     let mut policies = match &service.policies {
         Some(dir) => Policies::from_dir(dir).map_err(|e| fail(&e))?,
         None => Policies::embedded(),
@@ -278,7 +289,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
         .proves_lease()
         .map_err(|e| Failed::of("publish")(&e))?;
     let started = Instant::now();
-    let published = publish::publish(&target, &plan, whole).await;
+    let published = publish::publish(&target, &plan, &clearing).await;
     shared
         .metrics
         .took("publish", started.elapsed().as_secs_f64());
