@@ -633,33 +633,36 @@ fn of_two_reconciles_racing_on_one_object_only_the_lock_holder_applies() {
             remediator::model::ObjectRef::new("apps/v1", "Deployment", Some("default"), "web");
         remediator::cluster::lock::lease_name(&object)
     };
-    let (first_out, second_out) = std::thread::scope(|scope| {
+    let (first_out, second_out, holder_name) = std::thread::scope(|scope| {
         let holder = scope.spawn(|| world.run(&["reconcile", "--commit", &first]));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while world
-            .cluster
-            .object("Lease", "default", &lease)
-            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
-            .is_none()
-        {
+        let holder_name = loop {
+            let held = world
+                .cluster
+                .object("Lease", "default", &lease)
+                .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned));
+            if let Some(name) = held {
+                break name;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the first reconcile never took the lock"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         let second_out = world.run(&["reconcile", "--commit", &second]);
         // Now let the first rollout finish.
         world
             .cluster
             .set_rollout("Deployment", "default", "web", Rollout::Done)
             .unwrap();
-        (holder.join().unwrap(), second_out)
+        (holder.join().unwrap(), second_out, holder_name)
     });
     assert_eq!(first_out.status.code(), Some(0), "{}", text(&first_out));
     assert_eq!(second_out.status.code(), Some(1), "{}", text(&second_out));
+    // The holder is the first process, by its name: the host's, and a suffix of its own.
     assert!(
-        text(&second_out).contains("locked by remediator-"),
+        text(&second_out).contains(&format!("locked by {holder_name} ")),
         "{}",
         text(&second_out)
     );

@@ -87,6 +87,12 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(&|_| 300.0 * 1048576.0, &|_, _| 0.05)
+}
+
+/// The setup with api's memory per pod and worker's CPU (at a time, at the point's index)
+/// given.
+fn setup_with(api_memory: &dyn Fn(f64) -> f64, worker_cpu: &dyn Fn(f64, usize) -> f64) -> Setup {
     let web = deployment("web", 3, "500m", "256Mi");
     let api = deployment("api", 2, "500m", "512Mi");
     let worker = deployment("worker", 1, "1", "1Gi");
@@ -135,23 +141,24 @@ fn setup() -> Setup {
             vec![(now - 60.0, 1.0)],
         );
     }
-    let usage = |pod: &str, container: &str, cpu: &dyn Fn(f64) -> f64, memory: f64| {
-        let labels = [
-            ("namespace", "shop"),
-            ("pod", pod),
-            ("container", container),
-        ];
-        prometheus.add(
-            "container_cpu_usage_seconds_total",
-            &labels,
-            series(now, cpu),
-        );
-        prometheus.add(
-            "container_memory_working_set_bytes",
-            &labels,
-            series(now, |_| memory),
-        );
-    };
+    let usage =
+        |pod: &str, container: &str, cpu: &dyn Fn(f64) -> f64, memory: &dyn Fn(f64) -> f64| {
+            let labels = [
+                ("namespace", "shop"),
+                ("pod", pod),
+                ("container", container),
+            ];
+            prometheus.add(
+                "container_cpu_usage_seconds_total",
+                &labels,
+                series(now, cpu),
+            );
+            prometheus.add(
+                "container_memory_working_set_bytes",
+                &labels,
+                series(now, memory),
+            );
+        };
     // web: three pods whose total CPU peaks at 5 cores once a day, on the hour half a day from
     // now: whenever the test runs, now is web's quiet time and the peak is still to come.
     let peak = ((now + DAY / 2.0) / 3600.0).floor() * 3600.0;
@@ -159,16 +166,18 @@ fn setup() -> Setup {
     let daily = move |t: f64| (2.75 + 2.25 * (((t - peak) / DAY + 0.25) * TAU).sin()) / 3.0;
     for pod in ["web-5c6b-a", "web-5c6b-b", "web-5c6b-c"] {
         owner(pod, "web-5c6b");
-        usage(pod, "web", &daily, 200.0 * 1048576.0);
+        usage(pod, "web", &daily, &|_| 200.0 * 1048576.0);
     }
     // api: 450m of a 500m request, all the time.
     for pod in ["api-7d9f-a", "api-7d9f-b"] {
         owner(pod, "api-7d9f");
-        usage(pod, "api", &|_| 0.45, 300.0 * 1048576.0);
+        usage(pod, "api", &|_| 0.45, api_memory);
     }
     // worker: a twentieth of its core and a tenth of its memory.
     owner("worker-6f4d-a", "worker-6f4d");
-    usage("worker-6f4d-a", "worker", &|_| 0.05, 100.0 * 1048576.0);
+    let start = now - 14.0 * DAY;
+    let worker = move |t: f64| worker_cpu(t, ((t - start) / 300.0).round() as usize);
+    usage("worker-6f4d-a", "worker", &worker, &|_| 100.0 * 1048576.0);
     // Its earlier pod was OOM-killed three days ago (kube-state-metrics remembers; no pod shows it).
     owner("worker-6f4d-z", "worker-6f4d");
     let oom = [
@@ -365,6 +374,80 @@ fn propose_reads_two_weeks_from_prometheus_and_forecasts() {
     assert_eq!(queries.len(), all);
 }
 
+/// The pull request bodies `propose --output markdown` prints, each with its title.
+fn bodies(setup: &Setup) -> Vec<String> {
+    let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();
+    let markdown = propose_as(setup, "markdown", &["--kubeconfig", kubeconfig]);
+    String::from_utf8_lossy(&markdown.stdout)
+        .split("\n# ")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_leak_reaching_its_limit_in_three_days_is_memory_growth_and_no_raise() {
+    // api's working set grows by 100 MiB a day and reaches its 2 GiB limit in three days: its
+    // p95 is over 80 % of the limit, which alone would ask for a higher one.
+    let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
+    let leak = move |t: f64| (1748.0 - 100.0 * (now - t) / DAY) * 1048576.0;
+    let setup = setup_with(&leak, &|_, _| 0.05);
+    let out = propose(&setup);
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    let diagnosed = report["diagnoses"].to_string();
+    assert!(
+        diagnosed.contains("memory-growth") && diagnosed.contains("api"),
+        "{}",
+        text(&out)
+    );
+    for proposal in report["proposals"].as_array().into_iter().flatten() {
+        let raises_api_memory = proposal["target"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/api"))
+            && proposal["fields"].to_string().contains("memory");
+        assert!(!raises_api_memory, "a leak's limit raised: {proposal}");
+    }
+}
+
+#[test]
+fn a_spike_on_a_steady_workload_is_evidence_and_its_noise_is_not() {
+    // worker's CPU: 50m with a little noise for two weeks.
+    let noise = |i: usize| {
+        let x = (i as u64)
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((x >> 33) as f64 / (1u64 << 31) as f64 - 1.0) * 0.004
+    };
+    let quiet = setup_with(&|_| 300.0 * 1048576.0, &move |_, i| 0.05 + noise(i));
+    let worker = bodies(&quiet)
+        .into_iter()
+        .find(|b| b.contains("over-provisioned") && b.contains("worker"))
+        .unwrap_or_else(|| panic!("no right-sizing of worker"));
+    assert!(
+        !worker.contains("anomalies"),
+        "noise is no anomaly:\n{worker}"
+    );
+    // The same with one point at 900m, four days ago.
+    let spiked = setup_with(&|_| 300.0 * 1048576.0, &move |_, i| {
+        if i == 2880 { 0.9 } else { 0.05 + noise(i) }
+    });
+    let worker = bodies(&spiked)
+        .into_iter()
+        .find(|b| b.contains("over-provisioned") && b.contains("worker"))
+        .unwrap_or_else(|| panic!("no right-sizing of worker"));
+    // Prometheus repeats the point at each 2-minute step within its 5-minute lookback.
+    assert!(
+        worker.contains("robust standard deviations") && worker.contains("the latest 900m"),
+        "{worker}"
+    );
+    // web's daily peak is its season, not an anomaly.
+    let web = bodies(&quiet)
+        .into_iter()
+        .find(|b| b.contains("peak-forecast"))
+        .unwrap_or_else(|| panic!("no peak forecast"));
+    assert!(!web.contains("anomalies"), "{web}");
+}
+
 #[test]
 fn a_failing_prometheus_is_an_error_for_usage_findings_never_an_empty_history() {
     let setup = setup();
@@ -403,6 +486,26 @@ fn an_answer_with_warnings_is_partial_data_not_usage() {
         "memory-growth",
         "peak-forecast",
     ] {
+        assert!(
+            !printed.contains(&format!("\"{code}\"")),
+            "{code}: {printed}"
+        );
+    }
+}
+
+#[test]
+fn two_hours_of_a_fourteen_day_window_are_partial_data_not_usage() {
+    let setup = setup_with(&|_| 300.0 * 1048576.0, &|_, _| 0.05);
+    // Every series loses all but its last two hours, as after a retention cut.
+    let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
+    setup.prometheus.keep_after(now - 2.0 * 3600.0);
+    let out = propose(&setup);
+    let printed = text(&out);
+    assert!(
+        printed.contains("Prometheus holds 0.1 days of the 14 asked, less than metrics.prometheus.minCoveragePercent (50 %)"),
+        "{printed}"
+    );
+    for code in ["over-provisioned", "high-cpu", "peak-forecast"] {
         assert!(
             !printed.contains(&format!("\"{code}\"")),
             "{code}: {printed}"

@@ -47,6 +47,18 @@ pub enum Error {
         /// Its `warnings`, joined.
         warnings: String,
     },
+    /// The answers cover too little of the window (a short retention, a store missing).
+    #[error(
+        "Prometheus holds {days:.1} days of the {window} asked, less than metrics.prometheus.minCoveragePercent ({percent} %) of them: its data is partial"
+    )]
+    Short {
+        /// Days the answers cover.
+        days: f64,
+        /// Days asked.
+        window: u64,
+        /// The least part configured, in percent.
+        percent: u8,
+    },
     /// Prometheus answered with an error.
     #[error("Prometheus refused `{query}`: {kind}: {message}")]
     Query {
@@ -531,6 +543,29 @@ pub async fn load_usage(
         Ok(prometheus) => prometheus.usage(&namespaces, now).await,
         Err(error) => Err(error),
     };
+    // Answers that cover less than the configured share of the window are partial data.
+    let read = read.and_then(|history| {
+        let window = (settings.window_days * 86_400) as f64;
+        let earliest = history
+            .containers
+            .iter()
+            .flat_map(|c| c.cpu.iter().chain(&c.memory))
+            .map(|p| p.0)
+            .fold(f64::INFINITY, f64::min);
+        let covered = if earliest.is_finite() {
+            (now as f64 - earliest).max(0.0)
+        } else {
+            window
+        };
+        if covered < window * f64::from(settings.min_coverage_percent.min(100)) / 100.0 {
+            return Err(Error::Short {
+                days: covered / 86_400.0,
+                window: settings.window_days,
+                percent: settings.min_coverage_percent,
+            });
+        }
+        Ok(history)
+    });
     match read {
         Ok(history) => loaded.snapshot.usage = history,
         Err(error) => {

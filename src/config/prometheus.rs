@@ -36,6 +36,11 @@ pub struct PrometheusSettings {
     /// Queries in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// The least part of the window, in percent, the answers must cover (from the earliest point to now);
+    /// less is partial data (a short retention, a store missing), and no usage finding is made
+    /// from it.
+    #[serde(default = "default_min_coverage")]
+    pub min_coverage_percent: u8,
 }
 
 /// Basic auth of Prometheus.
@@ -54,4 +59,8 @@ fn default_window_days() -> u64 {
 
 fn default_concurrency() -> usize {
     8
+}
+
+fn default_min_coverage() -> u8 {
+    50
 }

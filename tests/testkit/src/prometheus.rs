@@ -103,6 +103,13 @@ impl FakePrometheus {
         self.lock().warnings.push(warning.to_owned());
     }
 
+    /// Drops every point before `t` (unix seconds), as a short retention would.
+    pub fn keep_after(&self, t: f64) {
+        for series in &mut self.lock().series {
+            series.points.retain(|p| p.0 >= t);
+        }
+    }
+
     /// Every query sent, in order.
     pub fn sent(&self) -> Vec<SentQuery> {
         self.lock().sent.clone()
