@@ -514,6 +514,30 @@ fn two_hours_of_a_fourteen_day_window_are_partial_data_not_usage() {
 }
 
 #[test]
+fn a_series_with_five_days_missing_of_fourteen_is_not_read() {
+    let setup = setup();
+    let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
+    setup
+        .prometheus
+        .cut("worker-6f4d-a", now - 10.0 * DAY, now - 5.0 * DAY);
+    let out = propose(&setup);
+    let printed = text(&out);
+    assert!(
+        printed.contains("usage history of Deployment shop/worker container worker (")
+            && printed.contains("more than metrics.prometheus.maxGapPercent (20 %)"),
+        "{printed}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{printed}"));
+    let found = report.to_string();
+    assert!(
+        !found.contains("\"over-provisioned\""),
+        "worker not read: {printed}"
+    );
+    // The other workloads are read.
+    assert!(found.contains("\"high-cpu\""), "{printed}");
+}
+
+#[test]
 fn now_ends_the_range_read_from_prometheus() {
     let setup = setup();
     let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();

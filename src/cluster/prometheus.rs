@@ -71,6 +71,15 @@ pub enum Error {
     },
 }
 
+/// The step of a window of `seconds` as `settings` give it: the configured one, else the finest
+/// whole minute that keeps it under [`MAX_POINTS`].
+fn step_for(settings: &PrometheusSettings, seconds: u64) -> u64 {
+    settings
+        .step_seconds
+        .unwrap_or_else(|| (seconds / (MAX_POINTS - 1) + 1).div_ceil(60) * 60)
+        .max(1)
+}
+
 /// Result of Prometheus calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -117,10 +126,7 @@ impl Prometheus {
     /// The step of a window of `seconds`: the configured one, else the finest whole minute
     /// that keeps it under [`MAX_POINTS`].
     pub fn step(&self, seconds: u64) -> u64 {
-        self.settings
-            .step_seconds
-            .unwrap_or_else(|| (seconds / (MAX_POINTS - 1) + 1).div_ceil(60) * 60)
-            .max(1)
+        step_for(&self.settings, seconds)
     }
 
     /// The label matchers the settings add, as `,a="b"` (empty when none).
@@ -566,6 +572,38 @@ pub async fn load_usage(
         }
         Ok(history)
     });
+    // A series whose gaps cover more than the configured part of its span is partial too: that
+    // workload container's usage is not read, and the run says so.
+    let step = step_for(settings, settings.window_days * 86_400) as f64;
+    let mut gappy: Vec<String> = Vec::new();
+    let read = read.map(|mut history| {
+        history.containers.retain(|c| {
+            let share = crate::detect::predict::gap_share(&c.cpu, step)
+                .max(crate::detect::predict::gap_share(&c.memory, step));
+            let keep = share * 100.0 <= f64::from(settings.max_gap_percent);
+            if !keep {
+                gappy.push(format!(
+                    "{} {}/{} container {} ({:.0} %)",
+                    c.workload.kind,
+                    c.namespace,
+                    c.workload.name,
+                    c.container,
+                    share * 100.0
+                ));
+            }
+            keep
+        });
+        history
+    });
+    if !gappy.is_empty() {
+        loaded.problems.push(crate::snapshot::Problem::Unavailable {
+            what: format!("usage history of {}", gappy.join(", ")),
+            message: format!(
+                "gaps cover more than metrics.prometheus.maxGapPercent ({} %) of the series: partial data, not read as usage",
+                settings.max_gap_percent
+            ),
+        });
+    }
     match read {
         Ok(history) => loaded.snapshot.usage = history,
         Err(error) => {

@@ -41,6 +41,10 @@ pub struct PrometheusSettings {
     /// from it.
     #[serde(default = "default_min_coverage")]
     pub min_coverage_percent: u8,
+    /// The most of a series' span, in percent, its gaps may cover; more is partial data, and
+    /// that workload's usage is not read.
+    #[serde(default = "default_max_gap")]
+    pub max_gap_percent: u8,
 }
 
 /// Basic auth of Prometheus.
@@ -63,4 +67,8 @@ fn default_concurrency() -> usize {
 
 fn default_min_coverage() -> u8 {
     50
+}
+
+fn default_max_gap() -> u8 {
+    20
 }

@@ -334,6 +334,25 @@ fn normal_quantile(p: f64) -> f64 {
     }
 }
 
+/// The share of a series' span (first to last point) that lies in gaps: each stretch between
+/// consecutive points longer than one and a half steps, less the one step it should have been.
+pub fn gap_share(points: &[(f64, f64)], step: f64) -> f64 {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return 0.0;
+    };
+    let span = last.0 - first.0;
+    if span <= 0.0 {
+        return 0.0;
+    }
+    let missing: f64 = points
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .filter(|dt| *dt > 1.5 * step)
+        .map(|dt| dt - step)
+        .sum();
+    missing / span
+}
+
 /// The stretches longer than `longest` between consecutive points, as `(from, to)`.
 pub fn gaps(points: &[(f64, f64)], longest: f64) -> Vec<(f64, f64)> {
     points
@@ -533,6 +552,24 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].1, 2.2);
         assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_gap_share_is_the_part_of_the_span_without_points() {
+        let every_minute: Vec<(f64, f64)> = (0..=100).map(|i| (f64::from(i) * 60.0, 1.0)).collect();
+        assert_eq!(gap_share(&every_minute, 60.0), 0.0);
+        // Minutes 20 to 50 missing: 30 of the 100 minutes.
+        let holed: Vec<(f64, f64)> = every_minute
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t <= 20.0 * 60.0 || *t >= 50.0 * 60.0)
+            .collect();
+        assert!(
+            (gap_share(&holed, 60.0) - 0.29).abs() < 1e-9,
+            "{}",
+            gap_share(&holed, 60.0)
+        );
+        assert_eq!(gap_share(&[], 60.0), 0.0);
     }
 
     #[test]

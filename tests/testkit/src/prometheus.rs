@@ -110,6 +110,15 @@ impl FakePrometheus {
         }
     }
 
+    /// Drops the points between `from` and `to` (unix seconds) of every series of pod `pod`.
+    pub fn cut(&self, pod: &str, from: f64, to: f64) {
+        for series in &mut self.lock().series {
+            if series.labels.get("pod").map(String::as_str) == Some(pod) {
+                series.points.retain(|p| p.0 < from || p.0 > to);
+            }
+        }
+    }
+
     /// Every query sent, in order.
     pub fn sent(&self) -> Vec<SentQuery> {
         self.lock().sent.clone()
