@@ -135,9 +135,9 @@ pub enum Effect {
     Qualifies,
 }
 
-/// Which findings act on a finding.
+/// Which findings act on a finding: those it is found beside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cause {
+pub enum Beside {
     /// Findings of this code.
     Code(FindingCode),
     /// Any finding of another code.
@@ -146,14 +146,14 @@ pub enum Cause {
     AnyPod,
 }
 
-/// One row of [`INTERACTIONS`]: `cause` acts on `finding` of the same target (and of the same
-/// container when `same_container`).
+/// One row of [`INTERACTIONS`]: what `finding` is found `beside`, on the same target (and the
+/// same container when `same_container`), acts on it.
 #[derive(Clone, Copy, Debug)]
 pub struct Interaction {
     /// The finding acted on.
     pub finding: FindingCode,
     /// What acts on it.
-    pub cause: Cause,
+    pub beside: Beside,
     /// Only when both name the same container.
     pub same_container: bool,
     /// What happens.
@@ -175,37 +175,37 @@ pub const INTERACTIONS: &[Interaction] = {
     &[
         Interaction {
             finding: ReplicasNotReady,
-            cause: Cause::AnyOther,
+            beside: Beside::AnyOther,
             same_container: false,
             effect: Effect::Suppresses,
         },
         Interaction {
             finding: RolloutStuck,
-            cause: Cause::AnyPod,
+            beside: Beside::AnyPod,
             same_container: false,
             effect: Effect::Suppresses,
         },
         Interaction {
             finding: UnderProvisioned,
-            cause: Cause::Code(CrashLoopOom),
+            beside: Beside::Code(CrashLoopOom),
             same_container: true,
             effect: Effect::Suppresses,
         },
         Interaction {
             finding: UnderProvisioned,
-            cause: Cause::Code(MemoryGrowth),
+            beside: Beside::Code(MemoryGrowth),
             same_container: true,
             effect: Effect::Suppresses,
         },
         Interaction {
             finding: OverProvisioned,
-            cause: Cause::Code(MemoryGrowth),
+            beside: Beside::Code(MemoryGrowth),
             same_container: true,
             effect: Effect::Suppresses,
         },
         Interaction {
             finding: CrashLoopOom,
-            cause: Cause::Code(MemoryGrowth),
+            beside: Beside::Code(MemoryGrowth),
             same_container: true,
             effect: Effect::Qualifies,
         },
@@ -220,10 +220,10 @@ fn reconcile_findings(findings: &mut Vec<Finding>) {
             && cause.code != finding.code
             && cause.target() == finding.target()
             && (!row.same_container || cause.container == finding.container)
-            && match row.cause {
-                Cause::Code(code) => cause.code == code,
-                Cause::AnyOther => true,
-                Cause::AnyPod => cause.subject.kind == "Pod",
+            && match row.beside {
+                Beside::Code(code) => cause.code == code,
+                Beside::AnyOther => true,
+                Beside::AnyPod => cause.subject.kind == "Pod",
             }
     };
     let mut keep = vec![true; findings.len()];

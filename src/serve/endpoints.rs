@@ -104,7 +104,7 @@ async fn github_delivery(
     };
     match shared.replays.admit(delivery, super::unix_now()).await {
         Ok(()) => {}
-        Err(replayed @ replays::Refusal::Replayed(_)) => return refuse(replayed.to_string()),
+        Err(replayed @ replays::NotAdmitted::Replayed(_)) => return refuse(replayed.to_string()),
         Err(unavailable) => {
             shared.metrics.delivery("github", "busy");
             tracing::error!(error = %unavailable, "delivery not admitted");

@@ -23,7 +23,7 @@ const KEY: &str = "deliveries.json";
 
 /// Why a delivery is not admitted.
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub enum NotAdmitted {
     /// Its id came within the window.
     #[error("delivery {0} was already received")]
     Replayed(String),
@@ -51,8 +51,8 @@ impl Store {
 
     /// Records `id` as received at `now` (seconds since the epoch); a replay when the
     /// ConfigMap holds it within the window.
-    pub async fn admit(&self, id: &str, now: i64) -> Result<(), Refusal> {
-        let unavailable = |e: kube::Error| Refusal::Unavailable(e.to_string());
+    pub async fn admit(&self, id: &str, now: i64) -> Result<(), NotAdmitted> {
+        let unavailable = |e: kube::Error| NotAdmitted::Unavailable(e.to_string());
         for _ in 0..5 {
             let existing = self.api.get_opt(CONFIG_MAP).await.map_err(unavailable)?;
             let mut ids = match &existing {
@@ -61,12 +61,12 @@ impl Store {
             };
             let window = i64::try_from(self.window.as_secs()).unwrap_or(i64::MAX);
             if ids.get(id).is_some_and(|at| now - at <= window) {
-                return Err(Refusal::Replayed(id.to_owned()));
+                return Err(NotAdmitted::Replayed(id.to_owned()));
             }
             ids.insert(id.to_owned(), now);
             keep(&mut ids, now, window, self.capacity);
             let text =
-                serde_json::to_string(&ids).map_err(|e| Refusal::Unavailable(e.to_string()))?;
+                serde_json::to_string(&ids).map_err(|e| NotAdmitted::Unavailable(e.to_string()))?;
             let data = BTreeMap::from([(KEY.to_owned(), text)]);
             let written = match existing {
                 Some(mut map) => {
@@ -94,18 +94,18 @@ impl Store {
                 Err(error) => return Err(unavailable(error)),
             }
         }
-        Err(Refusal::Unavailable(
+        Err(NotAdmitted::Unavailable(
             "five writes in a row met another's".into(),
         ))
     }
 }
 
 /// The ids a ConfigMap holds; one that does not read is an error, not an empty list.
-fn read(map: &ConfigMap) -> Result<BTreeMap<String, i64>, Refusal> {
+fn read(map: &ConfigMap) -> Result<BTreeMap<String, i64>, NotAdmitted> {
     match map.data.as_ref().and_then(|d| d.get(KEY)) {
         None => Ok(BTreeMap::new()),
         Some(text) => serde_json::from_str(text)
-            .map_err(|e| Refusal::Unavailable(format!("{KEY} does not read: {e}"))),
+            .map_err(|e| NotAdmitted::Unavailable(format!("{KEY} does not read: {e}"))),
     }
 }
 
@@ -143,7 +143,7 @@ mod tests {
             data: Some(BTreeMap::from([(KEY.to_owned(), "[not json".to_owned())])),
             ..ConfigMap::default()
         };
-        assert!(matches!(read(&map), Err(Refusal::Unavailable(_))));
+        assert!(matches!(read(&map), Err(NotAdmitted::Unavailable(_))));
         assert!(read(&ConfigMap::default()).unwrap().is_empty());
     }
 }
