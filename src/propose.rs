@@ -434,21 +434,6 @@ pub struct LiveCluster<'a> {
     pub cluster: &'a crate::cluster::KubeCluster,
 }
 
-impl LiveCluster<'_> {
-    /// The name pull requests give the cluster of `environment`: its configured cluster's name
-    /// when `remediator.yaml` names one, else `fallback` (the context, or the server).
-    pub fn name_of<'c>(
-        config: &'c Config,
-        environment: Option<&str>,
-        fallback: &'c str,
-    ) -> &'c str {
-        environment
-            .and_then(|env| config.environments.iter().find(|e| e.name == env))
-            .and_then(|env| env.clusters.first())
-            .map_or(fallback, |c| c.name.as_str())
-    }
-}
-
 /// Puts each proposal's server-side dry-run on `live`, with the other owners of the fields it
 /// sets, into its body. A dry-run that fails says so in the body; the proposal still stands.
 /// `propose` and `serve` both call it, so that their pull requests read the same.

@@ -1,6 +1,7 @@
-//! Proposals to GitHub: the proposal branches are committed on top of the remote base branch,
-//! pushed (every ref checked), and each gets one pull request, opened or updated in place; a pull
-//! request whose finding is gone from the cluster is closed with a comment saying so. Every step
+//! Proposals to GitHub: the proposal branches are committed on top of the remote base branch as
+//! the caller fetched it, pushed (every ref checked), and each gets one pull request, opened or
+//! updated in place; a pull request whose finding is gone from the cluster is closed with a
+//! comment saying so. Every step
 //! is recorded in the audit log. `propose --forge github` and `serve` both publish through here.
 //! I/O: Git and GitHub.
 
@@ -34,6 +35,9 @@ pub struct Destination<'a> {
     pub forge: &'a GitHub,
     /// The branch pull requests target.
     pub base_branch: &'a str,
+    /// Its commit the plan was made against, fetched by the caller: the proposal branches are
+    /// committed on top of it.
+    pub base: git2::Oid,
     /// The audit log.
     pub audit: &'a AuditLog,
     /// Git credentials.
@@ -75,11 +79,11 @@ pub async fn publish(
         config,
         forge,
         base_branch,
+        base,
         audit,
         auth,
     } = *target;
     let remote = &config.git.remote;
-    let base = repo.fetch_branch(remote, base_branch, auth)?;
     let mut published = publish_local(repo, base, &plan.proposals, &config.git.author);
     let refspecs: Vec<String> = published
         .iter()

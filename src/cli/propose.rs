@@ -147,11 +147,9 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
         if let (Some(runtime), Some(connection)) = (&runtime, &source.connection) {
             let cluster = KubeCluster::new(connection.client.clone());
             let live = LiveCluster {
-                name: LiveCluster::name_of(
-                    &config,
-                    source.environment.as_deref(),
-                    &connection.name,
-                ),
+                name: config
+                    .first_cluster(source.environment.as_deref())
+                    .unwrap_or(&connection.name),
                 cluster: &cluster,
             };
             runtime.block_on(add_dry_runs(&mut one, &index, &templates, &live, &config));
@@ -303,11 +301,7 @@ async fn live_sources(
         let mut loaded = KubeCluster::new(connection.client.clone())
             .snapshot(&SnapshotOptions::default())
             .await?;
-        let cluster = environment
-            .as_deref()
-            .and_then(|env| config.environments.iter().find(|e| e.name == env))
-            .and_then(|env| env.clusters.first())
-            .map(|c| c.name.as_str());
+        let cluster = config.first_cluster(environment.as_deref());
         remediator::cluster::prometheus::load_usage(
             config.prometheus.as_ref(),
             cluster,
@@ -348,11 +342,20 @@ fn to_github(
     let audit = audit_log(&args.repo, config, Some(repo));
     let forge = settings.client(runtime)?;
     let auth = git_auth();
+    let base = repo
+        .fetch_branch(&config.git.remote, &settings.base_branch, &auth)
+        .with_context(|| {
+            format!(
+                "cannot fetch {} from {}",
+                settings.base_branch, config.git.remote
+            )
+        })?;
     let target = publish::Destination {
         repo,
         config,
         forge: &forge,
         base_branch: &settings.base_branch,
+        base,
         audit: &audit,
         auth: &auth,
     };

@@ -359,6 +359,18 @@ impl Config {
         raw.validate(file)
     }
 
+    /// The name `remediator.yaml` gives the first cluster `environment` reaches; `None` for no
+    /// environment, one it does not name, or one without a cluster.
+    pub fn first_cluster(&self, environment: Option<&str>) -> Option<&str> {
+        let environment = environment?;
+        self.environments
+            .iter()
+            .find(|e| e.name == environment)?
+            .clusters
+            .first()
+            .map(|c| c.name.as_str())
+    }
+
     /// The environment a repository path belongs to.
     pub fn environment_for(&self, path: &Path) -> Option<&Environment> {
         self.environments.iter().find(|e| e.contains(path))

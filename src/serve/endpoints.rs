@@ -102,7 +102,8 @@ async fn github_delivery(
     else {
         return refuse(webhook::Refused::NoDelivery.to_string());
     };
-    match shared.replays.admit(delivery, super::unix_now()).await {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    match shared.replays.admit(delivery, now).await {
         Ok(()) => {}
         Err(replayed @ replays::NotAdmitted::Replayed(_)) => return refuse(replayed.to_string()),
         Err(unavailable) => {

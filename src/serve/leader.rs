@@ -95,7 +95,6 @@ pub(super) async fn run(
     let settings = &shared.settings;
     let api: Api<Lease> = Api::namespaced(client, &settings.lease_namespace);
     let duration = settings.lease;
-    let mut renewed: Option<Instant> = None;
     // A renewal that hangs must not outlast the lease: it is given a quarter of it.
     let limit = (duration / 4).max(Duration::from_millis(200));
     loop {
@@ -109,15 +108,15 @@ pub(super) async fn run(
                 let leads = holder == identity;
                 if leads {
                     // The lease runs from when the renewal was sent.
-                    renewed = Some(tried);
                     shared.renewed(tried);
                 }
                 shared.set_leader(leads, address(&holder).map(str::to_owned));
             }
             Err(error) => {
                 tracing::warn!(%error, "the leader lease cannot be read or renewed");
-                // Stop acting before the lease can have passed to another replica.
-                if renewed.is_none_or(|at| at.elapsed() >= duration * 2 / 3) {
+                // Stop acting before the lease can have passed to another replica: the rule
+                // each write checks.
+                if shared.proves_lease().is_err() {
                     shared.set_leader(false, None);
                 }
             }

@@ -221,13 +221,6 @@ impl Shared {
     }
 }
 
-/// Seconds since the epoch, now.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// Runs the service until `shutdown` resolves; the job under way is finished first.
 pub async fn run(
     service: Service,

@@ -130,7 +130,8 @@ fn follow(service: &Service, shared: &Shared) -> Result<git2::Oid, Failed> {
         Ok(base) => {
             *stale = None;
             shared.metrics.clone_fresh.set(1);
-            shared.metrics.clone_fetched.set(super::unix_now());
+            let now = k8s_openapi::jiff::Timestamp::now().as_second();
+            shared.metrics.clone_fetched.set(now);
             Ok(base)
         }
         Err(error) => {
@@ -193,13 +194,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
     // Prometheus's history when there is one; else this read's usage joins the history
     // sampled since, and detection reads all of it.
     if config.prometheus.is_some() {
-        let environment = shared.settings.environment.as_deref();
-        let cluster = config
-            .environments
-            .iter()
-            .find(|e| Some(e.name.as_str()) == environment)
-            .and_then(|e| e.clusters.first())
-            .map(|c| c.name.as_str());
+        let cluster = config.first_cluster(shared.settings.environment.as_deref());
         crate::cluster::prometheus::load_usage(
             config.prometheus.as_ref(),
             cluster,
@@ -262,7 +257,9 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
     // The same dry-runs and explanations as `propose --forge github`.
     let environment = shared.settings.environment.as_deref();
     let live = LiveCluster {
-        name: LiveCluster::name_of(&config, environment, environment.unwrap_or("in-cluster")),
+        name: config
+            .first_cluster(environment)
+            .unwrap_or(environment.unwrap_or("in-cluster")),
         cluster: &service.cluster,
     };
     propose::add_dry_runs(&mut plan, &index, &service.templates, &live, &config).await;
@@ -281,6 +278,7 @@ async fn detect(service: &Service, shared: &Shared) -> Result<(), Failed> {
         config: &config,
         forge: &service.forge,
         base_branch,
+        base,
         audit: &service.audit,
         auth: &service.auth,
     };
