@@ -13,7 +13,8 @@
 //! itself back through others (`tests/imports.rs` keeps it so, and checks this list).
 //!
 //! - layer 0: [`model`] (the shared nouns), [`crd`] (CRD compatibility), [`redact`] (masking
-//!   secrets), [`http`] (an HTTPS client), [`failpoint`] (fault injection for tests)
+//!   secrets), [`http`] (an HTTPS client), [`failpoint`] (fault injection for tests),
+//!   [`parallel`] (work spread over the cores)
 //! - layer 1: [`manifests`] (where each object is declared in the config repository, lossless
 //!   edits, diffs)
 //! - layer 2: [`config`] (`remediator.yaml`), [`git`] (the Git boundary), [`snapshot`]
@@ -51,6 +52,7 @@ pub mod git;
 pub mod http;
 pub mod manifests;
 pub mod model;
+pub mod parallel;
 pub mod promote;
 pub mod propose;
 pub mod prove;

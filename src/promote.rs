@@ -709,6 +709,7 @@ fn next_environment<'a>(
     history: &'a crate::remedy::NoHistory,
 ) -> crate::remedy::Situation<'a> {
     crate::remedy::Situation {
+        lookups: Default::default(),
         index,
         config,
         snapshot,

@@ -302,6 +302,7 @@ pub fn plan_with(
         }
     }
     let ctx = Situation {
+        lookups: Default::default(),
         index: inputs.index,
         config: inputs.config,
         snapshot: inputs.snapshot,
@@ -313,16 +314,20 @@ pub fn plan_with(
         findings: findings.len(),
         ..Plan::default()
     };
+    // Each finding's remedy and edit, in order; then the proofs, which run kustomize and helm,
+    // side by side; then the assessments, in order again.
+    let mut drafts = Vec::new();
     for finding in &findings {
         match remediate(finding, &ctx) {
             Remedy::Proposal(remediation) => {
-                match propose(inputs, policies, *remediation, options) {
-                    Ok(proposal) => plan.proposals.push(proposal),
-                    Err(reason) => plan.failures.push(Reported {
-                        finding: finding.clone(),
-                        reason,
-                    }),
-                }
+                let edited = apply_changes(inputs.repo, &remediation).and_then(|files| {
+                    if files.iter().all(FileChange::is_empty) {
+                        Err("the repository already holds this change".to_owned())
+                    } else {
+                        Ok(files)
+                    }
+                });
+                drafts.push((finding, *remediation, edited));
             }
             Remedy::Diagnosis { finding, reason } => {
                 plan.diagnoses.push(Reported { finding, reason })
@@ -332,8 +337,49 @@ pub fn plan_with(
             }
         }
     }
+    let proven = prove_all(inputs, &drafts);
+    for ((finding, remediation, _), proof) in drafts.into_iter().zip(proven) {
+        let proposal = proof.and_then(|(said, files)| {
+            let mut remediation = remediation;
+            if let Some(said) = said {
+                remediation.finding = remediation.finding.clone().with("rendered", said);
+            }
+            propose(inputs, policies, remediation, files, options)
+        });
+        match proposal {
+            Ok(proposal) => plan.proposals.push(proposal),
+            Err(reason) => plan.failures.push(Reported {
+                finding: finding.clone(),
+                reason,
+            }),
+        }
+    }
     dedupe_branches(&mut plan.proposals);
     plan
+}
+
+/// A finding's remediation and its edited files, or why the edit could not be made.
+type Draft<'f> = (&'f Finding, Remediation, Result<Vec<FileChange>, String>);
+
+/// What rendering said of a draft (`None`: nothing), with its files; or why it fails.
+type Proof = Result<(Option<String>, Vec<FileChange>), String>;
+
+/// What rendering said of each draft (`None`: nothing to say), with its files; the reason when
+/// its edit could not be made or rendering disproves it. Drafts are proven on as many threads as
+/// there are cores, as each proof waits on kustomize or helm.
+fn prove_all(inputs: &Inputs, drafts: &[Draft]) -> Vec<Proof> {
+    let (index, config, renderer) = (inputs.index, inputs.config, inputs.renderer);
+    let one = |(_, remediation, edited): &Draft| {
+        let files = edited.clone()?;
+        let Some(renderer) = renderer else {
+            return Ok((None, files));
+        };
+        let said = crate::prove::prove(index, config, renderer, remediation, &files)?;
+        Ok(((!said.is_empty()).then(|| said.join("; ")), files))
+    };
+    // Without a renderer there is nothing to wait on.
+    let threads = if renderer.is_some() { 0 } else { 1 };
+    crate::parallel::map(drafts, threads, one)
 }
 
 /// The current time, for a snapshot that shows none.
@@ -344,29 +390,14 @@ fn wall_clock() -> Timestamp {
     Timestamp::from_second(secs as i64).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// The proposal of a proven edit: assessed, with its pull request.
 fn propose(
     inputs: &Inputs,
     policies: &mut Policies,
     remediation: Remediation,
+    files: Vec<FileChange>,
     options: &ProposeOptions,
 ) -> Result<Proposal, String> {
-    let files = apply_changes(inputs.repo, &remediation)?;
-    if files.iter().all(FileChange::is_empty) {
-        return Err("the repository already holds this change".into());
-    }
-    // Proven by rendering every build and Helm release the edit touches; a render that
-    // disproves it drops it, with the reason.
-    let mut remediation = remediation;
-    if let Some(renderer) = inputs.renderer {
-        let said =
-            crate::prove::prove(inputs.index, inputs.config, renderer, &remediation, &files)?;
-        if !said.is_empty() {
-            remediation.finding = remediation
-                .finding
-                .clone()
-                .with("rendered", said.join("; "));
-        }
-    }
     let assessment = policies
         .assess(&remediation, inputs.config)
         .map_err(|e| e.to_string())?;

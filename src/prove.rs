@@ -39,18 +39,34 @@ pub fn prove(
     for build in builds {
         let shown = crate::manifests::display_dir(&build.dir);
         let environments = environments_of_build(index, config, build);
-        let before = match renderer.render(&index.root, build) {
+        // A build any other environment applies (alone, or beside this one) must not change;
+        // only then is it rendered before the edit too.
+        let other = own.is_some_and(|own| environments.iter().any(|e| e != own));
+        let before = if other {
+            match renderer.render(&index.root, build) {
+                Ok(rendered) => rendered,
+                Err(failure) => {
+                    said.push(not_rendered(&shown, &failure));
+                    continue;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let after = match renderer.render_edited(&index.root, build, &edits) {
             Ok(rendered) => rendered,
-            Err(failure) => {
+            // What keeps a build from rendering at all (no kustomize, a remote source not
+            // allowed) says so; a failure the edit brings disproves it.
+            Err(failure) if !other && renderer.render(&index.root, build).is_err() => {
                 said.push(not_rendered(&shown, &failure));
                 continue;
             }
+            Err(failure) => {
+                return Err(format!(
+                    "`{shown}` does not render after the edit: {failure}"
+                ));
+            }
         };
-        let after = renderer
-            .render_edited(&index.root, build, &edits)
-            .map_err(|failure| format!("`{shown}` does not render after the edit: {failure}"))?;
-        // A build any other environment applies (alone, or beside this one) must not change.
-        let other = own.is_some_and(|own| environments.iter().any(|e| e != own));
         if other {
             if !same(&before, &after) {
                 return Err(format!(
@@ -268,20 +284,20 @@ fn prove_values(
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned();
-        let Some((before, inputs)) = crate::remedy::argo_values(index, &app, &BTreeMap::new())
+        let Some((before, inputs)) = crate::remedy::argo_values(index, app, &BTreeMap::new())
         else {
             continue;
         };
         let touched = inputs
             .iter()
-            .chain([&file])
+            .chain([file])
             .any(|f| edited.contains_key(f.as_path()));
         if !touched {
             continue;
         }
         // The Application as edited, when its own file changed.
         let app_after = match edited.get(file.as_path()) {
-            Some(text) => parse_text(&file, text)
+            Some(text) => parse_text(file, text)
                 .documents
                 .into_iter()
                 .map(|d| d.value)
@@ -302,7 +318,7 @@ fn prove_values(
             continue;
         };
         let inputs: Vec<PathBuf> = inputs.into_iter().chain(inputs_after).collect();
-        let environment = config.environment_for(&file).map(|e| e.name.clone());
+        let environment = config.environment_for(file).map(|e| e.name.clone());
         let other = own.is_some_and(|own| environment.as_deref().is_some_and(|e| e != own));
         if other {
             if before != after {
@@ -321,7 +337,7 @@ fn prove_values(
         // overrides changes nothing.
         for field in &remediation.fields {
             let Some(new) = &field.new else { continue };
-            let key = if field.file == file {
+            let key = if field.file == *file {
                 match field.path.split_once(".helm.valuesObject.") {
                     Some((_, key)) => key.to_owned(),
                     None => continue,

@@ -87,6 +87,11 @@ impl Redactor {
         *self = Redactor::with_values(all);
     }
 
+    /// Also removes every value `other` removes.
+    pub fn absorb(&mut self, other: Redactor) {
+        self.add(other.values);
+    }
+
     /// `text` with each of the secret values in it replaced by [`MASK`], and nothing else.
     pub fn redact_values(&self, text: &str) -> String {
         let mut out = text.to_owned();

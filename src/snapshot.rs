@@ -3,11 +3,15 @@
 //! not parse, an object that does not fit its kind, or a kind detection does not use is a
 //! [`Problem`]; everything else still loads. Reads the files under the given path.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::manifests::{self, parse_file};
 use crate::model::{Snapshot, UsageHistory};
@@ -114,16 +118,32 @@ pub struct Loaded {
 /// cluster without problems. A malformed file among readable ones is a problem, and the rest
 /// loads.
 pub fn load(path: &Path) -> Result<Loaded, Problem> {
-    let mut loaded = Loaded::default();
     let files = files_under(path).map_err(|source| Problem::Read {
         path: path.to_owned(),
         source,
     })?;
-    for file in files {
-        match std::fs::read(&file) {
-            Ok(bytes) => loaded.read_file(&file, &bytes),
-            Err(source) => loaded.problems.push(Problem::Read { path: file, source }),
+    // Files are read side by side, and their objects kept in the files' order.
+    let parts = crate::parallel::map(&files, 0, |file| {
+        let mut part = Loaded::default();
+        match std::fs::read(file) {
+            Ok(bytes) => part.read_file(file, &bytes),
+            Err(source) => part.problems.push(Problem::Read {
+                path: file.clone(),
+                source,
+            }),
         }
+        part
+    });
+    let mut loaded = Loaded::default();
+    for part in parts {
+        loaded.snapshot.absorb(part.snapshot);
+        loaded.problems.extend(part.problems);
+        loaded.objects += part.objects;
+        loaded.redactor.absorb(part.redactor);
+    }
+    // A Secret in one file masks its values in the logs of every other.
+    for log in &mut loaded.snapshot.logs {
+        log.text = loaded.redactor.redact(&log.text);
     }
     if loaded.objects == 0 {
         return Err(Problem::Empty {
@@ -136,39 +156,36 @@ pub fn load(path: &Path) -> Result<Loaded, Problem> {
 
 impl Loaded {
     /// Adds the objects of one file's text (`file` names it in problems). JSON (`kubectl get -o
-    /// json`, one value or several) is read with a JSON parser, many times faster than YAML on a
-    /// large cluster; anything else as YAML.
+    /// json`, one value or several) is read with a JSON parser, one object at a time straight
+    /// into its type, many times faster than YAML on a large cluster and without a tree of the
+    /// whole file; anything else as YAML.
     pub fn read_file(&mut self, file: &Path, bytes: &[u8]) {
+        let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
         // Text that is not valid JSON (a YAML stream of flow mappings, a broken file) is read as
         // YAML, which also says where a broken file breaks.
-        let documents = match json_values(bytes) {
-            Some(values) => values,
-            None => {
-                let parsed = parse_file(file, bytes);
-                self.problems
-                    .extend(parsed.errors.into_iter().map(Problem::Parse));
-                parsed
-                    .documents
-                    .into_iter()
-                    .map(|d| (d.line, d.value))
-                    .collect()
+        if let Some(documents) = json_documents(bytes) {
+            for (line, raw) in documents {
+                self.add_json(file, bytes, line, raw, &mut unknown);
             }
-        };
-        let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
-        for (line, value) in documents {
-            let items = match value.get("kind").and_then(Value::as_str) {
-                Some(kind) if kind.ends_with("List") && value.get("items").is_some() => {
-                    let mut value = value;
-                    match value["items"].take() {
-                        Value::Array(items) => items,
-                        _ => vec![],
+        } else {
+            let parsed = parse_file(file, bytes);
+            self.problems
+                .extend(parsed.errors.into_iter().map(Problem::Parse));
+            for document in parsed.documents {
+                let mut value = document.value;
+                let items = match value.get("kind").and_then(Value::as_str) {
+                    Some(kind) if kind.ends_with("List") && value.get("items").is_some() => {
+                        match value["items"].take() {
+                            Value::Array(items) => items,
+                            _ => vec![],
+                        }
                     }
-                }
-                _ => vec![value],
-            };
-            for item in items {
-                if let Some(kind) = self.add(file, line, item) {
-                    *unknown.entry(kind).or_default() += 1;
+                    _ => vec![value],
+                };
+                for item in items {
+                    if let Some(kind) = self.add(file, document.line, Object::Tree(item)) {
+                        *unknown.entry(kind).or_default() += 1;
+                    }
                 }
             }
         }
@@ -187,34 +204,84 @@ impl Loaded {
         }
     }
 
+    /// Adds one JSON document: each item of a `List`, or the object itself.
+    fn add_json(
+        &mut self,
+        file: &Path,
+        bytes: &[u8],
+        line: usize,
+        raw: &RawValue,
+        unknown: &mut BTreeMap<String, usize>,
+    ) {
+        let items = match serde_json::from_str::<ListHead<'_>>(raw.get()) {
+            Ok(ListHead {
+                kind: Some(kind),
+                items: Some(items),
+            }) if kind.ends_with("List") => items,
+            _ => vec![raw],
+        };
+        // A list holds one kind, as kubectl writes it: room for all its items at once, rather
+        // than a vector of large objects grown and copied item by item.
+        if let [first, _, ..] = items.as_slice() {
+            let first = Object::Json(first);
+            if let Some(kind) = first.head().kind {
+                self.reserve(&kind, items.len());
+            }
+        }
+        // Each item says its own line: where it starts in the file, counted on from the
+        // document's start, as the items come in order.
+        let (mut at, mut counted) = (raw.get().as_ptr() as usize - bytes.as_ptr() as usize, line);
+        for item in items {
+            let offset = item.get().as_ptr() as usize - bytes.as_ptr() as usize;
+            counted += bytes[at..offset].iter().filter(|b| **b == b'\n').count();
+            at = offset;
+            let line = counted;
+            if let Some(kind) = self.add(file, line, Object::Json(item)) {
+                *unknown.entry(kind).or_default() += 1;
+            }
+        }
+    }
+
+    /// Room for `more` objects of `kind`.
+    fn reserve(&mut self, kind: &str, more: usize) {
+        let s = &mut self.snapshot;
+        match kind {
+            "Pod" => s.pods.reserve_exact(more),
+            "Deployment" => s.deployments.reserve_exact(more),
+            "ReplicaSet" => s.replica_sets.reserve_exact(more),
+            "Event" => s.events.reserve_exact(more),
+            "Node" => s.nodes.reserve_exact(more),
+            "HorizontalPodAutoscaler" => s.hpas.reserve_exact(more),
+            "PersistentVolumeClaim" => s.pvcs.reserve_exact(more),
+            _ => {}
+        }
+    }
+
     /// Adds one object; returns its kind when detection does not use it.
-    fn add(&mut self, file: &Path, line: usize, value: Value) -> Option<String> {
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("(no kind)")
-            .to_owned();
+    fn add(&mut self, file: &Path, line: usize, object: Object<'_>) -> Option<String> {
+        let head = object.head();
+        let kind = head.kind.as_deref().unwrap_or("(no kind)").to_owned();
         let s = &mut self.snapshot;
         let result = match kind.as_str() {
-            "Pod" => typed(value, &mut s.pods),
-            "Deployment" => typed(value, &mut s.deployments),
-            "StatefulSet" => typed(value, &mut s.stateful_sets),
-            "DaemonSet" => typed(value, &mut s.daemon_sets),
-            "ReplicaSet" => typed(value, &mut s.replica_sets),
-            "Event" => typed(value, &mut s.events),
-            "Node" => typed(value, &mut s.nodes),
-            "HorizontalPodAutoscaler" => typed(value, &mut s.hpas),
-            "PersistentVolumeClaim" => typed(value, &mut s.pvcs),
-            "Job" => typed(value, &mut s.jobs),
+            "Pod" => object.resource(&mut s.pods),
+            "Deployment" => object.resource(&mut s.deployments),
+            "StatefulSet" => object.resource(&mut s.stateful_sets),
+            "DaemonSet" => object.resource(&mut s.daemon_sets),
+            "ReplicaSet" => object.resource(&mut s.replica_sets),
+            "Event" => object.resource(&mut s.events),
+            "Node" => object.resource(&mut s.nodes),
+            "HorizontalPodAutoscaler" => object.resource(&mut s.hpas),
+            "PersistentVolumeClaim" => object.resource(&mut s.pvcs),
+            "Job" => object.resource(&mut s.jobs),
             // A log is redacted as it is read, and again by each Secret read after it.
-            "ContainerLog" => typed(value, &mut s.logs).map(|()| {
+            "ContainerLog" => object.typed(&mut s.logs).map(|()| {
                 if let Some(log) = s.logs.last_mut() {
                     log.text = self.redactor.redact(&log.text);
                 }
             }),
             "Secret" => {
                 let mut secrets: Vec<k8s_openapi::api::core::v1::Secret> = Vec::new();
-                typed(value, &mut secrets).map(|()| {
+                object.typed(&mut secrets).map(|()| {
                     for secret in secrets {
                         self.redactor.add(crate::redact::secret_values(secret));
                     }
@@ -224,16 +291,16 @@ impl Loaded {
                 })
             }
             // Argo CD's settings say how it marks what it applies; no other ConfigMap is read.
-            "ConfigMap" if value.pointer("/metadata/name") == Some(&Value::from("argocd-cm")) => {
+            "ConfigMap" if head.name() == Some("argocd-cm") => {
                 let mut maps: Vec<k8s_openapi::api::core::v1::ConfigMap> = Vec::new();
-                typed(value, &mut maps).map(|()| {
+                object.typed(&mut maps).map(|()| {
                     let data = maps.pop().and_then(|m| m.data).unwrap_or_default();
                     s.argo_tracking = Some(crate::model::ArgoTracking::from_data(&data));
                 })
             }
             "UsageHistory" => {
                 let mut histories: Vec<UsageHistory> = Vec::new();
-                typed(value, &mut histories).map(|()| {
+                object.typed(&mut histories).map(|()| {
                     for usage in histories {
                         s.usage.containers.extend(usage.containers);
                         s.usage.volumes.extend(usage.volumes);
@@ -245,60 +312,131 @@ impl Loaded {
                 return Some(kind);
             }
         };
-        if result.is_ok() {
-            self.objects += 1;
-        }
-        if let Err((message, value)) = result {
-            let meta = &value["metadata"];
-            let name = meta["name"].as_str().unwrap_or("(no name)");
-            let object = match meta["namespace"].as_str() {
-                Some(ns) => format!("{kind}/{ns}/{name}"),
-                None => format!("{kind}/{name}"),
-            };
-            self.problems.push(Problem::Object {
-                file: file.to_owned(),
-                line,
-                object,
-                message,
-            });
+        match result {
+            Ok(()) => self.objects += 1,
+            Err(message) => {
+                let name = head.name().unwrap_or("(no name)");
+                let object = match head.namespace() {
+                    Some(ns) => format!("{kind}/{ns}/{name}"),
+                    None => format!("{kind}/{name}"),
+                };
+                self.problems.push(Problem::Object {
+                    file: file.to_owned(),
+                    line,
+                    object,
+                    message,
+                });
+            }
         }
         None
     }
 }
 
-/// The values of a JSON text (one value, or several one after another), each with its line;
-/// `None` when the text is not JSON.
-fn json_values(bytes: &[u8]) -> Option<Vec<(usize, Value)>> {
+/// One object of a snapshot: a YAML document's tree, or a JSON object's text.
+enum Object<'a> {
+    Tree(Value),
+    Json(&'a RawValue),
+}
+
+/// The fields of an object that say what it is, read before the rest.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metadata: Option<HeadMeta<'a>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HeadMeta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+}
+
+impl Head<'_> {
+    fn name(&self) -> Option<&str> {
+        self.metadata.as_ref()?.name.as_deref()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.metadata.as_ref()?.namespace.as_deref()
+    }
+}
+
+/// A JSON document as a possible `List`: its kind and its items' texts.
+#[derive(serde::Deserialize)]
+struct ListHead<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    items: Option<Vec<&'a RawValue>>,
+}
+
+impl<'a> Object<'a> {
+    /// What the object is; an object whose head does not read has none.
+    fn head(&self) -> Head<'_> {
+        let head = match self {
+            Object::Tree(value) => Head::deserialize(value),
+            Object::Json(raw) => serde_json::from_str(raw.get()),
+        };
+        head.unwrap_or_default()
+    }
+
+    /// Deserializes the object into its type and keeps it; the message when it does not fit.
+    fn typed<T: DeserializeOwned>(&self, into: &mut Vec<T>) -> Result<(), String> {
+        let object = match self {
+            Object::Tree(value) => T::deserialize(value),
+            Object::Json(raw) => serde_json::from_str(raw.get()),
+        };
+        into.push(object.map_err(|e| e.to_string())?);
+        Ok(())
+    }
+
+    /// A Kubernetes object, kept without what detection never reads and a large cluster has
+    /// much of: `managedFields` and kubectl's last-applied annotation, as `serve` drops them.
+    fn resource<T>(&self, into: &mut Vec<T>) -> Result<(), String>
+    where
+        T: DeserializeOwned + k8s_openapi::Metadata<Ty = ObjectMeta>,
+    {
+        self.typed(into)?;
+        if let Some(object) = into.last_mut() {
+            let meta = object.metadata_mut();
+            meta.managed_fields = None;
+            if let Some(annotations) = &mut meta.annotations {
+                annotations.remove(LAST_APPLIED);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The annotation `kubectl apply` keeps the whole object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The documents of a JSON text (one value, or several one after another), each with its line,
+/// unparsed beyond their extent; `None` when the text is not JSON.
+fn json_documents(bytes: &[u8]) -> Option<Vec<(usize, &RawValue)>> {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     if !matches!(bytes[start], b'{' | b'[') {
         return None;
     }
-    let mut values = Vec::new();
-    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut documents = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    // Lines counted on from one document to the next.
+    let (mut at, mut line) = (0, 1);
     loop {
-        let offset = stream.byte_offset();
         match stream.next() {
-            None => return Some(values),
-            Some(Ok(value)) => {
-                let skipped = bytes[offset..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_whitespace())
-                    .count();
-                values.push((manifests::line_of_byte(bytes, offset + skipped), value));
+            None => return Some(documents),
+            Some(Ok(raw)) => {
+                let offset = raw.get().as_ptr() as usize - bytes.as_ptr() as usize;
+                line += bytes[at..offset].iter().filter(|b| **b == b'\n').count();
+                at = offset;
+                documents.push((line, raw));
             }
             Some(Err(_)) => return None,
         }
-    }
-}
-
-/// Deserializes `value` into its Kubernetes type and keeps it.
-fn typed<T: DeserializeOwned>(value: Value, into: &mut Vec<T>) -> Result<(), (String, Value)> {
-    match T::deserialize(&value) {
-        Ok(object) => {
-            into.push(object);
-            Ok(())
-        }
-        Err(e) => Err((e.to_string(), value)),
     }
 }
 
@@ -353,6 +491,76 @@ mod tests {
         );
         assert!(log.previous);
         assert!(!format!("{loaded:?}").contains("Zq9-pLm4x"));
+    }
+
+    #[test]
+    fn a_json_list_is_read_item_by_item_each_with_its_line_and_without_managed_fields() {
+        let text = r#"{
+  "apiVersion": "v1",
+  "kind": "List",
+  "items": [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x",
+      "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+      "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "web"}}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "x"},
+      "spec": {"containers": 3}},
+    {"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}}
+  ]
+}
+{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
+"#;
+        let mut loaded = Loaded::default();
+        loaded.read_file(Path::new("snap.json"), text.as_bytes());
+        let pods = &loaded.snapshot.pods;
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].metadata.managed_fields, None);
+        let annotations = pods[0].metadata.annotations.clone().unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
+        assert_eq!(loaded.snapshot.nodes.len(), 1);
+        let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("snap.json:8: Pod/x/b: invalid type: integer `3`"),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[1],
+            "snap.json: skipped 1 objects of kinds detection does not use (Widget 1)"
+        );
+        assert_eq!(loaded.objects, 3);
+    }
+
+    #[test]
+    fn files_read_side_by_side_keep_their_order_and_a_secret_masks_every_files_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a-log.yaml"),
+            "apiVersion: remediator.dev/v1alpha1\nkind: ContainerLog\nnamespace: shop\npod: api-1\n\
+             container: api\ntext: connecting with Zq9-pLm4x\n",
+        )
+        .unwrap();
+        for n in 0..6 {
+            std::fs::write(
+                dir.path().join(format!("b-pods-{n}.json")),
+                format!(r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p{n}", "namespace": "x"}}}}"#),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.path().join("c-secret.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\ndata: {password: WnE5LXBMbTR4}\n",
+        )
+        .unwrap();
+        let loaded = load(dir.path()).unwrap();
+        let names: Vec<&str> = loaded
+            .snapshot
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5"]);
+        assert_eq!(loaded.snapshot.logs[0].text, "connecting with [REDACTED]");
+        assert_eq!(loaded.objects, 8);
     }
 
     #[test]

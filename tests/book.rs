@@ -1,9 +1,12 @@
 //! The manual (`docs/`, an mdBook) kept true: each command's page shows its `--help` as the
 //! binary prints it, the configuration reference is generated from the JSON Schema, every page
 //! is in the summary, and every relative link of the README and the book resolves, anchors
-//! included. `REMEDIATOR_UPDATE_BOOK=1 cargo test --test book` writes the generated parts.
+//! included, and the README's scale figures are what `cargo bench --bench scale` checks against.
+//! `REMEDIATOR_UPDATE_BOOK=1 cargo test --test book` writes the generated parts.
 
 mod common;
+#[path = "../benches/support/figures.rs"]
+mod figures;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -411,4 +414,27 @@ fn the_tour_runs_on_the_example_as_written() {
         "{}",
         outputs[2]
     );
+}
+
+#[test]
+fn the_readme_gives_the_scale_figures_the_bench_checks() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let rows = figures::figures(&readme).unwrap();
+    let pods: Vec<usize> = rows.iter().map(|f| f.pods).collect();
+    assert_eq!(pods, [1_000, 10_000, 50_000, 100_000]);
+    // The check fails past one and a half times a figure, on time or on memory, and says which.
+    let ten = &rows[1];
+    assert!(
+        ten.exceeded(ten.wall * 1.4, ten.peak_mb * 1.4, 1.5)
+            .is_empty()
+    );
+    let slow = ten.exceeded(ten.wall * 1.6, ten.peak_mb, 1.5);
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert!(slow[0].starts_with("10,000 pods: "), "{slow:?}");
+    let big = ten.exceeded(ten.wall, ten.peak_mb * 1.6, 1.5);
+    assert!(big.len() == 1 && big[0].ends_with(" MB"), "{big:?}");
+    // A table without figures is an error, not a check that passes.
+    let empty = format!("{}\n| pods |\n{}", figures::TABLE_START, figures::TABLE_END);
+    assert!(figures::figures(&empty).is_err());
+    assert!(figures::figures("no table").is_err());
 }

@@ -243,6 +243,9 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
         }
     }
     let failed = !plan.failures.is_empty() || published.iter().any(|p| p.outcome.is_err());
+    // The process ends here: freeing a large cluster's objects one by one would only delay it.
+    std::mem::forget(sources);
+    std::mem::forget(index);
     Ok(if failed { Exit::BadInput } else { Exit::Ok })
 }
 

@@ -228,8 +228,14 @@ fn reconcile_findings(findings: &mut Vec<Finding>) {
     };
     let mut keep = vec![true; findings.len()];
     let mut qualified: Vec<(usize, String)> = Vec::new();
+    // Only findings on one target act on each other.
+    let mut by_target: HashMap<&crate::model::ObjectRef, Vec<usize>> = HashMap::new();
     for (i, finding) in findings.iter().enumerate() {
-        for cause in findings.iter() {
+        by_target.entry(finding.target()).or_default().push(i);
+    }
+    for (i, finding) in findings.iter().enumerate() {
+        let beside = &by_target[finding.target()];
+        for cause in beside.iter().map(|&j| &findings[j]) {
             for row in INTERACTIONS.iter().filter(|row| acts(row, finding, cause)) {
                 match row.effect {
                     Effect::Suppresses => keep[i] = false,
@@ -294,26 +300,33 @@ fn fold_forecasts(findings: &mut Vec<Finding>) {
 /// cluster does not say: the finding is then first seen when it is first proposed. A value
 /// outside the body, so that a pull request does not change from one run to the next.
 fn onset(findings: &mut [Finding], snapshot: &Snapshot, now: Timestamp) {
+    // The earliest Event of each object, by kind, namespace and name: one pass over the events.
+    let mut earliest: HashMap<(&str, Option<&str>, &str), Timestamp> = HashMap::new();
+    for event in &snapshot.events {
+        let o = &event.involved_object;
+        let (Some(kind), Some(name)) = (o.kind.as_deref(), o.name.as_deref()) else {
+            continue;
+        };
+        let Some(at) = event
+            .first_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or(event.event_time.as_ref().map(|t| t.0))
+        else {
+            continue;
+        };
+        earliest
+            .entry((kind, o.namespace.as_deref(), name))
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
     for finding in findings.iter_mut() {
-        let subjects: Vec<&crate::model::ObjectRef> = std::iter::once(&finding.subject)
+        let from_events = std::iter::once(&finding.subject)
             .chain(finding.owner.as_ref())
-            .collect();
-        let from_events = snapshot
-            .events
-            .iter()
-            .filter(|e| {
-                let o = &e.involved_object;
-                subjects.iter().any(|s| {
-                    o.kind.as_deref() == Some(s.kind.as_str())
-                        && o.name.as_deref() == Some(s.name.as_str())
-                        && o.namespace == s.namespace
-                })
-            })
-            .filter_map(|e| {
-                e.first_timestamp
-                    .as_ref()
-                    .map(|t| t.0)
-                    .or(e.event_time.as_ref().map(|t| t.0))
+            .filter_map(|s| {
+                earliest
+                    .get(&(s.kind.as_str(), s.namespace.as_deref(), s.name.as_str()))
+                    .copied()
             })
             .min();
         let from_condition = finding

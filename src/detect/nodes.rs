@@ -5,14 +5,17 @@ use crate::model::{Finding, FindingCode, ObjectRef, Severity, Snapshot};
 /// Findings on every node.
 pub fn detect(snapshot: &Snapshot) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // Pods per node, counted in one pass.
+    let mut on_node: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for pod in &snapshot.pods {
+        if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+            *on_node.entry(node).or_default() += 1;
+        }
+    }
     for node in &snapshot.nodes {
         let name = node.metadata.name.as_deref().unwrap_or_default();
         let subject = ObjectRef::new("v1", "Node", None, name);
-        let pods = snapshot
-            .pods
-            .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
-            .count();
+        let pods = on_node.get(name).copied().unwrap_or(0);
         let unschedulable = node
             .spec
             .as_ref()

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -122,6 +123,22 @@ pub struct RepoIndex {
     pub chart_reach: BTreeMap<usize, ValuesReach>,
     /// The repository's URL and branch, as far as known: which of its appliers read it.
     pub origin: super::Upstream,
+    /// [`RepoIndex::appliers`], worked out from the declarations the first time it is asked.
+    appliers: OnceLock<Vec<Applier>>,
+    /// [`RepoIndex::argo_applications`], the same way.
+    argo: OnceLock<Vec<(Value, PathBuf)>>,
+}
+
+/// A Flux Kustomization or an Argo CD Application source of the repository that reads this
+/// repository, with the path it applies.
+#[derive(Debug, Clone)]
+pub struct Applier {
+    /// The directory it applies, relative to the root.
+    pub path: PathBuf,
+    /// `Flux Kustomization flux-system/apps`, `Argo CD Application argocd/shop`.
+    pub name: String,
+    /// The file that declares it.
+    pub file: PathBuf,
 }
 
 /// The values keys one rendered container takes, when it takes them from the values.
@@ -149,6 +166,60 @@ impl RepoIndex {
             })
     }
 
+    /// Every Flux Kustomization and Argo CD Application source (those an ApplicationSet makes
+    /// included) of the repository that reads this repository, with its path. Worked out once
+    /// from the declarations and the origin, which do not change after [`RepoIndex::build`].
+    pub fn appliers(&self) -> &[Applier] {
+        self.appliers.get_or_init(|| {
+            let mut found = Vec::new();
+            let mut consider = |path: &str, name: String, file: &Path| {
+                if let Some(path) = super::normalise(Path::new(path.trim_start_matches('/'))) {
+                    found.push(Applier {
+                        path,
+                        name,
+                        file: file.to_owned(),
+                    });
+                }
+            };
+            for declaration in &self.declarations {
+                let id = &declaration.id;
+                if id.group != "kustomize.toolkit.fluxcd.io"
+                    || id.kind != "Kustomization"
+                    || !self.origin.flux_reads(&self.declarations, declaration)
+                {
+                    continue;
+                }
+                if let Some(path) = declaration
+                    .value
+                    .pointer("/spec/path")
+                    .and_then(Value::as_str)
+                {
+                    let namespace = id.namespace.as_deref().unwrap_or("default");
+                    let name = format!("Flux Kustomization {namespace}/{}", id.name);
+                    consider(path, name, &declaration.location.file);
+                }
+            }
+            for (app, file) in self.argo_applications() {
+                let namespace = app
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("argocd");
+                let name = format!(
+                    "Argo CD Application {namespace}/{}",
+                    app.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                );
+                for source in super::appset::sources(app).filter(|s| self.origin.argo_reads(s)) {
+                    if let Some(path) = source["path"].as_str() {
+                        consider(path, name.clone(), file);
+                    }
+                }
+            }
+            found
+        })
+    }
+
     /// The objects applied under the name `id` by a build that renames them.
     pub fn renamed_as<'i>(&'i self, id: &ObjectRef) -> impl Iterator<Item = &'i IndexedObject> {
         self.renamed
@@ -158,26 +229,29 @@ impl RepoIndex {
     }
 
     /// Every Argo CD Application of the repository, each with the file that declares it: those
-    /// it declares, and those its ApplicationSets make (see [`super::appset`]).
-    pub fn argo_applications(&self) -> Vec<(Value, PathBuf)> {
-        let mut out = Vec::new();
-        for declaration in &self.declarations {
-            let id = &declaration.id;
-            if id.group != "argoproj.io" {
-                continue;
+    /// it declares, and those its ApplicationSets make (see [`super::appset`]). Worked out once,
+    /// when every declaration has been read.
+    pub fn argo_applications(&self) -> &[(Value, PathBuf)] {
+        self.argo.get_or_init(|| {
+            let mut out = Vec::new();
+            for declaration in &self.declarations {
+                let id = &declaration.id;
+                if id.group != "argoproj.io" {
+                    continue;
+                }
+                let file = declaration.location.file.clone();
+                match id.kind.as_str() {
+                    "Application" => out.push((declaration.value.clone(), file)),
+                    "ApplicationSet" => out.extend(
+                        super::appset::applications(&declaration.value, &self.files)
+                            .into_iter()
+                            .map(|app| (app, file.clone())),
+                    ),
+                    _ => {}
+                }
             }
-            let file = declaration.location.file.clone();
-            match id.kind.as_str() {
-                "Application" => out.push((declaration.value.clone(), file)),
-                "ApplicationSet" => out.extend(
-                    super::appset::applications(&declaration.value, &self.files)
-                        .into_iter()
-                        .map(|app| (app, file.clone())),
-                ),
-                _ => {}
-            }
-        }
-        out
+            out
+        })
     }
 
     /// Reads and indexes every `.yaml`/`.yml` file under `root`, honouring `.gitignore` files and
@@ -527,7 +601,6 @@ impl RepoIndex {
     fn argo_destinations(&self) -> Vec<(PathBuf, bool, String)> {
         let mut out = Vec::new();
         for (value, _) in self.argo_applications() {
-            let value = &value;
             let Some(namespace) = value
                 .pointer("/spec/destination/namespace")
                 .and_then(Value::as_str)

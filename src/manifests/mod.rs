@@ -28,7 +28,9 @@ use std::path::PathBuf;
 
 pub use builds::{Build, normalise};
 pub use emit::block as emit_block;
-pub use index::{Declaration, IndexOptions, IndexedObject, Reached, RepoIndex, Unit, ValuesReach};
+pub use index::{
+    Applier, Declaration, IndexOptions, IndexedObject, Reached, RepoIndex, Unit, ValuesReach,
+};
 pub use kustomize::{
     FILE_NAMES, ImageOverride, Kustomization, KustomizationFile, ReplicaOverride, is_remote,
 };

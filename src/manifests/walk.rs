@@ -90,10 +90,6 @@ pub(super) fn parse_all(
     files: &[PathBuf],
     threads: usize,
 ) -> Vec<(PathBuf, ParsedFile)> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
     let read = |file: &PathBuf| match std::fs::read(root.join(file)) {
         Ok(bytes) => parse_file(file, &bytes),
         Err(source) => ParsedFile {
@@ -104,30 +100,6 @@ pub(super) fn parse_all(
             }],
         },
     };
-    // Each worker takes the next file from a shared counter, so a core slowed by other work on
-    // the host does not hold back the rest.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parsed: Vec<(usize, ParsedFile)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.min(files.len()).max(1))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break done };
-                        done.push((i, read(file)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    parsed.sort_unstable_by_key(|(i, _)| *i);
-    parsed
-        .into_iter()
-        .map(|(i, p)| (files[i].clone(), p))
-        .collect()
+    let parsed = crate::parallel::map(files, threads, read);
+    files.iter().cloned().zip(parsed).collect()
 }

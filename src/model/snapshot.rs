@@ -166,7 +166,53 @@ pub struct VolumeUsage {
     pub used: Vec<(f64, f64)>,
 }
 
+/// `more` after `to`'s items; taken whole when `to` is empty, as a file that holds every pod of
+/// a large cluster would otherwise be copied once more.
+fn append<T>(to: &mut Vec<T>, more: Vec<T>) {
+    if to.is_empty() {
+        *to = more;
+    } else {
+        to.extend(more);
+    }
+}
+
 impl Snapshot {
+    /// Adds the objects of `other` after its own (another file of the same snapshot); the
+    /// Argo CD settings of `other`, when it has them, are the ones kept.
+    pub fn absorb(&mut self, other: Snapshot) {
+        let Snapshot {
+            pods,
+            deployments,
+            stateful_sets,
+            daemon_sets,
+            replica_sets,
+            events,
+            nodes,
+            hpas,
+            pvcs,
+            jobs,
+            usage,
+            logs,
+            argo_tracking,
+        } = other;
+        append(&mut self.pods, pods);
+        append(&mut self.deployments, deployments);
+        append(&mut self.stateful_sets, stateful_sets);
+        append(&mut self.daemon_sets, daemon_sets);
+        append(&mut self.replica_sets, replica_sets);
+        append(&mut self.events, events);
+        append(&mut self.nodes, nodes);
+        append(&mut self.hpas, hpas);
+        append(&mut self.pvcs, pvcs);
+        append(&mut self.jobs, jobs);
+        append(&mut self.usage.containers, usage.containers);
+        append(&mut self.usage.volumes, usage.volumes);
+        append(&mut self.logs, logs);
+        if argo_tracking.is_some() {
+            self.argo_tracking = argo_tracking;
+        }
+    }
+
     /// The Deployment, StatefulSet or DaemonSet `target` as the cluster has it: its metadata
     /// and its pod template; `None` for another kind or one the snapshot does not hold.
     pub fn workload(

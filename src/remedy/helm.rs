@@ -1095,6 +1095,7 @@ spec:
         let snapshot = fixtures::snapshot(vec![live(labels)]);
         for env in ["staging", "production"] {
             let ctx = crate::remedy::Situation {
+                lookups: Default::default(),
                 environment: Some(env),
                 ..context(&index, &config, &snapshot)
             };

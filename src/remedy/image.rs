@@ -270,6 +270,7 @@ mod tests {
         let snapshot = Snapshot::default();
         let history = FixedHistory(json!("3.2.0"));
         let ctx = Situation {
+            lookups: Default::default(),
             history: &history,
             actions_dir: "r".into(),
             ..context(&index, &config, &snapshot)
@@ -292,6 +293,7 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let ctx = Situation {
+            lookups: Default::default(),
             actions_dir: "r".into(),
             ..context(&index, &config, &snapshot)
         };
@@ -301,6 +303,7 @@ mod tests {
         ));
         let history = FixedHistory(json!("3.2.0"));
         let ctx = Situation {
+            lookups: Default::default(),
             history: &history,
             ..ctx
         };
@@ -377,6 +380,7 @@ mod tests {
             let repo = crate::git::ConfigRepo::open(dir.path()).unwrap();
             let history = crate::git::GitHistory::new(&repo);
             let ctx = Situation {
+                lookups: Default::default(),
                 history: &history,
                 ..context(&index, &config, &snapshot)
             };

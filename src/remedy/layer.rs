@@ -143,58 +143,16 @@ pub(crate) fn units_of(index: &RepoIndex, declaration: usize) -> Vec<&Path> {
 /// repository whose path is `dir`, else those with the nearest path above it. Each with its
 /// name and the file that declares it.
 pub(crate) fn appliers_of(index: &RepoIndex, dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new();
-    let mut consider = |path: &str, name: String, file: &Path| {
-        let Some(path) = crate::manifests::normalise(Path::new(path.trim_start_matches('/')))
-        else {
-            return;
-        };
-        if dir.starts_with(&path) {
-            found.push((path, name, file.to_owned()));
-        }
-    };
-    for declaration in &index.declarations {
-        let id = &declaration.id;
-        if id.group != "kustomize.toolkit.fluxcd.io"
-            || id.kind != "Kustomization"
-            || !index.origin.flux_reads(&index.declarations, declaration)
-        {
-            continue;
-        }
-        if let Some(path) = declaration
-            .value
-            .pointer("/spec/path")
-            .and_then(Value::as_str)
-        {
-            let namespace = id.namespace.as_deref().unwrap_or("default");
-            let name = format!("Flux Kustomization {namespace}/{}", id.name);
-            consider(path, name, &declaration.location.file);
-        }
-    }
-    // Applications, those an ApplicationSet makes included.
-    for (app, file) in index.argo_applications() {
-        let namespace = app
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("argocd");
-        let name = format!(
-            "Argo CD Application {namespace}/{}",
-            app.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-        );
-        let sources = crate::manifests::appset::sources(&app);
-        for source in sources.filter(|s| index.origin.argo_reads(s)) {
-            if let Some(path) = source["path"].as_str() {
-                consider(path, name.clone(), &file);
-            }
-        }
-    }
-    let nearest = found.iter().map(|(p, _, _)| p.components().count()).max();
+    let found: Vec<&crate::manifests::Applier> = index
+        .appliers()
+        .iter()
+        .filter(|a| dir.starts_with(&a.path))
+        .collect();
+    let nearest = found.iter().map(|a| a.path.components().count()).max();
     found
         .into_iter()
-        .filter(|(p, _, _)| Some(p.components().count()) == nearest)
-        .map(|(_, name, file)| (name, file))
+        .filter(|a| Some(a.path.components().count()) == nearest)
+        .map(|a| (a.name.clone(), a.file.clone()))
         .collect()
 }
 

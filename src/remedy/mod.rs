@@ -19,8 +19,11 @@ mod remediation;
 mod resources;
 mod scale;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -45,6 +48,47 @@ pub struct Situation<'a> {
     pub history: &'a dyn ValueHistory,
     /// Where action records are written, relative to the repository.
     pub actions_dir: PathBuf,
+    /// Lookups over the index and the snapshot, built the first time a remedy needs one.
+    pub lookups: Lookups<'a>,
+}
+
+/// Lookups that many findings of one plan make, each built once: without them, each finding
+/// would scan every object of the repository and every pod of the cluster.
+#[derive(Default)]
+pub struct Lookups<'a> {
+    objects: OnceLock<HashMap<&'a ObjectRef, Vec<&'a IndexedObject>>>,
+    pods: OnceLock<HashMap<ObjectRef, Vec<&'a Pod>>>,
+}
+
+impl<'a> Situation<'a> {
+    /// The objects the repository declares as `id`, in the index's order.
+    pub(crate) fn objects_as(&self, id: &ObjectRef) -> &[&'a IndexedObject] {
+        let index: &'a RepoIndex = self.index;
+        let objects = self.lookups.objects.get_or_init(|| {
+            let mut by_id: HashMap<&'a ObjectRef, Vec<&'a IndexedObject>> = HashMap::new();
+            for object in &index.objects {
+                by_id.entry(&object.id).or_default().push(object);
+            }
+            by_id
+        });
+        objects.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The pods of `workload` in the cluster, by their owner references.
+    pub(crate) fn pods_of(&self, workload: &ObjectRef) -> &[&'a Pod] {
+        let snapshot: &'a Snapshot = self.snapshot;
+        let pods = self.lookups.pods.get_or_init(|| {
+            let owners = crate::detect::owners::Owners::new(snapshot);
+            let mut by_owner: HashMap<ObjectRef, Vec<&'a Pod>> = HashMap::new();
+            for pod in &snapshot.pods {
+                if let Some(owner) = owners.of_pod(pod) {
+                    by_owner.entry(owner).or_default().push(pod);
+                }
+            }
+            by_owner
+        });
+        pods.get(workload).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The result of remedying one finding.
@@ -137,10 +181,10 @@ impl<'a> Situation<'a> {
         let index = self.index;
         let in_environment =
             |o: &IndexedObject, env: &str| self.environments_of(o).iter().any(|e| e == env);
-        let found: Vec<&IndexedObject> = index
-            .objects
+        let found: Vec<&IndexedObject> = self
+            .objects_as(target)
             .iter()
-            .filter(|o| o.id == *target)
+            .copied()
             .filter(|o| self.environment.is_none_or(|env| in_environment(o, env)))
             .collect();
         // A build that renames its objects (`namePrefix`, `nameSuffix`) applies them under
@@ -645,6 +689,7 @@ pub(crate) mod testing {
         snapshot: &'a Snapshot,
     ) -> Situation<'a> {
         Situation {
+            lookups: Default::default(),
             environment: Some("prod"),
             actions_dir: "r".into(),
             ..context(index, config, snapshot)
@@ -658,6 +703,7 @@ pub(crate) mod testing {
         snapshot: &'a Snapshot,
     ) -> Situation<'a> {
         Situation {
+            lookups: Default::default(),
             index,
             config,
             snapshot,
@@ -804,6 +850,7 @@ mod tests {
             f
         };
         let eu = Situation {
+            lookups: Default::default(),
             environment: Some("prod-eu"),
             ..context(&index, &config, &snapshot)
         };
@@ -888,6 +935,7 @@ mod tests {
             "{anywhere}"
         );
         let in_all = Situation {
+            lookups: Default::default(),
             environment: Some("all"),
             ..context(&index, &config, &snapshot)
         };

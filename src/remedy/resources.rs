@@ -186,7 +186,7 @@ pub(super) fn right_size(finding: &Finding, ctx: &Situation) -> RemedyResult {
         )));
     }
     let declared = ctx.declared(&target)?;
-    let oom = was_oom_killed(ctx.snapshot, finding);
+    let oom = was_oom_killed(ctx, finding);
     let over = finding.code == FindingCode::OverProvisioned;
     let mut draft = Draft::new(
         finding,
@@ -347,10 +347,9 @@ fn live_memory_limit(
 
 /// Whether a pod of the finding's workload was ever OOM-killed, as far as the snapshot shows:
 /// the pods' last terminations, or the usage history's count over its window.
-fn was_oom_killed(snapshot: &Snapshot, finding: &Finding) -> bool {
-    let owners = crate::detect::owners::Owners::new(snapshot);
+fn was_oom_killed(ctx: &Situation, finding: &Finding) -> bool {
     let target = finding.target();
-    let in_history = snapshot.usage.containers.iter().any(|c| {
+    let in_history = ctx.snapshot.usage.containers.iter().any(|c| {
         c.oom_killed_pods > 0
             && Some(&c.namespace) == target.namespace.as_ref()
             && c.workload.kind == target.kind
@@ -358,25 +357,20 @@ fn was_oom_killed(snapshot: &Snapshot, finding: &Finding) -> bool {
             && Some(c.container.as_str()) == finding.container.as_deref()
     });
     in_history
-        || snapshot
-            .pods
-            .iter()
-            .filter(|p| p.metadata.namespace == target.namespace)
-            .filter(|p| owners.of_pod(p).as_ref() == Some(target))
-            .any(|p| {
-                let statuses = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.container_statuses.as_ref());
-                statuses.into_iter().flatten().any(|s| {
-                    Some(s.name.as_str()) == finding.container.as_deref()
-                        && s.last_state
-                            .as_ref()
-                            .and_then(|l| l.terminated.as_ref())
-                            .and_then(|t| t.reason.as_deref())
-                            == Some("OOMKilled")
-                })
+        || ctx.pods_of(target).iter().any(|p| {
+            let statuses = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref());
+            statuses.into_iter().flatten().any(|s| {
+                Some(s.name.as_str()) == finding.container.as_deref()
+                    && s.last_state
+                        .as_ref()
+                        .and_then(|l| l.terminated.as_ref())
+                        .and_then(|t| t.reason.as_deref())
+                        == Some("OOMKilled")
             })
+        })
 }
 
 #[cfg(test)]

@@ -329,6 +329,7 @@ mod tests {
         // Below its ceiling, the autoscaler has room: no change.
         let snapshot = fixtures::snapshot(vec![hpa_status(4)]);
         let ctx = Situation {
+            lookups: Default::default(),
             snapshot: &snapshot,
             ..ctx
         };
@@ -350,6 +351,7 @@ mod tests {
         );
         // In dev the overlay sets 1: 1 → 2.
         let ctx = Situation {
+            lookups: Default::default(),
             environment: Some("dev"),
             ..ctx
         };

@@ -6,6 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::sandbox::{self, Limits, Sandbox};
@@ -26,8 +27,9 @@ pub struct Kustomize {
     verb: &'static str,
     /// `helm`, when it is on `PATH`.
     helm: Option<PathBuf>,
-    /// What it is, with its version: `kustomize v5.4.3`, `kubectl kustomize (kustomize v5.5.0)`.
-    pub name: String,
+    /// What it is, with its version, asked for the first time it is needed: a run that renders
+    /// nothing does not start the program.
+    name: OnceLock<String>,
     /// How long one build may take, and how much it may print.
     pub limits: Limits,
 }
@@ -46,9 +48,8 @@ impl Kustomize {
         let lookup = |name: &str| sandbox::lookup(&dirs, name);
         let helm = lookup("helm");
         if let Some(program) = lookup("kustomize") {
-            let version = version_of(&program, &["version"]);
             return Ok(Kustomize {
-                name: format!("kustomize {version}"),
+                name: OnceLock::new(),
                 program,
                 verb: "build",
                 helm,
@@ -56,13 +57,23 @@ impl Kustomize {
             });
         }
         let program = lookup("kubectl").ok_or(Missing)?;
-        let version = version_of(&program, &["version", "--client"]);
         Ok(Kustomize {
-            name: format!("kubectl kustomize (kustomize {version})"),
+            name: OnceLock::new(),
             program,
             verb: "kustomize",
             helm,
             limits: Limits::default(),
+        })
+    }
+
+    /// What it is, with its version: `kustomize v5.4.3`, `kubectl kustomize (kustomize v5.5.0)`.
+    pub fn name(&self) -> &str {
+        self.name.get_or_init(|| match self.verb {
+            "build" => format!("kustomize {}", version_of(&self.program, &["version"])),
+            _ => format!(
+                "kubectl kustomize (kustomize {})",
+                version_of(&self.program, &["version", "--client"])
+            ),
         })
     }
 
@@ -119,7 +130,7 @@ impl Kustomize {
             command.arg("--enable-helm").arg("--helm-command").arg(helm);
         }
         command.arg("--").arg(dir);
-        sandbox::run(command, &self.name, self.limits)
+        sandbox::run(command, self.name(), self.limits)
     }
 }
 
@@ -197,7 +208,7 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut kustomize = Kustomize::find_in(Some(dir.path().as_os_str().to_owned())).unwrap();
-        assert_eq!(kustomize.name, "kustomize v5.4.3");
+        assert_eq!(kustomize.name(), "kustomize v5.4.3");
         kustomize.limits.timeout = Duration::from_millis(300);
         let started = std::time::Instant::now();
         let sandbox = Sandbox::new(false).unwrap();

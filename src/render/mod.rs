@@ -134,7 +134,7 @@ impl Renderer {
 
     /// The program builds are rendered with, and its version; `None` when there is none.
     pub fn name(&self) -> Option<&str> {
-        self.kustomize.as_ref().ok().map(|k| k.name.as_str())
+        self.kustomize.as_ref().ok().map(Kustomize::name)
     }
 
     /// The program builds are rendered with, when there is one.
@@ -167,6 +167,13 @@ impl Renderer {
         build: &Build,
         edits: &[(&Path, &str)],
     ) -> Result<Vec<Rendered>, Failure> {
+        // Without kustomize there is nothing to copy the build for.
+        if let Err(missing) = &self.kustomize {
+            return Err(Failure::NoKustomize {
+                kustomization: build.kustomization.clone(),
+                missing: missing.clone(),
+            });
+        }
         let failed = |error: std::io::Error| Failure::Failed {
             kustomization: build.kustomization.clone(),
             message: format!("cannot copy its files to render the edit: {error}"),

@@ -147,6 +147,7 @@ spec:
             chart: vec![],
         }];
         let ctx = Situation {
+            lookups: Default::default(),
             environment: Some("prod"),
             ..context(&index, &config, &snapshot)
         };
