@@ -709,13 +709,13 @@ fn next_environment<'a>(
     history: &'a crate::remedy::NoHistory,
 ) -> crate::remedy::Situation<'a> {
     crate::remedy::Situation {
-        lookups: Default::default(),
         index,
         config,
         snapshot,
         environment: Some(to),
         history,
         actions_dir: PathBuf::from("actions"),
+        lookups: Default::default(),
     }
 }
 

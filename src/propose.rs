@@ -302,13 +302,13 @@ pub fn plan_with(
         }
     }
     let ctx = Situation {
-        lookups: Default::default(),
         index: inputs.index,
         config: inputs.config,
         snapshot: inputs.snapshot,
         environment: options.environment.as_deref(),
         history: inputs.history,
         actions_dir: options.actions_dir.clone(),
+        lookups: Default::default(),
     };
     let mut plan = Plan {
         findings: findings.len(),
@@ -338,10 +338,10 @@ pub fn plan_with(
         }
     }
     let proven = prove_all(inputs, &drafts);
-    for ((finding, remediation, _), proof) in drafts.into_iter().zip(proven) {
-        let proposal = proof.and_then(|(said, files)| {
+    for ((finding, remediation, edited), proof) in drafts.into_iter().zip(proven) {
+        let proposal = edited.and_then(|files| {
             let mut remediation = remediation;
-            if let Some(said) = said {
+            if let Some(said) = proof? {
                 remediation.finding = remediation.finding.clone().with("rendered", said);
             }
             propose(inputs, policies, remediation, files, options)
@@ -361,21 +361,20 @@ pub fn plan_with(
 /// A finding's remediation and its edited files, or why the edit could not be made.
 type Draft<'f> = (&'f Finding, Remediation, Result<Vec<FileChange>, String>);
 
-/// What rendering said of a draft (`None`: nothing), with its files; or why it fails.
-type Proof = Result<(Option<String>, Vec<FileChange>), String>;
+/// What rendering said of a draft (`None`: nothing, or nothing to prove), or why it disproves
+/// the edit.
+type Proof = Result<Option<String>, String>;
 
-/// What rendering said of each draft (`None`: nothing to say), with its files; the reason when
-/// its edit could not be made or rendering disproves it. Drafts are proven on as many threads as
-/// there are cores, as each proof waits on kustomize or helm.
+/// What rendering says of each draft whose edit could be made. Drafts are proven on as many
+/// threads as there are cores, as each proof waits on kustomize or helm.
 fn prove_all(inputs: &Inputs, drafts: &[Draft]) -> Vec<Proof> {
     let (index, config, renderer) = (inputs.index, inputs.config, inputs.renderer);
     let one = |(_, remediation, edited): &Draft| {
-        let files = edited.clone()?;
-        let Some(renderer) = renderer else {
-            return Ok((None, files));
+        let (Some(renderer), Ok(files)) = (renderer, edited) else {
+            return Ok(None);
         };
-        let said = crate::prove::prove(index, config, renderer, remediation, &files)?;
-        Ok(((!said.is_empty()).then(|| said.join("; ")), files))
+        let said = crate::prove::prove(index, config, renderer, remediation, files)?;
+        Ok((!said.is_empty()).then(|| said.join("; ")))
     };
     // Without a renderer there is nothing to wait on.
     let threads = if renderer.is_some() { 0 } else { 1 };

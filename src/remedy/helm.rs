@@ -1095,7 +1095,6 @@ spec:
         let snapshot = fixtures::snapshot(vec![live(labels)]);
         for env in ["staging", "production"] {
             let ctx = crate::remedy::Situation {
-                lookups: Default::default(),
                 environment: Some(env),
                 ..context(&index, &config, &snapshot)
             };

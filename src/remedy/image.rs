@@ -270,7 +270,6 @@ mod tests {
         let snapshot = Snapshot::default();
         let history = FixedHistory(json!("3.2.0"));
         let ctx = Situation {
-            lookups: Default::default(),
             history: &history,
             actions_dir: "r".into(),
             ..context(&index, &config, &snapshot)
@@ -293,7 +292,6 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let ctx = Situation {
-            lookups: Default::default(),
             actions_dir: "r".into(),
             ..context(&index, &config, &snapshot)
         };
@@ -303,7 +301,6 @@ mod tests {
         ));
         let history = FixedHistory(json!("3.2.0"));
         let ctx = Situation {
-            lookups: Default::default(),
             history: &history,
             ..ctx
         };
@@ -380,7 +377,6 @@ mod tests {
             let repo = crate::git::ConfigRepo::open(dir.path()).unwrap();
             let history = crate::git::GitHistory::new(&repo);
             let ctx = Situation {
-                lookups: Default::default(),
                 history: &history,
                 ..context(&index, &config, &snapshot)
             };

@@ -204,7 +204,6 @@ mod tests {
         let (index, config) = example();
         let snapshot = Snapshot::default();
         let ctx = Situation {
-            lookups: Default::default(),
             environment: Some("prod"),
             ..context(&index, &config, &snapshot)
         };

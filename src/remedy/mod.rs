@@ -689,7 +689,6 @@ pub(crate) mod testing {
         snapshot: &'a Snapshot,
     ) -> Situation<'a> {
         Situation {
-            lookups: Default::default(),
             environment: Some("prod"),
             actions_dir: "r".into(),
             ..context(index, config, snapshot)
@@ -703,13 +702,13 @@ pub(crate) mod testing {
         snapshot: &'a Snapshot,
     ) -> Situation<'a> {
         Situation {
-            lookups: Default::default(),
             index,
             config,
             snapshot,
             environment: None,
             history: &NoHistory,
             actions_dir: "remediations".into(),
+            lookups: Default::default(),
         }
     }
 
@@ -850,7 +849,6 @@ mod tests {
             f
         };
         let eu = Situation {
-            lookups: Default::default(),
             environment: Some("prod-eu"),
             ..context(&index, &config, &snapshot)
         };
@@ -935,7 +933,6 @@ mod tests {
             "{anywhere}"
         );
         let in_all = Situation {
-            lookups: Default::default(),
             environment: Some("all"),
             ..context(&index, &config, &snapshot)
         };

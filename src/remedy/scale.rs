@@ -329,7 +329,6 @@ mod tests {
         // Below its ceiling, the autoscaler has room: no change.
         let snapshot = fixtures::snapshot(vec![hpa_status(4)]);
         let ctx = Situation {
-            lookups: Default::default(),
             snapshot: &snapshot,
             ..ctx
         };
@@ -351,7 +350,6 @@ mod tests {
         );
         // In dev the overlay sets 1: 1 → 2.
         let ctx = Situation {
-            lookups: Default::default(),
             environment: Some("dev"),
             ..ctx
         };

@@ -168,12 +168,7 @@ impl Renderer {
         edits: &[(&Path, &str)],
     ) -> Result<Vec<Rendered>, Failure> {
         // Without kustomize there is nothing to copy the build for.
-        if let Err(missing) = &self.kustomize {
-            return Err(Failure::NoKustomize {
-                kustomization: build.kustomization.clone(),
-                missing: missing.clone(),
-            });
-        }
+        self.kustomize_for(build)?;
         let failed = |error: std::io::Error| Failure::Failed {
             kustomization: build.kustomization.clone(),
             message: format!("cannot copy its files to render the edit: {error}"),
@@ -202,6 +197,16 @@ impl Renderer {
         self.render(copy.path(), build)
     }
 
+    /// The kustomize to render `build` with; its absence, said of `build`.
+    fn kustomize_for(&self, build: &Build) -> Result<&Kustomize, Failure> {
+        self.kustomize
+            .as_ref()
+            .map_err(|missing| Failure::NoKustomize {
+                kustomization: build.kustomization.clone(),
+                missing: missing.clone(),
+            })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache
             .lock()
@@ -224,13 +229,7 @@ impl Renderer {
                 "a kustomize Component is built only through the builds that use it".to_owned(),
             ));
         }
-        let kustomize = self
-            .kustomize
-            .as_ref()
-            .map_err(|missing| Failure::NoKustomize {
-                kustomization: build.kustomization.clone(),
-                missing: missing.clone(),
-            })?;
+        let kustomize = self.kustomize_for(build)?;
         if build.helm && !kustomize.has_helm() {
             return Err(not_rendered(
                 "it inflates Helm charts (`helmCharts`) and `helm` is not on PATH".to_owned(),

@@ -147,7 +147,6 @@ spec:
             chart: vec![],
         }];
         let ctx = Situation {
-            lookups: Default::default(),
             environment: Some("prod"),
             ..context(&index, &config, &snapshot)
         };
