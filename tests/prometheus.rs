@@ -91,8 +91,25 @@ fn setup() -> Setup {
 }
 
 /// The setup with api's memory per pod and worker's CPU (at a time, at the point's index)
-/// given.
+/// given, now; web peaks once a day, half a day from now.
 fn setup_with(api_memory: &dyn Fn(f64) -> f64, worker_cpu: &dyn Fn(f64, usize) -> f64) -> Setup {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
+    // web: three pods whose total CPU peaks at 5 cores once a day, on the hour half a day from
+    // now: whenever the test runs, now is web's quiet time and the peak is still to come.
+    let peak = ((now + DAY / 2.0) / 3600.0).floor() * 3600.0;
+    let daily = move |t: f64| (2.75 + 2.25 * (((t - peak) / DAY + 0.25) * TAU).sin()) / 3.0;
+    let mut setup = setup_at(now, api_memory, worker_cpu, &daily);
+    setup.peak_hour = (peak.rem_euclid(DAY) / 3600.0) as u32;
+    setup
+}
+
+/// The setup with two weeks of history up to `now`, and web's CPU per pod given.
+fn setup_at(
+    now: f64,
+    api_memory: &dyn Fn(f64) -> f64,
+    worker_cpu: &dyn Fn(f64, usize) -> f64,
+    web_cpu: &dyn Fn(f64) -> f64,
+) -> Setup {
     let web = deployment("web", 3, "500m", "256Mi");
     let api = deployment("api", 2, "500m", "512Mi");
     let worker = deployment("worker", 1, "1", "1Gi");
@@ -112,7 +129,6 @@ fn setup_with(api_memory: &dyn Fn(f64) -> f64, worker_cpu: &dyn Fn(f64, usize) -
         cluster.create(object, "kubectl").unwrap();
     }
     let prometheus = FakePrometheus::start();
-    let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
     let owner = |pod: &str, set: &str| {
         prometheus.add(
             "kube_pod_owner",
@@ -159,14 +175,9 @@ fn setup_with(api_memory: &dyn Fn(f64) -> f64, worker_cpu: &dyn Fn(f64, usize) -
                 series(now, memory),
             );
         };
-    // web: three pods whose total CPU peaks at 5 cores once a day, on the hour half a day from
-    // now: whenever the test runs, now is web's quiet time and the peak is still to come.
-    let peak = ((now + DAY / 2.0) / 3600.0).floor() * 3600.0;
-    let peak_hour = (peak.rem_euclid(DAY) / 3600.0) as u32;
-    let daily = move |t: f64| (2.75 + 2.25 * (((t - peak) / DAY + 0.25) * TAU).sin()) / 3.0;
     for pod in ["web-5c6b-a", "web-5c6b-b", "web-5c6b-c"] {
         owner(pod, "web-5c6b");
-        usage(pod, "web", &daily, &|_| 200.0 * 1048576.0);
+        usage(pod, "web", web_cpu, &|_| 200.0 * 1048576.0);
     }
     // api: 450m of a 500m request, all the time.
     for pod in ["api-7d9f-a", "api-7d9f-b"] {
@@ -223,7 +234,7 @@ fn setup_with(api_memory: &dyn Fn(f64) -> f64, worker_cpu: &dyn Fn(f64, usize) -
         work,
         cluster,
         prometheus,
-        peak_hour,
+        peak_hour: 0,
     }
 }
 
@@ -410,7 +421,7 @@ fn a_leak_reaching_its_limit_in_three_days_is_memory_growth_and_no_raise() {
 }
 
 #[test]
-fn a_spike_on_a_steady_workload_is_evidence_and_its_noise_is_not() {
+fn a_spike_on_a_steady_or_flat_workload_is_evidence_and_its_noise_is_not() {
     // worker's CPU: 50m with a little noise for two weeks.
     let noise = |i: usize| {
         let x = (i as u64)
@@ -418,28 +429,32 @@ fn a_spike_on_a_steady_workload_is_evidence_and_its_noise_is_not() {
             .wrapping_add(1442695040888963407);
         ((x >> 33) as f64 / (1u64 << 31) as f64 - 1.0) * 0.004
     };
-    let quiet = setup_with(&|_| 300.0 * 1048576.0, &move |_, i| 0.05 + noise(i));
-    let worker = bodies(&quiet)
-        .into_iter()
-        .find(|b| b.contains("over-provisioned") && b.contains("worker"))
-        .unwrap_or_else(|| panic!("no right-sizing of worker"));
+    // worker's right-sizing pull request, with worker's CPU at each point's index given.
+    let worker_of = |cpu: &dyn Fn(f64, usize) -> f64| {
+        let setup = setup_with(&|_| 300.0 * 1048576.0, cpu);
+        let worker = bodies(&setup)
+            .into_iter()
+            .find(|b| b.contains("over-provisioned") && b.contains("worker"))
+            .unwrap_or_else(|| panic!("no right-sizing of worker"));
+        (setup, worker)
+    };
+    let (quiet, worker) = worker_of(&move |_, i| 0.05 + noise(i));
     assert!(
         !worker.contains("anomalies"),
         "noise is no anomaly:\n{worker}"
     );
-    // The same with one point at 900m, four days ago.
-    let spiked = setup_with(&|_| 300.0 * 1048576.0, &move |_, i| {
-        if i == 2880 { 0.9 } else { 0.05 + noise(i) }
-    });
-    let worker = bodies(&spiked)
-        .into_iter()
-        .find(|b| b.contains("over-provisioned") && b.contains("worker"))
-        .unwrap_or_else(|| panic!("no right-sizing of worker"));
-    // Prometheus repeats the point at each 2-minute step within its 5-minute lookback.
-    assert!(
-        worker.contains("robust standard deviations") && worker.contains("the latest 900m"),
-        "{worker}"
-    );
+    // The same with one point at 900m, four days ago; then on a perfectly flat 50m, where the
+    // spread is nothing at all.
+    let spiked = move |_, i| if i == 2880 { 0.9 } else { 0.05 + noise(i) };
+    let flat = |_, i| if i == 2880 { 0.9 } else { 0.05 };
+    for cpu in [&spiked as &dyn Fn(f64, usize) -> f64, &flat] {
+        let (_, worker) = worker_of(cpu);
+        // Prometheus repeats the point at each 2-minute step within its 5-minute lookback.
+        assert!(
+            worker.contains("robust standard deviations") && worker.contains("the latest 900m"),
+            "{worker}"
+        );
+    }
     // web's daily peak is its season, not an anomaly.
     let web = bodies(&quiet)
         .into_iter()
@@ -559,6 +574,43 @@ fn now_ends_the_range_read_from_prometheus() {
     for range in ranges {
         assert_eq!(range.end, end, "{}", range.query);
     }
+}
+
+#[test]
+fn a_friday_morning_run_forecasts_that_afternoons_weekday_peak() {
+    // 2026-11-20, a Friday, at 08:00 UTC. web's pods peak at 5 cores in all from 14:00 to 16:00
+    // on weekdays only: tomorrow, a Saturday, is quiet.
+    let now = 1795161600.0;
+    let weekdays = |t: f64| {
+        // 1970-01-01 was a Thursday; 0 is a Monday.
+        let weekday = ((t / DAY).floor() as i64 + 3).rem_euclid(7);
+        let hour = (t.rem_euclid(DAY) / 3600.0).floor() as u32;
+        if weekday < 5 && (14..16).contains(&hour) {
+            5.0 / 3.0
+        } else {
+            0.25
+        }
+    };
+    let setup = setup_at(now, &|_| 300.0 * 1048576.0, &|_, _| 0.05, &weekdays);
+    let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();
+    let at = ["--kubeconfig", kubeconfig, "--now", "2026-11-20T08:00:00Z"];
+    let markdown = propose_as(&setup, "markdown", &at);
+    let body = String::from_utf8_lossy(&markdown.stdout);
+    let forecast = body
+        .split("\n# ")
+        .find(|p| p.contains("peak-forecast") && p.contains("web"))
+        .unwrap_or_else(|| panic!("no forecast of this afternoon's peak:\n{}", text(&markdown)));
+    // The peak of the hours from 14:00 to 16:00, read from Fridays alone.
+    assert!(
+        forecast.contains("5 at 14:00 UTC") || forecast.contains("5 at 15:00 UTC"),
+        "{forecast}"
+    );
+    assert!(forecast.contains("from 4 to 15 replicas"), "{forecast}");
+    // Read from Fridays: a profile of tomorrow, a Saturday, would have no peak at all.
+    assert!(
+        forecast.contains("each hour by its own weekday"),
+        "{forecast}"
+    );
 }
 
 #[test]
