@@ -509,6 +509,62 @@ fn an_answer_with_warnings_is_partial_data_not_usage() {
 }
 
 #[test]
+fn an_answer_with_warnings_leaves_the_open_pull_request_open_and_says_why() {
+    let setup = setup();
+    let github = testkit::github::FakeGitHub::start("acme/config", &setup._remote.bare);
+    let file = std::path::Path::new(&setup.work).join("remediator.yaml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    let forge = format!(
+        "forge:\n  type: github\n  repository: acme/config\n  apiUrl: {}\n",
+        github.url()
+    );
+    std::fs::write(&file, config + &forge).unwrap();
+    common::commit_all(&setup._remote.work, "Publish to GitHub");
+    common::push(&setup._remote.work, "refs/heads/main:refs/heads/main");
+    let kubeconfig = setup.cluster.kubeconfig().to_str().unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_remediator"))
+            .args(["propose", "--repo", &setup.work, "--forge", "github"])
+            .args(["--kubeconfig", kubeconfig])
+            .env("GITHUB_TOKEN", testkit::github::BOT_TOKEN)
+            .env_remove("GITHUB_API_URL")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let worker = github
+        .pulls()
+        .into_iter()
+        .find(|p| p.body.contains("over-provisioned") && p.title.contains("worker"))
+        .unwrap_or_else(|| panic!("no right-sizing pull request: {}", text(&first)));
+    // The next run's usage answers are partial: worker's finding is not seen, and not cleared.
+    setup
+        .prometheus
+        .warn("partial response: store 10.0.3.4:10901 did not answer");
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(
+        !text(&second).contains(&format!("closed #{}", worker.number)),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(github.pull(worker.number).state, "open");
+    let kept: Vec<_> = github
+        .comments(worker.number)
+        .into_iter()
+        .filter(|c| c.body.contains("stays open"))
+        .collect();
+    assert_eq!(kept.len(), 1, "one comment");
+    assert!(
+        kept[0].body.contains("not everything was read")
+            && kept[0].body.contains("may be partial: partial response"),
+        "{}",
+        kept[0].body
+    );
+}
+
+#[test]
 fn two_hours_of_a_fourteen_day_window_are_partial_data_not_usage() {
     let setup = setup_with(&|_| 300.0 * 1048576.0, &|_, _| 0.05);
     // Every series loses all but its last two hours, as after a retention cut.
