@@ -281,7 +281,7 @@ fn the_config_schema_matches_the_parser() {
                 "llm: {url: \"http://127.0.0.1:8000/v1\", model: m, apiKey: {env: LLM_KEY}, timeoutSeconds: 5, caFile: /ca.pem}\n"
             }
             "promotion" => {
-                "environments: [{name: a, paths: [x]}, {name: b, paths: [y]}]\npromotion: {order: [a, b], soakSeconds: 60, canary: 1, maxParallel: 2}\n"
+                "environments: [{name: a, paths: [x], context: ca}, {name: b, paths: [y], context: cb}]\npromotion: {order: [a, b], soakSeconds: 60, canary: 1, maxParallel: 2}\n"
             }
             "render" => "render: {allowRemote: [github.com/acme, charts.example.com]}\n",
             other => panic!("the schema declares `{other}`, which this test does not know"),

@@ -818,8 +818,18 @@ impl RawConfig {
                 for (i, name) in raw.order.into_iter().enumerate() {
                     let key = format!("promotion.order[{i}]");
                     let line = name.referenced.line();
-                    if !environments.iter().any(|e| e.name == name.value) {
+                    let Some(environment) = environments.iter().find(|e| e.name == name.value)
+                    else {
                         let message = format!("`{}` is not an environment", name.value);
+                        return Err(invalid(line, &key, message));
+                    };
+                    // A promotion into an environment that reaches no cluster could never be
+                    // applied, and its merge would hold up every commit behind it.
+                    if environment.clusters.is_empty() {
+                        let message = format!(
+                            "`{}` reaches no cluster: give it `context` or `clusters`, or leave it out of the order",
+                            name.value
+                        );
                         return Err(invalid(line, &key, message));
                     }
                     if order.contains(&name.value) {
@@ -1204,8 +1214,13 @@ forge:
                 "environments[0].clusters",
             ),
             (
-                "environments:\n  - name: a\n    paths: [x]\npromotion:\n  order: [a, b]\n",
-                5,
+                "environments:\n  - name: a\n    paths: [x]\n    context: c\npromotion:\n  order: [a, b]\n",
+                6,
+                "promotion.order[1]",
+            ),
+            (
+                "environments:\n  - {name: a, paths: [x], context: c}\n  - {name: b, paths: [y]}\npromotion:\n  order:\n    - a\n    - b\n",
+                7,
                 "promotion.order[1]",
             ),
         ];
