@@ -364,6 +364,13 @@ impl Head<'_> {
     }
 }
 
+/// An object's kind alone, when the rest of its head does not read.
+#[derive(serde::Deserialize)]
+struct KindOnly<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
+
 /// A JSON document as a possible `List`: its kind and its items' texts.
 #[derive(serde::Deserialize)]
 struct ListHead<'a> {
@@ -380,7 +387,19 @@ impl<'a> Object<'a> {
             Object::Tree(value) => Head::deserialize(value),
             Object::Json(raw) => serde_json::from_str(raw.get()),
         };
-        head.unwrap_or_default()
+        // Malformed metadata still leaves the kind, so that the object is reported as the
+        // kind it says it is, not as one detection does not use.
+        head.or_else(|_| {
+            let kind = match self {
+                Object::Tree(value) => KindOnly::deserialize(value),
+                Object::Json(raw) => serde_json::from_str(raw.get()),
+            };
+            kind.map(|k| Head {
+                kind: k.kind,
+                metadata: None,
+            })
+        })
+        .unwrap_or_default()
     }
 
     /// Deserializes the object into its type and keeps it; the message when it does not fit.
@@ -504,7 +523,8 @@ mod tests {
       "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "web"}}},
     {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "x"},
       "spec": {"containers": 3}},
-    {"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}}
+    {"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": "broken"}
   ]
 }
 {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
@@ -518,13 +538,18 @@ mod tests {
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
         assert_eq!(loaded.snapshot.nodes.len(), 1);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(
             problems[0].starts_with("snap.json:8: Pod/x/b: invalid type: integer `3`"),
             "{problems:?}"
         );
+        // A pod whose metadata does not read is still a pod that does not fit.
+        assert!(
+            problems[1].starts_with("snap.json:11: Pod/(no name): invalid type"),
+            "{problems:?}"
+        );
         assert_eq!(
-            problems[1],
+            problems[2],
             "snap.json: skipped 1 objects of kinds detection does not use (Widget 1)"
         );
         assert_eq!(loaded.objects, 3);
