@@ -105,6 +105,34 @@ pub enum Progress {
         /// That change's commit.
         by: String,
     },
+    /// The promotion's pull request merged; its merge is not reconciled in the next
+    /// environment yet.
+    WaitingForReconcile {
+        /// The pull request.
+        pull: u64,
+    },
+    /// The promotion merged and its merge was verified in the next environment.
+    Promoted {
+        /// The pull request.
+        pull: u64,
+    },
+    /// The promotion merged and its merge was rolled back in the next environment.
+    RolledBack {
+        /// The pull request.
+        pull: u64,
+    },
+    /// The promotion's pull request was closed without merging: it is not proposed again.
+    Closed {
+        /// The pull request.
+        pull: u64,
+    },
+    /// The promotion branch holds a commit remediator did not make: it is left to people.
+    LeftToPeople {
+        /// The pull request, when there is a forge.
+        pull: u64,
+        /// The branch.
+        branch: String,
+    },
 }
 
 /// Where a promotion run works.
@@ -276,6 +304,11 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             changes,
             earlier,
         } = step;
+        // One promotion per change and environment, ever: a pull request of it that merged or
+        // was closed settles it.
+        if let Some(settled) = self.settled(proven, to, records).await? {
+            return Ok(settled);
+        }
         let soak = self.config.promotion.soak;
         let soaked = now.duration_since(proven.verified_at);
         let soak_signed = k8s_openapi::jiff::SignedDuration::try_from(soak)
@@ -332,17 +365,18 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             },
         )?;
         let message = self.repo.message(proven.commit)?;
-        let own = trailers(&message);
-        let merged_trailers = match self.repo.parents(proven.commit)?.get(1) {
-            Some(merged) if trailer(&own, "Remediation-Id").is_none() => {
-                trailers(&self.repo.message(*merged)?)
-            }
-            _ => own,
-        };
-        // The chain's id: the remediation's, else the first commit's, so that `history` shows
+        let merged_trailers = self.repo.merged_trailers(proven.commit)?;
+        // The chain's id: the remediation's (of the commits the pull request merged, else of
+        // the promotion that opened it), else the first commit's, so that `history` shows
         // every environment's steps as one chain.
         let chain = trailer(&merged_trailers, "Remediation-Id")
-            .map_or_else(|| proven.commit.to_string(), str::to_owned);
+            .map(str::to_owned)
+            .or_else(|| {
+                proven
+                    .pull
+                    .and_then(|pull| crate::reconcile::promotion_chain(records, pull))
+            })
+            .unwrap_or_else(|| proven.commit.to_string());
         let finding = trailer(&merged_trailers, "Finding").map(str::to_owned);
         // A remediation is made again for the next environment's declaration, as propose
         // would make it there; a change the remedy cannot make again is carried.
@@ -354,7 +388,15 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
                 edits: remediation.changes.clone(),
                 left: vec![],
             },
-            None => carry(&index, self.config, to, changes, earlier, finding.is_some()),
+            None => carry(
+                &index,
+                self.config,
+                self.renderer,
+                to,
+                changes,
+                earlier,
+                finding.is_some(),
+            ),
         };
         let files =
             crate::propose::apply_edits(&root, &carried.edits, "promotion").map_err(Error::Io)?;
@@ -394,6 +436,11 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
         commit_message.push_str(&format!("Remediation-Id: {chain}\n"));
         if let Some(code) = &finding {
             commit_message.push_str(&format!("Finding: {code}\n"));
+        }
+        // The branch belongs to people once they commit to it: it is left alone, and its pull
+        // request says so once.
+        if let Some(pull) = self.touched(&branch, base).await? {
+            return Ok(Progress::LeftToPeople { pull, branch });
         }
         let written: Vec<(PathBuf, String)> = files
             .iter()
@@ -445,6 +492,22 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
                 Err(error) => dry_runs.push(format!("**{to}/{name}**: not dry-run: {error}\n")),
             }
         }
+        // The proof: what the next environment renders before and after the edit.
+        let rendered: Vec<String> = next
+            .objects
+            .iter()
+            .flat_map(|c| {
+                c.fields.iter().map(move |f| {
+                    format!(
+                        "- `{}` `{}`: {} → {}",
+                        c.object,
+                        f.path,
+                        shown(f.old.as_ref()),
+                        shown(f.new.as_ref())
+                    )
+                })
+            })
+            .collect();
         let evidence = self.evidence(proven, from, records);
         let body = body(&Body {
             from,
@@ -456,6 +519,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             evidence: &evidence,
             now_health: &now_health,
             diff: &patch(&files, false),
+            rendered: &rendered,
             left: &carried.left,
             remedy: remade.as_ref().map(|r| r.summary.as_str()),
             risk: &assessment,
@@ -482,6 +546,16 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             };
             pull = forge.open_or_update(&spec).await?.0.number;
         }
+        let sha = proven.commit.to_string();
+        let recorded = records.iter().any(|r| {
+            r.event == Event::Promoted
+                && r.commit.as_deref() == Some(sha.as_str())
+                && r.detail["to"] == to
+                && r.pull == (pull > 0).then_some(pull)
+        });
+        if recorded {
+            return Ok(Progress::Proposed { pull, branch });
+        }
         self.audit.append(&Record {
             remediation: Some(chain),
             commit: Some(proven.commit.to_string()),
@@ -494,6 +568,84 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
             )
         })?;
         Ok(Progress::Proposed { pull, branch })
+    }
+
+    /// How the change's promotion to `to` ended, when its pull request is no longer open:
+    /// merged (and then verified, rolled back or not yet reconciled there) or closed.
+    async fn settled(
+        &self,
+        proven: &Proven,
+        to: &str,
+        records: &[Record],
+    ) -> Result<Option<Progress>, Error> {
+        let Some(forge) = self.forge else {
+            return Ok(None);
+        };
+        let sha = proven.commit.to_string();
+        let pull = records
+            .iter()
+            .filter(|r| r.event == Event::Promoted && r.commit.as_deref() == Some(sha.as_str()))
+            .filter(|r| r.detail["to"] == to)
+            .rev()
+            .find_map(|r| r.pull);
+        let Some(pull) = pull else {
+            return Ok(None);
+        };
+        let info = forge.pull(pull).await?;
+        if !info.merged {
+            return Ok(info.closed.then_some(Progress::Closed { pull }));
+        }
+        let merge = info.merge_commit.as_deref();
+        let finished = records
+            .iter()
+            .filter(|r| merge.is_some() && r.commit.as_deref() == merge)
+            .filter(|r| r.covers(Some(to)))
+            .rfind(|r| matches!(r.event, Event::Verified | Event::RolledBack));
+        Ok(Some(match finished {
+            Some(r) if r.event == Event::Verified => Progress::Promoted { pull },
+            Some(_) => Progress::RolledBack { pull },
+            None => Progress::WaitingForReconcile { pull },
+        }))
+    }
+
+    /// When `branch` on the remote holds a commit remediator did not make (another committer,
+    /// or no `Promotes:` trailer), the pull request it was told of (0 without a forge).
+    async fn touched(&self, branch: &str, base: Oid) -> Result<Option<u64>, Error> {
+        let remote = &self.config.git.remote;
+        let Some(tip) = self.repo.fetch_branch_if_any(remote, branch, self.auth)? else {
+            return Ok(None);
+        };
+        let ours = &self.config.git.author.email;
+        let theirs: Vec<String> = self
+            .repo
+            .commits_only_in(tip, base)?
+            .into_iter()
+            .filter(|(_, email, message)| {
+                email != ours || trailer(&trailers(message), "Promotes").is_none()
+            })
+            .map(|(id, email, _)| format!("{} ({email})", short(id)))
+            .collect();
+        if theirs.is_empty() {
+            return Ok(None);
+        }
+        let Some(forge) = self.forge else {
+            return Ok(Some(0));
+        };
+        let open = forge.open_pulls("promotion").await?;
+        let Some(pull) = open.iter().find(|p| p.head == branch) else {
+            return Ok(Some(0));
+        };
+        forge
+            .upsert_comment(
+                pull.number,
+                "promotion-left-to-people",
+                &format!(
+                    "This branch holds commits remediator did not make ({}). remediator leaves it to you from here: it will not update or rebase it. Merge it when it is ready; closing it ends this promotion, which is not proposed again.",
+                    theirs.join(", ")
+                ),
+            )
+            .await?;
+        Ok(Some(pull.number))
     }
 
     /// The earlier environment's records of the commit, a line each: applied, verified per
@@ -560,12 +712,16 @@ struct Carried {
     left: Vec<String>,
 }
 
-/// Carries each changed field of `changes` onto the same object in `to`: where the field there
-/// holds what it held before the change, the new value; for a remediation, a quantity scaled by
-/// the change's ratio; anything else is left, with why.
+/// Carries each changed field of `changes` onto the same object in `to`: where the field as `to`
+/// renders it holds what the earlier environment rendered before the change, the new value;
+/// for a remediation, a quantity scaled by the change's ratio; anything else is left, with why.
+/// The value goes into the layer that sets it for `to`: its overlay's `images:` entry for an
+/// image, an overlay patch that sets the field, a new patch of `to`'s overlay for a value of a
+/// base other builds share, else the declaration.
 fn carry(
     index: &RepoIndex,
     config: &Config,
+    renderer: &Renderer,
     to: &str,
     changes: &[ObjectChange],
     earlier: &[&ObjectChange],
@@ -595,6 +751,17 @@ fn carry(
                 continue;
             }
         };
+        let rendered = match rendered_in(index, renderer, object) {
+            Ok(rendered) => rendered,
+            Err(reason) => {
+                carried.left.push(format!(
+                    "{}: what {to} renders cannot be read ({reason}); carry the change by hand",
+                    object.id
+                ));
+                continue;
+            }
+        };
+        let mut patch_sets = Vec::new();
         for field in &change.fields {
             let Ok(path) = field.path.parse::<FieldPath>() else {
                 carried
@@ -603,11 +770,15 @@ fn carry(
                 continue;
             };
             let (location, doc) = ctx.field_location(&declared, &path);
-            let new_file = declared
-                .overlay
-                .as_ref()
-                .is_some_and(|o| o.file == location.file);
-            let there = path.get(&doc);
+            // What `to` applies: its build's output, else the declaration as written.
+            let there = match &rendered {
+                Some(value) => path.get(value),
+                None => path.get(&doc),
+            };
+            // Already what the change set: nothing to carry.
+            if there.is_some() && there == field.new.as_ref() {
+                continue;
+            }
             // The value before this change, or before an earlier one of the same field.
             let held_before = |value: Option<&Value>| {
                 value == field.old.as_ref()
@@ -623,31 +794,151 @@ fn carry(
                 (Some(_), Some(here)) if remediation => scaled(here, field.ratio),
                 _ => None,
             };
-            match value {
-                Some(value) if !new_file => {
-                    let edit = Edit::set(path, value);
-                    match carried.edits.iter_mut().find(
-                        |c| matches!(c, Change::Edit { location: l, .. } if *l == location),
-                    ) {
-                        Some(Change::Edit { edits, .. }) => edits.push(edit),
-                        _ => carried.edits.push(Change::Edit {
-                            location: location.clone(),
-                            edits: vec![edit],
-                        }),
-                    }
-                }
-                _ => carried.left.push(format!(
+            let Some(value) = value else {
+                carried.left.push(format!(
                     "{}: `{}` is {} in {to} (it was {} before the change in the earlier environment, which set {}); decide its value there by hand",
                     object.id,
                     field.path,
                     shown(there),
                     shown(field.old.as_ref()),
                     shown(field.new.as_ref())
-                )),
+                ));
+                continue;
+            };
+            if let Some((entry, edits)) = image_entry(&declared, &path, &doc, &value) {
+                carried.edit(&entry, edits);
+            } else if declared
+                .overlay
+                .as_ref()
+                .is_some_and(|o| o.file == location.file)
+            {
+                patch_sets.push((path, value));
+            } else {
+                carried.edit(&location, vec![Edit::set(path, value)]);
+            }
+        }
+        if patch_sets.is_empty() {
+            continue;
+        }
+        match declared.overlay.as_ref().map(|o| (o, &o.home)) {
+            Some((
+                overlay,
+                crate::remedy::PatchHome::File {
+                    kustomization,
+                    entry,
+                },
+            )) => {
+                carried.edits.push(Change::Create {
+                    path: overlay.file.clone(),
+                    content: crate::remedy::patch_document(
+                        declared.declaration,
+                        &patch_sets,
+                        &format!(
+                            "remediator: promoted to {to}; only this overlay's build sees it."
+                        ),
+                    ),
+                });
+                carried.edit(
+                    kustomization,
+                    vec![Edit {
+                        path: FieldPath {
+                            segments: vec![crate::manifests::path::Segment::Key("patches".into())],
+                        },
+                        op: crate::manifests::edit::EditOp::Append(json!({"path": entry})),
+                    }],
+                );
+            }
+            _ => {
+                for (path, value) in patch_sets {
+                    carried.left.push(format!(
+                        "{}: `{path}` to {} in {to}'s own applier, by hand (the base is shared)",
+                        object.id,
+                        shown(Some(&value))
+                    ));
+                }
             }
         }
     }
     carried
+}
+
+impl Carried {
+    /// Adds `edits` to those of the document at `location`.
+    fn edit(&mut self, location: &crate::manifests::Location, edits: Vec<Edit>) {
+        match self
+            .edits
+            .iter_mut()
+            .find(|c| matches!(c, Change::Edit { location: l, .. } if l == location))
+        {
+            Some(Change::Edit { edits: all, .. }) => all.extend(edits),
+            _ => self.edits.push(Change::Edit {
+                location: location.clone(),
+                edits,
+            }),
+        }
+    }
+}
+
+/// The object as `to`'s build renders it at the base; `None` for an object of plain manifests,
+/// which is applied as written.
+fn rendered_in(
+    index: &RepoIndex,
+    renderer: &Renderer,
+    object: &crate::manifests::IndexedObject,
+) -> Result<Option<Value>, String> {
+    let unit = index.unit(object);
+    let Some(build) = index.builds.iter().find(|b| b.dir == unit.path) else {
+        return Ok(None);
+    };
+    let all = renderer
+        .render(&index.root, build)
+        .map_err(|e| e.to_string())?;
+    let found = all
+        .into_iter()
+        .find(|r| crate::render::identity(&r.value, &index.scopes) == object.id);
+    match found {
+        Some(rendered) => Ok(Some(rendered.value)),
+        None => Err(format!(
+            "{} does not render {}",
+            crate::manifests::display_dir(&build.dir),
+            object.id
+        )),
+    }
+}
+
+/// For a container's image that `to`'s overlay sets by an `images:` entry, the entry's edits
+/// that make it render `value`: `newTag`, and `newName` when the repository changes too.
+fn image_entry(
+    declared: &crate::remedy::Declared,
+    path: &FieldPath,
+    doc: &Value,
+    value: &Value,
+) -> Option<(crate::manifests::Location, Vec<Edit>)> {
+    use crate::remedy::image_name;
+    if !path.to_string().ends_with("].image") {
+        return None;
+    }
+    let kustomization = declared.kustomization?;
+    let written = path.get(doc)?.as_str()?;
+    let name = image_name(written);
+    let entry = kustomization
+        .kustomization
+        .images
+        .iter()
+        .find(|i| i.name == name)?;
+    let new = value.as_str()?;
+    // A digest is not a tag: such a value is carried by hand.
+    if new.contains('@') || entry.digest.is_some() {
+        return None;
+    }
+    let new_name = image_name(new);
+    let tag = new.strip_prefix(new_name)?.strip_prefix(':')?;
+    let at = |key: &str| -> Option<FieldPath> { format!("images[name={name}].{key}").parse().ok() };
+    let mut edits = vec![Edit::set(at("newTag")?, json!(tag))];
+    if new_name != entry.new_name.as_deref().unwrap_or(name) {
+        edits.push(Edit::set(at("newName")?, json!(new_name)));
+    }
+    Some((kustomization.location.clone(), edits))
 }
 
 /// The remediation of `code` made again for the counterpart in `to` of the change's first
@@ -754,6 +1045,7 @@ struct Body<'a> {
     evidence: &'a [String],
     now_health: &'a [String],
     diff: &'a str,
+    rendered: &'a [String],
     left: &'a [String],
     remedy: Option<&'a str>,
     risk: &'a crate::assess::Assessment,
@@ -804,6 +1096,17 @@ fn body(b: &Body) -> String {
         out.push_str(&format!(
             "### Change\n\n```diff\n{}\n```\n\n",
             b.diff.trim_end()
+        ));
+    }
+    if !b.diff.is_empty() {
+        out.push_str(&format!(
+            "### Rendered in {}\n\n{}\n\n",
+            b.to,
+            if b.rendered.is_empty() {
+                format!("{} renders no change from these edits.", b.to)
+            } else {
+                b.rendered.join("\n")
+            }
         ));
     }
     if !b.left.is_empty() {

@@ -187,7 +187,18 @@ fn an_oom_crash_loop_goes_from_pull_request_to_a_healthy_cluster_through_faults(
         .unwrap()
         .to_owned();
     assert!(message.contains(&format!("Reverts: {merge}")), "{message}");
-    assert!(message.contains("Remediation-Id: "), "{message}");
+    let id = world.last("proposed")["remediation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(&format!("Remediation-Id: {id}")),
+        "the remediation's own id: {message}"
+    );
+    assert!(
+        message.contains(&format!("Reverts-Pull-Request: #{number}")),
+        "{message}"
+    );
     assert!(
         world
             .github
@@ -395,6 +406,11 @@ fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
     assert!(message.contains(&format!("Reverts: {merge}")), "{message}");
     assert!(
         message.contains(&format!("Reverts-Pull-Request: #{number}")),
+        "{message}"
+    );
+    // A change that is not a remediation: its chain is its commit's.
+    assert!(
+        message.contains(&format!("Remediation-Id: {merge}")),
         "{message}"
     );
     let file = revert
@@ -1031,6 +1047,19 @@ fn on_a_protected_branch_the_rollback_is_a_pull_request() {
         .unwrap();
     assert_eq!(rollback.state, "open");
     assert!(rollback.labels.contains(&"rollback".to_owned()));
+    let revert_head = world.github.branch_head(&rollback.head).unwrap();
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let revert = repo
+        .find_commit(git2::Oid::from_str(&revert_head).unwrap())
+        .unwrap();
+    let message = revert.message().unwrap();
+    for trailer in [
+        format!("Reverts: {merge}"),
+        format!("Reverts-Pull-Request: #{number}"),
+        format!("Remediation-Id: {merge}"),
+    ] {
+        assert!(message.contains(&trailer), "{trailer:?} not in {message}");
+    }
     assert!(
         rollback.title.starts_with("Revert \"Bump web to 2\""),
         "{}",

@@ -233,6 +233,33 @@ fn a_failed_rollout_on_the_second_staging_cluster_reverts_and_restores_both() {
         ["256Mi", "256Mi", "256Mi", "256Mi", "256Mi"],
         "both staging clusters restored"
     );
+    // The revert on main carries every trailer the README promises.
+    let main = fleet.world.github.branch_head("main").unwrap();
+    let repo = git2::Repository::open_bare(&fleet.world.remote.bare).unwrap();
+    let revert = repo
+        .find_commit(git2::Oid::from_str(&main).unwrap())
+        .unwrap();
+    let message = revert.message().unwrap();
+    let pull = fleet.world.last("applied")["pull"].as_u64().unwrap();
+    for trailer in [
+        format!("Reverts: {merge}"),
+        format!("Reverts-Pull-Request: #{pull}"),
+        format!("Remediation-Id: {merge}"),
+    ] {
+        assert!(message.contains(&trailer), "{trailer:?} not in {message}");
+    }
+    // The revert's own record says what it reverts, not that it was reverted by itself.
+    let own = fleet
+        .world
+        .audit()
+        .into_iter()
+        .find(|r| r["event"] == "rolled-back" && r["commit"] == main.as_str())
+        .unwrap();
+    let said = own["message"].as_str().unwrap();
+    assert!(
+        said.starts_with(&format!("reverts {}", &merge[..12])),
+        "{said}"
+    );
     let restored = fleet.clusters_of("applied");
     assert_eq!(
         restored,
@@ -361,6 +388,8 @@ fn a_change_proven_in_dev_is_promoted_to_staging_after_the_soak_then_to_prod() {
         "### Risk in staging",
         "-            memory: 256Mi",
         "+            memory: 384Mi",
+        "### Rendered in staging",
+        "`Deployment/shop/api` `spec.template.spec.containers[name=api].resources.limits.memory`: `256Mi` → `384Mi`",
         "**staging/stg-eu**",
         "**staging/stg-us**",
     ] {
@@ -396,6 +425,10 @@ fn a_change_proven_in_dev_is_promoted_to_staging_after_the_soak_then_to_prod() {
     let body = world.github.pull(prod[0].number).body;
     assert!(
         body.contains("staging/stg-eu") && body.contains("staging/stg-us"),
+        "{body}"
+    );
+    assert!(
+        body.contains("### Rendered in prod") && body.contains("`256Mi` → `384Mi`"),
         "{body}"
     );
     // history shows the chain across environments and clusters.
@@ -482,4 +515,339 @@ fn a_human_change_that_does_not_map_onto_the_next_environment_asks_for_it_by_han
         "{body}"
     );
     assert!(!body.contains("+            memory: 384Mi"), "{body}");
+}
+
+/// The README's layout: one Deployment in a shared base, an overlay per environment that sets
+/// its image by `images:`.
+const WEB_BASE: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27.0
+          resources:
+            limits: {memory: 128Mi}
+";
+
+/// Canary's own memory limit, by a patch of its overlay.
+const CANARY_MEMORY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          resources:
+            limits: {memory: 256Mi}
+";
+
+/// An overlay of the shared base that runs nginx at `tag`, with canary's memory patch when
+/// `patched`.
+fn overlay(tag: &str, patched: bool) -> String {
+    format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../base\nimages:\n  - name: nginx\n    newTag: {tag}\n{}",
+        if patched {
+            "patches:\n  - path: memory.yaml\n"
+        } else {
+            ""
+        }
+    )
+}
+
+/// canary, staging and prod, a cluster each, in the layout of [`WEB_BASE`]; every cluster runs
+/// web as its overlay renders it (nginx:1.27.1, 128Mi).
+struct Waves {
+    world: World,
+    staging: TestCluster,
+    prod: TestCluster,
+}
+
+impl Waves {
+    fn new() -> Waves {
+        let overlays: Vec<(String, String)> = ["canary", "staging", "prod"]
+            .iter()
+            .map(|env| {
+                (
+                    format!("overlays/{env}/kustomization.yaml"),
+                    overlay("1.27.1", false),
+                )
+            })
+            .collect();
+        let mut files = vec![
+            (
+                "base/kustomization.yaml",
+                "resources:\n  - deployment.yaml\n",
+            ),
+            ("base/deployment.yaml", WEB_BASE),
+        ];
+        files.extend(overlays.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+        let world = World::new(Some(&files));
+        let (staging, prod) = (TestCluster::start(), TestCluster::start());
+        let config = format!(
+            "clusters:\n  - {{name: canary-1, context: testkit, kubeconfig: {}}}\n  - {{name: stg, context: testkit, kubeconfig: {}}}\n  - {{name: prod-1, context: testkit, kubeconfig: {}}}\nenvironments:\n  - {{name: canary, paths: [\"overlays/canary/**\"], clusters: [canary-1]}}\n  - {{name: staging, paths: [\"overlays/staging/**\"], clusters: [stg]}}\n  - {{name: prod, paths: [\"overlays/prod/**\"], clusters: [prod-1]}}\npromotion:\n  order: [canary, staging, prod]\n  soakSeconds: 1\n",
+            world.cluster.kubeconfig().display(),
+            staging.kubeconfig().display(),
+            prod.kubeconfig().display()
+        );
+        let file = world.remote.work.join("remediator.yaml");
+        let rest = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{config}{rest}")).unwrap();
+        common::commit_all(&world.remote.work, "Three waves");
+        common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+        let waves = Waves {
+            world,
+            staging,
+            prod,
+        };
+        for cluster in waves.clusters() {
+            let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+            cluster.create(ns, "kubectl").unwrap();
+            let running = WEB_BASE.replace("nginx:1.27.0", "nginx:1.27.1");
+            let object: Value = serde_saphyr::from_str(&running).unwrap();
+            cluster.create(object, "kubectl").unwrap();
+            cluster.follow_spec(Duration::from_millis(200));
+        }
+        waves
+    }
+
+    fn clusters(&self) -> [&TestCluster; 3] {
+        [&self.world.cluster, &self.staging, &self.prod]
+    }
+
+    /// Each cluster's web container: image and memory limit.
+    fn running(&self) -> Vec<String> {
+        self.clusters()
+            .iter()
+            .map(|c| {
+                let web = c.object("Deployment", "shop", "web").unwrap();
+                let container = &web["spec"]["template"]["spec"]["containers"][0];
+                format!(
+                    "{} {}",
+                    container["image"].as_str().unwrap(),
+                    container["resources"]["limits"]["memory"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    /// Canary's change, merged: nginx 1.27.2 and 256Mi.
+    fn merge_canary(&self) -> String {
+        self.world.merge_change(
+            "canary-web",
+            &[
+                (
+                    "overlays/canary/kustomization.yaml",
+                    &overlay("1.27.2", true),
+                ),
+                ("overlays/canary/memory.yaml", CANARY_MEMORY),
+            ],
+        )
+    }
+
+    fn reconcile(&self, commit: &str) {
+        let out = self.world.reconcile_routed(commit, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+
+    /// Runs `promote` (after the one-second soak); its output.
+    fn promote(&self) -> String {
+        std::thread::sleep(Duration::from_millis(1100));
+        let out = self.world.run(&["promote"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        text(&out)
+    }
+
+    /// The promotion pull requests to `env`.
+    fn promotions(&self, env: &str) -> Vec<testkit::github::Pull> {
+        let head = format!("remediator/promote-{env}/web");
+        let pulls = self.world.github.pulls();
+        pulls.into_iter().filter(|p| p.head == head).collect()
+    }
+
+    /// The one promotion to `env`, approved and merged by `method`; the merge commit.
+    fn merge_promotion(&self, env: &str, method: testkit::github::MergeMethod) -> String {
+        let [pull] = &self.promotions(env)[..] else {
+            panic!("not one promotion to {env}: {:?}", self.promotions(env));
+        };
+        let github = &self.world.github;
+        github.review(pull.number, "alice", testkit::github::ReviewState::Approved);
+        github.merge_with(pull.number, method)
+    }
+}
+
+#[test]
+fn a_shared_base_s_overlay_images_carry_the_rendered_tag_from_canary_to_staging_to_prod() {
+    let waves = Waves::new();
+    let world = &waves.world;
+    waves.reconcile(&waves.merge_canary());
+    assert_eq!(
+        waves.running(),
+        [
+            "nginx:1.27.2 256Mi",
+            "nginx:1.27.1 128Mi",
+            "nginx:1.27.1 128Mi"
+        ]
+    );
+    waves.promote();
+    let staging = waves.promotions("staging");
+    assert_eq!(staging.len(), 1);
+    let body = world.github.pull(staging[0].number).body;
+    for wanted in [
+        // The tag goes into staging's own `images:` entry, the memory into a new patch of
+        // staging's overlay: the base is shared.
+        "+    newTag: 1.27.2",
+        "overlays/staging/kustomization.yaml",
+        "### Rendered in staging",
+        "`spec.template.spec.containers[name=web].image`: `nginx:1.27.1` → `nginx:1.27.2`",
+        "`spec.template.spec.containers[name=web].resources.limits.memory`: `128Mi` → `256Mi`",
+        "**staging/stg**",
+    ] {
+        assert!(body.contains(wanted), "{wanted:?} not in:\n{body}");
+    }
+    assert!(!body.contains("by hand"), "{body}");
+    assert!(!body.contains("base/deployment.yaml"), "{body}");
+    // Merged and not yet reconciled: waiting, never proposed again.
+    let merged = waves.merge_promotion("staging", testkit::github::MergeMethod::Merge);
+    let printed = waves.promote();
+    assert!(
+        printed.contains("canary -> staging: merged in #"),
+        "{printed}"
+    );
+    assert!(printed.contains("waiting for reconcile"), "{printed}");
+    assert_eq!(waves.promotions("staging").len(), 1, "{printed}");
+    waves.reconcile(&merged);
+    assert_eq!(
+        waves.running(),
+        [
+            "nginx:1.27.2 256Mi",
+            "nginx:1.27.2 256Mi",
+            "nginx:1.27.1 128Mi"
+        ]
+    );
+    // After staging's soak, prod: the same carry, through prod's own overlay.
+    let printed = waves.promote();
+    assert!(
+        printed.contains("canary -> staging: promoted by #"),
+        "{printed}"
+    );
+    assert_eq!(waves.promotions("staging").len(), 1, "{printed}");
+    let prod = waves.promotions("prod");
+    assert_eq!(prod.len(), 1, "{printed}");
+    let body = world.github.pull(prod[0].number).body;
+    for wanted in [
+        "Promotion from staging to prod",
+        "`nginx:1.27.1` → `nginx:1.27.2`",
+        "`128Mi` → `256Mi`",
+        "**prod/prod-1**",
+    ] {
+        assert!(body.contains(wanted), "{wanted:?} not in:\n{body}");
+    }
+    waves.reconcile(&waves.merge_promotion("prod", testkit::github::MergeMethod::Merge));
+    assert_eq!(waves.running(), ["nginx:1.27.2 256Mi"; 3]);
+    let printed = waves.promote();
+    assert_eq!(waves.promotions("prod").len(), 1, "{printed}");
+    let promoted: Vec<Value> = world
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "promoted")
+        .collect();
+    assert_eq!(promoted.len(), 2, "one record per promotion: {promoted:?}");
+}
+
+/// Commits `to` in place of `from` in `file` on `branch` of the remote, as Dana.
+fn commit_as_dana(world: &World, branch: &str, file: &str, from: &str, to: &str) -> String {
+    let work = &world.remote.work;
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(work)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["fetch", "-q", "origin", branch]);
+    git(&["checkout", "-q", "-B", "dana", "FETCH_HEAD"]);
+    let path = work.join(file);
+    let before = std::fs::read_to_string(&path).unwrap();
+    assert!(before.contains(from), "{before}");
+    std::fs::write(&path, before.replace(from, to)).unwrap();
+    git(&[
+        "-c",
+        "user.name=Dana",
+        "-c",
+        "user.email=dana@example.com",
+        "commit",
+        "-qam",
+        "Staging runs 1.27.3",
+    ]);
+    git(&["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")]);
+    let head = git(&["rev-parse", "HEAD"]);
+    git(&["checkout", "-q", "main"]);
+    head
+}
+
+#[test]
+fn a_person_s_commit_on_the_promotion_branch_is_left_alone_and_the_chain_stays_one() {
+    let waves = Waves::new();
+    let world = &waves.world;
+    waves.reconcile(&waves.merge_canary());
+    waves.promote();
+    let branch = "remediator/promote-staging/web";
+    let dana = commit_as_dana(
+        world,
+        branch,
+        "overlays/staging/kustomization.yaml",
+        "newTag: 1.27.2",
+        "newTag: 1.27.3",
+    );
+    let number = waves.promotions("staging")[0].number;
+    for _ in 0..2 {
+        let printed = waves.promote();
+        assert!(printed.contains("left to them"), "{printed}");
+        assert_eq!(world.github.branch_head(branch).unwrap(), dana, "{printed}");
+    }
+    let said: Vec<_> = world
+        .github
+        .comments(number)
+        .into_iter()
+        .filter(|c| c.body.contains("remediator did not make"))
+        .collect();
+    assert_eq!(said.len(), 1, "one comment: {said:?}");
+    assert!(said[0].body.contains("dana@example.com"), "{:?}", said[0]);
+    // Squashed, the merge keeps only the title: the chain still holds.
+    let merged = waves.merge_promotion("staging", testkit::github::MergeMethod::Squash);
+    waves.reconcile(&merged);
+    assert_eq!(waves.running()[1], "nginx:1.27.3 256Mi");
+    waves.promote();
+    let chain = world.last("promoted")["remediation"].clone();
+    assert!(chain.is_string(), "{chain}");
+    let staging_verified = world
+        .audit()
+        .into_iter()
+        .rfind(|r| r["event"] == "verified" && r["commit"] == merged.as_str())
+        .unwrap();
+    assert_eq!(staging_verified["remediation"], chain);
+    let history = text(&world.run(&["history"]));
+    let block = history
+        .split("\n== ")
+        .find(|b| b.contains("promotion from staging to prod"))
+        .unwrap_or_else(|| panic!("no promotion to prod:\n{history}"));
+    assert!(
+        block.contains("promotion from canary to staging") && block.contains("[stg]"),
+        "one chain:\n{history}"
+    );
 }

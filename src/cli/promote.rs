@@ -81,6 +81,15 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
             Progress::Unhealthy { reason } => format!("not promoted: {reason}"),
             Progress::AlreadyThere => "already there".to_owned(),
             Progress::Superseded { by } => format!("superseded by {}", &by[..12]),
+            Progress::WaitingForReconcile { pull } => {
+                format!("merged in #{pull}, waiting for reconcile")
+            }
+            Progress::Promoted { pull } => format!("promoted by #{pull}"),
+            Progress::RolledBack { pull } => format!("merged in #{pull}, rolled back there"),
+            Progress::Closed { pull } => format!("#{pull} was closed; not proposed again"),
+            Progress::LeftToPeople { pull, branch } => {
+                format!("#{pull} ({branch}) holds commits of people; left to them")
+            }
         };
         writeln!(out, "{} {} -> {}: {what}", &p.commit[..12], p.from, p.to)?;
     }

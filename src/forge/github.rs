@@ -946,6 +946,7 @@ impl Forge for GitHub {
             author: required(&what, "user", pull.user.as_ref())?.login.clone(),
             base: pull.base.ref_field.clone(),
             merged: pull.merged_at.is_some(),
+            closed: pull.closed_at.is_some() || pull.merged_at.is_some(),
             merge_commit: pull.merge_commit_sha.clone(),
             pushers: self.pushers(number, &head_sha).await?,
             head_sha,

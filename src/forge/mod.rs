@@ -146,6 +146,8 @@ pub struct PullInfo {
     pub base: String,
     /// Whether it was merged.
     pub merged: bool,
+    /// Whether it is closed, merged or not.
+    pub closed: bool,
     /// The merge commit (of a squash or rebase merge: the commit it wrote last).
     pub merge_commit: Option<String>,
     /// The head commit: the one it merged with, once merged.
@@ -306,6 +308,7 @@ pub(crate) fn test_pull(reviews: Vec<Review>, pushers: &[&str]) -> PullInfo {
         author: "bot".into(),
         base: "main".into(),
         merged: true,
+        closed: true,
         merge_commit: None,
         head_sha: "head".into(),
         pushers: pushers.iter().map(|p| (*p).to_owned()).collect(),

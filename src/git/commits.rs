@@ -73,6 +73,46 @@ impl ConfigRepo {
         Ok(None)
     }
 
+    /// The commits reachable from `tip` that are not from `base`, newest first, each with the
+    /// e-mail of its committer and its message.
+    pub fn commits_only_in(&self, tip: Oid, base: Oid) -> Result<Vec<(Oid, String, String)>> {
+        let mut walk = git("walk", self.repo.revwalk())?;
+        git("walk", walk.push(tip))?;
+        git("walk", walk.hide(base))?;
+        let mut out = Vec::new();
+        for id in walk {
+            let id = git("walk", id)?;
+            let commit = git("read commit", self.repo.find_commit(id))?;
+            let email = String::from_utf8_lossy(commit.committer().email_bytes()).into_owned();
+            let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+            out.push((id, email, message));
+        }
+        Ok(out)
+    }
+
+    /// The trailers of a commit, or, for a merge commit with none of remediator's
+    /// (`Remediation-Id:`, `Reverts:`), of the newest commit of the branch it merged that has
+    /// them: a person's commit on top of remediator's leaves them on the one below it.
+    pub fn merged_trailers(&self, commit: Oid) -> Result<Vec<(String, String)>> {
+        let ours = |found: &[(String, String)]| {
+            trailer(found, "Remediation-Id").is_some() || trailer(found, "Reverts").is_some()
+        };
+        let own = trailers(&self.message(commit)?);
+        if ours(&own) {
+            return Ok(own);
+        }
+        let [first, merged, ..] = self.parents(commit)?[..] else {
+            return Ok(own);
+        };
+        for (_, _, message) in self.commits_only_in(merged, first)? {
+            let found = trailers(&message);
+            if ours(&found) {
+                return Ok(found);
+            }
+        }
+        Ok(trailers(&self.message(merged)?))
+    }
+
     /// A commit's full message.
     pub fn message(&self, commit: Oid) -> Result<String> {
         let commit = git("find commit", self.repo.find_commit(commit))?;

@@ -74,6 +74,34 @@ impl ConfigRepo {
         self.resolve(&tracking)
     }
 
+    /// Fetches `branch` as [`ConfigRepo::fetch_branch`] does when `remote` has it; `None` when
+    /// it has not.
+    pub fn fetch_branch_if_any(
+        &self,
+        remote: &str,
+        branch: &str,
+        auth: &Auth,
+    ) -> Result<Option<git2::Oid>> {
+        let mut handle = self.remote(remote)?;
+        let what = format!(
+            "list the branches of {}",
+            redact(handle.url().unwrap_or_default())
+        );
+        let connection = git(
+            what.clone(),
+            handle.connect_auth(git2::Direction::Fetch, Some(auth.callbacks()), None),
+        )?;
+        let wanted = format!("refs/heads/{branch}");
+        let present = git(what, connection.list())?
+            .iter()
+            .any(|head| head.name() == wanted);
+        drop(connection);
+        if !present {
+            return Ok(None);
+        }
+        self.fetch_branch(remote, branch, auth).map(Some)
+    }
+
     /// Fetches pull request `number`'s head as GitHub publishes it (`refs/pull/N/head`, which
     /// holds a fork's commits too) and returns it when it is `expected` (the event's head
     /// commit). A different commit is an error: the pull request moved on, or the ref is not

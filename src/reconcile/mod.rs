@@ -28,7 +28,7 @@ use crate::config::{Config, RollbackMode};
 use crate::forge::checks::{CheckRun, Conclusion};
 use crate::forge::{Forge, MergedPull, PullInfo, StatusState};
 use crate::gate;
-use crate::git::{Auth, ConfigRepo, trailer, trailers};
+use crate::git::{Auth, ConfigRepo, trailer};
 use crate::manifests::display_dir;
 use crate::model::ChangeSet;
 use crate::render::Renderer;
@@ -353,7 +353,7 @@ impl Subject {
         let trust = trust_files(ctx, Some(parent), commit)?;
         let mut subject = Subject {
             commit,
-            trailers: commit_trailers(ctx.repo, commit, &parents)?,
+            trailers: ctx.repo.merged_trailers(commit)?,
             changes: changes.objects,
             renderer: changes.renderer,
             charts: changes.charts,
@@ -367,25 +367,23 @@ impl Subject {
             && merged.merge_commit == commit.to_string()
         {
             subject.pull = Some(forge.pull(merged.number).await?);
+            if trailer(&subject.trailers, "Remediation-Id").is_none()
+                && let Some(chain) = promotion_chain(&ctx.audit.read()?, merged.number)
+            {
+                subject.trailers.push(("Remediation-Id".into(), chain));
+            }
         }
         Ok(subject)
     }
 }
 
-/// The trailers of a commit, or of the branch it merged when the merge commit has none of ours.
-fn commit_trailers(
-    repo: &ConfigRepo,
-    commit: Oid,
-    parents: &[Oid],
-) -> Result<Vec<(String, String)>> {
-    let own = trailers(&repo.message(commit)?);
-    if trailer(&own, "Remediation-Id").is_some() || trailer(&own, "Reverts").is_some() {
-        return Ok(own);
-    }
-    match parents.get(1) {
-        Some(merged) => Ok(trailers(&repo.message(*merged)?)),
-        None => Ok(own),
-    }
+/// The chain a merged pull request belongs to when its commits carry none: the remediation of
+/// the promotion that opened it (a squash merge keeps only the pull request's title).
+pub(crate) fn promotion_chain(records: &[Record], pull: u64) -> Option<String> {
+    records
+        .iter()
+        .rfind(|r| r.event == Event::Promoted && r.pull == Some(pull))
+        .and_then(|r| r.remediation.clone())
 }
 
 /// Reconciles one merged commit, its change taken since `since` (its first parent when `None`);

@@ -42,9 +42,11 @@ fn revert_message(repo: &ConfigRepo, subject: &Subject, reason: &str) -> Result<
         short(subject.commit),
         subject.commit
     );
-    if let Some(id) = trailer(&subject.trailers, "Remediation-Id") {
-        message.push_str(&format!("Remediation-Id: {id}\n"));
-    }
+    // The chain's id: the remediation's, else the commit's own, as `history` keys a change
+    // that is not a remediation.
+    let chain = trailer(&subject.trailers, "Remediation-Id")
+        .map_or_else(|| subject.commit.to_string(), str::to_owned);
+    message.push_str(&format!("Remediation-Id: {chain}\n"));
     if let Some(pull) = &subject.pull {
         message.push_str(&format!("Reverts-Pull-Request: #{}\n", pull.summary.number));
     }
@@ -227,9 +229,15 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
             && r.covers(ctx.options.environment.as_deref())
     });
     if !recorded {
+        // The revert's own record says what it reverts, never that it was reverted.
+        let own = format!(
+            "reverts {}; the reverted state is {}",
+            short(subject.commit),
+            if healthy { "healthy" } else { "not healthy" }
+        );
         ctx.audit.append(&Record {
             detail: detail.clone(),
-            ..reverted.record(Event::RolledBack, summary.clone())
+            ..reverted.record(Event::RolledBack, own)
         })?;
     }
     ctx.audit.append(&Record {

@@ -253,6 +253,23 @@ pub(crate) fn patch_text(
     finding: &Finding,
     scope: &str,
 ) -> String {
+    patch_document(
+        declaration,
+        sets,
+        &format!(
+            "remediator: {} on {}; {scope}.",
+            finding.code,
+            finding.target()
+        ),
+    )
+}
+
+/// A strategic-merge patch of `declaration` setting `sets`, under the comment `header`.
+pub(crate) fn patch_document(
+    declaration: &Declaration,
+    sets: &[(FieldPath, Value)],
+    header: &str,
+) -> String {
     let value = &declaration.value;
     let mut metadata = Map::new();
     metadata.insert("name".into(), Value::from(declaration.id.name.clone()));
@@ -267,12 +284,7 @@ pub(crate) fn patch_text(
     for (path, new) in sets {
         put(&mut patch, &path.segments, new.clone());
     }
-    format!(
-        "# remediator: {} on {}; {scope}.\n{}",
-        finding.code,
-        finding.target(),
-        emit_block(&patch)
-    )
+    format!("# {header}\n{}", emit_block(&patch))
 }
 
 /// Sets `segments` of `value` to `new`, creating mappings and `[key=value]` items on the way.

@@ -13,7 +13,7 @@ mod layer;
 pub(crate) use helm::argo_values;
 pub(crate) use image::image_name;
 pub use imperative::RECORD_API_VERSION;
-pub(crate) use layer::appliers_of;
+pub(crate) use layer::{PatchHome, appliers_of, patch_document};
 pub use remediation::{Change, Remediation};
 mod remediation;
 mod resources;
