@@ -11,11 +11,14 @@
 #               fields: [{file, path, old, new, ratio}],
 #               breaking: [{version, path, change, rule, severity: breaking|warning}],
 #               existing: [{version, total, invalid, unchecked}], trust: [file],
-#               unrendered: [{build, reason}]} (breaking: for CustomResourceDefinitions;
+#               unrendered: [{build, reason}], skipsWave: bool, earlierWave: string or null}
+#               (breaking: for CustomResourceDefinitions;
 #               existing: with a cluster, how many of a CRD's live custom resources fail its
 #               new schema; trust: on a merged commit or a pull request, the
 #               configuration and policy files it changes, which decide what later merges need;
-#               unrendered: builds the change touches that could not be rendered)
+#               unrendered: builds the change touches that could not be rendered;
+#               skipsWave: on a merged commit or a pull request, the environment before this
+#               one in promotion.order (earlierWave) does not run the object at these values)
 #
 # Output: data.remediator.decision = {risk, denials, approvals: {count, teams}, escalated, reasons}.
 package remediator
@@ -76,6 +79,13 @@ reasons contains {"level": "high", "reason": sprintf("%d existing objects (%s) c
 # it: changing them needs what a critical change needs.
 reasons contains {"level": "critical", "reason": sprintf("%s decides what is applied and who must approve it", [f])} if {
 	some f in input.change.trust
+}
+
+# A change that reaches a later wave of promotion.order before the earlier one runs it (copied
+# by hand straight to prod, or a value made for this environment alone) was never proven where
+# it should have been first: it needs what a critical change needs.
+reasons contains {"level": "critical", "reason": sprintf("%s does not run this yet: the change skips a wave of promotion.order", [input.change.earlierWave])} if {
+	input.change.skipsWave
 }
 
 # A build that could not be rendered (Helm not installed, a remote resource out of reach) changes

@@ -236,3 +236,13 @@ test_an_added_namespace_or_crd_is_not_a_deletion if {
 	decide(shape("Namespace", "shop", "added", [], false)).risk == "medium"
 	decide(shape("CustomResourceDefinition", "widgets.example.com", "added", [], false)).risk == "medium"
 }
+
+test_a_change_that_skips_a_wave_is_critical_and_asks_for_security if {
+	skipping := object.union(prod, {"change": object.union(prod.change, {"skipsWave": true, "earlierWave": "staging"})})
+	d := remediator.decision with input as skipping
+	d.risk == "critical"
+	d.approvals.teams == ["security"]
+	"critical: staging does not run this yet: the change skips a wave of promotion.order" in d.reasons
+	proven := object.union(prod, {"change": object.union(prod.change, {"skipsWave": false, "earlierWave": null})})
+	remediator.decision.risk == "medium" with input as proven
+}

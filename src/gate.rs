@@ -43,6 +43,8 @@ pub fn input(
             "trust": [],
             "deletes": change.deletes(),
             "applier": change.pruner().or_else(|| change.applier.as_ref().map(|a| a.name.clone())),
+            "skipsWave": change.skips.is_some(),
+            "earlierWave": change.skips,
         },
     })
 }
@@ -396,6 +398,7 @@ mod tests {
             fields,
             applier: None,
             unrendered: None,
+            skips: None,
         }
     }
 

@@ -155,6 +155,8 @@ pub struct Promoter<'a, C, F> {
     pub auth: &'a Auth,
     /// The branch promotions target.
     pub base_branch: &'a str,
+    /// Only promotions into this environment, when given.
+    pub only: Option<&'a str>,
 }
 
 /// One promotion to weigh: a change proven in `from`, for `to`.
@@ -178,6 +180,14 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
     /// Promotes every change that is due.
     pub async fn run(&mut self, now: Timestamp) -> Result<Vec<Promotion>, Error> {
         let order = &self.config.promotion.order;
+        if let Some(only) = self.only
+            && !order.iter().any(|e| e == only)
+        {
+            return Err(Error::Unreadable(format!(
+                "`{only}` is not in promotion.order ({})",
+                order.join(", ")
+            )));
+        }
         if order.len() < 2 {
             return Ok(vec![]);
         }
@@ -189,7 +199,7 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
                 let Some(to) = self.config.promotion.next(from) else {
                     continue;
                 };
-                if proven.by_environment.contains_key(to) {
+                if proven.by_environment.contains_key(to) || self.only.is_some_and(|o| o != to) {
                     continue;
                 }
                 let touches = |later: &Proven| {

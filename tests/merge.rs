@@ -332,7 +332,9 @@ fn web_image(world: &World) -> String {
 }
 
 /// Runs `run` while a controller fails every rollout of web:2 and completes those of web:1;
-/// returns what `run` gave and whether a rollout of web:2 was failed.
+/// returns what `run` gave and whether a rollout of web:2 was failed. As the Deployment
+/// controller does, it first observes each new generation alone, keeping a deadline exceeded
+/// on an earlier revision, and completes the rollout of web:1 half a second later.
 fn with_web_2_failing<T>(world: &World, run: impl FnOnce() -> T) -> (T, bool) {
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -344,18 +346,22 @@ fn with_web_2_failing<T>(world: &World, run: impl FnOnce() -> T) -> (T, bool) {
                     .object("Deployment", "default", "web")
                     .unwrap();
                 if web["metadata"]["generation"] != web["status"]["observedGeneration"] {
-                    let rollout = if web_image(world) == "web:2" {
-                        Rollout::Failed
-                    } else {
-                        Rollout::Done
+                    let set = |rollout| {
+                        world
+                            .cluster
+                            .set_rollout("Deployment", "default", "web", rollout)
+                            .unwrap();
                     };
-                    failed |= rollout == Rollout::Failed;
-                    world
-                        .cluster
-                        .set_rollout("Deployment", "default", "web", rollout)
-                        .unwrap();
+                    set(Rollout::Observed);
+                    if web_image(world) == "web:2" {
+                        failed = true;
+                        set(Rollout::Failed);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(500));
+                        set(Rollout::Done);
+                    }
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(10));
             }
             failed
         });

@@ -116,8 +116,19 @@ impl Fleet {
             .collect()
     }
 
-    /// A merged pull request raising `env`'s memory limit to `memory`; the merge commit.
+    /// A merged pull request raising `env`'s memory limit to `memory`; the merge commit. A change
+    /// to staging or prod that dev does not run skips a wave: critical, it is approved by three,
+    /// carol of the security team among them.
     fn merge(&self, env: &str, memory: &str) -> String {
+        let approvers: &[&str] = match env {
+            "dev" => &["alice"],
+            _ => &["alice", "bob", "carol"],
+        };
+        self.merge_approved(env, memory, approvers)
+    }
+
+    /// [`Fleet::merge`] approved by `approvers`.
+    fn merge_approved(&self, env: &str, memory: &str, approvers: &[&str]) -> String {
         // The work clone's main catches up with merges made on the remote.
         let work = &self.world.remote.work;
         for args in [
@@ -132,9 +143,12 @@ impl Fleet {
             assert!(status.success(), "git {args:?}");
         }
         let path = format!("{env}/api.yaml");
-        self.world.merge_change(
-            &format!("{env}-memory-{memory}"),
+        let branch = format!("{env}-memory-{memory}");
+        self.world.merge_change_approved(
+            &branch,
+            &branch,
             &[(&path, &deployment(env, memory))],
+            approvers,
         )
     }
 
@@ -677,13 +691,29 @@ impl Waves {
         pulls.into_iter().filter(|p| p.head == head).collect()
     }
 
-    /// The one promotion to `env`, approved and merged by `method`; the merge commit.
+    /// The one promotion to `env`, approved by alice and merged by `method`; the merge commit.
     fn merge_promotion(&self, env: &str, method: testkit::github::MergeMethod) -> String {
+        self.merge_promotion_approved(env, method, &["alice"])
+    }
+
+    /// [`Waves::merge_promotion`], approved by each of `approvers`.
+    fn merge_promotion_approved(
+        &self,
+        env: &str,
+        method: testkit::github::MergeMethod,
+        approvers: &[&str],
+    ) -> String {
         let [pull] = &self.promotions(env)[..] else {
             panic!("not one promotion to {env}: {:?}", self.promotions(env));
         };
         let github = &self.world.github;
-        github.review(pull.number, "alice", testkit::github::ReviewState::Approved);
+        for approver in approvers {
+            github.review(
+                pull.number,
+                approver,
+                testkit::github::ReviewState::Approved,
+            );
+        }
         github.merge_with(pull.number, method)
     }
 }
@@ -701,6 +731,37 @@ fn a_shared_base_s_overlay_images_carry_the_rendered_tag_from_canary_to_staging_
             "nginx:1.27.1 128Mi"
         ]
     );
+    std::thread::sleep(Duration::from_millis(1100));
+    // Only the promotions into prod: none is due.
+    let only = world.run(&["promote", "--env", "prod"]);
+    assert_eq!(only.status.code(), Some(0), "{}", text(&only));
+    assert!(
+        text(&only).contains("nothing to promote"),
+        "{}",
+        text(&only)
+    );
+    let unknown = world.run(&["promote", "--env", "qa"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("`qa` is not in promotion.order (canary, staging, prod)"),
+        "{}",
+        text(&unknown)
+    );
+    // Canary no longer healthy: held back, and the exit code says so.
+    let canary = &world.cluster;
+    canary
+        .set_rollout("Deployment", "shop", "web", testkit::Rollout::Failed)
+        .unwrap();
+    let held = world.run(&["promote", "--env", "staging"]);
+    assert_eq!(held.status.code(), Some(1), "{}", text(&held));
+    assert!(
+        text(&held).contains("canary -> staging: not promoted: canary/canary-1"),
+        "{}",
+        text(&held)
+    );
+    canary
+        .set_rollout("Deployment", "shop", "web", testkit::Rollout::Done)
+        .unwrap();
     waves.promote();
     let staging = waves.promotions("staging");
     assert_eq!(staging.len(), 1);
@@ -828,9 +889,19 @@ fn a_person_s_commit_on_the_promotion_branch_is_left_alone_and_the_chain_stays_o
         .collect();
     assert_eq!(said.len(), 1, "one comment: {said:?}");
     assert!(said[0].body.contains("dana@example.com"), "{:?}", said[0]);
-    // Squashed, the merge keeps only the title: the chain still holds.
-    let merged = waves.merge_promotion("staging", testkit::github::MergeMethod::Squash);
+    // Canary never ran Dana's 1.27.3: the merge skips a wave, and is approved as a critical
+    // change is. Squashed, the merge keeps only the title: the chain still holds.
+    let merged = waves.merge_promotion_approved(
+        "staging",
+        testkit::github::MergeMethod::Squash,
+        &["alice", "bob", "carol"],
+    );
     waves.reconcile(&merged);
+    let reasons = world.last("policy")["detail"]["reasons"].to_string();
+    assert!(
+        reasons.contains("canary does not run this yet"),
+        "{reasons}"
+    );
     assert_eq!(waves.running()[1], "nginx:1.27.3 256Mi");
     waves.promote();
     let chain = world.last("promoted")["remediation"].clone();
@@ -850,4 +921,62 @@ fn a_person_s_commit_on_the_promotion_branch_is_left_alone_and_the_chain_stays_o
         block.contains("promotion from canary to staging") && block.contains("[stg]"),
         "one chain:\n{history}"
     );
+}
+
+#[test]
+fn a_change_copied_straight_to_prod_skips_a_wave_and_needs_what_a_critical_change_needs() {
+    let fleet = Fleet::new(1);
+    // Shaped like a promotion, but neither dev nor staging runs 384Mi.
+    let message = "Promote to prod: api 384Mi\n\nPromotes: 0123456789abcdef0123456789abcdef01234567\nPromoted-From: staging\n";
+    let merge = fleet.world.merge_change_as(
+        "remediator/promote-prod/api",
+        message,
+        &[("prod/api.yaml", &deployment("prod", "384Mi"))],
+    );
+    let out = fleet.reconcile(&merge);
+    let printed = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("an approval from team `security`"),
+        "{printed}"
+    );
+    assert_eq!(fleet.limits(), ["256Mi"; 5], "nothing applied");
+    let policy = fleet.world.last("policy");
+    assert_eq!(policy["detail"]["risk"], "critical");
+    let reasons = policy["detail"]["reasons"].to_string();
+    assert!(
+        reasons.contains("staging does not run this yet: the change skips a wave"),
+        "{reasons}"
+    );
+    // Approved as a critical change is, it is applied.
+    let github = &fleet.world.github;
+    let pull = github.pulls()[0].number;
+    for approver in ["bob", "carol"] {
+        github.review(pull, approver, testkit::github::ReviewState::Approved);
+    }
+    let out = fleet.reconcile(&merge);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fleet.limits()[3..], ["384Mi", "384Mi"]);
+}
+
+#[test]
+fn promote_refuses_an_order_with_an_environment_that_reaches_no_cluster() {
+    let world = World::new(Some(&[("dev/api.yaml", &deployment("dev", "256Mi"))]));
+    let file = world.remote.work.join("remediator.yaml");
+    let rest = std::fs::read_to_string(&file).unwrap();
+    let config = format!(
+        "clusters:\n  - {{name: dev-1, context: testkit, kubeconfig: {}}}\nenvironments:\n  - {{name: dev, paths: [\"dev/**\"], clusters: [dev-1]}}\n  - {{name: staging, paths: [\"staging/**\"]}}\npromotion:\n  order: [dev, staging]\n",
+        world.cluster.kubeconfig().display()
+    );
+    std::fs::write(&file, format!("{config}{rest}")).unwrap();
+    common::commit_all(&world.remote.work, "staging without a cluster");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let out = world.run(&["promote"]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{printed}");
+    assert!(
+        printed.contains("`staging` reaches no cluster") && printed.contains("remediator.yaml"),
+        "{printed}"
+    );
+    assert!(world.github.pulls().is_empty());
 }

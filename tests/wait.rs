@@ -172,6 +172,62 @@ async fn a_deployment_failing_its_progress_deadline_fails_at_once() {
 }
 
 #[tokio::test]
+async fn a_deployment_past_its_deadline_on_its_current_replica_set_fails_and_on_an_earlier_one_waits()
+ {
+    let cluster = TestCluster::start();
+    let kube = KubeCluster::new(cluster.client());
+    let set = |name: &str, rollout| {
+        cluster
+            .set_rollout("Deployment", "default", name, rollout)
+            .unwrap();
+    };
+    let apply = |object: &Value| {
+        let object = object.clone();
+        let kube = &kube;
+        async move {
+            kube.apply(&[object], &ApplyOptions::default())
+                .await
+                .unwrap();
+        }
+    };
+    // The controller observes the current ReplicaSet's own failure: failed at once.
+    let failing = workload("Deployment", "failing", pod_template("web:2", "64Mi"));
+    apply(&failing).await;
+    set("failing", Rollout::Observed);
+    set("failing", Rollout::Failed);
+    assert!(is_failed(&outcome(&kube, &failing, 60_000).await));
+    // A revert, 50 times, with the controller's delay varied: before it observes the reverted
+    // generation, and while it keeps the failed revision's deadline, the wait goes on; once the
+    // rollout completes, healthy.
+    for run in 0..50u64 {
+        let name = format!("web-{run}");
+        let good = workload("Deployment", &name, pod_template("web:1", "64Mi"));
+        apply(&good).await;
+        set(&name, Rollout::Observed);
+        set(&name, Rollout::Done);
+        let bad = workload("Deployment", &name, pod_template("web:2", "64Mi"));
+        apply(&bad).await;
+        set(&name, Rollout::Observed);
+        set(&name, Rollout::Failed);
+        apply(&good).await;
+        let controller = async {
+            tokio::time::sleep(Duration::from_millis(run % 5 * 20)).await;
+            set(&name, Rollout::Observed);
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            set(&name, Rollout::Done);
+        };
+        let (targets, options) = ([reference(&good)], quick(10_000));
+        let (report, ()) = tokio::join!(kube.wait(&targets, &options), controller);
+        let report = report.unwrap();
+        assert_eq!(
+            report.outcome,
+            WaitOutcome::Healthy,
+            "run {run}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_deployment_waits_for_its_rollout_to_finish() {
     let cluster = TestCluster::start();
     cluster.follow_spec(Duration::from_millis(150));

@@ -266,7 +266,7 @@ mod tests {
         .iter()
         .map(|text| text.lines().filter(|l| l.starts_with("test_")).count())
         .sum();
-        assert_eq!(declared, 37);
+        assert_eq!(declared, 38);
         assert_eq!(results.len(), declared, "{results:?}");
         let failed: Vec<_> = results.iter().filter(|(_, ok)| !ok).collect();
         assert!(failed.is_empty(), "failed: {failed:?}");

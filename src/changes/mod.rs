@@ -10,6 +10,7 @@ use git2::Oid;
 use serde_json::{Map, Value};
 
 pub mod pruning;
+mod waves;
 
 use crate::config::Config;
 use crate::git::ConfigRepo;
@@ -43,6 +44,10 @@ pub struct ObjectChange {
     pub applier: Option<Applier>,
     /// For a Helm release: why the objects its chart makes are not rendered here.
     pub unrendered: Option<String>,
+    /// The environment before this one in `promotion.order` when, as of the parent commit, it
+    /// does not run what the change sets (the object with the same kind and name, every changed
+    /// field at its new value): the change skips that wave.
+    pub skips: Option<String>,
 }
 
 impl ObjectChange {
@@ -584,8 +589,10 @@ pub fn between(
                 .find_map(|a| pruning::applier_of(a, &key.0))
                 .cloned(),
             unrendered,
+            skips: None,
         });
     }
+    waves::mark_skipped(config, renderer, &before_tree.index, &mut changes);
     let unknown_scope = changes
         .iter()
         .filter(|c| c.object.namespace.is_none())

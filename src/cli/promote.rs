@@ -26,6 +26,9 @@ pub struct PromoteArgs {
     /// A directory of .rego files replacing the default policies.
     #[arg(long)]
     pub policies: Option<PathBuf>,
+    /// Only the promotions into this environment (one of `promotion.order`).
+    #[arg(long)]
+    pub env: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = super::super::Output::Text)]
     pub output: super::super::Output,
@@ -62,14 +65,25 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
             policies: &mut policies,
             auth: &auth,
             base_branch: &base_name,
+            only: args.env.as_deref(),
         };
         anyhow::Ok(promoter.run(k8s_openapi::jiff::Timestamp::now()).await?)
     })?;
+    // An earlier environment that is not healthy now holds its promotions back: a scheduled
+    // run says so by its exit code.
+    let exit = if promotions
+        .iter()
+        .any(|p| matches!(p.outcome, Progress::Unhealthy { .. }))
+    {
+        Exit::Code(1)
+    } else {
+        Exit::Ok
+    };
     let mut out = std::io::stdout().lock();
     if args.output == super::super::Output::Json {
         serde_json::to_writer_pretty(&mut out, &promotions)?;
         writeln!(out)?;
-        return Ok(Exit::Ok);
+        return Ok(exit);
     }
     if promotions.is_empty() {
         writeln!(out, "nothing to promote")?;
@@ -93,5 +107,5 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
         };
         writeln!(out, "{} {} -> {}: {what}", &p.commit[..12], p.from, p.to)?;
     }
-    Ok(Exit::Ok)
+    Ok(exit)
 }

@@ -131,7 +131,14 @@ async fn judge(
     options: &WaitOptions,
 ) -> Result<Health> {
     let own = health(value);
-    if !options.fail_fast || own.status == HealthStatus::Degraded || done(&own) {
+    // A progress deadline the controller keeps from an earlier revision (it does not clear a
+    // timed-out condition until the next rollout completes) says nothing of the current one.
+    let timed_out = (object.kind == "Deployment" && own.status == HealthStatus::Degraded)
+        .then(|| timed_out_replica_set(&own.message))
+        .flatten();
+    if timed_out.is_none()
+        && (!options.fail_fast || own.status == HealthStatus::Degraded || done(&own))
+    {
         return Ok(own);
     }
     let Some(namespace) = &object.namespace else {
@@ -156,12 +163,26 @@ async fn judge(
         }
     };
     let api = |resource: ApiResource| Api::namespaced_with(client.clone(), namespace, &resource);
-    let pods = list("Pod", api(ApiResource::erase::<Pod>(&()))).await?;
     let replica_sets = if object.kind == "Deployment" {
         list("ReplicaSet", api(ApiResource::erase::<ReplicaSet>(&()))).await?
     } else {
         Vec::new()
     };
+    if let Some(named) = timed_out {
+        let current = current_replica_set(value, &replica_sets)
+            .and_then(|rs| rs.pointer("/metadata/name"))
+            .and_then(Value::as_str);
+        return Ok(match current {
+            Some(current) if current != named => Health::new(
+                HealthStatus::Progressing,
+                format!(
+                    "waiting for ReplicaSet {current}: the progress deadline passed for {named}, of an earlier revision"
+                ),
+            ),
+            _ => own,
+        });
+    }
+    let pods = list("Pod", api(ApiResource::erase::<Pod>(&()))).await?;
     let current = current_pods(&object.kind, value, &replica_sets, &pods);
     for pod in current {
         // Items of a list carry no `kind`: read them as pods.
@@ -206,6 +227,36 @@ fn owned_by(object: &Value, owner: &Value) -> bool {
         .any(|r| r["controller"] == true && Some(&r["uid"]) == uid)
 }
 
+/// The ReplicaSet `ReplicaSet "web-5df96d6b75" has timed out progressing` names, in a
+/// Deployment's health message.
+fn timed_out_replica_set(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("ProgressDeadlineExceeded: ")?
+        .strip_prefix("ReplicaSet \"")?;
+    let (name, rest) = rest.split_once('"')?;
+    rest.contains("timed out").then_some(name)
+}
+
+/// The Deployment's ReplicaSet whose template is the Deployment's (the hash label aside).
+fn current_replica_set<'r>(deployment: &Value, replica_sets: &'r [Value]) -> Option<&'r Value> {
+    let template = deployment.pointer("/spec/template");
+    replica_sets.iter().find(|rs| {
+        let mut rs_template = rs.pointer("/spec/template").cloned();
+        if let Some(labels) = rs_template
+            .as_mut()
+            .and_then(|t| t.pointer_mut("/metadata/labels"))
+            .and_then(Value::as_object_mut)
+        {
+            labels.remove("pod-template-hash");
+        }
+        owned_by(rs, deployment)
+            && rs_template
+                .as_ref()
+                .map(|t| (&t["spec"], &t["metadata"]["labels"]))
+                == template.map(|t| (&t["spec"], &t["metadata"]["labels"]))
+    })
+}
+
 /// The pods of the workload's current revision: for a Deployment, those of the ReplicaSet whose
 /// template is the Deployment's (the hash label aside); for a StatefulSet, those at its
 /// `updateRevision`; for a DaemonSet, those of its current `pod-template-generation`.
@@ -217,28 +268,10 @@ pub fn current_pods<'p>(
 ) -> Vec<&'p Value> {
     let owned = |pod: &&Value| owned_by(pod, workload);
     match kind {
-        "Deployment" => {
-            let template = &workload.pointer("/spec/template");
-            let current = replica_sets.iter().find(|rs| {
-                let mut rs_template = rs.pointer("/spec/template").cloned();
-                if let Some(labels) = rs_template
-                    .as_mut()
-                    .and_then(|t| t.pointer_mut("/metadata/labels"))
-                    .and_then(Value::as_object_mut)
-                {
-                    labels.remove("pod-template-hash");
-                }
-                owned_by(rs, workload)
-                    && rs_template
-                        .as_ref()
-                        .map(|t| (&t["spec"], &t["metadata"]["labels"]))
-                        == template.map(|t| (&t["spec"], &t["metadata"]["labels"]))
-            });
-            match current {
-                Some(rs) => pods.iter().filter(|p| owned_by(p, rs)).collect(),
-                None => Vec::new(),
-            }
-        }
+        "Deployment" => match current_replica_set(workload, replica_sets) {
+            Some(rs) => pods.iter().filter(|p| owned_by(p, rs)).collect(),
+            None => Vec::new(),
+        },
         "StatefulSet" => {
             let revision = workload
                 .pointer("/status/updateRevision")

@@ -245,6 +245,12 @@ impl PromotionSettings {
         let at = self.order.iter().position(|e| e == environment)?;
         self.order.get(at + 1).map(String::as_str)
     }
+
+    /// The environment before `environment` in the order.
+    pub fn previous(&self, environment: &str) -> Option<&str> {
+        let at = self.order.iter().position(|e| e == environment)?;
+        self.order.get(at.checked_sub(1)?).map(String::as_str)
+    }
 }
 
 impl Environment {

@@ -618,6 +618,7 @@ mod tests {
             }],
             applier: None,
             unrendered: None,
+            skips: None,
         }
     }
 

@@ -455,6 +455,7 @@ async fn promote(service: &Service, shared: &Shared) -> Result<(), Failed> {
         policies: &mut policies,
         auth: &service.auth,
         base_branch: &shared.base_branch,
+        only: None,
     };
     shared.proves_lease().map_err(|e| fail(&e))?;
     let done = promoter

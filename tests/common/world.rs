@@ -140,6 +140,17 @@ impl World {
 
     /// [`World::merge_change`] with the commit message `message` (trailers included).
     pub fn merge_change_as(&self, branch: &str, message: &str, files: &[(&str, &str)]) -> String {
+        self.merge_change_approved(branch, message, files, &["alice"])
+    }
+
+    /// [`World::merge_change_as`], approved by each of `approvers`.
+    pub fn merge_change_approved(
+        &self,
+        branch: &str,
+        message: &str,
+        files: &[(&str, &str)],
+        approvers: &[&str],
+    ) -> String {
         let work = &self.remote.work;
         let main = super::branch_head(work, "main").unwrap();
         super::write_files(work, files);
@@ -153,8 +164,10 @@ impl World {
         )
         .unwrap();
         let number = self.github.open_pull(branch, "main", branch, "mallory");
-        self.github
-            .review(number, "alice", testkit::github::ReviewState::Approved);
+        for approver in approvers {
+            self.github
+                .review(number, approver, testkit::github::ReviewState::Approved);
+        }
         self.github.merge(number)
     }
 

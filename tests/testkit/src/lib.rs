@@ -261,8 +261,15 @@ impl TestCluster {
         name: &str,
         rollout: Rollout,
     ) -> Result<Value, ApiError> {
+        let mut store = self.store();
+        if kind == "Deployment" && rollout == Rollout::Observed {
+            let (_, key) = simulate::key_for(&store, kind, namespace, name)?;
+            if let Some(deployment) = store.get(&key).cloned() {
+                simulate::ensure_replica_set(&mut store, &deployment)?;
+            }
+        }
         simulate::write_status(
-            &mut self.store(),
+            &mut store,
             kind,
             namespace,
             name,

@@ -65,6 +65,62 @@ pub enum Rollout {
     Stuck,
     /// `Progressing=False` with `ProgressDeadlineExceeded`.
     Failed,
+    /// The controller has observed the new generation and nothing more: `observedGeneration`
+    /// caught up, every other field as it was. A Deployment past its progress deadline keeps
+    /// that condition, naming the ReplicaSet of the failed revision, until its rollout
+    /// completes (kube-controller-manager's `DeploymentTimedOut` keeps a timed-out condition),
+    /// and the ReplicaSet of its new template exists.
+    Observed,
+}
+
+/// The ReplicaSet a Deployment's controller gives its current template: the Deployment's name
+/// and a hash of the template, so that a template put back finds its ReplicaSet again.
+pub fn replica_set_name(deployment: &Value) -> String {
+    let name = deployment
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let template = deployment
+        .pointer("/spec/template")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let hash = template.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{name}-{:010x}", hash & 0xff_ffff_ffff)
+}
+
+/// Creates the ReplicaSet of the Deployment's current template ([`replica_set_name`]) when it
+/// does not exist, owned by the Deployment, with no pods.
+pub fn ensure_replica_set(store: &mut Store, deployment: &Value) -> Result<(), ApiError> {
+    let namespace = deployment
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = replica_set_name(deployment);
+    let (_, key) = key_for(store, "ReplicaSet", namespace, &name)?;
+    if store.get(&key).is_some() {
+        return Ok(());
+    }
+    let hash = name.rsplit('-').next().unwrap_or_default().to_owned();
+    let mut template = deployment
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}));
+    template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut selector = deployment
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or(json!({}));
+    selector["matchLabels"]["pod-template-hash"] = json!(hash);
+    let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": namespace,
+            "labels": template["metadata"]["labels"].clone(),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                "name": deployment["metadata"]["name"], "uid": deployment["metadata"]["uid"],
+                "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"replicas": 0, "selector": selector, "template": template}});
+    create(store, rs, "kube-controller-manager").map(|_| ())
 }
 
 fn container_status(container: &Value, pod: &str, state: &PodState, time: &str) -> Value {
@@ -175,6 +231,16 @@ pub fn workload_status(kind: &str, object: &Value, rollout: Rollout) -> Value {
         replicas.saturating_sub(1)
     };
     let time = now();
+    if rollout == Rollout::Observed {
+        let mut status = object.get("status").cloned().unwrap_or(json!({}));
+        status["observedGeneration"] = generation;
+        return status;
+    }
+    let name = if kind == "Deployment" {
+        replica_set_name(object)
+    } else {
+        name.to_owned()
+    };
     match kind {
         "Deployment" => {
             let (progressing, reason, message) = match rollout {
@@ -188,7 +254,7 @@ pub fn workload_status(kind: &str, object: &Value, rollout: Rollout) -> Value {
                     "ReplicaSetUpdated",
                     format!("ReplicaSet \"{name}\" is progressing."),
                 ),
-                Rollout::Failed => (
+                Rollout::Failed | Rollout::Observed => (
                     "False",
                     "ProgressDeadlineExceeded",
                     format!("ReplicaSet \"{name}\" has timed out progressing."),
@@ -227,7 +293,7 @@ pub fn workload_status(kind: &str, object: &Value, rollout: Rollout) -> Value {
             Rollout::Done => json!({"succeeded": 1, "startTime": time, "completionTime": time,
                 "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": time, "lastTransitionTime": time}]}),
             Rollout::Stuck => json!({"active": 1, "startTime": time}),
-            Rollout::Failed => json!({"failed": 1, "startTime": time,
+            Rollout::Failed | Rollout::Observed => json!({"failed": 1, "startTime": time,
                 "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                     "message": "Job has reached the specified backoff limit", "lastProbeTime": time, "lastTransitionTime": time}]}),
         },
