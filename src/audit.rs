@@ -82,7 +82,8 @@ pub enum Event {
 }
 
 impl Event {
-    fn as_str(self) -> &'static str {
+    /// Its name, as the log writes it (`rolled-back`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Event::Proposed => "proposed",
             Event::Policy => "policy",
@@ -136,6 +137,57 @@ pub struct Record {
     /// The step's data (change set, approvers, revert commit, ...).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub detail: Value,
+    /// `sha256=<hex>`: HMAC-SHA256 of the record without it, with `audit.signingKey`; `None` on
+    /// a log kept without a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// The key audit records are signed with (HMAC-SHA256), from `audit.signingKey`.
+#[derive(Clone)]
+pub struct SigningKey(ring::hmac::Key);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    /// The key of `secret`.
+    pub fn new(secret: &[u8]) -> SigningKey {
+        SigningKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
+    }
+
+    /// `sha256=<hex>` of `text`.
+    pub fn sign(&self, text: &str) -> String {
+        let tag = ring::hmac::sign(&self.0, text.as_bytes());
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256={hex}")
+    }
+
+    /// Whether `signature` is this key's of `text`, compared in constant time.
+    pub fn verifies(&self, text: &str, signature: &str) -> bool {
+        let Some(hex) = signature.strip_prefix("sha256=") else {
+            return false;
+        };
+        let tag: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        tag.is_some_and(|tag| ring::hmac::verify(&self.0, text.as_bytes(), &tag).is_ok())
+    }
+}
+
+/// What a record's signature says, read with the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// Signed with the key.
+    Signed,
+    /// Not signed at all.
+    Unsigned,
+    /// Signed, but not with the key, or changed since.
+    Broken,
 }
 
 impl Record {
@@ -148,6 +200,36 @@ impl Record {
     /// The event's name, as the log writes it.
     pub fn event_name(&self) -> &'static str {
         self.event.as_str()
+    }
+
+    /// The text a signature covers: the record as JSON, without its signature.
+    fn signed_text(&self) -> serde_json::Result<String> {
+        let unsigned = Record {
+            signature: None,
+            ..self.clone()
+        };
+        serde_json::to_string(&unsigned)
+    }
+
+    /// What its signature says under `key`.
+    pub fn seal(&self, key: &SigningKey) -> Seal {
+        match &self.signature {
+            None => Seal::Unsigned,
+            Some(signature)
+                if self
+                    .signed_text()
+                    .is_ok_and(|text| key.verifies(&text, signature)) =>
+            {
+                Seal::Signed
+            }
+            Some(_) => Seal::Broken,
+        }
+    }
+
+    /// Whether it may be taken as a fact by a decision: always without a key, only when signed
+    /// with one.
+    pub fn trusted(&self, key: Option<&SigningKey>) -> bool {
+        key.is_none_or(|key| self.seal(key) == Seal::Signed)
     }
 
     /// A record of `event` now.
@@ -164,6 +246,7 @@ impl Record {
             renderer: None,
             message: message.into(),
             detail: Value::Null,
+            signature: None,
         }
     }
 }
@@ -186,6 +269,7 @@ pub struct Trail {
 pub struct AuditLog {
     path: PathBuf,
     trail: Option<Trail>,
+    key: Option<SigningKey>,
 }
 
 impl AuditLog {
@@ -194,7 +278,20 @@ impl AuditLog {
         AuditLog {
             path: path.into(),
             trail: None,
+            key: None,
         }
+    }
+
+    /// The same log, its records signed with `key`, and read as trusted only when signed with
+    /// it.
+    pub fn with_key(mut self, key: SigningKey) -> AuditLog {
+        self.key = Some(key);
+        self
+    }
+
+    /// The key records are signed with, when there is one.
+    pub fn key(&self) -> Option<&SigningKey> {
+        self.key.as_ref()
     }
 
     /// The same log, its records kept in the repository's Git notes too, and read from there.
@@ -225,7 +322,12 @@ impl AuditLog {
 
     /// Appends a record and syncs it to disk.
     pub fn append(&self, record: &Record) -> Result<()> {
-        let line = serde_json::to_string(record).map_err(|e| self.io(e.into()))?;
+        let mut record = record.clone();
+        record.signature = match &self.key {
+            Some(key) => Some(key.sign(&record.signed_text().map_err(|e| self.io(e.into()))?)),
+            None => None,
+        };
+        let line = serde_json::to_string(&record).map_err(|e| self.io(e.into()))?;
         if let Some(trail) = &self.trail {
             let repo = ConfigRepo::open(&trail.repo).map_err(Error::Git)?;
             let target = match &record.commit {
@@ -257,6 +359,14 @@ impl AuditLog {
             .map_err(|e| self.io(e))?;
         file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_data().map_err(|e| self.io(e))
+    }
+
+    /// The records a decision may take as facts, oldest first: every record without a key;
+    /// with one, those signed with it (see [`AuditLog::read`] for all of them).
+    pub fn read_trusted(&self) -> Result<Vec<Record>> {
+        let mut records = self.read()?;
+        records.retain(|r| r.trusted(self.key.as_ref()));
+        Ok(records)
     }
 
     /// Every record, oldest first; none when there is no log yet.
@@ -369,8 +479,8 @@ fn same_object(a: &str, b: &str) -> bool {
     }
 }
 
-/// The chains as text, one block each.
-pub fn text(chains: &[Chain]) -> String {
+/// The chains as text, one block each; with `key`, a record not signed with it is marked.
+pub fn text(chains: &[Chain], key: Option<&SigningKey>) -> String {
     let mut out = String::new();
     for chain in chains {
         let objects: Vec<&str> = {
@@ -399,8 +509,13 @@ pub fn text(chains: &[Chain]) -> String {
                 (None, Some(cluster)) => format!("[{cluster}] "),
                 (None, None) => String::new(),
             };
+            let seal = match key.map(|key| r.seal(key)) {
+                Some(Seal::Unsigned) => "  [unsigned: not taken as a fact]",
+                Some(Seal::Broken) => "  [BAD SIGNATURE: changed or forged, not taken as a fact]",
+                Some(Seal::Signed) | None => "",
+            };
             out.push_str(&format!(
-                "  {}  {:<16} {:<16} {place}{}\n",
+                "  {}  {:<16} {:<16} {place}{}{seal}\n",
                 r.time,
                 r.event.as_str(),
                 refs.join(" "),
@@ -502,6 +617,60 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_log_signs_every_record_and_reads_a_changed_or_unsigned_one_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::new(b"s3cret");
+        let log = AuditLog::new(dir.path().join("audit.jsonl")).with_key(key.clone());
+        let verified = Record {
+            detail: serde_json::json!({"health": [{"object": "Deployment/shop/api"}]}),
+            ..record(Event::Verified, Some("r1"), "c1", "Deployment/shop/api")
+        };
+        log.append(&verified).unwrap();
+        log.append(&record(
+            Event::Refused,
+            Some("r1"),
+            "c2",
+            "Deployment/shop/api",
+        ))
+        .unwrap();
+        let read = log.read().unwrap();
+        assert!(
+            read.iter().all(|r| r.seal(&key) == Seal::Signed),
+            "{read:?}"
+        );
+        // Another key, a changed field, a forged or a missing signature.
+        assert_eq!(read[0].seal(&SigningKey::new(b"other")), Seal::Broken);
+        let changed = Record {
+            commit: Some("c2".into()),
+            ..read[0].clone()
+        };
+        assert_eq!(changed.seal(&key), Seal::Broken);
+        let forged = Record {
+            signature: Some("sha256=00".into()),
+            ..record(Event::Verified, None, "c2", "Deployment/shop/api")
+        };
+        assert_eq!(forged.seal(&key), Seal::Broken);
+        let unsigned = record(Event::Verified, None, "c3", "Deployment/shop/api");
+        assert_eq!(unsigned.seal(&key), Seal::Unsigned);
+        // A decision takes only what is signed; without a key, everything.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .unwrap()
+            .write_all(format!("{}\n", serde_json::to_string(&forged).unwrap()).as_bytes())
+            .unwrap();
+        let trusted = log.read_trusted().unwrap();
+        assert_eq!(trusted.len(), 2);
+        assert!(forged.trusted(None) && unsigned.trusted(None));
+        // history marks them.
+        let chains = history(&[read[0].clone(), forged, unsigned], None);
+        let shown = text(&chains, Some(&key));
+        assert_eq!(shown.matches("[BAD SIGNATURE").count(), 1, "{shown}");
+        assert_eq!(shown.matches("[unsigned").count(), 1, "{shown}");
+        assert!(!text(&chains, None).contains('['));
+    }
+
+    #[test]
     fn records_round_trip_and_bad_lines_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::new(dir.path().join("a/audit.jsonl"));
@@ -542,7 +711,7 @@ mod tests {
         assert_eq!(chains[0].records.len(), 4);
         let only = history(&records, Some("deployment/shop/api"));
         assert_eq!(only.len(), 1);
-        let text = self::text(&only);
+        let text = self::text(&only, None);
         assert!(text.contains("proposed"), "{text}");
         assert!(text.contains("rolled-back"), "{text}");
         assert!(history(&records, Some("Deployment/shop/none")).is_empty());

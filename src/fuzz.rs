@@ -254,7 +254,7 @@ pub fn audit(data: &[u8]) {
     };
     let records: Vec<_> = records.into_iter().map(|(_, record)| record).collect();
     let chains = crate::audit::history(&records, None);
-    let _ = crate::audit::text(&chains);
+    let _ = crate::audit::text(&chains, Some(&crate::audit::SigningKey::new(b"k")));
     let _ = crate::audit::history(&records, Some("Deployment/shop/web"));
 }
 

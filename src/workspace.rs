@@ -47,20 +47,28 @@ pub enum Error {
     /// A GitHub App's credentials cannot be read.
     #[error("GitHub App: {0}")]
     App(String),
+    /// A secret the configuration names cannot be read.
+    #[error("{0}")]
+    Secret(String),
 }
 
 /// `Result` of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The audit log of a repository: the configured path, or inside its Git directory; kept in
-/// the repository's Git notes too, pushed to the configured remote, when it has that remote.
-pub fn audit_log(repo: &Path, config: &Config, git: Option<&ConfigRepo>) -> AuditLog {
+/// the repository's Git notes too, pushed to the configured remote, when it has that remote;
+/// signed with `audit.signingKey` when it is set (a key that cannot be read is an error).
+pub fn audit_log(
+    repo: &Path,
+    config: &Config,
+    git: Option<&ConfigRepo>,
+) -> Result<AuditLog, Error> {
     let log = match (&config.audit_path, git) {
         (Some(path), _) => AuditLog::new(repo.join(path)),
         (None, Some(git)) => AuditLog::new(git.state_dir().join("audit.jsonl")),
         (None, None) => AuditLog::new(repo.join(".remediator-audit.jsonl")),
     };
-    match git {
+    let log = match git {
         Some(git) if git.has_remote(&config.git.remote) => log.with_trail(audit::Trail {
             repo: repo.to_owned(),
             remote: config.git.remote.clone(),
@@ -68,6 +76,15 @@ pub fn audit_log(repo: &Path, config: &Config, git: Option<&ConfigRepo>) -> Audi
             author: config.git.author.clone(),
         }),
         _ => log,
+    };
+    match &config.audit_key {
+        Some(source) => {
+            let secret = source
+                .read()
+                .map_err(|e| Error::Secret(format!("audit.signingKey: {e}")))?;
+            Ok(log.with_key(audit::SigningKey::new(secret.as_bytes())))
+        }
+        None => Ok(log),
     }
 }
 

@@ -264,7 +264,7 @@ fn the_config_schema_matches_the_parser() {
             "reconcile" => {
                 "reconcile: {rollback: pull-request, healthTimeoutSeconds: 60, lockNamespace: ops, lockWaitSeconds: 0, conflicts: {controllers: skip-field, others: force}}\n"
             }
-            "audit" => "audit: {path: audit/remediator.jsonl}\n",
+            "audit" => "audit: {path: audit/remediator.jsonl, signingKey: {env: AUDIT_KEY}}\n",
             "approvals" => {
                 "approvals: {teams: {security: [carol, \"@acme/security\"]}, requiredChecks: [ci/test]}\n"
             }

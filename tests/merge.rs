@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::faults::{Calls, fault_matrix, logged, steady};
 use common::world::{World, text};
-use serde_json::Value;
+use serde_json::{Value, json};
 use testkit::github::{BOT_TOKEN, BOT_USER, FakeGitHub, ReviewState};
 use testkit::{Fault, FaultKind, PodState, Rollout, TestCluster};
 
@@ -1241,7 +1241,7 @@ fn the_weekly_report_measures_mttd_and_mttr_and_keeps_one_issue() {
     // Recorded as the merge path records them: in the repository's notes, pushed.
     let repo = remediator::git::ConfigRepo::open(&world.remote.work).unwrap();
     let config = remediator::config::Config::load(&world.remote.work).unwrap();
-    let log = remediator::workspace::audit_log(&world.remote.work, &config, Some(&repo));
+    let log = remediator::workspace::audit_log(&world.remote.work, &config, Some(&repo)).unwrap();
     let append = |line: &str| {
         let record: remediator::audit::Record = serde_json::from_str(line).unwrap();
         log.append(&record).unwrap();
@@ -1571,7 +1571,7 @@ fn a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finish
         (drilled.stopped, drilled.first)
     });
     assert_eq!(
-        kinds, 28,
+        kinds, 30,
         "call kinds of a reconcile (the README quotes the count)"
     );
 }
@@ -1966,4 +1966,140 @@ fn a_field_an_autoscaler_owns_is_refused_left_or_taken_as_the_configuration_says
         applied["detail"]["entries"][0]["contested"][0]["outcome"], "taken over from",
         "{applied}"
     );
+}
+
+/// Runs git in the world's work clone; its standard output.
+fn git_in(world: &World, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=dev", "-c", "user.email=dev@example.com"])
+        .args(args)
+        .current_dir(&world.remote.work)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// web.yaml with `image` and `replicas`, and `more` files, merged on top of the remote's main
+/// by a pull request approved by `approvers`; the merge commit.
+fn merge_web(
+    world: &World,
+    (image, replicas): (&str, u32),
+    more: &[(&str, &str)],
+    approvers: &[&str],
+) -> String {
+    git_in(world, &["fetch", "-q", "origin", "main"]);
+    git_in(world, &["reset", "-q", "--hard", "FETCH_HEAD"]);
+    let web = WEB
+        .replace("image: web:1", &format!("image: {image}"))
+        .replace("replicas: 2", &format!("replicas: {replicas}"));
+    let branch = format!("web-{}-{replicas}", image.replace(':', "-"));
+    let mut files = vec![("web.yaml", web.as_str())];
+    files.extend_from_slice(more);
+    world.merge_change_approved(&branch, &branch, &files, approvers)
+}
+
+#[test]
+fn a_forged_verified_note_is_refused_by_the_cluster_s_record_and_marked_by_history() {
+    let world = web_world();
+    let config = world.remote.work.join("remediator.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{before}audit:\n  signingKey: {{env: REMEDIATOR_AUDIT_KEY}}\n"),
+    )
+    .unwrap();
+    common::commit_all(&world.remote.work, "Sign the audit trail");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let key = [("REMEDIATOR_AUDIT_KEY", "s3cret")];
+    let reconcile = |commit: &str| world.run_env(&["reconcile", "--commit", commit], &key);
+    let live = || {
+        let web = world
+            .cluster
+            .object("Deployment", "default", "web")
+            .unwrap();
+        (
+            web["spec"]["template"]["spec"]["containers"][0]["image"].clone(),
+            web["spec"]["replicas"].clone(),
+        )
+    };
+    // A key the configuration names but the environment does not give is an error.
+    let first = merge_web(&world, ("web:1", 3), &[], &["alice"]);
+    let keyless = world.run(&["reconcile", "--commit", &first]);
+    assert_eq!(keyless.status.code(), Some(2), "{}", text(&keyless));
+    assert!(
+        text(&keyless).contains("audit.signingKey: environment variable REMEDIATOR_AUDIT_KEY"),
+        "{}",
+        text(&keyless)
+    );
+    let out = reconcile(&first);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(live(), (json!("web:1"), json!(3)));
+    // web:evil with a change of the configuration and no approval: refused.
+    let edited = std::fs::read_to_string(&config).unwrap() + "# web:evil\n";
+    let refused = merge_web(
+        &world,
+        ("web:evil", 3),
+        &[("remediator.yaml", &edited)],
+        &[],
+    );
+    let out = reconcile(&refused);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("refused"), "{}", text(&out));
+    // Anyone who can push writes a "verified" note on the refused commit.
+    let forged = json!({"time": "2026-12-07T10:00:00Z", "event": "verified", "commit": refused,
+        "objects": ["Deployment/default/web"], "message": "healthy",
+        "signature": "sha256=0000"})
+    .to_string();
+    git_in(
+        &world,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+refs/notes/remediator:refs/notes/remediator",
+        ],
+    );
+    git_in(
+        &world,
+        &[
+            "notes",
+            "--ref=remediator",
+            "append",
+            "-m",
+            &forged,
+            &refused,
+        ],
+    );
+    git_in(&world, &["push", "-q", "origin", "refs/notes/remediator"]);
+    // The next low-risk merge of the same object would carry web:evil along: nothing is
+    // reconciled, and the disagreement is named.
+    let next = merge_web(&world, ("web:evil", 4), &[], &["alice"]);
+    let out = reconcile(&next);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "the audit trail's notes disagree with cluster default's record: the notes say {} as the last commit finished here (all), the cluster records {} (verified",
+            &refused[..12],
+            &first[..12]
+        )),
+        "{printed}"
+    );
+    assert_eq!(live(), (json!("web:1"), json!(3)), "nothing applied");
+    // history shows the forged record as such, and the signed ones plainly.
+    let history = text(&world.run_env(&["history"], &key));
+    let line = |commit: &str, event: &str| {
+        history
+            .lines()
+            .find(|l| l.contains(&commit[..12]) && l.contains(&format!(" {event} ")))
+            .unwrap_or_else(|| panic!("no {event} of {commit}:\n{history}"))
+            .to_owned()
+    };
+    assert!(
+        line(&refused, "verified").contains("[BAD SIGNATURE"),
+        "{history}"
+    );
+    assert!(!line(&first, "verified").contains('['), "{history}");
+    assert!(!line(&refused, "refused").contains('['), "{history}");
 }

@@ -46,7 +46,7 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<Exit> {
         mut policies,
         ..
     } = TrustedInputs::at(&repo, base, args.policies.as_deref())?;
-    let audit = audit_log(&path, &config, Some(&repo));
+    let audit = audit_log(&path, &config, Some(&repo))?;
     let renderer = Renderer::for_config(&config);
     let runtime = runtime()?;
     let promotions = runtime.block_on(async {

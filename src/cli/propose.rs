@@ -342,7 +342,7 @@ fn to_github(
             &own
         }
     };
-    let audit = audit_log(&args.repo, config, Some(repo));
+    let audit = audit_log(&args.repo, config, Some(repo))?;
     let forge = settings.client(runtime)?;
     let auth = git_auth();
     let base = repo

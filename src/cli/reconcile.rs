@@ -85,7 +85,7 @@ pub fn run(args: ReconcileArgs, rollback: bool) -> anyhow::Result<Exit> {
     {
         fetch_base(&repo, &latest.config, &auth)?;
     }
-    let audit = audit_log(&path, &latest.config, Some(&repo));
+    let audit = audit_log(&path, &latest.config, Some(&repo))?;
     let templates = Templates::load(args.templates.as_deref())?;
     let runtime = runtime()?;
     let renderer = Renderer::for_config(&latest.config);
@@ -219,12 +219,16 @@ fn print_one(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
 pub fn history(args: HistoryArgs) -> anyhow::Result<Exit> {
     let config = Config::load(&args.repo)?;
     let repo = ConfigRepo::open(&args.repo).ok();
-    let log = audit_log(&args.repo, &config, repo.as_ref());
+    let log = audit_log(&args.repo, &config, repo.as_ref())?;
     let chains = audit::history(&log.read()?, args.object.as_deref());
     if chains.is_empty() {
         eprintln!("no records in {}", log.location());
         return Ok(Exit::NothingFound);
     }
-    write!(std::io::stdout().lock(), "{}", audit::text(&chains))?;
+    write!(
+        std::io::stdout().lock(),
+        "{}",
+        audit::text(&chains, log.key())
+    )?;
     Ok(Exit::Ok)
 }

@@ -112,7 +112,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
                 None => Timestamp::now(),
             };
             let repo = ConfigRepo::open(&args.repo).ok();
-            let log = audit_log(&args.repo, &config, repo.as_ref());
+            let log = audit_log(&args.repo, &config, repo.as_ref())?;
             let chains = audit::history(&log.read()?, None);
             let mut view = weekly::weekly(&chains, now);
             if let Some(loaded) = cluster(&args, &config, true)? {
@@ -140,7 +140,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
         }
         Kind::Runbook => {
             let repo = ConfigRepo::open(&args.repo).ok();
-            let log = audit_log(&args.repo, &config, repo.as_ref());
+            let log = audit_log(&args.repo, &config, repo.as_ref())?;
             let sections = runbook::runbook(&audit::history(&log.read()?, None));
             let view = serde_json::json!({ "sections": sections });
             (view.clone(), templates.report("runbook", &view)?)

@@ -106,7 +106,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let connection = runtime.block_on(connect(&args.cluster))?;
     let forge = github.client(&runtime)?;
     let service = Service {
-        audit: audit_log(&path, &config, Some(&repo)),
+        audit: audit_log(&path, &config, Some(&repo))?,
         repo,
         cluster: KubeCluster::new(connection.client.clone()),
         client: connection.client,

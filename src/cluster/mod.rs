@@ -20,6 +20,7 @@ pub mod prometheus;
 pub mod prune;
 pub mod retry;
 pub mod routing;
+pub mod trail;
 pub mod wait;
 
 use std::future::Future;
@@ -198,6 +199,20 @@ pub trait Cluster {
         record: &Value,
         undo: bool,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The cluster's record of the last commit that finished there for `scope` (see
+    /// [`trail`]); `None` when there is none.
+    fn read_trail(
+        &self,
+        namespace: &str,
+        scope: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Sets the cluster's record for `scope`.
+    fn write_trail(
+        &self,
+        namespace: &str,
+        scope: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A cluster reached through a kube client.
@@ -295,6 +310,14 @@ impl Cluster for KubeCluster {
 
     async fn unlock(&self, held: &Held) -> Result<()> {
         lock::release(&self.client, held).await
+    }
+
+    async fn read_trail(&self, namespace: &str, scope: &str) -> Result<Option<String>> {
+        trail::read(&self.client, namespace, scope).await
+    }
+
+    async fn write_trail(&self, namespace: &str, scope: &str, value: &str) -> Result<()> {
+        trail::write(&self.client, namespace, scope, value).await
     }
 
     async fn execute(&self, record: &Value, undo: bool) -> Result<Vec<String>> {

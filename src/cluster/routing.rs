@@ -63,6 +63,17 @@ impl<C> Clusters<C> {
         }
     }
 
+    /// Every cluster once, by name: each environment's and the default ones.
+    pub fn every(&self) -> Vec<&(String, C)> {
+        let mut out: Vec<&(String, C)> = Vec::new();
+        for cluster in self.by_environment.values().flatten().chain(&self.default) {
+            if out.iter().all(|(name, _)| *name != cluster.0) {
+                out.push(cluster);
+            }
+        }
+        out
+    }
+
     /// The same routing over other clients (a connection's client, say).
     pub fn map<D>(self, mut f: impl FnMut(C) -> D) -> Clusters<D> {
         let mut each = |all: Vec<(String, C)>| -> Vec<(String, D)> {

@@ -82,6 +82,9 @@ pub struct Config {
     /// The JSON Lines audit log, relative to the repository root; inside the Git directory
     /// (`.git/remediator/audit.jsonl`) when not given.
     pub audit_path: Option<PathBuf>,
+    /// Where the key that signs audit records is (`audit.signingKey`): with it, a record not
+    /// signed with it is never taken as a fact.
+    pub audit_key: Option<SecretSource>,
     /// Approval teams: a team's name and the logins of its members.
     pub teams: BTreeMap<String, Vec<String>>,
     /// Check runs or commit statuses (by name or context) that must pass on the merged head
@@ -167,6 +170,7 @@ impl Default for Config {
             },
             reconcile: ReconcileSettings::default(),
             audit_path: None,
+            audit_key: None,
             teams: BTreeMap::new(),
             required_checks: Vec::new(),
             serve: serve::ServeSettings::default(),
@@ -512,7 +516,10 @@ fn conflicts(written: &serde_json::Value) -> std::result::Result<ConflictPolicy,
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawAudit {
-    path: PathBuf,
+    #[serde(default)]
+    path: Option<PathBuf>,
+    #[serde(default)]
+    signing_key: Option<SecretSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -957,7 +964,8 @@ impl RawConfig {
                 }),
             },
             reconcile,
-            audit_path: self.audit.map(|a| a.path),
+            audit_path: self.audit.as_ref().and_then(|a| a.path.clone()),
+            audit_key: self.audit.and_then(|a| a.signing_key),
             required_checks: self
                 .approvals
                 .as_ref()

@@ -50,6 +50,15 @@ impl ConfigRepo {
         )
     }
 
+    /// Whether `commit` comes after `ancestor` (has it in its history); a commit does not come
+    /// after itself.
+    pub fn descends(&self, commit: Oid, ancestor: Oid) -> Result<bool> {
+        git(
+            "compare commits",
+            self.repo.graph_descendant_of(commit, ancestor),
+        )
+    }
+
     /// A commit's parents, first parent first.
     pub fn parents(&self, commit: Oid) -> Result<Vec<Oid>> {
         let commit = git("find commit", self.repo.find_commit(commit))?;

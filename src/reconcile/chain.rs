@@ -45,6 +45,8 @@ pub async fn reconcile_stretch<C: Cluster, F: Forge>(
     pending: &[Oid],
     target: Oid,
 ) -> Result<Stretch> {
+    // The notes are checked against what the clusters record before anything is weighed.
+    super::record::check_notes(ctx, target).await?;
     if pending.is_empty() {
         return Ok(Stretch {
             reports: vec![reconcile_one(ctx, policies, target, None, None).await?],
@@ -112,8 +114,10 @@ pub fn pending(
     environment: Option<&str>,
     target: Oid,
 ) -> Result<Vec<Oid>> {
+    // A record not signed with the audit key settles nothing: a forged note cannot move the
+    // chain past a commit.
     let records: Vec<Record> = audit
-        .read()?
+        .read_trusted()?
         .into_iter()
         .filter(|r| r.covers(environment))
         .collect();

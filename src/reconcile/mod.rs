@@ -11,6 +11,7 @@ mod deploy;
 pub mod driver;
 mod inputs;
 mod outcome;
+mod record;
 mod revert;
 
 use std::path::PathBuf;
@@ -87,6 +88,10 @@ pub enum Error {
     /// The guard refused the next write (a service that cannot prove its leader lease).
     #[error("stopped before writing: {0}")]
     Guarded(String),
+    /// The cluster's record of what it runs cannot be read, or the audit trail disagrees with
+    /// it.
+    #[error("{0}")]
+    Trail(String),
 }
 
 /// Result of the merge path.
@@ -368,7 +373,7 @@ impl Subject {
         {
             subject.pull = Some(forge.pull(merged.number).await?);
             if trailer(&subject.trailers, "Remediation-Id").is_none()
-                && let Some(chain) = promotion_chain(&ctx.audit.read()?, merged.number)
+                && let Some(chain) = promotion_chain(&ctx.audit.read_trusted()?, merged.number)
             {
                 subject.trailers.push(("Remediation-Id".into(), chain));
             }
@@ -399,7 +404,7 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
     let sha = commit.to_string();
     let records: Vec<Record> = ctx
         .audit
-        .read()?
+        .read_trusted()?
         .into_iter()
         .filter(|r| r.commit.as_deref() == Some(sha.as_str()))
         .filter(|r| r.covers(ctx.options.environment.as_deref()))
@@ -443,6 +448,7 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
         }
     }
     if subject.changes.is_empty() && subject.trust.is_empty() {
+        record::finished(ctx, commit, Event::Verified).await?;
         ctx.audit
             .append(&subject.record(Event::Verified, "no Kubernetes object changes"))?;
         set_status(
@@ -465,6 +471,7 @@ pub(crate) async fn reconcile_one<C: Cluster, F: Forge>(
     }
     if subject.changes.is_empty() {
         let message = "approved; the configuration it changes takes effect for later merges";
+        record::finished(ctx, commit, Event::Verified).await?;
         ctx.audit
             .append(&subject.record(Event::Verified, message))?;
         set_status(ctx, commit, StatusState::Success, message).await?;
@@ -563,6 +570,7 @@ async fn conclude<C: Cluster, F: Forge>(
             "applied and healthy",
         )
         .await?;
+        record::finished(ctx, subject.commit, Event::Verified).await?;
         ctx.audit.append(&Record {
             detail: outcome::health_detail(&verified),
             ..subject.record(Event::Verified, "healthy")

@@ -125,6 +125,7 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
             };
             pull = Some(forge.open_or_update(&spec).await?.0.number);
         }
+        super::record::finished(ctx, subject.commit, Event::RolledBack).await?;
         ctx.audit.append(&Record {
             detail: json!({"revert": revert.to_string(), "pull": pull}),
             ..subject.record(
@@ -223,11 +224,13 @@ pub(super) async fn undo<C: Cluster, F: Forge>(
     .await?;
     // The revert's record, unless a run that died before the merge's record wrote it.
     let revert_sha = revert.to_string();
-    let recorded = ctx.audit.read()?.iter().any(|r| {
+    let recorded = ctx.audit.read_trusted()?.iter().any(|r| {
         r.event == Event::RolledBack
             && r.commit.as_deref() == Some(revert_sha.as_str())
             && r.covers(ctx.options.environment.as_deref())
     });
+    // The cluster runs the revert: the branch goes on from it.
+    super::record::finished(ctx, revert, Event::RolledBack).await?;
     if !recorded {
         // The revert's own record says what it reverts, never that it was reverted.
         let own = format!(

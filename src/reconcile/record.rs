@@ -1,0 +1,161 @@
+//! The cluster's record of the last commit that finished there (see [`crate::cluster::trail`]):
+//! written to every cluster a run reaches before the final audit record of each commit (a run
+//! that stops in between leaves the cluster ahead, and the next run reconciles that commit
+//! again), and read before a run to check the Git notes against it. A note that says more than
+//! the cluster, or anything else than it, is an error naming both: the notes are writable by
+//! anyone who can push, the cluster's record only by remediator's service account.
+
+use std::collections::HashSet;
+
+use git2::Oid;
+use serde::{Deserialize, Serialize};
+
+use super::{Context, Error, Result};
+use crate::audit::{Event, SigningKey};
+use crate::changes::short;
+use crate::cluster::Cluster;
+
+/// How far back along the branch the notes are compared with a cluster's record.
+const LOOK_BACK: usize = 500;
+
+/// One cluster's record of a scope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Finished {
+    /// The commit.
+    commit: String,
+    /// `verified` or `rolled-back`.
+    outcome: String,
+    /// When (RFC 3339).
+    time: String,
+    /// The cluster it was written to.
+    cluster: String,
+    /// `sha256=<hex>` of the record without it, with `audit.signingKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+}
+
+impl Finished {
+    fn unsigned_text(&self) -> Result<String> {
+        let unsigned = Finished {
+            signature: None,
+            ..self.clone()
+        };
+        serde_json::to_string(&unsigned).map_err(|e| Error::Trail(e.to_string()))
+    }
+}
+
+/// The scope of a run's records: its environment, or `all`.
+fn scope<'c, C, F>(ctx: &'c Context<'_, C, F>) -> &'c str {
+    ctx.options.environment.as_deref().unwrap_or("all")
+}
+
+/// Records in every cluster the run reaches that `commit` finished with `outcome` (`verified`,
+/// `rolled-back`).
+pub(crate) async fn finished<C: Cluster, F>(
+    ctx: &Context<'_, C, F>,
+    commit: Oid,
+    outcome: Event,
+) -> Result<()> {
+    let namespace = &ctx.config.reconcile.lock_namespace;
+    for (name, cluster) in ctx.clusters.every() {
+        let mut record = Finished {
+            commit: commit.to_string(),
+            outcome: outcome.as_str().to_owned(),
+            time: k8s_openapi::jiff::Timestamp::now().to_string(),
+            cluster: name.clone(),
+            signature: None,
+        };
+        if let Some(key) = ctx.audit.key() {
+            record.signature = Some(key.sign(&record.unsigned_text()?));
+        }
+        let text = serde_json::to_string(&record).map_err(|e| Error::Trail(e.to_string()))?;
+        ctx.options.guard.check()?;
+        cluster.write_trail(namespace, scope(ctx), &text).await?;
+    }
+    Ok(())
+}
+
+/// Checks the audit trail's notes against the record of every cluster the run reaches, before
+/// `target` is reconciled: the last commit on `target`'s branch that a note says finished (any
+/// note, signed or not) must be the one the cluster records, or come before it on the branch
+/// (a run stopped between the two writes). A cluster without a record yet is left to the notes.
+pub(crate) async fn check_notes<C: Cluster, F>(ctx: &Context<'_, C, F>, target: Oid) -> Result<()> {
+    let environment = ctx.options.environment.as_deref();
+    let records = ctx.audit.read()?;
+    let finished: HashSet<&str> = records
+        .iter()
+        .filter(|r| matches!(r.event, Event::Verified | Event::RolledBack))
+        .filter(|r| r.covers(environment))
+        .filter_map(|r| r.commit.as_deref())
+        .collect();
+    // The branch from `target` back to the last commit a note says finished.
+    let mut line = Vec::new();
+    let mut at = Some(target);
+    while let Some(commit) = at {
+        line.push(commit);
+        if finished.contains(commit.to_string().as_str()) || line.len() >= LOOK_BACK {
+            break;
+        }
+        at = ctx.repo.parents(commit)?.first().copied();
+    }
+    let noted = line
+        .last()
+        .filter(|c| finished.contains(c.to_string().as_str()))
+        .copied();
+    let namespace = &ctx.config.reconcile.lock_namespace;
+    for (name, cluster) in ctx.clusters.every() {
+        let Some(text) = cluster.read_trail(namespace, scope(ctx)).await? else {
+            continue;
+        };
+        let record: Finished = serde_json::from_str(&text).map_err(|e| {
+            Error::Trail(format!(
+                "cluster {name}'s record (ConfigMap {namespace}/{}) cannot be read: {e}",
+                crate::cluster::trail::NAME
+            ))
+        })?;
+        check_signature(&record, name, ctx.audit.key())?;
+        let recorded = Oid::from_str(&record.commit).map_err(|e| {
+            Error::Trail(format!(
+                "cluster {name}'s record names no commit ({:?}): {e}",
+                record.commit
+            ))
+        })?;
+        // The cluster is as far as the notes, or further on the branch (its commits are
+        // reconciled again); or `target` is behind what the cluster runs.
+        let agrees =
+            noted.is_some() && line.contains(&recorded) || ctx.repo.descends(recorded, target)?;
+        if !agrees {
+            return Err(Error::Trail(format!(
+                "the audit trail's notes disagree with cluster {name}'s record: {} as the last commit finished here ({}), the cluster records {} ({} at {}); a note that no run of remediator wrote, or a lost record. Nothing is reconciled until they agree",
+                match noted {
+                    Some(n) => format!("the notes say {}", short(n)),
+                    None => "the notes name no commit".to_owned(),
+                },
+                scope(ctx),
+                short(recorded),
+                record.outcome,
+                record.time
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A cluster's record must be signed with the audit key when there is one.
+fn check_signature(record: &Finished, cluster: &str, key: Option<&SigningKey>) -> Result<()> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    let signed = record
+        .signature
+        .as_deref()
+        .is_some_and(|s| record.unsigned_text().is_ok_and(|t| key.verifies(&t, s)));
+    if signed {
+        Ok(())
+    } else {
+        Err(Error::Trail(format!(
+            "cluster {cluster}'s record of {} is not signed with audit.signingKey",
+            record.commit
+        )))
+    }
+}
