@@ -10,7 +10,7 @@ use crate::assess::{Assessment, Policies, environment_input};
 use crate::changes::ObjectChange;
 use crate::config::Config;
 use crate::crd::{self, Breaking};
-use crate::forge::{PullInfo, approvers};
+use crate::forge::{PullInfo, PushersFrom, approvers};
 use crate::git::trailer;
 use crate::model::Action;
 
@@ -207,6 +207,9 @@ pub struct Decision {
     pub approvers: Vec<String>,
     /// Why the change may not be applied; empty when it may.
     pub refusals: Vec<String>,
+    /// What the decision relied on that a reviewer should know (where the last pusher was
+    /// learned, a branch protection that does not back it).
+    pub notes: Vec<String>,
 }
 
 impl Decision {
@@ -275,10 +278,28 @@ pub fn decide(
             Some(TeamMembers::Known(_)) => {}
         }
     }
+    let mut notes = Vec::new();
+    if let Some(pull) = pull {
+        let head: String = pull.head_sha.chars().take(12).collect();
+        let pushers = if pull.pushers.is_empty() {
+            "nobody GitHub knows".to_owned()
+        } else {
+            pull.pushers.join(", ")
+        };
+        notes.push(match pull.pushers_from {
+            PushersFrom::Timeline => format!(
+                "the last pusher of {head} ({pushers}) is from GitHub's timeline of the pull request"
+            ),
+            PushersFrom::Emails => format!(
+                "the last pusher of {head} ({pushers}) is from the head commit's author and committer e-mails, which whoever made the commit set: GitHub's timeline names no push of it"
+            ),
+        });
+    }
     Decision {
         assessment,
         approvers,
         refusals,
+        notes,
     }
 }
 

@@ -851,6 +851,14 @@ fn the_comment_is_created_once_and_updated_on_the_next_run() {
         "{}",
         comments[0].body
     );
+    // main is not protected: the comment says GitHub's check on the last pusher is off.
+    let protection = "`main` does not require approval of the most recent reviewable push";
+    assert!(
+        comments[0].body.contains(protection),
+        "{}",
+        comments[0].body
+    );
+    github.protect("main", true);
     common::write_files(
         &remote.work,
         &[("apps/api.yaml", &deployment(3, "api:1.2"))],
@@ -862,6 +870,11 @@ fn the_comment_is_created_once_and_updated_on_the_next_run() {
     assert_eq!(comments.len(), 1, "updated in place");
     assert!(
         comments[0].body.contains("image: api:1.2"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        !comments[0].body.contains("Branch protection"),
         "{}",
         comments[0].body
     );
@@ -1165,7 +1178,10 @@ fn a_fault_on_any_call_of_a_check_never_leaves_a_second_comment() {
         );
         (stopped, first)
     });
-    assert_eq!(kinds, 2, "reading the comments and writing one");
+    assert_eq!(
+        kinds, 3,
+        "reading the branch protection and the comments, and writing one"
+    );
 }
 
 /// A request timeout that is not a number of seconds is an error naming the variable, never

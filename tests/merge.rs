@@ -1571,7 +1571,7 @@ fn a_fault_on_any_call_of_a_merge_is_retried_or_stops_cleanly_and_a_rerun_finish
         (drilled.stopped, drilled.first)
     });
     assert_eq!(
-        kinds, 30,
+        kinds, 32,
         "call kinds of a reconcile (the README quotes the count)"
     );
 }
@@ -2102,4 +2102,95 @@ fn a_forged_verified_note_is_refused_by_the_cluster_s_record_and_marked_by_histo
     );
     assert!(!line(&first, "verified").contains('['), "{history}");
     assert!(!line(&refused, "refused").contains('['), "{history}");
+}
+
+/// A commit on top of `branch` of the remote with the same tree, authored and committed as
+/// alice (her GitHub no-reply address), which anyone can write; not pushed anywhere yet.
+fn commit_as_alice(world: &World, branch: &str) -> String {
+    let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+    let head = repo
+        .find_reference(&format!("refs/heads/{branch}"))
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let alice = git2::Signature::now("Alice", "alice@users.noreply.github.com").unwrap();
+    let tree = head.tree().unwrap();
+    let commit = repo
+        .commit(None, &alice, &alice, "Tidy up", &tree, &[&head])
+        .unwrap();
+    commit.to_string()
+}
+
+#[test]
+fn a_head_its_pusher_authored_as_someone_else_is_not_approved_by_that_pusher() {
+    if !common::tools::require(
+        common::tools::Tool::Kustomize,
+        "a_head_its_pusher_authored_as_someone_else_is_not_approved_by_that_pusher",
+    ) {
+        return;
+    }
+    // mallory pushes a head authored as alice, then approves it herself.
+    let pushed_by_mallory = |timeline: bool| {
+        let world = World::new(None);
+        world.crash_looping();
+        world.cluster.follow_spec(Duration::from_millis(200));
+        let proposed = world.run(&["propose", "--forge", "github"]);
+        assert_eq!(proposed.status.code(), Some(0), "{}", text(&proposed));
+        let pull = world.github.pulls()[0].clone();
+        let head = commit_as_alice(&world, &pull.head);
+        if timeline {
+            world.github.force_push(pull.number, "mallory", &head);
+        } else {
+            let repo = git2::Repository::open_bare(&world.remote.bare).unwrap();
+            let oid = git2::Oid::from_str(&head).unwrap();
+            repo.reference(&format!("refs/heads/{}", pull.head), oid, true, "push")
+                .unwrap();
+            world.github.publish_pull_refs();
+        }
+        world.github.protect("main", false);
+        world
+            .github
+            .review(pull.number, "mallory", ReviewState::Approved);
+        let merge = world.github.merge(pull.number);
+        let out = world.reconcile(&merge);
+        (world, out)
+    };
+    // GitHub's timeline says mallory pushed it: her approval does not count.
+    let (world, out) = pushed_by_mallory(true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs 1 approval of the merged head from reviewers other than the author and the last pusher; it has 0"),
+        "{}",
+        text(&out)
+    );
+    let approval = world.last("approval");
+    assert_eq!(approval["detail"]["pushersFrom"], "timeline", "{approval}");
+    assert_eq!(approval["detail"]["pushers"], json!(["mallory", "alice"]));
+    assert!(
+        approval["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the last pusher from GitHub's timeline"),
+        "{approval}"
+    );
+    let notes = approval["detail"]["notes"].to_string();
+    assert!(
+        notes.contains("does not require approval of the most recent reviewable push"),
+        "{notes}"
+    );
+    // Without a push in the timeline, the e-mails are all there is: the decision says so.
+    let (world, out) = pushed_by_mallory(false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let approval = world.last("approval");
+    assert_eq!(approval["detail"]["pushersFrom"], "emails", "{approval}");
+    assert_eq!(
+        approval["message"],
+        "approved by mallory; the last pusher taken from the head commit's e-mails"
+    );
+    assert!(
+        approval["detail"]["notes"]
+            .to_string()
+            .contains("GitHub's timeline names no push of it"),
+        "{approval}"
+    );
 }

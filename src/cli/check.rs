@@ -146,7 +146,22 @@ fn checked(args: &CheckArgs) -> anyhow::Result<Exit> {
     } else {
         None
     };
-    let markdown = view::markdown(&templates, &checked.report, dry_run.as_deref())?;
+    let mut markdown = view::markdown(&templates, &checked.report, dry_run.as_deref())?;
+    // What the pull request shows on GitHub says when GitHub's own check on the last pusher is
+    // off: without it, whoever pushed last is known only as far as the gate can read it.
+    if let (true, Some(branch)) = (args.comment || args.check_run, &config.origin.branch) {
+        let forge = GitHubSettings::of_or_env(&config)?.client(&runtime)?;
+        let required = runtime.block_on(forge.last_push_approval(branch))?;
+        if required != Some(true) {
+            let said = match required {
+                Some(_) => "does not require",
+                None => "cannot be read to see whether it requires",
+            };
+            markdown.push_str(&format!(
+                "\n> **Branch protection:** `{branch}` {said} approval of the most recent reviewable push. GitHub's own check that whoever pushed last did not approve is off, and the gate reads the last pusher from GitHub's timeline (force pushes) or else from the head commit's e-mails, which the pusher sets. Turn it on in the branch's protection rule.\n"
+            ));
+        }
+    }
     if args.comment {
         comment(args, &config, &runtime, &markdown)?;
     }

@@ -32,8 +32,8 @@ use super::models::{decode, label_names, required, review_state, summary};
 use super::session::{AppCredentials, Conditional, Credentials, InstallationToken, RateLimit};
 use super::split::{GITHUB_LIMIT, split};
 use super::{
-    CommitStatus, Error, Forge, MergedPull, PullInfo, PullRequestSpec, PullSummary, Result, Review,
-    Upserted, marker_line,
+    CommitStatus, Error, Forge, MergedPull, PullInfo, PullRequestSpec, PullSummary, PushersFrom,
+    Result, Review, Upserted, marker_line,
 };
 use crate::cluster::RetryPolicy;
 
@@ -769,7 +769,42 @@ impl GitHub {
     }
 
     /// The logins that authored or committed the head commit of pull request `number`.
-    async fn pushers(&self, number: u64, head: &str) -> Result<Vec<String>> {
+    /// Who pushed `head`, and where that was learned: the timeline's force push to it (its
+    /// actor), else its author's and committer's logins (see [`GitHub::committers`]); the
+    /// committers are kept beside the timeline's actor.
+    async fn pushers(&self, number: u64, head: &str) -> Result<(Vec<String>, PushersFrom)> {
+        let mut logins = self.committers(number, head).await?;
+        let what = format!("read the timeline of #{number}");
+        let timeline: Vec<Value> = self
+            .list(&what, &self.path(&format!("issues/{number}/timeline")))
+            .await?;
+        let pushed = timeline
+            .iter()
+            .filter(|e| e["event"] == "head_ref_force_pushed" && e["commit_id"] == head)
+            .map(|e| {
+                e["actor"]["login"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::Decode {
+                        what: what.clone(),
+                        message: "a force push without its actor's login".to_owned(),
+                    })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        if pushed.is_empty() {
+            return Ok((logins, PushersFrom::Emails));
+        }
+        for login in pushed {
+            if !logins.contains(&login) {
+                logins.insert(0, login);
+            }
+        }
+        Ok((logins, PushersFrom::Timeline))
+    }
+
+    /// The logins the head commit's author and committer e-mails belong to, as GitHub maps
+    /// them.
+    async fn committers(&self, number: u64, head: &str) -> Result<Vec<String>> {
         let what = format!("read the commits of #{number}");
         let commits: Vec<RepoCommit> = self
             .list(&what, &self.path(&format!("pulls/{number}/commits")))
@@ -941,6 +976,7 @@ impl Forge for GitHub {
             })
             .collect::<Result<Vec<_>>>()?;
         let head_sha = pull.head.sha.clone();
+        let (pushers, pushers_from) = self.pushers(number, &head_sha).await?;
         Ok(PullInfo {
             summary: summary(&pull)?,
             author: required(&what, "user", pull.user.as_ref())?.login.clone(),
@@ -948,7 +984,8 @@ impl Forge for GitHub {
             merged: pull.merged_at.is_some(),
             closed: pull.closed_at.is_some() || pull.merged_at.is_some(),
             merge_commit: pull.merge_commit_sha.clone(),
-            pushers: self.pushers(number, &head_sha).await?,
+            pushers,
+            pushers_from,
             head_sha,
             reviews,
         })
@@ -974,6 +1011,28 @@ impl Forge for GitHub {
             number: *number,
             merge_commit: (*merge).to_owned(),
         }))
+    }
+
+    async fn last_push_approval(&self, branch: &str) -> Result<Option<bool>> {
+        let what = format!("read the protection of {branch}");
+        let path = self.path(&format!("branches/{branch}/protection"));
+        match self.call(&what, "GET", &path, None).await {
+            Ok(protection) => Ok(Some(
+                protection["required_pull_request_reviews"]["require_last_push_approval"] == true,
+            )),
+            // Not protected at all.
+            Err(Error::Api {
+                status: 404,
+                message,
+                ..
+            }) if message.contains("not protected") => Ok(Some(false)),
+            // Reading protection needs administration rights the token may not have; GitHub
+            // answers a token without them as if the branch were not there.
+            Err(Error::Api {
+                status: 403 | 404, ..
+            }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn team_members(&self, team: &str) -> Result<Vec<String>> {

@@ -152,11 +152,26 @@ pub struct PullInfo {
     pub merge_commit: Option<String>,
     /// The head commit: the one it merged with, once merged.
     pub head_sha: String,
-    /// The logins that authored or committed the head commit, as far as the forge knows them:
-    /// whoever pushed last may not approve.
+    /// Whoever pushed the head commit, as far as the forge knows: the actor of the timeline's
+    /// force push to it, and the logins its author's and committer's e-mails belong to.
+    /// Whoever pushed last may not approve.
     pub pushers: Vec<String>,
+    /// Where `pushers` was learned.
+    pub pushers_from: PushersFrom,
     /// Every review, oldest first.
     pub reviews: Vec<Review>,
+}
+
+/// Where the forge learned who pushed a pull request's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PushersFrom {
+    /// The pull request's timeline names the push (`head_ref_force_pushed` to the head), with
+    /// its actor: GitHub's own record.
+    Timeline,
+    /// The timeline names no push of the head: its author's and committer's e-mails, which
+    /// whoever makes the commit sets.
+    Emails,
 }
 
 /// A merged pull request, as a commit of its base branch knows it.
@@ -217,6 +232,12 @@ pub trait Forge {
         commit: &str,
         base: &str,
     ) -> impl Future<Output = Result<Option<MergedPull>>> + Send;
+
+    /// Whether `branch`'s protection requires approval of the most recent reviewable push
+    /// (GitHub's own check that whoever pushed last did not approve): `Some(false)` for a
+    /// branch without that rule or without protection, `None` when the token may not read it.
+    fn last_push_approval(&self, branch: &str)
+    -> impl Future<Output = Result<Option<bool>>> + Send;
 
     /// The logins of a team's members; `team` is `org/slug`.
     fn team_members(&self, team: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
@@ -312,6 +333,7 @@ pub(crate) fn test_pull(reviews: Vec<Review>, pushers: &[&str]) -> PullInfo {
         merge_commit: None,
         head_sha: "head".into(),
         pushers: pushers.iter().map(|p| (*p).to_owned()).collect(),
+        pushers_from: PushersFrom::Emails,
         reviews,
     }
 }

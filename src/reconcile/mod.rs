@@ -542,11 +542,36 @@ async fn check<C, F: Forge>(
             )),
         }
     }
+    // GitHub's own check that whoever pushed last did not approve, when the branch has it.
+    if let (Some(forge), Some(_)) = (ctx.forge, &subject.pull) {
+        let base = &ctx.options.base_branch;
+        match forge.last_push_approval(base).await? {
+            Some(true) => {}
+            Some(false) => decision.notes.push(format!(
+                "branch protection of {base} does not require approval of the most recent reviewable push: GitHub does not vouch that whoever pushed last did not approve"
+            )),
+            None => decision.notes.push(format!(
+                "branch protection of {base} cannot be read with this token: whether GitHub requires approval of the most recent reviewable push is not known"
+            )),
+        }
+    }
+    let from = subject.pull.as_ref().map(|p| p.pushers_from);
     ctx.audit.append(&Record {
-        detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals, "checks": checks}),
+        detail: json!({"approvers": decision.approvers, "required": decision.assessment.approvals, "checks": checks,
+            "pushers": subject.pull.as_ref().map(|p| &p.pushers), "pushersFrom": from, "notes": decision.notes}),
         ..subject.record(
             Event::Approval,
-            format!("approved by {}", list_or_none(&decision.approvers)),
+            format!(
+                "approved by {}{}",
+                list_or_none(&decision.approvers),
+                match from {
+                    Some(crate::forge::PushersFrom::Emails) =>
+                        "; the last pusher taken from the head commit's e-mails",
+                    Some(crate::forge::PushersFrom::Timeline) =>
+                        "; the last pusher from GitHub's timeline",
+                    None => "",
+                }
+            ),
         )
     })?;
     Ok(decision.refusals)

@@ -154,6 +154,35 @@ impl FakeGitHub {
         self.state().publish_pull_refs();
     }
 
+    /// `login` force-pushes `sha` to the head branch of pull request `number`: the branch moves
+    /// there, and the timeline says who pushed it.
+    ///
+    /// # Panics
+    /// When the pull request is not there.
+    pub fn force_push(&self, number: u64, login: &str, sha: &str) {
+        let mut state = self.state();
+        let head = state
+            .pull(number)
+            .expect("no such pull request")
+            .head
+            .clone();
+        let repo = git2::Repository::open_bare(&state.git_dir).expect("the bare repository");
+        let oid = git2::Oid::from_str(sha).expect("a commit");
+        repo.reference(&format!("refs/heads/{head}"), oid, true, "force push")
+            .expect("the branch moves");
+        state
+            .force_pushes
+            .push((number, login.to_owned(), sha.to_owned()));
+        state.publish_pull_refs();
+    }
+
+    /// Protects `branch`, requiring approval of the most recent reviewable push or not.
+    pub fn protect(&self, branch: &str, require_last_push_approval: bool) {
+        self.state()
+            .protection
+            .insert(branch.to_owned(), require_last_push_approval);
+    }
+
     /// `login` submits a review.
     pub fn review(&self, number: u64, login: &str, state: ReviewState) {
         self.state().add_review(number, login, state);

@@ -260,6 +260,18 @@ fn repository(
         Some(&"pulls") => pulls(state, &ask),
         Some(&"issues") => issues(state, &ask),
         Some(&"statuses" | &"commits") => commits(state, &ask),
+        Some(&"branches") => match (method.as_str(), rest) {
+            ("GET", ["branches", branch, "protection"]) => match state.protection.get(*branch) {
+                Some(last_push) => Ok((
+                    200,
+                    json!({"required_pull_request_reviews": {
+                        "dismiss_stale_reviews": true,
+                        "require_last_push_approval": last_push}}),
+                )),
+                None => Err((404, "Branch not protected".to_owned())),
+            },
+            _ => Err((404, "Not Found".to_owned())),
+        },
         _ => Err((404, "Not Found".to_owned())),
     }
 }
@@ -355,6 +367,11 @@ fn issues(state: &mut State, ask: &Ask) -> Answer {
         ..
     } = *ask;
     match (method.as_str(), rest) {
+        ("GET", ["issues", n, "timeline"]) => {
+            let pull = state.pull(number(n)?).ok_or((404, "Not Found".into()))?;
+            let events = state.timeline(pull).map_err(|e| (500, e))?;
+            Ok((200, Value::Array(events)))
+        }
         // Issues proper, and pull requests as issues (with `pull_request`), as GitHub lists them.
         ("GET", ["issues"]) => {
             let wanted = ask.query.get("state").map_or("open", String::as_str);

@@ -150,6 +150,10 @@ pub(crate) struct State {
     pub(crate) former_name: Option<String>,
     /// Apps, their tokens, rate limits and check runs.
     pub(crate) apps: Apps,
+    /// Force pushes to pull requests' heads: the pull request, who pushed, the new head.
+    pub(crate) force_pushes: Vec<(u64, String, String)>,
+    /// Protected branches: whether each requires approval of the most recent reviewable push.
+    pub(crate) protection: HashMap<String, bool>,
     next_id: u64,
 }
 
@@ -167,6 +171,8 @@ impl State {
             teams: HashMap::new(),
             former_name: None,
             apps: Apps::new(),
+            force_pushes: vec![],
+            protection: HashMap::new(),
             next_id: 1000,
         }
     }
@@ -505,6 +511,38 @@ impl State {
     }
 
     /// A review in GitHub's documented shape.
+    /// A pull request's timeline as GitHub gives it: its commits (`committed`, without who
+    /// pushed them), force pushes to its head (`head_ref_force_pushed`, with the actor) and
+    /// reviews (`reviewed`), oldest first.
+    pub(crate) fn timeline(&self, pull: &Pull) -> Result<Vec<Value>, String> {
+        let mut events: Vec<Value> = self
+            .pull_commits(pull)?
+            .into_iter()
+            .map(|c| {
+                json!({"event": "committed", "sha": c["sha"], "node_id": c["node_id"],
+                    "url": c["url"], "html_url": c["html_url"],
+                    "author": c["commit"]["author"], "committer": c["commit"]["committer"],
+                    "message": c["commit"]["message"]})
+            })
+            .collect();
+        for (number, login, sha) in &self.force_pushes {
+            if *number == pull.number {
+                events.push(
+                    json!({"id": 1, "node_id": "HRFPE_1", "event": "head_ref_force_pushed",
+                    "actor": user_json(login), "commit_id": sha,
+                    "commit_url": format!("{}/commits/{sha}", self.api_url()),
+                    "created_at": "2026-11-22T00:00:00Z"}),
+                );
+            }
+        }
+        for review in self.reviews.iter().filter(|r| r.pull == pull.number) {
+            let mut event = self.review_json(review);
+            event["event"] = json!("reviewed");
+            events.push(event);
+        }
+        Ok(events)
+    }
+
     pub(crate) fn review_json(&self, review: &Review) -> Value {
         json!({
             "id": review.id,
