@@ -619,7 +619,8 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
     }
 
     /// When `branch` on the remote holds a commit remediator did not make (another committer,
-    /// or no `Promotes:` trailer), the pull request it was told of (0 without a forge).
+    /// or no `Promotes:` trailer), the open pull request it was told of (0 without a forge,
+    /// which cannot tell an open one from a stale branch).
     async fn touched(&self, branch: &str, base: Oid) -> Result<Option<u64>, Error> {
         let remote = &self.config.git.remote;
         let Some(tip) = self.repo.fetch_branch_if_any(remote, branch, self.auth)? else {
@@ -641,9 +642,11 @@ impl<C: Cluster, F: Forge> Promoter<'_, C, F> {
         let Some(forge) = self.forge else {
             return Ok(Some(0));
         };
+        // A branch no open promotion has (one merged by squash, and not deleted) is stale:
+        // the new promotion starts it afresh.
         let open = forge.open_pulls("promotion").await?;
         let Some(pull) = open.iter().find(|p| p.head == branch) else {
-            return Ok(Some(0));
+            return Ok(None);
         };
         forge
             .upsert_comment(

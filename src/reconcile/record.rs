@@ -103,6 +103,9 @@ pub(crate) async fn check_notes<C: Cluster, F>(ctx: &Context<'_, C, F>, target: 
         .filter(|c| finished.contains(c.to_string().as_str()))
         .copied();
     let namespace = &ctx.config.reconcile.lock_namespace;
+    // The newest record of the clusters: one that missed the last write (a run that stopped
+    // between clusters) is behind it, never beside it.
+    let mut newest: Option<(&str, Finished, Oid)> = None;
     for (name, cluster) in ctx.clusters.every() {
         let Some(text) = cluster.read_trail(namespace, scope(ctx)).await? else {
             continue;
@@ -120,25 +123,45 @@ pub(crate) async fn check_notes<C: Cluster, F>(ctx: &Context<'_, C, F>, target: 
                 record.commit
             ))
         })?;
-        // The cluster is as far as the notes, or further on the branch (its commits are
-        // reconciled again); or `target` is behind what the cluster runs.
-        let agrees =
-            noted.is_some() && line.contains(&recorded) || ctx.repo.descends(recorded, target)?;
-        if !agrees {
-            return Err(Error::Trail(format!(
-                "the audit trail's notes disagree with cluster {name}'s record: {} as the last commit finished here ({}), the cluster records {} ({} at {}); a note that no run of remediator wrote, or a lost record. Nothing is reconciled until they agree",
-                match noted {
-                    Some(n) => format!("the notes say {}", short(n)),
-                    None => "the notes name no commit".to_owned(),
-                },
-                scope(ctx),
-                short(recorded),
-                record.outcome,
-                record.time
-            )));
-        }
+        newest = match newest {
+            Some((other, _, at))
+                if at != recorded
+                    && !ctx.repo.descends(recorded, at)?
+                    && !ctx.repo.descends(at, recorded)? =>
+            {
+                return Err(Error::Trail(format!(
+                    "clusters {other} and {name} record commits of different histories ({} and {}): nothing is reconciled until they agree",
+                    short(at),
+                    short(recorded)
+                )));
+            }
+            Some((other, kept, at)) if at == recorded || ctx.repo.descends(at, recorded)? => {
+                Some((other, kept, at))
+            }
+            _ => Some((name.as_str(), record, recorded)),
+        };
     }
-    Ok(())
+    let Some((name, record, recorded)) = newest else {
+        return Ok(());
+    };
+    // The cluster is as far as the notes, or further on the branch (its commits are
+    // reconciled again); or `target` is behind what the cluster runs.
+    let agrees =
+        noted.is_some() && line.contains(&recorded) || ctx.repo.descends(recorded, target)?;
+    if agrees {
+        return Ok(());
+    }
+    Err(Error::Trail(format!(
+        "the audit trail's notes disagree with cluster {name}'s record: {} as the last commit finished here ({}), the cluster records {} ({} at {}); a note that no run of remediator wrote, or a lost record. Nothing is reconciled until they agree",
+        match noted {
+            Some(n) => format!("the notes say {}", short(n)),
+            None => "the notes name no commit".to_owned(),
+        },
+        scope(ctx),
+        short(recorded),
+        record.outcome,
+        record.time
+    )))
 }
 
 /// A cluster's record must be signed with the audit key when there is one.
