@@ -345,6 +345,11 @@ fn an_unreachable_cluster_halts_the_wave_and_is_never_skipped() {
         printed.contains("halted at cluster staging/stg-us"),
         "{printed}"
     );
+    // Its record of the last finished commit could not be read either, and that is said.
+    assert!(
+        printed.contains("the last finished commit cannot be read cluster=stg-us"),
+        "{printed}"
+    );
     assert_eq!(
         Fleet::limit(&fleet.others[0]),
         "384Mi",

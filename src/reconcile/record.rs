@@ -50,14 +50,17 @@ fn scope<'c, C, F>(ctx: &'c Context<'_, C, F>) -> &'c str {
 }
 
 /// Records in every cluster the run reaches that `commit` finished with `outcome` (`verified`,
-/// `rolled-back`).
+/// `rolled-back`). A cluster that cannot be written (unreachable) is passed over, and said so:
+/// it keeps an older record, which the check reads as behind. None written is an error.
 pub(crate) async fn finished<C: Cluster, F>(
     ctx: &Context<'_, C, F>,
     commit: Oid,
     outcome: Event,
 ) -> Result<()> {
     let namespace = &ctx.config.reconcile.lock_namespace;
-    for (name, cluster) in ctx.clusters.every() {
+    let mut failed = Vec::new();
+    let clusters = ctx.clusters.every();
+    for (name, cluster) in &clusters {
         let mut record = Finished {
             commit: commit.to_string(),
             outcome: outcome.as_str().to_owned(),
@@ -70,9 +73,15 @@ pub(crate) async fn finished<C: Cluster, F>(
         }
         let text = serde_json::to_string(&record).map_err(|e| Error::Trail(e.to_string()))?;
         ctx.options.guard.check()?;
-        cluster.write_trail(namespace, scope(ctx), &text).await?;
+        if let Err(error) = cluster.write_trail(namespace, scope(ctx), &text).await {
+            tracing::warn!(cluster = %name, %error, "the cluster's record of the last finished commit was not written");
+            failed.push(error);
+        }
     }
-    Ok(())
+    match failed.pop() {
+        Some(error) if failed.len() + 1 == clusters.len() => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Checks the audit trail's notes against the record of every cluster the run reaches, before
@@ -106,9 +115,19 @@ pub(crate) async fn check_notes<C: Cluster, F>(ctx: &Context<'_, C, F>, target: 
     // The newest record of the clusters: one that missed the last write (a run that stopped
     // between clusters) is behind it, never beside it.
     let mut newest: Option<(&str, Finished, Oid)> = None;
-    for (name, cluster) in ctx.clusters.every() {
-        let Some(text) = cluster.read_trail(namespace, scope(ctx)).await? else {
-            continue;
+    let clusters = ctx.clusters.every();
+    let mut unread = Vec::new();
+    for (name, cluster) in &clusters {
+        // A cluster that cannot be reached is left out, and said so; the wave halts there
+        // when the change reaches it. None read is an error.
+        let text = match cluster.read_trail(namespace, scope(ctx)).await {
+            Ok(Some(text)) => text,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(cluster = %name, %error, "the cluster's record of the last finished commit cannot be read");
+                unread.push(error);
+                continue;
+            }
         };
         let record: Finished = serde_json::from_str(&text).map_err(|e| {
             Error::Trail(format!(
@@ -140,6 +159,9 @@ pub(crate) async fn check_notes<C: Cluster, F>(ctx: &Context<'_, C, F>, target: 
             }
             _ => Some((name.as_str(), record, recorded)),
         };
+    }
+    if let Some(error) = unread.pop().filter(|_| unread.len() + 1 == clusters.len()) {
+        return Err(error.into());
     }
     let Some((name, record, recorded)) = newest else {
         return Ok(());
