@@ -2194,3 +2194,47 @@ fn a_head_its_pusher_authored_as_someone_else_is_not_approved_by_that_pusher() {
         "{approval}"
     );
 }
+
+#[test]
+fn a_rollback_asked_for_an_older_merge_never_moves_the_cluster_s_record_back() {
+    let world = web_world();
+    let config = world.remote.work.join("remediator.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        before.replace("reconcile:\n", "reconcile:\n  rollback: pull-request\n"),
+    )
+    .unwrap();
+    common::commit_all(&world.remote.work, "Roll back through pull requests");
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    let older = merge_web(&world, ("web:1", 3), &[], &["alice"]);
+    let out = world.run(&["reconcile", "--commit", &older]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let newer = merge_web(&world, ("web:2", 3), &[], &["alice"]);
+    let out = world.run(&["reconcile", "--commit", &newer]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The older merge's revert is proposed: the cluster still runs the newer one.
+    let rolled = world.run(&["rollback", "--commit", &older]);
+    assert!(
+        text(&rolled).contains("rollback proposed"),
+        "{}",
+        text(&rolled)
+    );
+    let record = world
+        .cluster
+        .object("ConfigMap", "default", "remediator-trail")
+        .unwrap();
+    let all: Value = serde_json::from_str(record["data"]["all"].as_str().unwrap()).unwrap();
+    assert_eq!(all["commit"], newer.as_str(), "{all}");
+    // And the next merge goes through, the notes agreeing with the cluster.
+    let next = merge_web(&world, ("web:2", 4), &[], &["alice"]);
+    let out = world.run(&["reconcile", "--commit", &next]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        world
+            .cluster
+            .object("Deployment", "default", "web")
+            .unwrap()["spec"]["replicas"],
+        4
+    );
+}

@@ -61,6 +61,27 @@ pub(crate) async fn finished<C: Cluster, F>(
     let mut failed = Vec::new();
     let clusters = ctx.clusters.every();
     for (name, cluster) in &clusters {
+        // Never backwards: a commit before the one the cluster records (a rollback asked for
+        // an older merge, proposed as a pull request) leaves the record as it is. A record that
+        // does not read is written over: only remediator writes there.
+        match cluster.read_trail(namespace, scope(ctx)).await {
+            Ok(Some(text)) => {
+                let at = serde_json::from_str::<Finished>(&text)
+                    .ok()
+                    .and_then(|r| Oid::from_str(&r.commit).ok());
+                if let Some(at) = at
+                    && ctx.repo.descends(at, commit)?
+                {
+                    continue;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(cluster = %name, %error, "the cluster's record of the last finished commit was not written");
+                failed.push(error);
+                continue;
+            }
+        }
         let mut record = Finished {
             commit: commit.to_string(),
             outcome: outcome.as_str().to_owned(),
