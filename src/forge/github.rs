@@ -768,8 +768,7 @@ impl GitHub {
         Ok(answer.into_iter().map(|l| l.name).collect())
     }
 
-    /// The logins that authored or committed the head commit of pull request `number`.
-    /// Who pushed `head`, and where that was learned: the timeline's force push to it (its
+    /// Who pushed `head`, the head commit of pull request `number`, and where that was learned: the timeline's force push to it (its
     /// actor), else its author's and committer's logins (see [`GitHub::committers`]); the
     /// committers are kept beside the timeline's actor.
     async fn pushers(&self, number: u64, head: &str) -> Result<(Vec<String>, PushersFrom)> {
