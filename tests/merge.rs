@@ -271,12 +271,9 @@ fn a_required_check_that_failed_on_the_merged_head_refuses_the_merge_whether_run
         return;
     }
     let world = World::new(None);
-    let file = world.remote.work.join("remediator.yaml");
-    let config = std::fs::read_to_string(&file).unwrap();
-    let config = config.replace("approvals:\n", "approvals:\n  requiredChecks: [ci/test]\n");
-    std::fs::write(&file, config).unwrap();
-    common::commit_all(&world.remote.work, "Require ci/test");
-    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    reconfigure(&world, "Require ci/test", |text| {
+        text.replace("approvals:\n", "approvals:\n  requiredChecks: [ci/test]\n")
+    });
     let (number, merge) = world.proposed_and_merged(&["bob"]);
     let head = world.github.pull(number).head_sha.unwrap();
     let before = memory_limit(&world.api());
@@ -465,6 +462,23 @@ fn a_failing_rollout_is_reverted_on_main_and_the_old_state_applied() {
         "{}",
         text(&revert_run)
     );
+}
+
+/// Rewrites the world's remediator.yaml with `edit`, commits it as `message` and pushes it to
+/// main, where the gate reads it.
+fn reconfigure(world: &World, message: &str, edit: impl FnOnce(String) -> String) {
+    let config = world.remote.work.join("remediator.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, edit(text)).unwrap();
+    common::commit_all(&world.remote.work, message);
+    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+}
+
+/// Rollbacks become pull requests, as on a protected base branch.
+fn roll_back_by_pull_request(world: &World) {
+    reconfigure(world, "Roll back through pull requests", |text| {
+        text.replace("reconcile:\n", "reconcile:\n  rollback: pull-request\n")
+    });
 }
 
 /// Commits an edit of web.yaml and pushes it as `branch`; the local main stays where it was.
@@ -1002,15 +1016,7 @@ fn a_pull_request_whose_finding_has_cleared_is_closed_with_a_comment() {
 #[test]
 fn on_a_protected_branch_the_rollback_is_a_pull_request() {
     let world = running_web();
-    let config = world.remote.work.join("remediator.yaml");
-    let text_before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text_before.replace("reconcile:\n", "reconcile:\n  rollback: pull-request\n"),
-    )
-    .unwrap();
-    common::commit_all(&world.remote.work, "Roll back through pull requests");
-    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    roll_back_by_pull_request(&world);
     push_branch(&world, "bump-web", "image: web:1", "image: web:2");
     let number = world
         .github
@@ -1870,14 +1876,12 @@ fn merge_against_the_autoscaler(conflicts: Option<&str>) -> (World, String, std:
     let world = running_web();
     autoscale_web(&world.cluster, 5);
     if let Some(mode) = conflicts {
-        let file = world.remote.work.join("remediator.yaml");
-        let text = std::fs::read_to_string(&file).unwrap().replace(
-            "reconcile:\n",
-            &format!("reconcile:\n  conflicts: {mode}\n"),
-        );
-        std::fs::write(&file, text).unwrap();
-        common::commit_all(&world.remote.work, "Decide conflicts");
-        common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+        reconfigure(&world, "Decide conflicts", |text| {
+            text.replace(
+                "reconcile:\n",
+                &format!("reconcile:\n  conflicts: {mode}\n"),
+            )
+        });
     }
     // The branch scales web and moves its image, so something besides the replicas changes.
     let work = &world.remote.work;
@@ -2002,15 +2006,10 @@ fn merge_web(
 #[test]
 fn a_forged_verified_note_is_refused_by_the_cluster_s_record_and_marked_by_history() {
     let world = web_world();
+    reconfigure(&world, "Sign the audit trail", |text| {
+        format!("{text}audit:\n  signingKey: {{env: REMEDIATOR_AUDIT_KEY}}\n")
+    });
     let config = world.remote.work.join("remediator.yaml");
-    let before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("{before}audit:\n  signingKey: {{env: REMEDIATOR_AUDIT_KEY}}\n"),
-    )
-    .unwrap();
-    common::commit_all(&world.remote.work, "Sign the audit trail");
-    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
     let key = [("REMEDIATOR_AUDIT_KEY", "s3cret")];
     let reconcile = |commit: &str| world.run_env(&["reconcile", "--commit", commit], &key);
     let live = || {
@@ -2198,15 +2197,7 @@ fn a_head_its_pusher_authored_as_someone_else_is_not_approved_by_that_pusher() {
 #[test]
 fn a_rollback_asked_for_an_older_merge_never_moves_the_cluster_s_record_back() {
     let world = web_world();
-    let config = world.remote.work.join("remediator.yaml");
-    let before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        before.replace("reconcile:\n", "reconcile:\n  rollback: pull-request\n"),
-    )
-    .unwrap();
-    common::commit_all(&world.remote.work, "Roll back through pull requests");
-    common::push(&world.remote.work, "refs/heads/main:refs/heads/main");
+    roll_back_by_pull_request(&world);
     let older = merge_web(&world, ("web:1", 3), &[], &["alice"]);
     let out = world.run(&["reconcile", "--commit", &older]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
