@@ -31,9 +31,6 @@ pub(super) fn mark_skipped(
     if earlier.is_empty() {
         return;
     }
-    let environment = |object: &AppliedObject| {
-        environment_of(config, before, &object.placement, &object.unit, None)
-    };
     // Only the earlier environments' builds are rendered.
     let builds: BTreeSet<PathBuf> = before
         .builds
@@ -48,6 +45,17 @@ pub(super) fn mark_skipped(
     let rendering = render::objects(before, renderer, |dir, built| {
         !built || builds.contains(dir)
     });
+    // Each rendered object with its environment, worked out once.
+    let placed: Vec<(&AppliedObject, Option<String>)> = rendering
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o,
+                environment_of(config, before, &o.placement, &o.unit, None),
+            )
+        })
+        .collect();
     for change in changes.iter_mut() {
         let Some(wave) = change
             .environment
@@ -56,12 +64,12 @@ pub(super) fn mark_skipped(
         else {
             continue;
         };
-        let there = rendering.objects.iter().find(|o| {
+        let there = placed.iter().find(|(o, env)| {
             o.id.kind == change.object.kind
                 && o.id.name == change.object.name
-                && environment(o).as_deref() == Some(wave)
+                && env.as_deref() == Some(wave)
         });
-        if !runs(change, there.map(|o| &o.value)) {
+        if !runs(change, there.map(|(o, _)| &o.value)) {
             change.skips = Some(wave.to_owned());
         }
     }
