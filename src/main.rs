@@ -180,6 +180,7 @@ pub(crate) enum Exit {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     // rustls panics when it finds two crypto providers and none installed; ring is the only one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
@@ -302,6 +303,23 @@ fn run(command: Command) -> anyhow::Result<Exit> {
 }
 
 mod cli;
+
+/// Blocks of a megabyte or more (a snapshot file of a whole cluster, a list's items) are mapped
+/// on their own and given back to the system when freed. glibc otherwise raises this threshold to
+/// the largest block freed so far, and the next ones land in the heap between small objects,
+/// keeping the process at its peak size long after.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the allocator, before any other thread
+    // runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+    }
+}
+
+/// [`tune_allocator`]'s threshold, in bytes.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const THRESHOLD: libc::c_int = 1 << 20;
 
 fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
     let config = Config::load(repo)?;

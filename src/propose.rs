@@ -314,21 +314,12 @@ pub fn plan_with(
         findings: findings.len(),
         ..Plan::default()
     };
-    // Each finding's remedy and edit, in order; then the proofs, which run kustomize and helm,
-    // side by side; then the assessments, in order again.
-    let mut drafts = Vec::new();
+    // Each finding's remedy, in order; then the edits, and the proofs, which run kustomize and
+    // helm, side by side; then the assessments, in order again.
+    let mut remedied = Vec::new();
     for finding in &findings {
         match remediate(finding, &ctx) {
-            Remedy::Proposal(remediation) => {
-                let edited = apply_changes(inputs.repo, &remediation).and_then(|files| {
-                    if files.iter().all(FileChange::is_empty) {
-                        Err("the repository already holds this change".to_owned())
-                    } else {
-                        Ok(files)
-                    }
-                });
-                drafts.push((finding, *remediation, edited));
-            }
+            Remedy::Proposal(remediation) => remedied.push((finding, *remediation)),
             Remedy::Diagnosis { finding, reason } => {
                 plan.diagnoses.push(Reported { finding, reason })
             }
@@ -337,6 +328,21 @@ pub fn plan_with(
             }
         }
     }
+    // The edits read and write only their own files' text: made side by side.
+    let edited = crate::parallel::map(&remedied, 0, |(_, remediation)| {
+        apply_changes(inputs.repo, remediation).and_then(|files| {
+            if files.iter().all(FileChange::is_empty) {
+                Err("the repository already holds this change".to_owned())
+            } else {
+                Ok(files)
+            }
+        })
+    });
+    let drafts: Vec<Draft> = remedied
+        .into_iter()
+        .zip(edited)
+        .map(|((finding, remediation), edited)| (finding, remediation, edited))
+        .collect();
     let proven = prove_all(inputs, &drafts);
     for ((finding, remediation, edited), proof) in drafts.into_iter().zip(proven) {
         let proposal = edited.and_then(|files| {

@@ -92,6 +92,11 @@ impl Redactor {
         self.add(other.values);
     }
 
+    /// Whether it knows no secret value.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// `text` with each of the secret values in it replaced by [`MASK`], and nothing else.
     pub fn redact_values(&self, text: &str) -> String {
         let mut out = text.to_owned();

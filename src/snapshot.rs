@@ -14,6 +14,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::manifests::{self, parse_file};
+use crate::model::objects::{Pod, Tighten};
 use crate::model::{Snapshot, UsageHistory};
 
 /// Something in the snapshot that could not be used; the rest was.
@@ -134,16 +135,10 @@ pub fn load(path: &Path) -> Result<Loaded, Problem> {
         }
         part
     });
+    // A Secret in one file masks its values in the logs of every other.
     let mut loaded = Loaded::default();
     for part in parts {
-        loaded.snapshot.absorb(part.snapshot);
-        loaded.problems.extend(part.problems);
-        loaded.objects += part.objects;
-        loaded.redactor.absorb(part.redactor);
-    }
-    // A Secret in one file masks its values in the logs of every other.
-    for log in &mut loaded.snapshot.logs {
-        log.text = loaded.redactor.redact(&log.text);
+        loaded.absorb(part);
     }
     if loaded.objects == 0 {
         return Err(Problem::Empty {
@@ -220,24 +215,70 @@ impl Loaded {
             }) if kind.ends_with("List") => items,
             _ => vec![raw],
         };
-        // A list holds one kind, as kubectl writes it: room for all its items at once, rather
-        // than a vector of large objects grown and copied item by item.
-        if let [first, _, ..] = items.as_slice() {
-            let first = Object::Json(first);
-            if let Some(kind) = first.head().kind {
-                self.reserve(&kind, items.len());
-            }
-        }
         // Each item says its own line: where it starts in the file, counted on from the
         // document's start, as the items come in order.
         let (mut at, mut counted) = (raw.get().as_ptr() as usize - bytes.as_ptr() as usize, line);
-        for item in items {
-            let offset = item.get().as_ptr() as usize - bytes.as_ptr() as usize;
-            counted += bytes[at..offset].iter().filter(|b| **b == b'\n').count();
-            at = offset;
-            let line = counted;
-            if let Some(kind) = self.add(file, line, Object::Json(item)) {
-                *unknown.entry(kind).or_default() += 1;
+        let items: Vec<(usize, &RawValue)> = items
+            .into_iter()
+            .map(|item| {
+                let offset = item.get().as_ptr() as usize - bytes.as_ptr() as usize;
+                counted += bytes[at..offset].iter().filter(|b| **b == b'\n').count();
+                at = offset;
+                (counted, item)
+            })
+            .collect();
+        if items.len() < LIST_CHUNK * 2 {
+            // A list of one kind (its first and last items agree; kubectl lists kinds one after
+            // another) gets room for all its items at once, rather than a vector of large
+            // objects grown and copied item by item.
+            if let [(_, first), .., (_, last)] = items.as_slice()
+                && let (Some(kind), Some(last)) = (
+                    Object::Json(first).head().kind,
+                    Object::Json(last).head().kind,
+                )
+                && kind == last
+            {
+                self.reserve(&kind, items.len());
+            }
+            for (line, item) in items {
+                if let Some(kind) = self.add(file, line, Object::Json(item)) {
+                    *unknown.entry(kind).or_default() += 1;
+                }
+            }
+            return;
+        }
+        // A long list is read a chunk of items per core at a time, the chunks kept in order.
+        // The snapshot's vectors grow as the chunks are taken, each chunk freed as it goes,
+        // rather than being reserved whole beside them.
+        let chunks: Vec<&[(usize, &RawValue)]> = items.chunks(LIST_CHUNK).collect();
+        let parts = crate::parallel::map(&chunks, 0, |chunk| {
+            let (mut part, mut kinds) = (Loaded::default(), BTreeMap::<String, usize>::new());
+            for (line, item) in chunk.iter() {
+                if let Some(kind) = part.add(file, *line, Object::Json(item)) {
+                    *kinds.entry(kind).or_default() += 1;
+                }
+            }
+            (part, kinds)
+        });
+        for (part, kinds) in parts {
+            self.absorb(part);
+            for (kind, n) in kinds {
+                *unknown.entry(kind).or_default() += n;
+            }
+        }
+    }
+
+    /// Adds what `part` read after what was read before it; a Secret in either masks its
+    /// values in the logs of both.
+    fn absorb(&mut self, part: Loaded) {
+        let more = !part.redactor.is_empty() || !part.snapshot.logs.is_empty();
+        self.snapshot.absorb(part.snapshot);
+        self.problems.extend(part.problems);
+        self.objects += part.objects;
+        self.redactor.absorb(part.redactor);
+        if more && !self.redactor.is_empty() {
+            for log in &mut self.snapshot.logs {
+                log.text = self.redactor.redact(&log.text);
             }
         }
     }
@@ -263,7 +304,7 @@ impl Loaded {
         let kind = head.kind.as_deref().unwrap_or("(no kind)").to_owned();
         let s = &mut self.snapshot;
         let result = match kind.as_str() {
-            "Pod" => object.resource(&mut s.pods),
+            "Pod" => object.pod().map(|pod| s.pods.push(pod)),
             "Deployment" => object.resource(&mut s.deployments),
             "StatefulSet" => object.resource(&mut s.stateful_sets),
             "DaemonSet" => object.resource(&mut s.daemon_sets),
@@ -412,14 +453,39 @@ impl<'a> Object<'a> {
         Ok(())
     }
 
+    /// A pod, kept as [`Object::resource`] keeps an object; a pod no controller owns keeps its
+    /// whole object too.
+    fn pod(&self) -> Result<Pod, String> {
+        let mut pods = Vec::with_capacity(1);
+        self.resource(&mut pods)?;
+        let mut pod: Pod = pods.pop().ok_or("no pod read")?;
+        if pod.metadata.owner_references.is_none() {
+            let mut whole = match self {
+                Object::Tree(value) => value.clone(),
+                Object::Json(raw) => serde_json::from_str(raw.get()).map_err(|e| e.to_string())?,
+            };
+            if let Some(meta) = whole.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+                if let Some(annotations) =
+                    meta.get_mut("annotations").and_then(Value::as_object_mut)
+                {
+                    annotations.remove(LAST_APPLIED);
+                }
+            }
+            pod.whole = Some(Box::new(whole));
+        }
+        Ok(pod)
+    }
+
     /// A Kubernetes object, kept without what detection never reads and a large cluster has
     /// much of: `managedFields` and kubectl's last-applied annotation, as `serve` drops them.
     fn resource<T>(&self, into: &mut Vec<T>) -> Result<(), String>
     where
-        T: DeserializeOwned + k8s_openapi::Metadata<Ty = ObjectMeta>,
+        T: DeserializeOwned + k8s_openapi::Metadata<Ty = ObjectMeta> + Tighten,
     {
         self.typed(into)?;
         if let Some(object) = into.last_mut() {
+            object.tighten();
             let meta = object.metadata_mut();
             meta.managed_fields = None;
             if let Some(annotations) = &mut meta.annotations {
@@ -429,6 +495,9 @@ impl<'a> Object<'a> {
         Ok(())
     }
 }
+
+/// Items of a list read together on one core.
+const LIST_CHUNK: usize = 1024;
 
 /// The annotation `kubectl apply` keeps the whole object in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -553,6 +622,57 @@ mod tests {
             "snap.json: skipped 1 objects of kinds detection does not use (Widget 1)"
         );
         assert_eq!(loaded.objects, 3);
+    }
+
+    #[test]
+    fn a_long_list_read_a_chunk_per_core_keeps_its_order_lines_and_redaction() {
+        // One item a line, from line 2; a log in the first chunk and one in the last, the
+        // Secret that masks both between them, a broken pod and an unused kind.
+        let count = LIST_CHUNK * 3 + 5;
+        let items: Vec<String> = (0..count)
+            .map(|n| match n {
+                3 | 3075 => r#"{"apiVersion": "remediator.dev/v1alpha1", "kind": "ContainerLog", "namespace": "shop", "pod": "p1", "container": "app", "text": "pw Zq9-pLm4x"}"#.to_owned(),
+                2500 => r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "x"}, "spec": {"containers": 3}}"#.to_owned(),
+                2600 => r#"{"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}}"#.to_owned(),
+                3000 => r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "shop"}, "data": {"password": "WnE5LXBMbTR4"}}"#.to_owned(),
+                n => format!(r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p{n}", "namespace": "x", "ownerReferences": []}}}}"#),
+            })
+            .collect();
+        let text = format!(
+            "{{\"kind\": \"List\", \"items\": [\n{}\n]}}\n",
+            items.join(",\n")
+        );
+        let mut loaded = Loaded::default();
+        loaded.read_file(Path::new("pods.json"), text.as_bytes());
+        let names: Vec<&str> = loaded
+            .snapshot
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        let expected: Vec<String> = (0..count)
+            .filter(|n| ![3, 2500, 2600, 3000, 3075].contains(n))
+            .map(|n| format!("p{n}"))
+            .collect();
+        assert_eq!(names, expected);
+        let logs: Vec<&str> = loaded
+            .snapshot
+            .logs
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(logs, ["pw [REDACTED]", "pw [REDACTED]"]);
+        let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("pods.json:2502: Pod/x/bad: invalid type"),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[1],
+            "pods.json: skipped 1 objects of kinds detection does not use (Widget 1)"
+        );
+        assert_eq!(loaded.objects, count - 1);
     }
 
     #[test]

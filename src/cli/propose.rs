@@ -37,7 +37,23 @@ enum Target {
 
 /// Runs the command.
 pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
-    let (config, mut index) = super::super::load(&args.repo)?;
+    if args.snapshot.is_some() && args.cluster.given() {
+        anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
+    }
+    // The repository is indexed while the snapshot is read: neither needs the other.
+    let (repo, snapshot) = std::thread::scope(|scope| {
+        let snapshot = args
+            .snapshot
+            .as_deref()
+            .map(|path| scope.spawn(|| snapshot::load(path)));
+        let repo = super::super::load(&args.repo);
+        let snapshot = snapshot.map(|read| match read.join() {
+            Ok(loaded) => loaded,
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+        (repo, snapshot)
+    });
+    let (config, mut index) = repo?;
     for error in &index.errors {
         eprintln!("warning: {error}");
     }
@@ -56,18 +72,15 @@ pub fn run(args: ProposeArgs) -> anyhow::Result<Exit> {
         ),
         None => None,
     };
-    if args.snapshot.is_some() && args.cluster.given() {
-        anyhow::bail!("give either --snapshot or --kubeconfig/--context, not both");
-    }
     // Without a snapshot, the live clusters, each environment's its own: their runtime and
     // connections serve the dry-runs too.
     let runtime = match &args.snapshot {
         Some(_) => None,
         None => Some(runtime()?),
     };
-    let (sources, whole) = match (&args.snapshot, &runtime) {
-        (Some(path), _) => {
-            let loaded = snapshot::load(path)?;
+    let (sources, whole) = match (snapshot, &runtime) {
+        (Some(loaded), _) => {
+            let loaded = loaded?;
             let whole = loaded.problems.iter().all(|p| !p.unread());
             let source = Source {
                 environment: args.env.clone(),

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::retry::{RetryPolicy, with_retry};
 use super::{Error, Result, to_value};
 use crate::detect::owners::Owners;
+use crate::model::objects::Tighten;
 use crate::model::quantity::{cpu_millis, memory_bytes};
 use crate::model::{ContainerUsage, Snapshot, UsageHistory, WorkloadRef};
 use crate::snapshot::{Loaded, Problem};
@@ -58,12 +59,12 @@ impl Default for SnapshotOptions {
 
 /// Lists every page of one kind, `page_size` objects a page, passing each object through `keep`
 /// as its page arrives (to drop what the caller will not read before the next page comes).
-pub(crate) async fn pages<K>(
+pub(crate) async fn pages<K, T>(
     api: &Api<K>,
     page_size: u32,
     retry: &RetryPolicy,
-    keep: impl Fn(&mut K),
-) -> std::result::Result<Vec<K>, kube::Error>
+    mut keep: impl FnMut(K) -> T,
+) -> std::result::Result<Vec<T>, kube::Error>
 where
     K: Clone + DeserializeOwned + Debug,
 {
@@ -74,10 +75,9 @@ where
         if let Some(token) = &token {
             params = params.continue_token(token);
         }
-        let mut page = with_retry(retry, || api.list(&params)).await?;
-        page.items.iter_mut().for_each(&keep);
-        items.extend(page.items);
+        let page = with_retry(retry, || api.list(&params)).await?;
         token = page.metadata.continue_.filter(|t| !t.is_empty());
+        items.extend(page.items.into_iter().map(&mut keep));
         if token.is_none() {
             return Ok(items);
         }
@@ -87,28 +87,45 @@ where
 /// Drops what detection never reads and what makes up much of a listed object: the field
 /// managers and kubectl's copy of the last applied configuration. Who owns a field is read
 /// from the live object when a change is assessed, not from the snapshot.
-fn unread<K: kube::Resource>(object: &mut K) {
+fn unread<K: kube::Resource>(mut object: K) -> K {
     let meta = object.meta_mut();
     meta.managed_fields = None;
     if let Some(annotations) = &mut meta.annotations {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
+    object
 }
 
-/// Lists one kind into `into`; a kind not served or not allowed becomes a problem.
-async fn collect<K>(
+/// Lists one kind into `into`, each object read by `read`; a kind not served or not allowed
+/// becomes a problem.
+async fn collect<K, T>(
     api: Api<K>,
     what: &str,
     options: &SnapshotOptions,
-    into: &mut Vec<K>,
+    into: &mut Vec<T>,
     problems: &mut Vec<Problem>,
+    read: impl Fn(K) -> serde_json::Result<T>,
 ) -> Result<()>
 where
     K: kube::Resource + Clone + DeserializeOwned + Debug,
+    T: Tighten,
 {
-    match pages(&api, options.page_size, &options.retry, unread).await {
+    let listed = pages(&api, options.page_size, &options.retry, |k| {
+        let mut object = read(unread(k))?;
+        object.tighten();
+        Ok(object)
+    })
+    .await;
+    let failed = |source| Error::Api {
+        object: what.to_owned(),
+        verb: "list",
+        source,
+    };
+    match listed {
         Ok(items) => {
-            into.extend(items);
+            for item in items {
+                into.push(item.map_err(|e| failed(kube::Error::SerdeError(e)))?);
+            }
             Ok(())
         }
         Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
@@ -118,11 +135,7 @@ where
             });
             Ok(())
         }
-        Err(source) => Err(Error::Api {
-            object: what.to_owned(),
-            verb: "list",
-            source,
-        }),
+        Err(source) => Err(failed(source)),
     }
 }
 
@@ -136,10 +149,17 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
                 Some(namespace) => Api::namespaced(client.clone(), namespace),
                 None => Api::all(client.clone()),
             };
-            collect(api, $what, options, $into, problems).await?;
+            collect(api, $what, options, $into, problems, Ok).await?;
         }};
     }
-    namespaced!("pods", &mut s.pods);
+    // Pods are read whole, to keep the whole object of a pod no controller owns.
+    let pods = ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&());
+    let api = match &options.namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &pods),
+        None => Api::all_with(client.clone(), &pods),
+    };
+    let read = |pod| crate::model::objects::Pod::from_value(to_value(pod));
+    collect(api, "pods", options, &mut s.pods, problems, read).await?;
     namespaced!("deployments", &mut s.deployments);
     namespaced!("statefulsets", &mut s.stateful_sets);
     namespaced!("daemonsets", &mut s.daemon_sets);
@@ -154,6 +174,7 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
         options,
         &mut s.nodes,
         problems,
+        Ok,
     )
     .await?;
     // Argo CD's settings, where it runs: how it marks what it applies. Not being allowed to
@@ -187,7 +208,7 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        match pages::<DynamicObject>(&api, options.page_size, &options.retry, unread).await {
+        match metrics_pages(&api, options).await {
             Ok(items) => {
                 let items: Vec<Value> = items.into_iter().map(to_value).collect();
                 s.usage = usage(s, &items)?;
@@ -213,7 +234,7 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
 /// The failing containers of `pods`: (namespace, pod, container, whether the failed run is the
 /// previous one). A container that restarted after a failure failed in its previous run; one
 /// that is terminated with an error and not restarted failed in this one.
-fn failing(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<(String, String, String, bool)> {
+fn failing(pods: &[crate::model::objects::Pod]) -> Vec<(String, String, String, bool)> {
     let mut out = Vec::new();
     for pod in pods {
         let (Some(namespace), Some(name)) = (&pod.metadata.namespace, &pod.metadata.name) else {
@@ -250,7 +271,7 @@ fn failing(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<(String, String, Str
 
 /// The Secrets a pod can read: its volumes (direct and projected), `envFrom` and `env`
 /// references.
-fn secrets_of(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
+fn secrets_of(pod: &crate::model::objects::Pod) -> Vec<String> {
     let Some(spec) = &pod.spec else {
         return vec![];
     };
@@ -419,7 +440,7 @@ pub async fn sample_pod_metrics(
     options: &SnapshotOptions,
 ) -> Result<Option<Vec<Value>>> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &pod_metrics());
-    match pages::<DynamicObject>(&api, options.page_size, &options.retry, unread).await {
+    match metrics_pages(&api, options).await {
         Ok(items) => Ok(Some(items.into_iter().map(to_value).collect())),
         Err(kube::Error::Api(status)) if matches!(status.code, 404 | 503) => Ok(None),
         Err(source) => Err(Error::Api {
@@ -428,6 +449,14 @@ pub async fn sample_pod_metrics(
             source,
         }),
     }
+}
+
+/// Every PodMetrics `api` lists.
+async fn metrics_pages(
+    api: &Api<DynamicObject>,
+    options: &SnapshotOptions,
+) -> std::result::Result<Vec<DynamicObject>, kube::Error> {
+    pages(api, options.page_size, &options.retry, unread).await
 }
 
 /// metrics.k8s.io's PodMetrics.
@@ -448,7 +477,7 @@ fn pod_metrics() -> ApiResource {
 /// decides findings, so an unreadable value never becomes zero.
 pub fn usage(snapshot: &Snapshot, pod_metrics: &[Value]) -> Result<UsageHistory> {
     let owners = Owners::new(snapshot);
-    let pods: std::collections::HashMap<(&str, &str), &k8s_openapi::api::core::v1::Pod> = snapshot
+    let pods: std::collections::HashMap<(&str, &str), &crate::model::objects::Pod> = snapshot
         .pods
         .iter()
         .filter_map(|p| {

@@ -66,7 +66,7 @@ pub(crate) async fn prefetch(
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        let items = pages(&api, 500, retry, |_| {})
+        let items = pages(&api, 500, retry, |object| object)
             .await
             .map_err(|source| Error::Api {
                 object: format!(

@@ -1,7 +1,7 @@
 //! Pod problems: crash loops (OOM and others) with the last termination, image pull failures,
 //! missing config, unschedulable pods, pods stuck terminating. Pure.
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use crate::model::objects::{ContainerStatus, Pod};
 use k8s_openapi::jiff::SignedDuration;
 
 use super::owners::{Owners, pod_ref};

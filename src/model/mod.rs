@@ -6,6 +6,7 @@ mod equivalent;
 mod finding;
 mod health;
 mod object_ref;
+pub mod objects;
 pub mod quantity;
 mod remediation;
 mod risk;

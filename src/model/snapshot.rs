@@ -1,10 +1,12 @@
 //! A snapshot of a cluster: the objects detection looks at, and optional usage history. The same
 //! snapshot comes from `kubectl get -o yaml` files or from a live cluster. Pure.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim};
+
+use super::objects::{Event, Pod, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -166,10 +168,10 @@ pub struct VolumeUsage {
     pub used: Vec<(f64, f64)>,
 }
 
-/// `more` after `to`'s items; taken whole when `to` is empty, as a file that holds every pod of
-/// a large cluster would otherwise be copied once more.
+/// `more` after `to`'s items; taken whole when `to` is empty and has no room for it, as a file
+/// that holds every pod of a large cluster would otherwise be copied once more.
 fn append<T>(to: &mut Vec<T>, more: Vec<T>) {
-    if to.is_empty() {
+    if to.is_empty() && to.capacity() < more.len() {
         *to = more;
     } else {
         to.extend(more);

@@ -23,7 +23,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::model::ContainerUsage;
+use crate::model::objects::Pod;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -58,7 +61,18 @@ pub struct Situation<'a> {
 pub struct Lookups<'a> {
     objects: OnceLock<HashMap<&'a ObjectRef, Vec<&'a IndexedObject>>>,
     pods: OnceLock<HashMap<ObjectRef, Vec<&'a Pod>>>,
+    usage: OnceLock<HashMap<UsageKey, Vec<&'a ContainerUsage>>>,
+    workloads: OnceLock<HashMap<WorkloadKey, Workload<'a>>>,
 }
+
+/// A container of a workload: namespace, kind, name and container.
+type UsageKey = (String, String, String, String);
+
+/// A workload: kind, namespace and name.
+type WorkloadKey = (String, Option<String>, String);
+
+/// A live workload's metadata and pod template.
+type Workload<'a> = (&'a ObjectMeta, &'a PodTemplateSpec);
 
 impl<'a> Situation<'a> {
     /// The objects the repository declares as `id`, in the index's order.
@@ -72,6 +86,65 @@ impl<'a> Situation<'a> {
             by_id
         });
         objects.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The usage histories of `container` of `workload`, in the snapshot's order.
+    pub(crate) fn usage_of(&self, workload: &ObjectRef, container: &str) -> &[&'a ContainerUsage] {
+        let snapshot: &'a Snapshot = self.snapshot;
+        let usage = self.lookups.usage.get_or_init(|| {
+            let mut by_key: HashMap<UsageKey, Vec<&'a ContainerUsage>> = HashMap::new();
+            for series in &snapshot.usage.containers {
+                let key = (
+                    series.namespace.clone(),
+                    series.workload.kind.clone(),
+                    series.workload.name.clone(),
+                    series.container.clone(),
+                );
+                by_key.entry(key).or_default().push(series);
+            }
+            by_key
+        });
+        let Some(namespace) = workload.namespace.clone() else {
+            return &[];
+        };
+        let key = (
+            namespace,
+            workload.kind.clone(),
+            workload.name.clone(),
+            container.to_owned(),
+        );
+        usage.get(&key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The live Deployment, StatefulSet or DaemonSet `target`, as [`Snapshot::workload`] finds
+    /// it.
+    pub(crate) fn workload(&self, target: &ObjectRef) -> Option<Workload<'a>> {
+        let snapshot: &'a Snapshot = self.snapshot;
+        let workloads = self.lookups.workloads.get_or_init(|| {
+            let mut by_ref: HashMap<WorkloadKey, Workload<'a>> = HashMap::new();
+            let mut add = |kind: &str, meta: &'a ObjectMeta, template: &'a PodTemplateSpec| {
+                if let Some(name) = meta.name.clone() {
+                    let key = (kind.to_owned(), meta.namespace.clone(), name);
+                    by_ref.entry(key).or_insert((meta, template));
+                }
+            };
+            for d in &snapshot.deployments {
+                add("Deployment", &d.metadata, &d.spec.template);
+            }
+            for s in &snapshot.stateful_sets {
+                add("StatefulSet", &s.metadata, &s.spec.template);
+            }
+            for d in &snapshot.daemon_sets {
+                add("DaemonSet", &d.metadata, &d.spec.template);
+            }
+            by_ref
+        });
+        let key = (
+            target.kind.clone(),
+            target.namespace.clone(),
+            target.name.clone(),
+        );
+        workloads.get(&key).copied()
     }
 
     /// The pods of `workload` in the cluster, by their owner references.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Declared, Draft, RemedyResult, Situation, Stop, container_path, helm};
 use crate::model::quantity::{cpu_millis, format_cpu, format_memory, memory_bytes};
-use crate::model::{Action, Finding, FindingCode, Snapshot, UsageFacts};
+use crate::model::{Action, Finding, FindingCode, UsageFacts};
 
 /// Headroom over the p95 that sizing adds.
 const HEADROOM: f64 = 1.3;
@@ -35,9 +35,9 @@ pub(super) fn raise_memory(finding: &Finding, ctx: &Situation) -> RemedyResult {
     // The cluster is the truth for what runs: a raise starts from the live limit. When the
     // repository says otherwise (a merge the gate refused, or one not applied yet), the raise
     // never compounds on that unapplied value, and the title names the gap.
-    let live = live_memory_limit(ctx.snapshot, &target, &container);
+    let live = live_memory_limit(ctx, &target, &container);
     let runs = live.unwrap_or(current);
-    let peak = memory_peak(ctx.snapshot, finding, &container);
+    let peak = memory_peak(ctx, finding, &container);
     let (new, sizing) = match peak {
         Some(peak) => (
             (peak * HEADROOM).max(runs * 1.25),
@@ -124,7 +124,7 @@ fn first_limit(
     container: &str,
 ) -> RemedyResult {
     let target = finding.target().clone();
-    let Some(peak) = memory_peak(ctx.snapshot, finding, container) else {
+    let Some(peak) = memory_peak(ctx, finding, container) else {
         return Err(Stop::Diagnosis(format!(
             "container `{container}` has no memory limit in the repository, so the kill came from the node running \
              out of memory; no usage history of it (Prometheus in `metrics.prometheus`, metrics-server samples, or a \
@@ -309,14 +309,8 @@ fn path(
 }
 
 /// The highest memory sample of this container in the usage history.
-fn memory_peak(snapshot: &Snapshot, finding: &Finding, container: &str) -> Option<f64> {
-    let target = finding.target();
-    let series = snapshot.usage.containers.iter().find(|c| {
-        c.container == container
-            && c.workload.kind == target.kind
-            && c.workload.name == target.name
-            && Some(c.namespace.as_str()) == target.namespace.as_deref()
-    })?;
+fn memory_peak(ctx: &Situation, finding: &Finding, container: &str) -> Option<f64> {
+    let series = ctx.usage_of(finding.target(), container).first()?;
     let facts: Option<&UsageFacts> = finding.usage.iter().find(|u| u.resource == "memory");
     facts
         .map(|u| u.max)
@@ -326,11 +320,11 @@ fn memory_peak(snapshot: &Snapshot, finding: &Finding, container: &str) -> Optio
 /// The memory limit `container` of `target` runs with: its workload's pod template as the
 /// cluster has it; `None` when the snapshot does not hold the workload or it sets no limit.
 fn live_memory_limit(
-    snapshot: &Snapshot,
+    ctx: &Situation,
     target: &crate::model::ObjectRef,
     container: &str,
 ) -> Option<f64> {
-    let (_, template) = snapshot.workload(target)?;
+    let (_, template) = ctx.workload(target)?;
     let limit = template
         .spec
         .as_ref()?
@@ -349,12 +343,9 @@ fn live_memory_limit(
 /// the pods' last terminations, or the usage history's count over its window.
 fn was_oom_killed(ctx: &Situation, finding: &Finding) -> bool {
     let target = finding.target();
-    let in_history = ctx.snapshot.usage.containers.iter().any(|c| {
-        c.oom_killed_pods > 0
-            && Some(&c.namespace) == target.namespace.as_ref()
-            && c.workload.kind == target.kind
-            && c.workload.name == target.name
-            && Some(c.container.as_str()) == finding.container.as_deref()
+    let in_history = finding.container.as_deref().is_some_and(|container| {
+        let series = ctx.usage_of(target, container);
+        series.iter().any(|c| c.oom_killed_pods > 0)
     });
     in_history
         || ctx.pods_of(target).iter().any(|p| {

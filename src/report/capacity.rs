@@ -111,9 +111,12 @@ fn share(used: f64, of: f64) -> String {
     }
 }
 
-fn requests(spec: &k8s_openapi::api::core::v1::PodSpec) -> (f64, f64) {
-    spec.containers.iter().fold((0.0, 0.0), |(cpu, memory), c| {
-        let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+/// The CPU and memory its containers' `resources` request, summed.
+fn requests<'c>(
+    resources: impl Iterator<Item = Option<&'c k8s_openapi::api::core::v1::ResourceRequirements>>,
+) -> (f64, f64) {
+    resources.fold((0.0, 0.0), |(cpu, memory), r| {
+        let requests = r.and_then(|r| r.requests.as_ref());
         let get = |key: &str| requests.and_then(|r| r.get(key)).map(|q| q.0.clone());
         (
             cpu + get("cpu").and_then(|q| cpu_millis(&q)).unwrap_or(0.0),
@@ -122,7 +125,7 @@ fn requests(spec: &k8s_openapi::api::core::v1::PodSpec) -> (f64, f64) {
     })
 }
 
-fn running(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+fn running(pod: &crate::model::objects::Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     !matches!(phase, Some("Succeeded" | "Failed")) && pod.metadata.deletion_timestamp.is_none()
 }
@@ -141,11 +144,13 @@ pub fn capacity(snapshot: &Snapshot, options: &DetectOptions) -> Capacity {
             continue;
         };
         let owner = owners.of_pod(pod);
-        let (cpu, memory) = match requests(spec) {
+        let (cpu, memory) = match requests(spec.containers.iter().map(|c| c.resources.as_ref())) {
             (0.0, 0.0) => owner
                 .as_ref()
                 .and_then(|o| specs.get(&o.to_string()))
-                .map_or((0.0, 0.0), |spec| requests(spec)),
+                .map_or((0.0, 0.0), |spec| {
+                    requests(spec.containers.iter().map(|c| c.resources.as_ref()))
+                }),
             found => found,
         };
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();

@@ -266,12 +266,10 @@ pub fn scan_snapshot(
             objects.push(value);
         }
     };
-    for pod in snapshot
-        .pods
-        .iter()
-        .filter(|p| p.metadata.owner_references.is_none())
-    {
-        add(serde_json::to_value(pod), "Pod", "v1");
+    // A pod no controller owns has its whole object kept; an owned one is judged through its
+    // controller.
+    for pod in snapshot.pods.iter().filter_map(|p| p.whole.as_deref()) {
+        add(Ok(pod.clone()), "Pod", "v1");
     }
     for d in &snapshot.deployments {
         add(serde_json::to_value(d), "Deployment", "apps/v1");
@@ -378,6 +376,42 @@ mod tests {
             error.contains("rule `r` gives an edit without a path"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_snapshot_s_pod_no_controller_owns_is_judged_whole_and_an_owned_one_through_its_owner() {
+        let pod = |name: &str, owned: bool| {
+            let owners = if owned {
+                r#", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]"#
+            } else {
+                ""
+            };
+            format!(
+                r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}", "namespace": "shop", "managedFields": [{{"manager": "kubectl"}}]{owners}}},
+                "spec": {{"hostNetwork": true, "containers": [{{"name": "app", "image": "app:1"}}]}}}}"#
+            )
+        };
+        // Read from JSON and from YAML, as `kubectl get -o json` and `-o yaml` write them.
+        let json = format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": [{}, {}]}}"#,
+            pod("debug", false),
+            pod("web-1-abc", true)
+        );
+        // Not JSON as a whole, so read as YAML.
+        let yaml = format!("{}\n---\n{}\n", pod("debug", false), pod("web-1-abc", true));
+        for (file, text) in [("pods.json", json), ("pods.yaml", yaml)] {
+            let mut loaded = crate::snapshot::Loaded::default();
+            loaded.read_file(std::path::Path::new(file), text.as_bytes());
+            assert!(loaded.problems.is_empty(), "{file}: {:?}", loaded.problems);
+            let whole = loaded.snapshot.pods[0].whole.as_deref().unwrap();
+            assert!(whole["metadata"].get("managedFields").is_none(), "{whole}");
+            assert!(loaded.snapshot.pods[1].whole.is_none(), "{file}");
+            let found = scan_snapshot(&mut rules(None).unwrap(), &loaded.snapshot).unwrap();
+            let host: Vec<_> = found.iter().filter(|f| f.rule == "host-network").collect();
+            assert_eq!(host.len(), 1, "{file}: {found:?}");
+            assert_eq!(host[0].object, "Pod/shop/debug");
+            assert_eq!(host[0].path, "spec.hostNetwork");
+        }
     }
 
     #[test]

@@ -474,9 +474,8 @@ async fn promote(service: &Service, shared: &Shared) -> Result<(), Failed> {
 /// and Jobs, to attribute pods to workloads, and the workloads' specs, to read the requests
 /// and limits usage is judged against; the rest is dropped rather than kept between detections.
 fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
-    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use crate::model::objects::{Pod, ReplicaSet};
     use k8s_openapi::api::batch::v1::Job as BatchJob;
-    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let owners = |meta: ObjectMeta| ObjectMeta {
         name: meta.name,
@@ -498,7 +497,6 @@ fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
             .into_iter()
             .map(|r| ReplicaSet {
                 metadata: owners(r.metadata),
-                ..ReplicaSet::default()
             })
             .collect(),
         jobs: snapshot
