@@ -96,9 +96,69 @@ struct Run {
     rss_bytes: u64,
 }
 
-/// Runs `propose` once; without `kustomize`, with nothing on `PATH` (no kustomize, kubectl or
-/// helm), so that the run is remediator's own work and every build is reported not rendered.
+/// Runs `propose` once, started from a new process of this benchmark (`--measure`), which
+/// reports the run. Linux starts a child's peak resident size from its parent's size at the
+/// fork, and this process holds the generated inputs and the stages' results: a run started
+/// from here would be reported that much bigger.
 fn run_once(binary: &Path, repo: &Path, snapshot: &Path, kustomize: bool) -> Result<Run, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(&me);
+    command.arg("--measure").arg(binary).arg(repo).arg(snapshot);
+    if kustomize {
+        command.arg("--kustomize");
+    }
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", me.display()))?;
+    if !output.status.success() {
+        return Err(format!("measuring a run failed ({})", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let numbers: Vec<u64> = text
+        .split_whitespace()
+        .map(|n| n.parse().map_err(|_| format!("--measure said {text:?}")))
+        .collect::<Result<_, _>>()?;
+    let [wall, cpu, rss_bytes] = numbers[..] else {
+        return Err(format!("--measure said {text:?}"));
+    };
+    Ok(Run {
+        wall: Duration::from_micros(wall),
+        cpu: Duration::from_micros(cpu),
+        rss_bytes,
+    })
+}
+
+/// `--measure BINARY REPO SNAPSHOT [--kustomize]`: one run, as wall and CPU microseconds and
+/// peak resident bytes on one line.
+fn measure_one(args: &[String]) -> ExitCode {
+    let kustomize = args.get(3).is_some_and(|a| a == "--kustomize");
+    let [binary, repo, snapshot, ..] = args else {
+        eprintln!("error: --measure BINARY REPO SNAPSHOT [--kustomize]");
+        return ExitCode::from(2);
+    };
+    let (binary, repo, snapshot) = (Path::new(binary), Path::new(repo), Path::new(snapshot));
+    match run_child(binary, repo, snapshot, kustomize) {
+        Ok(run) => {
+            println!(
+                "{} {} {}",
+                run.wall.as_micros(),
+                run.cpu.as_micros(),
+                run.rss_bytes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs `propose` once as a child of this process; without `kustomize`, with nothing on `PATH`
+/// (no kustomize, kubectl or helm), so that the run is remediator's own work and every build
+/// is reported not rendered.
+fn run_child(binary: &Path, repo: &Path, snapshot: &Path, kustomize: bool) -> Result<Run, String> {
     let empty = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut command = Command::new(binary);
     if !kustomize {
@@ -412,6 +472,10 @@ fn regressions(sizes: &[Size], figures: &[Figure]) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
+    let given: Vec<String> = std::env::args().skip(1).collect();
+    if given.first().is_some_and(|a| a == "--measure") {
+        return measure_one(&given[1..]);
+    }
     let args = match args() {
         Ok(args) => args,
         Err(message) => {

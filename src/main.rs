@@ -304,10 +304,10 @@ fn run(command: Command) -> anyhow::Result<Exit> {
 
 mod cli;
 
-/// Blocks of a megabyte or more (a snapshot file of a whole cluster, a list's items) are mapped
-/// on their own and given back to the system when freed. glibc otherwise raises this threshold to
-/// the largest block freed so far, and the next ones land in the heap between small objects,
-/// keeping the process at its peak size long after.
+/// Blocks of 128 KiB or more (a snapshot file of a whole cluster, a list's items) are mapped on
+/// their own and given back to the system when freed. glibc starts at that threshold but raises
+/// it to the largest block freed so far, and the next ones land in the heap between small
+/// objects, keeping the process at its peak size long after.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a tuning parameter of the allocator, before any other thread
@@ -319,7 +319,7 @@ fn tune_allocator() {
 
 /// [`tune_allocator`]'s threshold, in bytes.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const THRESHOLD: libc::c_int = 1 << 20;
+const THRESHOLD: libc::c_int = 128 << 10;
 
 fn load(repo: &Path) -> anyhow::Result<(Config, RepoIndex)> {
     let config = Config::load(repo)?;

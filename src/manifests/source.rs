@@ -88,8 +88,8 @@ pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     // documents the parser counts differently) is parsed a document at a time, so that the
     // error names its document and the others still load.
     let with_root = segments.iter().filter(|s| s.root.is_some()).count();
-    let mut whole = match serde_saphyr::from_multiple_with_options::<Value>(text, options()) {
-        Ok(values) if values.len() == with_root => Some(values.into_iter()),
+    let mut whole = match serde_saphyr::from_multiple_with_options::<Tight>(text, options()) {
+        Ok(values) if values.len() == with_root => Some(values.into_iter().map(|t| t.0)),
         _ => None,
     };
     for (document, segment) in segments.into_iter().enumerate() {
@@ -125,6 +125,82 @@ pub fn parse_text(file: &Path, text: &str) -> ParsedFile {
     parsed
 }
 
+/// A value read at its size: each mapping made from all its entries at once, so that it holds
+/// just them. Grown entry by entry, as [`Value`] reads one, a mapping takes up to twice its
+/// room, and an object is many small mappings: a repository's index takes a third less this
+/// way. Everything else reads as [`Value`] reads it.
+struct Tight(Value);
+
+impl<'de> serde::Deserialize<'de> for Tight {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TightVisitor).map(Tight)
+    }
+}
+
+struct TightVisitor;
+
+/// Hands a scalar to [`Value`]'s own reading of it.
+macro_rules! as_value {
+    ($($visit:ident($type:ty) => $with:ident),* $(,)?) => {$(
+        fn $visit<E: serde::de::Error>(self, scalar: $type) -> Result<Value, E> {
+            use serde::de::{Deserialize, IntoDeserializer};
+            let deserializer: serde::de::value::$with<E> = scalar.into_deserializer();
+            Value::deserialize(deserializer)
+        }
+    )*};
+}
+
+impl<'de> serde::de::Visitor<'de> for TightVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any YAML value")
+    }
+
+    as_value! {
+        visit_bool(bool) => BoolDeserializer,
+        visit_i64(i64) => I64Deserializer,
+        visit_i128(i128) => I128Deserializer,
+        visit_u64(u64) => U64Deserializer,
+        visit_u128(u128) => U128Deserializer,
+        visit_f64(f64) => F64Deserializer,
+        visit_string(String) => StringDeserializer,
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Value, E> {
+        Ok(Value::String(text.to_owned()))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, inner: D) -> Result<Value, D::Error> {
+        <Tight as serde::Deserialize>::deserialize(inner).map(|t| t.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Tight(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        items.shrink_to_fit();
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(String, Value)> = Vec::new();
+        while let Some((key, Tight(value))) = map.next_entry::<String, Tight>()? {
+            entries.push((key, value));
+        }
+        Ok(Value::Object(entries.into_iter().collect()))
+    }
+}
+
 /// Parser options for the user's own files. serde-saphyr's size budget (events, nodes and
 /// documents counted one by one) costs a third of the parse and refuses a `kubectl get pods -A -o
 /// yaml` of a large cluster, so it is off; its alias limits, which stop expansion bombs, and its
@@ -144,8 +220,8 @@ fn parse_segment(
 ) -> Result<Option<Value>, Error> {
     let slice = &text[segment.range.clone()];
     let line_offset = lines.line(segment.range.start) - 1;
-    match serde_saphyr::from_multiple_with_options::<Value>(slice, options()) {
-        Ok(mut values) if values.len() <= 1 => Ok(values.pop()),
+    match serde_saphyr::from_multiple_with_options::<Tight>(slice, options()) {
+        Ok(mut values) if values.len() <= 1 => Ok(values.pop().map(|t| t.0)),
         Ok(_) => {
             let line = segment
                 .root
