@@ -309,7 +309,7 @@ impl Loaded {
             "StatefulSet" => object.resource(&mut s.stateful_sets),
             "DaemonSet" => object.resource(&mut s.daemon_sets),
             "ReplicaSet" => object.resource(&mut s.replica_sets),
-            "Event" => object.resource(&mut s.events),
+            "Event" => object.compact(&mut s.events),
             "Node" => object.resource(&mut s.nodes),
             "HorizontalPodAutoscaler" => object.resource(&mut s.hpas),
             "PersistentVolumeClaim" => object.resource(&mut s.pvcs),
@@ -453,12 +453,15 @@ impl<'a> Object<'a> {
         Ok(())
     }
 
-    /// A pod, kept as [`Object::resource`] keeps an object; a pod no controller owns keeps its
+    /// A pod, without kubectl's last applied configuration; a pod no controller owns keeps its
     /// whole object too.
     fn pod(&self) -> Result<Pod, String> {
         let mut pods = Vec::with_capacity(1);
-        self.resource(&mut pods)?;
+        self.compact(&mut pods)?;
         let mut pod: Pod = pods.pop().ok_or("no pod read")?;
+        if let Some(annotations) = &mut pod.metadata.annotations {
+            annotations.remove(LAST_APPLIED);
+        }
         if pod.metadata.owner_references.is_none() {
             let mut whole = match self {
                 Object::Tree(value) => value.clone(),
@@ -475,6 +478,15 @@ impl<'a> Object<'a> {
             pod.whole = Some(Box::new(whole));
         }
         Ok(pod)
+    }
+
+    /// An object of one of remediator's own compact types, which keep only what is read.
+    fn compact<T: DeserializeOwned + Tighten>(&self, into: &mut Vec<T>) -> Result<(), String> {
+        self.typed(into)?;
+        if let Some(object) = into.last_mut() {
+            object.tighten();
+        }
+        Ok(())
     }
 
     /// A Kubernetes object, kept without what detection never reads and a large cluster has
@@ -602,7 +614,13 @@ mod tests {
         loaded.read_file(Path::new("snap.json"), text.as_bytes());
         let pods = &loaded.snapshot.pods;
         assert_eq!(pods.len(), 1);
-        assert_eq!(pods[0].metadata.managed_fields, None);
+        // Kept whole, as no controller owns it: without them too.
+        let whole = pods[0].whole.as_deref().unwrap();
+        assert!(whole["metadata"].get("managedFields").is_none(), "{whole}");
+        assert_eq!(
+            whole["metadata"]["annotations"],
+            serde_json::json!({"team": "web"})
+        );
         let annotations = pods[0].metadata.annotations.clone().unwrap();
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
         assert_eq!(loaded.snapshot.nodes.len(), 1);

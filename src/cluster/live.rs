@@ -164,7 +164,15 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
     namespaced!("statefulsets", &mut s.stateful_sets);
     namespaced!("daemonsets", &mut s.daemon_sets);
     namespaced!("replicasets", &mut s.replica_sets);
-    namespaced!("events", &mut s.events);
+    // Events are kept in a compact type of their own, read from the listed ones.
+    let api = match &options.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let read = |event: k8s_openapi::api::core::v1::Event| {
+        serde_json::to_value(event).and_then(serde_json::from_value)
+    };
+    collect(api, "events", options, &mut s.events, problems, read).await?;
     namespaced!("horizontalpodautoscalers", &mut s.hpas);
     namespaced!("persistentvolumeclaims", &mut s.pvcs);
     namespaced!("jobs", &mut s.jobs);

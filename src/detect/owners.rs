@@ -33,7 +33,7 @@ impl<'s> Owners<'s> {
     pub fn of_pod(&self, pod: &Pod) -> Option<ObjectRef> {
         let meta = &pod.metadata;
         let namespace = meta.namespace.as_deref()?;
-        let owner = controller(meta)?;
+        let owner = controller(meta.owner_references.as_deref())?;
         let above = match owner.kind.as_str() {
             "ReplicaSet" => self.replica_sets.get(&(namespace, owner.name.as_str())),
             "Job" => self.jobs.get(&(namespace, owner.name.as_str())),
@@ -46,17 +46,15 @@ impl<'s> Owners<'s> {
 fn controllers<'s>(metas: impl Iterator<Item = &'s ObjectMeta>) -> Controllers<'s> {
     metas
         .filter_map(|meta| {
-            let owner = controller(meta)?;
+            let owner = controller(meta.owner_references.as_deref())?;
             Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), owner))
         })
         .collect()
 }
 
-fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.controller == Some(true))
+/// The owner among `owners` that controls the object.
+fn controller(owners: Option<&[OwnerReference]>) -> Option<&OwnerReference> {
+    owners?.iter().find(|o| o.controller == Some(true))
 }
 
 fn reference(owner: &OwnerReference, namespace: &str) -> ObjectRef {

@@ -5,15 +5,37 @@
 //! a workload by its full spec. Pure.
 
 use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
 use serde::Deserialize;
 use serde_json::Value;
+
+/// The metadata of a pod or an event, as far as remediator reads it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// The object's name.
+    pub name: Option<String>,
+    /// Its namespace.
+    pub namespace: Option<String>,
+    /// Its labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Its annotations, without kubectl's copy of the last applied configuration.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// The objects that own it.
+    pub owner_references: Option<Vec<OwnerReference>>,
+    /// When its deletion was asked for.
+    pub deletion_timestamp: Option<Time>,
+    /// How long it has to end after that, in seconds.
+    pub deletion_grace_period_seconds: Option<i64>,
+}
 
 /// A pod: its metadata, the parts of its spec detection and log redaction read, and its status.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Pod {
-    /// Standard object metadata.
-    pub metadata: ObjectMeta,
+    /// The pod's name, namespace, labels and owners.
+    pub metadata: Meta,
     /// What the pod runs.
     pub spec: Option<PodSpec>,
     /// How it is doing.
@@ -198,8 +220,8 @@ pub struct ReplicaSet {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// Standard object metadata.
-    pub metadata: ObjectMeta,
+    /// The event's name and namespace.
+    pub metadata: Meta,
     /// The object the event is about.
     pub involved_object: core::ObjectReference,
     /// `Normal` or `Warning`.
@@ -245,9 +267,7 @@ macro_rules! resource {
     };
 }
 
-resource!(Pod, core::Pod);
 resource!(ReplicaSet, k8s_openapi::api::apps::v1::ReplicaSet);
-resource!(Event, core::Event);
 
 /// Gives back the room a list read from JSON or YAML keeps beyond its items: serde grows a
 /// list of unknown length to four items at its first, so that a pod's one container status
@@ -305,7 +325,7 @@ fn tight_template(template: &mut core::PodTemplateSpec) {
 
 impl Tighten for Pod {
     fn tighten(&mut self) {
-        tight_meta(&mut self.metadata);
+        tight_option(&mut self.metadata.owner_references);
         if let Some(spec) = &mut self.spec {
             for container in spec
                 .containers
@@ -335,7 +355,7 @@ impl Tighten for ReplicaSet {
 
 impl Tighten for Event {
     fn tighten(&mut self) {
-        tight_meta(&mut self.metadata);
+        tight_option(&mut self.metadata.owner_references);
     }
 }
 

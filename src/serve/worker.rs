@@ -474,7 +474,7 @@ async fn promote(service: &Service, shared: &Shared) -> Result<(), Failed> {
 /// and Jobs, to attribute pods to workloads, and the workloads' specs, to read the requests
 /// and limits usage is judged against; the rest is dropped rather than kept between detections.
 fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
-    use crate::model::objects::{Pod, ReplicaSet};
+    use crate::model::objects::{Meta, Pod, ReplicaSet};
     use k8s_openapi::api::batch::v1::Job as BatchJob;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let owners = |meta: ObjectMeta| ObjectMeta {
@@ -488,7 +488,12 @@ fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
             .pods
             .into_iter()
             .map(|p| Pod {
-                metadata: owners(p.metadata),
+                metadata: Meta {
+                    name: p.metadata.name,
+                    namespace: p.metadata.namespace,
+                    owner_references: p.metadata.owner_references,
+                    ..Meta::default()
+                },
                 ..Pod::default()
             })
             .collect(),
