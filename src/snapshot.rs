@@ -308,7 +308,7 @@ impl Loaded {
             "Deployment" => object.resource(&mut s.deployments),
             "StatefulSet" => object.resource(&mut s.stateful_sets),
             "DaemonSet" => object.resource(&mut s.daemon_sets),
-            "ReplicaSet" => object.resource(&mut s.replica_sets),
+            "ReplicaSet" => object.compact(&mut s.replica_sets),
             "Event" => object.compact(&mut s.events),
             "Node" => object.resource(&mut s.nodes),
             "HorizontalPodAutoscaler" => object.resource(&mut s.hpas),
@@ -453,15 +453,12 @@ impl<'a> Object<'a> {
         Ok(())
     }
 
-    /// A pod, without kubectl's last applied configuration; a pod no controller owns keeps its
-    /// whole object too.
+    /// A pod; one no controller owns keeps its whole object too, without its field managers
+    /// and kubectl's last applied configuration.
     fn pod(&self) -> Result<Pod, String> {
         let mut pods = Vec::with_capacity(1);
         self.compact(&mut pods)?;
         let mut pod: Pod = pods.pop().ok_or("no pod read")?;
-        if let Some(annotations) = &mut pod.metadata.annotations {
-            annotations.remove(LAST_APPLIED);
-        }
         if pod.metadata.owner_references.is_none() {
             let mut whole = match self {
                 Object::Tree(value) => value.clone(),
@@ -621,8 +618,6 @@ mod tests {
             whole["metadata"]["annotations"],
             serde_json::json!({"team": "web"})
         );
-        let annotations = pods[0].metadata.annotations.clone().unwrap();
-        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
         assert_eq!(loaded.snapshot.nodes.len(), 1);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 3, "{problems:?}");

@@ -163,16 +163,24 @@ pub async fn snapshot(client: &kube::Client, options: &SnapshotOptions) -> Resul
     namespaced!("deployments", &mut s.deployments);
     namespaced!("statefulsets", &mut s.stateful_sets);
     namespaced!("daemonsets", &mut s.daemon_sets);
-    namespaced!("replicasets", &mut s.replica_sets);
-    // Events are kept in a compact type of their own, read from the listed ones.
-    let api = match &options.namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
-    let read = |event: k8s_openapi::api::core::v1::Event| {
-        serde_json::to_value(event).and_then(serde_json::from_value)
-    };
-    collect(api, "events", options, &mut s.events, problems, read).await?;
+    // ReplicaSets and events are kept in compact types of their own, read from the listed ones.
+    macro_rules! compact {
+        ($what:literal, $listed:ty, $into:expr) => {{
+            let api = match &options.namespace {
+                Some(namespace) => Api::namespaced(client.clone(), namespace),
+                None => Api::all(client.clone()),
+            };
+            let read =
+                |object: $listed| serde_json::to_value(object).and_then(serde_json::from_value);
+            collect(api, $what, options, $into, problems, read).await?;
+        }};
+    }
+    compact!(
+        "replicasets",
+        k8s_openapi::api::apps::v1::ReplicaSet,
+        &mut s.replica_sets
+    );
+    compact!("events", k8s_openapi::api::core::v1::Event, &mut s.events);
     namespaced!("horizontalpodautoscalers", &mut s.hpas);
     namespaced!("persistentvolumeclaims", &mut s.pvcs);
     namespaced!("jobs", &mut s.jobs);

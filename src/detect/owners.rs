@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::model::objects::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::model::{ObjectRef, Snapshot};
 
@@ -21,8 +21,14 @@ impl<'s> Owners<'s> {
     /// Indexes the ReplicaSets and Jobs of a snapshot.
     pub fn new(snapshot: &'s Snapshot) -> Self {
         Self {
-            replica_sets: controllers(snapshot.replica_sets.iter().map(|rs| &rs.metadata)),
-            jobs: controllers(snapshot.jobs.iter().map(|job| &job.metadata)),
+            replica_sets: controllers(snapshot.replica_sets.iter().map(|rs| {
+                let meta = &rs.metadata;
+                (&meta.namespace, &meta.name, &meta.owner_references)
+            })),
+            jobs: controllers(snapshot.jobs.iter().map(|job| {
+                let meta = &job.metadata;
+                (&meta.namespace, &meta.name, &meta.owner_references)
+            })),
         }
     }
 
@@ -43,11 +49,18 @@ impl<'s> Owners<'s> {
     }
 }
 
-fn controllers<'s>(metas: impl Iterator<Item = &'s ObjectMeta>) -> Controllers<'s> {
-    metas
-        .filter_map(|meta| {
-            let owner = controller(meta.owner_references.as_deref())?;
-            Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), owner))
+/// An object's namespace, name and owners.
+type Named<'s> = (
+    &'s Option<String>,
+    &'s Option<String>,
+    &'s Option<Vec<OwnerReference>>,
+);
+
+fn controllers<'s>(objects: impl Iterator<Item = Named<'s>>) -> Controllers<'s> {
+    objects
+        .filter_map(|(namespace, name, owners)| {
+            let owner = controller(owners.as_deref())?;
+            Some(((namespace.as_deref()?, name.as_deref()?), owner))
         })
         .collect()
 }

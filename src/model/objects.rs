@@ -5,13 +5,12 @@
 //! a workload by its full spec. Pure.
 
 use k8s_openapi::api::core::v1 as core;
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The metadata of a pod or an event, as far as remediator reads it.
+/// The metadata of a pod or an event, as far as remediator reads it: no labels or annotations,
+/// which a large cluster's pods have many of and nothing reads from a pod.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
@@ -19,10 +18,6 @@ pub struct Meta {
     pub name: Option<String>,
     /// Its namespace.
     pub namespace: Option<String>,
-    /// Its labels.
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Its annotations, without kubectl's copy of the last applied configuration.
-    pub annotations: Option<BTreeMap<String, String>>,
     /// The objects that own it.
     pub owner_references: Option<Vec<OwnerReference>>,
     /// When its deletion was asked for.
@@ -34,7 +29,7 @@ pub struct Meta {
 /// A pod: its metadata, the parts of its spec detection and log redaction read, and its status.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Pod {
-    /// The pod's name, namespace, labels and owners.
+    /// The pod's name, namespace and owners.
     pub metadata: Meta,
     /// What the pod runs.
     pub spec: Option<PodSpec>,
@@ -212,8 +207,8 @@ pub struct ContainerState {
 /// A ReplicaSet, as far as the Deployment that owns it.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReplicaSet {
-    /// Standard object metadata.
-    pub metadata: ObjectMeta,
+    /// Its name, namespace and owners.
+    pub metadata: Meta,
 }
 
 /// A core v1 Event, with the fields remediator reads.
@@ -223,7 +218,7 @@ pub struct Event {
     /// The event's name and namespace.
     pub metadata: Meta,
     /// The object the event is about.
-    pub involved_object: core::ObjectReference,
+    pub involved_object: Involved,
     /// `Normal` or `Warning`.
     #[serde(rename = "type")]
     pub type_: Option<String>,
@@ -243,31 +238,16 @@ pub struct Event {
     pub series: Option<core::EventSeries>,
 }
 
-macro_rules! resource {
-    ($type:ty, $full:ty) => {
-        impl k8s_openapi::Resource for $type {
-            const API_VERSION: &'static str = <$full as k8s_openapi::Resource>::API_VERSION;
-            const GROUP: &'static str = <$full as k8s_openapi::Resource>::GROUP;
-            const KIND: &'static str = <$full as k8s_openapi::Resource>::KIND;
-            const VERSION: &'static str = <$full as k8s_openapi::Resource>::VERSION;
-            const URL_PATH_SEGMENT: &'static str =
-                <$full as k8s_openapi::Resource>::URL_PATH_SEGMENT;
-            type Scope = <$full as k8s_openapi::Resource>::Scope;
-        }
-
-        impl k8s_openapi::Metadata for $type {
-            type Ty = ObjectMeta;
-            fn metadata(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-            fn metadata_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
-    };
+/// The object an event is about, as far as its kind, namespace and name.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Involved {
+    /// Its kind.
+    pub kind: Option<String>,
+    /// Its namespace.
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: Option<String>,
 }
-
-resource!(ReplicaSet, k8s_openapi::api::apps::v1::ReplicaSet);
 
 /// Gives back the room a list read from JSON or YAML keeps beyond its items: serde grows a
 /// list of unknown length to four items at its first, so that a pod's one container status
@@ -349,7 +329,7 @@ impl Tighten for Pod {
 
 impl Tighten for ReplicaSet {
     fn tighten(&mut self) {
-        tight_meta(&mut self.metadata);
+        tight_option(&mut self.metadata.owner_references);
     }
 }
 

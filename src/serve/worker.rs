@@ -474,7 +474,7 @@ async fn promote(service: &Service, shared: &Shared) -> Result<(), Failed> {
 /// and Jobs, to attribute pods to workloads, and the workloads' specs, to read the requests
 /// and limits usage is judged against; the rest is dropped rather than kept between detections.
 fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
-    use crate::model::objects::{Meta, Pod, ReplicaSet};
+    use crate::model::objects::Pod;
     use k8s_openapi::api::batch::v1::Job as BatchJob;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let owners = |meta: ObjectMeta| ObjectMeta {
@@ -488,22 +488,12 @@ fn owners_only(snapshot: crate::model::Snapshot) -> crate::model::Snapshot {
             .pods
             .into_iter()
             .map(|p| Pod {
-                metadata: Meta {
-                    name: p.metadata.name,
-                    namespace: p.metadata.namespace,
-                    owner_references: p.metadata.owner_references,
-                    ..Meta::default()
-                },
+                metadata: p.metadata,
                 ..Pod::default()
             })
             .collect(),
-        replica_sets: snapshot
-            .replica_sets
-            .into_iter()
-            .map(|r| ReplicaSet {
-                metadata: owners(r.metadata),
-            })
-            .collect(),
+        // A ReplicaSet keeps its name, namespace and owners alone already.
+        replica_sets: snapshot.replica_sets,
         jobs: snapshot
             .jobs
             .into_iter()
