@@ -1,7 +1,7 @@
 //! The kinds a snapshot holds most of, pods, ReplicaSets and events, with only the fields
-//! remediator reads, in Kubernetes' shape and names. A pod of a large cluster takes a tenth of
-//! the memory of `k8s_openapi`'s full `Pod`, whose every optional field has its room whether
-//! set or not. A pod no controller owns keeps its whole object too, for the checks that judge
+//! remediator reads, in Kubernetes' shape and names. `k8s_openapi`'s full `Pod` gives every
+//! optional field its room whether set or not: a crash-looping pod with one container took about
+//! 9.5 KB in it. A pod no controller owns keeps its whole object too, for the checks that judge
 //! a workload by its full spec. Pure.
 
 use k8s_openapi::api::core::v1 as core;
