@@ -215,6 +215,32 @@ impl Snapshot {
         }
     }
 
+    /// Every Deployment, StatefulSet and DaemonSet as the cluster has it: its kind, its
+    /// metadata and its pod template.
+    pub fn workloads(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &'static str,
+            &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            &k8s_openapi::api::core::v1::PodTemplateSpec,
+        ),
+    > {
+        let deployments = self
+            .deployments
+            .iter()
+            .map(|d| ("Deployment", &d.metadata, &d.spec.template));
+        let stateful_sets = self
+            .stateful_sets
+            .iter()
+            .map(|s| ("StatefulSet", &s.metadata, &s.spec.template));
+        let daemon_sets = self
+            .daemon_sets
+            .iter()
+            .map(|d| ("DaemonSet", &d.metadata, &d.spec.template));
+        deployments.chain(stateful_sets).chain(daemon_sets)
+    }
+
     /// The Deployment, StatefulSet or DaemonSet `target` as the cluster has it: its metadata
     /// and its pod template; `None` for another kind or one the snapshot does not hold.
     pub fn workload(
@@ -224,27 +250,13 @@ impl Snapshot {
         &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
         &k8s_openapi::api::core::v1::PodTemplateSpec,
     )> {
-        let same = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            meta.name.as_deref() == Some(target.name.as_str()) && meta.namespace == target.namespace
-        };
-        match target.kind.as_str() {
-            "Deployment" => self
-                .deployments
-                .iter()
-                .find(|d| same(&d.metadata))
-                .map(|d| (&d.metadata, &d.spec.template)),
-            "StatefulSet" => self
-                .stateful_sets
-                .iter()
-                .find(|d| same(&d.metadata))
-                .map(|d| (&d.metadata, &d.spec.template)),
-            "DaemonSet" => self
-                .daemon_sets
-                .iter()
-                .find(|d| same(&d.metadata))
-                .map(|d| (&d.metadata, &d.spec.template)),
-            _ => None,
-        }
+        self.workloads()
+            .find(|(kind, meta, _)| {
+                *kind == target.kind
+                    && meta.name.as_deref() == Some(target.name.as_str())
+                    && meta.namespace == target.namespace
+            })
+            .map(|(_, meta, template)| (meta, template))
     }
 
     /// The latest moment the snapshot shows: detection measures "recent" from here, so that a

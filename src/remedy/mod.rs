@@ -122,20 +122,11 @@ impl<'a> Situation<'a> {
         let snapshot: &'a Snapshot = self.snapshot;
         let workloads = self.lookups.workloads.get_or_init(|| {
             let mut by_ref: HashMap<WorkloadKey, Workload<'a>> = HashMap::new();
-            let mut add = |kind: &str, meta: &'a ObjectMeta, template: &'a PodTemplateSpec| {
+            for (kind, meta, template) in snapshot.workloads() {
                 if let Some(name) = meta.name.clone() {
                     let key = (kind.to_owned(), meta.namespace.clone(), name);
                     by_ref.entry(key).or_insert((meta, template));
                 }
-            };
-            for d in &snapshot.deployments {
-                add("Deployment", &d.metadata, &d.spec.template);
-            }
-            for s in &snapshot.stateful_sets {
-                add("StatefulSet", &s.metadata, &s.spec.template);
-            }
-            for d in &snapshot.daemon_sets {
-                add("DaemonSet", &d.metadata, &d.spec.template);
             }
             by_ref
         });
